@@ -1,0 +1,64 @@
+# dataproduct-operator: `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+DPO := $(BIN)/dpo
+PYTEST_ARGS ?=
+CLUSTER_DIR ?= .cluster
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "; printf "Targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools
+
+.PHONY: tools
+tools: venv ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing
+	$(DPO) tools build
+
+.PHONY: lint
+lint: venv ## ruff (lint + format check), mypy --strict, import-linter layer contracts
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: format
+format: venv ## Format and auto-fix the code
+	$(BIN)/ruff format operator tests
+	$(BIN)/ruff check --fix operator tests
+
+.PHONY: unit
+unit: venv ## Unit tests: no cluster, no network
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: integration
+integration: venv tools ## Integration tests against a local control plane (started by the tests)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: test
+test: venv tools lint ## Everything CI runs: lint, unit and integration tests
+	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
+
+.PHONY: cluster-up
+cluster-up: venv tools ## Start a local control plane in $(CLUSTER_DIR)
+	$(DPO) cluster up --dir $(CLUSTER_DIR)
+
+.PHONY: cluster-down
+cluster-down: venv ## Stop the local control plane in $(CLUSTER_DIR)
+	$(DPO) cluster down --dir $(CLUSTER_DIR)
+
+.PHONY: clean
+clean: ## Remove the virtualenv and caches in the repository (not the tool cache)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,35 @@
+"""Helpers shared by the test tiers: polling with a timeout (never a bare sleep)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.2,
+    description: str = "condition",
+) -> T:
+    """Call ``probe`` until it returns something truthy; return it, or fail at the timeout.
+
+    Exceptions from the probe count as "not yet" and the last one is reported on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = probe()
+            if result:
+                return result
+        except Exception as error:
+            last_error = error
+        if time.monotonic() > deadline:
+            detail = f"; last error: {last_error!r}" if last_error else ""
+            raise AssertionError(f"Timed out after {timeout}s waiting for {description}{detail}")
+        time.sleep(interval)
