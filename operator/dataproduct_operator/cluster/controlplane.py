@@ -1,0 +1,344 @@
+"""Bring a local control plane up and down in a directory (layer ``cluster``, imperative).
+
+``up`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on free
+loopback ports, creates a default StorageClass and one fake Node, and returns when the API
+server is ready, the node is Ready and the ``default`` ServiceAccount exists. Every started pid
+is recorded in ``DIR/state.json`` as soon as it starts, so ``down`` (or an interrupted ``up``)
+stops exactly what was started.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from dataproduct_operator.cluster import pki
+from dataproduct_operator.cluster.components import (
+    Layout,
+    Ports,
+    build_commands,
+    default_storage_class,
+    fake_node,
+)
+from dataproduct_operator.cluster.process import (
+    ComponentProcess,
+    child_exit_code,
+    is_running,
+    start_process,
+    stop_child,
+    stop_process,
+    tail,
+)
+from dataproduct_operator.cluster.toolchain import (
+    CONTROL_PLANE_TOOLS,
+    read_versions,
+    require_binaries,
+)
+from dataproduct_operator.errors import ComponentStartError, UserError
+from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
+from dataproduct_operator.k8s.rest import ApiError, RestClient
+
+NODE_NAME = "kwok-node-0"
+STATE_VERSION = 1
+# Paths under DIR that `up` owns and recreates; nothing else in DIR is ever touched.
+OWNED_ENTRIES = ("pki", "etcd-data", "kubeconfigs", "logs", "kwok-stages.yaml", "kubeconfig")
+# kube-controller-manager's in-tree hostpath provisioner always creates volumes here.
+HOSTPATH_PROVISIONER_ROOT = Path("/tmp/hostpath_pv")  # noqa: S108
+KWOK_STAGES = Path(__file__).parent / "assets" / "kwok-stages.yaml"
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What ``up`` reports: where to connect and how long it took."""
+
+    directory: Path
+    kubeconfig: Path
+    server: str
+    kubernetes_version: str
+    ready_seconds: float
+
+
+class ClusterAlreadyRunningError(UserError):
+    """``up`` on a directory whose cluster still runs."""
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open until chosen, so none repeats)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _read_state(layout: Layout) -> dict[str, Any] | None:
+    try:
+        state = json.loads(layout.state.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _recorded_processes(state: dict[str, Any] | None) -> list[ComponentProcess]:
+    if not state:
+        return []
+    return [ComponentProcess(**entry) for entry in state.get("components", [])]
+
+
+def running_components(directory: Path) -> list[ComponentProcess]:
+    """The recorded components of DIR that still run."""
+    return [p for p in _recorded_processes(_read_state(Layout(directory))) if is_running(p)]
+
+
+class _Starter:
+    """Tracks what ``up`` started so a failure or Ctrl-C stops all of it."""
+
+    def __init__(self, layout: Layout, state: dict[str, Any]) -> None:
+        self.layout = layout
+        self.state = state
+        self.processes: list[ComponentProcess] = []
+
+    def start(self, name: str, argv: list[str]) -> None:
+        self.processes.append(start_process(name, argv, self.layout.log(name)))
+        self.state["components"] = [asdict(component) for component in self.processes]
+        self.layout.state.write_text(json.dumps(self.state, indent=2) + "\n")
+
+    def check_alive(self) -> None:
+        """Raise with the component's last log lines if any started component has exited."""
+        for component in self.processes:
+            code = child_exit_code(component.pid)
+            if code is not None:
+                log = self.layout.log(component.name)
+                raise ComponentStartError(
+                    f"{component.name} exited during start with code {code}; "
+                    f"last lines of {log}:\n{tail(log)}"
+                )
+
+    def stop_all(self) -> list[str]:
+        stopped = [c.name for c in reversed(self.processes) if stop_child(c)]
+        self.layout.state.unlink(missing_ok=True)
+        return stopped
+
+
+def _wait_until(
+    starter: _Starter,
+    check: Callable[[], bool],
+    what: str,
+    component: str,
+    timeout: float,
+) -> None:
+    """Poll ``check`` until true; fail early if a component dies, or at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        starter.check_alive()
+        try:
+            if check():
+                return
+        except (OSError, ApiError):
+            pass  # not listening yet, or not serving yet
+        if time.monotonic() > deadline:
+            log = starter.layout.log(component)
+            raise ComponentStartError(
+                f"Timed out after {timeout:.0f}s waiting for {what}; "
+                f"last lines of {log}:\n{tail(log)}"
+            )
+        time.sleep(0.1)
+
+
+def _https_ok(connection: Connection, path: str) -> Callable[[], bool]:
+    def check() -> bool:
+        with RestClient(connection, timeout=5) as client:
+            status, body = client.raw("GET", path)
+        # kube components answer "ok"; etcd answers {"health":"true",...}
+        return status == 200 and (body.strip() == b"ok" or b'"health":"true"' in body)
+
+    return check
+
+
+def _prepare_directory(layout: Layout, ports: Ports) -> tuple[Connection, pki.KeyPair]:
+    """Fresh certificates, component kubeconfigs and kwok stages.
+
+    Returns the admin connection and the client certificate etcd accepts.
+    """
+    for entry in OWNED_ENTRIES:
+        path = layout.root / entry
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for directory in (layout.pki, layout.logs, layout.component_kubeconfigs):
+        directory.mkdir(parents=True, exist_ok=True)
+    layout.etcd_data.mkdir(mode=0o700)
+
+    authority = pki.CertificateAuthority()
+    (layout.pki / "ca.crt").write_bytes(authority.cert_pem)
+    local = ("localhost",), ("127.0.0.1",)
+    pki.write_pair(layout.pki, "etcd-server", authority.issue_server("etcd", *local))
+    pki.write_pair(
+        layout.pki,
+        "apiserver",
+        authority.issue_server("kube-apiserver", pki.APISERVER_NAMES, pki.APISERVER_IPS),
+    )
+    etcd_client = authority.issue_client(pki.APISERVER_ETCD_CLIENT)
+    pki.write_pair(layout.pki, "apiserver-etcd-client", etcd_client)
+    for name in ("controller-manager-serving", "scheduler-serving"):
+        pki.write_pair(layout.pki, name, authority.issue_server(name, *local))
+    private, public = pki.service_account_signing_key()
+    pki.write_private(layout.pki / "service-account.key", private)
+    (layout.pki / "service-account.pub").write_bytes(public)
+
+    server = f"https://127.0.0.1:{ports.apiserver}"
+    for component, identity in (
+        ("kube-controller-manager", pki.CONTROLLER_MANAGER),
+        ("kube-scheduler", pki.SCHEDULER),
+        ("kwok", pki.KWOK),
+    ):
+        pair = authority.issue_client(identity)
+        write_kubeconfig(
+            layout.component_kubeconfig(component),
+            Connection(server, authority.cert_pem, pair.cert_pem, pair.key_pem),
+            user=identity.user,
+        )
+    shutil.copyfile(KWOK_STAGES, layout.kwok_config)
+
+    admin = authority.issue_client(pki.ADMIN)
+    connection = Connection(server, authority.cert_pem, admin.cert_pem, admin.key_pem)
+    return connection, etcd_client
+
+
+def _create_if_missing(client: RestClient, path: str, body: dict[str, Any]) -> None:
+    try:
+        client.create(path, body)
+    except ApiError as error:
+        if error.status != 409:
+            raise
+
+
+def _node_ready(client: RestClient) -> bool:
+    node = client.get(f"/api/v1/nodes/{NODE_NAME}")
+    conditions = node.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> ClusterInfo:
+    """Start the control plane in ``directory``; return once it is ready to use."""
+    started = time.monotonic()
+    layout = Layout(directory.resolve())
+    layout.root.mkdir(parents=True, exist_ok=True)
+    alive = running_components(layout.root)
+    if alive:
+        names = ", ".join(f"{p.name} (pid {p.pid})" for p in alive)
+        raise ClusterAlreadyRunningError(
+            f"A cluster is already running in {directory}: {names}. "
+            f"Run `dpo cluster down --dir {directory}` first."
+        )
+    binaries = require_binaries(CONTROL_PLANE_TOOLS)
+    version = read_versions().kubernetes
+    ports = Ports(*_free_ports(5))
+    print(f"Starting a local control plane (Kubernetes {version}) in {directory}", file=out)
+    admin, etcd_client = _prepare_directory(layout, ports)
+    commands = build_commands(layout, ports, binaries)
+    state: dict[str, Any] = {
+        "version": STATE_VERSION,
+        "kubernetesVersion": version,
+        "server": admin.server,
+        "ports": asdict(ports),
+        "components": [],
+    }
+    starter = _Starter(layout, state)
+
+    def step(name: str, what: str, check: Callable[[], bool], since: float) -> None:
+        _wait_until(starter, check, what, name, timeout)
+        print(f"  {name:<24} ready after {time.monotonic() - since:5.1f}s", file=out, flush=True)
+
+    try:
+        t = time.monotonic()
+        starter.start("etcd", commands["etcd"])
+        etcd = Connection(
+            f"https://127.0.0.1:{ports.etcd_client}",
+            admin.ca_pem,
+            etcd_client.cert_pem,
+            etcd_client.key_pem,
+        )
+        step("etcd", "etcd /health", _https_ok(etcd, "/health"), t)
+
+        t = time.monotonic()
+        starter.start("kube-apiserver", commands["kube-apiserver"])
+        step("kube-apiserver", "kube-apiserver /readyz", _https_ok(admin, "/readyz"), t)
+        write_kubeconfig(layout.kubeconfig, admin)
+
+        t = time.monotonic()
+        for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            starter.start(name, commands[name])
+        with RestClient(admin) as client:
+            _create_if_missing(
+                client, "/apis/storage.k8s.io/v1/storageclasses", default_storage_class()
+            )
+            _create_if_missing(client, "/api/v1/nodes", fake_node(NODE_NAME))
+            for name, port in (
+                ("kube-controller-manager", ports.controller_manager),
+                ("kube-scheduler", ports.scheduler),
+            ):
+                health = Connection(f"https://127.0.0.1:{port}", admin.ca_pem)
+                step(name, f"{name} /healthz", _https_ok(health, "/healthz"), t)
+            step("kwok", f"node {NODE_NAME} Ready", lambda: _node_ready(client), t)
+            step(
+                "serviceaccounts",
+                "the default ServiceAccount",
+                lambda: client.exists("/api/v1/namespaces/default/serviceaccounts/default"),
+                t,
+            )
+    except BaseException:
+        stopped = starter.stop_all()
+        if stopped:
+            print(f"Stopped {', '.join(stopped)}", file=out)
+        raise
+
+    ready = time.monotonic() - started
+    state["readySeconds"] = round(ready, 2)
+    layout.state.write_text(json.dumps(state, indent=2) + "\n")
+    print(f"Control plane ready in {ready:.1f}s", file=out)
+    return ClusterInfo(layout.root, layout.kubeconfig, admin.server, version, ready)
+
+
+def _provisioned_volume_paths(layout: Layout) -> list[Path]:
+    """Directories the hostpath provisioner made for this cluster's volumes."""
+    try:
+        with RestClient.from_kubeconfig(layout.kubeconfig, timeout=5) as client:
+            volumes = client.get("/api/v1/persistentvolumes")["items"]
+    except (OSError, ApiError, UserError):
+        return []
+    paths = [Path(v["spec"].get("hostPath", {}).get("path", "")) for v in volumes]
+    return [path for path in paths if path.parent == HOSTPATH_PROVISIONER_ROOT]
+
+
+def down(directory: Path, *, out: TextIO = sys.stderr) -> list[str]:
+    """Stop every component recorded for ``directory``; say so if none runs.
+
+    The directories the hostpath provisioner created for the cluster's volumes are removed
+    too, so nothing of the cluster is left outside DIR.
+    """
+    layout = Layout(directory.resolve())
+    recorded = _recorded_processes(_read_state(layout))
+    volume_paths = _provisioned_volume_paths(layout) if any(map(is_running, recorded)) else []
+    stopped = [p.name for p in reversed(recorded) if stop_process(p)]
+    layout.state.unlink(missing_ok=True)
+    for path in volume_paths:
+        shutil.rmtree(path, ignore_errors=True)
+    if stopped:
+        print(f"Stopped {', '.join(stopped)} in {directory}", file=out)
+    else:
+        print(f"No cluster is running in {directory}", file=out)
+    return stopped
