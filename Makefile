@@ -27,6 +27,14 @@ venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools
 tools: venv ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing
 	$(DPO) tools build
 
+.PHONY: generate
+generate: venv ## Regenerate CRDs, chart CRDs, RBAC and values schema from the package
+	$(DPO) generate
+
+.PHONY: verify
+verify: venv ## Fail if a generated file differs from what `make generate` writes
+	$(DPO) generate --check
+
 .PHONY: lint
 lint: venv ## ruff (lint + format check), mypy --strict, import-linter layer contracts
 	$(BIN)/ruff check operator tests
@@ -48,7 +56,7 @@ integration: venv tools ## Integration tests against a local control plane (star
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools lint ## Everything CI runs: lint, unit and integration tests
+test: venv tools lint verify ## Everything CI runs: lint, verify, unit and integration tests
 	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 .PHONY: cluster-up

@@ -91,6 +91,33 @@ def cluster_status(directory: Path) -> None:
         sys.exit(1)
 
 
+@main.command("generate")
+@click.option("--check", is_flag=True, help="Change nothing; fail if a generated file drifted.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default=True,
+    help="Repository root.",
+)
+def generate(check: bool, root: Path) -> None:
+    """Write the generated files (CRDs, chart CRDs, RBAC, values schema) from the package."""
+    from dataproduct_operator.manifests.generate import drifted_files, write_generated
+
+    if check:
+        drifted = drifted_files(root)
+        if drifted:
+            raise UserError(
+                "Generated files are out of date: "
+                + ", ".join(drifted)
+                + ". Run `make generate` and commit the result."
+            )
+        click.echo("Generated files are up to date", err=True)
+        return
+    for relative in write_generated(root):
+        click.echo(f"Wrote {relative}", err=True)
+
+
 @main.group(cls=_Group)
 def tools() -> None:
     """The control-plane binaries, built from their Go modules into a cache."""

@@ -1,0 +1,77 @@
+"""Building blocks of the API models (layer ``api``, pure).
+
+Every model is a frozen pydantic model whose JSON field names are camelCase, as Kubernetes API
+conventions want. Extra fields coming from the API server are ignored, not rejected: the CRD
+schema prunes unknown fields on the way in. CRD-only schema facts (CEL rules, list types,
+int-or-string) ride along in ``json_schema_extra`` under their ``x-kubernetes-*`` keys.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticUndefined
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+QUANTITY = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$"
+
+
+class ApiModel(BaseModel):
+    """Base of every API model: camelCase on the wire, immutable, unknown fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        extra="ignore",
+        use_enum_values=False,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON form the API server stores: camelCase, without unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def cel(rule: str, message: str, **extra: str) -> dict[str, str]:
+    """One ``x-kubernetes-validations`` entry: the rule and the message that says what to fix."""
+    return {"rule": rule, "message": message, **extra}
+
+
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
+    """``json_schema_extra`` carrying CEL rules."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def dns_label(description: str, *, max_length: int = 63, optional: bool = False) -> Any:
+    """A DNS-1123 label field: lower case letters, digits and '-'."""
+    return Field(
+        default=None if optional else PydanticUndefined,
+        description=description,
+        min_length=1,
+        max_length=max_length,
+        pattern=DNS_LABEL,
+    )
+
+
+def keyed_by_name() -> dict[str, Any]:
+    """``json_schema_extra`` of a list of objects keyed by ``name``.
+
+    The API server rejects a duplicate name (``Duplicate value``, naming it) at no CEL cost,
+    and server-side apply merges such lists item by item instead of replacing them whole.
+    """
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+
+
+# A Kubernetes quantity written as a number (cpu: 1) or a string (memory: 512Mi).
+IntOrString = Annotated[
+    int | str,
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": QUANTITY,
+        }
+    ),
+]

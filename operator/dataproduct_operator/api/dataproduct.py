@@ -1,0 +1,522 @@
+"""The ``DataProduct`` kind, ``datamesh.dev/v1alpha1`` (layer ``api``, pure).
+
+These models are the single source of the CRD schema (``make generate`` renders them into
+``crds/``) and the typed view the operator works with. Validation that the API server can do
+lives here as schema facts and CEL rules, each with a message that says what must change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from dataproduct_operator.api.base import (
+    QUANTITY,
+    ApiModel,
+    IntOrString,
+    cel,
+    dns_label,
+    keyed_by_name,
+    validations,
+)
+from dataproduct_operator.api.conditions import Condition
+
+GROUP = "datamesh.dev"
+VERSION = "v1alpha1"
+KIND = "DataProduct"
+PLURAL = "dataproducts"
+SINGULAR = "dataproduct"
+SHORT_NAMES = ("dp",)
+CATEGORIES = ("datamesh",)
+
+# Children are named <product>-<part>; Kubernetes limits what those names may be.
+MAX_PRODUCT_NAME = 40
+MAX_CRONJOB_NAME = 52  # a CronJob's Jobs append 11 characters and must stay within 63
+MAX_CLAIM_NAME = 63  # also a label value on the claim
+
+# Lets the API server apply the nested defaults when the whole object is left out.
+OBJECT_DEFAULT: dict[str, Any] = {"default": {}}
+
+CRON_FIELD = r"(\*|[0-9]+(-[0-9]+)?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]+)?"
+CRON = rf"^{CRON_FIELD}(,{CRON_FIELD})*(\s+{CRON_FIELD}(,{CRON_FIELD})*){{4}}$"
+DURATION = r"^[1-9][0-9]*(s|m|h|d|w)$"
+SEMVER = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PERCENT = r"^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)%$"
+
+
+class Lifecycle(StrEnum):
+    DRAFT = "Draft"
+    EXPERIMENTAL = "Experimental"
+    PRODUCTION = "Production"
+    DEPRECATED = "Deprecated"
+    RETIRED = "Retired"
+
+
+class Classification(StrEnum):
+    PUBLIC = "Public"
+    INTERNAL = "Internal"
+    CONFIDENTIAL = "Confidential"
+    RESTRICTED = "Restricted"
+
+
+class Format(StrEnum):
+    PARQUET = "parquet"
+    CSV = "csv"
+    JSONL = "jsonl"
+    POSTGRES = "postgres"
+    OTHER = "other"
+
+
+class AccessMode(StrEnum):
+    READ_WRITE_ONCE = "ReadWriteOnce"
+    READ_WRITE_MANY = "ReadWriteMany"
+    READ_WRITE_ONCE_POD = "ReadWriteOncePod"
+
+
+class ReaderKind(StrEnum):
+    GROUP = "Group"
+    USER = "User"
+    SERVICE_ACCOUNT = "ServiceAccount"
+
+
+class Toggle(StrEnum):
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+
+
+class DeletionPolicy(StrEnum):
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
+class Contact(ApiModel):
+    """A person to ask about the product."""
+
+    name: str = Field(min_length=1, max_length=128, description="Full name.")
+    email: str | None = Field(
+        default=None, max_length=254, pattern=EMAIL, description="Email address."
+    )
+
+
+class Owner(ApiModel):
+    """Who owns the product."""
+
+    team: str = Field(
+        min_length=1,
+        max_length=128,
+        description="The owning team; also the Kubernetes group granted the owner Role.",
+    )
+    contacts: list[Contact] = Field(
+        default_factory=list, max_length=16, description="People to contact."
+    )
+
+
+class DataProductRef(ApiModel):
+    """An output port of another data product."""
+
+    namespace: str | None = dns_label(
+        "Namespace of the product; defaults to this one.", optional=True
+    )
+    name: str = dns_label("Name of the product.")
+    port: str = dns_label("Name of its output port.")
+
+
+class SecretRef(ApiModel):
+    """A Secret in the product's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Secret.")
+
+
+class ExternalSource(ApiModel):
+    """A source outside the mesh, such as an operational database."""
+
+    type: str = Field(
+        min_length=1, max_length=63, description="Kind of source, e.g. postgres, s3, kafka."
+    )
+    uri: str = Field(min_length=1, max_length=2048, description="Where the source is.")
+    secret_ref: SecretRef | None = Field(
+        default=None, description="Secret with the credentials to read it."
+    )
+
+
+class Input(ApiModel):
+    """Something the product is built from: another product's port or an external source."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.dataProduct) != has(self.external)",
+                "an input must set exactly one of dataProduct or external",
+            )
+        )
+    }
+
+    name: str = dns_label("Name of the input, unique in the product.")
+    data_product: DataProductRef | None = Field(
+        default=None, description="An output port of another data product."
+    )
+    external: ExternalSource | None = Field(default=None, description="An external source.")
+
+
+class Storage(ApiModel):
+    """The volume that holds an output port's data."""
+
+    size: str = Field(
+        default="1Gi",
+        pattern=QUANTITY,
+        description="Requested size (a quantity such as 5Gi). Can grow, never shrinks.",
+    )
+    storage_class_name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="StorageClass of the claim; the cluster default when absent.",
+    )
+    access_mode: AccessMode = Field(
+        default=AccessMode.READ_WRITE_ONCE, description="Access mode of the claim."
+    )
+
+
+class Column(ApiModel):
+    """One column (field) of an output port's schema."""
+
+    name: str = Field(min_length=1, max_length=128, description="Column name.")
+    type: str = Field(
+        min_length=1, max_length=64, description="Logical type, e.g. string, integer, timestamp."
+    )
+    description: str | None = Field(default=None, max_length=1024, description="Meaning.")
+    required: bool = Field(default=False, description="Never null.")
+    unique: bool = Field(default=False, description="No two rows share a value.")
+    pii: bool = Field(default=False, description="Holds personally identifiable information.")
+    classification: Classification | None = Field(
+        default=None, description="Classification of this column, if stricter than the product."
+    )
+
+
+class Slo(ApiModel):
+    """Service level objectives of an output port."""
+
+    freshness: str | None = Field(
+        default=None,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches(r'{DURATION}')",
+                "freshness must be a duration such as 30m, 24h or 7d",
+            )
+        ),
+        max_length=16,
+        description="Data must be newer than this: a duration such as 30m, 24h or 7d.",
+    )
+    availability: str | None = Field(
+        default=None,
+        pattern=PERCENT,
+        max_length=8,
+        description="Target availability as a percentage string, e.g. 99.9%.",
+    )
+
+
+class OutputPort(ApiModel):
+    """A way consumers get the data: one volume, one format, one schema."""
+
+    name: str = dns_label("Name of the port, e.g. orders-v1.")
+    description: str | None = Field(default=None, max_length=2048, description="What it offers.")
+    format: Format = Field(default=Format.PARQUET, description="Format of the data.")
+    storage: Storage = Field(
+        default_factory=Storage,
+        description="Volume for the data.",
+        json_schema_extra=OBJECT_DEFAULT,
+    )
+    schema_: list[Column] = Field(
+        default_factory=list,
+        alias="schema",
+        max_length=256,
+        description="Columns of the data.",
+        json_schema_extra=keyed_by_name(),
+    )
+    slo: Slo | None = Field(default=None, description="Service level objectives.")
+
+
+class EnvFromKey(ApiModel):
+    name: str = Field(min_length=1, max_length=253, description="Name of the object.")
+    key: str = Field(min_length=1, max_length=253, description="Key in it.")
+
+
+class EnvSource(ApiModel):
+    """Where an environment variable's value comes from."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                "valueFrom must set exactly one of secretKeyRef or configMapKeyRef",
+            )
+        )
+    }
+
+    secret_key_ref: EnvFromKey | None = Field(default=None, description="A key of a Secret.")
+    config_map_key_ref: EnvFromKey | None = Field(default=None, description="A key of a ConfigMap.")
+
+
+class EnvVar(ApiModel):
+    """An environment variable of a pipeline container."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("!(has(self.value) && has(self.valueFrom))", "set value or valueFrom, not both")
+        )
+    }
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Name."
+    )
+    value: str | None = Field(default=None, max_length=32768, description="Literal value.")
+    value_from: EnvSource | None = Field(
+        default=None, description="Value from a Secret or ConfigMap."
+    )
+
+
+class Resources(ApiModel):
+    """Compute resources of a pipeline container (quantities such as 500m, 1Gi)."""
+
+    requests: dict[str, IntOrString] = Field(default_factory=dict, description="Requests.")
+    limits: dict[str, IntOrString] = Field(default_factory=dict, description="Limits.")
+
+
+class Pipeline(ApiModel):
+    """A job that produces the product's data: scheduled (CronJob) or on demand (Job)."""
+
+    name: str = dns_label("Name of the pipeline, e.g. ingest.")
+    image: str = Field(min_length=1, max_length=512, description="Container image.")
+    command: list[str] = Field(default_factory=list, max_length=64, description="Entrypoint.")
+    args: list[str] = Field(default_factory=list, max_length=256, description="Arguments.")
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Extra environment variables.",
+        json_schema_extra=keyed_by_name(),
+    )
+    resources: Resources | None = Field(default=None, description="Requests and limits.")
+    schedule: str | None = Field(
+        default=None,
+        max_length=128,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches(r'{CRON}')",
+                "schedule must be a 5-field cron expression such as '0 * * * *'",
+            )
+        ),
+        description="Cron schedule (5 fields). Absent: runs on demand, when the annotation "
+        "datamesh.dev/run names this pipeline.",
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=604800, description="A run is stopped after this many seconds."
+    )
+    retries: int = Field(default=0, ge=0, le=20, description="Retries of a failed run.")
+    suspend: bool = Field(default=False, description="Pause the schedule.")
+
+
+class Reader(ApiModel):
+    """A subject allowed to read the product."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "self.kind != 'ServiceAccount' || has(self.namespace)",
+                "a ServiceAccount reader needs a namespace",
+            ),
+            cel(
+                "self.kind == 'ServiceAccount' || !has(self.namespace)",
+                "only a ServiceAccount reader has a namespace; remove it",
+            ),
+        )
+    }
+
+    kind: ReaderKind = Field(description="Group, User or ServiceAccount.")
+    name: str = Field(min_length=1, max_length=253, description="Name of the subject.")
+    namespace: str | None = Field(
+        default=None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Namespace of a ServiceAccount.",
+    )  # fmt: skip
+
+
+class Access(ApiModel):
+    """Who may read the product."""
+
+    readers: list[Reader] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Subjects granted the reader Role.",
+    )
+
+
+class Monitoring(ApiModel):
+    """Alerting for the product."""
+
+    alerts: Toggle = Field(
+        default=Toggle.ENABLED,
+        description="Enabled: a PrometheusRule alerts on stale data and failed runs "
+        "(when the Prometheus Operator is installed).",
+    )
+
+
+def _child_names_fit(items: str, item: str, child: str, limit: int) -> dict[str, str]:
+    """CEL rule on the root: ``<product>-<item name>`` fits the child's name limit."""
+    return cel(
+        f"!has(self.spec.{items}) || self.spec.{items}.all(x, "
+        f"size(self.metadata.name) + 1 + size(x.name) <= {limit})",
+        f"the {child} name <product>-<{item}> must be at most {limit} characters: "
+        f"shorten the product or the {item} name",
+    )
+
+
+class DataProductSpec(ApiModel):
+    """The desired state of a data product."""
+
+    domain: str = dns_label("The business domain that owns the product.")
+    owner: Owner = Field(description="The owning team and its contacts.")
+    description: str = Field(min_length=1, max_length=4096, description="What the data is.")
+    version: str | None = Field(
+        default=None, max_length=64, pattern=SEMVER, description="Semantic version, e.g. 1.2.0."
+    )
+    lifecycle: Lifecycle = Field(default=Lifecycle.DRAFT, description="Lifecycle stage.")
+    classification: Classification = Field(
+        default=Classification.INTERNAL, description="Data classification."
+    )
+    tags: list[str] = Field(default_factory=list, max_length=32, description="Free-form tags.")
+    inputs: list[Input] = Field(
+        default_factory=list,
+        max_length=32,
+        description="What the product is built from.",
+        json_schema_extra=keyed_by_name(),
+    )
+    output_ports: list[OutputPort] = Field(
+        min_length=1,
+        max_length=16,
+        description="How consumers get the data; one volume each.",
+        json_schema_extra=keyed_by_name(),
+    )
+    pipelines: list[Pipeline] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Jobs that produce the data.",
+        json_schema_extra=keyed_by_name(),
+    )
+    access: Access = Field(
+        default_factory=Access,
+        description="Who may read the product.",
+        json_schema_extra=OBJECT_DEFAULT,
+    )
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring, description="Alerting.", json_schema_extra=OBJECT_DEFAULT
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.RETAIN,
+        description="Retain: the data volumes survive deletion of the product. "
+        "Delete: they are deleted with it.",
+    )
+
+
+class PortStatus(ApiModel):
+    """Observed state of an output port's volume."""
+
+    name: str = Field(description="Port name.")
+    claim_name: str = Field(description="The PersistentVolumeClaim holding its data.")
+    phase: str = Field(description="Phase of the claim: Pending, Bound, Lost or Missing.")
+    capacity: str | None = Field(default=None, description="Capacity of the bound volume.")
+
+
+class RunStatus(StrEnum):
+    NEVER_RUN = "NeverRun"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class PipelineStatus(ApiModel):
+    """Observed state of a pipeline."""
+
+    name: str = Field(description="Pipeline name.")
+    kind: str = Field(description="CronJob (scheduled) or Job (on demand).")
+    object_name: str | None = Field(default=None, description="Name of that object.")
+    last_schedule_time: str | None = Field(default=None, description="Last time a run started.")
+    last_successful_time: str | None = Field(default=None, description="Last time a run succeeded.")
+    last_failure_time: str | None = Field(default=None, description="Last time a run failed.")
+    last_run_status: RunStatus = Field(
+        default=RunStatus.NEVER_RUN, description="NeverRun, Running, Succeeded or Failed."
+    )
+
+
+class DataProductStatus(ApiModel):
+    """The observed state of a data product, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation last reconciled."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, StorageReady, PipelinesReady, AccessReady, MonitoringReady.",
+    )
+    output_ports: list[PortStatus] = Field(default_factory=list, description="Each port's volume.")
+    pipelines: list[PipelineStatus] = Field(
+        default_factory=list, description="Each pipeline's runs."
+    )
+
+
+ROOT_VALIDATIONS = (
+    cel(
+        f"size(self.metadata.name) <= {MAX_PRODUCT_NAME}",
+        f"the DataProduct name must be at most {MAX_PRODUCT_NAME} characters",
+    ),
+    _child_names_fit("outputPorts", "port", "PersistentVolumeClaim", MAX_CLAIM_NAME),
+    _child_names_fit("pipelines", "pipeline", "CronJob", MAX_CRONJOB_NAME),
+)
+
+PRINTER_COLUMNS = (
+    {"name": "Domain", "type": "string", "jsonPath": ".spec.domain"},
+    {"name": "Lifecycle", "type": "string", "jsonPath": ".spec.lifecycle"},
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
+    {
+        "name": "Reason",
+        "type": "string",
+        "priority": 1,
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+    },
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+
+
+class DataProduct(ApiModel):
+    """A whole DataProduct object as the operator reads it."""
+
+    name: str
+    namespace: str
+    generation: int = 1
+    uid: str = ""
+    annotations: dict[str, str] = Field(default_factory=dict)
+    spec: DataProductSpec
+    status: DataProductStatus = Field(default_factory=DataProductStatus)
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> DataProduct:
+        """Parse an object from the API server (metadata + spec + status)."""
+        metadata = obj.get("metadata") or {}
+        return cls.model_validate(
+            {
+                "name": metadata.get("name"),
+                "namespace": metadata.get("namespace"),
+                "generation": metadata.get("generation", 1),
+                "uid": metadata.get("uid", ""),
+                "annotations": metadata.get("annotations") or {},
+                "spec": obj.get("spec") or {},
+                "status": obj.get("status") or {},
+            }
+        )

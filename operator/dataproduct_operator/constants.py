@@ -1,0 +1,34 @@
+"""Names shared across layers: labels, annotations, the field manager, the finalizer."""
+
+from __future__ import annotations
+
+GROUP = "datamesh.dev"
+FIELD_MANAGER = "dataproduct-operator"
+OPERATOR_NAME = "dataproduct-operator"
+
+# Every child carries these labels; pruning and watching select children by them, never by name.
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_PRODUCT = f"{GROUP}/data-product"
+LABEL_DOMAIN = f"{GROUP}/domain"
+LABEL_PORT = f"{GROUP}/output-port"
+LABEL_PIPELINE = f"{GROUP}/pipeline"
+LABEL_RUN = f"{GROUP}/run"
+LABEL_RETAINED = f"{GROUP}/retained"
+
+# The user sets this annotation on a DataProduct to run an on-demand pipeline:
+# "<pipeline>" or "<pipeline>:<anything>" (change the suffix to run again).
+ANNOTATION_RUN = f"{GROUP}/run"
+# Hash of the desired object, stored on each child: equal hash, nothing to apply.
+ANNOTATION_DESIRED_HASH = f"{GROUP}/desired-hash"
+ANNOTATION_RETAINED_FROM = f"{GROUP}/retained-from-uid"
+
+FINALIZER = f"{GROUP}/cleanup"
+KOPF_PREFIX = GROUP
+
+COMPONENT_STORAGE = "storage"
+COMPONENT_PIPELINE = "pipeline"
+COMPONENT_PIPELINE_RUN = "pipeline-run"
+COMPONENT_ACCESS = "access"
+COMPONENT_MONITORING = "monitoring"

@@ -1,0 +1,427 @@
+"""Desired children of a DataProduct (layer ``specs``, pure).
+
+``build_children`` returns every object the product should have, each labelled so it can be
+found and pruned by label, owned by the product (except claims kept under ``Retain``), and
+stamped with the hash of its own content so an unchanged child is never applied again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from dataproduct_operator.api.dataproduct import (
+    GROUP,
+    KIND,
+    VERSION,
+    DataProduct,
+    DeletionPolicy,
+    OutputPort,
+    Pipeline,
+    ReaderKind,
+    Toggle,
+)
+from dataproduct_operator.api.quantity import duration_seconds, larger_quantity
+from dataproduct_operator.constants import (
+    ANNOTATION_DESIRED_HASH,
+    ANNOTATION_RUN,
+    COMPONENT_ACCESS,
+    COMPONENT_MONITORING,
+    COMPONENT_PIPELINE,
+    COMPONENT_PIPELINE_RUN,
+    COMPONENT_STORAGE,
+    LABEL_COMPONENT,
+    LABEL_DOMAIN,
+    LABEL_MANAGED_BY,
+    LABEL_PART_OF,
+    LABEL_PIPELINE,
+    LABEL_PORT,
+    LABEL_PRODUCT,
+    LABEL_RUN,
+    OPERATOR_NAME,
+)
+from dataproduct_operator.specs.render import render
+
+DATA_MOUNT_ROOT = "/data"
+CONNECTION_KEY = "output-ports.json"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """An on-demand run asked for by the ``datamesh.dev/run`` annotation."""
+
+    pipeline: str
+    run_id: str
+
+
+def parse_run_request(value: str | None) -> RunRequest | None:
+    """``"backfill"`` or ``"backfill:2026-11-23"`` -> the pipeline and a short id of the value."""
+    if not value or not value.strip():
+        return None
+    pipeline = value.strip().split(":", 1)[0]
+    run_id = hashlib.sha256(value.strip().encode()).hexdigest()[:6]
+    return RunRequest(pipeline, run_id)
+
+
+def product_labels(product: DataProduct) -> dict[str, str]:
+    """Labels that identify the product; pods and CronJob-made Jobs carry these."""
+    return {
+        LABEL_PART_OF: product.name,
+        LABEL_PRODUCT: product.name,
+        LABEL_DOMAIN: product.spec.domain,
+    }
+
+
+def selector_labels(product_name: str) -> dict[str, str]:
+    """Labels that select every child the operator manages for one product."""
+    return {LABEL_MANAGED_BY: OPERATOR_NAME, LABEL_PRODUCT: product_name}
+
+
+def owner_reference(product: DataProduct) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": product.name,
+        "uid": product.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(
+    product: DataProduct,
+    name: str,
+    component: str,
+    *,
+    extra_labels: dict[str, str] | None = None,
+    owned: bool = True,
+) -> dict[str, Any]:
+    labels = {
+        LABEL_MANAGED_BY: OPERATOR_NAME,
+        **product_labels(product),
+        LABEL_COMPONENT: component,
+        **(extra_labels or {}),
+    }
+    metadata: dict[str, Any] = {"name": name, "namespace": product.namespace, "labels": labels}
+    if owned:
+        metadata["ownerReferences"] = [owner_reference(product)]
+    return metadata
+
+
+def claim_name(product_name: str, port_name: str) -> str:
+    return f"{product_name}-{port_name}"
+
+
+def service_account_name(product_name: str) -> str:
+    return product_name
+
+
+def connection_config_map_name(product_name: str) -> str:
+    return f"{product_name}-connection"
+
+
+def reader_role_name(product_name: str) -> str:
+    return f"{product_name}-reader"
+
+
+def owner_role_name(product_name: str) -> str:
+    return f"{product_name}-owner"
+
+
+def cronjob_name(product_name: str, pipeline_name: str) -> str:
+    return f"{product_name}-{pipeline_name}"
+
+
+def run_job_name(product_name: str, request: RunRequest) -> str:
+    return f"{product_name}-{request.pipeline}-{request.run_id}"
+
+
+def port_mount_path(port_name: str) -> str:
+    return f"{DATA_MOUNT_ROOT}/{port_name}"
+
+
+def port_path_variable(port_name: str) -> str:
+    return "OUTPUT_PORT_" + re.sub(r"[^A-Za-z0-9]", "_", port_name).upper() + "_PATH"
+
+
+def build_service_account(product: DataProduct) -> dict[str, Any]:
+    """The identity pipeline pods run as."""
+    return render(
+        "serviceaccount.yaml.j2",
+        metadata=_metadata(product, service_account_name(product.name), COMPONENT_PIPELINE),
+    )
+
+
+def build_claim(
+    product: DataProduct, port: OutputPort, observed_size: str | None
+) -> dict[str, Any]:
+    """The volume of one output port; never smaller than what already exists."""
+    retain = product.spec.deletion_policy is DeletionPolicy.RETAIN
+    return render(
+        "persistentvolumeclaim.yaml.j2",
+        metadata=_metadata(
+            product,
+            claim_name(product.name, port.name),
+            COMPONENT_STORAGE,
+            extra_labels={LABEL_PORT: port.name},
+            owned=not retain,
+        ),
+        port=port,
+        size=larger_quantity(port.storage.size, observed_size),
+    )
+
+
+def _pod_context(product: DataProduct, pipeline: Pipeline) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [
+        {"name": "DATAPRODUCT_NAME", "value": product.name},
+        {"name": "DATAPRODUCT_NAMESPACE", "value": product.namespace},
+        {"name": "DATAPRODUCT_DOMAIN", "value": product.spec.domain},
+        {"name": "DATAPRODUCT_PIPELINE", "value": pipeline.name},
+    ]
+    env += [
+        {"name": port_path_variable(port.name), "value": port_mount_path(port.name)}
+        for port in product.spec.output_ports
+    ]
+    env += [variable.to_wire() for variable in pipeline.env]
+    mounts = [
+        {
+            "volume": f"port-{port.name}",
+            "path": port_mount_path(port.name),
+            "claim": claim_name(product.name, port.name),
+        }
+        for port in product.spec.output_ports
+    ]
+    resources = pipeline.resources.to_wire() if pipeline.resources else None
+    return {
+        "pipeline": pipeline,
+        "pod_labels": {**product_labels(product), LABEL_PIPELINE: pipeline.name},
+        "service_account": service_account_name(product.name),
+        "env": env,
+        "mounts": mounts,
+        "resources": resources or None,
+    }
+
+
+def build_cronjob(product: DataProduct, pipeline: Pipeline) -> dict[str, Any] | None:
+    """A CronJob for a scheduled pipeline; None for an on-demand one."""
+    if pipeline.schedule is None:
+        return None
+    return render(
+        "cronjob.yaml.j2",
+        metadata=_metadata(
+            product,
+            cronjob_name(product.name, pipeline.name),
+            COMPONENT_PIPELINE,
+            extra_labels={LABEL_PIPELINE: pipeline.name},
+        ),
+        **_pod_context(product, pipeline),
+    )
+
+
+def build_run_job(product: DataProduct, request: RunRequest | None) -> dict[str, Any] | None:
+    """The Job of an on-demand run, when the run annotation names an unscheduled pipeline."""
+    if request is None:
+        return None
+    pipeline = next((p for p in product.spec.pipelines if p.name == request.pipeline), None)
+    if pipeline is None or pipeline.schedule is not None:
+        return None
+    return render(
+        "job.yaml.j2",
+        metadata=_metadata(
+            product,
+            run_job_name(product.name, request),
+            COMPONENT_PIPELINE_RUN,
+            extra_labels={LABEL_PIPELINE: pipeline.name, LABEL_RUN: request.run_id},
+        ),
+        **_pod_context(product, pipeline),
+    )
+
+
+def _reader_subjects(product: DataProduct) -> list[dict[str, str]]:
+    subjects: list[dict[str, str]] = []
+    for reader in product.spec.access.readers:
+        if reader.kind is ReaderKind.SERVICE_ACCOUNT:
+            subject = {"kind": "ServiceAccount", "name": reader.name}
+            subject["namespace"] = reader.namespace or product.namespace
+        else:
+            subject = {
+                "kind": reader.kind.value,
+                "name": reader.name,
+                "apiGroup": "rbac.authorization.k8s.io",
+            }
+        if subject not in subjects:
+            subjects.append(subject)
+    return subjects
+
+
+def reader_rules(product_name: str) -> list[dict[str, Any]]:
+    """What a reader may do: see the product, its connection details and its data."""
+    return [
+        {
+            "apiGroups": [GROUP],
+            "resources": ["dataproducts"],
+            "resourceNames": [product_name],
+            "verbs": ["get", "list", "watch"],
+        },
+        {
+            # A virtual subresource: data gateways ask a SubjectAccessReview for it.
+            "apiGroups": [GROUP],
+            "resources": ["dataproducts/data"],
+            "resourceNames": [product_name],
+            "verbs": ["get"],
+        },
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [connection_config_map_name(product_name)],
+            "verbs": ["get"],
+        },
+    ]
+
+
+def owner_rules(product_name: str) -> list[dict[str, Any]]:
+    """What the owning team may do with its product and see of its children."""
+    return [
+        {
+            "apiGroups": [GROUP],
+            "resources": ["dataproducts"],
+            "resourceNames": [product_name],
+            "verbs": ["get", "list", "watch", "update", "patch"],
+        },
+        *reader_rules(product_name)[1:],
+        {
+            "apiGroups": [""],
+            "resources": ["persistentvolumeclaims"],
+            "verbs": ["get", "list", "watch"],
+        },
+        {
+            "apiGroups": ["batch"],
+            "resources": ["cronjobs", "jobs"],
+            "verbs": ["get", "list", "watch"],
+        },
+    ]
+
+
+def build_access(product: DataProduct) -> list[dict[str, Any]]:
+    """Reader and owner Roles with their bindings (no reader binding without readers)."""
+    objects = []
+    for role, rules, subjects in (
+        (reader_role_name(product.name), reader_rules(product.name), _reader_subjects(product)),
+        (
+            owner_role_name(product.name),
+            owner_rules(product.name),
+            [
+                {
+                    "kind": "Group",
+                    "name": product.spec.owner.team,
+                    "apiGroup": "rbac.authorization.k8s.io",
+                }
+            ],
+        ),
+    ):
+        metadata = _metadata(product, role, COMPONENT_ACCESS)
+        objects.append(render("role.yaml.j2", metadata=metadata, rules=rules))
+        if subjects:
+            objects.append(
+                render("rolebinding.yaml.j2", metadata=metadata, role=role, subjects=subjects)
+            )
+    return objects
+
+
+def connection_details(product: DataProduct) -> list[dict[str, Any]]:
+    """What a consumer needs to find each output port's data."""
+    return [
+        {
+            "name": port.name,
+            "format": port.format.value,
+            "claimName": claim_name(product.name, port.name),
+            "mountPath": port_mount_path(port.name),
+            "schema": [column.to_wire() for column in port.schema_],
+            **({"slo": port.slo.to_wire()} if port.slo else {}),
+        }
+        for port in product.spec.output_ports
+    ]
+
+
+def build_connection_config_map(product: DataProduct) -> dict[str, Any]:
+    """The ConfigMap that tells consumers where the data is."""
+    data = {
+        "dataProduct": product.name,
+        "namespace": product.namespace,
+        "domain": product.spec.domain,
+        CONNECTION_KEY: json.dumps(connection_details(product), indent=2, sort_keys=True),
+    }
+    return render(
+        "configmap.yaml.j2",
+        metadata=_metadata(product, connection_config_map_name(product.name), COMPONENT_ACCESS),
+        data=data,
+    )
+
+
+def build_prometheus_rule(product: DataProduct) -> dict[str, Any] | None:
+    """Alerts on staleness past each port's freshness SLO and on failed runs.
+
+    None when alerts are disabled or there is nothing to alert on.
+    """
+    if product.spec.monitoring.alerts is Toggle.DISABLED:
+        return None
+    stale_ports = [
+        {
+            "name": port.name,
+            "freshness": port.slo.freshness,
+            "seconds": duration_seconds(port.slo.freshness),
+        }
+        for port in product.spec.output_ports
+        if port.slo is not None and port.slo.freshness is not None
+    ]
+    if not stale_ports and not product.spec.pipelines:
+        return None
+    return render(
+        "prometheusrule.yaml.j2",
+        metadata=_metadata(product, product.name, COMPONENT_MONITORING),
+        group=f"dataproduct-{product.namespace}-{product.name}",
+        namespace=product.namespace,
+        name=product.name,
+        domain=product.spec.domain,
+        stale_ports=stale_ports,
+        has_pipelines=bool(product.spec.pipelines),
+    )
+
+
+def content_hash(obj: dict[str, Any]) -> str:
+    """A stable hash of an object's content."""
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def stamp_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object with the hash of its content in an annotation."""
+    metadata = obj["metadata"]
+    annotations = {**metadata.get("annotations", {}), ANNOTATION_DESIRED_HASH: content_hash(obj)}
+    return {**obj, "metadata": {**metadata, "annotations": annotations}}
+
+
+def build_children(
+    product: DataProduct,
+    *,
+    observed_claim_sizes: dict[str, str] | None = None,
+    prometheus_available: bool = True,
+) -> list[dict[str, Any]]:
+    """Every child the product should have right now, hash-stamped, in apply order."""
+    sizes = observed_claim_sizes or {}
+    children: list[dict[str, Any] | None] = [build_service_account(product)]
+    children += [
+        build_claim(product, port, sizes.get(port.name)) for port in product.spec.output_ports
+    ]
+    children.append(build_connection_config_map(product))
+    children += build_access(product)
+    children += [build_cronjob(product, pipeline) for pipeline in product.spec.pipelines]
+    children.append(
+        build_run_job(product, parse_run_request(product.annotations.get(ANNOTATION_RUN)))
+    )
+    if prometheus_available:
+        children.append(build_prometheus_rule(product))
+    return [stamp_hash(child) for child in children if child is not None]
