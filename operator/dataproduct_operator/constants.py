@@ -25,7 +25,7 @@ ANNOTATION_DESIRED_HASH = f"{GROUP}/desired-hash"
 ANNOTATION_RETAINED_FROM = f"{GROUP}/retained-from-uid"
 
 FINALIZER = f"{GROUP}/cleanup"
-KOPF_PREFIX = GROUP
+KOPF_PREFIX = f"operator.{GROUP}"
 
 COMPONENT_STORAGE = "storage"
 COMPONENT_PIPELINE = "pipeline"

@@ -33,6 +33,20 @@ class ApiError(Exception):
         self.body = body
 
 
+def decode_response(status: int, text: str) -> Any:
+    """The decoded JSON answer, or :class:`ApiError` carrying the server's own message."""
+    try:
+        decoded: Any = json.loads(text) if text else None
+    except ValueError:
+        decoded = text  # e.g. "404 page not found" from the router
+    if status >= 400:
+        if isinstance(decoded, dict):
+            reason, message = str(decoded.get("reason", "")), str(decoded.get("message", ""))
+            raise ApiError(status, reason, message, decoded)
+        raise ApiError(status, "", str(decoded), decoded)
+    return decoded
+
+
 def ssl_context(connection: Connection) -> ssl.SSLContext:
     """A TLS context that trusts the cluster CA and presents the client certificate, if any."""
     context = ssl.create_default_context(cadata=connection.ca_pem.decode())
@@ -127,19 +141,7 @@ class RestClient:
         """Send a JSON request; return the decoded answer or raise :class:`ApiError`."""
         payload = None if body is None else json.dumps(body).encode()
         status, data = self.raw(method, path, payload, content_type=content_type, query=query)
-        decoded: Any = None
-        if data:
-            try:
-                decoded = json.loads(data)
-            except ValueError:
-                decoded = data.decode(errors="replace")
-        if status >= 400:
-            if isinstance(decoded, dict):
-                raise ApiError(
-                    status, str(decoded.get("reason", "")), str(decoded.get("message", "")), decoded
-                )
-            raise ApiError(status, "", str(decoded), decoded)
-        return decoded
+        return decode_response(status, data.decode(errors="replace"))
 
     def get(self, path: str, *, query: dict[str, str] | None = None) -> Any:
         return self.request("GET", path, query=query)

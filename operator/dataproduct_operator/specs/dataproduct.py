@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,18 @@ from dataproduct_operator.api.dataproduct import (
     Pipeline,
     ReaderKind,
     Toggle,
+)
+from dataproduct_operator.api.naming import (
+    claim_name,
+    connection_config_map_name,
+    cronjob_name,
+    owner_role_name,
+    port_mount_path,
+    port_path_variable,
+    prometheus_rule_name,
+    reader_role_name,
+    run_job_name,
+    service_account_name,
 )
 from dataproduct_operator.api.quantity import duration_seconds, larger_quantity
 from dataproduct_operator.constants import (
@@ -45,7 +56,6 @@ from dataproduct_operator.constants import (
 )
 from dataproduct_operator.specs.render import render
 
-DATA_MOUNT_ROOT = "/data"
 CONNECTION_KEY = "output-ports.json"
 
 
@@ -106,45 +116,10 @@ def _metadata(
         **(extra_labels or {}),
     }
     metadata: dict[str, Any] = {"name": name, "namespace": product.namespace, "labels": labels}
-    if owned:
+    # Without a uid (rendering a file, no cluster) the operator adds the reference on apply.
+    if owned and product.uid:
         metadata["ownerReferences"] = [owner_reference(product)]
     return metadata
-
-
-def claim_name(product_name: str, port_name: str) -> str:
-    return f"{product_name}-{port_name}"
-
-
-def service_account_name(product_name: str) -> str:
-    return product_name
-
-
-def connection_config_map_name(product_name: str) -> str:
-    return f"{product_name}-connection"
-
-
-def reader_role_name(product_name: str) -> str:
-    return f"{product_name}-reader"
-
-
-def owner_role_name(product_name: str) -> str:
-    return f"{product_name}-owner"
-
-
-def cronjob_name(product_name: str, pipeline_name: str) -> str:
-    return f"{product_name}-{pipeline_name}"
-
-
-def run_job_name(product_name: str, request: RunRequest) -> str:
-    return f"{product_name}-{request.pipeline}-{request.run_id}"
-
-
-def port_mount_path(port_name: str) -> str:
-    return f"{DATA_MOUNT_ROOT}/{port_name}"
-
-
-def port_path_variable(port_name: str) -> str:
-    return "OUTPUT_PORT_" + re.sub(r"[^A-Za-z0-9]", "_", port_name).upper() + "_PATH"
 
 
 def build_service_account(product: DataProduct) -> dict[str, Any]:
@@ -232,7 +207,7 @@ def build_run_job(product: DataProduct, request: RunRequest | None) -> dict[str,
         "job.yaml.j2",
         metadata=_metadata(
             product,
-            run_job_name(product.name, request),
+            run_job_name(product.name, request.pipeline, request.run_id),
             COMPONENT_PIPELINE_RUN,
             extra_labels={LABEL_PIPELINE: pipeline.name, LABEL_RUN: request.run_id},
         ),
@@ -381,7 +356,7 @@ def build_prometheus_rule(product: DataProduct) -> dict[str, Any] | None:
         return None
     return render(
         "prometheusrule.yaml.j2",
-        metadata=_metadata(product, product.name, COMPONENT_MONITORING),
+        metadata=_metadata(product, prometheus_rule_name(product.name), COMPONENT_MONITORING),
         group=f"dataproduct-{product.namespace}-{product.name}",
         namespace=product.namespace,
         name=product.name,

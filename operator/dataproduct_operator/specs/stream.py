@@ -1,0 +1,66 @@
+"""``dpo render``: DataProduct manifests in, desired children out as a YAML stream (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from dataproduct_operator.api.dataproduct import GROUP, KIND, VERSION, DataProduct
+from dataproduct_operator.errors import UserError
+from dataproduct_operator.specs.dataproduct import build_children
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings (the connection details) as readable literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _represent_str)
+
+
+def dump_stream(objects: list[dict[str, Any]]) -> str:
+    return yaml.dump_all(objects, Dumper=_LiteralDumper, sort_keys=False, explicit_start=True)
+
+
+def _validation_message(source: str, error: ValidationError) -> str:
+    lines = [f"{source} is not a valid DataProduct:"]
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"  {location}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def render_documents(documents: list[Any], *, default_namespace: str) -> list[dict[str, Any]]:
+    """Children of every DataProduct document; other documents are skipped."""
+    children: list[dict[str, Any]] = []
+    for index, document in enumerate(documents):
+        if not isinstance(document, dict) or document.get("kind") != KIND:
+            continue
+        if document.get("apiVersion") != f"{GROUP}/{VERSION}":
+            raise UserError(f"Document {index + 1}: apiVersion must be {GROUP}/{VERSION}")
+        metadata = {"namespace": default_namespace, **(document.get("metadata") or {})}
+        name = metadata.get("name", f"document {index + 1}")
+        try:
+            product = DataProduct.from_object({**document, "metadata": metadata})
+        except ValidationError as error:
+            raise UserError(_validation_message(f"DataProduct {name}", error)) from error
+        children += build_children(product)
+    return children
+
+
+def render_file(path: Path, *, default_namespace: str) -> str:
+    try:
+        documents = list(yaml.safe_load_all(path.read_text()))
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from error
+    children = render_documents(documents, default_namespace=default_namespace)
+    if not children:
+        raise UserError(f"{path} holds no {KIND} of {GROUP}/{VERSION}")
+    return dump_stream(children)
