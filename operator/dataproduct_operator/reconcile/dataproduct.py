@@ -1,0 +1,258 @@
+"""Converge a DataProduct's children (layer ``reconcile``, imperative).
+
+Observe the children by label, build the desired ones, server-side apply only those whose
+content hash differs, prune what is ours and no longer desired, and compute the status. A claim
+of a product with ``deletionPolicy: Retain`` is never deleted: when its port goes away (or the
+product does) it is released: no owner, no ``managed-by`` label, labelled as retained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, DeletionPolicy
+from dataproduct_operator.constants import (
+    ANNOTATION_DESIRED_HASH,
+    ANNOTATION_RETAINED_FROM,
+    COMPONENT_PIPELINE_RUN,
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_PIPELINE,
+    LABEL_PRODUCT,
+    LABEL_RETAINED,
+    OPERATOR_NAME,
+)
+from dataproduct_operator.k8s.client import KNOWN_RESOURCES, KubeClient, gather_limited, object_path
+from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.specs.dataproduct import build_children
+from dataproduct_operator.status.dataproduct import (
+    ACCESS,
+    MONITORING,
+    PIPELINES,
+    STORAGE,
+    Failures,
+    Observed,
+    compute_status,
+)
+
+APPLY_CONCURRENCY = 8
+RUN_HISTORY = 3  # on-demand run Jobs kept per pipeline
+
+CHILD_KINDS = (
+    ("v1", "ServiceAccount"),
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "ConfigMap"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("batch/v1", "CronJob"),
+    ("batch/v1", "Job"),
+)
+PROMETHEUS_RULE = ("monitoring.coreos.com/v1", "PrometheusRule")
+
+ASPECT_OF_KIND = {
+    "PersistentVolumeClaim": STORAGE,
+    "ServiceAccount": PIPELINES,
+    "CronJob": PIPELINES,
+    "Job": PIPELINES,
+    "Role": ACCESS,
+    "RoleBinding": ACCESS,
+    "ConfigMap": ACCESS,
+    "PrometheusRule": MONITORING,
+}
+
+Key = tuple[str, str]
+
+
+@dataclass
+class Outcome:
+    """What one reconcile did and found."""
+
+    status: DataProductStatus
+    applied: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+def _describe(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']} {obj['metadata']['name']}"
+
+
+def _is_ours(obj: dict[str, Any]) -> bool:
+    return bool(obj["metadata"].get("labels", {}).get(LABEL_MANAGED_BY) == OPERATOR_NAME)
+
+
+async def observe(
+    client: KubeClient, namespace: str, product_name: str, *, prometheus: bool
+) -> tuple[dict[Key, dict[str, Any]], list[dict[str, Any]]]:
+    """Children of the product that carry our labels, and every Job of its pipelines."""
+    kinds = [*CHILD_KINDS, PROMETHEUS_RULE] if prometheus else list(CHILD_KINDS)
+    selector = f"{LABEL_PRODUCT}={product_name}"
+    listings = await asyncio.gather(
+        *(
+            client.list(KNOWN_RESOURCES[kind].path(namespace), label_selector=selector)
+            for kind in kinds
+        )
+    )
+    children: dict[Key, dict[str, Any]] = {}
+    jobs: list[dict[str, Any]] = []
+    for (api_version, kind), items in zip(kinds, listings, strict=True):
+        for item in items:
+            item["kind"], item["apiVersion"] = kind, api_version
+            if kind == "Job":
+                jobs.append(item)
+            if _is_ours(item):
+                children[_key(item)] = item
+    return children, jobs
+
+
+def _observed_hash(obj: dict[str, Any] | None) -> str | None:
+    if obj is None:
+        return None
+    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
+    return annotations.get(ANNOTATION_DESIRED_HASH)
+
+
+def _claim_sizes(children: dict[Key, dict[str, Any]]) -> dict[str, str]:
+    sizes = {}
+    for (kind, _), obj in children.items():
+        if kind == "PersistentVolumeClaim":
+            port = obj["metadata"].get("labels", {}).get("datamesh.dev/output-port")
+            size = obj.get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
+            if port and size:
+                sizes[port] = size
+    return sizes
+
+
+def _run_jobs_to_keep(product: DataProduct, children: dict[Key, dict[str, Any]]) -> set[Key]:
+    """On-demand run Jobs stay (the newest few per pipeline) while their pipeline exists."""
+    on_demand = {p.name for p in product.spec.pipelines if p.schedule is None}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for (kind, _), obj in children.items():
+        labels = obj["metadata"].get("labels", {})
+        if kind == "Job" and labels.get(LABEL_COMPONENT) == COMPONENT_PIPELINE_RUN:
+            pipeline = labels.get(LABEL_PIPELINE, "")
+            if pipeline in on_demand:
+                runs.setdefault(pipeline, []).append(obj)
+    keep: set[Key] = set()
+    for jobs in runs.values():
+        jobs.sort(key=lambda j: j["metadata"].get("creationTimestamp", ""), reverse=True)
+        keep.update(_key(job) for job in jobs[:RUN_HISTORY])
+    return keep
+
+
+async def release_claim(client: KubeClient, claim: dict[str, Any], product_uid: str) -> None:
+    """Hand a claim over to its users: no owner, not managed by us, marked as retained."""
+    await client.merge_patch(
+        object_path(claim),
+        {
+            "metadata": {
+                "ownerReferences": None,
+                "labels": {LABEL_MANAGED_BY: None, LABEL_RETAINED: "true"},
+                "annotations": {
+                    ANNOTATION_DESIRED_HASH: None,
+                    ANNOTATION_RETAINED_FROM: product_uid,
+                },
+            }
+        },
+    )
+
+
+async def _remove(
+    client: KubeClient, product: DataProduct, obj: dict[str, Any], outcome: Outcome
+) -> None:
+    """Delete a child of ours; a retained claim is released instead."""
+    if (
+        obj["kind"] == "PersistentVolumeClaim"
+        and product.spec.deletion_policy is DeletionPolicy.RETAIN
+    ):
+        await release_claim(client, obj, product.uid)
+        outcome.released.append(_describe(obj))
+        return
+    if await client.delete(object_path(obj), uid=obj["metadata"].get("uid")):
+        outcome.pruned.append(_describe(obj))
+
+
+async def reconcile_data_product(
+    client: KubeClient, product: DataProduct, *, prometheus: bool, now: str
+) -> Outcome:
+    """Apply what differs, prune what is no longer wanted, and compute the status."""
+    children, jobs = await observe(client, product.namespace, product.name, prometheus=prometheus)
+    desired = build_children(
+        product, observed_claim_sizes=_claim_sizes(children), prometheus_available=prometheus
+    )
+    outcome = Outcome(status=product.status)
+    changed = [d for d in desired if _observed_hash(children.get(_key(d))) != _observed_hash(d)]
+
+    async def apply(obj: dict[str, Any]) -> None:
+        try:
+            children[_key(obj)] = await client.apply(obj)
+            outcome.applied.append(_describe(obj))
+        except ApiError as error:
+            aspect = ASPECT_OF_KIND[obj["kind"]]
+            message = f"{_describe(obj)}: {error.message or error.reason}"
+            outcome.failures[aspect] = "; ".join(
+                filter(None, [outcome.failures.get(aspect), message])
+            )
+
+    await gather_limited(APPLY_CONCURRENCY, *(apply(obj) for obj in changed))
+
+    wanted = {_key(d) for d in desired} | _run_jobs_to_keep(product, children)
+    stale = [obj for key, obj in children.items() if key not in wanted]
+    await gather_limited(
+        APPLY_CONCURRENCY, *(_remove(client, product, obj, outcome) for obj in stale)
+    )
+    for obj in stale:
+        children.pop(_key(obj), None)
+    pruned_jobs = {name.split(" ", 1)[1] for name in outcome.pruned if name.startswith("Job ")}
+    jobs = [j for j in jobs if j["metadata"]["name"] not in pruned_jobs]
+    for key, obj in children.items():
+        if key[0] == "Job" and all(j["metadata"]["name"] != key[1] for j in jobs):
+            jobs.append(obj)
+
+    outcome.status = compute_status(
+        product,
+        Observed(children, jobs),
+        failures=Failures(outcome.failures),
+        prometheus_available=prometheus,
+        now=now,
+    )
+    return outcome
+
+
+async def refresh_status(
+    client: KubeClient, product: DataProduct, *, prometheus: bool, now: str
+) -> DataProductStatus:
+    """The status from the children as they are, without applying anything."""
+    children, jobs = await observe(client, product.namespace, product.name, prometheus=prometheus)
+    # A failure to apply stays reported until the next reconcile of this generation clears it.
+    still_failing = {
+        c.type: c.message
+        for c in product.status.conditions
+        if c.reason == "ApplyFailed" and c.observed_generation == product.generation
+    }
+    return compute_status(
+        product,
+        Observed(children, jobs),
+        failures=Failures(still_failing),
+        prometheus_available=prometheus,
+        now=now,
+    )
+
+
+async def clean_up_data_product(
+    client: KubeClient, product: DataProduct, *, prometheus: bool
+) -> Outcome:
+    """On deletion: release retained claims, delete every other child of ours."""
+    children, _ = await observe(client, product.namespace, product.name, prometheus=prometheus)
+    outcome = Outcome(status=product.status)
+    await gather_limited(
+        APPLY_CONCURRENCY, *(_remove(client, product, obj, outcome) for obj in children.values())
+    )
+    return outcome

@@ -1,0 +1,277 @@
+"""The status of a DataProduct from its spec and its observed children (layer ``status``, pure).
+
+``compute_status`` is a function of the product, the children as observed after reconcile,
+the failures reconcile met and the previous status; it never reads a clock except through
+``now``. A condition keeps its ``lastTransitionTime`` while its status does not change, and
+pipeline run times are never forgotten when the Jobs that showed them are cleaned up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dataproduct_operator.api.conditions import Condition, ConditionStatus
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    DataProductStatus,
+    PipelineStatus,
+    PortStatus,
+    RunStatus,
+    Toggle,
+)
+from dataproduct_operator.api.naming import (
+    claim_name,
+    connection_config_map_name,
+    cronjob_name,
+    owner_role_name,
+    prometheus_rule_name,
+    reader_role_name,
+)
+from dataproduct_operator.constants import LABEL_PIPELINE
+
+STORAGE = "StorageReady"
+PIPELINES = "PipelinesReady"
+ACCESS = "AccessReady"
+MONITORING = "MonitoringReady"
+READY = "Ready"
+ASPECTS = (STORAGE, PIPELINES, ACCESS, MONITORING)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Children as they are now, keyed by (kind, name); Jobs of the product's pipelines."""
+
+    children: dict[tuple[str, str], dict[str, Any]]
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.children.get((kind, name))
+
+
+@dataclass(frozen=True)
+class Failures:
+    """What reconcile could not do, per aspect (condition type) -> message."""
+
+    by_aspect: dict[str, str] = field(default_factory=dict)
+
+
+def _condition(
+    kind: str,
+    ok: bool,
+    reason: str,
+    message: str,
+    *,
+    generation: int,
+    previous: dict[str, Condition],
+    now: str,
+) -> Condition:
+    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
+    before = previous.get(kind)
+    changed = before is None or before.status is not status
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=now if changed or before is None else before.last_transition_time,
+        observed_generation=generation,
+    )
+
+
+def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, list[PortStatus]]:
+    ports = []
+    problems = []
+    for port in product.spec.output_ports:
+        name = claim_name(product.name, port.name)
+        claim = observed.get("PersistentVolumeClaim", name)
+        phase = "Missing" if claim is None else claim.get("status", {}).get("phase", "Pending")
+        capacity = (
+            None if claim is None else claim.get("status", {}).get("capacity", {}).get("storage")
+        )
+        ports.append(PortStatus(name=port.name, claim_name=name, phase=phase, capacity=capacity))
+        if phase != "Bound":
+            problems.append(f"claim {name} is {phase}")
+    if problems:
+        return False, "ClaimsNotBound", "; ".join(problems), ports
+    return True, "ClaimsBound", f"{len(ports)} volume(s) bound", ports
+
+
+def _job_state(job: dict[str, Any]) -> tuple[RunStatus, str | None]:
+    """The run status of one Job and when it reached it."""
+    for condition in job.get("status", {}).get("conditions", []):
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            when = job["status"].get("completionTime") or condition.get("lastTransitionTime")
+            return RunStatus.SUCCEEDED, when
+        if condition.get("type") == "Failed":
+            return RunStatus.FAILED, condition.get("lastTransitionTime")
+    return RunStatus.RUNNING, job.get("status", {}).get("startTime")
+
+
+def _latest(times: Iterable[str | None]) -> str | None:
+    present = [t for t in times if t]
+    return max(present) if present else None
+
+
+def _pipelines(
+    product: DataProduct, observed: Observed, previous: DataProductStatus
+) -> tuple[bool, str, str, list[PipelineStatus]]:
+    before = {p.name: p for p in previous.pipelines}
+    statuses = []
+    problems = []
+    for pipeline in product.spec.pipelines:
+        jobs = sorted(
+            (
+                j
+                for j in observed.jobs
+                if j["metadata"].get("labels", {}).get(LABEL_PIPELINE) == pipeline.name
+            ),
+            key=lambda j: j["metadata"].get("creationTimestamp", ""),
+        )
+        states = [_job_state(job) for job in jobs]
+        old = before.get(pipeline.name)
+        scheduled = pipeline.schedule is not None
+        cronjob = (
+            observed.get("CronJob", cronjob_name(product.name, pipeline.name))
+            if scheduled
+            else None
+        )
+        cron_status = (cronjob or {}).get("status", {})
+        last_run = (
+            states[-1][0] if states else (old.last_run_status if old else RunStatus.NEVER_RUN)
+        )
+        status = PipelineStatus(
+            name=pipeline.name,
+            kind="CronJob" if scheduled else "Job",
+            object_name=cronjob_name(product.name, pipeline.name)
+            if scheduled
+            else (
+                jobs[-1]["metadata"]["name"]
+                if jobs
+                else (old.object_name if old and old.kind == "Job" else None)
+            ),
+            last_schedule_time=_latest(
+                [
+                    cron_status.get("lastScheduleTime"),
+                    *(j.get("status", {}).get("startTime") for j in jobs),
+                    old.last_schedule_time if old else None,
+                ]
+            ),
+            last_successful_time=_latest(
+                [
+                    cron_status.get("lastSuccessfulTime"),
+                    *(when for s, when in states if s is RunStatus.SUCCEEDED),
+                    old.last_successful_time if old else None,
+                ]
+            ),
+            last_failure_time=_latest(
+                [
+                    *(when for s, when in states if s is RunStatus.FAILED),
+                    old.last_failure_time if old else None,
+                ]
+            ),
+            last_run_status=last_run,
+        )
+        statuses.append(status)
+        if scheduled and cronjob is None:
+            problems.append(f"CronJob {cronjob_name(product.name, pipeline.name)} is missing")
+        if last_run is RunStatus.FAILED:
+            problems.append(f"the last run of pipeline {pipeline.name} failed")
+    if problems:
+        reason = "RunFailed" if all("failed" in p for p in problems) else "CronJobMissing"
+        return False, reason, "; ".join(problems), statuses
+    if not product.spec.pipelines:
+        return True, "NoPipelines", "no pipelines declared", statuses
+    return True, "PipelinesScheduled", f"{len(statuses)} pipeline(s) in place", statuses
+
+
+def _access(product: DataProduct, observed: Observed) -> tuple[bool, str, str]:
+    expected = [
+        ("Role", reader_role_name(product.name)),
+        ("Role", owner_role_name(product.name)),
+        ("RoleBinding", owner_role_name(product.name)),
+        ("ConfigMap", connection_config_map_name(product.name)),
+    ]
+    if product.spec.access.readers:
+        expected.append(("RoleBinding", reader_role_name(product.name)))
+    missing = [f"{kind} {name}" for kind, name in expected if observed.get(kind, name) is None]
+    if missing:
+        return False, "AccessMissing", "missing " + ", ".join(missing)
+    readers = len(product.spec.access.readers)
+    return True, "AccessGranted", f"{readers} reader(s) granted; connection details published"
+
+
+def _monitoring(
+    product: DataProduct, observed: Observed, prometheus: bool
+) -> tuple[bool, str, str]:
+    if product.spec.monitoring.alerts is Toggle.DISABLED:
+        return True, "AlertsDisabled", "alerts are disabled; metrics are still exported"
+    if not prometheus:
+        return (
+            True,
+            "PrometheusOperatorNotInstalled",
+            "metrics are exported; alert rules need the PrometheusRule kind "
+            "(monitoring.coreos.com/v1), which this cluster does not serve",
+        )
+    wants_rule = product.spec.pipelines or any(
+        p.slo and p.slo.freshness for p in product.spec.output_ports
+    )
+    if wants_rule and observed.get("PrometheusRule", prometheus_rule_name(product.name)) is None:
+        return False, "AlertRulesMissing", f"PrometheusRule {product.name} is missing"
+    return True, "AlertRulesInPlace", "alerting on staleness and failed runs"
+
+
+def compute_status(
+    product: DataProduct,
+    observed: Observed,
+    *,
+    failures: Failures,
+    prometheus_available: bool,
+    now: str,
+) -> DataProductStatus:
+    """The whole status for the product's current generation."""
+    previous = {c.type: c for c in product.status.conditions}
+    storage_ok, storage_reason, storage_message, ports = _storage(product, observed)
+    pipelines_ok, pipelines_reason, pipelines_message, pipelines = _pipelines(
+        product, observed, product.status
+    )
+    aspects = {
+        STORAGE: (storage_ok, storage_reason, storage_message),
+        PIPELINES: (pipelines_ok, pipelines_reason, pipelines_message),
+        ACCESS: _access(product, observed),
+        MONITORING: _monitoring(product, observed, prometheus_available),
+    }
+    stamp: dict[str, Any] = {"generation": product.generation, "previous": previous, "now": now}
+    for aspect, message in failures.by_aspect.items():
+        aspects[aspect] = (False, "ApplyFailed", message)
+    conditions = [
+        _condition(kind, ok, reason, message, **stamp)
+        for kind, (ok, reason, message) in aspects.items()
+    ]
+    not_ready = [c for c in conditions if c.status is not ConditionStatus.TRUE]
+    if not_ready:
+        first = not_ready[0]
+        ready = _condition(
+            READY,
+            False,
+            first.type.removesuffix("Ready") + "NotReady",
+            f"{first.type}: {first.message}",
+            **stamp,
+        )
+    else:
+        ready = _condition(
+            READY,
+            True,
+            "Reconciled",
+            "all children are in place",
+            **stamp,
+        )
+    return DataProductStatus(
+        observed_generation=product.generation,
+        conditions=[ready, *conditions],
+        output_ports=ports,
+        pipelines=pipelines,
+    )
