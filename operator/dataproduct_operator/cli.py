@@ -91,6 +91,87 @@ def cluster_status(directory: Path) -> None:
         sys.exit(1)
 
 
+@main.command("run")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or in-cluster.",
+)
+@click.option(
+    "--namespace", "-n", "namespaces", multiple=True, help="Watch only this namespace (repeatable)."
+)
+@click.option("--all-namespaces", "-A", is_flag=True, help="Watch every namespace (the default).")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=8000,
+    show_default=True,
+    help="Prometheus metrics port; 0 disables.",
+)
+@click.option(
+    "--liveness-port",
+    type=int,
+    default=8080,
+    show_default=True,
+    help="Liveness probe port (/healthz); 0 disables.",
+)
+@click.option(
+    "--drift-interval",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds between drift checks of each product.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+def run(
+    kubeconfig: Path | None,
+    namespaces: tuple[str, ...],
+    all_namespaces: bool,
+    metrics_port: int,
+    liveness_port: int,
+    drift_interval: float,
+    verbose: bool,
+) -> None:
+    """Run the operator against the current cluster until interrupted."""
+    import asyncio
+    import logging
+
+    from dataproduct_operator.config import OperatorConfig
+    from dataproduct_operator.handlers.operator import run_operator
+
+    if namespaces and all_namespaces:
+        raise UserError("Use either --namespace or --all-namespaces, not both")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = OperatorConfig(
+        kubeconfig=kubeconfig,
+        namespaces=namespaces,
+        metrics_port=metrics_port or None,
+        liveness_port=liveness_port or None,
+        drift_interval_seconds=drift_interval,
+    )
+    asyncio.run(run_operator(config))
+
+
+@main.command("render")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--namespace",
+    "-n",
+    default="default",
+    show_default=True,
+    help="Namespace for products that name none.",
+)
+def render(file: Path, namespace: str) -> None:
+    """Print the children the operator would create for the DataProducts in FILE (no cluster)."""
+    from dataproduct_operator.specs.stream import render_file
+
+    click.echo(render_file(file, default_namespace=namespace), nl=False)
+
+
 @main.command("generate")
 @click.option("--check", is_flag=True, help="Change nothing; fail if a generated file drifted.")
 @click.option(

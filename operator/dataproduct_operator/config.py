@@ -1,0 +1,19 @@
+"""Operator configuration: every knob of ``dpo run`` in one frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """How one operator process runs."""
+
+    kubeconfig: Path | None = None
+    namespaces: tuple[str, ...] = ()  # empty: every namespace
+    metrics_port: int | None = 8000
+    liveness_port: int | None = 8080
+    drift_interval_seconds: float = 300.0
+    workers: int = 100
+    prometheus_check_seconds: float = 60.0

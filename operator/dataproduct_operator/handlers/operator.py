@@ -1,0 +1,74 @@
+"""Running the operator: registry, login, settings, metrics server (layer ``handlers``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from dataproduct_operator.config import OperatorConfig
+from dataproduct_operator.errors import UserError
+from dataproduct_operator.handlers import dataproduct
+from dataproduct_operator.handlers.state import OperatorState
+from dataproduct_operator.k8s.client import KubeClient, load_environment_connection
+
+logger = logging.getLogger(__name__)
+
+
+def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
+    """A registry with every handler of the operator, bound to ``state``."""
+    registry = kopf.OperatorRegistry()
+    connection = state.client.connection
+
+    @kopf.on.login(id="login", registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(
+            server=connection.server,
+            ca_data=connection.ca_pem,
+            token=connection.token,
+            scheme="Bearer" if connection.token else None,
+            certificate_data=connection.client_cert_pem,
+            private_key_data=connection.client_key_pem,
+        )
+
+    @kopf.on.startup(id="configure", registry=registry)
+    def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        dataproduct.configure(settings, state)
+
+    @kopf.on.cleanup(id="close-client", registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await state.client.close()
+
+    @kopf.on.probe(id="products", registry=registry)
+    def probe(**_: Any) -> int:
+        return state.metrics.health.count()
+
+    dataproduct.register(registry, state)
+    return registry
+
+
+async def run_operator(config: OperatorConfig, *, stop_flag: asyncio.Event | None = None) -> None:
+    """Run until stopped (a signal, or ``stop_flag``)."""
+    client = KubeClient(load_environment_connection(config.kubeconfig))
+    state = OperatorState(client=client, config=config)
+    if config.metrics_port is not None:
+        try:
+            start_http_server(config.metrics_port, registry=state.metrics.registry)
+        except OSError as error:
+            raise UserError(
+                f"Cannot serve metrics on port {config.metrics_port}: {error.strerror}; "
+                "choose another with --metrics-port (0 disables)"
+            ) from error
+        logger.info("Serving metrics on port %s", config.metrics_port)
+    liveness = f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None
+    await kopf.operator(
+        registry=build_registry(state),
+        clusterwide=not config.namespaces,
+        namespaces=list(config.namespaces),
+        standalone=True,
+        liveness_endpoint=liveness,
+        stop_flag=stop_flag,
+    )

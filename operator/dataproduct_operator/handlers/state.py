@@ -1,0 +1,66 @@
+"""What the handlers of one operator process share (layer ``handlers``).
+
+The API client, the configuration, the metrics, a lock per product (a reconcile and a status
+refresh never interleave) and coalescing of scheduled work: many child events for one product
+within a short delay cause one status refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from dataproduct_operator.config import OperatorConfig
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.metrics import OperatorMetrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class OperatorState:
+    client: KubeClient
+    config: OperatorConfig
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    _scheduled: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
+    _prometheus: tuple[float, bool] | None = None
+
+    @contextlib.asynccontextmanager
+    async def lock(self, namespace: str, name: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault((namespace, name), asyncio.Lock())
+        async with lock:
+            yield
+
+    def schedule(
+        self, key: tuple[str, ...], work: Callable[[], Awaitable[None]], *, delay: float
+    ) -> None:
+        """Run ``work`` after ``delay`` unless it is already pending for ``key``."""
+        if key in self._scheduled and not self._scheduled[key].done():
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            try:
+                await work()
+            except Exception:
+                logger.exception("Following a child of %s/%s failed", key[0], key[1])
+            finally:
+                self._scheduled.pop(key, None)
+
+        self._scheduled[key] = asyncio.get_running_loop().create_task(later())
+
+    async def prometheus_available(self) -> bool:
+        """Whether the cluster serves PrometheusRule; asked at most once a minute."""
+        now = time.monotonic()
+        if (
+            self._prometheus is None
+            or now - self._prometheus[0] > self.config.prometheus_check_seconds
+        ):
+            available = await self.client.has_kind("monitoring.coreos.com/v1", "PrometheusRule")
+            self._prometheus = (now, available)
+        return self._prometheus[1]

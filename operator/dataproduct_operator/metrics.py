@@ -1,0 +1,109 @@
+"""The operator's Prometheus metrics (prometheus_client), exported by ``dpo run``.
+
+Reconcile totals and durations, and per product: readiness, the last successful and the last
+failed pipeline run, and data staleness (seconds since the last successful run), computed at
+scrape time so it grows between reconciles as real staleness does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from dataproduct_operator.api.conditions import ConditionStatus
+from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, RunStatus
+
+ProductKey = tuple[str, str]
+
+
+def _timestamp(value: str | None) -> float | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+class ProductHealth(Collector):
+    """Per-product gauges from the last status the operator computed."""
+
+    def __init__(self) -> None:
+        self._products: dict[ProductKey, tuple[str, DataProductStatus]] = {}
+
+    def observe(self, product: DataProduct, status: DataProductStatus) -> None:
+        self._products[(product.namespace, product.name)] = (product.spec.domain, status)
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._products.pop((namespace, name), None)
+
+    def count(self) -> int:
+        return len(self._products)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = time.time()
+        ready = GaugeMetricFamily(
+            "dataproduct_ready",
+            "1 when the data product's Ready condition is True",
+            labels=["namespace", "dataproduct", "domain"],
+        )
+        success = GaugeMetricFamily(
+            "dataproduct_pipeline_last_success_timestamp_seconds",
+            "Unix time of the pipeline's last successful run",
+            labels=["namespace", "dataproduct", "pipeline"],
+        )
+        failed = GaugeMetricFamily(
+            "dataproduct_pipeline_last_run_failed",
+            "1 when the pipeline's last run failed",
+            labels=["namespace", "dataproduct", "pipeline"],
+        )
+        staleness = GaugeMetricFamily(
+            "dataproduct_staleness_seconds",
+            "Seconds since any pipeline of the data product last succeeded",
+            labels=["namespace", "dataproduct"],
+        )
+        for (namespace, name), (domain, status) in sorted(self._products.items()):
+            is_ready = any(
+                c.type == "Ready" and c.status is ConditionStatus.TRUE for c in status.conditions
+            )
+            ready.add_metric([namespace, name, domain], 1.0 if is_ready else 0.0)
+            latest: float | None = None
+            for pipeline in status.pipelines:
+                when = _timestamp(pipeline.last_successful_time)
+                if when is not None:
+                    success.add_metric([namespace, name, pipeline.name], when)
+                    latest = max(latest or when, when)
+                is_failed = pipeline.last_run_status is RunStatus.FAILED
+                failed.add_metric([namespace, name, pipeline.name], 1.0 if is_failed else 0.0)
+            if latest is not None:
+                staleness.add_metric([namespace, name], max(0.0, now - latest))
+        yield from (ready, success, failed, staleness)
+
+
+class OperatorMetrics:
+    """Every metric of one operator process, in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reconciles = Counter(
+            "dataproduct_reconcile",
+            "Reconciles of data products by result (success, error)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.reconcile_seconds = Histogram(
+            "dataproduct_reconcile_duration_seconds",
+            "Time to reconcile one data product",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.applies = Counter(
+            "dataproduct_child_applies",
+            "Children applied (server-side apply) by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.health = ProductHealth()
+        self.registry.register(self.health)
