@@ -1,0 +1,139 @@
+"""Pure builders and status: what the operator would create and report, without a cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH
+from dataproduct_operator.specs.dataproduct import build_children, parse_run_request
+from dataproduct_operator.specs.stream import render_file
+from dataproduct_operator.status.dataproduct import Failures, Observed, compute_status
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sales-orders.yaml"
+
+
+def product(**changes: Any) -> DataProduct:
+    document = yaml.safe_load(EXAMPLE.read_text())
+    document["metadata"].update(uid="u-1", generation=2)
+    document["spec"].update(changes)
+    return DataProduct.from_object(document)
+
+
+def by_kind(children: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [c for c in children if c["kind"] == kind]
+
+
+def test_every_child_is_labelled_and_hash_stamped() -> None:
+    for child in build_children(product()):
+        labels = child["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "dataproduct-operator"
+        assert labels["datamesh.dev/data-product"] == "orders"
+        assert labels["datamesh.dev/domain"] == "sales"
+        assert ANNOTATION_DESIRED_HASH in child["metadata"]["annotations"]
+
+
+def test_retained_claims_have_no_owner_and_deleted_ones_do() -> None:
+    retained = by_kind(build_children(product()), "PersistentVolumeClaim")
+    assert all("ownerReferences" not in c["metadata"] for c in retained)
+    deleted = by_kind(build_children(product(deletionPolicy="Delete")), "PersistentVolumeClaim")
+    assert all(c["metadata"]["ownerReferences"][0]["uid"] == "u-1" for c in deleted)
+
+
+def test_a_claim_never_shrinks_but_grows() -> None:
+    def size(observed: str) -> str:
+        claims = by_kind(
+            build_children(product(), observed_claim_sizes={"orders-v1": observed}),
+            "PersistentVolumeClaim",
+        )
+        return str(claims[0]["spec"]["resources"]["requests"]["storage"])
+
+    assert size("10Gi") == "10Gi"  # spec says 5Gi: keep the larger existing claim
+    assert size("1Gi") == "5Gi"
+
+
+def test_pipeline_pods_meet_the_restricted_profile() -> None:
+    cronjob = by_kind(build_children(product()), "CronJob")[0]
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]["securityContext"]
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert container["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts == {"/tmp", "/data/orders-v1", "/data/daily-revenue"}  # noqa: S108
+
+
+def test_run_annotation_names_a_pipeline_and_a_new_value_makes_a_new_run() -> None:
+    first, second = parse_run_request("backfill"), parse_run_request("backfill:2")
+    assert first is not None and second is not None
+    assert (first.pipeline, second.pipeline) == ("backfill", "backfill")
+    assert first.run_id != second.run_id
+    assert parse_run_request("") is None
+
+
+def test_a_run_of_a_scheduled_pipeline_is_ignored() -> None:
+    document = yaml.safe_load(EXAMPLE.read_text())
+    document["metadata"]["annotations"] = {"datamesh.dev/run": "ingest"}
+    assert by_kind(build_children(DataProduct.from_object(document)), "Job") == []
+    document["metadata"]["annotations"] = {"datamesh.dev/run": "backfill"}
+    assert len(by_kind(build_children(DataProduct.from_object(document)), "Job")) == 1
+
+
+def test_without_prometheus_no_rule_is_built() -> None:
+    assert by_kind(build_children(product(), prometheus_available=False), "PrometheusRule") == []
+    assert len(by_kind(build_children(product()), "PrometheusRule")) == 1
+
+
+def test_render_prints_a_yaml_stream_of_every_child() -> None:
+    documents = list(yaml.safe_load_all(render_file(EXAMPLE, default_namespace="default")))
+    assert [d["kind"] for d in documents].count("PersistentVolumeClaim") == 2
+    assert all(d["metadata"]["namespace"] == "sales" for d in documents)
+
+
+def _observed(children: list[dict[str, Any]], claim_phase: str) -> Observed:
+    for child in children:
+        if child["kind"] == "PersistentVolumeClaim":
+            child["status"] = {"phase": claim_phase}
+    return Observed({(c["kind"], c["metadata"]["name"]): c for c in children})
+
+
+def status_of(subject: DataProduct, phase: str, now: str, failures: Failures | None = None) -> Any:
+    observed = _observed(build_children(subject), phase)
+    return compute_status(
+        subject, observed, failures=failures or Failures(), prometheus_available=True, now=now
+    )
+
+
+def test_status_is_ready_when_every_child_is_in_place() -> None:
+    subject = product()
+    status = status_of(subject, "Bound", "T1")
+    conditions = {c.type: c for c in status.conditions}
+    assert conditions["Ready"].status.value == "True"
+    assert conditions["Ready"].observed_generation == 2
+    assert status.observed_generation == 2
+
+
+def test_status_names_the_unbound_claim_and_keeps_transition_times() -> None:
+    subject = product()
+    pending = status_of(subject, "Pending", "T1")
+    ready = {c.type: c for c in pending.conditions}["Ready"]
+    assert (ready.status.value, ready.reason) == ("False", "StorageNotReady")
+    assert "claim orders-orders-v1 is Pending" in ready.message
+    again = status_of(subject.model_copy(update={"status": pending}), "Pending", "T2")
+    assert {c.type: c for c in again.conditions}["Ready"].last_transition_time == "T1"
+
+
+def test_apply_failure_is_reported_on_its_aspect() -> None:
+    subject = product()
+    failures = Failures(
+        {"StorageReady": "PersistentVolumeClaim orders-orders-v1: field is immutable"}
+    )
+    status = status_of(subject, "Bound", "T1", failures)
+    storage = {c.type: c for c in status.conditions}["StorageReady"]
+    assert (storage.status.value, storage.reason) == ("False", "ApplyFailed")
+    assert "immutable" in storage.message
