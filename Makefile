@@ -28,7 +28,7 @@ tools: venv ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, he
 	$(DPO) tools build
 
 .PHONY: generate
-generate: venv ## Regenerate CRDs, chart CRDs, RBAC and values schema from the package
+generate: venv ## Regenerate the generated files (the CRDs in crds/) from the package
 	$(DPO) generate
 
 .PHONY: verify

@@ -143,11 +143,6 @@ def service_account_kubeconfig(
 
 
 @pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
 def dpo_command() -> list[str]:
     """How to run the CLI from tests: the installed entry point of this interpreter."""
     return [sys.executable, "-m", "dataproduct_operator"]

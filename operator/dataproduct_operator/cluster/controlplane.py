@@ -158,11 +158,16 @@ def _wait_until(
 
 
 def _https_ok(connection: Connection, path: str) -> Callable[[], bool]:
+    """A probe of a health endpoint; one client (one TLS setup) for every poll."""
+    client = RestClient(connection, timeout=5)
+
     def check() -> bool:
-        with RestClient(connection, timeout=5) as client:
-            status, body = client.raw("GET", path)
+        status, body = client.raw("GET", path)
         # kube components answer "ok"; etcd answers {"health":"true",...}
-        return status == 200 and (body.strip() == b"ok" or b'"health":"true"' in body)
+        healthy = status == 200 and (body.strip() == b"ok" or b'"health":"true"' in body)
+        if healthy:
+            client.close()
+        return healthy
 
     return check
 

@@ -20,6 +20,7 @@ from dataproduct_operator.constants import (
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
     LABEL_PIPELINE,
+    LABEL_PORT,
     LABEL_PRODUCT,
     LABEL_RETAINED,
     OPERATOR_NAME,
@@ -123,7 +124,7 @@ def _claim_sizes(children: dict[Key, dict[str, Any]]) -> dict[str, str]:
     sizes = {}
     for (kind, _), obj in children.items():
         if kind == "PersistentVolumeClaim":
-            port = obj["metadata"].get("labels", {}).get("datamesh.dev/output-port")
+            port = obj["metadata"].get("labels", {}).get(LABEL_PORT)
             size = obj.get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
             if port and size:
                 sizes[port] = size
@@ -208,13 +209,13 @@ async def reconcile_data_product(
     await gather_limited(
         APPLY_CONCURRENCY, *(_remove(client, product, obj, outcome) for obj in stale)
     )
-    for obj in stale:
-        children.pop(_key(obj), None)
-    pruned_jobs = {name.split(" ", 1)[1] for name in outcome.pruned if name.startswith("Job ")}
-    jobs = [j for j in jobs if j["metadata"]["name"] not in pruned_jobs]
-    for key, obj in children.items():
-        if key[0] == "Job" and all(j["metadata"]["name"] != key[1] for j in jobs):
-            jobs.append(obj)
+    gone = {_key(obj) for obj in stale}
+    for key in gone:
+        children.pop(key)
+    # The Jobs as they are now: listed ones minus the pruned, plus the ones just created.
+    listed = {_key(job) for job in jobs}
+    jobs = [job for job in jobs if _key(job) not in gone]
+    jobs += [obj for key, obj in children.items() if key[0] == "Job" and key not in listed]
 
     outcome.status = compute_status(
         product,
