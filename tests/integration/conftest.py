@@ -20,7 +20,9 @@ from dataproduct_operator.cluster import controlplane, toolchain
 from dataproduct_operator.cluster.controlplane import ClusterInfo
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
 from dataproduct_operator.k8s.rest import ApiError, RestClient
+from tests.helpers import wait_for
 
+REPO = Path(__file__).resolve().parents[2]
 KubectlRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -140,6 +142,22 @@ def service_account_kubeconfig(
         return write_kubeconfig(path, connection, user=f"{namespace}-{name}")
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def crds(kubectl: KubectlRunner, kube: RestClient) -> None:
+    """The CRDs of crds/ installed and served."""
+    kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    wait_for(
+        lambda: kube.get("/apis/datamesh.dev/v1alpha1").get("resources"),
+        description="the DataProduct API to be served",
+    )
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(control_plane: ClusterInfo, crds: None) -> Path:
+    """The identity operator processes run as."""
+    return control_plane.kubeconfig
 
 
 @pytest.fixture(scope="session")

@@ -3,110 +3,40 @@
 from __future__ import annotations
 
 import copy
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from dataproduct_operator.cluster.controlplane import ClusterInfo
 from dataproduct_operator.k8s.rest import ApiError, RestClient
 from tests.helpers import wait_for
-from tests.integration.conftest import KubectlRunner
-
-REPO = Path(__file__).resolve().parents[2]
-PRODUCTS = "/apis/datamesh.dev/v1alpha1/namespaces/{namespace}/dataproducts"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def crds(kubectl: KubectlRunner, kube: RestClient) -> None:
-    kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    wait_for(
-        lambda: kube.get("/apis/datamesh.dev/v1alpha1").get("resources"),
-        description="the DataProduct API to be served",
-    )
+from tests.integration.products import (
+    PRODUCTS,
+    OperatorProcess,
+    condition,
+    create_ready,
+    example,
+    names,
+    product_path,
+    wait_ready,
+)
 
 
 @pytest.fixture(scope="module")
 def operator(
-    control_plane: ClusterInfo, crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen[bytes]]:
+    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     """``dpo run`` as a separate process for the tests of this module."""
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "dataproduct_operator", "run",
-                "--kubeconfig", str(control_plane.kubeconfig),
-                "--metrics-port", str(_free_port()),
-                "--liveness-port", "0",
-                "--drift-interval", "30",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    process = OperatorProcess(
+        operator_kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log"
+    )
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.returncode not in (0, -15):
-        sys.stderr.write(log.read_text())
-
-
-def example(namespace: str, name: str = "orders") -> dict[str, Any]:
-    document = yaml.safe_load((REPO / "examples" / "sales-orders.yaml").read_text())
-    document["metadata"] = {"name": name, "namespace": namespace}
-    document["spec"]["domain"] = "sales"
-    return document
-
-
-def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for item in obj.get("status", {}).get("conditions", []):
-        if item["type"] == kind:
-            return dict(item)
-    return None
-
-
-def wait_ready(
-    kube: RestClient, namespace: str, name: str, *, generation: int | None = None
-) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        product: dict[str, Any] = kube.get(f"{PRODUCTS.format(namespace=namespace)}/{name}")
-        status = product.get("status", {})
-        wanted = generation or product["metadata"]["generation"]
-        found = condition(product, "Ready")
-        if found and found["status"] == "True" and status.get("observedGeneration") == wanted:
-            return product
-        return None
-
-    return wait_for(ready, timeout=60, description=f"DataProduct {name} to be Ready")
-
-
-def create_ready(kube: RestClient, document: dict[str, Any]) -> dict[str, Any]:
-    namespace, name = document["metadata"]["namespace"], document["metadata"]["name"]
-    kube.create(PRODUCTS.format(namespace=namespace), document)
-    return wait_ready(kube, namespace, name)
-
-
-def names(kube: RestClient, path: str) -> set[str]:
-    return {item["metadata"]["name"] for item in kube.get(path)["items"]}
+    process.stop()
 
 
 def test_product_becomes_ready_with_every_child(
-    operator: subprocess.Popen[bytes], kube: RestClient, namespace: str
+    operator: OperatorProcess, kube: RestClient, namespace: str
 ) -> None:
     product = create_ready(kube, example(namespace))
 
@@ -145,10 +75,10 @@ def test_product_becomes_ready_with_every_child(
 
 
 def test_on_demand_run_creates_a_job_and_records_its_status(
-    operator: subprocess.Popen[bytes], kube: RestClient, namespace: str
+    operator: OperatorProcess, kube: RestClient, namespace: str
 ) -> None:
     create_ready(kube, example(namespace))
-    path = f"{PRODUCTS.format(namespace=namespace)}/orders"
+    path = product_path(namespace, "orders")
     kube.merge_patch(path, {"metadata": {"annotations": {"datamesh.dev/run": "backfill"}}})
 
     def recorded() -> dict[str, Any] | None:
@@ -164,7 +94,7 @@ def test_on_demand_run_creates_a_job_and_records_its_status(
 
 
 def test_child_deleted_by_hand_comes_back(
-    operator: subprocess.Popen[bytes], kube: RestClient, namespace: str
+    operator: OperatorProcess, kube: RestClient, namespace: str
 ) -> None:
     create_ready(kube, example(namespace))
     role = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles/orders-reader"
@@ -177,12 +107,12 @@ def test_child_deleted_by_hand_comes_back(
 
 
 def test_removing_a_port_and_pipeline_prunes_their_children(
-    operator: subprocess.Popen[bytes], kube: RestClient, namespace: str
+    operator: OperatorProcess, kube: RestClient, namespace: str
 ) -> None:
     document = example(namespace)
     document["spec"]["deletionPolicy"] = "Delete"
     create_ready(kube, document)
-    path = f"{PRODUCTS.format(namespace=namespace)}/orders"
+    path = product_path(namespace, "orders")
     changed = copy.deepcopy(kube.get(path))
     changed["spec"]["outputPorts"] = changed["spec"]["outputPorts"][:1]
     changed["spec"]["pipelines"] = [

@@ -1,0 +1,122 @@
+"""Support for operator tests: the example product, waiting for Ready, `dpo run` processes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from dataproduct_operator.k8s.rest import RestClient
+from tests.helpers import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCTS = "/apis/datamesh.dev/v1alpha1/namespaces/{namespace}/dataproducts"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def product_path(namespace: str, name: str) -> str:
+    return f"{PRODUCTS.format(namespace=namespace)}/{name}"
+
+
+def example(namespace: str, name: str = "orders") -> dict[str, Any]:
+    """The sales/orders example, moved to ``namespace`` and renamed to ``name``."""
+    document = yaml.safe_load((REPO / "examples" / "sales-orders.yaml").read_text())
+    document["metadata"] = {"name": name, "namespace": namespace}
+    document["spec"]["domain"] = "sales"
+    return document
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for item in obj.get("status", {}).get("conditions", []):
+        if item["type"] == kind:
+            return dict(item)
+    return None
+
+
+def wait_ready(
+    kube: RestClient,
+    namespace: str,
+    name: str,
+    *,
+    generation: int | None = None,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Wait until the product is Ready for ``generation`` (default: its current one)."""
+
+    def ready() -> dict[str, Any] | None:
+        product: dict[str, Any] = kube.get(product_path(namespace, name))
+        status = product.get("status", {})
+        wanted = generation or product["metadata"]["generation"]
+        found = condition(product, "Ready")
+        if found and found["status"] == "True" and status.get("observedGeneration") == wanted:
+            return product
+        return None
+
+    return wait_for(ready, timeout=timeout, description=f"DataProduct {name} to be Ready")
+
+
+def create_ready(kube: RestClient, document: dict[str, Any]) -> dict[str, Any]:
+    namespace, name = document["metadata"]["namespace"], document["metadata"]["name"]
+    kube.create(PRODUCTS.format(namespace=namespace), document)
+    return wait_ready(kube, namespace, name)
+
+
+def names(kube: RestClient, path: str) -> set[str]:
+    return {item["metadata"]["name"] for item in kube.get(path)["items"]}
+
+
+class OperatorProcess:
+    """``dpo run`` as a separate process with its own log; stop it gently or kill it."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log: Path,
+        *,
+        drift_interval: float = 30.0,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.log = log
+        self.metrics_port = free_port()
+        self._output: IO[bytes] = log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "dataproduct_operator", "run",
+                "--kubeconfig", str(kubeconfig),
+                "--metrics-port", str(self.metrics_port),
+                "--liveness-port", "0",
+                "--drift-interval", str(drift_interval),
+                *extra,
+            ],
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL after 20 s; print the log when the exit was not clean."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._output.close()
+        if self.process.returncode not in (0, -15):
+            sys.stderr.write(self.log.read_text())
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as when a node dies."""
+        self.process.kill()
+        self.process.wait()
+        self._output.close()
