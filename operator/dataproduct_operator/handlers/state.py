@@ -28,6 +28,7 @@ class OperatorState:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     _scheduled: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
+    _running: set[asyncio.Task[None]] = field(default_factory=set)
     _prometheus: tuple[float, bool] | None = None
 
     @contextlib.asynccontextmanager
@@ -39,20 +40,29 @@ class OperatorState:
     def schedule(
         self, key: tuple[str, ...], work: Callable[[], Awaitable[None]], *, delay: float
     ) -> None:
-        """Run ``work`` after ``delay`` unless it is already pending for ``key``."""
+        """Run ``work`` after ``delay`` unless a run for ``key`` is still waiting to start.
+
+        A run that has started may have read the state before the event that asks again, so
+        such an event schedules one more run (the product's lock keeps the two apart).
+        """
         if key in self._scheduled and not self._scheduled[key].done():
             return
 
         async def later() -> None:
-            await asyncio.sleep(delay)
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self._scheduled.pop(key, None)
             try:
                 await work()
             except Exception:
                 logger.exception("Following a child of %s/%s failed", key[0], key[1])
-            finally:
-                self._scheduled.pop(key, None)
 
-        self._scheduled[key] = asyncio.get_running_loop().create_task(later())
+        task = asyncio.get_running_loop().create_task(later())
+        self._scheduled[key] = task
+        # The event loop keeps only weak references to tasks: hold this one until it is done.
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def prometheus_available(self) -> bool:
         """Whether the cluster serves PrometheusRule; asked at most once a minute."""

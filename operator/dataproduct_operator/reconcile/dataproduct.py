@@ -40,6 +40,7 @@ from dataproduct_operator.status.dataproduct import (
 
 APPLY_CONCURRENCY = 8
 RUN_HISTORY = 3  # on-demand run Jobs kept per pipeline
+BOUND_LATER = frozenset({"RoleBinding"})  # applied after every other child
 
 CHILD_KINDS = (
     ("v1", "ServiceAccount"),
@@ -202,7 +203,13 @@ async def reconcile_data_product(
                 filter(None, [outcome.failures.get(aspect), message])
             )
 
-    await gather_limited(APPLY_CONCURRENCY, *(apply(obj) for obj in changed))
+    # Without the `bind` verb the API server lets the operator bind a Role only once the Role
+    # exists (it checks that the operator holds the Role's permissions): Roles go first.
+    for wave in (
+        [obj for obj in changed if obj["kind"] not in BOUND_LATER],
+        [obj for obj in changed if obj["kind"] in BOUND_LATER],
+    ):
+        await gather_limited(APPLY_CONCURRENCY, *(apply(obj) for obj in wave))
 
     wanted = {_key(d) for d in desired} | _run_jobs_to_keep(product, children)
     stale = [obj for key, obj in children.items() if key not in wanted]
