@@ -118,7 +118,16 @@ def tools_for(versions: Versions) -> dict[str, Tool]:
         "helm": Tool(
             "helm",
             f"{HELM_MODULE}/cmd/helm",
-            (f"-X helm.sh/helm/v3/internal/version.version={versions.helm}",),
+            (
+                f"-X helm.sh/helm/v3/internal/version.version={versions.helm}",
+                # The Kubernetes version `helm template` and `helm lint` assume without a
+                # cluster: the one helm is built against, as helm's own Makefile sets it.
+                *(
+                    f"-X helm.sh/helm/v3/pkg/{package}.{field}={value}"
+                    for package in ("chartutil", "lint/rules")
+                    for field, value in (("k8sVersionMajor", major), ("k8sVersionMinor", minor))
+                ),
+            ),
         ),
     }
 

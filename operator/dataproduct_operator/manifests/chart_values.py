@@ -1,0 +1,201 @@
+"""The Helm chart's values: one model, the source of ``values.yaml`` and ``values.schema.json``.
+
+Every knob has its default and its description here; ``make generate`` writes the commented
+``values.yaml`` and the JSON schema Helm validates values against (layer ``manifests``, pure).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from dataproduct_operator.api.base import DNS_LABEL
+from dataproduct_operator.manifests.crd import structural_schema
+
+
+class _Values(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
+    )
+
+
+FreeForm = dict[str, Any]
+
+
+class Image(_Values):
+    """The operator's container image."""
+
+    repository: str = Field(
+        default="ghcr.io/dataproduct-operator/dataproduct-operator",
+        min_length=1,
+        description="Image of the operator, built from operator/Dockerfile.",
+    )
+    tag: str = Field(default="", description="Image tag; empty means the chart's appVersion.")
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", description="When the kubelet pulls the image."
+    )
+
+
+class Crds(_Values):
+    """The DataProduct CustomResourceDefinition."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Install the CustomResourceDefinitions with the chart. Turn off when "
+        "they are managed elsewhere (kubectl apply -f crds/, a GitOps tool).",
+    )
+    keep: bool = Field(
+        default=True,
+        description="Annotate the CRDs with helm.sh/resource-policy: keep, so `helm "
+        "uninstall` leaves them, and with them every DataProduct.",
+    )
+
+
+class ServiceAccount(_Values):
+    """The identity the operator runs as."""
+
+    create: bool = Field(default=True, description="Create the operator's ServiceAccount.")
+    name: str = Field(
+        default="", description="Name of the ServiceAccount; empty means the release's full name."
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations of the ServiceAccount."
+    )
+
+
+class Rbac(_Values):
+    """The operator's permissions."""
+
+    create: bool = Field(
+        default=True,
+        description="Create the ClusterRole and ClusterRoleBinding the operator needs "
+        "(least privilege: every verb named, no wildcards, no escalate).",
+    )
+
+
+class ServiceMonitor(_Values):
+    """A ServiceMonitor for the Prometheus operator."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Create a ServiceMonitor (needs the Prometheus operator's CRDs).",
+    )
+    interval: str = Field(
+        default="30s", pattern=r"^[0-9]+(ms|s|m|h)$", description="Scrape interval."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra labels, e.g. the release label your Prometheus selects.",
+    )
+
+
+class Metrics(_Values):
+    """Prometheus metrics of the operator (reconciles, per-product readiness, staleness)."""
+
+    enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics and a Service for them."
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of the metrics endpoint.")
+    service_monitor: ServiceMonitor = Field(default_factory=ServiceMonitor)
+
+
+class ChartValues(_Values):
+    """Values of the dataproduct-operator chart."""
+
+    image: Image = Field(default_factory=Image)
+    image_pull_secrets: list[FreeForm] = Field(
+        default_factory=list, description="Secrets for pulling the image: [{name: ...}]."
+    )
+    watch_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces whose DataProducts the operator handles; empty means all.",
+        json_schema_extra={"items": {"type": "string", "pattern": DNS_LABEL}},
+    )
+    drift_interval_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="Seconds between drift checks of each product (children changed by "
+        "hand are also repaired at once, through watches).",
+    )
+    log_level: Literal["info", "debug"] = Field(default="info", description="Log level.")
+    crds: Crds = Field(default_factory=Crds)
+    service_account: ServiceAccount = Field(default_factory=ServiceAccount)
+    rbac: Rbac = Field(default_factory=Rbac)
+    metrics: Metrics = Field(default_factory=Metrics)
+    liveness_port: int = Field(
+        default=8080, ge=1, le=65535, description="Port of the liveness endpoint (/healthz)."
+    )
+    resources: FreeForm = Field(
+        default_factory=lambda: {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "256Mi"},
+        },
+        description="Resources of the operator container.",
+    )
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations of the operator pod."
+    )
+    pod_labels: dict[str, str] = Field(
+        default_factory=dict, description="Extra labels of the operator pod."
+    )
+    priority_class_name: str = Field(default="", description="PriorityClass of the operator pod.")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node selector of the operator pod."
+    )
+    tolerations: list[FreeForm] = Field(
+        default_factory=list, description="Tolerations of the operator pod."
+    )
+    affinity: FreeForm = Field(default_factory=dict, description="Affinity of the operator pod.")
+
+
+def build_values_schema() -> dict[str, Any]:
+    """The JSON schema of the values (``values.schema.json``): unknown keys are errors."""
+    schema = structural_schema(ChartValues)
+    return {"$schema": "https://json-schema.org/draft-07/schema#", **schema}
+
+
+def render_values_yaml() -> str:
+    """``values.yaml``: every default, each under the comment that explains it."""
+    lines: list[str] = []
+    _render_model(ChartValues(), lines, indent="")
+    return "\n".join(lines) + "\n"
+
+
+def _render_model(values: BaseModel, lines: list[str], indent: str) -> None:
+    for name, field in type(values).model_fields.items():
+        key = field.alias or name
+        value = getattr(values, name)
+        description = field.description or (
+            (type(value).__doc__ or "").strip() if isinstance(value, BaseModel) else ""
+        )
+        if description and not indent and lines:
+            lines.append("")
+        for line in _wrap(description, width=96 - len(indent)):
+            lines.append(f"{indent}# {line}")
+        if isinstance(value, BaseModel):
+            lines.append(f"{indent}{key}:")
+            _render_model(value, lines, indent + "  ")
+        else:
+            lines.append(f"{indent}{key}: {_flow(value)}")
+
+
+def _flow(value: Any) -> str:
+    """A value in YAML flow style on one line (strings quoted only when needed)."""
+    if isinstance(value, str):
+        return json.dumps(value) if value == "" else yaml.safe_dump(value).split("\n")[0]
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).split("\n")[0]
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, current = text.split(), [], ""
+    for word in words:
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    return [*lines, current] if current else lines
