@@ -7,6 +7,7 @@ test can act as a non-admin identity.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import subprocess
@@ -56,21 +57,29 @@ def kubectl_binary() -> Path:
     return toolchain.require_binaries(("kubectl",))["kubectl"]
 
 
+def run_tool(
+    argv: list[str],
+    *,
+    check: bool = True,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command line tool as a user would; on failure show what it printed."""
+    result = subprocess.run(
+        argv, capture_output=True, text=True, input=stdin, env=env, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        shown = " ".join([Path(argv[0]).name, *argv[1:]])
+        raise AssertionError(f"{shown} failed:\n{result.stdout}{result.stderr}")
+    return result
+
+
 def run_kubectl(
     binary: Path, kubeconfig: Path, *args: str, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run kubectl as a user would; on failure show what it printed."""
-    result = subprocess.run(
-        [str(binary), f"--kubeconfig={kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result
+    """Run kubectl as a user would against ``kubeconfig``."""
+    return run_tool([str(binary), f"--kubeconfig={kubeconfig}", *args], check=check, stdin=stdin)
 
 
 @pytest.fixture(scope="session")
@@ -108,16 +117,14 @@ def namespace(kube: RestClient, request: pytest.FixtureRequest) -> Iterator[str]
 ServiceAccountKubeconfig = Callable[[str, str], Path]
 
 
-@pytest.fixture
-def service_account_kubeconfig(
-    kube: RestClient, control_plane: ClusterInfo, tmp_path: Path
-) -> ServiceAccountKubeconfig:
-    """``factory(namespace, name)``: a kubeconfig acting as that ServiceAccount.
+def write_service_account_kubeconfig(
+    kube: RestClient, server: str, namespace: str, name: str, path: Path, *, create: bool = True
+) -> Path:
+    """A kubeconfig at ``path`` acting as a ServiceAccount, with a TokenRequest token.
 
-    The ServiceAccount is created if missing; its token comes from the TokenRequest API.
+    The ServiceAccount is created if missing, unless ``create`` is false.
     """
-
-    def factory(namespace: str, name: str) -> Path:
+    if create:
         try:
             kube.create(
                 f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": name}}
@@ -125,39 +132,104 @@ def service_account_kubeconfig(
         except ApiError as error:
             if error.status != 409:
                 raise
-        token_request = kube.create(
-            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
-            {
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenRequest",
-                "spec": {"expirationSeconds": 3600},
-            },
-        )
-        connection = Connection(
-            control_plane.server,
-            kube.connection.ca_pem,
-            token=token_request["status"]["token"],
-        )
+    token_request = kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )
+    connection = Connection(server, kube.connection.ca_pem, token=token_request["status"]["token"])
+    return write_kubeconfig(path, connection, user=f"{namespace}-{name}")
+
+
+@pytest.fixture
+def service_account_kubeconfig(
+    kube: RestClient, control_plane: ClusterInfo, tmp_path: Path
+) -> ServiceAccountKubeconfig:
+    """``factory(namespace, name)``: a kubeconfig acting as that ServiceAccount."""
+
+    def factory(namespace: str, name: str) -> Path:
         path = tmp_path / f"{namespace}-{name}.kubeconfig"
-        return write_kubeconfig(path, connection, user=f"{namespace}-{name}")
+        return write_service_account_kubeconfig(kube, control_plane.server, namespace, name, path)
 
     return factory
 
 
+HelmRunner = Callable[..., subprocess.CompletedProcess[str]]
+CHART = REPO / "charts" / "dataproduct-operator"
+RELEASE = "dataproduct-operator"  # also the ServiceAccount's name (the release's full name)
+OPERATOR_NAMESPACE = "dataproduct-system"
+
+
 @pytest.fixture(scope="session")
-def crds(kubectl: KubectlRunner, kube: RestClient) -> None:
-    """The CRDs of crds/ installed and served."""
-    kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+def helm(control_plane: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> HelmRunner:
+    """Run helm against the control plane, with its own config and cache directories."""
+    binary = toolchain.require_binaries(("helm",))["helm"]
+    home = tmp_path_factory.mktemp("helm")
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_DATA_HOME": str(home / "data"),
+        "KUBECONFIG": str(control_plane.kubeconfig),
+    }
+
+    def runner(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_tool([str(binary), *args], check=check, env=environment, timeout=180)
+
+    return runner
+
+
+def install_release(helm: HelmRunner, *values: str) -> None:
+    """``helm install`` the chart as the tests' operator release and wait for it."""
+    helm(
+        "install", RELEASE, str(CHART),
+        "--namespace", OPERATOR_NAMESPACE,
+        "--wait", "--timeout", "120s",
+        *values,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def operator_release(helm: HelmRunner, kube: RestClient) -> str:
+    """The chart installed with its CRDs into a namespace enforcing Pod Security "restricted"."""
+    kube.create(
+        "/api/v1/namespaces",
+        {
+            "metadata": {
+                "name": OPERATOR_NAMESPACE,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            }
+        },
+    )
+    install_release(helm)
+    return RELEASE
+
+
+@pytest.fixture(scope="session")
+def crds(operator_release: str, kube: RestClient) -> None:
+    """The CRDs (installed by the chart) served."""
     wait_for(
         lambda: kube.get("/apis/datamesh.dev/v1alpha1").get("resources"),
         description="the DataProduct API to be served",
     )
 
 
-@pytest.fixture(scope="session")
-def operator_kubeconfig(control_plane: ClusterInfo, crds: None) -> Path:
-    """The identity operator processes run as."""
-    return control_plane.kubeconfig
+@pytest.fixture(scope="module")
+def operator_kubeconfig(
+    control_plane: ClusterInfo,
+    kube: RestClient,
+    crds: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The identity operator processes run as: the chart's ServiceAccount, not an admin."""
+    path = tmp_path_factory.mktemp("operator-identity") / "kubeconfig"
+    return write_service_account_kubeconfig(
+        kube, control_plane.server, OPERATOR_NAMESPACE, RELEASE, path, create=False
+    )
 
 
 @pytest.fixture(scope="session")

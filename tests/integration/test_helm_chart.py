@@ -1,0 +1,146 @@
+"""The Helm chart: lint, install into the local control plane, least privilege, uninstall."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from dataproduct_operator.k8s.rest import RestClient
+from dataproduct_operator.manifests.rbac import build_cluster_role_rules
+from tests.helpers import wait_for
+from tests.integration.conftest import (
+    CHART,
+    OPERATOR_NAMESPACE,
+    RELEASE,
+    HelmRunner,
+    install_release,
+)
+from tests.integration.products import PRODUCTS, example
+
+CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dataproducts.datamesh.dev"
+CLUSTER_ROLE = f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{RELEASE}"
+OPERATOR_ACCOUNT = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{RELEASE}"
+
+
+def test_chart_lints_clean(helm: HelmRunner) -> None:
+    result = helm("lint", "--strict", str(CHART))
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
+
+
+def test_values_outside_the_schema_are_refused_with_their_path(helm: HelmRunner) -> None:
+    result = helm(
+        "template", "x", str(CHART),
+        "--set", "image.pullPolicy=Sometimes",
+        "--set", "watchNamespaces[0]=Not_A_Namespace",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "/image/pullPolicy" in result.stderr
+    assert "/watchNamespaces/0" in result.stderr
+
+
+def test_optional_service_monitor_scrapes_the_metrics_port(helm: HelmRunner) -> None:
+    def kinds(*values: str) -> dict[str, dict[str, Any]]:
+        rendered = helm("template", "x", str(CHART), *values).stdout
+        return {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+
+    assert "ServiceMonitor" not in kinds()
+    monitor = kinds("--set", "metrics.serviceMonitor.enabled=true")["ServiceMonitor"]
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "interval": "30s"}]
+    without_crds = kinds("--set", "crds.enabled=false")
+    assert "CustomResourceDefinition" not in without_crds
+    assert "Deployment" in without_crds
+
+
+def test_release_runs_under_pod_security_restricted(
+    operator_release: str, kube: RestClient
+) -> None:
+    namespace = kube.get(f"/api/v1/namespaces/{OPERATOR_NAMESPACE}")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    deployment = kube.get(f"/apis/apps/v1/namespaces/{OPERATOR_NAMESPACE}/deployments/{RELEASE}")
+    assert deployment["status"]["availableReplicas"] == 1
+    pods = kube.get(
+        f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods",
+        query={"labelSelector": f"app.kubernetes.io/instance={RELEASE}"},
+    )["items"]
+    assert [p["spec"]["serviceAccountName"] for p in pods] == [RELEASE]
+    container = pods[0]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": "health",
+        "scheme": "HTTP",
+    }
+    assert {p["name"] for p in container["ports"]} == {"metrics", "health"}
+
+
+def test_operator_role_is_the_generated_rules_without_wildcards(
+    operator_release: str, kube: RestClient
+) -> None:
+    rules = kube.get(CLUSTER_ROLE)["rules"]
+    assert rules == build_cluster_role_rules()
+    for rule in rules:
+        for field in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[field]
+        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+
+
+def _allowed(kube: RestClient, namespace: str, group: str, resource: str, verb: str) -> bool:
+    review = kube.create(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": OPERATOR_ACCOUNT,
+                "groups": ["system:serviceaccounts", "system:authenticated"],
+                "resourceAttributes": {
+                    "namespace": namespace,
+                    "group": group,
+                    "resource": resource,
+                    "verb": verb,
+                },
+            },
+        },
+    )
+    return bool(review["status"]["allowed"])
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        (("", "persistentvolumeclaims", "create"), True),
+        (("rbac.authorization.k8s.io", "rolebindings", "delete"), True),
+        (("datamesh.dev", "dataproducts", "patch"), True),
+        (("datamesh.dev", "dataproducts", "create"), False),
+        (("", "secrets", "get"), False),
+        (("", "pods", "create"), False),
+        (("rbac.authorization.k8s.io", "clusterrolebindings", "create"), False),
+        (("rbac.authorization.k8s.io", "roles", "escalate"), False),
+        (("", "namespaces", "delete"), False),
+    ],
+)
+def test_operator_identity_has_only_what_it_needs(
+    operator_release: str, kube: RestClient, attributes: tuple[str, str, str], expected: bool
+) -> None:
+    assert _allowed(kube, "some-domain", *attributes) is expected
+
+
+def test_uninstall_keeps_the_crd_and_every_product_and_reinstall_adopts_them(
+    operator_release: str, helm: HelmRunner, kube: RestClient, namespace: str
+) -> None:
+    kube.create(PRODUCTS.format(namespace=namespace), example(namespace))
+    assert kube.get(CRD)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+    result = helm("uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--wait")
+    assert "kept due to the resource policy" in result.stdout + result.stderr
+    wait_for(lambda: not kube.exists(CLUSTER_ROLE), description="the ClusterRole to go")
+    assert kube.exists(CRD)
+    assert kube.exists(f"{PRODUCTS.format(namespace=namespace)}/orders")
+
+    install_release(helm)
+    assert kube.exists(CLUSTER_ROLE)
+    status = helm("status", RELEASE, "--namespace", OPERATOR_NAMESPACE, "-o", "json").stdout
+    assert '"status":"deployed"' in status.replace(" ", "")
