@@ -25,8 +25,8 @@ from dataproduct_operator.constants import (
     OPERATOR_NAME,
 )
 from dataproduct_operator.handlers.state import OperatorState
-from dataproduct_operator.k8s.client import KNOWN_RESOURCES
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
+from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.dataproduct import (
     Outcome,

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import aiohttp
 
 from dataproduct_operator.constants import FIELD_MANAGER
 from dataproduct_operator.k8s.kubeconfig import Connection, load_connection
+from dataproduct_operator.k8s.resources import object_path
 from dataproduct_operator.k8s.rest import (
     APPLY_PATCH,
     JSON,
@@ -30,63 +30,6 @@ from dataproduct_operator.k8s.rest import (
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 IN_CLUSTER_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
-
-
-@dataclass(frozen=True)
-class Resource:
-    """Where objects of one kind live in the REST API."""
-
-    api_version: str
-    kind: str
-    plural: str
-    namespaced: bool = True
-
-    def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        parts = [prefix]
-        if self.namespaced and namespace is not None:
-            parts.append(f"namespaces/{namespace}")
-        parts.append(self.plural)
-        if name is not None:
-            parts.append(name)
-        return "/".join(parts)
-
-
-KNOWN_RESOURCES = {
-    (r.api_version, r.kind): r
-    for r in (
-        Resource("v1", "ServiceAccount", "serviceaccounts"),
-        Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
-        Resource("v1", "ConfigMap", "configmaps"),
-        Resource("v1", "Namespace", "namespaces", namespaced=False),
-        Resource("v1", "Event", "events"),
-        Resource("rbac.authorization.k8s.io/v1", "Role", "roles"),
-        Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
-        Resource("batch/v1", "CronJob", "cronjobs"),
-        Resource("batch/v1", "Job", "jobs"),
-        Resource("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules"),
-        Resource("datamesh.dev/v1alpha1", "DataProduct", "dataproducts"),
-        Resource(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            namespaced=False,
-        ),
-    )
-}
-
-
-def resource_of(api_version: str, kind: str) -> Resource:
-    try:
-        return KNOWN_RESOURCES[(api_version, kind)]
-    except KeyError:
-        raise ValueError(f"Unknown kind {kind} of {api_version}") from None
-
-
-def object_path(obj: dict[str, Any]) -> str:
-    metadata = obj["metadata"]
-    resource = resource_of(obj["apiVersion"], obj["kind"])
-    return resource.path(metadata.get("namespace"), metadata["name"])
 
 
 def load_environment_connection(kubeconfig: Path | None = None) -> Connection:

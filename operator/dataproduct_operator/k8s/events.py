@@ -11,7 +11,8 @@ import secrets
 from typing import Any
 
 from dataproduct_operator.constants import OPERATOR_NAME
-from dataproduct_operator.k8s.client import KNOWN_RESOURCES, KubeClient
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 
 NORMAL = "Normal"
 WARNING = "Warning"

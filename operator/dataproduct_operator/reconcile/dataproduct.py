@@ -25,7 +25,8 @@ from dataproduct_operator.constants import (
     LABEL_RETAINED,
     OPERATOR_NAME,
 )
-from dataproduct_operator.k8s.client import KNOWN_RESOURCES, KubeClient, gather_limited, object_path
+from dataproduct_operator.k8s.client import KubeClient, gather_limited
+from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.specs.dataproduct import build_children
 from dataproduct_operator.status.dataproduct import (
