@@ -1,0 +1,118 @@
+"""What ships: the operator's RBAC rules, the chart's values, the image and the wheel."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataproduct_operator import __version__
+from dataproduct_operator.k8s.resources import resource_of
+from dataproduct_operator.manifests.chart_values import ChartValues
+from dataproduct_operator.manifests.rbac import OPERATOR_RULES, allows, build_cluster_role_rules
+from dataproduct_operator.reconcile.dataproduct import CHILD_KINDS, PROMETHEUS_RULE
+from dataproduct_operator.specs.dataproduct import owner_rules, reader_rules
+from tests.helpers import EXAMPLES
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "dataproduct-operator"
+PACKAGE = REPO / "operator" / "dataproduct_operator"
+
+
+def test_operator_rules_name_every_verb_and_resource_and_never_escalate() -> None:
+    for rule in build_cluster_role_rules():
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
+        assert "resourceNames" not in rule
+    assert all(rule.reason for rule in OPERATOR_RULES)
+
+
+def test_operator_holds_every_permission_it_grants_to_readers_and_owners() -> None:
+    """Kubernetes lets the operator write a Role only if it holds the Role's permissions."""
+    rules = build_cluster_role_rules()
+    granted = [*reader_rules("orders"), *owner_rules("orders")]
+    for rule in granted:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    assert allows(rules, group, resource, verb), (group, resource, verb)
+
+
+@pytest.mark.parametrize(("api_version", "kind"), [*CHILD_KINDS, PROMETHEUS_RULE], ids=str)
+def test_operator_may_manage_every_child_kind(api_version: str, kind: str) -> None:
+    group = api_version.rpartition("/")[0]
+    plural = resource_of(api_version, kind).plural
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        assert allows(build_cluster_role_rules(), group, plural, verb), (kind, verb)
+
+
+def test_values_yaml_holds_the_documented_defaults_each_under_a_comment() -> None:
+    text = (CHART / "values.yaml").read_text()
+    assert yaml.safe_load(text) == ChartValues().model_dump(by_alias=True)
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if re.match(r"^[a-zA-Z]+:", line):
+            assert lines[index - 1].startswith("#"), f"values.yaml: {line!r} has no comment"
+
+
+def test_chart_and_package_share_one_version() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == chart["version"] == __version__
+
+
+def test_image_user_is_the_user_the_chart_runs_as() -> None:
+    dockerfile = (REPO / "operator" / "Dockerfile").read_text()
+    (user,) = re.findall(r"^USER (\d+):(\d+)$", dockerfile, flags=re.MULTILINE)
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    (run_as,) = re.findall(r"runAsUser: (\d+)", deployment)
+    assert user == (run_as, run_as)
+    assert re.search(r'^ENTRYPOINT \["dpo"\]$', dockerfile, flags=re.MULTILINE)
+
+
+def test_the_wheel_carries_every_file_the_package_reads(tmp_path: Path) -> None:
+    """The image installs the wheel: templates, assets and Go pins must be inside it."""
+    subprocess.run(
+        [
+            sys.executable,
+            *("-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"),
+            *("--wheel-dir", str(tmp_path / "dist"), str(REPO)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    (wheel,) = (tmp_path / "dist").glob("dataproduct_operator-*.whl")
+    assert wheel.name.startswith(f"dataproduct_operator-{__version__}-")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+        archive.extractall(tmp_path / "site")
+    data_files = [
+        path.relative_to(PACKAGE.parent).as_posix()
+        for path in PACKAGE.rglob("*")
+        if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
+    ]
+    assert data_files
+    assert sorted(set(data_files) - shipped) == []
+
+    # Rendering from the unpacked wheel alone, away from the repository, works.
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import dataproduct_operator.specs.stream as s;"
+        "assert s.__file__.startswith(sys.argv[1]), s.__file__;"
+        "from pathlib import Path;"
+        "print(s.render_file(Path(sys.argv[2]), default_namespace='default'))"
+    )
+    rendered = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "site"), str(EXAMPLES / "sales-orders.yaml")],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    ).stdout
+    assert "kind: CronJob" in rendered
