@@ -43,6 +43,8 @@ WATCHED_CHILDREN = (
 REFRESH_DELAY_SECONDS = 0.3
 BACKOFF_SECONDS = 5.0  # before retrying a handler that failed unexpectedly
 
+logger = logging.getLogger(__name__)
+
 
 def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -64,18 +66,27 @@ def _product_path(namespace: str, name: str) -> str:
     return KNOWN_RESOURCES[(f"{GROUP}/{VERSION}", "DataProduct")].path(namespace, name)
 
 
+async def _announce(
+    state: OperatorState, body: dict[str, Any], kind: str, reason: str, message: str
+) -> None:
+    """An Event on the product and the same line in the operator's log."""
+    metadata = body["metadata"]
+    level = logging.WARNING if kind == WARNING else logging.INFO
+    logger.log(level, "%s/%s: %s", metadata.get("namespace"), metadata.get("name"), message)
+    await post_event(state.client, body, kind, reason, message)
+
+
 async def _report(state: OperatorState, body: dict[str, Any], outcome: Outcome) -> None:
     """One Event per kind of change, one per failure."""
-    client = state.client
     if outcome.applied:
-        await post_event(client, body, NORMAL, "Applied", f"Applied {_summary(outcome.applied)}")
+        await _announce(state, body, NORMAL, "Applied", f"Applied {_summary(outcome.applied)}")
     if outcome.pruned:
-        await post_event(client, body, NORMAL, "Pruned", f"Deleted {_summary(outcome.pruned)}")
+        await _announce(state, body, NORMAL, "Pruned", f"Deleted {_summary(outcome.pruned)}")
     if outcome.released:
         message = f"Released {_summary(outcome.released)}, kept by deletionPolicy Retain"
-        await post_event(client, body, NORMAL, "Retained", message)
+        await _announce(state, body, NORMAL, "Retained", message)
     for aspect, message in outcome.failures.items():
-        await post_event(client, body, WARNING, "ApplyFailed", f"{aspect}: {message}")
+        await _announce(state, body, WARNING, "ApplyFailed", f"{aspect}: {message}")
 
 
 async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -> None:

@@ -18,6 +18,23 @@ from dataproduct_operator.k8s.client import KubeClient, load_environment_connect
 logger = logging.getLogger(__name__)
 
 
+class _RoutineChildEvents(logging.Filter):
+    """Drops kopf's line for each child event handled without trouble (one per Job update)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        routine = message.startswith("Handler 'follow-") and message.endswith(" succeeded.")
+        return not (record.levelno == logging.INFO and routine)
+
+
+def configure_logging(*, verbose: bool) -> None:
+    """kopf's log format, each line prefixed with the object it is about."""
+    kopf.configure(verbose=verbose, log_prefix=True)
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_RoutineChildEvents())
+
+
 def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     """A registry with every handler of the operator, bound to ``state``."""
     registry = kopf.OperatorRegistry()
