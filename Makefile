@@ -59,6 +59,10 @@ integration: venv tools ## Integration tests against a local control plane (star
 test: venv tools lint verify ## Everything CI runs: lint, verify, unit and integration tests
 	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
 
+.PHONY: dev
+dev: venv tools ## Run the operator with examples/ on a local control plane in $(CLUSTER_DIR) (Ctrl-C stops)
+	$(DPO) dev --dir $(CLUSTER_DIR) --examples examples
+
 .PHONY: cluster-up
 cluster-up: venv tools ## Start a local control plane in $(CLUSTER_DIR)
 	$(DPO) cluster up --dir $(CLUSTER_DIR)

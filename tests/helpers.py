@@ -1,12 +1,27 @@
-"""Helpers shared by the test tiers: polling with a timeout (never a bare sleep)."""
+"""Helpers shared by the test tiers: the examples, polling with a timeout (never a bare sleep)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
 
 T = TypeVar("T")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def example_documents(file_name: str) -> list[dict[str, Any]]:
+    """Every document of ``examples/<file_name>``."""
+    return [d for d in yaml.safe_load_all((EXAMPLES / file_name).read_text()) if d]
+
+
+def example_product(file_name: str = "sales-orders.yaml") -> dict[str, Any]:
+    """The DataProduct document of ``examples/<file_name>``."""
+    (product,) = [d for d in example_documents(file_name) if d["kind"] == "DataProduct"]
+    return product
 
 
 def wait_for(

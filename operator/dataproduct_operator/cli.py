@@ -135,17 +135,13 @@ def run(
 ) -> None:
     """Run the operator against the current cluster until interrupted."""
     import asyncio
-    import logging
 
     from dataproduct_operator.config import OperatorConfig
-    from dataproduct_operator.handlers.operator import run_operator
+    from dataproduct_operator.handlers.operator import configure_logging, run_operator
 
     if namespaces and all_namespaces:
         raise UserError("Use either --namespace or --all-namespaces, not both")
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose=verbose)
     config = OperatorConfig(
         kubeconfig=kubeconfig,
         namespaces=namespaces,
@@ -154,6 +150,57 @@ def run(
         drift_interval_seconds=drift_interval,
     )
     asyncio.run(run_operator(config))
+
+
+@main.command("dev")
+@_DIR_OPTION
+@click.option(
+    "--examples",
+    type=click.Path(exists=True, path_type=Path),
+    default=Path("examples"),
+    show_default=True,
+    help="Manifest file or directory to apply (Namespaces and DataProducts).",
+)
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=8000,
+    show_default=True,
+    help="The operator's Prometheus metrics port; 0 disables.",
+)
+@click.option(
+    "--ready-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for every product to become Ready before saying which are not.",
+)
+@click.option(
+    "--drift-interval",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds between the operator's drift checks of each product.",
+)
+def dev(
+    directory: Path, examples: Path, metrics_port: int, ready_timeout: float, drift_interval: float
+) -> None:
+    """Run the operator with the examples on a local control plane until Ctrl-C.
+
+    Starts a control plane in DIR, installs the CRDs, starts the operator (as cluster admin),
+    applies EXAMPLES and reports each product as it becomes Ready. Ctrl-C stops it all.
+    """
+    from dataproduct_operator.cluster.dev import DevSettings, run_dev
+
+    run_dev(
+        DevSettings(
+            directory=directory,
+            examples=examples,
+            metrics_port=metrics_port,
+            ready_timeout=ready_timeout,
+            drift_interval=drift_interval,
+        )
+    )
 
 
 @main.command("render")

@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
-
 from dataproduct_operator.k8s.rest import RestClient
-from tests.helpers import wait_for
+from tests.helpers import example_product, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTS = "/apis/datamesh.dev/v1alpha1/namespaces/{namespace}/dataproducts"
@@ -29,7 +27,7 @@ def product_path(namespace: str, name: str) -> str:
 
 def example(namespace: str, name: str = "orders") -> dict[str, Any]:
     """The sales/orders example, moved to ``namespace`` and renamed to ``name``."""
-    document = yaml.safe_load((REPO / "examples" / "sales-orders.yaml").read_text())
+    document = example_product()
     document["metadata"] = {"name": name, "namespace": namespace}
     document["spec"]["domain"] = "sales"
     return document

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -12,12 +11,13 @@ from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH
 from dataproduct_operator.specs.dataproduct import build_children, parse_run_request
 from dataproduct_operator.specs.stream import render_file
 from dataproduct_operator.status.dataproduct import Failures, Observed, compute_status
+from tests.helpers import EXAMPLES, example_product
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sales-orders.yaml"
+EXAMPLE = EXAMPLES / "sales-orders.yaml"
 
 
 def product(**changes: Any) -> DataProduct:
-    document = yaml.safe_load(EXAMPLE.read_text())
+    document = example_product()
     document["metadata"].update(uid="u-1", generation=2)
     document["spec"].update(changes)
     return DataProduct.from_object(document)
@@ -77,7 +77,7 @@ def test_run_annotation_names_a_pipeline_and_a_new_value_makes_a_new_run() -> No
 
 
 def test_a_run_of_a_scheduled_pipeline_is_ignored() -> None:
-    document = yaml.safe_load(EXAMPLE.read_text())
+    document = example_product()
     document["metadata"]["annotations"] = {"datamesh.dev/run": "ingest"}
     assert by_kind(build_children(DataProduct.from_object(document)), "Job") == []
     document["metadata"]["annotations"] = {"datamesh.dev/run": "backfill"}

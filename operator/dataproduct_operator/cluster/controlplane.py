@@ -347,3 +347,20 @@ def down(directory: Path, *, out: TextIO = sys.stderr) -> list[str]:
     else:
         print(f"No cluster is running in {directory}", file=out)
     return stopped
+
+
+def start_attached(directory: Path, name: str, argv: list[str]) -> ComponentProcess:
+    """Start a process that belongs to the cluster running in ``directory``.
+
+    It is recorded with the components, so ``down`` stops it first (and ``dpo cluster status``
+    lists it), even when the command that started it was killed. Its output goes to
+    ``DIR/logs/<name>.log``.
+    """
+    layout = Layout(directory.resolve())
+    state = _read_state(layout)
+    if state is None or not running_components(layout.root):
+        raise UserError(f"No cluster is running in {directory}; start one with `dpo cluster up`")
+    process = start_process(name, argv, layout.log(name))
+    state["components"] = [*state.get("components", []), asdict(process)]
+    layout.state.write_text(json.dumps(state, indent=2) + "\n")
+    return process

@@ -1,0 +1,260 @@
+"""``dpo dev``: the operator and the example mesh on an embedded control plane (layer ``cluster``).
+
+One command for a first look: a local control plane, the CRDs, the operator as a process of
+the cluster, and the manifests of ``examples/`` applied; progress is printed as each product
+becomes Ready. Ctrl-C (or SIGTERM) stops the operator and the control plane, and nothing of them
+is left running. The operator is recorded with the cluster's components, so if this command is
+killed outright, ``dpo cluster down --dir DIR`` still stops everything.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import yaml
+
+from dataproduct_operator.cluster import controlplane
+from dataproduct_operator.cluster.components import Layout
+from dataproduct_operator.cluster.process import ComponentProcess, child_exit_code, tail
+from dataproduct_operator.errors import UserError
+from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
+from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.manifests.crd import KINDS, build_crd
+
+FIELD_MANAGER = "dpo-dev"
+OPERATOR_COMPONENT = "dataproduct-operator"
+PRODUCT_KIND = ("datamesh.dev/v1alpha1", "DataProduct")
+CRD_ESTABLISHED_SECONDS = 30.0
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class DevSettings:
+    """Every knob of ``dpo dev``."""
+
+    directory: Path
+    examples: Path
+    metrics_port: int = 8000
+    ready_timeout: float = 60.0
+    drift_interval: float = 300.0
+
+
+def _documents(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        documents = list(yaml.safe_load_all(path.read_text()))
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from error
+    for index, document in enumerate(documents, start=1):
+        if document is None:
+            continue
+        where = f"{path}, document {index}"
+        if not isinstance(document, dict) or not (document.get("metadata") or {}).get("name"):
+            raise UserError(f"{where}: not a Kubernetes object with metadata.name")
+        key = (document.get("apiVersion"), document.get("kind"))
+        if key not in KNOWN_RESOURCES:
+            supported = ", ".join(sorted({kind for _, kind in KNOWN_RESOURCES}))
+            raise UserError(
+                f"{where}: {key[1]} of {key[0]} is not a kind dpo dev applies ({supported})"
+            )
+        yield where, document
+
+
+def load_manifests(source: Path) -> list[dict[str, Any]]:
+    """The objects of a manifest file, or of every ``*.yaml``/``*.yml`` in a directory.
+
+    Cluster-scoped objects (the Namespaces) come first, so namespaced ones have a home.
+    """
+    if source.is_dir():
+        files = sorted([*source.glob("*.yaml"), *source.glob("*.yml")])
+    elif source.is_file():
+        files = [source]
+    else:
+        raise UserError(f"{source} does not exist")
+    objects = [document for path in files for _, document in _documents(path)]
+    if not objects:
+        raise UserError(f"{source} holds no manifests")
+    return sorted(
+        objects,
+        key=lambda obj: KNOWN_RESOURCES[(obj["apiVersion"], obj["kind"])].namespaced,
+    )
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+def install_crds(client: RestClient, out: TextIO) -> None:
+    """Apply the CRDs built from the package (always the running code's) and wait until served."""
+    for definition in KINDS:
+        crd = build_crd(definition)
+        path = object_path(crd)
+        client.apply(path, crd, field_manager=FIELD_MANAGER)
+        deadline = time.monotonic() + CRD_ESTABLISHED_SECONDS
+        while not _established(client.get(path)):
+            if time.monotonic() > deadline:
+                raise UserError(f"CRD {crd['metadata']['name']} was not established in time")
+            time.sleep(POLL_SECONDS)
+        print(f"  CRD {crd['metadata']['name']} established", file=out, flush=True)
+
+
+def _name(obj: dict[str, Any]) -> str:
+    """``namespace/name``, or ``name`` for a cluster-scoped object."""
+    metadata = obj["metadata"]
+    return "/".join(filter(None, (metadata.get("namespace"), metadata["name"])))
+
+
+def _described(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']} {_name(obj)}"
+
+
+def apply_manifests(client: RestClient, objects: list[dict[str, Any]], out: TextIO) -> None:
+    """Server-side apply each object; the API server's refusal becomes the error shown."""
+    for obj in objects:
+        try:
+            client.apply(object_path(obj), obj, field_manager=FIELD_MANAGER)
+        except ApiError as error:
+            raise UserError(f"Applying {_described(obj)} failed: {error}") from error
+        print(f"  applied {_described(obj)}", file=out, flush=True)
+
+
+def _ready(product: dict[str, Any]) -> tuple[bool, str]:
+    """Whether the operator reports the current generation Ready, and what it says."""
+    status = product.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition["type"] == "Ready":
+            current = status.get("observedGeneration") == product["metadata"].get("generation")
+            return condition["status"] == "True" and current, condition.get("message", "")
+    return False, "no status yet"
+
+
+def wait_for_products(
+    client: RestClient,
+    products: list[dict[str, Any]],
+    *,
+    timeout: float,
+    out: TextIO,
+    check_alive: Callable[[], None],
+) -> dict[str, str]:
+    """Print each product as it becomes Ready; return the ones that did not, with their message."""
+    started = time.monotonic()
+    pending = {_name(p): object_path(p) for p in products}
+    messages: dict[str, str] = {}
+    while pending:
+        check_alive()
+        for name, path in list(pending.items()):
+            ready, messages[name] = _ready(client.get(path))
+            if ready:
+                print(
+                    f"  {name} Ready after {time.monotonic() - started:.1f}s", file=out, flush=True
+                )
+                del pending[name]
+        if pending and time.monotonic() - started > timeout:
+            return {name: messages[name] for name in pending}
+        time.sleep(POLL_SECONDS)
+    print(
+        f"All {len(products)} products Ready {time.monotonic() - started:.1f}s after apply",
+        file=out,
+        flush=True,
+    )
+    return {}
+
+
+def operator_command(kubeconfig: Path, settings: DevSettings) -> list[str]:
+    """``dpo run`` with this interpreter, against the embedded cluster, as cluster admin."""
+    return [
+        sys.executable,
+        "-m",
+        "dataproduct_operator",
+        "run",
+        f"--kubeconfig={kubeconfig}",
+        f"--metrics-port={settings.metrics_port}",
+        "--liveness-port=0",
+        f"--drift-interval={settings.drift_interval}",
+    ]
+
+
+def _alive_check(process: ComponentProcess, log: Path) -> Callable[[], None]:
+    def check() -> None:
+        code = child_exit_code(process.pid)
+        if code is not None:
+            raise UserError(
+                f"The operator exited with code {code}; last lines of {log}:\n{tail(log)}"
+            )
+
+    return check
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM cleans up like Ctrl-C does."""
+
+    def interrupt(_signal: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
+    """Bring everything up, report readiness, then wait for Ctrl-C and stop it all."""
+    manifests = load_manifests(settings.examples)
+    products = [m for m in manifests if (m["apiVersion"], m["kind"]) == PRODUCT_KIND]
+    directory = settings.directory
+    with _sigterm_as_interrupt():
+        info = controlplane.up(directory, out=out)
+        try:
+            with RestClient.from_kubeconfig(info.kubeconfig) as client:
+                install_crds(client, out)
+                log = Layout(info.directory).log(OPERATOR_COMPONENT)
+                command = operator_command(info.kubeconfig, settings)
+                operator = controlplane.start_attached(directory, OPERATOR_COMPONENT, command)
+                print(f"  operator started (pid {operator.pid}), log: {log}", file=out, flush=True)
+                check_alive = _alive_check(operator, log)
+                print(f"Applying {settings.examples}", file=out, flush=True)
+                apply_manifests(client, manifests, out)
+                timeout = settings.ready_timeout
+                not_ready = wait_for_products(
+                    client, products, timeout=timeout, out=out, check_alive=check_alive
+                )
+                for name, message in not_ready.items():
+                    line = f"  {name} not Ready after {timeout:.0f}s: {message}"
+                    print(line, file=out, flush=True)
+            _print_hints(info.kubeconfig, directory, settings, log, out)
+            while True:
+                check_alive()
+                time.sleep(1.0)
+        finally:
+            print("Stopping the operator and the control plane", file=out, flush=True)
+            controlplane.down(directory, out=out)
+
+
+def _print_hints(
+    kubeconfig: Path, directory: Path, settings: DevSettings, log: Path, out: TextIO
+) -> None:
+    here = Path.cwd()
+    shown = kubeconfig.relative_to(here) if kubeconfig.is_relative_to(here) else kubeconfig
+    lines = [
+        "",
+        "Look at the data products:",
+        f"  kubectl --kubeconfig {shown} get dataproducts -A",
+        f"  kubectl --kubeconfig {shown} get pvc,cronjobs,configmaps,roles,rolebindings -A "
+        "-l app.kubernetes.io/managed-by=dataproduct-operator",
+        f"Operator metrics: http://127.0.0.1:{settings.metrics_port}/metrics"
+        if settings.metrics_port
+        else "Operator metrics: disabled",
+        f"Operator log: {log}",
+        f"Ctrl-C stops the operator and the control plane in {directory}.",
+    ]
+    print("\n".join(lines), file=out, flush=True)
