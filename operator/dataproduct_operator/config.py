@@ -15,5 +15,6 @@ class OperatorConfig:
     metrics_port: int | None = 8000
     liveness_port: int | None = 8080
     drift_interval_seconds: float = 300.0
+    retry_base_seconds: float = 5.0  # first retry of a product whose children failed to apply
     workers: int = 100
     prometheus_check_seconds: float = 60.0

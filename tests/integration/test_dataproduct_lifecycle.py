@@ -460,6 +460,43 @@ def test_objects_without_the_managed_by_label_survive_prune_and_deletion(
         assert "deletionTimestamp" not in kube.get(path)["metadata"], path
 
 
+def test_an_object_of_someone_else_with_a_childs_name_is_never_taken_over(
+    start_operator: StartOperator, kube: RestClient, namespace: str
+) -> None:
+    configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
+    theirs = kube.create(
+        configmaps, {"metadata": {"name": "orders-connection"}, "data": {"owner": "finance"}}
+    )
+    start_operator()
+    kube.create(PRODUCTS.format(namespace=namespace), document_of(namespace))
+
+    def access_refused() -> dict[str, Any] | None:
+        found = condition(kube.get(product_path(namespace, "orders")), "AccessReady")
+        return found if found and found["status"] == "False" else None
+
+    refused = wait_for(access_refused, description="AccessReady to report the clash")
+    assert "ConfigMap orders-connection: exists and is not managed by" in refused["message"]
+    assert condition(kube.get(product_path(namespace, "orders")), "Ready")["status"] == "False"
+    wait_for(
+        lambda: any("orders-connection: exists" in m for m in apply_failures(kube, namespace)),
+        description="an ApplyFailed Event naming the ConfigMap",
+    )
+    mine = kube.get(f"{configmaps}/orders-connection")
+    assert mine["metadata"]["uid"] == theirs["metadata"]["uid"]
+    assert mine["data"] == {"owner": "finance"}
+    assert LABEL_MANAGED_BY not in (mine["metadata"].get("labels") or {})
+    # Every other child is in place: one clash blocks only its own object.
+    assert children_of(kube, namespace, "orders")["Role"] == {"orders-reader", "orders-owner"}
+
+    # Once the owner removes their object, the operator's retry creates its own.
+    kube.delete(f"{configmaps}/orders-connection")
+    wait_ready(kube, namespace, "orders", timeout=60)
+    assert kube.get(f"{configmaps}/orders-connection")["metadata"]["labels"][LABEL_MANAGED_BY] == (
+        "dataproduct-operator"
+    )
+    assert len([m for m in apply_failures(kube, namespace) if "orders-connection" in m]) == 1
+
+
 # --- restarts and crashes ----------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Coalescing of scheduled work in the operator's shared state: no event is lost."""
+"""The operator's shared state: coalesced scheduling (no event lost), retries of failures."""
 
 from __future__ import annotations
 
@@ -63,3 +63,26 @@ def test_an_event_while_a_run_is_under_way_schedules_one_more_run() -> None:
         return runs
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_failing_products_are_retried_with_growing_delays_capped_by_the_drift_check() -> None:
+    state = OperatorState(
+        client=cast(KubeClient, None), config=OperatorConfig(drift_interval_seconds=30.0)
+    )
+    failures = {"StorageReady": "PersistentVolumeClaim orders-orders-v1: exists"}
+    delays = [state.record_failures("sales", "orders", failures)[0] for _ in range(5)]
+    assert delays == [5.0, 10.0, 20.0, 30.0, 30.0]
+    assert state.record_failures("sales", "orders", {}) == (None, {})
+    assert state.record_failures("sales", "orders", failures)[0] == 5.0
+
+
+def test_a_failure_is_announced_when_it_appears_or_changes_not_on_every_retry() -> None:
+    state = _state()
+    first = {"AccessReady": "ConfigMap orders-connection: exists"}
+    assert state.record_failures("sales", "orders", first)[1] == first
+    assert state.record_failures("sales", "orders", first)[1] == {}
+    changed = {**first, "StorageReady": "PersistentVolumeClaim orders-orders-v1: forbidden"}
+    assert state.record_failures("sales", "orders", changed)[1] == {
+        "StorageReady": "PersistentVolumeClaim orders-orders-v1: forbidden"
+    }
+    assert state.record_failures("sales", "other", first)[1] == first

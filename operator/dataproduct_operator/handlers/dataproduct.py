@@ -85,8 +85,17 @@ async def _report(state: OperatorState, body: dict[str, Any], outcome: Outcome) 
     if outcome.released:
         message = f"Released {_summary(outcome.released)}, kept by deletionPolicy Retain"
         await _announce(state, body, NORMAL, "Retained", message)
-    for aspect, message in outcome.failures.items():
+    metadata = body["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    retry, new_failures = state.record_failures(namespace, name, outcome.failures)
+    for aspect, message in new_failures.items():
         await _announce(state, body, WARNING, "ApplyFailed", f"{aspect}: {message}")
+    if retry is not None:
+        state.schedule(
+            (namespace, name, "retry"),
+            functools.partial(_converge_latest, state, namespace, name, True),
+            delay=retry,
+        )
 
 
 async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -> None:
@@ -128,8 +137,11 @@ async def _reconcile(state: OperatorState, body: kopf.Body) -> None:
         await converge(state, dict(body), apply=True)
 
 
-async def _follow_child(state: OperatorState, namespace: str, name: str, apply: bool) -> None:
-    """A child changed: refresh the product's status; a child of ours was deleted: reconcile."""
+async def _converge_latest(state: OperatorState, namespace: str, name: str, apply: bool) -> None:
+    """Re-read the product; reconcile it (``apply``) or refresh its status from the children.
+
+    Used when a child changed (a child of ours deleted: reconcile) and to retry failures.
+    """
     async with state.lock(namespace, name):
         body = await state.client.get(_product_path(namespace, name))
         if body is None or body["metadata"].get("deletionTimestamp"):
@@ -196,7 +208,7 @@ def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:
             apply = type == "DELETED" and ours
             state.schedule(
                 (namespace, name, "apply" if apply else "refresh"),
-                functools.partial(_follow_child, state, namespace, name, apply),
+                functools.partial(_converge_latest, state, namespace, name, apply),
                 delay=REFRESH_DELAY_SECONDS,
             )
 

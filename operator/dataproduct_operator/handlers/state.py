@@ -30,6 +30,7 @@ class OperatorState:
     _scheduled: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _prometheus: tuple[float, bool] | None = None
+    _failing: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
 
     @contextlib.asynccontextmanager
     async def lock(self, namespace: str, name: str) -> AsyncIterator[None]:
@@ -63,6 +64,25 @@ class OperatorState:
         # The event loop keeps only weak references to tasks: hold this one until it is done.
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    def record_failures(
+        self, namespace: str, name: str, failures: dict[str, str]
+    ) -> tuple[float | None, dict[str, str]]:
+        """After a reconcile: when to try again, and which failures are new.
+
+        A product that keeps failing is retried after 5, 10, 20, ... seconds, never less often
+        than the drift check; a failure is announced (Event) when it first appears or changes,
+        not on every retry.
+        """
+        key = (namespace, name)
+        attempts, previous = self._failing.pop(key, (0, {}))
+        if not failures:
+            return None, {}
+        self._failing[key] = (attempts + 1, failures)
+        config = self.config
+        delay = min(config.retry_base_seconds * 2**attempts, config.drift_interval_seconds)
+        new = {aspect: m for aspect, m in failures.items() if previous.get(aspect) != m}
+        return delay, new
 
     async def prometheus_available(self) -> bool:
         """Whether the cluster serves PrometheusRule; asked at most once a minute."""

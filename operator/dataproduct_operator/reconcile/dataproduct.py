@@ -115,6 +115,17 @@ async def observe(
     return children, jobs
 
 
+def _may_adopt(found: dict[str, Any], product: DataProduct) -> bool:
+    """Ours already, or a claim this product's earlier incarnation retained."""
+    labels = found["metadata"].get("labels") or {}
+    retained_claim = (
+        found.get("kind") == "PersistentVolumeClaim"
+        and labels.get(LABEL_RETAINED) == "true"
+        and labels.get(LABEL_PRODUCT) == product.name
+    )
+    return _is_ours(found) or retained_claim
+
+
 def _observed_hash(obj: dict[str, Any] | None) -> str | None:
     if obj is None:
         return None
@@ -193,16 +204,27 @@ async def reconcile_data_product(
     outcome = Outcome(status=product.status)
     changed = [d for d in desired if _observed_hash(children.get(_key(d))) != _observed_hash(d)]
 
+    def fail(obj: dict[str, Any], problem: str) -> None:
+        aspect = ASPECT_OF_KIND[obj["kind"]]
+        message = f"{_describe(obj)}: {problem}"
+        outcome.failures[aspect] = "; ".join(filter(None, [outcome.failures.get(aspect), message]))
+
+    # A child we have not made yet may clash with an object someone else made: never take it.
+    missing = [obj for obj in changed if _key(obj) not in children]
+    existing = await gather_limited(
+        APPLY_CONCURRENCY, *(client.get(object_path(obj)) for obj in missing)
+    )
+    for obj, found in zip(missing, existing, strict=True):
+        if found is not None and not _may_adopt(found, product):
+            fail(obj, f"exists and is not managed by {OPERATOR_NAME}; delete or rename it")
+            changed.remove(obj)
+
     async def apply(obj: dict[str, Any]) -> None:
         try:
             children[_key(obj)] = await client.apply(obj)
             outcome.applied.append(_describe(obj))
         except ApiError as error:
-            aspect = ASPECT_OF_KIND[obj["kind"]]
-            message = f"{_describe(obj)}: {error.message or error.reason}"
-            outcome.failures[aspect] = "; ".join(
-                filter(None, [outcome.failures.get(aspect), message])
-            )
+            fail(obj, error.message or error.reason)
 
     # Without the `bind` verb the API server lets the operator bind a Role only once the Role
     # exists (it checks that the operator holds the Role's permissions): Roles go first.
