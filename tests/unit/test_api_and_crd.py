@@ -12,6 +12,7 @@ from dataproduct_operator.api.dataproduct import (
 )
 from dataproduct_operator.manifests.crd import DATA_PRODUCT, build_crd
 from dataproduct_operator.manifests.generate import drifted_files
+from dataproduct_operator.manifests.reference import render_reference
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,3 +81,35 @@ def test_minimal_product_gets_the_documented_defaults() -> None:
     assert product.spec.deletion_policy is DeletionPolicy.RETAIN
     assert product.spec.output_ports[0].storage.size == "1Gi"
     assert product.spec.monitoring.alerts.value == "Enabled"
+
+
+def test_api_reference_lists_every_field_and_every_validation_message() -> None:
+    crd = build_crd(DATA_PRODUCT)
+    reference = render_reference(crd)
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    found_paths: list[str] = []
+    messages: list[str] = [rule["message"] for rule in schema["x-kubernetes-validations"]]
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        found_paths.append(path)
+        messages.extend(rule["message"] for rule in node.get("x-kubernetes-validations", []))
+        items = node.get("items", {})
+        messages.extend(rule["message"] for rule in items.get("x-kubernetes-validations", []))
+        children, prefix = (
+            (items["properties"], f"{path}[]")
+            if "properties" in items
+            else (
+                node.get("properties", {}),
+                path,
+            )
+        )
+        for name, child in children.items():
+            walk(child, f"{prefix}.{name}")
+
+    walk(schema["properties"]["spec"], "spec")
+    walk(schema["properties"]["status"], "status")
+    assert len(found_paths) > 60
+    for path in found_paths:
+        assert f"| `{path}` |" in reference, path
+    for message in messages:
+        assert message in reference, message

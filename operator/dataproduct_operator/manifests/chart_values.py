@@ -165,6 +165,23 @@ def render_values_yaml() -> str:
     return "\n".join(lines) + "\n"
 
 
+def values_table() -> list[tuple[str, str, str]]:
+    """(dotted key, default, description) of every leaf value, in ``values.yaml`` order."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(values: BaseModel, prefix: str) -> None:
+        for name, field in type(values).model_fields.items():
+            key = prefix + (field.alias or name)
+            value = getattr(values, name)
+            if isinstance(value, BaseModel):
+                walk(value, key + ".")
+            else:
+                rows.append((key, _flow(value), field.description or ""))
+
+    walk(ChartValues(), "")
+    return rows
+
+
 def _render_model(values: BaseModel, lines: list[str], indent: str) -> None:
     for name, field in type(values).model_fields.items():
         key = field.alias or name
