@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,6 +72,20 @@ def create_ready(kube: RestClient, document: dict[str, Any]) -> dict[str, Any]:
 
 def names(kube: RestClient, path: str) -> set[str]:
     return {item["metadata"]["name"] for item in kube.get(path)["items"]}
+
+
+def change_spec(kube: RestClient, namespace: str, name: str, change: Callable[[Any], None]) -> int:
+    """Change the product's spec as a user would; the generation the change produced.
+
+    A merge patch of the changed spec (lists are replaced whole): the operator writes the
+    status and its annotations meanwhile, so a read-modify-replace could meet a conflict.
+    """
+    path = product_path(namespace, name)
+    spec = copy.deepcopy(kube.get(path)["spec"])
+    change(spec)
+    patched = kube.merge_patch(path, {"spec": spec})
+    generation: int = patched["metadata"]["generation"]
+    return generation
 
 
 class OperatorProcess:

@@ -8,7 +8,6 @@ the restart test counts the API server's writes, so no operator of another test 
 
 from __future__ import annotations
 
-import copy
 import time
 import urllib.request
 from collections import Counter
@@ -34,6 +33,7 @@ from tests.helpers import wait_for
 from tests.integration.products import (
     PRODUCTS,
     OperatorProcess,
+    change_spec,
     condition,
     create_ready,
     example,
@@ -157,20 +157,6 @@ def wait_run(
 
 def wait_gone(kube: RestClient, path: str) -> None:
     wait_for(lambda: not kube.exists(path), description=f"{path} to be deleted")
-
-
-def change_spec(kube: RestClient, namespace: str, name: str, change: Callable[[Any], None]) -> int:
-    """Change the product's spec as a user would; the generation the change produced.
-
-    A merge patch of the changed spec (lists are replaced whole): the operator writes the
-    status and its annotations meanwhile, so a read-modify-replace could meet a conflict.
-    """
-    path = product_path(namespace, name)
-    spec = copy.deepcopy(kube.get(path)["spec"])
-    change(spec)
-    patched = kube.merge_patch(path, {"spec": spec})
-    generation: int = patched["metadata"]["generation"]
-    return generation
 
 
 def api_server_writes(kube: RestClient) -> Counter[WriteKey]:
@@ -663,6 +649,12 @@ def test_a_failing_on_demand_run_records_failed_and_its_time(
         ),
         description="the operator's metric of the failed run",
     )
+    events = kube.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+    run_failed = [e for e in events if e["reason"] == "RunFailed"]
+    assert len(run_failed) == 1, [e["message"] for e in run_failed]
+    assert run_failed[0]["type"] == "Warning"
+    assert run_failed[0]["message"].startswith("Pipeline backfill failed at ")
+    assert run_failed[0]["involvedObject"]["name"] == "orders"
 
 
 def test_adding_and_removing_readers_changes_the_subjects_of_the_reader_binding(

@@ -14,6 +14,7 @@ from tests.helpers import wait_for
 from tests.integration.products import (
     PRODUCTS,
     OperatorProcess,
+    change_spec,
     condition,
     create_ready,
     example,
@@ -92,6 +93,14 @@ def test_on_demand_run_creates_a_job_and_records_its_status(
     job = kube.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{backfill['objectName']}")
     assert job["metadata"]["labels"]["datamesh.dev/pipeline"] == "backfill"
 
+    def succeeded_event() -> dict[str, Any] | None:
+        events = kube.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+        return next((e for e in events if e["reason"] == "RunSucceeded"), None)
+
+    event = wait_for(succeeded_event, description="a RunSucceeded Event")
+    assert event["message"].startswith("Pipeline backfill succeeded at ")
+    assert f"Job {backfill['objectName']}" in event["message"]
+
 
 def test_child_deleted_by_hand_comes_back(
     operator: OperatorProcess, kube: RestClient, namespace: str
@@ -106,30 +115,42 @@ def test_child_deleted_by_hand_comes_back(
     )
 
 
-def test_removing_a_port_and_pipeline_prunes_their_children(
+def test_added_ports_and_pipelines_get_children_and_removed_ones_are_pruned(
     operator: OperatorProcess, kube: RestClient, namespace: str
 ) -> None:
     document = example(namespace)
     document["spec"]["deletionPolicy"] = "Delete"
     create_ready(kube, document)
-    path = product_path(namespace, "orders")
-    changed = copy.deepcopy(kube.get(path))
-    changed["spec"]["outputPorts"] = changed["spec"]["outputPorts"][:1]
-    changed["spec"]["pipelines"] = [
-        p for p in changed["spec"]["pipelines"] if p["name"] != "ingest"
-    ]
-    changed["spec"]["access"]["readers"] = []
-    kube.replace(path, changed)
-    wait_ready(kube, namespace, "orders", generation=changed["metadata"]["generation"] + 1)
-    wait_for(
-        lambda: (
-            names(kube, f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")
-            == {"orders-orders-v1"}
-        ),
-        description="the claim of the removed port to be deleted",
-    )
-    assert names(kube, f"/apis/batch/v1/namespaces/{namespace}/cronjobs") == set()
+    claims = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims"
+    cronjobs = f"/apis/batch/v1/namespaces/{namespace}/cronjobs"
     bindings = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"
+
+    def add(spec: Any) -> None:
+        spec["outputPorts"].append({"name": "returns-v1", "format": "jsonl"})
+        spec["pipelines"].append(
+            {"name": "compact", "image": "ghcr.io/acme/compact:1", "schedule": "0 0 1 1 *"}
+        )
+
+    generation = change_spec(kube, namespace, "orders", add)
+    wait_ready(kube, namespace, "orders", generation=generation)
+    assert names(kube, claims) == {"orders-orders-v1", "orders-daily-revenue", "orders-returns-v1"}
+    assert names(kube, cronjobs) == {"orders-ingest", "orders-compact"}
+    compact = kube.get(f"{cronjobs}/orders-compact")["spec"]["jobTemplate"]["spec"]["template"]
+    mounts = {m["mountPath"] for m in compact["spec"]["containers"][0]["volumeMounts"]}
+    assert "/data/returns-v1" in mounts
+
+    def remove(spec: Any) -> None:
+        spec["outputPorts"] = spec["outputPorts"][:1]
+        spec["pipelines"] = [p for p in spec["pipelines"] if p["name"] == "backfill"]
+        spec["access"]["readers"] = []
+
+    generation = change_spec(kube, namespace, "orders", remove)
+    wait_ready(kube, namespace, "orders", generation=generation)
+    wait_for(
+        lambda: names(kube, claims) == {"orders-orders-v1"},
+        description="the claims of the removed ports to be deleted",
+    )
+    assert names(kube, cronjobs) == set()
     assert names(kube, bindings) == {"orders-owner"}
 
 

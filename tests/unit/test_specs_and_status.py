@@ -6,11 +6,16 @@ from typing import Any
 
 import yaml
 
-from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, PipelineStatus
 from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH
 from dataproduct_operator.specs.dataproduct import build_children, parse_run_request
 from dataproduct_operator.specs.stream import render_file
-from dataproduct_operator.status.dataproduct import Failures, Observed, compute_status
+from dataproduct_operator.status.dataproduct import (
+    Failures,
+    Observed,
+    compute_run_events,
+    compute_status,
+)
 from tests.helpers import EXAMPLES, example_product
 
 EXAMPLE = EXAMPLES / "sales-orders.yaml"
@@ -137,3 +142,22 @@ def test_apply_failure_is_reported_on_its_aspect() -> None:
     storage = {c.type: c for c in status.conditions}["StorageReady"]
     assert (storage.status.value, storage.reason) == ("False", "ApplyFailed")
     assert "immutable" in storage.message
+
+
+def test_a_run_that_ended_since_the_last_status_is_announced_once() -> None:
+    def status(**backfill: str) -> DataProductStatus:
+        pipeline = PipelineStatus(name="backfill", kind="Job", object_name="orders-backfill-1")
+        return DataProductStatus(pipelines=[pipeline.model_copy(update=backfill)])
+
+    failed = status(last_failure_time="2026-11-25T10:00:00Z")
+    events = compute_run_events(status(), failed)
+    assert [(e.warning, e.reason) for e in events] == [(True, "RunFailed")]
+    assert events[0].message == (
+        "Pipeline backfill failed at 2026-11-25T10:00:00Z (Job orders-backfill-1)"
+    )
+    assert compute_run_events(failed, failed) == []
+    succeeded = status(
+        last_failure_time="2026-11-25T10:00:00Z", last_successful_time="2026-11-25T11:00:00Z"
+    )
+    assert [e.reason for e in compute_run_events(failed, succeeded)] == ["RunSucceeded"]
+    assert compute_run_events(status(), status()) == []

@@ -34,6 +34,7 @@ from dataproduct_operator.reconcile.dataproduct import (
     reconcile_data_product,
     refresh_status,
 )
+from dataproduct_operator.status.dataproduct import compute_run_events
 
 WATCHED_CHILDREN = (
     ("batch", "v1", "jobs"),
@@ -128,6 +129,8 @@ async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -
     changes = status_patch(dict(body.get("status") or {}), status.to_wire())
     if changes:
         await state.client.merge_patch(f"{path}/status", {"status": changes})
+    for run in compute_run_events(product.status, status):
+        await _announce(state, body, WARNING if run.warning else NORMAL, run.reason, run.message)
     if apply:
         await _report(state, body, outcome)
 

@@ -275,3 +275,32 @@ def compute_status(
         output_ports=ports,
         pipelines=pipelines,
     )
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """A pipeline run that ended since the previous status, to announce as an Event."""
+
+    warning: bool
+    reason: str
+    message: str
+
+
+def compute_run_events(previous: DataProductStatus, current: DataProductStatus) -> list[RunEvent]:
+    """RunSucceeded / RunFailed for every run time that is new in ``current``."""
+    before = {pipeline.name: pipeline for pipeline in previous.pipelines}
+    events = []
+    for pipeline in current.pipelines:
+        old = before.get(pipeline.name, PipelineStatus(name=pipeline.name, kind=pipeline.kind))
+        where = f"{pipeline.kind} {pipeline.object_name}" if pipeline.object_name else pipeline.kind
+        if pipeline.last_failure_time and pipeline.last_failure_time != old.last_failure_time:
+            message = f"Pipeline {pipeline.name} failed at {pipeline.last_failure_time} ({where})"
+            events.append(RunEvent(True, "RunFailed", message))
+        if pipeline.last_successful_time and (
+            pipeline.last_successful_time != old.last_successful_time
+        ):
+            message = (
+                f"Pipeline {pipeline.name} succeeded at {pipeline.last_successful_time} ({where})"
+            )
+            events.append(RunEvent(False, "RunSucceeded", message))
+    return events
