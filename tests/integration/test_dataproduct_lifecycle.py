@@ -607,7 +607,13 @@ def test_a_larger_claim_size_is_applied_and_a_smaller_one_is_not(
     product = wait_ready(kube, namespace, "orders", generation=generation)
     assert requested() == "8Gi"
     assert kube.get(claim_path)["metadata"]["uid"] == uid
-    assert condition(product, "StorageReady")["reason"] == "ClaimsBound"  # type: ignore[index]
+    storage = condition(product, "StorageReady")
+    assert storage is not None
+    assert storage["reason"] == "ClaimsBound"
+    assert (
+        "claim orders-orders-v1 keeps 8Gi: a claim never shrinks (spec asks 2Gi)"
+        in (storage["message"])
+    )
     assert apply_failures(kube, namespace) == []
 
 

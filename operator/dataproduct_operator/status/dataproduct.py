@@ -29,6 +29,7 @@ from dataproduct_operator.api.naming import (
     prometheus_rule_name,
     reader_role_name,
 )
+from dataproduct_operator.api.quantity import parse_quantity
 from dataproduct_operator.constants import LABEL_PIPELINE
 
 STORAGE = "StorageReady"
@@ -82,7 +83,8 @@ def _condition(
 
 def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, list[PortStatus]]:
     ports = []
-    problems = []
+    problems: list[str] = []
+    notes: list[str] = []
     for port in product.spec.output_ports:
         name = claim_name(product.name, port.name)
         claim = observed.get("PersistentVolumeClaim", name)
@@ -93,9 +95,15 @@ def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, 
         ports.append(PortStatus(name=port.name, claim_name=name, phase=phase, capacity=capacity))
         if phase != "Bound":
             problems.append(f"claim {name} is {phase}")
+        requested = (claim or {}).get("spec", {}).get("resources", {}).get("requests", {})
+        kept = requested.get("storage")
+        if kept and parse_quantity(kept) > parse_quantity(port.storage.size):
+            notes.append(
+                f"claim {name} keeps {kept}: a claim never shrinks (spec asks {port.storage.size})"
+            )
     if problems:
-        return False, "ClaimsNotBound", "; ".join(problems), ports
-    return True, "ClaimsBound", f"{len(ports)} volume(s) bound", ports
+        return False, "ClaimsNotBound", "; ".join(problems + notes), ports
+    return True, "ClaimsBound", "; ".join([f"{len(ports)} volume(s) bound", *notes]), ports
 
 
 def _job_state(job: dict[str, Any]) -> tuple[RunStatus, str | None]:
