@@ -446,6 +446,19 @@ def test_objects_without_the_managed_by_label_survive_prune_and_deletion(
         assert "deletionTimestamp" not in kube.get(path)["metadata"], path
 
 
+def test_deleting_the_namespace_of_a_product_finishes_without_a_failed_clean_up(
+    start_operator: StartOperator, kube: RestClient, namespace: str
+) -> None:
+    """Events cannot be written in a terminating namespace; the clean-up goes on regardless."""
+    operator = start_operator()
+    create_ready(kube, document_of(namespace))
+    kube.delete(f"/api/v1/namespaces/{namespace}")
+    wait_gone(kube, f"/api/v1/namespaces/{namespace}")
+    log = operator.log.read_text()
+    assert "Could not post the" in log  # the namespace refused the clean-up's Events
+    assert "Handler 'clean-up' failed" not in log, log
+
+
 def test_an_object_of_someone_else_with_a_childs_name_is_never_taken_over(
     start_operator: StartOperator, kube: RestClient, namespace: str
 ) -> None:
