@@ -114,6 +114,16 @@ def namespace(kube: RestClient, request: pytest.FixtureRequest) -> Iterator[str]
             raise
 
 
+@pytest.fixture
+def restricted_namespace(kube: RestClient, namespace: str) -> str:
+    """The test's namespace, enforcing Pod Security "restricted" as production namespaces do."""
+    kube.merge_patch(
+        f"/api/v1/namespaces/{namespace}",
+        {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
+    )
+    return namespace
+
+
 ServiceAccountKubeconfig = Callable[[str, str], Path]
 
 

@@ -252,6 +252,11 @@ def successful_reconciles(process: OperatorProcess) -> float:
 # --- fixtures ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _pods_must_meet_the_restricted_profile(restricted_namespace: str) -> None:
+    """Every pipeline pod of these tests runs where Pod Security "restricted" is enforced."""
+
+
 @pytest.fixture
 def start_operator(
     operator_kubeconfig: Path, kube: RestClient, namespace: str, tmp_path: Path

@@ -24,6 +24,11 @@ from tests.integration.products import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _pods_must_meet_the_restricted_profile(restricted_namespace: str) -> None:
+    """Every pipeline pod of these tests runs where Pod Security "restricted" is enforced."""
+
+
 @pytest.fixture(scope="module")
 def operator(
     operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
@@ -88,6 +93,14 @@ def test_on_demand_run_creates_a_job_and_records_its_status(
         return backfill if backfill["lastRunStatus"] == "Succeeded" else None
 
     backfill = wait_for(recorded, description="the backfill run to be recorded")
+    # The run's pod was admitted where a pod of default settings is refused.
+    plain_pod = {
+        "metadata": {"name": "plain"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
+    with pytest.raises(ApiError) as refused:
+        kube.create(f"/api/v1/namespaces/{namespace}/pods", plain_pod)
+    assert 'violates PodSecurity "restricted' in refused.value.message
     assert backfill["kind"] == "Job"
     assert backfill["lastSuccessfulTime"]
     job = kube.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{backfill['objectName']}")
