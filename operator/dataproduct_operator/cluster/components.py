@@ -136,6 +136,10 @@ def build_commands(layout: Layout, ports: Ports, binaries: dict[str, Path]) -> d
             "--use-service-account-credentials=true",
             # PVCs of the default StorageClass bind through the in-tree hostpath provisioner.
             "--enable-hostpath-provisioner=true",
+            # The default 20 requests/s per controller makes the volume controller, not the API
+            # server, the limit of how fast claims bind (about 4 claims/s).
+            "--kube-api-qps=500",
+            "--kube-api-burst=1000",
             f"--cluster-cidr={POD_CIDR}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--leader-elect=false",
