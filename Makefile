@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 DPO := $(BIN)/dpo
 PYTEST_ARGS ?=
 CLUSTER_DIR ?= .cluster
+N ?= 50
+GROW_TO ?=
 
 .PHONY: help
 help: ## Show this help
@@ -37,15 +39,16 @@ verify: venv ## Fail if a generated file differs from what `make generate` write
 
 .PHONY: lint
 lint: venv ## ruff (lint + format check), mypy --strict, import-linter layer contracts
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/ruff format --check operator tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy --strict benchmarks
 	$(BIN)/lint-imports
 
 .PHONY: format
 format: venv ## Format and auto-fix the code
-	$(BIN)/ruff format operator tests
-	$(BIN)/ruff check --fix operator tests
+	$(BIN)/ruff format operator tests benchmarks
+	$(BIN)/ruff check --fix operator tests benchmarks
 
 .PHONY: unit
 unit: venv ## Unit tests: no cluster, no network
@@ -62,6 +65,11 @@ test: venv tools lint verify ## Everything CI runs: lint, verify, unit and integ
 .PHONY: dev
 dev: venv tools ## Run the operator with examples/ on a local control plane in $(CLUSTER_DIR) (Ctrl-C stops)
 	$(DPO) dev --dir $(CLUSTER_DIR) --examples examples
+
+.PHONY: bench
+bench: venv tools ## Mesh-scale benchmark on its own control plane: N products (default 50); GROW_TO=M also measures memory growth to M
+	$(BIN)/python -m benchmarks.mesh --n $(N) $(if $(GROW_TO),--grow-to $(GROW_TO)) \
+		--command "make bench N=$(N)$(if $(GROW_TO), GROW_TO=$(GROW_TO))"
 
 .PHONY: cluster-up
 cluster-up: venv tools ## Start a local control plane in $(CLUSTER_DIR)

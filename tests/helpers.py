@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
 
 
 def example_documents(file_name: str) -> list[dict[str, Any]]:

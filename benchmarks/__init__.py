@@ -1,0 +1,1 @@
+"""Benchmarks of dataproduct-operator against a local control plane (``make bench``)."""

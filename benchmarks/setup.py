@@ -1,0 +1,166 @@
+"""Identities, flow schemas and counters for the mesh benchmark.
+
+Two ServiceAccounts act in the benchmark: ``dataproduct-operator`` (the operator, with exactly
+the chart's ClusterRole) and ``bench-client`` (the baseline client and the "user" that creates
+and changes products). Each has FlowSchemas of its own for writes and for reads, so the API
+server's ``apiserver_flowcontrol_dispatched_requests_total`` counts every request of each
+identity separately: the counts come from the server, not from the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
+from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.manifests.rbac import build_cluster_role_rules
+
+SYSTEM_NAMESPACE = "dataproduct-system"
+OPERATOR = "dataproduct-operator"
+CLIENT = "bench-client"
+WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
+READ_VERBS = ["get", "list", "watch"]
+PRIORITY_LEVEL = "workload-low"  # where ServiceAccounts land by default
+FLOWCONTROL = "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas"
+TOKEN_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    kubeconfig: Path
+
+    @property
+    def writes_schema(self) -> str:
+        return f"bench-{self.name}-writes"
+
+    @property
+    def reads_schema(self) -> str:
+        return f"bench-{self.name}-reads"
+
+
+def _create(admin: RestClient, path: str, body: dict[str, Any]) -> None:
+    try:
+        admin.create(path, body)
+    except ApiError as error:
+        if error.status != 409:
+            raise
+
+
+def _flow_schema(name: str, account: str, precedence: int, verbs: list[str]) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "subjects": [
+            {
+                "kind": "ServiceAccount",
+                "serviceAccount": {"name": account, "namespace": SYSTEM_NAMESPACE},
+            }
+        ],
+        "resourceRules": [
+            {
+                "verbs": verbs,
+                "apiGroups": ["*"],
+                "resources": ["*"],
+                "clusterScope": True,
+                "namespaces": ["*"],
+            }
+        ],
+    }
+    if verbs is READ_VERBS:
+        rule["nonResourceRules"] = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
+    return {
+        "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
+        "kind": "FlowSchema",
+        "metadata": {"name": name},
+        "spec": {
+            "matchingPrecedence": precedence,
+            "priorityLevelConfiguration": {"name": PRIORITY_LEVEL},
+            "distinguisherMethod": {"type": "ByUser"},
+            "rules": [rule],
+        },
+    }
+
+
+def create_identity(
+    admin: RestClient, name: str, rules: list[dict[str, Any]], directory: Path, precedence: int
+) -> Identity:
+    """A ServiceAccount bound to ``rules``, its flow schemas, and a kubeconfig acting as it."""
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    _create(admin, "/api/v1/namespaces", {"metadata": {"name": SYSTEM_NAMESPACE}})
+    accounts = f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/serviceaccounts"
+    _create(admin, accounts, {"metadata": {"name": name}})
+    _create(admin, f"{rbac}/clusterroles", {"metadata": {"name": name}, "rules": rules})
+    _create(
+        admin,
+        f"{rbac}/clusterrolebindings",
+        {
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": SYSTEM_NAMESPACE}],
+        },
+    )
+    identity = Identity(name, directory / f"{name}.kubeconfig")
+    for schema, offset, verbs in (
+        (identity.writes_schema, 0, WRITE_VERBS),
+        (identity.reads_schema, 1, READ_VERBS),
+    ):
+        _create(admin, FLOWCONTROL, _flow_schema(schema, name, precedence + offset, verbs))
+    token = admin.create(
+        f"{accounts}/{name}/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+         "spec": {"expirationSeconds": TOKEN_SECONDS}},
+    )["status"]["token"]  # fmt: skip
+    connection = Connection(admin.connection.server, admin.connection.ca_pem, token=token)
+    write_kubeconfig(identity.kubeconfig, connection, user=name)
+    return identity
+
+
+def create_identities(admin: RestClient, directory: Path) -> tuple[Identity, Identity]:
+    """The operator (the chart's rules) and the benchmark client (those plus creating products)."""
+    operator_rules = build_cluster_role_rules()
+    client_rules = [
+        *operator_rules,
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create"]},
+        {"apiGroups": ["datamesh.dev"], "resources": ["dataproducts"], "verbs": ["create"]},
+    ]
+    operator = create_identity(admin, OPERATOR, operator_rules, directory, precedence=500)
+    client = create_identity(admin, CLIENT, client_rules, directory, precedence=510)
+    return operator, client
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Requests the API server dispatched for one identity, by kind of request."""
+
+    writes: int
+    reads: int
+
+    def __sub__(self, other: Requests) -> Requests:
+        return Requests(self.writes - other.writes, self.reads - other.reads)
+
+
+def dispatched(admin: RestClient, identity: Identity) -> Requests:
+    """The API server's own count of the identity's requests so far."""
+    status, body = admin.raw("GET", "/metrics")
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status}")
+    wanted = {identity.writes_schema: 0.0, identity.reads_schema: 0.0}
+    lines = [
+        line
+        for line in body.decode().splitlines()
+        if line.startswith("apiserver_flowcontrol_dispatched_requests_total{")
+    ]
+    text = "# TYPE apiserver_flowcontrol_dispatched_requests_total counter\n" + "\n".join(lines)
+    for family in text_string_to_metric_families(text + "\n"):
+        for sample in family.samples:
+            schema = sample.labels.get("flow_schema", "")
+            if schema in wanted and sample.name.endswith("_total"):
+                wanted[schema] += sample.value
+    return Requests(int(wanted[identity.writes_schema]), int(wanted[identity.reads_schema]))

@@ -1,0 +1,55 @@
+"""The mesh benchmark runs end to end at a small N, so it cannot rot.
+
+Its figures are not compared with the goals here: timings on a shared machine are unfit for
+pass/fail. What is checked is that every figure is measured and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.mesh import KEYS
+from tests.helpers import REPO
+
+N = 5
+
+
+def test_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> None:
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nHand-written text stays.\n")
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.mesh", f"--n={N}", "--idle-seconds=2",
+            "--latency-count=2", f"--results-dir={tmp_path / 'results'}", f"--docs={docs}",
+            f"--operator-log={tmp_path / 'operator.log'}", "--command=make bench N=5",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    (written,) = (tmp_path / "results").glob("*.json")
+    figures = json.loads(written.read_text())
+    assert set(KEYS) <= set(figures)
+    assert figures["n"] == N
+    assert figures["children_per_product"] >= 9
+    for key in ("t_raw_s", "t_op_s", "ratio", "writes_per_product", "update_s", "p50_ready_s"):
+        assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
+    assert isinstance(figures["idle_writes"], int)
+    assert isinstance(figures["restart_writes"], int)
+    assert figures["rss_mib"] > 10
+    assert figures["rss_growth_kib_per_product"] is None  # not measured without --grow-to
+    assert figures["machine"]["cpus"] >= 1
+    assert figures["commit"]
+
+    assert "T_op / T_raw" in result.stdout
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n\nHand-written text stays.\n")
+    assert "$ make bench N=5" in text
+    assert f"| products | {N} |" in text
