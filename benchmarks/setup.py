@@ -25,7 +25,7 @@ CLIENT = "bench-client"
 WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
 READ_VERBS = ["get", "list", "watch"]
 PRIORITY_LEVEL = "workload-low"  # where ServiceAccounts land by default
-FLOWCONTROL = "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas"
+FLOW_SCHEMAS = "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas"
 TOKEN_SECONDS = 6 * 3600
 
 
@@ -43,7 +43,7 @@ class Identity:
         return f"bench-{self.name}-reads"
 
 
-def _create(admin: RestClient, path: str, body: dict[str, Any]) -> None:
+def create_if_missing(admin: RestClient, path: str, body: dict[str, Any]) -> None:
     try:
         admin.create(path, body)
     except ApiError as error:
@@ -51,12 +51,15 @@ def _create(admin: RestClient, path: str, body: dict[str, Any]) -> None:
             raise
 
 
-def _flow_schema(name: str, account: str, precedence: int, verbs: list[str]) -> dict[str, Any]:
+def build_flow_schema(
+    name: str, account: tuple[str, str], precedence: int, verbs: list[str]
+) -> dict[str, Any]:
+    """A FlowSchema of its own for the requests of one ServiceAccount (namespace, name)."""
     rule: dict[str, Any] = {
         "subjects": [
             {
                 "kind": "ServiceAccount",
-                "serviceAccount": {"name": account, "namespace": SYSTEM_NAMESPACE},
+                "serviceAccount": {"name": account[1], "namespace": account[0]},
             }
         ],
         "resourceRules": [
@@ -89,11 +92,11 @@ def create_identity(
 ) -> Identity:
     """A ServiceAccount bound to ``rules``, its flow schemas, and a kubeconfig acting as it."""
     rbac = "/apis/rbac.authorization.k8s.io/v1"
-    _create(admin, "/api/v1/namespaces", {"metadata": {"name": SYSTEM_NAMESPACE}})
+    create_if_missing(admin, "/api/v1/namespaces", {"metadata": {"name": SYSTEM_NAMESPACE}})
     accounts = f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/serviceaccounts"
-    _create(admin, accounts, {"metadata": {"name": name}})
-    _create(admin, f"{rbac}/clusterroles", {"metadata": {"name": name}, "rules": rules})
-    _create(
+    create_if_missing(admin, accounts, {"metadata": {"name": name}})
+    create_if_missing(admin, f"{rbac}/clusterroles", {"metadata": {"name": name}, "rules": rules})
+    create_if_missing(
         admin,
         f"{rbac}/clusterrolebindings",
         {
@@ -111,7 +114,8 @@ def create_identity(
         (identity.writes_schema, 0, WRITE_VERBS),
         (identity.reads_schema, 1, READ_VERBS),
     ):
-        _create(admin, FLOWCONTROL, _flow_schema(schema, name, precedence + offset, verbs))
+        body = build_flow_schema(schema, (SYSTEM_NAMESPACE, name), precedence + offset, verbs)
+        create_if_missing(admin, FLOW_SCHEMAS, body)
     token = admin.create(
         f"{accounts}/{name}/token",
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
@@ -146,12 +150,12 @@ class Requests:
         return Requests(self.writes - other.writes, self.reads - other.reads)
 
 
-def dispatched(admin: RestClient, identity: Identity) -> Requests:
-    """The API server's own count of the identity's requests so far."""
+def dispatched_requests(admin: RestClient, schemas: list[str]) -> dict[str, int]:
+    """The API server's own count of the requests each named FlowSchema has let through."""
     status, body = admin.raw("GET", "/metrics")
     if status != 200:
         raise RuntimeError(f"GET /metrics answered {status}")
-    wanted = {identity.writes_schema: 0.0, identity.reads_schema: 0.0}
+    counts = dict.fromkeys(schemas, 0.0)
     lines = [
         line
         for line in body.decode().splitlines()
@@ -161,6 +165,12 @@ def dispatched(admin: RestClient, identity: Identity) -> Requests:
     for family in text_string_to_metric_families(text + "\n"):
         for sample in family.samples:
             schema = sample.labels.get("flow_schema", "")
-            if schema in wanted and sample.name.endswith("_total"):
-                wanted[schema] += sample.value
-    return Requests(int(wanted[identity.writes_schema]), int(wanted[identity.reads_schema]))
+            if schema in counts and sample.name.endswith("_total"):
+                counts[schema] += sample.value
+    return {schema: int(value) for schema, value in counts.items()}
+
+
+def dispatched(admin: RestClient, identity: Identity) -> Requests:
+    """The API server's own count of the identity's requests so far."""
+    counts = dispatched_requests(admin, [identity.writes_schema, identity.reads_schema])
+    return Requests(counts[identity.writes_schema], counts[identity.reads_schema])

@@ -17,6 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.setup import (
+    FLOW_SCHEMAS,
+    WRITE_VERBS,
+    build_flow_schema,
+    create_if_missing,
+    dispatched_requests,
+)
 from dataproduct_operator.cluster import controlplane, toolchain
 from dataproduct_operator.cluster.controlplane import ClusterInfo
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
@@ -226,6 +233,20 @@ def crds(operator_release: str, kube: RestClient) -> None:
         lambda: kube.get("/apis/datamesh.dev/v1alpha1").get("resources"),
         description="the DataProduct API to be served",
     )
+
+
+OPERATOR_WRITES = "tests-operator-writes"
+
+
+@pytest.fixture(scope="session")
+def operator_writes(kube: RestClient, operator_release: str) -> Callable[[], int]:
+    """``operator_writes()``: the writes the API server has let through for the operator's
+    ServiceAccount so far, counted by a FlowSchema of its own (other clients do not count)."""
+    schema = build_flow_schema(
+        OPERATOR_WRITES, (OPERATOR_NAMESPACE, RELEASE), precedence=400, verbs=WRITE_VERBS
+    )
+    create_if_missing(kube, FLOW_SCHEMAS, schema)
+    return lambda: dispatched_requests(kube, [OPERATOR_WRITES])[OPERATOR_WRITES]
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+import pytest
+
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.handlers.state import OperatorState
 from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.events import post_event
+from dataproduct_operator.k8s.rest import ApiError
 
 KEY = ("sales", "orders", "refresh")
 
@@ -86,3 +90,20 @@ def test_a_failure_is_announced_when_it_appears_or_changes_not_on_every_retry() 
         "StorageReady": "PersistentVolumeClaim orders-orders-v1: forbidden"
     }
     assert state.record_failures("sales", "other", first)[1] == first
+
+
+def test_an_event_the_api_server_refuses_is_logged_and_does_not_fail_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Refusing:
+        async def request(self, method: str, path: str, body: object = None) -> object:
+            raise ApiError(403, "Forbidden", "namespace sales is being terminated", {})
+
+    involved = {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataProduct",
+        "metadata": {"name": "orders", "namespace": "sales", "uid": "u-1"},
+    }
+    asyncio.run(post_event(cast(KubeClient, Refusing()), involved, "Normal", "Pruned", "Deleted"))
+    assert "Could not post the Pruned Event on sales/orders" in caplog.text
+    assert "being terminated" in caplog.text

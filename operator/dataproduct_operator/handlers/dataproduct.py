@@ -1,23 +1,30 @@
 """kopf glue for DataProduct (layer ``handlers``, thin).
 
-Create, update, resume and a periodic drift check all call one reconcile; deletion runs the
-clean-up behind a finalizer; events of the children (Jobs, CronJobs, claims) refresh the status
-of their product without waiting for the timer. Handlers return nothing: a return value would
-land in the status.
+Level-based on kopf's event handlers only: an event of a product calls the one reconcile when
+it brings something not reconciled yet (a new product, every product when the operator starts,
+a new generation of the spec, a new run request), and one periodic drift check reconciles every
+product. The operator keeps its own finalizer and runs the clean-up when a product is deleted.
+kopf's create/update/delete handlers are not used: they would write a diff-base annotation on
+every change, a write per product that level-based handling does not need. Events of the
+children (Jobs, CronJobs, claims) refresh the status of their product at once. Handlers return
+nothing: a return value would land in the status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
 
 from dataproduct_operator.api.dataproduct import GROUP, PLURAL, VERSION, DataProduct
 from dataproduct_operator.constants import (
+    ANNOTATION_RUN,
     FINALIZER,
     KOPF_PREFIX,
     LABEL_MANAGED_BY,
@@ -25,14 +32,17 @@ from dataproduct_operator.constants import (
     OPERATOR_NAME,
 )
 from dataproduct_operator.handlers.state import OperatorState
+from dataproduct_operator.k8s.client import gather_limited
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.dataproduct import (
     Outcome,
+    add_finalizer,
     clean_up_data_product,
     reconcile_data_product,
     refresh_status,
+    remove_finalizer,
 )
 from dataproduct_operator.status.dataproduct import compute_run_events
 
@@ -43,6 +53,8 @@ WATCHED_CHILDREN = (
 )
 REFRESH_DELAY_SECONDS = 0.3
 BACKOFF_SECONDS = 5.0  # before retrying a handler that failed unexpectedly
+DEFERRED_STATUS_SECONDS = 2.0  # the status is written then at the latest, bound or not
+DRIFT_CONCURRENCY = 4  # products checked at once by the periodic drift check
 
 logger = logging.getLogger(__name__)
 
@@ -106,15 +118,14 @@ async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -
     started = time.monotonic()
     prometheus = await state.prometheus_available()
     if apply:
+        await add_finalizer(state.client, body)
         try:
             outcome = await reconcile_data_product(
                 state.client, product, prometheus=prometheus, now=now_rfc3339()
             )
-        except ApiError as error:
+        except ApiError:
             state.metrics.reconciles.labels("error").inc()
-            raise kopf.TemporaryError(
-                f"Reconcile of {product.namespace}/{product.name} failed: {error}", delay=5
-            ) from error
+            raise
         finally:
             state.metrics.reconcile_seconds.observe(time.monotonic() - started)
         state.metrics.reconciles.labels("success").inc()
@@ -126,71 +137,163 @@ async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -
             state.client, product, prometheus=prometheus, now=now_rfc3339()
         )
     state.metrics.health.observe(product, status)
-    changes = status_patch(dict(body.get("status") or {}), status.to_wire())
-    if changes:
-        await state.client.merge_patch(f"{path}/status", {"status": changes})
+    if apply and _binding_new_claims(outcome):
+        # The claims just created bind in a moment, and their events refresh the status then:
+        # one status write instead of "Pending" now and "Bound" right after.
+        state.schedule(
+            (product.namespace, product.name, "status"),
+            functools.partial(_converge_latest, state, product.namespace, product.name, False),
+            delay=DEFERRED_STATUS_SECONDS,
+        )
+    else:
+        changes = status_patch(dict(body.get("status") or {}), status.to_wire())
+        if changes:
+            await state.client.merge_patch(f"{path}/status", {"status": changes})
     for run in compute_run_events(product.status, status):
         await _announce(state, body, WARNING if run.warning else NORMAL, run.reason, run.message)
     if apply:
         await _report(state, body, outcome)
 
 
-async def _reconcile(state: OperatorState, body: kopf.Body) -> None:
-    async with state.lock(body.metadata.namespace or "", body.metadata.name or ""):
-        await converge(state, dict(body), apply=True)
+def wants_reconcile(state: OperatorState, body: dict[str, Any], event_type: str | None) -> bool:
+    """Whether an event of a product asks for a reconcile.
+
+    Yes on first sight (a new product, or every product when the operator starts), for a
+    generation of the spec or a run request not reconciled yet; no for the rest, such as the
+    events of our own status writes. What was reconciled is remembered in memory, since an
+    event may carry a body from before the status write of that reconcile.
+    """
+    metadata = body["metadata"]
+    if event_type == "DELETED" or metadata.get("deletionTimestamp"):
+        return False
+    if event_type in (None, "ADDED"):
+        return True
+    generation = metadata.get("generation")
+    run = (metadata.get("annotations") or {}).get(ANNOTATION_RUN)
+    handled = state.handled(metadata["namespace"], metadata["name"])
+    observed = (body.get("status") or {}).get("observedGeneration")
+    if handled is None:
+        return observed != generation or run is not None
+    return handled != (generation, run)
 
 
-async def _converge_latest(state: OperatorState, namespace: str, name: str, apply: bool) -> None:
+def _binding_new_claims(outcome: Outcome) -> bool:
+    created_claims = any(item.startswith("PersistentVolumeClaim ") for item in outcome.applied)
+    storage = next((c for c in outcome.status.conditions if c.type == "StorageReady"), None)
+    return (
+        created_claims
+        and not outcome.failures
+        and storage is not None
+        and storage.reason == "ClaimsNotBound"
+    )
+
+
+async def _clean_up(state: OperatorState, body: dict[str, Any]) -> None:
+    """A deleted product: release or delete its children, then let it go."""
+    product = DataProduct.from_object(body)
+    async with state.lock(product.namespace, product.name):
+        outcome = await clean_up_data_product(
+            state.client, product, prometheus=await state.prometheus_available()
+        )
+        await _report(state, body, outcome)
+        await remove_finalizer(state.client, body)
+    state.metrics.health.forget(product.namespace, product.name)
+    state.forget(product.namespace, product.name)
+
+
+async def _clean_up_latest(state: OperatorState, namespace: str, name: str) -> None:
+    body = await state.client.get(_product_path(namespace, name))
+    if body is not None and body["metadata"].get("deletionTimestamp"):
+        await _handle_or_retry(state, body, _clean_up)
+
+
+async def _handle_or_retry(
+    state: OperatorState,
+    body: dict[str, Any],
+    handle: Callable[[OperatorState, dict[str, Any]], Awaitable[None]],
+) -> None:
+    """Handle the product; when the API server fails us, try again later with a growing delay."""
+    metadata = body["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    try:
+        await handle(state, body)
+    except ApiError as error:
+        delay, _ = state.record_failures(namespace, name, {"Handling": str(error)})
+        logger.warning("%s/%s: Handling failed, again in %ss: %s", namespace, name, delay, error)
+        retry = (
+            functools.partial(_clean_up_latest, state, namespace, name)
+            if handle is _clean_up
+            else functools.partial(
+                _converge_latest, state, namespace, name, True, any_generation=True
+            )
+        )
+        state.schedule((namespace, name, "retry"), retry, delay=delay or BACKOFF_SECONDS)
+
+
+async def _reconcile(state: OperatorState, body: dict[str, Any]) -> None:
+    metadata = body["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    async with state.lock(namespace, name):
+        await converge(state, body, apply=True)
+    run = (metadata.get("annotations") or {}).get(ANNOTATION_RUN)
+    state.remember_handled(namespace, name, metadata.get("generation"), run)
+
+
+async def _converge_latest(
+    state: OperatorState, namespace: str, name: str, apply: bool, *, any_generation: bool = False
+) -> None:
     """Re-read the product; reconcile it (``apply``) or refresh its status from the children.
 
-    Used when a child changed (a child of ours deleted: reconcile) and to retry failures.
+    Used when a child changed (a child of ours deleted: reconcile) and to retry failures. A
+    product whose new generation is not reconciled yet is left to the event that brings it,
+    unless ``any_generation`` (a retry of that very reconcile).
     """
     async with state.lock(namespace, name):
         body = await state.client.get(_product_path(namespace, name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             return
         generation = body["metadata"].get("generation")
-        if (body.get("status") or {}).get("observedGeneration") != generation:
-            return  # kopf runs the reconcile of a new generation and writes the status
+        handled = state.handled(namespace, name)
+        current = (body.get("status") or {}).get("observedGeneration") == generation or (
+            handled is not None and handled[0] == generation
+        )
+        if not (current or any_generation):
+            return
         await converge(state, body, apply=apply)
+
+
+async def dispatch(state: OperatorState, body: dict[str, Any], event_type: str | None) -> None:
+    """What an event (None: first sight or a drift check) of a product calls for, if anything."""
+    metadata = body["metadata"]
+    deleting = metadata.get("deletionTimestamp") and FINALIZER in (metadata.get("finalizers") or [])
+    if event_type != "DELETED" and deleting:
+        await _handle_or_retry(state, body, _clean_up)
+    elif wants_reconcile(state, body, event_type):
+        await _handle_or_retry(state, body, _reconcile)
+
+
+async def drift_checks(state: OperatorState) -> None:
+    """Every drift interval, reconcile every product (children changed behind our back)."""
+    interval = state.config.drift_interval_seconds
+    resource = KNOWN_RESOURCES[(f"{GROUP}/{VERSION}", "DataProduct")]
+    paths = [resource.path(ns) for ns in state.config.namespaces] or [resource.path()]
+    while True:
+        await asyncio.sleep(interval)
+        products = [p for path in paths for p in await state.client.list(path)]
+        await gather_limited(DRIFT_CONCURRENCY, *(dispatch(state, body, None) for body in products))
 
 
 def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:
     """Register every DataProduct handler on ``registry``."""
     resource = (GROUP, VERSION, PLURAL)
 
-    @kopf.on.resume(*resource, backoff=BACKOFF_SECONDS, id="reconcile-on-resume", registry=registry)
-    async def on_resume(body: kopf.Body, **_: Any) -> None:
-        await _reconcile(state, body)
+    @kopf.on.event(*resource, id="reconcile", registry=registry)
+    async def on_product_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+        await dispatch(state, dict(body), type)
 
-    @kopf.on.create(*resource, backoff=BACKOFF_SECONDS, id="reconcile-on-create", registry=registry)
-    async def on_create(body: kopf.Body, **_: Any) -> None:
-        await _reconcile(state, body)
-
-    @kopf.on.update(*resource, backoff=BACKOFF_SECONDS, id="reconcile-on-update", registry=registry)
-    async def on_update(body: kopf.Body, **_: Any) -> None:
-        await _reconcile(state, body)
-
-    @kopf.timer(
-        *resource,
-        id="drift-check",
-        interval=state.config.drift_interval_seconds,
-        initial_delay=state.config.drift_interval_seconds,
-        idle=state.config.drift_interval_seconds / 2,
-        registry=registry,
-    )
-    async def drift_check(body: kopf.Body, **_: Any) -> None:
-        await _reconcile(state, body)
-
-    @kopf.on.delete(*resource, backoff=BACKOFF_SECONDS, id="clean-up", registry=registry)
-    async def on_delete(body: kopf.Body, **_: Any) -> None:
-        product = DataProduct.from_object(dict(body))
-        async with state.lock(product.namespace, product.name):
-            outcome = await clean_up_data_product(
-                state.client, product, prometheus=await state.prometheus_available()
-            )
-        state.metrics.health.forget(product.namespace, product.name)
-        await _report(state, dict(body), outcome)
+    @kopf.on.startup(id="start-drift-checks", registry=registry)
+    async def start_drift_checks(**_: Any) -> None:
+        state.start_background(drift_checks(state))
 
     for group, version, plural in WATCHED_CHILDREN:
 
@@ -218,7 +321,6 @@ def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:
 
 def configure(settings: kopf.OperatorSettings, state: OperatorState) -> None:
     """kopf settings: our finalizer and annotation prefix, quiet events, no peering."""
-    settings.persistence.finalizer = FINALIZER
     # A prefix of its own: kopf ignores every annotation under its storage prefix, and the
     # datamesh.dev/run annotation must reach the update handler.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)

@@ -57,6 +57,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(id="close-client", registry=registry)
     async def cleanup(**_: Any) -> None:
+        await state.stop_background()
         await state.client.close()
 
     @kopf.on.probe(id="products", registry=registry)

@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.k8s.client import KubeClient
@@ -31,6 +32,8 @@ class OperatorState:
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _prometheus: tuple[float, bool] | None = None
     _failing: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
+    _handled: dict[tuple[str, str], tuple[int | None, str | None]] = field(default_factory=dict)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @contextlib.asynccontextmanager
     async def lock(self, namespace: str, name: str) -> AsyncIterator[None]:
@@ -64,6 +67,31 @@ class OperatorState:
         # The event loop keeps only weak references to tasks: hold this one until it is done.
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    def handled(self, namespace: str, name: str) -> tuple[int | None, str | None] | None:
+        """The generation and run request (annotation value) the product's last reconcile saw."""
+        return self._handled.get((namespace, name))
+
+    def remember_handled(
+        self, namespace: str, name: str, generation: int | None, run: str | None
+    ) -> None:
+        self._handled[(namespace, name)] = (generation, run)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is remembered of a deleted product."""
+        for memory in (self._handled, self._failing, self._locks):
+            memory.pop((namespace, name), None)
+
+    def start_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` until the operator stops (see :meth:`stop_background`)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+
+    async def stop_background(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
 
     def record_failures(
         self, namespace: str, name: str, failures: dict[str, str]

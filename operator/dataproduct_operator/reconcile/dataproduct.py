@@ -17,6 +17,7 @@ from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
     COMPONENT_PIPELINE_RUN,
+    FINALIZER,
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
     LABEL_PIPELINE,
@@ -161,8 +162,21 @@ def _run_jobs_to_keep(product: DataProduct, children: dict[Key, dict[str, Any]])
     return keep
 
 
-async def release_claim(client: KubeClient, claim: dict[str, Any], product_uid: str) -> None:
-    """Hand a claim over to its users: no owner, not managed by us, marked as retained."""
+async def release_claim(client: KubeClient, claim: dict[str, Any], product_uid: str) -> bool:
+    """Hand a claim over to its users: no owner, not managed by us, marked as retained.
+
+    False when the claim is gone already (deleted with its namespace, say).
+    """
+    try:
+        await _release(client, claim, product_uid)
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+async def _release(client: KubeClient, claim: dict[str, Any], product_uid: str) -> None:
     await client.merge_patch(
         object_path(claim),
         {
@@ -186,8 +200,8 @@ async def _remove(
         obj["kind"] == "PersistentVolumeClaim"
         and product.spec.deletion_policy is DeletionPolicy.RETAIN
     ):
-        await release_claim(client, obj, product.uid)
-        outcome.released.append(_describe(obj))
+        if await release_claim(client, obj, product.uid):
+            outcome.released.append(_describe(obj))
         return
     if await client.delete(object_path(obj), uid=obj["metadata"].get("uid")):
         outcome.pruned.append(_describe(obj))
@@ -275,6 +289,26 @@ async def refresh_status(
         prometheus_available=prometheus,
         now=now,
     )
+
+
+async def add_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
+    """Hold the product until its children are handled (a conflict if it changed meanwhile)."""
+    metadata = body["metadata"]
+    finalizers = list(metadata.get("finalizers") or [])
+    if FINALIZER not in finalizers:
+        version = metadata["resourceVersion"]
+        patch = {"finalizers": [*finalizers, FINALIZER], "resourceVersion": version}
+        await client.merge_patch(object_path(body), {"metadata": patch})
+
+
+async def remove_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
+    """Let a deleted product go (a conflict if it changed meanwhile)."""
+    metadata = body["metadata"]
+    finalizers = list(metadata.get("finalizers") or [])
+    if FINALIZER in finalizers:
+        kept = [f for f in finalizers if f != FINALIZER]
+        patch = {"finalizers": kept, "resourceVersion": metadata["resourceVersion"]}
+        await client.merge_patch(object_path(body), {"metadata": patch})
 
 
 async def clean_up_data_product(
