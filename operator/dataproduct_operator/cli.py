@@ -123,6 +123,13 @@ def cluster_status(directory: Path) -> None:
     show_default=True,
     help="Seconds between drift checks of each product.",
 )
+@click.option(
+    "--concurrent-reconciles",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Products converged at once.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(
     kubeconfig: Path | None,
@@ -131,6 +138,7 @@ def run(
     metrics_port: int,
     liveness_port: int,
     drift_interval: float,
+    concurrent_reconciles: int,
     verbose: bool,
 ) -> None:
     """Run the operator against the current cluster until interrupted."""
@@ -148,6 +156,7 @@ def run(
         metrics_port=metrics_port or None,
         liveness_port=liveness_port or None,
         drift_interval_seconds=drift_interval,
+        concurrent_reconciles=concurrent_reconciles,
     )
     asyncio.run(run_operator(config))
 

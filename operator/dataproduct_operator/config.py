@@ -17,4 +17,5 @@ class OperatorConfig:
     drift_interval_seconds: float = 300.0
     retry_base_seconds: float = 5.0  # first retry of a product whose children failed to apply
     workers: int = 100
+    concurrent_reconciles: int = 16  # products converged at once
     prometheus_check_seconds: float = 60.0

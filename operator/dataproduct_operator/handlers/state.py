@@ -34,11 +34,20 @@ class OperatorState:
     _failing: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
     _handled: dict[tuple[str, str], tuple[int | None, str | None]] = field(default_factory=dict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _slots: asyncio.Semaphore | None = None
 
     @contextlib.asynccontextmanager
     async def lock(self, namespace: str, name: str) -> AsyncIterator[None]:
+        """The product to ourselves, and one of the few slots for work on any product.
+
+        The slots bound how many products are converged at once: under a burst (thousands of
+        products or child events) work then finishes in order instead of all of it slowly and
+        at once, with that many responses in memory rather than thousands.
+        """
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.concurrent_reconciles)
         lock = self._locks.setdefault((namespace, name), asyncio.Lock())
-        async with lock:
+        async with lock, self._slots:
             yield
 
     def schedule(
