@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dataproduct_operator.cli import run as run_command
 from dataproduct_operator.k8s.rest import RestClient
 from dataproduct_operator.manifests.rbac import build_cluster_role_rules
 from tests.helpers import wait_for
@@ -40,6 +41,27 @@ def test_values_outside_the_schema_are_refused_with_their_path(helm: HelmRunner)
     assert result.returncode != 0
     assert "/image/pullPolicy" in result.stderr
     assert "/watchNamespaces/0" in result.stderr
+    zero = helm("template", "x", str(CHART), "--set", "concurrentReconciles=0", check=False)
+    assert zero.returncode != 0
+    assert "/concurrentReconciles" in zero.stderr
+
+
+def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner) -> None:
+    rendered = helm(
+        "template", "x", str(CHART),
+        "--set", "driftIntervalSeconds=60", "--set", "concurrentReconciles=4",
+        "--set", "watchNamespaces={sales,crm}", "--set", "logLevel=debug",
+        "--set", "metrics.port=9100", "--set", "livenessPort=9101",
+    ).stdout  # fmt: skip
+    (deployment,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "run"
+    context = run_command.make_context("run", args[1:])
+    assert context.params["drift_interval"] == 60
+    assert context.params["concurrent_reconciles"] == 4
+    assert context.params["namespaces"] == ("sales", "crm")
+    assert context.params["verbose"] is True
+    assert (context.params["metrics_port"], context.params["liveness_port"]) == (9100, 9101)
 
 
 def test_optional_service_monitor_scrapes_the_metrics_port(helm: HelmRunner) -> None:

@@ -121,6 +121,12 @@ class ChartValues(_Values):
         description="Seconds between drift checks of each product (children changed by "
         "hand are also repaired at once, through watches).",
     )
+    concurrent_reconciles: int = Field(
+        default=16,
+        ge=1,
+        description="Products converged at once; more uses more memory and API server capacity "
+        "under a burst of changes.",
+    )
     log_level: Literal["info", "debug"] = Field(default="info", description="Log level.")
     crds: Crds = Field(default_factory=Crds)
     service_account: ServiceAccount = Field(default_factory=ServiceAccount)
