@@ -34,9 +34,11 @@ from dataproduct_operator.constants import (
 from dataproduct_operator.handlers.state import OperatorState
 from dataproduct_operator.k8s.client import gather_limited
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
+from dataproduct_operator.k8s.informer import ChildCache
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.dataproduct import (
+    CHILD_KINDS,
     Outcome,
     add_finalizer,
     clean_up_data_product,
@@ -46,11 +48,6 @@ from dataproduct_operator.reconcile.dataproduct import (
 )
 from dataproduct_operator.status.dataproduct import compute_run_events
 
-WATCHED_CHILDREN = (
-    ("batch", "v1", "jobs"),
-    ("batch", "v1", "cronjobs"),
-    ("", "v1", "persistentvolumeclaims"),
-)
 REFRESH_DELAY_SECONDS = 0.3
 BACKOFF_SECONDS = 5.0  # before retrying a handler that failed unexpectedly
 DEFERRED_STATUS_SECONDS = 2.0  # the status is written then at the latest, bound or not
@@ -117,11 +114,12 @@ async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -
     path = _product_path(product.namespace, product.name)
     started = time.monotonic()
     prometheus = await state.prometheus_available()
+    cache = state.children
     if apply:
         await add_finalizer(state.client, body)
         try:
             outcome = await reconcile_data_product(
-                state.client, product, prometheus=prometheus, now=now_rfc3339()
+                state.client, product, prometheus=prometheus, now=now_rfc3339(), cache=cache
             )
         except ApiError:
             state.metrics.reconciles.labels("error").inc()
@@ -134,7 +132,7 @@ async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -
         status = outcome.status
     else:
         status = await refresh_status(
-            state.client, product, prometheus=prometheus, now=now_rfc3339()
+            state.client, product, prometheus=prometheus, now=now_rfc3339(), cache=cache
         )
     state.metrics.health.observe(product, status)
     if apply and _binding_new_claims(outcome):
@@ -192,8 +190,9 @@ async def _clean_up(state: OperatorState, body: dict[str, Any]) -> None:
     """A deleted product: release or delete its children, then let it go."""
     product = DataProduct.from_object(body)
     async with state.lock(product.namespace, product.name):
+        prometheus = await state.prometheus_available()
         outcome = await clean_up_data_product(
-            state.client, product, prometheus=await state.prometheus_available()
+            state.client, product, prometheus=prometheus, cache=state.children
         )
         await _report(state, body, outcome)
         await remove_finalizer(state.client, body)
@@ -291,32 +290,38 @@ def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:
     async def on_product_event(body: kopf.Body, type: str | None, **_: Any) -> None:
         await dispatch(state, dict(body), type)
 
-    @kopf.on.startup(id="start-drift-checks", registry=registry)
-    async def start_drift_checks(**_: Any) -> None:
+    @kopf.on.startup(id="start-watching-children", registry=registry)
+    async def start_watching(**_: Any) -> None:
+        state.children = ChildCache(
+            state.client,
+            list(CHILD_KINDS),
+            state.config.namespaces,
+            on_change=functools.partial(_on_child_change, state),
+        )
+        state.children.start()
         state.start_background(drift_checks(state))
 
-    for group, version, plural in WATCHED_CHILDREN:
+    @kopf.on.cleanup(id="stop-watching-children", registry=registry)
+    async def stop_watching(**_: Any) -> None:
+        if state.children is not None:
+            await state.children.stop()
 
-        @kopf.on.event(
-            group,
-            version,
-            plural,
-            labels={LABEL_PRODUCT: kopf.PRESENT},
-            id=f"follow-{plural}",
-            registry=registry,
-        )
-        async def on_child_event(body: kopf.Body, type: str | None, **_: Any) -> None:
-            namespace = body.metadata.namespace
-            name = body.metadata.labels.get(LABEL_PRODUCT)
-            if not (namespace and name):
-                return
-            ours = body.metadata.labels.get(LABEL_MANAGED_BY) == OPERATOR_NAME
-            apply = type == "DELETED" and ours
-            state.schedule(
-                (namespace, name, "apply" if apply else "refresh"),
-                functools.partial(_converge_latest, state, namespace, name, apply),
-                delay=REFRESH_DELAY_SECONDS,
-            )
+
+def _on_child_change(state: OperatorState, event: str, child: dict[str, Any]) -> None:
+    """A child changed: refresh its product's status; a child of ours deleted: reconcile."""
+    if event == "LISTED":
+        return  # the initial listing: every product is reconciled at start anyway
+    metadata = child["metadata"]
+    namespace, name = metadata.get("namespace"), (metadata.get("labels") or {}).get(LABEL_PRODUCT)
+    if not (namespace and name):
+        return
+    ours = (metadata.get("labels") or {}).get(LABEL_MANAGED_BY) == OPERATOR_NAME
+    apply = event == "DELETED" and ours
+    state.schedule(
+        (namespace, name, "apply" if apply else "refresh"),
+        functools.partial(_converge_latest, state, namespace, name, apply),
+        delay=REFRESH_DELAY_SECONDS,
+    )
 
 
 class _NoDiffBase(kopf.AnnotationsDiffBaseStorage):

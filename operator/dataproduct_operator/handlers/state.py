@@ -17,6 +17,7 @@ from typing import Any
 
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.informer import ChildCache
 from dataproduct_operator.metrics import OperatorMetrics
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class OperatorState:
     client: KubeClient
     config: OperatorConfig
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    children: ChildCache | None = None  # started with the operator
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     _scheduled: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ class KubeClient:
         self._ssl: ssl.SSLContext = ssl_context(connection)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
         self._headers = {"Accept": JSON}
         if connection.token:
             self._headers["Authorization"] = f"Bearer {connection.token}"
@@ -73,9 +75,31 @@ class KubeClient:
         return self._session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._streams):
+            if session is not None:
+                await session.close()
+        self._session = self._streams = None
+
+    async def stream(self, path: str, *, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The JSON lines of a long request (a watch), as they come.
+
+        On connections of their own, unbounded in number and without a total timeout: a watch
+        holds its connection for minutes, and must not starve the requests of the pool.
+        """
+        if self._streams is None or self._streams.closed:
+            self._streams = aiohttp.ClientSession(
+                base_url=self.connection.server,
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+            )
+        async with self._streams.get(path, params=params) as response:
+            if response.status >= 400:
+                decode_response(response.status, await response.text())
+            async for line in response.content:
+                if line.strip():
+                    event: dict[str, Any] = json.loads(line)
+                    yield event
 
     async def request(
         self,

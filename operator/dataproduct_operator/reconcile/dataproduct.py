@@ -27,6 +27,7 @@ from dataproduct_operator.constants import (
     OPERATOR_NAME,
 )
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
+from dataproduct_operator.k8s.informer import ChildCache
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.specs.dataproduct import build_children
@@ -93,20 +94,40 @@ def _is_ours(obj: dict[str, Any]) -> bool:
 
 
 async def observe(
-    client: KubeClient, namespace: str, product_name: str, *, prometheus: bool
+    client: KubeClient,
+    namespace: str,
+    product_name: str,
+    *,
+    prometheus: bool,
+    cache: ChildCache | None = None,
 ) -> tuple[dict[Key, dict[str, Any]], list[dict[str, Any]]]:
-    """Children of the product that carry our labels, and every Job of its pipelines."""
+    """Children of the product that carry our labels, and every Job of its pipelines.
+
+    From ``cache`` for the kinds it watches, listed from the API server otherwise.
+    """
     kinds = [*CHILD_KINDS, PROMETHEUS_RULE] if prometheus else list(CHILD_KINDS)
+    cached = set(cache.kinds) if cache is not None else set()
+    listed = [kind for kind in kinds if kind not in cached]
     selector = f"{LABEL_PRODUCT}={product_name}"
-    listings = await asyncio.gather(
-        *(
-            client.list(KNOWN_RESOURCES[kind].path(namespace), label_selector=selector)
-            for kind in kinds
+    listings = dict(
+        zip(
+            listed,
+            await asyncio.gather(
+                *(
+                    client.list(KNOWN_RESOURCES[kind].path(namespace), label_selector=selector)
+                    for kind in listed
+                )
+            ),
+            strict=True,
         )
     )
+    if cache is not None:
+        await cache.wait_synced()
+        for item in cache.children(namespace, product_name):
+            listings.setdefault((item["apiVersion"], item["kind"]), []).append(item)
     children: dict[Key, dict[str, Any]] = {}
     jobs: list[dict[str, Any]] = []
-    for (api_version, kind), items in zip(kinds, listings, strict=True):
+    for (api_version, kind), items in listings.items():
         for item in items:
             item["kind"], item["apiVersion"] = kind, api_version
             if kind == "Job":
@@ -162,22 +183,26 @@ def _run_jobs_to_keep(product: DataProduct, children: dict[Key, dict[str, Any]])
     return keep
 
 
-async def release_claim(client: KubeClient, claim: dict[str, Any], product_uid: str) -> bool:
+async def release_claim(
+    client: KubeClient, claim: dict[str, Any], product_uid: str, cache: ChildCache | None = None
+) -> bool:
     """Hand a claim over to its users: no owner, not managed by us, marked as retained.
 
     False when the claim is gone already (deleted with its namespace, say).
     """
     try:
-        await _release(client, claim, product_uid)
+        released = await _release(client, claim, product_uid)
     except ApiError as error:
         if error.status == 404:
             return False
         raise
+    if cache is not None:
+        cache.put({**released, "apiVersion": "v1", "kind": "PersistentVolumeClaim"})
     return True
 
 
-async def _release(client: KubeClient, claim: dict[str, Any], product_uid: str) -> None:
-    await client.merge_patch(
+async def _release(client: KubeClient, claim: dict[str, Any], product_uid: str) -> dict[str, Any]:
+    return await client.merge_patch(
         object_path(claim),
         {
             "metadata": {
@@ -193,14 +218,18 @@ async def _release(client: KubeClient, claim: dict[str, Any], product_uid: str) 
 
 
 async def _remove(
-    client: KubeClient, product: DataProduct, obj: dict[str, Any], outcome: Outcome
+    client: KubeClient,
+    product: DataProduct,
+    obj: dict[str, Any],
+    outcome: Outcome,
+    cache: ChildCache | None,
 ) -> None:
     """Delete a child of ours; a retained claim is released instead."""
     if (
         obj["kind"] == "PersistentVolumeClaim"
         and product.spec.deletion_policy is DeletionPolicy.RETAIN
     ):
-        if await release_claim(client, obj, product.uid):
+        if await release_claim(client, obj, product.uid, cache):
             outcome.released.append(_describe(obj))
         return
     if await client.delete(object_path(obj), uid=obj["metadata"].get("uid")):
@@ -208,10 +237,17 @@ async def _remove(
 
 
 async def reconcile_data_product(
-    client: KubeClient, product: DataProduct, *, prometheus: bool, now: str
+    client: KubeClient,
+    product: DataProduct,
+    *,
+    prometheus: bool,
+    now: str,
+    cache: ChildCache | None = None,
 ) -> Outcome:
     """Apply what differs, prune what is no longer wanted, and compute the status."""
-    children, jobs = await observe(client, product.namespace, product.name, prometheus=prometheus)
+    children, jobs = await observe(
+        client, product.namespace, product.name, prometheus=prometheus, cache=cache
+    )
     desired = build_children(
         product, observed_claim_sizes=_claim_sizes(children), prometheus_available=prometheus
     )
@@ -235,7 +271,9 @@ async def reconcile_data_product(
 
     async def apply(obj: dict[str, Any]) -> None:
         try:
-            children[_key(obj)] = await client.apply(obj)
+            children[_key(obj)] = applied = await client.apply(obj)
+            if cache is not None:
+                cache.put(applied)
             outcome.applied.append(_describe(obj))
         except ApiError as error:
             fail(obj, error.message or error.reason)
@@ -251,7 +289,7 @@ async def reconcile_data_product(
     wanted = {_key(d) for d in desired} | _run_jobs_to_keep(product, children)
     stale = [obj for key, obj in children.items() if key not in wanted]
     await gather_limited(
-        APPLY_CONCURRENCY, *(_remove(client, product, obj, outcome) for obj in stale)
+        APPLY_CONCURRENCY, *(_remove(client, product, obj, outcome, cache) for obj in stale)
     )
     gone = {_key(obj) for obj in stale}
     for key in gone:
@@ -272,10 +310,17 @@ async def reconcile_data_product(
 
 
 async def refresh_status(
-    client: KubeClient, product: DataProduct, *, prometheus: bool, now: str
+    client: KubeClient,
+    product: DataProduct,
+    *,
+    prometheus: bool,
+    now: str,
+    cache: ChildCache | None = None,
 ) -> DataProductStatus:
     """The status from the children as they are, without applying anything."""
-    children, jobs = await observe(client, product.namespace, product.name, prometheus=prometheus)
+    children, jobs = await observe(
+        client, product.namespace, product.name, prometheus=prometheus, cache=cache
+    )
     # A failure to apply stays reported until the next reconcile of this generation clears it.
     still_failing = {
         c.type: c.message
@@ -312,12 +357,15 @@ async def remove_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
 
 
 async def clean_up_data_product(
-    client: KubeClient, product: DataProduct, *, prometheus: bool
+    client: KubeClient, product: DataProduct, *, prometheus: bool, cache: ChildCache | None = None
 ) -> Outcome:
     """On deletion: release retained claims, delete every other child of ours."""
-    children, _ = await observe(client, product.namespace, product.name, prometheus=prometheus)
+    children, _ = await observe(
+        client, product.namespace, product.name, prometheus=prometheus, cache=cache
+    )
     outcome = Outcome(status=product.status)
     await gather_limited(
-        APPLY_CONCURRENCY, *(_remove(client, product, obj, outcome) for obj in children.values())
+        APPLY_CONCURRENCY,
+        *(_remove(client, product, obj, outcome, cache) for obj in children.values()),
     )
     return outcome

@@ -1,0 +1,69 @@
+"""The children cache: what it keeps of an object, and that older news never wins."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_PRODUCT
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.informer import ChildCache, slim
+
+
+def claim(version: str, *, product: str | None = "orders", hash_: str = "h1") -> dict[str, Any]:
+    labels = {LABEL_PRODUCT: product} if product else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "orders-orders-v1",
+            "namespace": "sales",
+            "uid": "u-1",
+            "resourceVersion": version,
+            "labels": labels,
+            "annotations": {ANNOTATION_DESIRED_HASH: hash_, "kubectl.kubernetes.io/x": "big"},
+            "managedFields": [{"manager": "kube-controller-manager"}],
+        },
+        "spec": {"resources": {"requests": {"storage": "5Gi"}}, "volumeName": "pv-1"},
+        "status": {"phase": "Bound", "capacity": {"storage": "5Gi"}},
+    }
+
+
+def cache() -> tuple[ChildCache, list[tuple[str, str]]]:
+    seen: list[tuple[str, str]] = []
+    children = ChildCache(
+        cast(KubeClient, None),
+        [("v1", "PersistentVolumeClaim")],
+        (),
+        on_change=lambda event, obj: seen.append((event, obj["metadata"]["resourceVersion"])),
+    )
+    return children, seen
+
+
+def test_only_what_the_operator_reads_is_kept() -> None:
+    kept = slim(claim("5"), "v1", "PersistentVolumeClaim")
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["annotations"] == {ANNOTATION_DESIRED_HASH: "h1"}
+    assert kept["spec"] == {"resources": {"requests": {"storage": "5Gi"}}}
+    assert kept["status"]["phase"] == "Bound"
+
+
+def test_an_older_event_never_overwrites_what_an_apply_wrote() -> None:
+    children, seen = cache()
+    children.put(claim("7", hash_="new"))
+    children.put(claim("6", hash_="old"))  # a watch event from before the apply
+    (only,) = children.children("sales", "orders")
+    assert only["metadata"]["annotations"][ANNOTATION_DESIRED_HASH] == "new"
+    assert seen == [("MODIFIED", "7")]
+
+
+def test_objects_are_found_by_product_and_leave_when_deleted_or_unlabelled() -> None:
+    children, seen = cache()
+    children.put(claim("1"))
+    assert len(children.children("sales", "orders")) == 1
+    assert children.children("sales", "other") == []
+    children.put(claim("2", product=None))
+    assert children.children("sales", "orders") == []
+    children.put(claim("3"))
+    children.remove(claim("4"))
+    assert children.children("sales", "orders") == []
+    assert seen[-1] == ("DELETED", "3")
