@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
+
+import pytest
 
 from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_PRODUCT
 from dataproduct_operator.k8s.client import KubeClient
-from dataproduct_operator.k8s.informer import ChildCache, slim
+from dataproduct_operator.k8s.informer import CacheNotSyncedError, ChildCache, slim
+from dataproduct_operator.k8s.rest import ApiError
 
 
 def claim(version: str, *, product: str | None = "orders", hash_: str = "h1") -> dict[str, Any]:
@@ -67,3 +71,21 @@ def test_objects_are_found_by_product_and_leave_when_deleted_or_unlabelled() -> 
     children.remove(claim("4"))
     assert children.children("sales", "orders") == []
     assert seen[-1] == ("DELETED", "3")
+
+
+def test_a_kind_that_cannot_be_listed_fails_the_wait_with_its_name() -> None:
+    class Forbidden:
+        async def request(self, *_: object, **__: object) -> object:
+            raise ApiError(403, "Forbidden", "cannot list cronjobs", {})
+
+    async def scenario() -> str:
+        children = ChildCache(cast(KubeClient, Forbidden()), [("batch/v1", "CronJob")], ("sales",))
+        children.start()
+        try:
+            with pytest.raises(CacheNotSyncedError) as failed:
+                await children.wait_synced(timeout=0.2)
+        finally:
+            await children.stop()
+        return failed.value.message
+
+    assert "CronJob in sales" in asyncio.run(scenario())

@@ -35,6 +35,11 @@ OnChange = Callable[[str, dict[str, Any]], None]  # event type, slim object
 KEPT_ANNOTATIONS = (ANNOTATION_DESIRED_HASH, ANNOTATION_RETAINED_FROM)
 WATCH_SECONDS = 300
 RETRY_SECONDS = 1.0
+SYNC_SECONDS = 60.0
+
+
+class CacheNotSyncedError(ApiError):
+    """The children of some kind could not be listed yet; reconciles wait and retry."""
 
 
 def slim(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
@@ -112,9 +117,24 @@ class ChildCache:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def wait_synced(self) -> None:
-        """Return once every kind has been listed."""
-        await asyncio.gather(*(event.wait() for event in self._synced.values()))
+    async def wait_synced(self, timeout: float = SYNC_SECONDS) -> None:
+        """Return once every kind has been listed; fail (to be retried) after ``timeout``."""
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(event.wait() for event in self._synced.values())), timeout
+            )
+        except TimeoutError:
+            pending = sorted(
+                f"{kind[1]} in {namespace or 'all namespaces'}"
+                for (kind, namespace), event in self._synced.items()
+                if not event.is_set()
+            )
+            raise CacheNotSyncedError(
+                503,
+                "CacheNotSynced",
+                f"Could not list {', '.join(pending)} within {timeout:.0f}s; "
+                "see the operator's log (RBAC or connection problems)",
+            ) from None
 
     def children(self, namespace: str, product: str) -> list[dict[str, Any]]:
         keys = self._by_product.get((namespace, product), set())
