@@ -22,7 +22,13 @@ from typing import Any, cast
 
 import kopf
 
-from dataproduct_operator.api.dataproduct import GROUP, PLURAL, VERSION, DataProduct
+from dataproduct_operator.api.dataproduct import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    DataProduct,
+    DataProductStatus,
+)
 from dataproduct_operator.constants import (
     ANNOTATION_RUN,
     FINALIZER,
@@ -50,7 +56,8 @@ from dataproduct_operator.status.dataproduct import compute_run_events
 
 REFRESH_DELAY_SECONDS = 0.3
 BACKOFF_SECONDS = 5.0  # before retrying a handler that failed unexpectedly
-DEFERRED_STATUS_SECONDS = 2.0  # the status is written then at the latest, bound or not
+DEFERRED_STATUS_SECONDS = 2.0  # first wait for new claims to bind before the status write
+MAX_STATUS_WAIT_SECONDS = 30.0  # the status is written then at the latest, bound or not
 DRIFT_CONCURRENCY = 4  # products checked at once by the periodic drift check
 
 logger = logging.getLogger(__name__)
@@ -108,8 +115,13 @@ async def _report(state: OperatorState, body: dict[str, Any], outcome: Outcome) 
         )
 
 
-async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -> None:
-    """Reconcile (``apply``) or only refresh the status of one product; write what changed."""
+async def converge(
+    state: OperatorState, body: dict[str, Any], *, apply: bool, waited: float | None = None
+) -> None:
+    """Reconcile (``apply``) or only refresh the status of one product; write what changed.
+
+    ``waited``: seconds the first status write has already waited for new claims to bind.
+    """
     product = DataProduct.from_object(body)
     path = _product_path(product.namespace, product.name)
     started = time.monotonic()
@@ -136,12 +148,26 @@ async def converge(state: OperatorState, body: dict[str, Any], *, apply: bool) -
         )
     state.metrics.health.observe(product, status)
     if apply and _binding_new_claims(outcome):
+        waited = 0.0
+    first_status = (body.get("status") or {}).get("observedGeneration") != product.generation
+    if not apply and waited is None and first_status and _claims_pending(status):
+        pass  # one claim bound of several: the deferred first status write is on its way
+    elif waited is not None and waited < MAX_STATUS_WAIT_SECONDS and _claims_pending(status):
         # The claims just created bind in a moment, and their events refresh the status then:
-        # one status write instead of "Pending" now and "Bound" right after.
+        # one status write instead of "Pending" now and "Bound" right after. The status is
+        # written after MAX_STATUS_WAIT_SECONDS at the latest, bound or not.
+        delay = max(DEFERRED_STATUS_SECONDS, waited)
         state.schedule(
             (product.namespace, product.name, "status"),
-            functools.partial(_converge_latest, state, product.namespace, product.name, False),
-            delay=DEFERRED_STATUS_SECONDS,
+            functools.partial(
+                _converge_latest,
+                state,
+                product.namespace,
+                product.name,
+                False,
+                waited=waited + delay,
+            ),
+            delay=delay,
         )
     else:
         changes = status_patch(dict(body.get("status") or {}), status.to_wire())
@@ -173,6 +199,12 @@ def wants_reconcile(state: OperatorState, body: dict[str, Any], event_type: str 
     if handled is None:
         return observed != generation or run is not None
     return handled != (generation, run)
+
+
+def _claims_pending(status: DataProductStatus) -> bool:
+    """Every claim that is not bound is pending (none lost or missing)."""
+    unbound = [port.phase for port in status.output_ports if port.phase != "Bound"]
+    return bool(unbound) and all(phase == "Pending" for phase in unbound)
 
 
 def _binding_new_claims(outcome: Outcome) -> bool:
@@ -239,7 +271,13 @@ async def _reconcile(state: OperatorState, body: dict[str, Any]) -> None:
 
 
 async def _converge_latest(
-    state: OperatorState, namespace: str, name: str, apply: bool, *, any_generation: bool = False
+    state: OperatorState,
+    namespace: str,
+    name: str,
+    apply: bool,
+    *,
+    any_generation: bool = False,
+    waited: float | None = None,
 ) -> None:
     """Re-read the product; reconcile it (``apply``) or refresh its status from the children.
 
@@ -258,7 +296,7 @@ async def _converge_latest(
         )
         if not (current or any_generation):
             return
-        await converge(state, body, apply=apply)
+        await converge(state, body, apply=apply, waited=waited)
 
 
 async def dispatch(state: OperatorState, body: dict[str, Any], event_type: str | None) -> None:
