@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -27,14 +28,36 @@ def _timestamp(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+@dataclass(frozen=True, slots=True)
+class _Health:
+    """What the gauges need of a product's status (kept for every product: kept small)."""
+
+    domain: str
+    ready: bool
+    pipelines: tuple[tuple[str, float | None, bool], ...]  # name, last success, last failed
+
+
 class ProductHealth(Collector):
     """Per-product gauges from the last status the operator computed."""
 
     def __init__(self) -> None:
-        self._products: dict[ProductKey, tuple[str, DataProductStatus]] = {}
+        self._products: dict[ProductKey, _Health] = {}
 
     def observe(self, product: DataProduct, status: DataProductStatus) -> None:
-        self._products[(product.namespace, product.name)] = (product.spec.domain, status)
+        ready = any(
+            c.type == "Ready" and c.status is ConditionStatus.TRUE for c in status.conditions
+        )
+        pipelines = tuple(
+            (
+                p.name,
+                _timestamp(p.last_successful_time),
+                p.last_run_status is RunStatus.FAILED,
+            )
+            for p in status.pipelines
+        )
+        self._products[(product.namespace, product.name)] = _Health(
+            product.spec.domain, ready, pipelines
+        )
 
     def forget(self, namespace: str, name: str) -> None:
         self._products.pop((namespace, name), None)
@@ -64,19 +87,14 @@ class ProductHealth(Collector):
             "Seconds since any pipeline of the data product last succeeded",
             labels=["namespace", "dataproduct"],
         )
-        for (namespace, name), (domain, status) in sorted(self._products.items()):
-            is_ready = any(
-                c.type == "Ready" and c.status is ConditionStatus.TRUE for c in status.conditions
-            )
-            ready.add_metric([namespace, name, domain], 1.0 if is_ready else 0.0)
+        for (namespace, name), health in sorted(self._products.items()):
+            ready.add_metric([namespace, name, health.domain], 1.0 if health.ready else 0.0)
             latest: float | None = None
-            for pipeline in status.pipelines:
-                when = _timestamp(pipeline.last_successful_time)
+            for pipeline, when, is_failed in health.pipelines:
                 if when is not None:
-                    success.add_metric([namespace, name, pipeline.name], when)
+                    success.add_metric([namespace, name, pipeline], when)
                     latest = max(latest or when, when)
-                is_failed = pipeline.last_run_status is RunStatus.FAILED
-                failed.add_metric([namespace, name, pipeline.name], 1.0 if is_failed else 0.0)
+                failed.add_metric([namespace, name, pipeline], 1.0 if is_failed else 0.0)
             if latest is not None:
                 staleness.add_metric([namespace, name], max(0.0, now - latest))
         yield from (ready, success, failed, staleness)

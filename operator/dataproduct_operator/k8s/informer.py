@@ -5,8 +5,8 @@ objects carrying the product label. A reconcile then reads its children from mem
 listing eight collections, the largest cost of the operator at scale. Writes of the operator go
 through to the cache at once (:meth:`ChildCache.put`), so a reconcile never misses what the
 previous one applied; a watch event older than what is cached is ignored. Only the fields the
-operator reads are kept (no managedFields, only our annotations), to keep memory per product
-small.
+operator reads are kept (no managedFields, only our labels and annotations), to keep memory per
+product small.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ import aiohttp
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_PIPELINE,
+    LABEL_PORT,
     LABEL_PRODUCT,
+    LABEL_RETAINED,
 )
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
@@ -33,6 +38,9 @@ Kind = tuple[str, str]  # apiVersion, kind
 ChildKey = tuple[str, str, str]  # kind, namespace, name
 OnChange = Callable[[str, dict[str, Any]], None]  # event type, slim object
 KEPT_ANNOTATIONS = (ANNOTATION_DESIRED_HASH, ANNOTATION_RETAINED_FROM)
+KEPT_LABELS = (
+    LABEL_MANAGED_BY, LABEL_PRODUCT, LABEL_COMPONENT, LABEL_PIPELINE, LABEL_PORT, LABEL_RETAINED,
+)  # fmt: skip
 WATCH_SECONDS = 300
 RETRY_SECONDS = 1.0
 SYNC_SECONDS = 60.0
@@ -46,18 +54,20 @@ def slim(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     """The parts of a child the operator reads."""
     metadata = obj.get("metadata") or {}
     annotations = metadata.get("annotations") or {}
+    labels = metadata.get("labels") or {}
     kept: dict[str, Any] = {
         "apiVersion": api_version,
         "kind": kind,
         "metadata": {
             key: metadata[key]
             for key in (
-                "name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels",
-                "ownerReferences", "deletionTimestamp",
+                "name", "namespace", "uid", "resourceVersion", "creationTimestamp",
+                "deletionTimestamp",
             )
             if key in metadata
         },
     }  # fmt: skip
+    kept["metadata"]["labels"] = {key: labels[key] for key in KEPT_LABELS if key in labels}
     ours = {key: annotations[key] for key in KEPT_ANNOTATIONS if key in annotations}
     if ours:
         kept["metadata"]["annotations"] = ours
