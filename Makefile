@@ -30,7 +30,7 @@ tools: venv ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, he
 	$(DPO) tools build
 
 .PHONY: generate
-generate: venv ## Regenerate the generated files (the CRDs in crds/) from the package
+generate: venv ## Regenerate the generated files (CRDs, the chart's generated files, docs/api/) from the package
 	$(DPO) generate
 
 .PHONY: verify

@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.rest import RestClient
 from dataproduct_operator.manifests.rbac import build_cluster_role_rules
 
 SYSTEM_NAMESPACE = "dataproduct-system"
@@ -41,14 +41,6 @@ class Identity:
     @property
     def reads_schema(self) -> str:
         return f"bench-{self.name}-reads"
-
-
-def create_if_missing(admin: RestClient, path: str, body: dict[str, Any]) -> None:
-    try:
-        admin.create(path, body)
-    except ApiError as error:
-        if error.status != 409:
-            raise
 
 
 def build_flow_schema(
@@ -92,12 +84,11 @@ def create_identity(
 ) -> Identity:
     """A ServiceAccount bound to ``rules``, its flow schemas, and a kubeconfig acting as it."""
     rbac = "/apis/rbac.authorization.k8s.io/v1"
-    create_if_missing(admin, "/api/v1/namespaces", {"metadata": {"name": SYSTEM_NAMESPACE}})
+    admin.create_if_missing("/api/v1/namespaces", {"metadata": {"name": SYSTEM_NAMESPACE}})
     accounts = f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/serviceaccounts"
-    create_if_missing(admin, accounts, {"metadata": {"name": name}})
-    create_if_missing(admin, f"{rbac}/clusterroles", {"metadata": {"name": name}, "rules": rules})
-    create_if_missing(
-        admin,
+    admin.create_if_missing(accounts, {"metadata": {"name": name}})
+    admin.create_if_missing(f"{rbac}/clusterroles", {"metadata": {"name": name}, "rules": rules})
+    admin.create_if_missing(
         f"{rbac}/clusterrolebindings",
         {
             "metadata": {"name": name},
@@ -115,7 +106,7 @@ def create_identity(
         (identity.reads_schema, 1, READ_VERBS),
     ):
         body = build_flow_schema(schema, (SYSTEM_NAMESPACE, name), precedence + offset, verbs)
-        create_if_missing(admin, FLOW_SCHEMAS, body)
+        admin.create_if_missing(FLOW_SCHEMAS, body)
     token = admin.create(
         f"{accounts}/{name}/token",
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",

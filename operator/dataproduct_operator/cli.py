@@ -238,7 +238,7 @@ def render(file: Path, namespace: str) -> None:
     help="Repository root.",
 )
 def generate(check: bool, root: Path) -> None:
-    """Write the generated files (the CRDs in crds/) from the package."""
+    """Write the generated files (CRDs, the chart's generated files, docs/api/) from the package."""
     from dataproduct_operator.manifests.generate import drifted_files, write_generated
 
     if check:

@@ -21,7 +21,6 @@ from benchmarks.setup import (
     FLOW_SCHEMAS,
     WRITE_VERBS,
     build_flow_schema,
-    create_if_missing,
     dispatched_requests,
 )
 from dataproduct_operator.cluster import controlplane, toolchain
@@ -142,13 +141,9 @@ def write_service_account_kubeconfig(
     The ServiceAccount is created if missing, unless ``create`` is false.
     """
     if create:
-        try:
-            kube.create(
-                f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": name}}
-            )
-        except ApiError as error:
-            if error.status != 409:
-                raise
+        kube.create_if_missing(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": name}}
+        )
     token_request = kube.create(
         f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
         {
@@ -245,7 +240,7 @@ def operator_writes(kube: RestClient, operator_release: str) -> Callable[[], int
     schema = build_flow_schema(
         OPERATOR_WRITES, (OPERATOR_NAMESPACE, RELEASE), precedence=400, verbs=WRITE_VERBS
     )
-    create_if_missing(kube, FLOW_SCHEMAS, schema)
+    kube.create_if_missing(FLOW_SCHEMAS, schema)
     return lambda: dispatched_requests(kube, [OPERATOR_WRITES])[OPERATOR_WRITES]
 
 

@@ -223,14 +223,6 @@ def _prepare_directory(layout: Layout, ports: Ports) -> tuple[Connection, pki.Ke
     return connection, etcd_client
 
 
-def _create_if_missing(client: RestClient, path: str, body: dict[str, Any]) -> None:
-    try:
-        client.create(path, body)
-    except ApiError as error:
-        if error.status != 409:
-            raise
-
-
 def _node_ready(client: RestClient) -> bool:
     node = client.get(f"/api/v1/nodes/{NODE_NAME}")
     conditions = node.get("status", {}).get("conditions", [])
@@ -288,10 +280,10 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
         for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
             starter.start(name, commands[name])
         with RestClient(admin) as client:
-            _create_if_missing(
-                client, "/apis/storage.k8s.io/v1/storageclasses", default_storage_class()
+            client.create_if_missing(
+                "/apis/storage.k8s.io/v1/storageclasses", default_storage_class()
             )
-            _create_if_missing(client, "/api/v1/nodes", fake_node(NODE_NAME))
+            client.create_if_missing("/api/v1/nodes", fake_node(NODE_NAME))
             for name, port in (
                 ("kube-controller-manager", ports.controller_manager),
                 ("kube-scheduler", ports.scheduler),

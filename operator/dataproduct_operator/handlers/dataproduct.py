@@ -150,9 +150,10 @@ async def converge(
     if apply and _binding_new_claims(outcome):
         waited = 0.0
     first_status = (body.get("status") or {}).get("observedGeneration") != product.generation
-    if not apply and waited is None and first_status and _claims_pending(status):
+    pending = _claims_pending(status)
+    if not apply and waited is None and first_status and pending:
         pass  # one claim bound of several: the deferred first status write is on its way
-    elif waited is not None and waited < MAX_STATUS_WAIT_SECONDS and _claims_pending(status):
+    elif waited is not None and waited < MAX_STATUS_WAIT_SECONDS and pending:
         # The claims just created bind in a moment, and their events refresh the status then:
         # one status write instead of "Pending" now and "Bound" right after. The status is
         # written after MAX_STATUS_WAIT_SECONDS at the latest, bound or not.
@@ -235,15 +236,16 @@ async def _clean_up(state: OperatorState, body: dict[str, Any]) -> None:
 async def _clean_up_latest(state: OperatorState, namespace: str, name: str) -> None:
     body = await state.client.get(_product_path(namespace, name))
     if body is not None and body["metadata"].get("deletionTimestamp"):
-        await _handle_or_retry(state, body, _clean_up)
+        await _handle_or_retry(state, body, _clean_up, _clean_up_latest)
 
 
 async def _handle_or_retry(
     state: OperatorState,
     body: dict[str, Any],
     handle: Callable[[OperatorState, dict[str, Any]], Awaitable[None]],
+    retry: Callable[[OperatorState, str, str], Awaitable[None]],
 ) -> None:
-    """Handle the product; when the API server fails us, try again later with a growing delay."""
+    """Handle the product; when the API server fails us, ``retry`` later with a growing delay."""
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     try:
@@ -251,14 +253,16 @@ async def _handle_or_retry(
     except ApiError as error:
         delay, _ = state.record_failures(namespace, name, {"Handling": str(error)})
         logger.warning("%s/%s: Handling failed, again in %ss: %s", namespace, name, delay, error)
-        retry = (
-            functools.partial(_clean_up_latest, state, namespace, name)
-            if handle is _clean_up
-            else functools.partial(
-                _converge_latest, state, namespace, name, True, any_generation=True
-            )
+        state.schedule(
+            (namespace, name, "retry"),
+            functools.partial(retry, state, namespace, name),
+            delay=delay or BACKOFF_SECONDS,
         )
-        state.schedule((namespace, name, "retry"), retry, delay=delay or BACKOFF_SECONDS)
+
+
+async def _reconcile_latest(state: OperatorState, namespace: str, name: str) -> None:
+    """Retry a reconcile that failed, whatever generation the product is at now."""
+    await _converge_latest(state, namespace, name, True, any_generation=True)
 
 
 async def _reconcile(state: OperatorState, body: dict[str, Any]) -> None:
@@ -304,9 +308,9 @@ async def dispatch(state: OperatorState, body: dict[str, Any], event_type: str |
     metadata = body["metadata"]
     deleting = metadata.get("deletionTimestamp") and FINALIZER in (metadata.get("finalizers") or [])
     if event_type != "DELETED" and deleting:
-        await _handle_or_retry(state, body, _clean_up)
+        await _handle_or_retry(state, body, _clean_up, _clean_up_latest)
     elif wants_reconcile(state, body, event_type):
-        await _handle_or_retry(state, body, _reconcile)
+        await _handle_or_retry(state, body, _reconcile, _reconcile_latest)
 
 
 async def drift_checks(state: OperatorState) -> None:

@@ -149,6 +149,14 @@ class RestClient:
     def create(self, path: str, body: Any) -> Any:
         return self.request("POST", path, body)
 
+    def create_if_missing(self, path: str, body: Any) -> None:
+        """Create the object; one that exists already is left as it is."""
+        try:
+            self.create(path, body)
+        except ApiError as error:
+            if error.status != 409:
+                raise
+
     def replace(self, path: str, body: Any) -> Any:
         return self.request("PUT", path, body)
 
