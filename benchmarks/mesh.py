@@ -39,6 +39,7 @@ from typing import Any
 
 from benchmarks.report import render_markdown, render_table, update_docs
 from benchmarks.setup import Identity, create_identities, dispatched
+from benchmarks.watching import WatchedCollection
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.dev import install_crds
@@ -51,8 +52,11 @@ REPO = Path(__file__).resolve().parents[1]
 NAMESPACES = 5
 CONCURRENCY = 16  # the operator's connection pool (KubeClient max_connections)
 PRODUCTS = "/apis/datamesh.dev/v1alpha1/namespaces/{namespace}/dataproducts"
-CLAIMS = "/api/v1/namespaces/{namespace}/persistentvolumeclaims"
+ALL_PRODUCTS = "/apis/datamesh.dev/v1alpha1/dataproducts"
+ALL_CLAIMS = "/api/v1/persistentvolumeclaims"
 POLL_SECONDS = 0.5
+WATCHED_POLL_SECONDS = 0.05  # the watched state is in memory: looking is free
+PROGRESS_SECONDS = 1.0
 QUIET_SECONDS = 5.0
 
 
@@ -212,39 +216,53 @@ def _ready(product: dict[str, Any]) -> bool:
     )
 
 
-def count_ready(admin: RestClient, namespaces: list[str], names: set[tuple[str, str]]) -> int:
-    ready = 0
-    for namespace in namespaces:
-        for item in admin.get(PRODUCTS.format(namespace=namespace))["items"]:
-            key = (namespace, item["metadata"]["name"])
-            ready += key in names and _ready(item)
-    return ready
+def product_summary(product: dict[str, Any]) -> tuple[int, bool]:
+    """What the benchmark asks of a product: its generation, and whether it is Ready."""
+    return int(product["metadata"].get("generation") or 0), _ready(product)
 
 
-def wait_all_ready(
-    admin: RestClient, names: list[tuple[str, str]], *, timeout: float, started: float
+def claim_bound(claim: dict[str, Any]) -> bool:
+    return bool((claim.get("status") or {}).get("phase") == "Bound")
+
+
+def wait_for(
+    check: Callable[[], int], target: int, *, what: str, timeout: float, started: float
 ) -> float:
-    """Seconds from ``started`` until every named product is Ready; progress on stderr."""
-    namespaces = sorted({namespace for namespace, _ in names})
-    wanted = set(names)
-    last = -1
+    """Seconds from ``started`` until ``check()`` reaches ``target``; progress on stderr."""
+    last, last_time = -1, 0.0
     deadline = time.monotonic() + timeout
-    while (ready := count_ready(admin, namespaces, wanted)) < len(wanted):
-        if ready != last:
-            log(f"    {ready}/{len(wanted)} Ready after {time.monotonic() - started:.1f}s")
-            last = ready
+    while (done := check()) < target:
+        if done != last and time.monotonic() - last_time >= PROGRESS_SECONDS:
+            log(f"    {done}/{target} {what} after {time.monotonic() - started:.1f}s")
+            last, last_time = done, time.monotonic()
         if time.monotonic() > deadline:
-            raise TimeoutError(f"Only {ready} of {len(wanted)} products Ready after {timeout}s")
-        time.sleep(POLL_SECONDS)
+            raise TimeoutError(f"Only {done} of {target} {what} after {timeout:.0f}s")
+        time.sleep(WATCHED_POLL_SECONDS)
     return time.monotonic() - started
 
 
-def count_bound(admin: RestClient, namespaces: list[str]) -> int:
-    bound = 0
-    for namespace in namespaces:
-        claims = admin.get(CLAIMS.format(namespace=namespace))["items"]
-        bound += sum(1 for c in claims if (c.get("status") or {}).get("phase") == "Bound")
-    return bound
+def wait_all_ready(
+    products: WatchedCollection,
+    names: list[tuple[str, str]],
+    *,
+    timeout: float,
+    started: float,
+    generations: dict[tuple[str, str], int] | None = None,
+) -> float:
+    """Seconds from ``started`` until every named product is Ready (at ``generations``, when
+    given: the events of a change may still be on their way)."""
+    wanted = set(names)
+    at_least = generations or {}
+
+    def ready() -> int:
+        summaries = products.summaries(wanted)
+        return sum(
+            1
+            for key, (generation, is_ready) in summaries.items()
+            if is_ready and generation >= at_least.get(key, 0)
+        )
+
+    return wait_for(ready, len(wanted), what="Ready", timeout=timeout, started=started)
 
 
 def wait_quiet(admin: RestClient, identity: Identity, *, quiet: float = QUIET_SECONDS) -> float:
@@ -270,10 +288,13 @@ async def _apply_all(client_identity: Identity, objects: list[dict[str, Any]]) -
         await client.close()
 
 
-async def _patch_all(client_identity: Identity, patches: list[tuple[str, dict[str, Any]]]) -> None:
+async def _patch_all(
+    client_identity: Identity, patches: list[tuple[str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Merge patches at the operator's concurrency; the objects as patched."""
     client = KubeClient(load_connection(client_identity.kubeconfig), max_connections=CONCURRENCY)
     try:
-        await gather_limited(CONCURRENCY, *(client.merge_patch(p, b) for p, b in patches))
+        return await gather_limited(CONCURRENCY, *(client.merge_patch(p, b) for p, b in patches))
     finally:
         await client.close()
 
@@ -300,28 +321,40 @@ def phase_raw(admin: RestClient, client: Identity, n: int, results: Results) -> 
         document = bench_product(namespace, name)
         objects.append(document)
         objects += build_children(DataProduct.from_object(document), prometheus_available=False)
-    before = dispatched(admin, client)
-    started = time.monotonic()
-    # As the operator does: a binding needs its Role to exist (neither identity may `bind`).
-    asyncio.run(_apply_all(client, [o for o in objects if o["kind"] != "RoleBinding"]))
-    asyncio.run(_apply_all(client, [o for o in objects if o["kind"] == "RoleBinding"]))
-    results["t_raw_create_s"] = time.monotonic() - started
-    claims = 2 * n
-    wait_until(lambda: count_bound(admin, namespaces) >= claims, "claims Bound", timeout=3600)
-    results["t_raw_s"] = time.monotonic() - started
+    in_phase = set(namespaces)
+    with WatchedCollection(admin.connection, ALL_CLAIMS, claim_bound) as claims:
+
+        def bound() -> int:
+            summaries = claims.summaries().items()
+            return sum(is_bound for (ns, _), is_bound in summaries if ns in in_phase)
+
+        before = dispatched(admin, client)
+        started = time.monotonic()
+        # As the operator does: a binding needs its Role to exist (neither identity may `bind`).
+        asyncio.run(_apply_all(client, [o for o in objects if o["kind"] != "RoleBinding"]))
+        asyncio.run(_apply_all(client, [o for o in objects if o["kind"] == "RoleBinding"]))
+        results["t_raw_create_s"] = time.monotonic() - started
+        wait_for(bound, 2 * n, what="claims Bound", timeout=3600, started=started)
+        results["t_raw_s"] = time.monotonic() - started
     results["w_raw"] = (dispatched(admin, client) - before).writes
     log(f"   {len(objects)} objects in {results.figures['t_raw_s']:.1f}s")
 
 
 def phase_operator(
-    admin: RestClient, client: Identity, run: OperatorRun, n: int, results: Results
+    admin: RestClient,
+    client: Identity,
+    run: OperatorRun,
+    *,
+    products: WatchedCollection,
+    n: int,
+    results: Results,
 ) -> list[tuple[str, str]]:
     log(f"2. Operator: {n} products created, until all are Ready")
     names = product_names("op", 0, n)
     before = dispatched(admin, run.identity)
     started = time.monotonic()
     asyncio.run(_apply_all(client, [bench_product(ns, name) for ns, name in names]))
-    results["t_op_s"] = wait_all_ready(admin, names, timeout=3600, started=started)
+    results["t_op_s"] = wait_all_ready(products, names, timeout=3600, started=started)
     wait_quiet(admin, run.identity)
     spent = dispatched(admin, run.identity) - before
     results["w_op"] = spent.writes
@@ -355,6 +388,8 @@ def phase_update(
     admin: RestClient,
     client: Identity,
     run: OperatorRun,
+    *,
+    products: WatchedCollection,
     names: list[tuple[str, str]],
     results: Results,
 ) -> None:
@@ -363,12 +398,18 @@ def phase_update(
     schedule = {"spec": {"pipelines": bench_product("x", "x")["spec"]["pipelines"]}}
     schedule["spec"]["pipelines"][0]["schedule"] = "0 4 1 1 *"
     started = time.monotonic()
-    asyncio.run(
+    patched = asyncio.run(
         _patch_all(
             client, [(f"{PRODUCTS.format(namespace=ns)}/{name}", schedule) for ns, name in names]
         )
     )
-    results["update_s"] = wait_all_ready(admin, names, timeout=3600, started=started)
+    generations = {
+        (body["metadata"]["namespace"], body["metadata"]["name"]): body["metadata"]["generation"]
+        for body in patched
+    }
+    results["update_s"] = wait_all_ready(
+        products, names, timeout=3600, started=started, generations=generations
+    )
     wait_quiet(admin, run.identity)
     results["update_writes_per_product"] = (dispatched(admin, run.identity) - before).writes / len(
         names
@@ -399,6 +440,7 @@ def phase_growth(
     admin: RestClient,
     client: Identity,
     run: OperatorRun,
+    products: WatchedCollection,
     *,
     n: int,
     grow_to: int,
@@ -409,7 +451,7 @@ def phase_growth(
     names = product_names("op", n, grow_to)
     started = time.monotonic()
     asyncio.run(_apply_all(client, [bench_product(ns, name) for ns, name in names]))
-    wait_all_ready(admin, names, timeout=3600, started=started)
+    wait_all_ready(products, names, timeout=3600, started=started)
     wait_quiet(admin, run.identity)
     rss_after, peak = run.memory_kib()
     results["grow_to"] = grow_to
@@ -457,6 +499,28 @@ def git_commit() -> str | None:
     return f"{head}-dirty" if changes else head or None
 
 
+def phase_operations(
+    admin: RestClient,
+    client: Identity,
+    run: OperatorRun,
+    *,
+    products: WatchedCollection,
+    args: argparse.Namespace,
+    results: Results,
+) -> None:
+    """Phases 2 to 7, with the operator running."""
+    names = phase_operator(admin, client, run, products=products, n=args.n, results=results)
+    rss, peak = run.memory_kib()
+    results["rss_mib"] = rss / 1024
+    results["peak_rss_mib"] = peak / 1024
+    phase_idle(admin, run, args.idle_seconds, results)
+    phase_restart(admin, run, args.n, results)
+    phase_update(admin, client, run, products=products, names=names, results=results)
+    phase_latency(admin, client, args.latency_count, results)
+    if args.grow_to:
+        phase_growth(admin, client, run, products, n=args.n, grow_to=args.grow_to, results=results)
+
+
 @contextmanager
 def control_plane(directory: Path) -> Iterator[controlplane.ClusterInfo]:
     info = controlplane.up(directory)
@@ -488,21 +552,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 namespaces = [f"op-{k}" for k in range(NAMESPACES)]
                 create_namespaces(admin, namespaces)
                 run = OperatorRun(operator, namespaces, args.operator_log, args.drift_interval)
-                run.start()
-                try:
-                    names = phase_operator(admin, client, run, args.n, results)
-                    rss, peak = run.memory_kib()
-                    results["rss_mib"] = rss / 1024
-                    results["peak_rss_mib"] = peak / 1024
-                    phase_idle(admin, run, args.idle_seconds, results)
-                    phase_restart(admin, run, args.n, results)
-                    phase_update(admin, client, run, names, results)
-                    phase_latency(admin, client, args.latency_count, results)
-                    if args.grow_to:
-                        grow_to = args.grow_to
-                        phase_growth(admin, client, run, n=args.n, grow_to=grow_to, results=results)
-                finally:
-                    run.stop()
+                products = WatchedCollection(admin.connection, ALL_PRODUCTS, product_summary)
+                with products:
+                    run.start()
+                    try:
+                        phase_operations(
+                            admin, client, run, products=products, args=args, results=results
+                        )
+                    finally:
+                        run.stop()
     figures = {key: results.figures.get(key) for key in KEYS}
     figures.update(
         {key: value for key, value in results.figures.items() if key not in figures},

@@ -60,6 +60,19 @@ def test_an_older_event_never_overwrites_what_an_apply_wrote() -> None:
     assert seen == [("MODIFIED", "7")]
 
 
+def test_the_operators_own_writes_and_their_watch_events_call_for_nothing() -> None:
+    children, seen = cache()
+    children.put(claim("7"), notify=False)  # the answer to an apply
+    children.put(claim("7"))  # the watch event of that very apply
+    assert seen == []
+    children.put(claim("8"))  # someone else changed it since
+    assert seen == [("MODIFIED", "8")]
+    children.remove(claim("8"), notify=False)  # deleted by the operator
+    children.remove(claim("9"))  # the watch event of that deletion
+    assert seen == [("MODIFIED", "8")]
+    assert children.children("sales", "orders") == []
+
+
 def test_objects_are_found_by_product_and_leave_when_deleted_or_unlabelled() -> None:
     children, seen = cache()
     children.put(claim("1"))

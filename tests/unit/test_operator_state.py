@@ -69,6 +69,17 @@ def test_an_event_while_a_run_is_under_way_schedules_one_more_run() -> None:
     assert asyncio.run(scenario()) == 2
 
 
+def test_reads_ask_for_the_newest_version_seen_and_a_deleted_product_is_forgotten() -> None:
+    state = _state()
+    assert state.latest_version("sales", "orders") is None
+    state.saw_version("sales", "orders", "120")
+    state.saw_version("sales", "orders", "95")  # an event delivered after our own write
+    state.saw_version("sales", "orders", "not-a-number")
+    assert state.latest_version("sales", "orders") == "120"
+    state.forget("sales", "orders")
+    assert state.latest_version("sales", "orders") is None
+
+
 def test_failing_products_are_retried_with_growing_delays_capped_by_the_drift_check() -> None:
     state = OperatorState(
         client=cast(KubeClient, None), config=OperatorConfig(drift_interval_seconds=30.0)

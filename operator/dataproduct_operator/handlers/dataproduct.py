@@ -123,37 +123,63 @@ async def converge(
     ``waited``: seconds the first status write has already waited for new claims to bind.
     """
     product = DataProduct.from_object(body)
-    path = _product_path(product.namespace, product.name)
-    started = time.monotonic()
     prometheus = await state.prometheus_available()
-    cache = state.children
+    outcome = None
     if apply:
-        await add_finalizer(state.client, body)
-        try:
-            outcome = await reconcile_data_product(
-                state.client, product, prometheus=prometheus, now=now_rfc3339(), cache=cache
-            )
-        except ApiError:
-            state.metrics.reconciles.labels("error").inc()
-            raise
-        finally:
-            state.metrics.reconcile_seconds.observe(time.monotonic() - started)
-        state.metrics.reconciles.labels("success").inc()
-        for item in outcome.applied:
-            state.metrics.applies.labels(item.split(" ", 1)[0]).inc()
+        outcome = await _apply_children(state, body, product, prometheus=prometheus)
         status = outcome.status
+        if _binding_new_claims(outcome):
+            waited = 0.0
     else:
         status = await refresh_status(
-            state.client, product, prometheus=prometheus, now=now_rfc3339(), cache=cache
+            state.client, product, prometheus=prometheus, now=now_rfc3339(), cache=state.children
         )
     state.metrics.health.observe(product, status)
-    if apply and _binding_new_claims(outcome):
-        waited = 0.0
+    await _write_status(state, body, product, status, refresh=not apply, waited=waited)
+    for run in compute_run_events(product.status, status):
+        await _announce(state, body, WARNING if run.warning else NORMAL, run.reason, run.message)
+    if outcome is not None:
+        await _report(state, body, outcome)
+
+
+async def _apply_children(
+    state: OperatorState, body: dict[str, Any], product: DataProduct, *, prometheus: bool
+) -> Outcome:
+    """The finalizer, then the children; counted in the metrics."""
+    started = time.monotonic()
+    held = await add_finalizer(state.client, body)
+    if held is not None:
+        state.saw_version(product.namespace, product.name, held["metadata"]["resourceVersion"])
+    try:
+        outcome = await reconcile_data_product(
+            state.client, product, prometheus=prometheus, now=now_rfc3339(), cache=state.children
+        )
+    except ApiError:
+        state.metrics.reconciles.labels("error").inc()
+        raise
+    finally:
+        state.metrics.reconcile_seconds.observe(time.monotonic() - started)
+    state.metrics.reconciles.labels("success").inc()
+    for item in outcome.applied:
+        state.metrics.applies.labels(item.split(" ", 1)[0]).inc()
+    return outcome
+
+
+async def _write_status(
+    state: OperatorState,
+    body: dict[str, Any],
+    product: DataProduct,
+    status: DataProductStatus,
+    *,
+    refresh: bool,
+    waited: float | None,
+) -> None:
+    """Write what changed in the status, unless the first status waits for claims to bind."""
     first_status = (body.get("status") or {}).get("observedGeneration") != product.generation
     pending = _claims_pending(status)
-    if not apply and waited is None and first_status and pending:
-        pass  # one claim bound of several: the deferred first status write is on its way
-    elif waited is not None and waited < MAX_STATUS_WAIT_SECONDS and pending:
+    if refresh and waited is None and first_status and pending:
+        return  # one claim bound of several: the deferred first status write is on its way
+    if waited is not None and waited < MAX_STATUS_WAIT_SECONDS and pending:
         # The claims just created bind in a moment, and their events refresh the status then:
         # one status write instead of "Pending" now and "Bound" right after. The status is
         # written after MAX_STATUS_WAIT_SECONDS at the latest, bound or not.
@@ -170,14 +196,12 @@ async def converge(
             ),
             delay=delay,
         )
-    else:
-        changes = status_patch(dict(body.get("status") or {}), status.to_wire())
-        if changes:
-            await state.client.merge_patch(f"{path}/status", {"status": changes})
-    for run in compute_run_events(product.status, status):
-        await _announce(state, body, WARNING if run.warning else NORMAL, run.reason, run.message)
-    if apply:
-        await _report(state, body, outcome)
+        return
+    changes = status_patch(dict(body.get("status") or {}), status.to_wire())
+    if changes:
+        path = _product_path(product.namespace, product.name)
+        written = await state.client.merge_patch(f"{path}/status", {"status": changes})
+        state.saw_version(product.namespace, product.name, written["metadata"]["resourceVersion"])
 
 
 def wants_reconcile(state: OperatorState, body: dict[str, Any], event_type: str | None) -> bool:
@@ -290,7 +314,9 @@ async def _converge_latest(
     unless ``any_generation`` (a retry of that very reconcile).
     """
     async with state.lock(namespace, name):
-        body = await state.client.get(_product_path(namespace, name))
+        # From the API server's watch cache, as new as the last version seen or written.
+        latest = state.latest_version(namespace, name)
+        body = await state.client.get(_product_path(namespace, name), not_older_than=latest)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return
         generation = body["metadata"].get("generation")
@@ -306,6 +332,8 @@ async def _converge_latest(
 async def dispatch(state: OperatorState, body: dict[str, Any], event_type: str | None) -> None:
     """What an event (None: first sight or a drift check) of a product calls for, if anything."""
     metadata = body["metadata"]
+    if event_type != "DELETED":
+        state.saw_version(metadata["namespace"], metadata["name"], metadata.get("resourceVersion"))
     deleting = metadata.get("deletionTimestamp") and FINALIZER in (metadata.get("finalizers") or [])
     if event_type != "DELETED" and deleting:
         await _handle_or_retry(state, body, _clean_up, _clean_up_latest)

@@ -35,6 +35,7 @@ class OperatorState:
     _prometheus: tuple[float, bool] | None = None
     _failing: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
     _handled: dict[tuple[str, str], tuple[int | None, str | None]] = field(default_factory=dict)
+    _versions: dict[tuple[str, str], int] = field(default_factory=dict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: asyncio.Semaphore | None = None
 
@@ -88,9 +89,23 @@ class OperatorState:
     ) -> None:
         self._handled[(namespace, name)] = (generation, run)
 
+    def saw_version(self, namespace: str, name: str, resource_version: str | None) -> None:
+        """A version of the product seen in an event or in the answer to a write of ours."""
+        try:
+            version = int(resource_version or "")
+        except ValueError:
+            return
+        if version > self._versions.get((namespace, name), 0):
+            self._versions[(namespace, name)] = version
+
+    def latest_version(self, namespace: str, name: str) -> str | None:
+        """The newest version of the product seen, so a read can ask for nothing older."""
+        version = self._versions.get((namespace, name))
+        return None if version is None else str(version)
+
     def forget(self, namespace: str, name: str) -> None:
         """Drop what is remembered of a deleted product."""
-        for memory in (self._handled, self._failing, self._locks):
+        for memory in (self._handled, self._failing, self._locks, self._versions):
             memory.pop((namespace, name), None)
 
     def start_background(self, work: Coroutine[Any, Any, None]) -> None:

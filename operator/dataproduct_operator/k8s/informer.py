@@ -4,7 +4,7 @@ Each child kind is listed once and then watched (per watched namespace, or clust
 objects carrying the product label. A reconcile then reads its children from memory instead of
 listing eight collections, the largest cost of the operator at scale. Writes of the operator go
 through to the cache at once (:meth:`ChildCache.put`), so a reconcile never misses what the
-previous one applied; a watch event older than what is cached is ignored. Only the fields the
+previous one applied; a watch event not newer than what is cached is ignored. Only the fields the
 operator reads are kept (no managedFields, only our labels and annotations), to keep memory per
 product small.
 """
@@ -80,10 +80,11 @@ def slim(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
 
 
 def _newer(candidate: dict[str, Any], cached: dict[str, Any] | None) -> bool:
+    """Later than the cached version: not the watch event of a write already put, nor older."""
     if cached is None:
         return True
     try:
-        return int(candidate["metadata"]["resourceVersion"]) >= int(
+        return int(candidate["metadata"]["resourceVersion"]) > int(
             cached["metadata"]["resourceVersion"]
         )
     except (KeyError, ValueError):
@@ -150,8 +151,12 @@ class ChildCache:
         keys = self._by_product.get((namespace, product), set())
         return [self._objects[key] for key in keys if key in self._objects]
 
-    def put(self, obj: dict[str, Any], *, event: str = "MODIFIED") -> None:
-        """Record an object as it is now (an apply's answer, or a watch event)."""
+    def put(self, obj: dict[str, Any], *, event: str = "MODIFIED", notify: bool = True) -> None:
+        """Record an object as it is now (an apply's answer, or a watch event).
+
+        ``notify=False`` for the operator's own writes: whoever wrote knows what changed, and
+        the watch event of that write is then recognised as nothing new.
+        """
         kind_key = (obj.get("apiVersion", ""), obj.get("kind", ""))
         metadata = obj["metadata"]
         key = (kind_key[1], metadata.get("namespace", ""), metadata["name"])
@@ -166,15 +171,16 @@ class ChildCache:
         else:
             self._objects[key] = kept
             self._by_product.setdefault((key[1], product), set()).add(key)
-        if self._on_change is not None and product is not None:
+        if notify and self._on_change is not None and product is not None:
             self._on_change(event, kept)
 
-    def remove(self, obj: dict[str, Any], *, event: str = "DELETED") -> None:
+    def remove(self, obj: dict[str, Any], *, event: str = "DELETED", notify: bool = True) -> None:
+        """Forget an object (a watch event, or ``notify=False`` after the operator deleted it)."""
         metadata = obj["metadata"]
         key = (obj.get("kind", ""), metadata.get("namespace", ""), metadata["name"])
         cached = self._objects.pop(key, None)
         self._forget_index(key, cached)
-        if self._on_change is not None and cached is not None:
+        if notify and self._on_change is not None and cached is not None:
             self._on_change(event, cached)
 
     def _forget_index(self, key: ChildKey, cached: dict[str, Any] | None) -> None:

@@ -197,7 +197,7 @@ async def release_claim(
             return False
         raise
     if cache is not None:
-        cache.put({**released, "apiVersion": "v1", "kind": "PersistentVolumeClaim"})
+        cache.put({**released, "apiVersion": "v1", "kind": "PersistentVolumeClaim"}, notify=False)
     return True
 
 
@@ -234,6 +234,8 @@ async def _remove(
         return
     if await client.delete(object_path(obj), uid=obj["metadata"].get("uid")):
         outcome.pruned.append(_describe(obj))
+        if cache is not None:
+            cache.remove(obj, notify=False)
 
 
 async def reconcile_data_product(
@@ -261,8 +263,10 @@ async def reconcile_data_product(
 
     # A child we have not made yet may clash with an object someone else made: never take it.
     missing = [obj for obj in changed if _key(obj) not in children]
+    # Asked of the watch cache: an object made a moment ago may be missed there, as it could be
+    # between any look and the apply.
     existing = await gather_limited(
-        APPLY_CONCURRENCY, *(client.get(object_path(obj)) for obj in missing)
+        APPLY_CONCURRENCY, *(client.get(object_path(obj), not_older_than="0") for obj in missing)
     )
     for obj, found in zip(missing, existing, strict=True):
         if found is not None and not _may_adopt(found, product):
@@ -273,7 +277,7 @@ async def reconcile_data_product(
         try:
             children[_key(obj)] = applied = await client.apply(obj)
             if cache is not None:
-                cache.put(applied)
+                cache.put(applied, notify=False)
             outcome.applied.append(_describe(obj))
         except ApiError as error:
             fail(obj, error.message or error.reason)
@@ -336,14 +340,18 @@ async def refresh_status(
     )
 
 
-async def add_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
-    """Hold the product until its children are handled (a conflict if it changed meanwhile)."""
+async def add_finalizer(client: KubeClient, body: dict[str, Any]) -> dict[str, Any] | None:
+    """Hold the product until its children are handled (a conflict if it changed meanwhile).
+
+    The product as written, or None when it had the finalizer already.
+    """
     metadata = body["metadata"]
     finalizers = list(metadata.get("finalizers") or [])
-    if FINALIZER not in finalizers:
-        version = metadata["resourceVersion"]
-        patch = {"finalizers": [*finalizers, FINALIZER], "resourceVersion": version}
-        await client.merge_patch(object_path(body), {"metadata": patch})
+    if FINALIZER in finalizers:
+        return None
+    version = metadata["resourceVersion"]
+    patch = {"finalizers": [*finalizers, FINALIZER], "resourceVersion": version}
+    return await client.merge_patch(object_path(body), {"metadata": patch})
 
 
 async def remove_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
