@@ -1,4 +1,4 @@
-"""Names shared across layers: labels, annotations, the field manager, the finalizer."""
+"""Names shared across layers: labels, annotations, the field manager."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ ANNOTATION_RUN = f"{GROUP}/run"
 ANNOTATION_DESIRED_HASH = f"{GROUP}/desired-hash"
 ANNOTATION_RETAINED_FROM = f"{GROUP}/retained-from-uid"
 
-FINALIZER = f"{GROUP}/cleanup"
+# Earlier versions held every product with this finalizer; it is removed when such a product
+# is deleted. Nothing adds it any more: the garbage collector deletes the children.
+LEGACY_FINALIZER = f"{GROUP}/cleanup"
 KOPF_PREFIX = f"operator.{GROUP}"
 
 COMPONENT_STORAGE = "storage"

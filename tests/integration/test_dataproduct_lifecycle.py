@@ -24,6 +24,7 @@ from dataproduct_operator.constants import (
     LABEL_MANAGED_BY,
     LABEL_PRODUCT,
     LABEL_RETAINED,
+    LEGACY_FINALIZER,
     OPERATOR_NAME,
 )
 from dataproduct_operator.k8s.rest import ApiError, RestClient
@@ -206,8 +207,8 @@ def start_operator(
 
     It runs as ``operator_kubeconfig``'s identity. The drift check is rare by default: a test
     must not depend on it to converge. At the end the test's products are deleted while an
-    operator runs (so their finalizers go and the namespace can be deleted), then every
-    operator the test started is stopped.
+    operator runs (so their retained claims are released), then every operator the test
+    started is stopped.
     """
     started: list[OperatorProcess] = []
 
@@ -258,14 +259,22 @@ def test_deleting_a_retained_product_keeps_its_claims_released_and_deletes_all_e
     assert not any(c["metadata"].get("ownerReferences") for c in claims.values())
     assert apply_failures(kube, namespace) == []
 
+    assert not product["metadata"].get("finalizers"), "nothing holds a product"
     kube.delete(product_path(namespace, "orders"))
     wait_gone(kube, product_path(namespace, "orders"))
 
-    after = children_of(kube, namespace, "orders")
-    assert after == {
-        **no_children(),
-        "PersistentVolumeClaim": set(claims),
-    }
+    # The garbage collector deletes what the product owns; the operator releases the claims.
+    wait_for(
+        lambda: (
+            children_of(kube, namespace, "orders")
+            == {**no_children(), "PersistentVolumeClaim": set(claims)}
+            and all(
+                c["metadata"]["labels"].get(LABEL_RETAINED) == "true"
+                for c in items(kube, "PersistentVolumeClaim", namespace)
+            )
+        ),
+        description="every child but the claims deleted, the claims released",
+    )
     assert names(kube, collection("ServiceAccount", namespace)) == {"default"}
     assert names(kube, collection("ConfigMap", namespace)) == {"kube-root-ca.crt"}
     for claim in items(kube, "PersistentVolumeClaim", namespace):
@@ -278,8 +287,12 @@ def test_deleting_a_retained_product_keeps_its_claims_released_and_deletes_all_e
         assert ANNOTATION_DESIRED_HASH not in metadata["annotations"]
         assert "deletionTimestamp" not in metadata
         assert claim["status"]["phase"] == "Bound"
-    events = kube.get(f"/api/v1/namespaces/{namespace}/events")["items"]
-    retained = [e for e in events if e["reason"] == "Retained"]
+
+    def retained_events() -> list[dict[str, Any]]:
+        events = kube.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+        return [e for e in events if e["reason"] == "Retained"]
+
+    retained = wait_for(retained_events, description="the Retained Event")
     assert len(retained) == 1
     assert retained[0]["involvedObject"]["uid"] == product["metadata"]["uid"]
     assert all(name in retained[0]["message"] for name in claims)
@@ -311,6 +324,52 @@ def test_deleting_a_product_with_delete_policy_deletes_every_child_and_its_claim
     )
     for kind, defaults in NAMESPACE_DEFAULTS.items():
         assert names(kube, collection(kind, namespace)) == defaults
+
+
+def test_a_product_deleted_while_the_operator_is_stopped_has_its_claims_released_later(
+    start_operator: StartOperator, kube: RestClient, namespace: str
+) -> None:
+    first = start_operator()
+    create_ready(kube, document_of(namespace))  # deletionPolicy: Retain
+    claims = names(kube, collection("PersistentVolumeClaim", namespace))
+    assert first.stop() in (0, -15)
+    kube.delete(product_path(namespace, "orders"))
+    wait_gone(kube, product_path(namespace, "orders"))
+    # No operator needed for what the product owns: the garbage collector deletes it.
+    wait_for(
+        lambda: (
+            children_of(kube, namespace, "orders")
+            == {**no_children(), "PersistentVolumeClaim": claims}
+        ),
+        description="every child but the claims deleted by the garbage collector",
+    )
+
+    start_operator(drift_interval=2.0)  # the drift check finds the claims without a product
+
+    def released() -> bool:
+        found = items(kube, "PersistentVolumeClaim", namespace)
+        return {c["metadata"]["name"] for c in found} == claims and all(
+            c["metadata"]["labels"].get(LABEL_RETAINED) == "true"
+            and LABEL_MANAGED_BY not in c["metadata"]["labels"]
+            for c in found
+        )
+
+    wait_for(released, description="the claims released by the next drift check")
+
+
+def test_a_product_held_by_the_finalizer_of_earlier_versions_is_let_go_on_deletion(
+    start_operator: StartOperator, kube: RestClient, namespace: str
+) -> None:
+    start_operator()
+    document = document_of(namespace)
+    document["metadata"]["finalizers"] = [LEGACY_FINALIZER]
+    create_ready(kube, document)
+    claims = names(kube, collection("PersistentVolumeClaim", namespace))
+    kube.delete(product_path(namespace, "orders"))
+    wait_gone(kube, product_path(namespace, "orders"))
+    for claim in items(kube, "PersistentVolumeClaim", namespace):
+        assert claim["metadata"]["labels"][LABEL_RETAINED] == "true"
+    assert names(kube, collection("PersistentVolumeClaim", namespace)) == claims
 
 
 def test_objects_without_the_managed_by_label_survive_prune_and_deletion(
@@ -395,8 +454,8 @@ def test_objects_without_the_managed_by_label_survive_prune_and_deletion(
 def test_deleting_the_namespace_of_a_product_finishes_without_a_failed_clean_up(
     start_operator: StartOperator, kube: RestClient, namespace: str
 ) -> None:
-    """Events cannot be written in a terminating namespace; the clean-up goes on regardless
-    (the namespace is gone only once the product's finalizer is)."""
+    """Events cannot be written in a terminating namespace; releasing the claims goes on
+    regardless."""
     operator = start_operator()
     create_ready(kube, document_of(namespace))
     kube.delete(f"/api/v1/namespaces/{namespace}")
@@ -460,8 +519,8 @@ def test_restarting_the_operator_with_ready_products_writes_nothing(
     for index in range(count):
         wait_ready(kube, namespace, f"orders-{index}")
     created = wait_quiet_writes(operator_writes)
-    # The count sees the operator's own writes: 9 children, finalizer, status and Event each.
-    assert created - at_start == count * 12
+    # The count sees the operator's own writes: 9 children, the status and an Event each.
+    assert created - at_start == count * 11
     assert first.stop() in (0, -15)
     before = operator_writes()
 

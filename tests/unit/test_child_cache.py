@@ -7,7 +7,12 @@ from typing import Any, cast
 
 import pytest
 
-from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_PRODUCT
+from dataproduct_operator.constants import (
+    ANNOTATION_DESIRED_HASH,
+    LABEL_MANAGED_BY,
+    LABEL_PRODUCT,
+    OPERATOR_NAME,
+)
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.informer import CacheNotSyncedError, ChildCache, slim
 from dataproduct_operator.k8s.rest import ApiError
@@ -84,6 +89,20 @@ def test_objects_are_found_by_product_and_leave_when_deleted_or_unlabelled() -> 
     children.remove(claim("4"))
     assert children.children("sales", "orders") == []
     assert seen[-1] == ("DELETED", "3")
+
+
+def test_products_with_a_managed_child_are_listed_and_a_claims_owner_is_kept() -> None:
+    children, _ = cache()
+    ours = claim("1")
+    ours["metadata"]["labels"][LABEL_MANAGED_BY] = OPERATOR_NAME
+    ours["metadata"]["ownerReferences"] = [{"uid": "p-1", "kind": "DataProduct", "name": "x"}]
+    children.put(ours)
+    retained = claim("2", product="invoices")
+    retained["metadata"]["name"] = "invoices-daily"
+    children.put(retained)
+    assert children.products(managed_by=OPERATOR_NAME) == {("sales", "orders")}
+    (kept,) = children.children("sales", "orders")
+    assert kept["metadata"]["ownerReferences"] == [{"uid": "p-1"}]
 
 
 def test_a_kind_that_cannot_be_listed_fails_the_wait_with_its_name() -> None:

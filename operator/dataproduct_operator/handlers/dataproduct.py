@@ -31,10 +31,10 @@ from dataproduct_operator.api.dataproduct import (
 )
 from dataproduct_operator.constants import (
     ANNOTATION_RUN,
-    FINALIZER,
     KOPF_PREFIX,
     LABEL_MANAGED_BY,
     LABEL_PRODUCT,
+    LEGACY_FINALIZER,
     OPERATOR_NAME,
 )
 from dataproduct_operator.handlers.state import OperatorState
@@ -46,11 +46,10 @@ from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.dataproduct import (
     CHILD_KINDS,
     Outcome,
-    add_finalizer,
-    clean_up_data_product,
     reconcile_data_product,
     refresh_status,
-    remove_finalizer,
+    release_retained_claims,
+    remove_legacy_finalizer,
 )
 from dataproduct_operator.status.dataproduct import compute_run_events
 
@@ -126,7 +125,7 @@ async def converge(
     prometheus = await state.prometheus_available()
     outcome = None
     if apply:
-        outcome = await _apply_children(state, body, product, prometheus=prometheus)
+        outcome = await _apply_children(state, product, prometheus=prometheus)
         status = outcome.status
         if _binding_new_claims(outcome):
             waited = 0.0
@@ -143,13 +142,10 @@ async def converge(
 
 
 async def _apply_children(
-    state: OperatorState, body: dict[str, Any], product: DataProduct, *, prometheus: bool
+    state: OperatorState, product: DataProduct, *, prometheus: bool
 ) -> Outcome:
-    """The finalizer, then the children; counted in the metrics."""
+    """Converge the children; counted in the metrics."""
     started = time.monotonic()
-    held = await add_finalizer(state.client, body)
-    if held is not None:
-        state.saw_version(product.namespace, product.name, held["metadata"]["resourceVersion"])
     try:
         outcome = await reconcile_data_product(
             state.client, product, prometheus=prometheus, now=now_rfc3339(), cache=state.children
@@ -243,24 +239,41 @@ def _binding_new_claims(outcome: Outcome) -> bool:
     )
 
 
-async def _clean_up(state: OperatorState, body: dict[str, Any]) -> None:
-    """A deleted product: release or delete its children, then let it go."""
-    product = DataProduct.from_object(body)
-    async with state.lock(product.namespace, product.name):
-        prometheus = await state.prometheus_available()
-        outcome = await clean_up_data_product(
-            state.client, product, prometheus=prometheus, cache=state.children
+async def _let_go(state: OperatorState, body: dict[str, Any]) -> None:
+    """A product deleted (or, from the drift check, children whose product is gone): release
+    its claims kept under Retain, let go of a legacy finalizer, forget the product.
+
+    Nothing is released when a new product of that name exists: it adopts the claims.
+    """
+    metadata = body["metadata"]
+    namespace, name, uid = metadata["namespace"], metadata["name"], metadata.get("uid")
+    async with state.lock(namespace, name):
+        current = await state.client.get(_product_path(namespace, name))
+        if current is not None:
+            again = current["metadata"].get("uid") != uid  # a new product of that name
+            if again or not current["metadata"].get("deletionTimestamp"):
+                return
+        released = await release_retained_claims(
+            state.client, namespace, name, product_uid=uid, cache=state.children
         )
-        await _report(state, body, outcome)
-        await remove_finalizer(state.client, body)
-    state.metrics.health.forget(product.namespace, product.name)
-    state.forget(product.namespace, product.name)
+        if released and uid is not None:
+            message = f"Released {_summary(released)}, kept by deletionPolicy Retain"
+            await _announce(state, body, NORMAL, "Retained", message)
+        elif released:
+            logger.info("%s/%s: Released %s, kept by its deletion", namespace, name, released)
+        if current is not None:
+            await remove_legacy_finalizer(state.client, current)
+    state.metrics.health.forget(namespace, name)
+    state.forget(namespace, name)
 
 
-async def _clean_up_latest(state: OperatorState, namespace: str, name: str) -> None:
-    body = await state.client.get(_product_path(namespace, name))
-    if body is not None and body["metadata"].get("deletionTimestamp"):
-        await _handle_or_retry(state, body, _clean_up, _clean_up_latest)
+def _let_go_later(body: dict[str, Any]) -> Callable[[OperatorState, str, str], Awaitable[None]]:
+    """The retry of :func:`_let_go` for a product whose last body is all there is."""
+
+    async def again(state: OperatorState, namespace: str, name: str) -> None:
+        await _handle_or_retry(state, body, _let_go, _let_go_later(body))
+
+    return again
 
 
 async def _handle_or_retry(
@@ -334,9 +347,9 @@ async def dispatch(state: OperatorState, body: dict[str, Any], event_type: str |
     metadata = body["metadata"]
     if event_type != "DELETED":
         state.saw_version(metadata["namespace"], metadata["name"], metadata.get("resourceVersion"))
-    deleting = metadata.get("deletionTimestamp") and FINALIZER in (metadata.get("finalizers") or [])
-    if event_type != "DELETED" and deleting:
-        await _handle_or_retry(state, body, _clean_up, _clean_up_latest)
+    held = LEGACY_FINALIZER in (metadata.get("finalizers") or [])
+    if event_type == "DELETED" or (metadata.get("deletionTimestamp") and held):
+        await _handle_or_retry(state, body, _let_go, _let_go_later(body))
     elif wants_reconcile(state, body, event_type):
         await _handle_or_retry(state, body, _reconcile, _reconcile_latest)
 
@@ -350,6 +363,18 @@ async def drift_checks(state: OperatorState) -> None:
         await asyncio.sleep(interval)
         products = [p for path in paths for p in await state.client.list(path)]
         await gather_limited(DRIFT_CONCURRENCY, *(dispatch(state, body, None) for body in products))
+        await release_orphans(state, products)
+
+
+async def release_orphans(state: OperatorState, products: list[dict[str, Any]]) -> None:
+    """Children whose product is gone (deleted while the operator was not running): their
+    claims kept under Retain are released; the garbage collector deletes the rest."""
+    if state.children is None:
+        return
+    present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in products}
+    for namespace, name in sorted(state.children.products(managed_by=OPERATOR_NAME) - present):
+        body = {"metadata": {"namespace": namespace, "name": name}}
+        await _handle_or_retry(state, body, _let_go, _let_go_later(body))
 
 
 def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:

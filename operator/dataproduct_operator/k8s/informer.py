@@ -74,6 +74,10 @@ def slim(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     if kind == "PersistentVolumeClaim":
         requests = ((obj.get("spec") or {}).get("resources") or {}).get("requests") or {}
         kept["spec"] = {"resources": {"requests": dict(requests)}}
+        # An owned claim goes with its product; one without an owner is released instead.
+        owners = metadata.get("ownerReferences") or []
+        if owners:
+            kept["metadata"]["ownerReferences"] = [{"uid": o.get("uid")} for o in owners]
     if kind in ("PersistentVolumeClaim", "Job", "CronJob") and "status" in obj:
         kept["status"] = obj["status"]
     return kept
@@ -150,6 +154,18 @@ class ChildCache:
     def children(self, namespace: str, product: str) -> list[dict[str, Any]]:
         keys = self._by_product.get((namespace, product), set())
         return [self._objects[key] for key in keys if key in self._objects]
+
+    def products(self, *, managed_by: str) -> set[tuple[str, str]]:
+        """(namespace, name) of every product with a child managed by ``managed_by``."""
+        return {
+            product
+            for product, keys in self._by_product.items()
+            if any(
+                self._objects[key]["metadata"]["labels"].get(LABEL_MANAGED_BY) == managed_by
+                for key in keys
+                if key in self._objects
+            )
+        }
 
     def put(self, obj: dict[str, Any], *, event: str = "MODIFIED", notify: bool = True) -> None:
         """Record an object as it is now (an apply's answer, or a watch event).

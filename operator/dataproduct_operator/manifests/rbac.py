@@ -39,7 +39,7 @@ OPERATOR_RULES = (
         GROUP,
         (PLURAL,),
         (*READ, "update", "patch"),
-        "watch DataProducts; add and remove the finalizer and the handling annotations",
+        "watch DataProducts; let go of the finalizer of earlier versions",
     ),
     Rule(GROUP, (f"{PLURAL}/status",), ("get", "update", "patch"), "write the status"),
     Rule(

@@ -17,13 +17,13 @@ from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
     COMPONENT_PIPELINE_RUN,
-    FINALIZER,
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
     LABEL_PIPELINE,
     LABEL_PORT,
     LABEL_PRODUCT,
     LABEL_RETAINED,
+    LEGACY_FINALIZER,
     OPERATOR_NAME,
 )
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
@@ -184,7 +184,10 @@ def _run_jobs_to_keep(product: DataProduct, children: dict[Key, dict[str, Any]])
 
 
 async def release_claim(
-    client: KubeClient, claim: dict[str, Any], product_uid: str, cache: ChildCache | None = None
+    client: KubeClient,
+    claim: dict[str, Any],
+    product_uid: str | None,
+    cache: ChildCache | None = None,
 ) -> bool:
     """Hand a claim over to its users: no owner, not managed by us, marked as retained.
 
@@ -201,7 +204,9 @@ async def release_claim(
     return True
 
 
-async def _release(client: KubeClient, claim: dict[str, Any], product_uid: str) -> dict[str, Any]:
+async def _release(
+    client: KubeClient, claim: dict[str, Any], product_uid: str | None
+) -> dict[str, Any]:
     return await client.merge_patch(
         object_path(claim),
         {
@@ -340,40 +345,37 @@ async def refresh_status(
     )
 
 
-async def add_finalizer(client: KubeClient, body: dict[str, Any]) -> dict[str, Any] | None:
-    """Hold the product until its children are handled (a conflict if it changed meanwhile).
+async def release_retained_claims(
+    client: KubeClient,
+    namespace: str,
+    product_name: str,
+    *,
+    product_uid: str | None,
+    cache: ChildCache | None = None,
+) -> list[str]:
+    """A product is gone: release its claims kept under ``Retain``; the claims released.
 
-    The product as written, or None when it had the finalizer already.
+    Those are the claims of ours without an owner reference; every other child names the
+    product as its owner, and the garbage collector deletes it with the product.
     """
-    metadata = body["metadata"]
-    finalizers = list(metadata.get("finalizers") or [])
-    if FINALIZER in finalizers:
-        return None
-    version = metadata["resourceVersion"]
-    patch = {"finalizers": [*finalizers, FINALIZER], "resourceVersion": version}
-    return await client.merge_patch(object_path(body), {"metadata": patch})
+    children, _ = await observe(client, namespace, product_name, prometheus=False, cache=cache)
+    claims = [
+        obj
+        for (kind, _), obj in children.items()
+        if kind == "PersistentVolumeClaim" and not obj["metadata"].get("ownerReferences")
+    ]
+    released = await gather_limited(
+        APPLY_CONCURRENCY,
+        *(release_claim(client, claim, product_uid, cache) for claim in claims),
+    )
+    return [_describe(claim) for claim, done in zip(claims, released, strict=True) if done]
 
 
-async def remove_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
-    """Let a deleted product go (a conflict if it changed meanwhile)."""
+async def remove_legacy_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
+    """Let go of a deleted product that an earlier version held (a conflict if it changed)."""
     metadata = body["metadata"]
     finalizers = list(metadata.get("finalizers") or [])
-    if FINALIZER in finalizers:
-        kept = [f for f in finalizers if f != FINALIZER]
+    if LEGACY_FINALIZER in finalizers:
+        kept = [f for f in finalizers if f != LEGACY_FINALIZER]
         patch = {"finalizers": kept, "resourceVersion": metadata["resourceVersion"]}
         await client.merge_patch(object_path(body), {"metadata": patch})
-
-
-async def clean_up_data_product(
-    client: KubeClient, product: DataProduct, *, prometheus: bool, cache: ChildCache | None = None
-) -> Outcome:
-    """On deletion: release retained claims, delete every other child of ours."""
-    children, _ = await observe(
-        client, product.namespace, product.name, prometheus=prometheus, cache=cache
-    )
-    outcome = Outcome(status=product.status)
-    await gather_limited(
-        APPLY_CONCURRENCY,
-        *(_remove(client, product, obj, outcome, cache) for obj in children.values()),
-    )
-    return outcome
