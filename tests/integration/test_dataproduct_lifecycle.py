@@ -464,6 +464,26 @@ def test_deleting_the_namespace_of_a_product_finishes_without_a_failed_clean_up(
     assert "Handling failed" not in log, log
 
 
+def test_an_object_of_someone_else_made_while_the_operator_runs_is_never_taken_over(
+    start_operator: StartOperator, kube: RestClient, namespace: str
+) -> None:
+    start_operator()
+    create_ready(kube, document_of(namespace, name="invoices"))  # the operator is watching
+    accounts = f"/api/v1/namespaces/{namespace}/serviceaccounts"
+    theirs = kube.create(accounts, {"metadata": {"name": "orders"}})  # the pipelines' identity
+    kube.create(PRODUCTS.format(namespace=namespace), document_of(namespace))
+
+    def pipelines_refused() -> dict[str, Any] | None:
+        found = condition(kube.get(product_path(namespace, "orders")), "PipelinesReady")
+        return found if found and found["reason"] == "ApplyFailed" else None
+
+    refused = wait_for(pipelines_refused, description="PipelinesReady to report the clash")
+    assert "ServiceAccount orders: exists and is not managed by" in refused["message"]
+    mine = kube.get(f"{accounts}/orders")
+    assert mine["metadata"]["uid"] == theirs["metadata"]["uid"]
+    assert LABEL_MANAGED_BY not in (mine["metadata"].get("labels") or {})
+
+
 def test_an_object_of_someone_else_with_a_childs_name_is_never_taken_over(
     start_operator: StartOperator, kube: RestClient, namespace: str
 ) -> None:

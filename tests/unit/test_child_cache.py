@@ -121,3 +121,58 @@ def test_a_kind_that_cannot_be_listed_fails_the_wait_with_its_name() -> None:
         return failed.value.message
 
     assert "CronJob in sales" in asyncio.run(scenario())
+
+
+def test_objects_of_others_are_known_by_name_from_a_metadata_watch() -> None:
+    configmap = ("v1", "ConfigMap")
+
+    class Server:
+        """Lists one ConfigMap of someone else, then tells of a second one and of the first
+        one's deletion; records how it was asked."""
+
+        def __init__(self) -> None:
+            self.asked: list[tuple[str | None, str | None]] = []
+            self.go, self.done = asyncio.Event(), asyncio.Event()
+
+        async def request(self, _: str, path: str, **kwargs: Any) -> object:
+            self.asked.append((kwargs["params"]["labelSelector"], kwargs.get("accept")))
+            if "serviceaccounts" in path:  # an empty metadata list has "items": null
+                return {"metadata": {"resourceVersion": "5"}, "items": None}
+            theirs = {"metadata": {"name": "orders-connection", "namespace": "sales"}}
+            return {"metadata": {"resourceVersion": "5"}, "items": [theirs]}
+
+        async def stream(self, *_: object, **__: object) -> Any:
+            await self.go.wait()
+            for event, name in (("ADDED", "late"), ("DELETED", "orders-connection")):
+                metadata = {"name": name, "namespace": "sales", "resourceVersion": "6"}
+                yield {"type": event, "object": {"metadata": metadata}}
+            self.done.set()
+            await asyncio.Event().wait()  # the watch stays open
+
+    async def scenario() -> tuple[Server, list[dict[str, Any] | None]]:
+        server = Server()
+        kinds = (configmap, ("v1", "ServiceAccount"))
+        children = ChildCache(cast(KubeClient, server), [], ("sales",), name_kinds=kinds)
+        children.start()
+        try:
+            await children.wait_synced(timeout=5)
+            listed = children.find(configmap, "sales", "orders-connection")
+            server.go.set()
+            await asyncio.wait_for(server.done.wait(), 5)
+            found = [
+                listed,
+                children.find(configmap, "sales", "late"),
+                children.find(configmap, "sales", "orders-connection"),
+                children.find(configmap, "sales", "nobody"),
+            ]
+        finally:
+            await children.stop()
+        return server, found
+
+    server, (listed, late, deleted, nobody) = asyncio.run(scenario())
+    assert listed is not None and listed["metadata"]["labels"] == {}
+    assert late is not None and late["metadata"]["name"] == "late"
+    assert deleted is None and nobody is None
+    selector, accept = server.asked[0]
+    assert selector == f"!{LABEL_PRODUCT}"
+    assert accept is not None and "as=PartialObjectMetadataList" in accept

@@ -45,6 +45,7 @@ from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.dataproduct import (
     CHILD_KINDS,
+    NAMED_KINDS,
     Outcome,
     reconcile_data_product,
     refresh_status,
@@ -392,6 +393,7 @@ def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:
             list(CHILD_KINDS),
             state.config.namespaces,
             on_change=functools.partial(_on_child_change, state),
+            name_kinds=NAMED_KINDS,
         )
         state.children.start()
         state.start_background(drift_checks(state))

@@ -80,7 +80,9 @@ class KubeClient:
                 await session.close()
         self._session = self._streams = None
 
-    async def stream(self, path: str, *, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, path: str, *, params: dict[str, str], accept: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """The JSON lines of a long request (a watch), as they come.
 
         On connections of their own, unbounded in number and without a total timeout: a watch
@@ -93,7 +95,8 @@ class KubeClient:
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
             )
-        async with self._streams.get(path, params=params) as response:
+        headers = None if accept is None else {"Accept": accept}
+        async with self._streams.get(path, params=params, headers=headers) as response:
             if response.status >= 400:
                 decode_response(response.status, await response.text())
             async for line in response.content:
@@ -109,10 +112,13 @@ class KubeClient:
         *,
         content_type: str = JSON,
         params: dict[str, str] | None = None,
+        accept: str | None = None,
     ) -> Any:
         """One request; the decoded answer or :class:`ApiError`."""
         data = None if body is None else json.dumps(body)
-        headers = {"Content-Type": content_type} if body is not None else None
+        headers = {"Content-Type": content_type} if body is not None else {}
+        if accept is not None:
+            headers["Accept"] = accept
         async with self._client_session().request(
             method, path, data=data, headers=headers, params=params
         ) as response:

@@ -6,13 +6,16 @@ listing eight collections, the largest cost of the operator at scale. Writes of 
 through to the cache at once (:meth:`ChildCache.put`), so a reconcile never misses what the
 previous one applied; a watch event not newer than what is cached is ignored. Only the fields the
 operator reads are kept (no managedFields, only our labels and annotations), to keep memory per
-product small.
+product small. For the kinds in ``name_kinds`` the objects without the product label are watched
+too, as metadata, and only their names kept: a new child's name is then checked against the
+objects of others without asking the API server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +44,18 @@ KEPT_ANNOTATIONS = (ANNOTATION_DESIRED_HASH, ANNOTATION_RETAINED_FROM)
 KEPT_LABELS = (
     LABEL_MANAGED_BY, LABEL_PRODUCT, LABEL_COMPONENT, LABEL_PIPELINE, LABEL_PORT, LABEL_RETAINED,
 )  # fmt: skip
+# The children (objects with the product label) in full, slimmed; of the objects of others only
+# the names, as metadata: enough to never take one over, at little cost to the API server.
+CHILDREN, OTHERS = "children", "others"
+SELECTORS = {CHILDREN: LABEL_PRODUCT, OTHERS: f"!{LABEL_PRODUCT}"}
+ACCEPT_LIST = {
+    CHILDREN: None,
+    OTHERS: "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+}
+ACCEPT_WATCH = {
+    CHILDREN: None,
+    OTHERS: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+}
 WATCH_SECONDS = 300
 RETRY_SECONDS = 1.0
 SYNC_SECONDS = 60.0
@@ -104,14 +119,18 @@ class ChildCache:
         kinds: list[Kind],
         namespaces: tuple[str, ...],
         on_change: OnChange | None = None,
+        *,
+        name_kinds: tuple[Kind, ...] = (),
     ) -> None:
         self._client = client
         self._kinds = kinds
+        self._name_kinds = name_kinds
         self._namespaces = namespaces
         self._on_change = on_change
         self._objects: dict[ChildKey, dict[str, Any]] = {}
+        self._others: set[ChildKey] = set()  # objects of name_kinds without the product label
         self._by_product: dict[tuple[str, str], set[ChildKey]] = {}
-        self._synced: dict[tuple[Kind, str | None], asyncio.Event] = {}
+        self._synced: dict[tuple[Kind, str | None, str], asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -120,10 +139,12 @@ class ChildCache:
 
     def start(self) -> None:
         scopes: list[str | None] = list(self._namespaces) or [None]
-        for kind in self._kinds:
+        feeds = [(kind, CHILDREN) for kind in self._kinds]
+        feeds += [(kind, OTHERS) for kind in self._name_kinds]
+        for kind, feed in feeds:
             for namespace in scopes:
-                self._synced[(kind, namespace)] = asyncio.Event()
-                task = asyncio.get_running_loop().create_task(self._run(kind, namespace))
+                self._synced[(kind, namespace, feed)] = asyncio.Event()
+                task = asyncio.get_running_loop().create_task(self._run(kind, namespace, feed))
                 self._tasks.append(task)
 
     async def stop(self) -> None:
@@ -140,9 +161,11 @@ class ChildCache:
             )
         except TimeoutError:
             pending = sorted(
-                f"{kind[1]} in {namespace or 'all namespaces'}"
-                for (kind, namespace), event in self._synced.items()
-                if not event.is_set()
+                {
+                    f"{kind[1]} in {namespace or 'all namespaces'}"
+                    for (kind, namespace, _), event in self._synced.items()
+                    if not event.is_set()
+                }
             )
             raise CacheNotSyncedError(
                 503,
@@ -154,6 +177,21 @@ class ChildCache:
     def children(self, namespace: str, product: str) -> list[dict[str, Any]]:
         keys = self._by_product.get((namespace, product), set())
         return [self._objects[key] for key in keys if key in self._objects]
+
+    def knows_names(self, kind: Kind) -> bool:
+        """Whether :meth:`find` answers for ``kind`` (its objects of others are watched too)."""
+        return kind in self._name_kinds
+
+    def find(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object of that name, as far as the watches know: a child as cached, an object
+        of someone else (without the product label) as its bare name, or None."""
+        key = (kind[1], namespace, name)
+        if key in self._objects:
+            return self._objects[key]
+        if key in self._others:
+            bare = {"name": name, "namespace": namespace, "labels": {}}
+            return {"apiVersion": kind[0], "kind": kind[1], "metadata": bare}
+        return None
 
     def products(self, *, managed_by: str) -> set[tuple[str, str]]:
         """(namespace, name) of every product with a child managed by ``managed_by``."""
@@ -209,56 +247,62 @@ class ChildCache:
             if not keys:
                 del self._by_product[(key[1], product or "")]
 
-    async def _run(self, kind: Kind, namespace: str | None) -> None:
+    async def _run(self, kind: Kind, namespace: str | None, feed: str) -> None:
         """List, then watch from there; list again when the watch expires or breaks."""
         path = KNOWN_RESOURCES[kind].path(namespace)
         while True:
             try:
-                version: str | None = await self._list(kind, namespace, path)
-                self._synced[(kind, namespace)].set()
+                version: str | None = await self._list(kind, namespace, path, feed)
+                self._synced[(kind, namespace, feed)].set()
                 while version is not None:
-                    version = await self._watch(kind, path, version)
+                    version = await self._watch(kind, path, version, feed)
             except asyncio.CancelledError:
                 raise
             except (ApiError, aiohttp.ClientError, TimeoutError, ValueError) as error:
                 logger.warning("Watching %s %s failed, listing again: %s", kind[1], path, error)
                 await asyncio.sleep(RETRY_SECONDS)
+            except Exception:  # a watch must not end unseen: the cache would go stale
+                logger.exception("Watching %s %s failed, listing again", kind[1], path)
+                await asyncio.sleep(RETRY_SECONDS)
 
-    async def _list(self, kind: Kind, namespace: str | None, path: str) -> str:
-        params = {"labelSelector": LABEL_PRODUCT, "limit": "500"}
+    async def _list(self, kind: Kind, namespace: str | None, path: str, feed: str) -> str:
+        params = {"labelSelector": SELECTORS[feed], "limit": "500"}
         seen: set[ChildKey] = set()
         version = ""
         while True:
-            page = await self._client.request("GET", path, params=params)
+            page = await self._client.request("GET", path, params=params, accept=ACCEPT_LIST[feed])
             version = str(page["metadata"]["resourceVersion"])
-            for item in page.get("items", []):
+            for item in page.get("items") or []:  # null in an empty metadata list
                 item["apiVersion"], item["kind"] = kind
-                self.put(item, event="LISTED")
-                seen.add((kind[1], item["metadata"]["namespace"], item["metadata"]["name"]))
+                self._record(feed, "LISTED", item)
+                seen.add(_child_key(item))
             token = page["metadata"].get("continue")
             if not token:
                 break
             params["continue"] = token
-        gone = [
-            obj
-            for key, obj in self._objects.items()
-            if key[0] == kind[1] and (namespace is None or key[1] == namespace) and key not in seen
-        ]
-        for obj in gone:
-            self.remove(obj)
+
+        def in_scope(key: ChildKey) -> bool:
+            return key[0] == kind[1] and (namespace is None or key[1] == namespace)
+
+        if feed == OTHERS:
+            self._others -= {key for key in self._others if in_scope(key) and key not in seen}
+        else:
+            gone = [obj for key, obj in self._objects.items() if in_scope(key) and key not in seen]
+            for obj in gone:
+                self.remove(obj)
         return version
 
-    async def _watch(self, kind: Kind, path: str, version: str) -> str | None:
+    async def _watch(self, kind: Kind, path: str, version: str, feed: str) -> str | None:
         """Apply watch events until the server ends the watch; the version to go on from, or
         None when it has expired (list again)."""
         params = {
             "watch": "1",
-            "labelSelector": LABEL_PRODUCT,
+            "labelSelector": SELECTORS[feed],
             "resourceVersion": version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(WATCH_SECONDS),
         }
-        async for event in self._client.stream(path, params=params):
+        async for event in self._client.stream(path, params=params, accept=ACCEPT_WATCH[feed]):
             kind_of_event, obj = event.get("type"), event.get("object") or {}
             if kind_of_event == "ERROR":
                 return None  # typically 410 Gone: the version is too old
@@ -266,8 +310,22 @@ class ChildCache:
             if kind_of_event == "BOOKMARK":
                 continue
             obj["apiVersion"], obj["kind"] = kind
-            if kind_of_event == "DELETED":
-                self.remove(obj)
-            else:
-                self.put(obj, event=str(kind_of_event))
+            self._record(feed, str(kind_of_event), obj)
         return version
+
+    def _record(self, feed: str, event: str, obj: dict[str, Any]) -> None:
+        if feed == OTHERS:
+            key = _child_key(obj)
+            if event == "DELETED":
+                self._others.discard(key)
+            else:
+                self._others.add(key)
+        elif event == "DELETED":
+            self.remove(obj)
+        else:
+            self.put(obj, event=event)
+
+
+def _child_key(obj: dict[str, Any]) -> ChildKey:
+    metadata = obj["metadata"]
+    return obj["kind"], sys.intern(metadata.get("namespace", "")), metadata["name"]

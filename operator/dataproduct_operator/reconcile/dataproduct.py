@@ -54,6 +54,9 @@ CHILD_KINDS = (
     ("batch/v1", "CronJob"),
     ("batch/v1", "Job"),
 )
+# Kinds whose objects of others the cache knows by name. Run Jobs are made seldom and a cluster
+# has many Jobs of others: a run Job's name is asked of the API server instead.
+NAMED_KINDS = tuple(kind for kind in CHILD_KINDS if kind[1] != "Job")
 PROMETHEUS_RULE = ("monitoring.coreos.com/v1", "PrometheusRule")
 
 ASPECT_OF_KIND = {
@@ -135,6 +138,19 @@ async def observe(
             if _is_ours(item):
                 children[_key(item)] = item
     return children, jobs
+
+
+async def _look_up(
+    client: KubeClient, cache: ChildCache | None, obj: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The object of that name, if any: from the cache when it knows the kind's names, else from
+    the API server's watch cache. Either may miss an object made a moment ago, as any look
+    before an apply could."""
+    kind = (obj["apiVersion"], obj["kind"])
+    if cache is not None and cache.knows_names(kind):
+        metadata = obj["metadata"]
+        return cache.find(kind, metadata["namespace"], metadata["name"])
+    return await client.get(object_path(obj), not_older_than="0")
 
 
 def _may_adopt(found: dict[str, Any], product: DataProduct) -> bool:
@@ -268,10 +284,8 @@ async def reconcile_data_product(
 
     # A child we have not made yet may clash with an object someone else made: never take it.
     missing = [obj for obj in changed if _key(obj) not in children]
-    # Asked of the watch cache: an object made a moment ago may be missed there, as it could be
-    # between any look and the apply.
     existing = await gather_limited(
-        APPLY_CONCURRENCY, *(client.get(object_path(obj), not_older_than="0") for obj in missing)
+        APPLY_CONCURRENCY, *(_look_up(client, cache, obj) for obj in missing)
     )
     for obj, found in zip(missing, existing, strict=True):
         if found is not None and not _may_adopt(found, product):
