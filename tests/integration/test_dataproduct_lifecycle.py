@@ -464,6 +464,16 @@ def test_deleting_the_namespace_of_a_product_finishes_without_a_failed_clean_up(
     assert "Handling failed" not in log, log
 
 
+def wait_refused(kube: RestClient, namespace: str, aspect: str) -> dict[str, Any]:
+    """The condition of ``aspect`` of product "orders" once it reports a failure to apply."""
+
+    def refused() -> dict[str, Any] | None:
+        found = condition(kube.get(product_path(namespace, "orders")), aspect)
+        return found if found and found["reason"] == "ApplyFailed" else None
+
+    return wait_for(refused, description=f"{aspect} to report the clash")
+
+
 def test_an_object_of_someone_else_made_while_the_operator_runs_is_never_taken_over(
     start_operator: StartOperator, kube: RestClient, namespace: str
 ) -> None:
@@ -473,11 +483,7 @@ def test_an_object_of_someone_else_made_while_the_operator_runs_is_never_taken_o
     theirs = kube.create(accounts, {"metadata": {"name": "orders"}})  # the pipelines' identity
     kube.create(PRODUCTS.format(namespace=namespace), document_of(namespace))
 
-    def pipelines_refused() -> dict[str, Any] | None:
-        found = condition(kube.get(product_path(namespace, "orders")), "PipelinesReady")
-        return found if found and found["reason"] == "ApplyFailed" else None
-
-    refused = wait_for(pipelines_refused, description="PipelinesReady to report the clash")
+    refused = wait_refused(kube, namespace, "PipelinesReady")
     assert "ServiceAccount orders: exists and is not managed by" in refused["message"]
     mine = kube.get(f"{accounts}/orders")
     assert mine["metadata"]["uid"] == theirs["metadata"]["uid"]
@@ -494,11 +500,7 @@ def test_an_object_of_someone_else_with_a_childs_name_is_never_taken_over(
     start_operator()
     kube.create(PRODUCTS.format(namespace=namespace), document_of(namespace))
 
-    def access_refused() -> dict[str, Any] | None:
-        found = condition(kube.get(product_path(namespace, "orders")), "AccessReady")
-        return found if found and found["status"] == "False" else None
-
-    refused = wait_for(access_refused, description="AccessReady to report the clash")
+    refused = wait_refused(kube, namespace, "AccessReady")
     assert "ConfigMap orders-connection: exists and is not managed by" in refused["message"]
     assert condition(kube.get(product_path(namespace, "orders")), "Ready")["status"] == "False"
     wait_for(

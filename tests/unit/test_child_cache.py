@@ -70,12 +70,29 @@ def test_the_operators_own_writes_and_their_watch_events_call_for_nothing() -> N
     children.put(claim("7"), notify=False)  # the answer to an apply
     children.put(claim("7"))  # the watch event of that very apply
     assert seen == []
-    children.put(claim("8"))  # someone else changed it since
+    lost = claim("8")  # someone else changed it since
+    lost["status"]["phase"] = "Lost"
+    children.put(lost)
     assert seen == [("MODIFIED", "8")]
     children.remove(claim("8"), notify=False)  # deleted by the operator
     children.remove(claim("9"))  # the watch event of that deletion
     assert seen == [("MODIFIED", "8")]
     assert children.children("sales", "orders") == []
+
+
+def test_a_change_to_what_the_operator_does_not_read_calls_for_nothing() -> None:
+    children, seen = cache()
+    children.put(claim("7"))
+    annotated = claim("8")
+    annotated["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = "yes"
+    children.put(annotated)
+    assert seen == [("MODIFIED", "7")]
+    (kept,) = children.children("sales", "orders")
+    assert kept["metadata"]["resourceVersion"] == "8"
+    resized = claim("9")
+    resized["status"]["capacity"] = {"storage": "10Gi"}
+    children.put(resized)
+    assert seen == [("MODIFIED", "7"), ("MODIFIED", "9")]
 
 
 def test_objects_are_found_by_product_and_leave_when_deleted_or_unlabelled() -> None:

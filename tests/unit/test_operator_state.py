@@ -118,3 +118,44 @@ def test_an_event_the_api_server_refuses_is_logged_and_does_not_fail_the_caller(
     asyncio.run(post_event(cast(KubeClient, Refusing()), involved, "Normal", "Pruned", "Deleted"))
     assert "Could not post the Pruned Event on sales/orders" in caplog.text
     assert "being terminated" in caplog.text
+
+
+def test_a_cancelled_run_does_not_run_and_a_new_one_can_be_scheduled() -> None:
+    async def scenario() -> list[str]:
+        state = _state()
+        runs: list[str] = []
+
+        async def work(name: str) -> None:
+            runs.append(name)
+
+        state.schedule(KEY, lambda: work("cancelled"), delay=0.05)
+        state.cancel(KEY)
+        state.schedule(KEY, lambda: work("next"), delay=0.05)
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        await asyncio.gather(*others, return_exceptions=True)  # the cancelled one included
+        return runs
+
+    assert asyncio.run(scenario()) == ["next"]
+
+
+def test_bodies_submitted_before_a_run_starts_are_handled_once_with_the_newest() -> None:
+    async def scenario() -> list[tuple[str, bool]]:
+        state = _state()
+        handled: list[tuple[str, bool]] = []
+
+        async def run() -> None:
+            body = state.take_pending("sales", "orders")
+            if body is not None:
+                kept_fields = "managedFields" in body["metadata"]
+                handled.append((body["metadata"]["resourceVersion"], kept_fields))
+
+        for version in ("1", "2", "3"):
+            metadata = {"resourceVersion": version, "managedFields": [{"manager": "kubectl"}]}
+            state.submit("sales", "orders", {"metadata": metadata}, run)
+        await _settle()
+        # A body submitted once the run has taken its own gets a run of its own.
+        state.submit("sales", "orders", {"metadata": {"resourceVersion": "4"}}, run)
+        await _settle()
+        return handled
+
+    assert asyncio.run(scenario()) == [("3", False), ("4", False)]

@@ -59,6 +59,7 @@ BACKOFF_SECONDS = 5.0  # before retrying a handler that failed unexpectedly
 DEFERRED_STATUS_SECONDS = 2.0  # first wait for new claims to bind before the status write
 MAX_STATUS_WAIT_SECONDS = 30.0  # the status is written then at the latest, bound or not
 DRIFT_CONCURRENCY = 4  # products checked at once by the periodic drift check
+DRIFT_PAGE = 100  # products listed at a time by the drift check
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ async def _write_status(
             delay=delay,
         )
         return
+    state.cancel((product.namespace, product.name, "status"))  # no deferred write needed now
     changes = status_patch(dict(body.get("status") or {}), status.to_wire())
     if changes:
         path = _product_path(product.namespace, product.name)
@@ -304,12 +306,25 @@ async def _reconcile_latest(state: OperatorState, namespace: str, name: str) -> 
 
 
 async def _reconcile(state: OperatorState, body: dict[str, Any]) -> None:
+    """Reconcile, the product's lock held by the caller."""
     metadata = body["metadata"]
-    namespace, name = metadata["namespace"], metadata["name"]
-    async with state.lock(namespace, name):
-        await converge(state, body, apply=True)
+    await converge(state, body, apply=True)
     run = (metadata.get("annotations") or {}).get(ANNOTATION_RUN)
-    state.remember_handled(namespace, name, metadata.get("generation"), run)
+    state.remember_handled(metadata["namespace"], metadata["name"], metadata.get("generation"), run)
+
+
+async def _reconcile_locked(state: OperatorState, body: dict[str, Any]) -> None:
+    metadata = body["metadata"]
+    async with state.lock(metadata["namespace"], metadata["name"]):
+        await _handle_or_retry(state, body, _reconcile, _reconcile_latest)
+
+
+async def _reconcile_pending(state: OperatorState, namespace: str, name: str) -> None:
+    """Reconcile with the latest body submitted (see :meth:`OperatorState.submit`)."""
+    async with state.lock(namespace, name):
+        body = state.take_pending(namespace, name)
+        if body is not None:
+            await _handle_or_retry(state, body, _reconcile, _reconcile_latest)
 
 
 async def _converge_latest(
@@ -343,36 +358,54 @@ async def _converge_latest(
         await converge(state, body, apply=apply, waited=waited)
 
 
-async def dispatch(state: OperatorState, body: dict[str, Any], event_type: str | None) -> None:
-    """What an event (None: first sight or a drift check) of a product calls for, if anything."""
+async def dispatch(
+    state: OperatorState, body: dict[str, Any], event_type: str | None, *, wait: bool = False
+) -> None:
+    """What an event (None: first sight or a drift check) of a product calls for, if anything.
+
+    A reconcile is submitted to run soon, unless ``wait`` (the drift check, which paces
+    itself): an event handler of kopf then holds neither a slot nor the event's body.
+    """
     metadata = body["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
     if event_type != "DELETED":
-        state.saw_version(metadata["namespace"], metadata["name"], metadata.get("resourceVersion"))
+        state.saw_version(namespace, name, metadata.get("resourceVersion"))
     held = LEGACY_FINALIZER in (metadata.get("finalizers") or [])
     if event_type == "DELETED" or (metadata.get("deletionTimestamp") and held):
         await _handle_or_retry(state, body, _let_go, _let_go_later(body))
     elif wants_reconcile(state, body, event_type):
-        await _handle_or_retry(state, body, _reconcile, _reconcile_latest)
+        if wait:
+            await _reconcile_locked(state, body)
+        else:
+            pending = functools.partial(_reconcile_pending, state, namespace, name)
+            state.submit(namespace, name, body, pending)
 
 
 async def drift_checks(state: OperatorState) -> None:
-    """Every drift interval, reconcile every product (children changed behind our back)."""
+    """Every drift interval, reconcile every product (children changed behind our back).
+
+    A page of products at a time: memory stays bounded however many products there are.
+    """
     interval = state.config.drift_interval_seconds
     resource = KNOWN_RESOURCES[(f"{GROUP}/{VERSION}", "DataProduct")]
     paths = [resource.path(ns) for ns in state.config.namespaces] or [resource.path()]
     while True:
         await asyncio.sleep(interval)
-        products = [p for path in paths for p in await state.client.list(path)]
-        await gather_limited(DRIFT_CONCURRENCY, *(dispatch(state, body, None) for body in products))
-        await release_orphans(state, products)
+        present: set[tuple[str, str]] = set()
+        for path in paths:
+            async for page in state.client.pages(path, limit=DRIFT_PAGE):
+                present.update((p["metadata"]["namespace"], p["metadata"]["name"]) for p in page)
+                await gather_limited(
+                    DRIFT_CONCURRENCY, *(dispatch(state, body, None, wait=True) for body in page)
+                )
+        await release_orphans(state, present)
 
 
-async def release_orphans(state: OperatorState, products: list[dict[str, Any]]) -> None:
+async def release_orphans(state: OperatorState, present: set[tuple[str, str]]) -> None:
     """Children whose product is gone (deleted while the operator was not running): their
     claims kept under Retain are released; the garbage collector deletes the rest."""
     if state.children is None:
         return
-    present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in products}
     for namespace, name in sorted(state.children.products(managed_by=OPERATOR_NAME) - present):
         body = {"metadata": {"namespace": namespace, "name": name}}
         await _handle_or_retry(state, body, _let_go, _let_go_later(body))

@@ -24,18 +24,28 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
+class _HeldLock:
+    """A product's lock and how many hold it or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+@dataclass
 class OperatorState:
     client: KubeClient
     config: OperatorConfig
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     children: ChildCache | None = None  # started with the operator
-    _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    _locks: dict[tuple[str, str], _HeldLock] = field(default_factory=dict)
     _scheduled: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _prometheus: tuple[float, bool] | None = None
     _failing: dict[tuple[str, str], tuple[int, dict[str, str]]] = field(default_factory=dict)
     _handled: dict[tuple[str, str], tuple[int | None, str | None]] = field(default_factory=dict)
     _versions: dict[tuple[str, str], int] = field(default_factory=dict)
+    _pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _pending_runs: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: asyncio.Semaphore | None = None
 
@@ -49,9 +59,18 @@ class OperatorState:
         """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.config.concurrent_reconciles)
-        lock = self._locks.setdefault((namespace, name), asyncio.Lock())
-        async with lock, self._slots:
-            yield
+        key = (namespace, name)
+        held = self._locks.get(key)
+        if held is None:
+            held = self._locks[key] = _HeldLock()
+        held.users += 1
+        try:
+            async with held.lock, self._slots:
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0 and self._locks.get(key) is held:
+                del self._locks[key]  # kept only while in use: no memory per idle product
 
     def schedule(
         self, key: tuple[str, ...], work: Callable[[], Awaitable[None]], *, delay: float
@@ -68,7 +87,8 @@ class OperatorState:
             try:
                 await asyncio.sleep(delay)
             finally:
-                self._scheduled.pop(key, None)
+                if self._scheduled.get(key) is asyncio.current_task():
+                    del self._scheduled[key]
             try:
                 await work()
             except Exception:
@@ -79,6 +99,44 @@ class OperatorState:
         # The event loop keeps only weak references to tasks: hold this one until it is done.
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    def submit(
+        self, namespace: str, name: str, body: dict[str, Any], run: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Have ``run`` handle the product soon, with this body or a newer one submitted before
+        it starts (see :meth:`take_pending`); the caller does not wait.
+
+        Under a burst of thousands of new products the event handlers so return at once, and
+        only the latest body of each waiting product is kept, without the managedFields the
+        operator never reads: memory does not grow with the backlog's event bodies.
+        """
+        key = (namespace, name)
+        metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+        self._pending[key] = {**body, "metadata": metadata}
+        if key in self._pending_runs:
+            return  # a run is waiting to start and will take this body
+
+        async def run_logged() -> None:
+            try:
+                await run()
+            except Exception:
+                logger.exception("Handling %s/%s failed", namespace, name)
+
+        task = asyncio.get_running_loop().create_task(run_logged())
+        self._pending_runs[key] = task
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    def take_pending(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The body submitted for the product, once its run starts; None if taken already."""
+        self._pending_runs.pop((namespace, name), None)  # later submissions need a run of theirs
+        return self._pending.pop((namespace, name), None)
+
+    def cancel(self, key: tuple[str, ...]) -> None:
+        """Drop the run scheduled for ``key`` if it has not started (it is no longer needed)."""
+        task = self._scheduled.pop(key, None)
+        if task is not None:
+            task.cancel()
 
     def handled(self, namespace: str, name: str) -> tuple[int | None, str | None] | None:
         """The generation and run request (annotation value) the product's last reconcile saw."""
@@ -105,7 +163,7 @@ class OperatorState:
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop what is remembered of a deleted product."""
-        for memory in (self._handled, self._failing, self._locks, self._versions):
+        for memory in (self._handled, self._failing, self._versions):
             memory.pop((namespace, name), None)
 
     def start_background(self, work: Coroutine[Any, Any, None]) -> None:

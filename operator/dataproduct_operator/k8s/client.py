@@ -29,6 +29,7 @@ from dataproduct_operator.k8s.rest import (
     ssl_context,
 )
 
+Page = list[dict[str, Any]]  # a page of a collection's items
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 IN_CLUSTER_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
 
@@ -142,20 +143,28 @@ class KubeClient:
 
     async def list(self, path: str, *, label_selector: str | None = None) -> list[dict[str, Any]]:
         """Every item of a collection (following continue tokens), with kind filled in."""
-        items: list[dict[str, Any]] = []
-        params: dict[str, str] = {"limit": "500"}
+        return [
+            item async for page in self.pages(path, label_selector=label_selector) for item in page
+        ]
+
+    async def pages(
+        self, path: str, *, label_selector: str | None = None, limit: int = 500
+    ) -> AsyncIterator[Page]:
+        """The items of a collection ``limit`` at a time, with kind filled in."""
+        params: dict[str, str] = {"limit": str(limit)}
         if label_selector:
             params["labelSelector"] = label_selector
         while True:
             page = await self.request("GET", path, params=params)
             kind = page.get("kind", "").removesuffix("List")
-            for item in page.get("items", []):
+            items = page.get("items") or []
+            for item in items:
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", page.get("apiVersion"))
-                items.append(item)
+            yield items
             token = page.get("metadata", {}).get("continue")
             if not token:
-                return items
+                return
             params["continue"] = token
 
     async def apply(self, obj: dict[str, Any], *, force: bool = True) -> dict[str, Any]:

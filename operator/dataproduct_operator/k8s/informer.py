@@ -82,7 +82,13 @@ def slim(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
             if key in metadata
         },
     }  # fmt: skip
-    kept["metadata"]["labels"] = {key: labels[key] for key in KEPT_LABELS if key in labels}
+    # Label values repeat across children (product, component and port names): one copy each.
+    kept["metadata"]["labels"] = {
+        key: sys.intern(labels[key]) for key in KEPT_LABELS if key in labels
+    }
+    for key in ("namespace", "creationTimestamp"):
+        if key in kept["metadata"]:
+            kept["metadata"][key] = sys.intern(kept["metadata"][key])
     ours = {key: annotations[key] for key in KEPT_ANNOTATIONS if key in annotations}
     if ours:
         kept["metadata"]["annotations"] = ours
@@ -108,6 +114,13 @@ def _newer(candidate: dict[str, Any], cached: dict[str, Any] | None) -> bool:
         )
     except (KeyError, ValueError):
         return True
+
+
+def _same_but_version(candidate: dict[str, Any], cached: dict[str, Any]) -> bool:
+    version = "resourceVersion"
+    if {**candidate["metadata"], version: None} != {**cached["metadata"], version: None}:
+        return False
+    return all(candidate.get(key) == cached.get(key) for key in ("spec", "status"))
 
 
 class ChildCache:
@@ -217,6 +230,10 @@ class ChildCache:
         cached = self._objects.get(key)
         kept = slim(obj, *kind_key)
         if not _newer(kept, cached):
+            return
+        if cached is not None and _same_but_version(kept, cached):
+            # Nothing the operator reads has changed (an annotation of someone else, say).
+            cached["metadata"]["resourceVersion"] = kept["metadata"]["resourceVersion"]
             return
         self._forget_index(key, cached)
         product = (kept["metadata"].get("labels") or {}).get(LABEL_PRODUCT)
