@@ -1,4 +1,4 @@
-"""The mesh benchmark runs end to end at a small N, so it cannot rot.
+"""The benchmarks run end to end at a small size, so they cannot rot.
 
 Its figures are not compared with the goals here: timings on a shared machine are unfit for
 pass/fail. What is checked is that every figure is measured and reported.
@@ -53,3 +53,29 @@ def test_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> None:
     assert text.startswith("# Benchmarks\n\nHand-written text stays.\n")
     assert "$ make bench N=5" in text
     assert f"| products | {N} |" in text
+
+
+def test_request_costs_are_measured_for_every_kind_of_request() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.requests", "--count=5"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = result.stdout.splitlines()[1:]
+    labels = [row[:44].strip() for row in rows]
+    for expected in (
+        "server-side apply: create a DataProduct",
+        "server-side apply: create a RoleBinding",
+        "GET a DataProduct from the watch cache",
+        "merge patch of a DataProduct (a finalizer)",
+        "POST an Event",
+    ):
+        assert expected in labels, result.stdout
+    for row in rows:
+        count, rate, apiserver, etcd = row[44:].split()
+        assert int(count) == 5 and float(rate) > 0, row
+        assert float(apiserver) >= 0 and float(etcd) >= 0, row

@@ -342,7 +342,7 @@ async def _converge_latest(
     product whose new generation is not reconciled yet is left to the event that brings it,
     unless ``any_generation`` (a retry of that very reconcile).
     """
-    async with state.lock(namespace, name):
+    async with state.lock(namespace, name, slot=apply):
         # From the API server's watch cache, as new as the last version seen or written.
         latest = state.latest_version(namespace, name)
         body = await state.client.get(_product_path(namespace, name), not_older_than=latest)

@@ -50,12 +50,14 @@ class OperatorState:
     _slots: asyncio.Semaphore | None = None
 
     @contextlib.asynccontextmanager
-    async def lock(self, namespace: str, name: str) -> AsyncIterator[None]:
-        """The product to ourselves, and one of the few slots for work on any product.
+    async def lock(self, namespace: str, name: str, *, slot: bool = True) -> AsyncIterator[None]:
+        """The product to ourselves, and (``slot``) one of the few slots for work on any product.
 
         The slots bound how many products are converged at once: under a burst (thousands of
         products or child events) work then finishes in order instead of all of it slowly and
-        at once, with that many responses in memory rather than thousands.
+        at once, with that many responses in memory rather than thousands. A status refresh
+        takes no slot: it is two requests at most, and waiting behind a backlog of reconciles
+        would only keep products that are done from being reported Ready.
         """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.config.concurrent_reconciles)
@@ -65,7 +67,7 @@ class OperatorState:
             held = self._locks[key] = _HeldLock()
         held.users += 1
         try:
-            async with held.lock, self._slots:
+            async with held.lock, (self._slots if slot else contextlib.nullcontext()):
                 yield
         finally:
             held.users -= 1
