@@ -63,12 +63,12 @@ class Meter:
 def render_row(row: tuple[str, int, float, dict[str, float]]) -> str:
     label, count, rate, per_request = row
     cost = "  ".join(f"{per_request[name] * 1000:7.2f}" for name in MEASURED)
-    return f"{label:<44} {count:>6} {rate:>8.0f}  {cost}"
+    return f"{label:<52} {count:>6} {rate:>8.0f}  {cost}"
 
 
 def header() -> str:
     names = "  ".join(f"{name + ' ms':>7}" for name in ("apiserv", "etcd"))
-    return f"{'request':<44} {'count':>6} {'per s':>8}  {names}"
+    return f"{'request':<52} {'count':>6} {'per s':>8}  {names}"
 
 
 def _event(index: int) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def test_request_costs_are_measured_for_every_kind_of_request() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rows = result.stdout.splitlines()[1:]
-    labels = [row[:44].strip() for row in rows]
+    labels = [row[:52].strip() for row in rows]
     for expected in (
         "server-side apply: create a DataProduct",
         "server-side apply: create a RoleBinding",
@@ -76,6 +76,6 @@ def test_request_costs_are_measured_for_every_kind_of_request() -> None:
     ):
         assert expected in labels, result.stdout
     for row in rows:
-        count, rate, apiserver, etcd = row[44:].split()
+        count, rate, apiserver, etcd = row[52:].split()
         assert int(count) == 5 and float(rate) > 0, row
         assert float(apiserver) >= 0 and float(etcd) >= 0, row

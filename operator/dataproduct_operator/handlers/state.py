@@ -67,7 +67,7 @@ class OperatorState:
             held = self._locks[key] = _HeldLock()
         held.users += 1
         try:
-            async with held.lock, (self._slots if slot else contextlib.nullcontext()):
+            async with held.lock, self._slots if slot else contextlib.nullcontext():
                 yield
         finally:
             held.users -= 1
