@@ -27,6 +27,7 @@ from dataproduct_operator.cluster import controlplane, toolchain
 from dataproduct_operator.cluster.controlplane import ClusterInfo
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
 from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.manifests.crd import KINDS
 from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,11 +224,14 @@ def operator_release(helm: HelmRunner, kube: RestClient) -> str:
 
 @pytest.fixture(scope="session")
 def crds(operator_release: str, kube: RestClient) -> None:
-    """The CRDs (installed by the chart) served."""
-    wait_for(
-        lambda: kube.get("/apis/datamesh.dev/v1alpha1").get("resources"),
-        description="the DataProduct API to be served",
-    )
+    """The CRDs (installed by the chart) served, every kind."""
+    kinds = {definition.kind for definition in KINDS}
+
+    def served() -> bool:
+        resources = kube.get("/apis/datamesh.dev/v1alpha1").get("resources") or []
+        return kinds <= {resource["kind"] for resource in resources}
+
+    wait_for(served, description=f"the kinds {sorted(kinds)} to be served")
 
 
 OPERATOR_WRITES = "tests-operator-writes"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
 
-from dataproduct_operator.api import dataproduct
+from dataproduct_operator.api import datadomain, dataproduct
 
 DROPPED_KEYS = frozenset({"title"})
 
@@ -39,24 +40,50 @@ class KindDefinition:
     spec_required: bool = True
 
 
-DATA_PRODUCT = KindDefinition(
-    group=dataproduct.GROUP,
-    version=dataproduct.VERSION,
-    kind=dataproduct.KIND,
-    plural=dataproduct.PLURAL,
-    singular=dataproduct.SINGULAR,
+def _definition(
+    api: ModuleType,
+    *,
+    scope: str,
+    spec_model: type[BaseModel],
+    status_model: type[BaseModel],
+    description: str,
+) -> KindDefinition:
+    """A kind of the ``datamesh.dev`` group, from its ``api`` module's names."""
+    return KindDefinition(
+        group=dataproduct.GROUP,
+        version=dataproduct.VERSION,
+        kind=api.KIND,
+        plural=api.PLURAL,
+        singular=api.SINGULAR,
+        scope=scope,
+        short_names=api.SHORT_NAMES,
+        categories=dataproduct.CATEGORIES,
+        spec_model=spec_model,
+        status_model=status_model,
+        description=description,
+        root_validations=api.ROOT_VALIDATIONS,
+        printer_columns=api.PRINTER_COLUMNS,
+    )
+
+
+DATA_PRODUCT = _definition(
+    dataproduct,
     scope="Namespaced",
-    short_names=dataproduct.SHORT_NAMES,
-    categories=dataproduct.CATEGORIES,
     spec_model=dataproduct.DataProductSpec,
     status_model=dataproduct.DataProductStatus,
     description="A data product of a Data Mesh domain: its output ports (storage), pipelines, "
     "readers and monitoring, provisioned and kept converged by dataproduct-operator.",
-    root_validations=dataproduct.ROOT_VALIDATIONS,
-    printer_columns=dataproduct.PRINTER_COLUMNS,
+)
+DATA_DOMAIN = _definition(
+    datadomain,
+    scope="Cluster",
+    spec_model=datadomain.DataDomainSpec,
+    status_model=datadomain.DataDomainStatus,
+    description="A domain of the Data Mesh: the namespace of its data products, its quota, "
+    "Pod Security level, owners and allowed consumers, onboarded by dataproduct-operator.",
 )
 
-KINDS = (DATA_PRODUCT,)
+KINDS = (DATA_PRODUCT, DATA_DOMAIN)
 
 
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -1,0 +1,181 @@
+"""The ``DataDomain`` kind, ``datamesh.dev/v1alpha1`` (layer ``api``, pure).
+
+A domain of the mesh, cluster-scoped: the namespace its data products live in, with its quota,
+its Pod Security level, who owns it and which other domains may read from it. Like
+``DataProduct``, these models are the single source of the CRD schema.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from dataproduct_operator.api.base import (
+    DNS_LABEL,
+    QUANTITY,
+    ApiModel,
+    IntOrString,
+    cel,
+    dns_label,
+    validations,
+)
+from dataproduct_operator.api.conditions import Condition
+from dataproduct_operator.api.dataproduct import Owner
+
+KIND = "DataDomain"
+PLURAL = "datadomains"
+SINGULAR = "datadomain"
+SHORT_NAMES = ("ddom",)
+
+
+class PodSecurityLevel(StrEnum):
+    RESTRICTED = "restricted"
+    BASELINE = "baseline"
+
+
+class Quota(ApiModel):
+    """Limits on what the domain's namespace may hold; each one left out is no limit."""
+
+    cpu: IntOrString | None = Field(
+        default=None, description="CPU all pods may request together, e.g. 8 or 8000m."
+    )
+    memory: str | None = Field(
+        default=None, pattern=QUANTITY, description="Memory all pods may request, e.g. 32Gi."
+    )
+    storage: str | None = Field(
+        default=None, pattern=QUANTITY, description="Storage all claims may request, e.g. 1Ti."
+    )
+    max_data_products: int | None = Field(
+        default=None, ge=0, le=10000, description="How many DataProducts the domain may have."
+    )
+
+
+class DataDomainSpec(ApiModel):
+    """The desired state of a domain."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.__namespace__) == has(oldSelf.__namespace__) && "
+                "(!has(self.__namespace__) || self.__namespace__ == oldSelf.__namespace__)",
+                "spec.namespace cannot be changed: it holds the domain's data; create another "
+                "DataDomain for another namespace",
+            )
+        )
+    }
+
+    display_name: str | None = Field(
+        default=None, max_length=128, description="Human-friendly name, e.g. Sales."
+    )
+    description: str | None = Field(
+        default=None, max_length=4096, description="What the domain is responsible for."
+    )
+    owners: Owner = Field(description="The team that owns the domain, and its contacts.")
+    namespace: str | None = dns_label(
+        "The namespace of the domain's data products; the domain's name when left out. "
+        "It cannot be changed.",
+        optional=True,
+    )
+    quota: Quota | None = Field(default=None, description="Limits for the domain's namespace.")
+    cost_center: str | None = Field(
+        default=None, max_length=64, description="Where the domain's costs are booked."
+    )
+    pod_security: PodSecurityLevel = Field(
+        default=PodSecurityLevel.RESTRICTED,
+        description="The Pod Security Standard enforced in the namespace.",
+    )
+    allowed_consumers: list[str] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Namespaces or domains allowed to read the domain's products; empty: any "
+        "reader a product lists.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "set",
+            "items": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+        },
+    )
+
+
+class ProductCounts(ApiModel):
+    """The domain's data products."""
+
+    total: int = Field(default=0, description="How many DataProducts the namespace holds.")
+    ready: int = Field(default=0, description="How many of them are Ready.")
+
+
+class QuotaUsage(ApiModel):
+    """What the namespace uses of one resource of its quota."""
+
+    resource: str = Field(description="The ResourceQuota resource, e.g. requests.storage.")
+    hard: str = Field(description="The limit.")
+    used: str = Field(description="The use.")
+
+
+class DataDomainStatus(ApiModel):
+    """The observed state of a domain, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation last reconciled."
+    )
+    namespace: str | None = Field(default=None, description="The domain's namespace.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, NamespaceReady, QuotaReady, AccessReady."
+    )
+    data_products: ProductCounts = Field(
+        default_factory=ProductCounts, description="The domain's data products."
+    )
+    quota: list[QuotaUsage] = Field(default_factory=list, description="Use of the quota.")
+
+
+# The domain's name is its namespace's unless spec.namespace says otherwise.
+ROOT_VALIDATIONS = (
+    cel(
+        f"has(self.spec.__namespace__) || (size(self.metadata.name) <= 63 && "
+        f"self.metadata.name.matches('{DNS_LABEL}'))",
+        "the DataDomain name must be a DNS label (at most 63 lower case letters, digits and "
+        "'-') to name its namespace; otherwise set spec.namespace",
+    ),
+)
+
+PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
+    {"name": "Namespace", "type": "string", "jsonPath": ".status.namespace"},
+    {"name": "Owner", "type": "string", "jsonPath": ".spec.owners.team"},
+    {"name": "Products", "type": "integer", "jsonPath": ".status.dataProducts.total"},
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+)
+
+
+class DataDomain(ApiModel):
+    """A whole DataDomain object as the operator reads it."""
+
+    name: str
+    generation: int = 1
+    uid: str = ""
+    spec: DataDomainSpec
+    status: DataDomainStatus = Field(default_factory=DataDomainStatus)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of the domain's data products."""
+        return self.spec.namespace or self.name
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> DataDomain:
+        """Parse an object from the API server (metadata + spec + status)."""
+        metadata = obj.get("metadata") or {}
+        return cls.model_validate(
+            {
+                "name": metadata.get("name"),
+                "generation": metadata.get("generation", 1),
+                "uid": metadata.get("uid", ""),
+                "spec": obj.get("spec") or {},
+                "status": obj.get("status") or {},
+            }
+        )

@@ -1,0 +1,92 @@
+"""The DataDomain API as the API server serves it: defaults, and refusals with their messages."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from dataproduct_operator.k8s.rest import ApiError, RestClient
+
+DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
+
+CreateDomain = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def create_domain(
+    kube: RestClient, crds: None, request: pytest.FixtureRequest
+) -> Iterator[CreateDomain]:
+    """``create_domain(name, **spec)``; every domain made is deleted at the end."""
+    made: list[str] = []
+    prefix = "t" + hashlib.sha256(request.node.name.encode()).hexdigest()[:6]
+
+    def create(name: str, **spec: Any) -> dict[str, Any]:
+        full = f"{prefix}-{name}"
+        body = {
+            "apiVersion": "datamesh.dev/v1alpha1",
+            "kind": "DataDomain",
+            "metadata": {"name": full},
+            "spec": {"owners": {"team": "sales-data"}, **spec},
+        }
+        made.append(full)
+        created: dict[str, Any] = kube.create(DOMAINS, body)
+        return created
+
+    yield create
+    for name in made:
+        try:
+            kube.delete(f"{DOMAINS}/{name}")
+        except ApiError as error:
+            if error.status != 404:
+                raise
+
+
+def test_a_domain_is_served_with_its_defaults(create_domain: CreateDomain) -> None:
+    domain = create_domain("sales", quota={"cpu": 8, "storage": "1Ti", "maxDataProducts": 20})
+    spec = domain["spec"]
+    assert spec["podSecurity"] == "restricted"
+    assert spec["quota"] == {"cpu": 8, "storage": "1Ti", "maxDataProducts": 20}
+    assert "namespace" not in spec  # the domain's name, resolved by the operator
+
+
+def test_a_name_that_cannot_name_a_namespace_needs_spec_namespace(
+    create_domain: CreateDomain,
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        create_domain("sales.emea")
+    assert refused.value.status == 422
+    assert "the DataDomain name must be a DNS label" in refused.value.message
+    domain = create_domain("sales.emea", namespace="sales-emea")
+    assert domain["spec"]["namespace"] == "sales-emea"
+
+
+def test_the_namespace_of_a_domain_cannot_be_changed(
+    kube: RestClient, create_domain: CreateDomain
+) -> None:
+    domain = create_domain("finance", namespace="finance-data")
+    path = f"{DOMAINS}/{domain['metadata']['name']}"
+    with pytest.raises(ApiError) as refused:
+        kube.merge_patch(path, {"spec": {"namespace": "finance-other"}})
+    assert "spec.namespace cannot be changed" in refused.value.message
+    with pytest.raises(ApiError) as removed:
+        kube.merge_patch(path, {"spec": {"namespace": None}})
+    assert "spec.namespace cannot be changed" in removed.value.message
+    kube.merge_patch(path, {"spec": {"displayName": "Finance"}})  # the rest may change
+
+
+def test_bad_quotas_and_levels_are_refused_with_the_field_named(
+    create_domain: CreateDomain,
+) -> None:
+    for spec, field in (
+        ({"quota": {"memory": "lots"}}, "spec.quota.memory"),
+        ({"quota": {"maxDataProducts": -1}}, "spec.quota.maxDataProducts"),
+        ({"podSecurity": "privileged"}, "spec.podSecurity"),
+        ({"allowedConsumers": ["Not A Namespace"]}, "spec.allowedConsumers[0]"),
+    ):
+        with pytest.raises(ApiError) as refused:
+            create_domain("bad", **spec)
+        assert refused.value.status == 422
+        assert field in refused.value.message, refused.value.message
