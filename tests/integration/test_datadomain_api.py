@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.specs.datadomain import build_domain_objects
 
 DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
 
@@ -90,3 +92,28 @@ def test_bad_quotas_and_levels_are_refused_with_the_field_named(
             create_domain("bad", **spec)
         assert refused.value.status == 422
         assert field in refused.value.message, refused.value.message
+
+
+def test_the_objects_a_domain_needs_are_accepted_by_the_api_server(
+    kube: RestClient, crds: None
+) -> None:
+    name = "t-domain-objects"
+    domain = DataDomain.from_object(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "owners": {"team": "sales-data"},
+                "quota": {"cpu": 4, "memory": "8Gi", "storage": "100Gi", "maxDataProducts": 3},
+            },
+        }
+    )
+    namespace, *inside = build_domain_objects(domain)
+    kube.create("/api/v1/namespaces", namespace)
+    try:
+        for obj in inside:
+            plural = {"ResourceQuota": "resourcequotas", "LimitRange": "limitranges"}[obj["kind"]]
+            kube.create(f"/api/v1/namespaces/{name}/{plural}?dryRun=All", obj)
+        served = kube.get(f"/api/v1/namespaces/{name}")
+        assert served["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    finally:
+        kube.delete(f"/api/v1/namespaces/{name}")

@@ -15,7 +15,6 @@ from typing import Any
 from dataproduct_operator.api.dataproduct import (
     GROUP,
     KIND,
-    VERSION,
     DataProduct,
     DeletionPolicy,
     OutputPort,
@@ -54,6 +53,7 @@ from dataproduct_operator.constants import (
     LABEL_RUN,
     OPERATOR_NAME,
 )
+from dataproduct_operator.specs.ownership import controller_reference
 from dataproduct_operator.specs.render import render
 
 CONNECTION_KEY = "output-ports.json"
@@ -91,14 +91,7 @@ def selector_labels(product_name: str) -> dict[str, str]:
 
 
 def owner_reference(product: DataProduct) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": KIND,
-        "name": product.name,
-        "uid": product.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return controller_reference(KIND, product.name, product.uid)
 
 
 def _metadata(
