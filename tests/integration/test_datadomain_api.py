@@ -110,9 +110,14 @@ def test_the_objects_a_domain_needs_are_accepted_by_the_api_server(
     namespace, *inside = build_domain_objects(domain)
     kube.create("/api/v1/namespaces", namespace)
     try:
+        collections = {
+            "ResourceQuota": f"/api/v1/namespaces/{name}/resourcequotas",
+            "LimitRange": f"/api/v1/namespaces/{name}/limitranges",
+            "NetworkPolicy": f"/apis/networking.k8s.io/v1/namespaces/{name}/networkpolicies",
+        }
+        assert sorted({obj["kind"] for obj in inside}) == sorted(collections)
         for obj in inside:
-            plural = {"ResourceQuota": "resourcequotas", "LimitRange": "limitranges"}[obj["kind"]]
-            kube.create(f"/api/v1/namespaces/{name}/{plural}?dryRun=All", obj)
+            kube.create(f"{collections[obj['kind']]}?dryRun=All", obj)
         served = kube.get(f"/api/v1/namespaces/{name}")
         assert served["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     finally:

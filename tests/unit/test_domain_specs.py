@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from dataproduct_operator.api.datadomain import DataDomain
+from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_DOMAIN
 from dataproduct_operator.specs.datadomain import build_domain_objects
+from tests.helpers import example_product
 
 
 def domain(name: str = "sales", uid: str = "d-1", **spec: Any) -> DataDomain:
@@ -72,7 +74,9 @@ def test_containers_get_default_requests_so_a_quota_never_refuses_them() -> None
 
 def test_objects_in_the_namespace_are_owned_by_the_domain_and_all_are_stamped() -> None:
     objects = build_domain_objects(domain(quota={"cpu": "2"}))
-    assert [obj["kind"] for obj in objects] == ["Namespace", "ResourceQuota", "LimitRange"]
+    assert [obj["kind"] for obj in objects] == [
+        "Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "NetworkPolicy",
+    ]  # fmt: skip
     for obj in objects:
         assert obj["metadata"]["annotations"][ANNOTATION_DESIRED_HASH]
         assert obj["metadata"]["labels"][LABEL_DOMAIN] == "sales"
@@ -81,3 +85,41 @@ def test_objects_in_the_namespace_are_owned_by_the_domain_and_all_are_stamped() 
             assert (owner["kind"], owner["name"], owner["uid"]) == ("DataDomain", "sales", "d-1")
     unowned = build_domain_objects(domain(uid=""))  # rendering without a cluster
     assert not any(obj["metadata"].get("ownerReferences") for obj in unowned)
+
+
+def reading_product(name: str, *namespaces: str) -> DataProduct:
+    readers = [{"kind": "ServiceAccount", "name": "app", "namespace": ns} for ns in namespaces]
+    readers.append({"kind": "Group", "name": "analysts"})
+    document = example_product()
+    document["metadata"].update(name=name, namespace="sales")
+    document["spec"]["access"] = {"readers": readers}
+    return DataProduct.from_object(document)
+
+
+def policies(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {obj["metadata"]["name"]: obj["spec"] for obj in of_kind(objects, "NetworkPolicy")}
+
+
+def allowed_from(spec: dict[str, Any]) -> list[str]:
+    (rule,) = spec["ingress"]
+    (peer,) = rule["from"]
+    (expression,) = peer["namespaceSelector"]["matchExpressions"]
+    assert (expression["key"], expression["operator"]) == ("kubernetes.io/metadata.name", "In")
+    return list(expression["values"])
+
+
+def test_ingress_is_denied_but_from_the_namespace_and_the_readers_namespaces() -> None:
+    products = [reading_product("orders", "finance", "marketing"), reading_product("x", "crm")]
+    found = policies(build_domain_objects(domain(), products))
+    assert found["datamesh-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert allowed_from(found["datamesh-allow-readers"]) == [
+        "crm", "finance", "marketing", "sales",
+    ]  # fmt: skip
+    alone = policies(build_domain_objects(domain()))
+    assert allowed_from(alone["datamesh-allow-readers"]) == ["sales"]
+
+
+def test_allowed_consumers_limit_the_namespaces_that_get_in() -> None:
+    products = [reading_product("orders", "finance", "marketing")]
+    found = policies(build_domain_objects(domain(), products, consumer_namespaces={"finance"}))
+    assert allowed_from(found["datamesh-allow-readers"]) == ["finance", "sales"]

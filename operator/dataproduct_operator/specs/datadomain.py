@@ -1,23 +1,28 @@
 """Desired objects of a DataDomain (layer ``specs``, pure).
 
 The domain's namespace, labelled with the domain and its Pod Security level, and in it a
-ResourceQuota from ``spec.quota`` and a LimitRange that gives containers default requests (so
-a quota on requests never refuses a pod that names none). The namespace has no owner: deleting
-a domain never deletes a namespace that holds data. The objects in it are owned by the domain.
+ResourceQuota from ``spec.quota``, a LimitRange that gives containers default requests (so a
+quota on requests never refuses a pod that names none), and NetworkPolicies: ingress denied but
+from the namespace itself and from the namespaces of the ServiceAccounts its products grant
+read access to. The namespace has no owner: deleting a domain never deletes a namespace that
+holds data. The objects in it are owned by the domain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from dataproduct_operator.api.datadomain import KIND, DataDomain
-from dataproduct_operator.api.dataproduct import GROUP, PLURAL
+from dataproduct_operator.api.dataproduct import GROUP, PLURAL, DataProduct, ReaderKind
 from dataproduct_operator.constants import LABEL_DOMAIN, LABEL_MANAGED_BY, OPERATOR_NAME
 from dataproduct_operator.specs.dataproduct import stamp_hash
 from dataproduct_operator.specs.ownership import controller_reference
 from dataproduct_operator.specs.render import render
 
 DOMAIN_OBJECT_NAME = "datamesh-domain"  # the quota's and the limit range's name
+DENY_INGRESS = "datamesh-deny-ingress"
+ALLOW_READERS = "datamesh-allow-readers"
 ANNOTATION_OWNER_TEAM = f"{GROUP}/owner-team"
 ANNOTATION_COST_CENTER = f"{GROUP}/cost-center"
 POD_SECURITY = "pod-security.kubernetes.io"
@@ -86,11 +91,52 @@ def build_limit_range(domain: DataDomain) -> dict[str, Any]:
     return render("limitrange.yaml.j2", metadata=_metadata(domain, DOMAIN_OBJECT_NAME))
 
 
-def build_domain_objects(domain: DataDomain) -> list[dict[str, Any]]:
-    """Every object the domain should have right now, hash-stamped, the namespace first."""
+def reader_namespaces(
+    domain: DataDomain, products: Iterable[DataProduct], consumer_namespaces: set[str] | None
+) -> list[str]:
+    """Namespaces whose pods may reach the domain's: its own, and those of the ServiceAccounts
+    its products list as readers; only those in ``consumer_namespaces`` when that is given (the
+    namespaces of ``spec.allowedConsumers``)."""
+    granted = {
+        reader.namespace
+        for product in products
+        for reader in product.spec.access.readers
+        if reader.kind is ReaderKind.SERVICE_ACCOUNT and reader.namespace
+    }
+    if consumer_namespaces is not None:
+        granted &= consumer_namespaces
+    return sorted(granted | {domain.namespace})
+
+
+def build_network_policies(domain: DataDomain, namespaces: list[str]) -> list[dict[str, Any]]:
+    """Deny ingress into the domain's pods, then allow it from ``namespaces``."""
+    return [
+        render(
+            "networkpolicy.yaml.j2", metadata=_metadata(domain, DENY_INGRESS), from_namespaces=[]
+        ),
+        render(
+            "networkpolicy.yaml.j2",
+            metadata=_metadata(domain, ALLOW_READERS),
+            from_namespaces=namespaces,
+        ),
+    ]
+
+
+def build_domain_objects(
+    domain: DataDomain,
+    products: Iterable[DataProduct] = (),
+    consumer_namespaces: set[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every object the domain should have right now, hash-stamped, the namespace first.
+
+    ``products``: the DataProducts in the domain's namespace; ``consumer_namespaces``: the
+    namespaces its ``spec.allowedConsumers`` stand for (None: no restriction).
+    """
+    namespaces = reader_namespaces(domain, products, consumer_namespaces)
     objects = [
         build_namespace(domain),
         build_resource_quota(domain),
         build_limit_range(domain),
+        *build_network_policies(domain, namespaces),
     ]
     return [stamp_hash(obj) for obj in objects if obj is not None]
