@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataproduct_operator.api.conditions import Condition, ConditionStatus
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
     DataProductStatus,
@@ -31,12 +30,12 @@ from dataproduct_operator.api.naming import (
 )
 from dataproduct_operator.api.quantity import parse_quantity
 from dataproduct_operator.constants import LABEL_PIPELINE
+from dataproduct_operator.status.conditions import Aspect, Stamp, build_conditions
 
 STORAGE = "StorageReady"
 PIPELINES = "PipelinesReady"
 ACCESS = "AccessReady"
 MONITORING = "MonitoringReady"
-READY = "Ready"
 ASPECTS = (STORAGE, PIPELINES, ACCESS, MONITORING)
 
 
@@ -56,29 +55,6 @@ class Failures:
     """What reconcile could not do, per aspect (condition type) -> message."""
 
     by_aspect: dict[str, str] = field(default_factory=dict)
-
-
-def _condition(
-    kind: str,
-    ok: bool,
-    reason: str,
-    message: str,
-    *,
-    generation: int,
-    previous: dict[str, Condition],
-    now: str,
-) -> Condition:
-    status = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
-    before = previous.get(kind)
-    changed = before is None or before.status is not status
-    return Condition(
-        type=kind,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=now if changed or before is None else before.last_transition_time,
-        observed_generation=generation,
-    )
 
 
 def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, list[PortStatus]]:
@@ -252,34 +228,17 @@ def compute_status(
         ACCESS: _access(product, observed),
         MONITORING: _monitoring(product, observed, prometheus_available),
     }
-    stamp: dict[str, Any] = {"generation": product.generation, "previous": previous, "now": now}
     for aspect, message in failures.by_aspect.items():
         aspects[aspect] = (False, "ApplyFailed", message)
-    conditions = [
-        _condition(kind, ok, reason, message, **stamp)
-        for kind, (ok, reason, message) in aspects.items()
-    ]
-    not_ready = [c for c in conditions if c.status is not ConditionStatus.TRUE]
-    if not_ready:
-        first = not_ready[0]
-        ready = _condition(
-            READY,
-            False,
-            first.type.removesuffix("Ready") + "NotReady",
-            f"{first.type}: {first.message}",
-            **stamp,
-        )
-    else:
-        ready = _condition(
-            READY,
-            True,
-            "Reconciled",
-            "all children are in place",
-            **stamp,
-        )
+    stamp = Stamp(product.generation, previous, now)
+    conditions = build_conditions(
+        {kind: Aspect(*state) for kind, state in aspects.items()},
+        stamp,
+        ready="all children are in place",
+    )
     return DataProductStatus(
         observed_generation=product.generation,
-        conditions=[ready, *conditions],
+        conditions=conditions,
         output_ports=ports,
         pipelines=pipelines,
     )

@@ -1,0 +1,103 @@
+"""The status of a DataDomain from its spec and what is observed (layer ``status``, pure).
+
+Conditions ``NamespaceReady`` (the namespace exists and is Active), ``QuotaReady`` (the quota
+the spec asks for is in place, or none is asked for), ``AccessReady`` (the network policies are
+in place) and the summary ``Ready``; the count of the domain's data products and how many are
+Ready; the quota's use as the ResourceQuota reports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dataproduct_operator.api.datadomain import (
+    DataDomain,
+    DataDomainStatus,
+    ProductCounts,
+    QuotaUsage,
+)
+from dataproduct_operator.status.conditions import READY, Aspect, Stamp, build_conditions
+
+NAMESPACE = "NamespaceReady"
+QUOTA = "QuotaReady"
+ACCESS = "AccessReady"
+
+
+@dataclass(frozen=True)
+class ObservedDomain:
+    """What reconcile found of the domain's objects and products."""
+
+    namespace: dict[str, Any] | None
+    quota: dict[str, Any] | None
+    network_policies: set[str]
+    products: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _namespace(domain: DataDomain, observed: ObservedDomain) -> Aspect:
+    if observed.namespace is None:
+        return Aspect(False, "NamespaceMissing", f"namespace {domain.namespace} does not exist")
+    phase = (observed.namespace.get("status") or {}).get("phase", "Active")
+    if phase != "Active":
+        return Aspect(False, "NamespaceTerminating", f"namespace {domain.namespace} is {phase}")
+    return Aspect(True, "NamespaceActive", f"namespace {domain.namespace} is Active")
+
+
+def _quota(wanted: bool, observed: ObservedDomain) -> Aspect:
+    if not wanted:
+        return Aspect(True, "NoQuota", "spec.quota sets no limit")
+    if observed.quota is None:
+        return Aspect(False, "QuotaMissing", "the ResourceQuota datamesh-domain does not exist")
+    return Aspect(True, "QuotaApplied", "the ResourceQuota datamesh-domain is in place")
+
+
+def _access(wanted: set[str], observed: ObservedDomain) -> Aspect:
+    missing = sorted(wanted - observed.network_policies)
+    if missing:
+        return Aspect(False, "AccessMissing", f"NetworkPolicy {', '.join(missing)} missing")
+    return Aspect(True, "AccessApplied", "the network policies are in place")
+
+
+def _product_ready(product: dict[str, Any]) -> bool:
+    conditions = (product.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == READY and c.get("status") == "True" for c in conditions)
+
+
+def _usage(quota: dict[str, Any] | None) -> list[QuotaUsage]:
+    status = (quota or {}).get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    return [
+        QuotaUsage(resource=resource, hard=str(hard[resource]), used=str(used.get(resource, "0")))
+        for resource in sorted(hard)
+    ]
+
+
+def compute_domain_status(
+    domain: DataDomain,
+    observed: ObservedDomain,
+    *,
+    quota_wanted: bool,
+    network_policies_wanted: set[str],
+    failures: dict[str, str],
+    now: str,
+) -> DataDomainStatus:
+    """The whole status for the domain's current generation; ``failures``: what reconcile
+    could not apply, per condition type."""
+    aspects = {
+        NAMESPACE: _namespace(domain, observed),
+        QUOTA: _quota(quota_wanted, observed),
+        ACCESS: _access(network_policies_wanted, observed),
+    }
+    for kind, message in failures.items():
+        aspects[kind] = Aspect(False, "ApplyFailed", message)
+    stamp = Stamp(domain.generation, {c.type: c for c in domain.status.conditions}, now)
+    return DataDomainStatus(
+        observed_generation=domain.generation,
+        namespace=domain.namespace,
+        conditions=build_conditions(aspects, stamp, ready="the domain is onboarded"),
+        data_products=ProductCounts(
+            total=len(observed.products),
+            ready=sum(1 for product in observed.products if _product_ready(product)),
+        ),
+        quota=_usage(observed.quota),
+    )

@@ -1,0 +1,108 @@
+"""A DataDomain's status from what is observed, without a cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus
+from dataproduct_operator.status.datadomain import ObservedDomain, compute_domain_status
+
+POLICIES = {"datamesh-deny-ingress", "datamesh-allow-readers"}
+T0, T1 = "2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z"
+
+
+def domain(status: dict[str, Any] | None = None) -> DataDomain:
+    return DataDomain.from_object(
+        {
+            "metadata": {"name": "sales", "generation": 3},
+            "spec": {"owners": {"team": "sales-data"}, "quota": {"maxDataProducts": 5}},
+            "status": status or {},
+        }
+    )
+
+
+def product(ready: str) -> dict[str, Any]:
+    return {"status": {"conditions": [{"type": "Ready", "status": ready, "reason": "X"}]}}
+
+
+QUOTA = {
+    "status": {
+        "hard": {"count/dataproducts.datamesh.dev": "5", "requests.storage": "1Ti"},
+        "used": {"count/dataproducts.datamesh.dev": "2"},
+    }
+}
+
+
+def observed(**changes: Any) -> ObservedDomain:
+    found: dict[str, Any] = {
+        "namespace": {"status": {"phase": "Active"}},
+        "quota": QUOTA,
+        "network_policies": set(POLICIES),
+        "products": [product("True"), product("False")],
+    }
+    return ObservedDomain(**{**found, **changes})
+
+
+def status_of(
+    seen: ObservedDomain,
+    *,
+    failures: dict[str, str] | None = None,
+    now: str = T0,
+    previous: dict[str, Any] | None = None,
+) -> DataDomainStatus:
+    return compute_domain_status(
+        domain(previous),
+        seen,
+        quota_wanted=True,
+        network_policies_wanted=POLICIES,
+        failures=failures or {},
+        now=now,
+    )
+
+
+def conditions(status: DataDomainStatus) -> dict[str, tuple[str, str]]:
+    return {c.type: (c.status.value, c.reason) for c in status.conditions}
+
+
+def test_an_onboarded_domain_is_ready_and_counts_its_products_and_quota() -> None:
+    status = status_of(observed())
+    assert conditions(status) == {
+        "Ready": ("True", "Reconciled"),
+        "NamespaceReady": ("True", "NamespaceActive"),
+        "QuotaReady": ("True", "QuotaApplied"),
+        "AccessReady": ("True", "AccessApplied"),
+    }
+    assert (status.data_products.total, status.data_products.ready) == (2, 1)
+    assert [(q.resource, q.hard, q.used) for q in status.quota] == [
+        ("count/dataproducts.datamesh.dev", "5", "2"),
+        ("requests.storage", "1Ti", "0"),
+    ]
+    assert status.namespace == "sales" and status.observed_generation == 3
+
+
+def test_what_is_missing_is_named_and_ready_says_the_first() -> None:
+    status = status_of(observed(namespace=None, network_policies={"datamesh-deny-ingress"}))
+    found = conditions(status)
+    assert found["NamespaceReady"] == ("False", "NamespaceMissing")
+    assert found["AccessReady"] == ("False", "AccessMissing")
+    assert found["Ready"] == ("False", "NamespaceNotReady")
+    access = next(c for c in status.conditions if c.type == "AccessReady")
+    assert "datamesh-allow-readers" in access.message
+    terminating = status_of(observed(namespace={"status": {"phase": "Terminating"}}))
+    assert conditions(terminating)["NamespaceReady"] == ("False", "NamespaceTerminating")
+
+
+def test_a_failure_to_apply_is_reported_on_its_aspect() -> None:
+    status = status_of(observed(), failures={"QuotaReady": "ResourceQuota: forbidden"})
+    quota = next(c for c in status.conditions if c.type == "QuotaReady")
+    assert (quota.reason, quota.message) == ("ApplyFailed", "ResourceQuota: forbidden")
+    assert conditions(status)["Ready"] == ("False", "QuotaNotReady")
+
+
+def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> None:
+    first = status_of(observed(), now=T0).to_wire()
+    again = status_of(observed(), now=T1, previous=first)
+    assert {c.last_transition_time for c in again.conditions} == {T0}
+    broken = status_of(observed(quota=None), now=T1, previous=first)
+    times = {c.type: c.last_transition_time for c in broken.conditions}
+    assert times["QuotaReady"] == T1 and times["NamespaceReady"] == T0
