@@ -11,7 +11,7 @@ from prometheus_client import start_http_server
 
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.errors import UserError
-from dataproduct_operator.handlers import dataproduct
+from dataproduct_operator.handlers import datadomain, dataproduct
 from dataproduct_operator.handlers.state import OperatorState
 from dataproduct_operator.k8s.client import KubeClient, load_environment_connection
 
@@ -65,6 +65,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         return state.metrics.health.count()
 
     dataproduct.register(registry, state)
+    datadomain.register(registry, state)
     return registry
 
 

@@ -43,7 +43,11 @@ KNOWN_RESOURCES = {
         Resource("batch/v1", "CronJob", "cronjobs"),
         Resource("batch/v1", "Job", "jobs"),
         Resource("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules"),
+        Resource("v1", "ResourceQuota", "resourcequotas"),
+        Resource("v1", "LimitRange", "limitranges"),
+        Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
         Resource("datamesh.dev/v1alpha1", "DataProduct", "dataproducts"),
+        Resource("datamesh.dev/v1alpha1", "DataDomain", "datadomains", namespaced=False),
         Resource(
             "apiextensions.k8s.io/v1",
             "CustomResourceDefinition",

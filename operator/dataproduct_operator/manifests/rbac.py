@@ -68,7 +68,23 @@ OPERATOR_RULES = (
         MANAGE,
         "freshness and failed-run alerts, when the Prometheus operator is installed",
     ),
-    Rule("", ("events",), ("create", "patch"), "Events on the DataProducts"),
+    Rule("", ("events",), ("create", "patch"), "Events on the DataProducts and DataDomains"),
+    Rule(GROUP, ("datadomains",), (*READ, "patch"), "watch DataDomains"),
+    Rule(GROUP, ("datadomains/status",), ("get", "update", "patch"), "write their status"),
+    Rule(
+        GROUP,
+        ("datadomains/finalizers",),
+        ("update",),
+        "set owner references that block owner deletion on the domain's objects",
+    ),
+    Rule("", ("namespaces",), (*READ, "create", "patch"), "each domain's namespace, never deleted"),
+    Rule(
+        "",
+        ("resourcequotas", "limitranges"),
+        MANAGE,
+        "each domain's quota and default container requests",
+    ),
+    Rule("networking.k8s.io", ("networkpolicies",), MANAGE, "each domain's ingress policies"),
 )
 
 

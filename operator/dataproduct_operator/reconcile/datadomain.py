@@ -1,0 +1,133 @@
+"""Converge a DataDomain's namespace and the objects in it (layer ``reconcile``, imperative).
+
+Observe the namespace, the quota, the limit range and the network policies (by the domain
+label) and the data products in the namespace; build the desired objects; server-side apply
+those whose content hash differs; delete the quota when the spec no longer asks for one; and
+compute the status. A namespace that exists already and is not the operator's is taken into
+the domain (labelled), never deleted: it may hold data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus
+from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_DOMAIN
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
+from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.specs.datadomain import (
+    ALLOW_READERS,
+    DENY_INGRESS,
+    DOMAIN_OBJECT_NAME,
+    build_domain_objects,
+)
+from dataproduct_operator.status.datadomain import (
+    ACCESS,
+    NAMESPACE,
+    QUOTA,
+    ObservedDomain,
+    compute_domain_status,
+)
+
+ASPECT_OF_KIND = {
+    "Namespace": NAMESPACE,
+    "ResourceQuota": QUOTA,
+    "LimitRange": QUOTA,
+    "NetworkPolicy": ACCESS,
+}
+
+
+@dataclass
+class DomainOutcome:
+    """What one reconcile of a domain did and found."""
+
+    status: DataDomainStatus
+    applied: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def _path(kind: tuple[str, str], namespace: str | None = None, name: str | None = None) -> str:
+    return KNOWN_RESOURCES[kind].path(namespace, name)
+
+
+def _hash(obj: dict[str, Any] | None) -> str | None:
+    if obj is None:
+        return None
+    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
+    return annotations.get(ANNOTATION_DESIRED_HASH)
+
+
+async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, str], Any]:
+    namespace = domain.namespace
+    found: dict[tuple[str, str], Any] = {
+        ("Namespace", namespace): await client.get(_path(("v1", "Namespace"), name=namespace))
+    }
+    if found[("Namespace", namespace)] is None:
+        return found
+    for kind in (("v1", "ResourceQuota"), ("v1", "LimitRange")):
+        found[(kind[1], DOMAIN_OBJECT_NAME)] = await client.get(
+            _path(kind, namespace, DOMAIN_OBJECT_NAME)
+        )
+    policies = await client.list(
+        _path(("networking.k8s.io/v1", "NetworkPolicy"), namespace),
+        label_selector=f"{LABEL_DOMAIN}={domain.name}",
+    )
+    for policy in policies:
+        found[("NetworkPolicy", policy["metadata"]["name"])] = policy
+    return found
+
+
+async def reconcile_data_domain(
+    client: KubeClient, domain: DataDomain, *, now: str
+) -> DomainOutcome:
+    """Apply what differs, delete a quota no longer asked for, and compute the status."""
+    found = await _observe(client, domain)
+    namespace_exists = found[("Namespace", domain.namespace)] is not None
+    product_objects = (
+        await client.list(_path(("datamesh.dev/v1alpha1", "DataProduct"), domain.namespace))
+        if namespace_exists
+        else []
+    )
+    products = [DataProduct.from_object(obj) for obj in product_objects]
+    desired = build_domain_objects(domain, products)
+    outcome = DomainOutcome(status=domain.status)
+    for obj in desired:  # the namespace first: the rest lives in it
+        key = (obj["kind"], obj["metadata"]["name"])
+        if _hash(found.get(key)) == _hash(obj):
+            continue
+        try:
+            found[key] = await client.apply(obj)
+            outcome.applied.append(f"{obj['kind']} {obj['metadata']['name']}")
+        except ApiError as error:
+            aspect = ASPECT_OF_KIND[obj["kind"]]
+            message = f"{obj['kind']} {obj['metadata']['name']}: {error.message or error.reason}"
+            outcome.failures[aspect] = "; ".join(
+                filter(None, [outcome.failures.get(aspect), message])
+            )
+    wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
+    quota_key = ("ResourceQuota", DOMAIN_OBJECT_NAME)
+    if quota_key not in wanted and found.get(quota_key) is not None:
+        await client.delete(object_path(found[quota_key]))
+        outcome.pruned.append(f"ResourceQuota {DOMAIN_OBJECT_NAME}")
+        found[quota_key] = None
+    observed = ObservedDomain(
+        namespace=found.get(("Namespace", domain.namespace)),
+        quota=found.get(quota_key),
+        network_policies={
+            name for kind, name in found if kind == "NetworkPolicy" and found[(kind, name)]
+        },
+        products=product_objects,
+    )
+    outcome.status = compute_domain_status(
+        domain,
+        observed,
+        quota_wanted=quota_key in wanted,
+        network_policies_wanted={DENY_INGRESS, ALLOW_READERS},
+        failures=outcome.failures,
+        now=now,
+    )
+    return outcome

@@ -1,0 +1,100 @@
+"""Onboarding a domain: the operator makes its namespace, quota, limits and network policies.
+
+The operator runs as the chart's identity. DataDomains are cluster-scoped, so every test here
+deletes its domain and the namespace made for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dataproduct_operator.k8s.rest import ApiError, RestClient
+from tests.helpers import wait_for
+from tests.integration.products import PRODUCTS, OperatorProcess, condition, example
+
+DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
+NAME = "t-onboarding"
+
+
+@pytest.fixture
+def onboarded(
+    kube: RestClient, operator_kubeconfig: Path, tmp_path: Path
+) -> Iterator[tuple[OperatorProcess, dict[str, Any]]]:
+    """An operator, and a DataDomain with a quota of one data product, Ready."""
+    operator = OperatorProcess(operator_kubeconfig, tmp_path / "operator.log")
+    domain = {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataDomain",
+        "metadata": {"name": NAME},
+        "spec": {
+            "owners": {"team": "sales-data"},
+            "quota": {"storage": "50Gi", "maxDataProducts": 1},
+            "costCenter": "CC-7",
+        },
+    }
+    try:
+        kube.create(DOMAINS, domain)
+
+        def ready() -> dict[str, Any] | None:
+            found = kube.get(f"{DOMAINS}/{NAME}")
+            ok = (condition(found, "Ready") or {}).get("status") == "True"
+            return found if ok else None
+
+        yield operator, wait_for(ready, description="the DataDomain to be Ready")
+    finally:
+        operator.stop()
+        for path in (f"{DOMAINS}/{NAME}", f"/api/v1/namespaces/{NAME}"):
+            try:
+                kube.delete(path)
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+
+
+def test_onboarding_makes_the_namespace_quota_limits_and_policies(
+    kube: RestClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
+) -> None:
+    _, domain = onboarded
+    namespace = kube.get(f"/api/v1/namespaces/{NAME}")
+    labels = namespace["metadata"]["labels"]
+    assert labels["datamesh.dev/domain"] == NAME
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert namespace["metadata"]["annotations"]["datamesh.dev/cost-center"] == "CC-7"
+    quota = kube.get(f"/api/v1/namespaces/{NAME}/resourcequotas/datamesh-domain")
+    assert quota["spec"]["hard"] == {
+        "requests.storage": "50Gi",
+        "count/dataproducts.datamesh.dev": "1",
+    }
+    assert kube.get(f"/api/v1/namespaces/{NAME}/limitranges/datamesh-domain")
+    policies = kube.get(f"/apis/networking.k8s.io/v1/namespaces/{NAME}/networkpolicies")
+    assert {p["metadata"]["name"] for p in policies["items"]} == {
+        "datamesh-deny-ingress",
+        "datamesh-allow-readers",
+    }
+    assert domain["status"]["namespace"] == NAME
+    assert {c["type"]: c["status"] for c in domain["status"]["conditions"]} == {
+        "Ready": "True",
+        "NamespaceReady": "True",
+        "QuotaReady": "True",
+        "AccessReady": "True",
+    }
+
+
+def test_max_data_products_stops_the_next_product(
+    kube: RestClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
+) -> None:
+    products = PRODUCTS.format(namespace=NAME)
+    first = example(NAME, "orders")
+    first["spec"]["domain"] = NAME
+    kube.create(products, first)
+    second = example(NAME, "invoices")
+    second["spec"]["domain"] = NAME
+    with pytest.raises(ApiError) as refused:
+        kube.create(products, second)
+    assert refused.value.status == 403
+    assert "exceeded quota" in refused.value.message
+    assert "count/dataproducts.datamesh.dev" in refused.value.message
