@@ -46,13 +46,32 @@ def onboarded(
 
         yield operator, wait_for(ready, description="the DataDomain to be Ready")
     finally:
+        # The domain goes only while an operator lets it: its products first, then the domain.
+        products = PRODUCTS.format(namespace=NAME)
+        for path in [f"{products}/{p['metadata']['name']}" for p in kube.get(products)["items"]]:
+            kube.delete(path)
+        delete_if_present(kube, f"{DOMAINS}/{NAME}")
+        wait_for(lambda: gone(kube, f"{DOMAINS}/{NAME}"), description="the DataDomain to go")
         operator.stop()
-        for path in (f"{DOMAINS}/{NAME}", f"/api/v1/namespaces/{NAME}"):
-            try:
-                kube.delete(path)
-            except ApiError as error:
-                if error.status != 404:
-                    raise
+        delete_if_present(kube, f"/api/v1/namespaces/{NAME}")
+
+
+def gone(kube: RestClient, path: str) -> bool:
+    try:
+        kube.get(path)
+    except ApiError as error:
+        if error.status == 404:
+            return True
+        raise
+    return False
+
+
+def delete_if_present(kube: RestClient, path: str) -> None:
+    try:
+        kube.delete(path)
+    except ApiError as error:
+        if error.status != 404:
+            raise
 
 
 def test_onboarding_makes_the_namespace_quota_limits_and_policies(
@@ -98,3 +117,28 @@ def test_max_data_products_stops_the_next_product(
     assert refused.value.status == 403
     assert "exceeded quota" in refused.value.message
     assert "count/dataproducts.datamesh.dev" in refused.value.message
+
+
+def test_a_domain_that_holds_products_is_deleted_only_once_they_are_gone(
+    kube: RestClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
+) -> None:
+    products = PRODUCTS.format(namespace=NAME)
+    product = example(NAME, "orders")
+    product["spec"]["domain"] = NAME
+    kube.create(products, product)
+    kube.delete(f"{DOMAINS}/{NAME}")
+
+    def blocked() -> dict[str, Any] | None:
+        found = condition(kube.get(f"{DOMAINS}/{NAME}"), "Ready") or {}
+        return found if found.get("reason") == "DeletionBlocked" else None
+
+    refused = wait_for(blocked, description="the deletion to be refused while a product is left")
+    assert "orders" in refused["message"] and "delete them first" in refused["message"]
+    events = kube.get("/api/v1/namespaces/default/events")["items"]
+    assert any(
+        e["reason"] == "DeletionBlocked" and e["involvedObject"]["name"] == NAME for e in events
+    )
+    kube.delete(f"{products}/orders")
+    wait_for(lambda: gone(kube, f"{DOMAINS}/{NAME}"), description="the domain to go")
+    namespace = kube.get(f"/api/v1/namespaces/{NAME}")
+    assert namespace["status"]["phase"] == "Active", "the namespace is never deleted"

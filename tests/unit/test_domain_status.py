@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus
-from dataproduct_operator.status.datadomain import ObservedDomain, compute_domain_status
+from dataproduct_operator.status.datadomain import (
+    ObservedDomain,
+    compute_blocked_status,
+    compute_domain_status,
+)
 
 POLICIES = {"datamesh-deny-ingress", "datamesh-allow-readers"}
 T0, T1 = "2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z"
@@ -106,3 +110,18 @@ def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> Non
     broken = status_of(observed(quota=None), now=T1, previous=first)
     times = {c.type: c.last_transition_time for c in broken.conditions}
     assert times["QuotaReady"] == T1 and times["NamespaceReady"] == T0
+
+
+def test_a_blocked_deletion_names_the_products_and_keeps_the_other_conditions() -> None:
+    before = status_of(observed(), now=T0).to_wire()
+    names = [f"p-{index}" for index in range(12)]
+    blocked = compute_blocked_status(domain(before), names, now=T1)
+    ready = blocked.conditions[0]
+    assert (ready.type, ready.status.value, ready.reason) == ("Ready", "False", "DeletionBlocked")
+    assert "12 DataProducts" in ready.message and "p-0" in ready.message
+    assert "and 2 more" in ready.message and ready.last_transition_time == T1
+    assert [c.type for c in blocked.conditions[1:]] == [
+        "NamespaceReady",
+        "QuotaReady",
+        "AccessReady",
+    ]

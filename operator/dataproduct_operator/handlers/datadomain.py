@@ -10,6 +10,7 @@ whatever namespaces it watches for products.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -22,16 +23,25 @@ from dataproduct_operator.handlers.state import OperatorState
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
-from dataproduct_operator.reconcile.datadomain import reconcile_data_domain
+from dataproduct_operator.reconcile.datadomain import (
+    DOMAIN_FINALIZER,
+    hold_domain,
+    products_of,
+    reconcile_data_domain,
+    release_domain,
+)
+from dataproduct_operator.status.datadomain import compute_blocked_status
 
 logger = logging.getLogger(__name__)
 RESOURCE = KNOWN_RESOURCES[(f"{GROUP}/{VERSION}", "DataDomain")]
+DELETION_RECHECK_SECONDS = 5.0  # a deleted domain that holds products looks again this often
 
 
 async def converge_domain(state: OperatorState, body: dict[str, Any]) -> None:
     """Reconcile one domain, write what changed in its status, say what was done."""
     domain = DataDomain.from_object(body)
     async with state.lock("", f"domain/{domain.name}"):
+        await hold_domain(state.client, body)
         outcome = await reconcile_data_domain(state.client, domain, now=now_rfc3339())
         changes = status_patch(dict(body.get("status") or {}), outcome.status.to_wire())
         if changes:
@@ -50,11 +60,44 @@ async def converge_domain(state: OperatorState, body: dict[str, Any]) -> None:
         await post_event(state.client, body, WARNING, "ApplyFailed", f"{aspect}: {message}")
 
 
+async def let_go_when_empty(state: OperatorState, body: dict[str, Any]) -> None:
+    """A deleted domain goes once its namespace holds no DataProduct; until then it says so
+    (Ready False, DeletionBlocked, an Event when the list changes) and looks again."""
+    domain = DataDomain.from_object(body)
+    async with state.lock("", f"domain/{domain.name}"):
+        products = await products_of(state.client, domain)
+        if not products:
+            await release_domain(state.client, body)
+            logger.info("DataDomain %s: Deleted; namespace %s kept", domain.name, domain.namespace)
+            return
+        status = compute_blocked_status(domain, products, now=now_rfc3339())
+        changes = status_patch(dict(body.get("status") or {}), status.to_wire())
+        if changes:
+            path = RESOURCE.path(name=domain.name)
+            await state.client.merge_patch(f"{path}/status", {"status": changes})
+            message = status.conditions[0].message
+            logger.warning("DataDomain %s: %s", domain.name, message)
+            await post_event(state.client, body, WARNING, "DeletionBlocked", message)
+    state.schedule(
+        ("", f"domain/{domain.name}", "deletion"),
+        functools.partial(_look_again, state, domain.name),
+        delay=DELETION_RECHECK_SECONDS,
+    )
+
+
+async def _look_again(state: OperatorState, name: str) -> None:
+    body = await state.client.get(RESOURCE.path(name=name))
+    if body is not None and body["metadata"].get("deletionTimestamp"):
+        await let_go_when_empty(state, body)
+
+
 async def domain_drift_checks(state: OperatorState) -> None:
     """Every drift interval, reconcile every domain."""
     while True:
         await asyncio.sleep(state.config.drift_interval_seconds)
         for body in await state.client.list(RESOURCE.path()):
+            if body["metadata"].get("deletionTimestamp"):
+                continue  # looked at by let_go_when_empty
             try:
                 await converge_domain(state, body)
             except ApiError as error:
@@ -73,6 +116,10 @@ def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:
         name, generation = metadata["name"], int(metadata.get("generation") or 0)
         if type == "DELETED":
             handled.pop(name, None)
+            return
+        if metadata.get("deletionTimestamp"):
+            if DOMAIN_FINALIZER in (metadata.get("finalizers") or []):
+                await let_go_when_empty(state, dict(body))
             return
         if type not in (None, "ADDED") and handled.get(name) == generation:
             return  # the echo of our own status write, or nothing new

@@ -18,6 +18,7 @@ from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_DOMAIN
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.reconcile.finalizers import add_finalizer, remove_finalizer
 from dataproduct_operator.specs.datadomain import (
     ALLOW_READERS,
     DENY_INGRESS,
@@ -131,3 +132,22 @@ async def reconcile_data_domain(
         now=now,
     )
     return outcome
+
+
+DOMAIN_FINALIZER = "datamesh.dev/domain-protection"
+
+
+async def hold_domain(client: KubeClient, body: dict[str, Any]) -> None:
+    """Keep the domain from going while its namespace holds products."""
+    await add_finalizer(client, body, DOMAIN_FINALIZER)
+
+
+async def release_domain(client: KubeClient, body: dict[str, Any]) -> None:
+    """Let a deleted domain go; its namespace and everything in it stay."""
+    await remove_finalizer(client, body, DOMAIN_FINALIZER)
+
+
+async def products_of(client: KubeClient, domain: DataDomain) -> list[str]:
+    """Names of the DataProducts in the domain's namespace."""
+    path = _path(("datamesh.dev/v1alpha1", "DataProduct"), domain.namespace)
+    return sorted(obj["metadata"]["name"] for obj in await client.list(path))

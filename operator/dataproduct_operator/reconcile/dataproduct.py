@@ -30,6 +30,7 @@ from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.informer import ChildCache
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.reconcile.finalizers import remove_finalizer
 from dataproduct_operator.specs.dataproduct import build_children
 from dataproduct_operator.status.dataproduct import (
     ACCESS,
@@ -387,9 +388,4 @@ async def release_retained_claims(
 
 async def remove_legacy_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
     """Let go of a deleted product that an earlier version held (a conflict if it changed)."""
-    metadata = body["metadata"]
-    finalizers = list(metadata.get("finalizers") or [])
-    if LEGACY_FINALIZER in finalizers:
-        kept = [f for f in finalizers if f != LEGACY_FINALIZER]
-        patch = {"finalizers": kept, "resourceVersion": metadata["resourceVersion"]}
-        await client.merge_patch(object_path(body), {"metadata": patch})
+    await remove_finalizer(client, body, LEGACY_FINALIZER)

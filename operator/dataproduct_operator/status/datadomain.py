@@ -17,7 +17,13 @@ from dataproduct_operator.api.datadomain import (
     ProductCounts,
     QuotaUsage,
 )
-from dataproduct_operator.status.conditions import READY, Aspect, Stamp, build_conditions
+from dataproduct_operator.status.conditions import (
+    READY,
+    Aspect,
+    Stamp,
+    build_condition,
+    build_conditions,
+)
 
 NAMESPACE = "NamespaceReady"
 QUOTA = "QuotaReady"
@@ -101,3 +107,21 @@ def compute_domain_status(
         ),
         quota=_usage(observed.quota),
     )
+
+
+def compute_blocked_status(
+    domain: DataDomain, products: list[str], *, now: str
+) -> DataDomainStatus:
+    """The status of a deleted domain whose namespace still holds ``products``: not Ready,
+    reason DeletionBlocked, the products named; the other conditions as they were."""
+    stamp = Stamp(domain.generation, {c.type: c for c in domain.status.conditions}, now)
+    shown = ", ".join(products[:10]) + (
+        f" and {len(products) - 10} more" if len(products) > 10 else ""
+    )
+    message = (
+        f"deletion waits: namespace {domain.namespace} holds {len(products)} DataProducts "
+        f"({shown}); delete them first"
+    )
+    ready = build_condition(READY, Aspect(False, "DeletionBlocked", message), stamp)
+    others = [c for c in domain.status.conditions if c.type != READY]
+    return domain.status.model_copy(update={"conditions": [ready, *others]})
