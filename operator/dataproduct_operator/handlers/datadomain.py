@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from dataproduct_operator.api.datadomain import PLURAL, DataDomain
+from dataproduct_operator.api.datadomain import PLURAL, DataDomain, DataDomainStatus
 from dataproduct_operator.api.dataproduct import GROUP, VERSION
 from dataproduct_operator.handlers.dataproduct import now_rfc3339, status_patch
 from dataproduct_operator.handlers.state import OperatorState
@@ -37,16 +37,24 @@ RESOURCE = KNOWN_RESOURCES[(f"{GROUP}/{VERSION}", "DataDomain")]
 DELETION_RECHECK_SECONDS = 5.0  # a deleted domain that holds products looks again this often
 
 
+async def _write_status(
+    state: OperatorState, body: dict[str, Any], status: DataDomainStatus
+) -> bool:
+    """Write what changed in the domain's status; whether anything did."""
+    changes = status_patch(dict(body.get("status") or {}), status.to_wire())
+    if changes:
+        path = RESOURCE.path(name=body["metadata"]["name"])
+        await state.client.merge_patch(f"{path}/status", {"status": changes})
+    return bool(changes)
+
+
 async def converge_domain(state: OperatorState, body: dict[str, Any]) -> None:
     """Reconcile one domain, write what changed in its status, say what was done."""
     domain = DataDomain.from_object(body)
     async with state.lock("", f"domain/{domain.name}"):
         await hold_domain(state.client, body)
         outcome = await reconcile_data_domain(state.client, domain, now=now_rfc3339())
-        changes = status_patch(dict(body.get("status") or {}), outcome.status.to_wire())
-        if changes:
-            path = RESOURCE.path(name=domain.name)
-            await state.client.merge_patch(f"{path}/status", {"status": changes})
+        await _write_status(state, body, outcome.status)
     for verb, reason, items in (
         ("Applied", "Applied", outcome.applied),
         ("Deleted", "Pruned", outcome.pruned),
@@ -71,10 +79,7 @@ async def let_go_when_empty(state: OperatorState, body: dict[str, Any]) -> None:
             logger.info("DataDomain %s: Deleted; namespace %s kept", domain.name, domain.namespace)
             return
         status = compute_blocked_status(domain, products, now=now_rfc3339())
-        changes = status_patch(dict(body.get("status") or {}), status.to_wire())
-        if changes:
-            path = RESOURCE.path(name=domain.name)
-            await state.client.merge_patch(f"{path}/status", {"status": changes})
+        if await _write_status(state, body, status):
             message = status.conditions[0].message
             logger.warning("DataDomain %s: %s", domain.name, message)
             await post_event(state.client, body, WARNING, "DeletionBlocked", message)

@@ -14,7 +14,7 @@ from typing import Any
 
 from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus
 from dataproduct_operator.api.dataproduct import DataProduct
-from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_DOMAIN
+from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
@@ -25,6 +25,7 @@ from dataproduct_operator.specs.datadomain import (
     DOMAIN_OBJECT_NAME,
     build_domain_objects,
 )
+from dataproduct_operator.specs.dataproduct import stamped_hash
 from dataproduct_operator.status.datadomain import (
     ACCESS,
     NAMESPACE,
@@ -53,13 +54,6 @@ class DomainOutcome:
 
 def _path(kind: tuple[str, str], namespace: str | None = None, name: str | None = None) -> str:
     return KNOWN_RESOURCES[kind].path(namespace, name)
-
-
-def _hash(obj: dict[str, Any] | None) -> str | None:
-    if obj is None:
-        return None
-    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
-    return annotations.get(ANNOTATION_DESIRED_HASH)
 
 
 async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, str], Any]:
@@ -98,7 +92,7 @@ async def reconcile_data_domain(
     outcome = DomainOutcome(status=domain.status)
     for obj in desired:  # the namespace first: the rest lives in it
         key = (obj["kind"], obj["metadata"]["name"])
-        if _hash(found.get(key)) == _hash(obj):
+        if stamped_hash(found.get(key)) == stamped_hash(obj):
             continue
         try:
             found[key] = await client.apply(obj)

@@ -31,7 +31,7 @@ from dataproduct_operator.k8s.informer import ChildCache
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.finalizers import remove_finalizer
-from dataproduct_operator.specs.dataproduct import build_children
+from dataproduct_operator.specs.dataproduct import build_children, stamped_hash
 from dataproduct_operator.status.dataproduct import (
     ACCESS,
     MONITORING,
@@ -165,13 +165,6 @@ def _may_adopt(found: dict[str, Any], product: DataProduct) -> bool:
     return _is_ours(found) or retained_claim
 
 
-def _observed_hash(obj: dict[str, Any] | None) -> str | None:
-    if obj is None:
-        return None
-    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
-    return annotations.get(ANNOTATION_DESIRED_HASH)
-
-
 def _claim_sizes(children: dict[Key, dict[str, Any]]) -> dict[str, str]:
     sizes = {}
     for (kind, _), obj in children.items():
@@ -276,7 +269,7 @@ async def reconcile_data_product(
         product, observed_claim_sizes=_claim_sizes(children), prometheus_available=prometheus
     )
     outcome = Outcome(status=product.status)
-    changed = [d for d in desired if _observed_hash(children.get(_key(d))) != _observed_hash(d)]
+    changed = [d for d in desired if stamped_hash(children.get(_key(d))) != stamped_hash(d)]
 
     def fail(obj: dict[str, Any], problem: str) -> None:
         aspect = ASPECT_OF_KIND[obj["kind"]]

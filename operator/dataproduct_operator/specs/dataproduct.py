@@ -365,6 +365,14 @@ def content_hash(obj: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def stamped_hash(obj: dict[str, Any] | None) -> str | None:
+    """The content hash an object was stamped with (see :func:`stamp_hash`), if any."""
+    if obj is None:
+        return None
+    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
+    return annotations.get(ANNOTATION_DESIRED_HASH)
+
+
 def stamp_hash(obj: dict[str, Any]) -> dict[str, Any]:
     """The object with the hash of its content in an annotation."""
     metadata = obj["metadata"]
