@@ -93,9 +93,9 @@ def render_chart_readme() -> str:
 Installs the dataproduct-operator: its Deployment (Pod Security "restricted", liveness on
 `/healthz`, Prometheus metrics), ServiceAccount, a least-privilege ClusterRole and binding
 (generated from the operator's one list of rules: no wildcards, no `escalate`, `bind` or
-`impersonate`), the `DataProduct` CRD (behind `crds.enabled`, kept on uninstall while `crds.keep`)
-and an optional ServiceMonitor. Values are checked against `values.schema.json`: an unknown or
-mistyped key fails `helm install` with its path.
+`impersonate`), the `DataProduct` and `DataDomain` CRDs (behind `crds.enabled`, kept on uninstall
+while `crds.keep`) and an optional ServiceMonitor. Values are checked against
+`values.schema.json`: an unknown or mistyped key fails `helm install` with its path.
 
 ```console
 kubectl create namespace dataproduct-system
@@ -107,8 +107,8 @@ kubectl get dataproducts -A
 ```
 
 Build the image with `docker build -f operator/Dockerfile -t <repository>:{__version__} .` from the
-repository root. `helm uninstall` removes the operator and leaves the CRD and every
-`DataProduct` (and so every volume) in place; a later install adopts them.
+repository root. `helm uninstall` removes the operator and leaves the CRDs, every `DataProduct`
+(and so every volume) and every `DataDomain` in place; a later install adopts them.
 
 ## Values
 
