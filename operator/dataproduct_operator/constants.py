@@ -29,6 +29,11 @@ ANNOTATION_RETAINED_FROM = f"{GROUP}/retained-from-uid"
 LEGACY_FINALIZER = f"{GROUP}/cleanup"
 KOPF_PREFIX = f"operator.{GROUP}"
 
+# The ClusterRole a domain's owner team is bound to in the domain's namespace; the chart
+# aggregates its rules (and those of the built-in "view") into it.
+DOMAIN_EDITOR_ROLE = "datamesh-domain-editor"
+LABEL_AGGREGATE_TO_DOMAIN_EDITOR = f"{GROUP}/aggregate-to-domain-editor"
+
 COMPONENT_STORAGE = "storage"
 COMPONENT_PIPELINE = "pipeline"
 COMPONENT_PIPELINE_RUN = "pipeline-run"

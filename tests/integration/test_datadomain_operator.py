@@ -1,4 +1,5 @@
-"""Onboarding a domain: the operator makes its namespace, quota, limits and network policies.
+"""Onboarding a domain: the operator makes its namespace, quota, limits, network policies and
+the owner team's RoleBinding.
 
 The operator runs as the chart's identity. DataDomains are cluster-scoped, so every test here
 deletes its domain and the namespace made for it.
@@ -6,6 +7,7 @@ deletes its domain and the namespace made for it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 
 from dataproduct_operator.k8s.rest import ApiError, RestClient
 from tests.helpers import wait_for
+from tests.integration.conftest import KubectlRunner
 from tests.integration.products import PRODUCTS, OperatorProcess, condition, example
 
 DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
@@ -142,3 +145,37 @@ def test_a_domain_that_holds_products_is_deleted_only_once_they_are_gone(
     wait_for(lambda: gone(kube, f"{DOMAINS}/{NAME}"), description="the domain to go")
     namespace = kube.get(f"/api/v1/namespaces/{NAME}")
     assert namespace["status"]["phase"] == "Active", "the namespace is never deleted"
+
+
+def test_the_owner_team_manages_products_in_its_domain_and_nowhere_else(
+    kube: RestClient,
+    kubectl: KubectlRunner,
+    namespace: str,
+    onboarded: tuple[OperatorProcess, dict[str, Any]],
+) -> None:
+    team = ("--as=dana", "--as-group=sales-data")  # a member of the domain's owner team
+
+    def may(verb: str, resource: str, where: str) -> bool:
+        result = kubectl("auth", "can-i", verb, resource, "-n", where, *team, check=False)
+        return result.stdout.strip() == "yes"
+
+    # kube-controller-manager aggregates the editor role's rules shortly after the chart install.
+    wait_for(lambda: may("create", "dataproducts.datamesh.dev", NAME), description="aggregation")
+    binding = kube.get(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{NAME}/rolebindings/datamesh-domain-editors"
+    )
+    assert binding["roleRef"]["name"] == "datamesh-domain-editor"
+    product = example(NAME, "orders")
+    product["spec"]["domain"] = NAME
+    created = kubectl("create", "-f", "-", *team, stdin=json.dumps(product))
+    assert "created" in created.stdout
+    for verb, resource in (("delete", "jobs.batch"), ("create", "persistentvolumeclaims"),
+                           ("list", "pods"), ("get", "configmaps")):  # fmt: skip
+        assert may(verb, resource, NAME), (verb, resource)
+    assert not may("get", "secrets", NAME)
+    assert not may("create", "rolebindings.rbac.authorization.k8s.io", NAME)
+    elsewhere = example(namespace, "orders")
+    refused = kubectl("create", "-f", "-", *team, stdin=json.dumps(elsewhere), check=False)
+    assert refused.returncode != 0
+    assert "forbidden" in refused.stderr
+    assert not may("list", "pods", namespace)

@@ -12,9 +12,15 @@ import pytest
 import yaml
 
 from dataproduct_operator import __version__
+from dataproduct_operator.constants import DOMAIN_EDITOR_ROLE
 from dataproduct_operator.k8s.resources import resource_of
 from dataproduct_operator.manifests.chart_values import ChartValues
-from dataproduct_operator.manifests.rbac import OPERATOR_RULES, allows, build_cluster_role_rules
+from dataproduct_operator.manifests.rbac import (
+    OPERATOR_RULES,
+    allows,
+    build_cluster_role_rules,
+    build_domain_cluster_roles,
+)
 from dataproduct_operator.reconcile.dataproduct import CHILD_KINDS, PROMETHEUS_RULE
 from dataproduct_operator.specs.dataproduct import owner_rules, reader_rules
 from tests.helpers import EXAMPLES
@@ -27,9 +33,42 @@ PACKAGE = REPO / "operator" / "dataproduct_operator"
 def test_operator_rules_name_every_verb_and_resource_and_never_escalate() -> None:
     for rule in build_cluster_role_rules():
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
-        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
-        assert "resourceNames" not in rule
+        assert not {"escalate", "impersonate"} & set(rule["verbs"]), rule
+        if "bind" in rule["verbs"]:  # one role, by name: the domain owner teams' editor role
+            assert rule == {
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "resources": ["clusterroles"],
+                "verbs": ["bind"],
+                "resourceNames": [DOMAIN_EDITOR_ROLE],
+            }
+        else:
+            assert "resourceNames" not in rule
     assert all(rule.reason for rule in OPERATOR_RULES)
+    rules = build_cluster_role_rules()
+    assert allows(rules, "rbac.authorization.k8s.io", "clusterroles", "bind", DOMAIN_EDITOR_ROLE)
+    assert not allows(rules, "rbac.authorization.k8s.io", "clusterroles", "bind", "admin")
+
+
+def test_domain_editor_aggregates_view_and_its_own_rules_and_grants_no_secrets() -> None:
+    editor, editor_rules, view = build_domain_cluster_roles()
+    assert editor["metadata"]["name"] == DOMAIN_EDITOR_ROLE and "rules" not in editor
+    selectors = [s["matchLabels"] for s in editor["aggregationRule"]["clusterRoleSelectors"]]
+    assert editor_rules["metadata"]["labels"] in selectors
+    assert view["metadata"]["labels"] == {"rbac.authorization.k8s.io/aggregate-to-view": "true"}
+    assert view["metadata"]["labels"] in selectors
+    granted = editor_rules["rules"]
+    managed = [("datamesh.dev", "dataproducts"), ("batch", "jobs"), ("", "persistentvolumeclaims")]
+    for group, resource in managed:
+        assert allows(granted, group, resource, "create"), resource
+        assert allows(granted, group, resource, "delete"), resource
+    withheld = [
+        ("", "secrets"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
+        ("datamesh.dev", "dataproducts/data"),
+        ("", "resourcequotas"),
+    ]
+    for group, resource in withheld:
+        assert not allows(granted + view["rules"], group, resource, "get"), resource
 
 
 def test_operator_holds_every_permission_it_grants_to_readers_and_owners() -> None:

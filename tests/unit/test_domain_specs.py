@@ -75,7 +75,7 @@ def test_containers_get_default_requests_so_a_quota_never_refuses_them() -> None
 def test_objects_in_the_namespace_are_owned_by_the_domain_and_all_are_stamped() -> None:
     objects = build_domain_objects(domain(quota={"cpu": "2"}))
     assert [obj["kind"] for obj in objects] == [
-        "Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "NetworkPolicy",
+        "Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "NetworkPolicy", "RoleBinding",
     ]  # fmt: skip
     for obj in objects:
         assert obj["metadata"]["annotations"][ANNOTATION_DESIRED_HASH]
@@ -123,3 +123,16 @@ def test_allowed_consumers_limit_the_namespaces_that_get_in() -> None:
     products = [reading_product("orders", "finance", "marketing")]
     found = policies(build_domain_objects(domain(), products, consumer_namespaces={"finance"}))
     assert allowed_from(found["datamesh-allow-readers"]) == ["finance", "sales"]
+
+
+def test_the_owner_team_is_bound_to_the_domain_editor_cluster_role_in_the_namespace() -> None:
+    (binding,) = of_kind(build_domain_objects(domain(namespace="sales-prod")), "RoleBinding")
+    assert binding["metadata"]["namespace"] == "sales-prod"
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "datamesh-domain-editor",
+    }
+    assert binding["subjects"] == [
+        {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "Sales Data Team"}
+    ]

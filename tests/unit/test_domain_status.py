@@ -42,6 +42,7 @@ def observed(**changes: Any) -> ObservedDomain:
         "namespace": {"status": {"phase": "Active"}},
         "quota": QUOTA,
         "network_policies": set(POLICIES),
+        "editors": {"metadata": {"name": "datamesh-domain-editors"}},
         "products": [product("True"), product("False")],
     }
     return ObservedDomain(**{**found, **changes})
@@ -92,6 +93,8 @@ def test_what_is_missing_is_named_and_ready_says_the_first() -> None:
     assert found["Ready"] == ("False", "NamespaceNotReady")
     access = next(c for c in status.conditions if c.type == "AccessReady")
     assert "datamesh-allow-readers" in access.message
+    without_team = conditions(status_of(observed(editors=None)))
+    assert without_team["AccessReady"] == ("False", "AccessMissing")
     terminating = status_of(observed(namespace={"status": {"phase": "Terminating"}}))
     assert conditions(terminating)["NamespaceReady"] == ("False", "NamespaceTerminating")
 

@@ -1,9 +1,16 @@
-"""The operator's own permissions: one list of rules, the source of the chart's ClusterRole.
+"""The operator's own permissions and the domain teams': the source of the chart's ClusterRoles.
 
-Least privilege: every verb is named (no wildcards, no ``escalate``, no ``bind``). Because
-Kubernetes lets an identity grant only what it holds itself, the rules include everything the
-per-product reader and owner Roles grant (see :mod:`dataproduct_operator.specs.dataproduct`);
-a unit test checks that they do.
+Least privilege: every verb is named (no wildcards, no ``escalate``). Because Kubernetes lets an
+identity grant only what it holds itself, the rules include everything the per-product reader
+and owner Roles grant (see :mod:`dataproduct_operator.specs.dataproduct`); a unit test checks
+that they do. The one exception is the owner team of a domain, bound to the aggregated
+ClusterRole ``datamesh-domain-editor``: the operator may ``bind`` that one role by name and
+holds none of its permissions beyond its own.
+
+``datamesh-domain-editor`` aggregates the built-in ``view`` (read everything but Secrets) and
+the ClusterRoles labelled ``datamesh.dev/aggregate-to-domain-editor``: the chart's
+``datamesh-domain-editor-rules`` (manage DataProducts, Jobs and claims), and any a platform
+team adds.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataproduct_operator.api.dataproduct import GROUP, PLURAL
+from dataproduct_operator.constants import DOMAIN_EDITOR_ROLE, LABEL_AGGREGATE_TO_DOMAIN_EDITOR
 
 READ = ("get", "list", "watch")
 MANAGE = (*READ, "create", "update", "patch", "delete")
@@ -25,13 +33,17 @@ class Rule:
     resources: tuple[str, ...]
     verbs: tuple[str, ...]
     reason: str
+    resource_names: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        rule: dict[str, Any] = {
             "apiGroups": [self.api_group],
             "resources": list(self.resources),
             "verbs": list(self.verbs),
         }
+        if self.resource_names:
+            rule["resourceNames"] = list(self.resource_names)
+        return rule
 
 
 OPERATOR_RULES = (
@@ -85,7 +97,24 @@ OPERATOR_RULES = (
         "each domain's quota and default container requests",
     ),
     Rule("networking.k8s.io", ("networkpolicies",), MANAGE, "each domain's ingress policies"),
+    Rule(
+        "rbac.authorization.k8s.io",
+        ("clusterroles",),
+        ("bind",),
+        "bind each domain's owner team to datamesh-domain-editor, and to no other role",
+        resource_names=(DOMAIN_EDITOR_ROLE,),
+    ),
 )
+
+# What a domain's owner team may do in its namespace beyond reading (``view``).
+DOMAIN_EDITOR_RULES = (
+    Rule(GROUP, (PLURAL,), MANAGE, "declare, change and retire the domain's data products"),
+    Rule("batch", ("jobs",), MANAGE, "run and clean up pipeline runs"),
+    Rule("", ("persistentvolumeclaims",), MANAGE, "manage the volumes of the domain's data"),
+)
+# What every holder of the built-in ``view`` (and so ``edit``, ``admin``) may read.
+VIEW_RULES = (Rule(GROUP, (PLURAL,), READ, "see the data products of a namespace"),)
+VIEW_AGGREGATION = "rbac.authorization.k8s.io/aggregate-to-view"
 
 
 def build_cluster_role_rules() -> list[dict[str, Any]]:
@@ -93,9 +122,49 @@ def build_cluster_role_rules() -> list[dict[str, Any]]:
     return [rule.to_wire() for rule in OPERATOR_RULES]
 
 
-def allows(rules: list[dict[str, Any]], api_group: str, resource: str, verb: str) -> bool:
-    """Whether ``rules`` (PolicyRules without resourceNames) allow ``verb`` on ``resource``."""
+def build_domain_cluster_roles() -> list[dict[str, Any]]:
+    """The aggregated ``datamesh-domain-editor``, the rules aggregated into it, and the read
+    access to DataProducts aggregated into ``view``."""
+
+    def cluster_role(name: str, labels: dict[str, str], rules: tuple[Rule, ...]) -> dict[str, Any]:
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels},
+            "rules": [rule.to_wire() for rule in rules],
+        }
+
+    editor = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": DOMAIN_EDITOR_ROLE, "labels": {}},
+        "aggregationRule": {
+            "clusterRoleSelectors": [
+                {"matchLabels": {LABEL_AGGREGATE_TO_DOMAIN_EDITOR: "true"}},
+                {"matchLabels": {VIEW_AGGREGATION: "true"}},
+            ]
+        },
+        # no rules: kube-controller-manager fills them in from the selected roles
+    }
+    return [
+        editor,
+        cluster_role(
+            f"{DOMAIN_EDITOR_ROLE}-rules",
+            {LABEL_AGGREGATE_TO_DOMAIN_EDITOR: "true"},
+            DOMAIN_EDITOR_RULES,
+        ),
+        cluster_role("datamesh-view", {VIEW_AGGREGATION: "true"}, VIEW_RULES),
+    ]
+
+
+def allows(
+    rules: list[dict[str, Any]], api_group: str, resource: str, verb: str, name: str = ""
+) -> bool:
+    """Whether ``rules`` allow ``verb`` on ``resource`` (on the object ``name``, if given)."""
     return any(
-        api_group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+        api_group in rule["apiGroups"]
+        and resource in rule["resources"]
+        and verb in rule["verbs"]
+        and (not rule.get("resourceNames") or name in rule["resourceNames"])
         for rule in rules
     )

@@ -1,10 +1,10 @@
 """Converge a DataDomain's namespace and the objects in it (layer ``reconcile``, imperative).
 
-Observe the namespace, the quota, the limit range and the network policies (by the domain
-label) and the data products in the namespace; build the desired objects; server-side apply
-those whose content hash differs; delete the quota when the spec no longer asks for one; and
-compute the status. A namespace that exists already and is not the operator's is taken into
-the domain (labelled), never deleted: it may hold data.
+Observe the namespace, the quota, the limit range, the owner team's RoleBinding, the network
+policies (by the domain label) and the data products in the namespace; build the desired
+objects; server-side apply those whose content hash differs; delete the quota when the spec no
+longer asks for one; and compute the status. A namespace that exists already and is not the
+operator's is taken into the domain (labelled), never deleted: it may hold data.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataproduct_operator.specs.datadomain import (
     ALLOW_READERS,
     DENY_INGRESS,
     DOMAIN_OBJECT_NAME,
+    EDITORS,
     build_domain_objects,
 )
 from dataproduct_operator.specs.dataproduct import stamped_hash
@@ -39,6 +40,7 @@ ASPECT_OF_KIND = {
     "ResourceQuota": QUOTA,
     "LimitRange": QUOTA,
     "NetworkPolicy": ACCESS,
+    "RoleBinding": ACCESS,
 }
 
 
@@ -67,6 +69,9 @@ async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, st
         found[(kind[1], DOMAIN_OBJECT_NAME)] = await client.get(
             _path(kind, namespace, DOMAIN_OBJECT_NAME)
         )
+    found[("RoleBinding", EDITORS)] = await client.get(
+        _path(("rbac.authorization.k8s.io/v1", "RoleBinding"), namespace, EDITORS)
+    )
     policies = await client.list(
         _path(("networking.k8s.io/v1", "NetworkPolicy"), namespace),
         label_selector=f"{LABEL_DOMAIN}={domain.name}",
@@ -115,6 +120,7 @@ async def reconcile_data_domain(
         network_policies={
             name for kind, name in found if kind == "NetworkPolicy" and found[(kind, name)]
         },
+        editors=found.get(("RoleBinding", EDITORS)),
         products=product_objects,
     )
     outcome.status = compute_domain_status(

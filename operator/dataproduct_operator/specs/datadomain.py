@@ -4,7 +4,9 @@ The domain's namespace, labelled with the domain and its Pod Security level, and
 ResourceQuota from ``spec.quota``, a LimitRange that gives containers default requests (so a
 quota on requests never refuses a pod that names none), and NetworkPolicies: ingress denied but
 from the namespace itself and from the namespaces of the ServiceAccounts its products grant
-read access to. The namespace has no owner: deleting a domain never deletes a namespace that
+read access to; and a RoleBinding of the owner team's group to the aggregated ClusterRole
+``datamesh-domain-editor`` (manage DataProducts, Jobs and claims; read the rest). The namespace
+has no owner: deleting a domain never deletes a namespace that
 holds data. The objects in it are owned by the domain.
 """
 
@@ -15,7 +17,12 @@ from typing import Any
 
 from dataproduct_operator.api.datadomain import KIND, DataDomain
 from dataproduct_operator.api.dataproduct import GROUP, PLURAL, DataProduct, ReaderKind
-from dataproduct_operator.constants import LABEL_DOMAIN, LABEL_MANAGED_BY, OPERATOR_NAME
+from dataproduct_operator.constants import (
+    DOMAIN_EDITOR_ROLE,
+    LABEL_DOMAIN,
+    LABEL_MANAGED_BY,
+    OPERATOR_NAME,
+)
 from dataproduct_operator.specs.dataproduct import stamp_hash
 from dataproduct_operator.specs.ownership import controller_reference
 from dataproduct_operator.specs.render import render
@@ -23,6 +30,7 @@ from dataproduct_operator.specs.render import render
 DOMAIN_OBJECT_NAME = "datamesh-domain"  # the quota's and the limit range's name
 DENY_INGRESS = "datamesh-deny-ingress"
 ALLOW_READERS = "datamesh-allow-readers"
+EDITORS = "datamesh-domain-editors"  # the owner team's RoleBinding
 ANNOTATION_OWNER_TEAM = f"{GROUP}/owner-team"
 ANNOTATION_COST_CENTER = f"{GROUP}/cost-center"
 POD_SECURITY = "pod-security.kubernetes.io"
@@ -122,6 +130,20 @@ def build_network_policies(domain: DataDomain, namespaces: list[str]) -> list[di
     ]
 
 
+def build_editor_role_binding(domain: DataDomain) -> dict[str, Any]:
+    """The owner team's group bound to ``datamesh-domain-editor`` in the domain's namespace."""
+    subjects = [
+        {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": domain.spec.owners.team}
+    ]
+    return render(
+        "rolebinding.yaml.j2",
+        metadata=_metadata(domain, EDITORS),
+        role_kind="ClusterRole",
+        role=DOMAIN_EDITOR_ROLE,
+        subjects=subjects,
+    )
+
+
 def build_domain_objects(
     domain: DataDomain,
     products: Iterable[DataProduct] = (),
@@ -138,5 +160,6 @@ def build_domain_objects(
         build_resource_quota(domain),
         build_limit_range(domain),
         *build_network_policies(domain, namespaces),
+        build_editor_role_binding(domain),
     ]
     return [stamp_hash(obj) for obj in objects if obj is not None]

@@ -1,9 +1,9 @@
 """The status of a DataDomain from its spec and what is observed (layer ``status``, pure).
 
 Conditions ``NamespaceReady`` (the namespace exists and is Active), ``QuotaReady`` (the quota
-the spec asks for is in place, or none is asked for), ``AccessReady`` (the network policies are
-in place) and the summary ``Ready``; the count of the domain's data products and how many are
-Ready; the quota's use as the ResourceQuota reports it.
+the spec asks for is in place, or none is asked for), ``AccessReady`` (the network policies and
+the owner team's RoleBinding are in place) and the summary ``Ready``; the count of the domain's
+data products and how many are Ready; the quota's use as the ResourceQuota reports it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class ObservedDomain:
     namespace: dict[str, Any] | None
     quota: dict[str, Any] | None
     network_policies: set[str]
+    editors: dict[str, Any] | None = None  # the owner team's RoleBinding
     products: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -58,10 +59,14 @@ def _quota(wanted: bool, observed: ObservedDomain) -> Aspect:
 
 
 def _access(wanted: set[str], observed: ObservedDomain) -> Aspect:
-    missing = sorted(wanted - observed.network_policies)
+    missing = [f"NetworkPolicy {name}" for name in sorted(wanted - observed.network_policies)]
+    if observed.editors is None:
+        missing.append("the owner team's RoleBinding datamesh-domain-editors")
     if missing:
-        return Aspect(False, "AccessMissing", f"NetworkPolicy {', '.join(missing)} missing")
-    return Aspect(True, "AccessApplied", "the network policies are in place")
+        return Aspect(False, "AccessMissing", f"{', '.join(missing)} missing")
+    return Aspect(
+        True, "AccessApplied", "the network policies and the owner team's RoleBinding are in place"
+    )
 
 
 def _product_ready(product: dict[str, Any]) -> bool:
