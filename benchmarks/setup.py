@@ -44,9 +44,14 @@ class Identity:
 
 
 def build_flow_schema(
-    name: str, account: tuple[str, str], precedence: int, verbs: list[str]
+    name: str,
+    account: tuple[str, str],
+    precedence: int,
+    verbs: list[str],
+    resources: tuple[str, ...] = ("*",),
 ) -> dict[str, Any]:
-    """A FlowSchema of its own for the requests of one ServiceAccount (namespace, name)."""
+    """A FlowSchema of its own for the requests of one ServiceAccount (namespace, name), on
+    ``resources`` (e.g. ``datadomains/status``) of any group."""
     rule: dict[str, Any] = {
         "subjects": [
             {
@@ -58,7 +63,7 @@ def build_flow_schema(
             {
                 "verbs": verbs,
                 "apiGroups": ["*"],
-                "resources": ["*"],
+                "resources": list(resources),
                 "clusterScope": True,
                 "namespaces": ["*"],
             }

@@ -2,7 +2,8 @@
 
 Reconcile totals and durations, and per product: readiness, the last successful and the last
 failed pipeline run, and data staleness (seconds since the last successful run), computed at
-scrape time so it grows between reconciles as real staleness does.
+scrape time so it grows between reconciles as real staleness does; per MeshPolicy rule, how many
+products violate it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,47 @@ class _Health:
     domain: str
     ready: bool
     pipelines: tuple[tuple[str, float | None, bool], ...]  # name, last success, last failed
+
+
+class PolicyViolations(Collector):
+    """Which rules of which MeshPolicies each product violates, from its last audit."""
+
+    def __init__(self) -> None:
+        self._products: dict[ProductKey, frozenset[tuple[str, str]]] = {}
+
+    def observe(self, namespace: str, name: str, rules: set[tuple[str, str]]) -> bool:
+        """Record the (policy, rule) pairs the product violates; whether they changed."""
+        before = self._products.get((namespace, name), frozenset())
+        if rules:
+            self._products[(namespace, name)] = frozenset(rules)
+        else:
+            self._products.pop((namespace, name), None)
+        return before != rules
+
+    def forget(self, namespace: str, name: str) -> bool:
+        return self._products.pop((namespace, name), None) is not None
+
+    def violating(self, policy: str) -> list[str]:
+        """namespace/name of every product that violates a rule of ``policy``."""
+        return sorted(
+            f"{namespace}/{name}"
+            for (namespace, name), rules in self._products.items()
+            if any(violated == policy for violated, _ in rules)
+        )
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts: dict[tuple[str, str], int] = {}
+        for rules in self._products.values():
+            for rule in rules:
+                counts[rule] = counts.get(rule, 0) + 1
+        violations = GaugeMetricFamily(
+            "dataproduct_policy_violations",
+            "Data products that violate the rule of the MeshPolicy, from the operator's audit",
+            labels=["policy", "rule"],
+        )
+        for (policy, violated), count in sorted(counts.items()):
+            violations.add_metric([policy, violated], float(count))
+        yield violations
 
 
 class ProductHealth(Collector):
@@ -125,3 +167,5 @@ class OperatorMetrics:
         )
         self.health = ProductHealth()
         self.registry.register(self.health)
+        self.policy_violations = PolicyViolations()
+        self.registry.register(self.policy_violations)

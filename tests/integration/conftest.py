@@ -29,6 +29,7 @@ from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
 from dataproduct_operator.k8s.rest import ApiError, RestClient
 from dataproduct_operator.manifests.crd import KINDS
 from tests.helpers import wait_for
+from tests.integration.products import OperatorProcess, delete_if_present
 
 REPO = Path(__file__).resolve().parents[2]
 KubectlRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -234,17 +235,54 @@ def crds(operator_release: str, kube: RestClient) -> None:
     wait_for(served, description=f"the kinds {sorted(kinds)} to be served")
 
 
+DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
+
+
+@pytest.fixture
+def domain(kube: RestClient, crds: None, namespace: str) -> Iterator[str]:
+    """A DataDomain named after the test's namespace and owning it, so products there belong
+    to a domain; deleted afterwards, its finalizer dropped if no operator is left to do it."""
+    kube.create(
+        DOMAINS,
+        {
+            "apiVersion": "datamesh.dev/v1alpha1",
+            "kind": "DataDomain",
+            "metadata": {"name": namespace},
+            "spec": {"owners": {"team": f"{namespace}-team"}},
+        },
+    )
+    yield namespace
+    delete_if_present(kube, f"{DOMAINS}/{namespace}")
+    try:
+        kube.merge_patch(f"{DOMAINS}/{namespace}", {"metadata": {"finalizers": None}})
+    except ApiError as error:
+        if error.status != 404:
+            raise
+
+
 OPERATOR_WRITES = "tests-operator-writes"
+DOMAIN_WRITES = "tests-operator-domain-writes"
 
 
 @pytest.fixture(scope="session")
 def operator_writes(kube: RestClient, operator_release: str) -> Callable[[], int]:
     """``operator_writes()``: the writes the API server has let through for the operator's
-    ServiceAccount so far, counted by a FlowSchema of its own (other clients do not count)."""
+    ServiceAccount so far, counted by a FlowSchema of its own (other clients do not count), but
+    for those of the DataDomains themselves (status, finalizer), which follow their products'
+    changes a few seconds late."""
     schema = build_flow_schema(
         OPERATOR_WRITES, (OPERATOR_NAMESPACE, RELEASE), precedence=400, verbs=WRITE_VERBS
     )
     kube.create_if_missing(FLOW_SCHEMAS, schema)
+    # Matched first: the writes of the DataDomains' own status and metadata count apart.
+    domains = build_flow_schema(
+        DOMAIN_WRITES,
+        (OPERATOR_NAMESPACE, RELEASE),
+        precedence=390,
+        verbs=WRITE_VERBS,
+        resources=("datadomains", "datadomains/status"),
+    )
+    kube.create_if_missing(FLOW_SCHEMAS, domains)
     return lambda: dispatched_requests(kube, [OPERATOR_WRITES])[OPERATOR_WRITES]
 
 
@@ -260,6 +298,18 @@ def operator_kubeconfig(
     return write_service_account_kubeconfig(
         kube, control_plane.server, OPERATOR_NAMESPACE, RELEASE, path, create=False
     )
+
+
+@pytest.fixture(scope="module")
+def operator(
+    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """``dpo run`` as a separate process for the tests of this module."""
+    process = OperatorProcess(
+        operator_kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log"
+    )
+    yield process
+    process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,14 @@ import copy
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from dataproduct_operator.k8s.rest import RestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from dataproduct_operator.k8s.rest import ApiError, RestClient
 from tests.helpers import example_product, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,11 +31,20 @@ def product_path(namespace: str, name: str) -> str:
 
 
 def example(namespace: str, name: str = "orders") -> dict[str, Any]:
-    """The sales/orders example, moved to ``namespace`` and renamed to ``name``."""
+    """The sales/orders example, moved to ``namespace`` (and its domain, named alike: see the
+    ``domain`` fixture) and renamed to ``name``."""
     document = example_product()
     document["metadata"] = {"name": name, "namespace": namespace}
-    document["spec"]["domain"] = "sales"
+    document["spec"]["domain"] = namespace
     return document
+
+
+def delete_if_present(kube: RestClient, path: str) -> None:
+    try:
+        kube.delete(path)
+    except ApiError as error:
+        if error.status != 404:
+            raise
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -86,6 +98,21 @@ def change_spec(kube: RestClient, namespace: str, name: str, change: Callable[[A
     patched = kube.merge_patch(path, {"spec": spec})
     generation: int = patched["metadata"]["generation"]
     return generation
+
+
+def operator_metrics(
+    process: OperatorProcess,
+) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """The samples the operator process exports, by name and labels."""
+    url = f"http://127.0.0.1:{process.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = tuple(sorted(sample.labels.items()))
+            samples.setdefault(sample.name, {})[labels] = sample.value
+    return samples
 
 
 class OperatorProcess:

@@ -11,6 +11,7 @@ import pytest
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.k8s.rest import ApiError, RestClient
 from dataproduct_operator.specs.datadomain import build_domain_objects
+from tests.integration.products import delete_if_present
 
 DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
 
@@ -39,11 +40,7 @@ def create_domain(
 
     yield create
     for name in made:
-        try:
-            kube.delete(f"{DOMAINS}/{name}")
-        except ApiError as error:
-            if error.status != 404:
-                raise
+        delete_if_present(kube, f"{DOMAINS}/{name}")
 
 
 def test_a_domain_is_served_with_its_defaults(create_domain: CreateDomain) -> None:
@@ -114,6 +111,7 @@ def test_the_objects_a_domain_needs_are_accepted_by_the_api_server(
             "ResourceQuota": f"/api/v1/namespaces/{name}/resourcequotas",
             "LimitRange": f"/api/v1/namespaces/{name}/limitranges",
             "NetworkPolicy": f"/apis/networking.k8s.io/v1/namespaces/{name}/networkpolicies",
+            "RoleBinding": f"/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings",
         }
         assert sorted({obj["kind"] for obj in inside}) == sorted(collections)
         for obj in inside:

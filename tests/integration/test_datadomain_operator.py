@@ -17,7 +17,14 @@ import pytest
 from dataproduct_operator.k8s.rest import ApiError, RestClient
 from tests.helpers import wait_for
 from tests.integration.conftest import KubectlRunner
-from tests.integration.products import PRODUCTS, OperatorProcess, condition, example
+from tests.integration.products import (
+    PRODUCTS,
+    OperatorProcess,
+    condition,
+    delete_if_present,
+    example,
+    wait_ready,
+)
 
 DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
 NAME = "t-onboarding"
@@ -69,14 +76,6 @@ def gone(kube: RestClient, path: str) -> bool:
     return False
 
 
-def delete_if_present(kube: RestClient, path: str) -> None:
-    try:
-        kube.delete(path)
-    except ApiError as error:
-        if error.status != 404:
-            raise
-
-
 def test_onboarding_makes_the_namespace_quota_limits_and_policies(
     kube: RestClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
 ) -> None:
@@ -120,6 +119,25 @@ def test_max_data_products_stops_the_next_product(
     assert refused.value.status == 403
     assert "exceeded quota" in refused.value.message
     assert "count/dataproducts.datamesh.dev" in refused.value.message
+
+    # The domain follows its products within seconds, well before the 30 s drift check.
+    policy = f"/apis/networking.k8s.io/v1/namespaces/{NAME}/networkpolicies/datamesh-allow-readers"
+
+    def readers_let_in() -> list[str] | None:
+        (rule,) = kube.get(policy)["spec"]["ingress"]
+        (expression,) = rule["from"][0]["namespaceSelector"]["matchExpressions"]
+        return expression["values"] if len(expression["values"]) > 1 else None
+
+    assert wait_for(readers_let_in, timeout=15, description="the readers' namespaces") == [
+        "finance", "marketing", NAME,
+    ]  # fmt: skip
+
+    def products_counted() -> dict[str, Any] | None:
+        counts = (kube.get(f"{DOMAINS}/{NAME}").get("status") or {}).get("dataProducts") or {}
+        return counts if counts.get("total") else None
+
+    counted = wait_for(products_counted, timeout=15, description="the domain to count it")
+    assert counted["total"] == 1
 
 
 def test_a_domain_that_holds_products_is_deleted_only_once_they_are_gone(
@@ -179,3 +197,47 @@ def test_the_owner_team_manages_products_in_its_domain_and_nowhere_else(
     assert refused.returncode != 0
     assert "forbidden" in refused.stderr
     assert not may("list", "pods", namespace)
+
+
+def test_a_product_outside_a_domain_gets_domain_mismatch_and_nothing_until_onboarded(
+    kube: RestClient,
+    namespace: str,
+    onboarded: tuple[OperatorProcess, dict[str, Any]],
+) -> None:
+    products = PRODUCTS.format(namespace=namespace)
+    kube.create(products, example(namespace))  # spec.domain names the namespace, no domain yet
+
+    def mismatch(path: str) -> dict[str, Any] | None:
+        found = condition(kube.get(path), "Ready") or {}
+        return found if found.get("reason") == "DomainMismatch" else None
+
+    refused = wait_for(lambda: mismatch(f"{products}/orders"), description="DomainMismatch")
+    assert f"namespace {namespace} belongs to no DataDomain" in refused["message"]
+    selector = {"labelSelector": "datamesh.dev/data-product=orders"}
+    for kind in ("serviceaccounts", "persistentvolumeclaims", "configmaps"):
+        assert kube.get(f"/api/v1/namespaces/{namespace}/{kind}", query=selector)["items"] == []
+    events = kube.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+    assert any(e["reason"] == "DomainMismatch" for e in events)
+
+    other = f"/apis/datamesh.dev/v1alpha1/namespaces/{NAME}/dataproducts"
+    elsewhere = example(NAME, "stray")
+    elsewhere["spec"]["domain"] = "finance"  # in the domain t-onboarding's namespace
+    kube.create(other, elsewhere)
+    stray = wait_for(lambda: mismatch(f"{other}/stray"), description="a foreign spec.domain")
+    expected = f"spec.domain is finance, but namespace {NAME} belongs to the DataDomain {NAME}"
+    assert expected in stray["message"]
+    kube.delete(f"{other}/stray")
+
+    domain = {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataDomain",
+        "metadata": {"name": namespace},
+        "spec": {"owners": {"team": "late-data"}},
+    }
+    kube.create(DOMAINS, domain)
+    try:
+        wait_ready(kube, namespace, "orders")  # onboarding the domain lets the product in
+    finally:
+        kube.delete(f"{products}/orders")
+        delete_if_present(kube, f"{DOMAINS}/{namespace}")  # let go once the product is gone
+        wait_for(lambda: gone(kube, f"{DOMAINS}/{namespace}"), description="the domain to go")

@@ -9,13 +9,11 @@ the restart test counts the API server's writes, so no operator of another test 
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
@@ -38,6 +36,7 @@ from tests.integration.products import (
     create_ready,
     example,
     names,
+    operator_metrics,
     product_path,
     wait_ready,
 )
@@ -144,6 +143,23 @@ def wait_gone(kube: RestClient, path: str) -> None:
     wait_for(lambda: not kube.exists(path), description=f"{path} to be deleted")
 
 
+def wait_domain(
+    kube: RestClient, name: str, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The DataDomain's status once it is Ready and ``check`` holds for it."""
+
+    def done() -> dict[str, Any] | None:
+        status: dict[str, Any] = (
+            kube.get(f"/apis/datamesh.dev/v1alpha1/datadomains/{name}").get("status") or {}
+        )
+        ready = any(
+            c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
+        )
+        return status if ready and check(status) else None
+
+    return wait_for(done, description=f"DataDomain {name}")
+
+
 def wait_quiet_writes(
     operator_writes: Callable[[], int], *, quiet: float = 3.0, timeout: float = 60.0
 ) -> int:
@@ -160,21 +176,6 @@ def wait_quiet_writes(
         return now if time.monotonic() - since >= quiet else None
 
     return wait_for(settled, timeout=timeout, interval=0.5, description="writes to stop")
-
-
-def operator_metrics(
-    process: OperatorProcess,
-) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    """The samples the operator process exports, by name and labels."""
-    url = f"http://127.0.0.1:{process.metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = tuple(sorted(sample.labels.items()))
-            samples.setdefault(sample.name, {})[labels] = sample.value
-    return samples
 
 
 def ready_gauges(process: OperatorProcess, namespace: str) -> dict[str, float]:
@@ -195,8 +196,9 @@ def successful_reconciles(process: OperatorProcess) -> float:
 
 
 @pytest.fixture(autouse=True)
-def _pods_must_meet_the_restricted_profile(restricted_namespace: str) -> None:
-    """Every pipeline pod of these tests runs where Pod Security "restricted" is enforced."""
+def _products_live_in_a_restricted_domain(restricted_namespace: str, domain: str) -> None:
+    """Every product of these tests belongs to a DataDomain, and every pipeline pod runs where
+    Pod Security "restricted" is enforced."""
 
 
 @pytest.fixture
@@ -533,16 +535,19 @@ def test_restarting_the_operator_with_ready_products_writes_nothing(
     operator_writes: Callable[[], int],
 ) -> None:
     count = 5
-    at_start = operator_writes()
     first = start_operator()
+    wait_domain(kube, namespace, lambda status: True)  # onboarded
+    at_start = wait_quiet_writes(operator_writes)
     for index in range(count):
         document = document_of(namespace, name=f"orders-{index}")
         kube.create(PRODUCTS.format(namespace=namespace), document)
     for index in range(count):
         wait_ready(kube, namespace, f"orders-{index}")
+    wait_domain(kube, namespace, lambda status: status["dataProducts"]["ready"] == count)
     created = wait_quiet_writes(operator_writes)
-    # The count sees the operator's own writes: 9 children, the status and an Event each.
-    assert created - at_start == count * 11
+    # The count sees the operator's own writes: 9 children, the status and an Event each; and
+    # once the domain's network policy letting in the readers' namespaces, with its Event.
+    assert created - at_start == count * 11 + 2
     assert first.stop() in (0, -15)
     before = operator_writes()
 
@@ -711,7 +716,7 @@ def test_adding_and_removing_readers_changes_the_subjects_of_the_reader_binding(
     document["spec"]["access"]["readers"] = []
     product = create_ready(kube, document)
     bindings = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"
-    assert names(kube, bindings) == {"orders-owner"}
+    assert names(kube, bindings) == {"orders-owner", "datamesh-domain-editors"}
     assert condition(product, "AccessReady")["status"] == "True"  # type: ignore[index]
 
     analysts = {"kind": "Group", "name": "finance-analysts"}
@@ -734,5 +739,5 @@ def test_adding_and_removing_readers_changes_the_subjects_of_the_reader_binding(
 
     set_readers([reporting])
     assert kube.get(f"{bindings}/orders-reader")["subjects"] == [reporting]
-    assert names(kube, bindings) == {"orders-reader", "orders-owner"}
+    assert names(kube, bindings) == {"orders-reader", "orders-owner", "datamesh-domain-editors"}
     assert apply_failures(kube, namespace) == []

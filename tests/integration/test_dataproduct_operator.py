@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,20 +23,9 @@ from tests.integration.products import (
 
 
 @pytest.fixture(autouse=True)
-def _pods_must_meet_the_restricted_profile(restricted_namespace: str) -> None:
-    """Every pipeline pod of these tests runs where Pod Security "restricted" is enforced."""
-
-
-@pytest.fixture(scope="module")
-def operator(
-    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """``dpo run`` as a separate process for the tests of this module."""
-    process = OperatorProcess(
-        operator_kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log"
-    )
-    yield process
-    process.stop()
+def _products_live_in_a_restricted_domain(restricted_namespace: str, domain: str) -> None:
+    """Every product of these tests belongs to a DataDomain, and every pipeline pod runs where
+    Pod Security "restricted" is enforced."""
 
 
 def test_product_becomes_ready_with_every_child(
@@ -53,7 +40,11 @@ def test_product_becomes_ready_with_every_child(
     assert names(kube, f"/apis/batch/v1/namespaces/{namespace}/cronjobs") == {"orders-ingest"}
     roles = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
     assert names(kube, f"{roles}/roles") == {"orders-reader", "orders-owner"}
-    assert names(kube, f"{roles}/rolebindings") == {"orders-reader", "orders-owner"}
+    assert names(kube, f"{roles}/rolebindings") == {
+        "orders-reader",
+        "orders-owner",
+        "datamesh-domain-editors",  # the domain's, not the product's
+    }
     assert "orders" in names(kube, f"/api/v1/namespaces/{namespace}/serviceaccounts")
     connection = kube.get(f"/api/v1/namespaces/{namespace}/configmaps/orders-connection")
     assert '"claimName": "orders-orders-v1"' in connection["data"]["output-ports.json"]
@@ -65,6 +56,7 @@ def test_product_becomes_ready_with_every_child(
     }
     assert {c["type"] for c in status["conditions"]} == {
         "Ready", "StorageReady", "PipelinesReady", "AccessReady", "MonitoringReady",
+        "PolicyCompliant",
     }  # fmt: skip
     assert condition(product, "MonitoringReady")["reason"] == "PrometheusOperatorNotInstalled"  # type: ignore[index]
 
@@ -164,7 +156,7 @@ def test_added_ports_and_pipelines_get_children_and_removed_ones_are_pruned(
         description="the claims of the removed ports to be deleted",
     )
     assert names(kube, cronjobs) == set()
-    assert names(kube, bindings) == {"orders-owner"}
+    assert names(kube, bindings) == {"orders-owner", "datamesh-domain-editors"}
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ Each test starts its own control plane through `dpo dev`, beside the session's o
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -31,6 +32,9 @@ EXAMPLE_PRODUCTS = {
 }
 STARTUP_SECONDS = 120.0  # the control plane takes about 10 s here; the rest is headroom
 READY_SECONDS = 60.0  # what the README promises for the example mesh
+# kube-controller-manager counts a new custom resource in a quota only after its discovery has
+# found the CRD (every 30 s): until then the domains' quotas, and so the domains, are not Ready.
+ONBOARDED_SECONDS = 90.0
 
 
 class DevProcess:
@@ -102,6 +106,9 @@ def test_dev_shows_every_example_ready_in_kubectl_and_ctrl_c_stops_everything(
     dev = DevProcess(dev_directory, f"--examples={EXAMPLES}", f"--metrics-port={metrics_port}")
     try:
         dev.wait_for_line(r"Control plane ready", timeout=STARTUP_SECONDS)
+        dev.wait_for_line(r"All 5 policies Ready", timeout=READY_SECONDS)
+        domains = dev.wait_for_line(r"All (\d+) domains Ready", timeout=ONBOARDED_SECONDS)
+        assert int(domains[1]) == 4
         done = dev.wait_for_line(r"All (\d+) products Ready ([\d.]+)s after apply", READY_SECONDS)
         assert int(done[1]) == len(EXAMPLE_PRODUCTS) >= 4
         assert float(done[2]) < READY_SECONDS
@@ -114,6 +121,27 @@ def test_dev_shows_every_example_ready_in_kubectl_and_ctrl_c_stops_everything(
         assert table[0].split() == ["NAMESPACE", "NAME", "DOMAIN", "LIFECYCLE", "READY", "AGE"]
         rows = {f"{row.split()[0]}/{row.split()[1]}": row.split() for row in table[1:]}
         assert set(rows) == EXAMPLE_PRODUCTS
+        domains_table = run_kubectl(kubectl_binary, kubeconfig, "get", "ddom").stdout.splitlines()
+        assert domains_table[0].split() == [
+            "NAME",
+            "NAMESPACE",
+            "OWNER",
+            "PRODUCTS",
+            "READY",
+            "AGE",
+        ]
+        assert len(domains_table) == 5 and all(r.split()[4] == "True" for r in domains_table[1:])
+        # The hint dev prints: a change that breaks a starter policy, refused with its reason.
+        public = json.dumps({"spec": {"classification": "Public"}})
+        refused = run_kubectl(
+            kubectl_binary, kubeconfig, "-n", "sales", "patch", "dataproduct", "orders",
+            "--type=merge", "-p", public, check=False,
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert (
+            "output ports with pii columns (orders-v1) need spec.classification Confidential or "
+            "Restricted, not Public (MeshPolicy pii-classification, rule pii-needs-confidential)"
+        ) in refused.stderr
         assert all(row[4] == "True" for row in rows.values()), table
 
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:

@@ -9,6 +9,7 @@ import yaml
 
 from dataproduct_operator.cli import run as run_command
 from dataproduct_operator.k8s.rest import RestClient
+from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.manifests.rbac import build_cluster_role_rules
 from tests.helpers import wait_for
 from tests.integration.conftest import (
@@ -77,6 +78,24 @@ def test_optional_service_monitor_scrapes_the_metrics_port(helm: HelmRunner) -> 
     assert "Deployment" in without_crds
 
 
+def test_starter_policies_are_off_by_default_and_created_after_the_crds_when_on(
+    helm: HelmRunner, kube: RestClient, crds: None
+) -> None:
+    def policies(*values: str) -> list[dict[str, Any]]:
+        rendered = helm("template", "x", str(CHART), *values).stdout
+        return [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "MeshPolicy"]
+
+    assert policies() == []
+    starters = policies("--set", "policies.enabled=true")
+    assert [p["metadata"]["name"] for p in starters] == [
+        p["metadata"]["name"] for p in STARTER_POLICIES
+    ]
+    for policy in starters:
+        hooks = policy["metadata"]["annotations"]["helm.sh/hook"]
+        assert hooks == "post-install,post-upgrade", "the MeshPolicy kind exists only after install"
+        kube.create("/apis/datamesh.dev/v1alpha1/meshpolicies?dryRun=All", policy)
+
+
 def test_release_runs_under_pod_security_restricted(
     operator_release: str, kube: RestClient
 ) -> None:
@@ -106,10 +125,14 @@ def test_operator_role_is_the_generated_rules_without_wildcards(
     for rule in rules:
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field]
-        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+        assert not {"escalate", "impersonate"} & set(rule["verbs"])
+        if "bind" in rule["verbs"]:  # only the domain owner teams' role, by name
+            assert rule["resourceNames"] == ["datamesh-domain-editor"]
 
 
-def _allowed(kube: RestClient, namespace: str, group: str, resource: str, verb: str) -> bool:
+def _allowed(kube: RestClient, namespace: str, attributes: tuple[str, ...]) -> bool:
+    """Whether the operator may (group, resource, verb[, name]) in ``namespace``."""
+    group, resource, verb, name = (*attributes, "")[:4]
     review = kube.create(
         "/apis/authorization.k8s.io/v1/subjectaccessreviews",
         {
@@ -123,6 +146,7 @@ def _allowed(kube: RestClient, namespace: str, group: str, resource: str, verb: 
                     "group": group,
                     "resource": resource,
                     "verb": verb,
+                    "name": name,
                 },
             },
         },
@@ -142,12 +166,16 @@ def _allowed(kube: RestClient, namespace: str, group: str, resource: str, verb: 
         (("rbac.authorization.k8s.io", "clusterrolebindings", "create"), False),
         (("rbac.authorization.k8s.io", "roles", "escalate"), False),
         (("", "namespaces", "delete"), False),
+        (("rbac.authorization.k8s.io", "clusterroles", "bind", "datamesh-domain-editor"), True),
+        (("rbac.authorization.k8s.io", "clusterroles", "bind", "admin"), False),
+        (("admissionregistration.k8s.io", "validatingadmissionpolicies", "create"), True),
+        (("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "create"), False),
     ],
 )
 def test_operator_identity_has_only_what_it_needs(
-    operator_release: str, kube: RestClient, attributes: tuple[str, str, str], expected: bool
+    operator_release: str, kube: RestClient, attributes: tuple[str, ...], expected: bool
 ) -> None:
-    assert _allowed(kube, "some-domain", *attributes) is expected
+    assert _allowed(kube, "some-domain", attributes) is expected
 
 
 def test_uninstall_keeps_the_crd_and_every_product_and_reinstall_adopts_them(

@@ -13,7 +13,7 @@ from dataproduct_operator.k8s.resources import object_path
 from dataproduct_operator.k8s.rest import APPLY_PATCH, RestClient
 from tests.helpers import EXAMPLES
 
-EXAMPLE_FILES = sorted(path.name for path in EXAMPLES.glob("*.yaml"))
+EXAMPLE_FILES = sorted(path.name for path in EXAMPLES.glob("*-*.yaml"))  # domain-product.yaml
 
 
 def render(file_name: str) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_DOMAIN
-from dataproduct_operator.specs.datadomain import build_domain_objects
+from dataproduct_operator.specs.datadomain import build_domain_objects, consumer_namespaces
 from tests.helpers import example_product
 
 
@@ -136,3 +136,10 @@ def test_the_owner_team_is_bound_to_the_domain_editor_cluster_role_in_the_namesp
     assert binding["subjects"] == [
         {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "Sales Data Team"}
     ]
+
+
+def test_a_consumer_domain_stands_for_its_namespace() -> None:
+    allowing = domain(allowedConsumers=["finance", "marketing-team"])
+    namespaces = consumer_namespaces(allowing, {"marketing-team": "marketing", "crm": "crm"})
+    assert namespaces == {"finance", "marketing"}
+    assert consumer_namespaces(domain(), {"crm": "crm"}) is None

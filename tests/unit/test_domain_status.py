@@ -30,10 +30,11 @@ def product(ready: str) -> dict[str, Any]:
 
 
 QUOTA = {
+    "spec": {"hard": {"count/dataproducts.datamesh.dev": "5", "requests.storage": "1Ti"}},
     "status": {
         "hard": {"count/dataproducts.datamesh.dev": "5", "requests.storage": "1Ti"},
-        "used": {"count/dataproducts.datamesh.dev": "2"},
-    }
+        "used": {"count/dataproducts.datamesh.dev": "2", "requests.storage": "0"},
+    },
 }
 
 
@@ -95,6 +96,11 @@ def test_what_is_missing_is_named_and_ready_says_the_first() -> None:
     assert "datamesh-allow-readers" in access.message
     without_team = conditions(status_of(observed(editors=None)))
     assert without_team["AccessReady"] == ("False", "AccessMissing")
+    uncounted = {"spec": QUOTA["spec"], "status": {"hard": QUOTA["spec"]["hard"], "used": {}}}
+    assert conditions(status_of(observed(quota=uncounted)))["QuotaReady"] == (
+        "False",
+        "QuotaPending",
+    )
     terminating = status_of(observed(namespace={"status": {"phase": "Terminating"}}))
     assert conditions(terminating)["NamespaceReady"] == ("False", "NamespaceTerminating")
 

@@ -7,13 +7,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster.dev import load_manifests
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.specs.stream import render_file
+from dataproduct_operator.status.dataproduct import find_domain_mismatch
 from tests.helpers import EXAMPLES, example_documents
 
 FILES = sorted(path.name for path in EXAMPLES.glob("*.yaml"))
+DOMAINS = {
+    DataDomain.from_object(document).namespace: document["metadata"]["name"]
+    for document in example_documents("domains.yaml")
+}
+PRODUCT_FILES = [name for name in FILES if name != "domains.yaml"]
 PRODUCTS = {
     (p.namespace, p.name): p
     for p in (
@@ -52,20 +59,25 @@ def test_every_consuming_product_is_a_reader_of_what_it_consumes() -> None:
             ), f"{product.namespace}/{product.name} cannot read {source.namespace}/{source.name}"
 
 
-@pytest.mark.parametrize("file_name", FILES)
-def test_each_example_renders_and_brings_its_namespace(file_name: str) -> None:
-    documents = example_documents(file_name)
-    namespaces = {d["metadata"]["name"] for d in documents if d["kind"] == "Namespace"}
+def test_every_example_product_lives_in_the_namespace_of_its_example_domain() -> None:
+    assert {product.spec.domain for product in PRODUCTS.values()} == set(DOMAINS.values())
+    for (namespace, name), product in PRODUCTS.items():
+        assert find_domain_mismatch(product, DOMAINS.get(namespace)) is None, name
+
+
+@pytest.mark.parametrize("file_name", PRODUCT_FILES)
+def test_each_example_renders_into_a_domains_namespace(file_name: str) -> None:
     rendered = list(yaml.safe_load_all(render_file(EXAMPLES / file_name, default_namespace="x")))
     assert rendered
-    assert {child["metadata"]["namespace"] for child in rendered} <= namespaces
+    assert {child["metadata"]["namespace"] for child in rendered} <= set(DOMAINS)
 
 
-def test_dev_loads_namespaces_before_the_objects_that_live_in_them() -> None:
+def test_dev_loads_the_domains_before_the_products_that_live_in_them() -> None:
     objects = load_manifests(EXAMPLES)
     kinds = [obj["kind"] for obj in objects]
     assert kinds.count("DataProduct") == len(PRODUCTS)
-    assert kinds.index("DataProduct") > max(i for i, k in enumerate(kinds) if k == "Namespace")
+    assert kinds.count("DataDomain") == len(DOMAINS)
+    assert kinds.index("DataProduct") > max(i for i, k in enumerate(kinds) if k == "DataDomain")
 
 
 @pytest.mark.parametrize(

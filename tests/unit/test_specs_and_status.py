@@ -13,8 +13,10 @@ from dataproduct_operator.specs.stream import render_file
 from dataproduct_operator.status.dataproduct import (
     Failures,
     Observed,
+    compute_mismatch_status,
     compute_run_events,
     compute_status,
+    find_domain_mismatch,
 )
 from tests.helpers import EXAMPLES, example_product
 
@@ -131,6 +133,34 @@ def test_status_names_the_unbound_claim_and_keeps_transition_times() -> None:
     assert "claim orders-orders-v1 is Pending" in ready.message
     again = status_of(subject.model_copy(update={"status": pending}), "Pending", "T2")
     assert {c.type: c for c in again.conditions}["Ready"].last_transition_time == "T1"
+
+
+def test_a_product_outside_its_domains_namespace_is_a_domain_mismatch() -> None:
+    subject = product()  # spec.domain sales, namespace sales
+    assert find_domain_mismatch(subject, "sales") is None
+    nowhere = find_domain_mismatch(subject, None)
+    assert nowhere is not None and "namespace sales belongs to no DataDomain" in nowhere
+    elsewhere = find_domain_mismatch(subject, "finance")
+    assert elsewhere is not None
+    assert (
+        "spec.domain is sales, but namespace sales belongs to the DataDomain finance" in elsewhere
+    )
+
+
+def test_a_domain_mismatch_makes_the_product_not_ready_and_keeps_the_rest() -> None:
+    ready = product()
+    ready = ready.model_copy(update={"status": status_of(ready, "Bound", "T1")})
+    status = compute_mismatch_status(ready, "spec.domain is sales, but ...", now="T2")
+    conditions = {c.type: c for c in status.conditions}
+    assert (conditions["Ready"].status.value, conditions["Ready"].reason) == (
+        "False",
+        "DomainMismatch",
+    )
+    assert conditions["Ready"].last_transition_time == "T2"
+    assert (
+        conditions["StorageReady"] == {c.type: c for c in ready.status.conditions}["StorageReady"]
+    )
+    assert status.observed_generation == 2 and status.output_ports == ready.status.output_ports
 
 
 def test_apply_failure_is_reported_on_its_aspect() -> None:

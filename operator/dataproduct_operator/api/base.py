@@ -8,7 +8,7 @@ int-or-string) ride along in ``json_schema_extra`` under their ``x-kubernetes-*`
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
@@ -32,6 +32,28 @@ class ApiModel(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The JSON form the API server stores: camelCase, without unset optional fields."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class ClusterObject(ApiModel):
+    """A whole cluster-scoped object as the operator reads it; subclasses add spec and status."""
+
+    name: str
+    generation: int = 1
+    uid: str = ""
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> Self:
+        """Parse an object from the API server (metadata + spec + status)."""
+        metadata = obj.get("metadata") or {}
+        return cls.model_validate(
+            {
+                "name": metadata.get("name"),
+                "generation": metadata.get("generation", 1),
+                "uid": metadata.get("uid", ""),
+                "spec": obj.get("spec") or {},
+                "status": obj.get("status") or {},
+            }
+        )
 
 
 def cel(rule: str, message: str, **extra: str) -> dict[str, str]:

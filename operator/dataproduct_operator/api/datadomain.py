@@ -16,6 +16,7 @@ from dataproduct_operator.api.base import (
     DNS_LABEL,
     QUANTITY,
     ApiModel,
+    ClusterObject,
     IntOrString,
     cel,
     dns_label,
@@ -152,12 +153,14 @@ PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
 )
 
 
-class DataDomain(ApiModel):
+def namespace_of(obj: dict[str, Any]) -> str:
+    """The namespace of a DataDomain object as read from the API server (no parsing)."""
+    return str((obj.get("spec") or {}).get("namespace") or obj["metadata"]["name"])
+
+
+class DataDomain(ClusterObject):
     """A whole DataDomain object as the operator reads it."""
 
-    name: str
-    generation: int = 1
-    uid: str = ""
     spec: DataDomainSpec
     status: DataDomainStatus = Field(default_factory=DataDomainStatus)
 
@@ -165,17 +168,3 @@ class DataDomain(ApiModel):
     def namespace(self) -> str:
         """The namespace of the domain's data products."""
         return self.spec.namespace or self.name
-
-    @classmethod
-    def from_object(cls, obj: dict[str, Any]) -> DataDomain:
-        """Parse an object from the API server (metadata + spec + status)."""
-        metadata = obj.get("metadata") or {}
-        return cls.model_validate(
-            {
-                "name": metadata.get("name"),
-                "generation": metadata.get("generation", 1),
-                "uid": metadata.get("uid", ""),
-                "spec": obj.get("spec") or {},
-                "status": obj.get("status") or {},
-            }
-        )

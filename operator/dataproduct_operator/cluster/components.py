@@ -140,6 +140,10 @@ def build_commands(layout: Layout, ports: Ports, binaries: dict[str, Path]) -> d
             # server, the limit of how fast claims bind (about 4 claims/s).
             "--kube-api-qps=500",
             "--kube-api-burst=1000",
+            # A quota counts a custom resource (count/dataproducts.datamesh.dev) only from the
+            # first full resync after discovery has found its CRD; on a fresh cluster that is 5
+            # minutes away by default, and the API server refuses the quota's objects until then.
+            "--resource-quota-sync-period=10s",
             f"--cluster-cidr={POD_CIDR}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--leader-elect=false",

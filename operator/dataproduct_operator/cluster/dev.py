@@ -1,10 +1,12 @@
 """``dpo dev``: the operator and the example mesh on an embedded control plane (layer ``cluster``).
 
 One command for a first look: a local control plane, the CRDs, the operator as a process of
-the cluster, and the manifests of ``examples/`` applied; progress is printed as each product
-becomes Ready. Ctrl-C (or SIGTERM) stops the operator and the control plane, and nothing of them
-is left running. The operator is recorded with the cluster's components, so if this command is
-killed outright, ``dpo cluster down --dir DIR`` still stops everything.
+the cluster, the starter MeshPolicies, and the manifests of ``examples/`` applied in two steps:
+first the cluster-scoped ones (the DataDomains, which onboard their namespaces), and once every
+domain and policy is Ready, the DataProducts; progress is printed as each becomes Ready.
+Ctrl-C (or SIGTERM) stops the operator and the control plane, and nothing of them is left
+running. The operator is recorded with the cluster's components, so if this command is killed
+outright, ``dpo cluster down --dir DIR`` still stops everything.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError, RestClient
 from dataproduct_operator.manifests.crd import KINDS, build_crd
+from dataproduct_operator.manifests.policies import STARTER_POLICIES
 
 FIELD_MANAGER = "dpo-dev"
 OPERATOR_COMPONENT = "dataproduct-operator"
-PRODUCT_KIND = ("datamesh.dev/v1alpha1", "DataProduct")
 CRD_ESTABLISHED_SECONDS = 30.0
 POLL_SECONDS = 0.25
 
@@ -112,6 +114,10 @@ def _name(obj: dict[str, Any]) -> str:
     return "/".join(filter(None, (metadata.get("namespace"), metadata["name"])))
 
 
+def _kind(obj: dict[str, Any]) -> tuple[str, str]:
+    return obj["apiVersion"], obj["kind"]
+
+
 def _described(obj: dict[str, Any]) -> str:
     return f"{obj['kind']} {_name(obj)}"
 
@@ -126,27 +132,31 @@ def apply_manifests(client: RestClient, objects: list[dict[str, Any]], out: Text
         print(f"  applied {_described(obj)}", file=out, flush=True)
 
 
-def _ready(product: dict[str, Any]) -> tuple[bool, str]:
+def _ready(obj: dict[str, Any]) -> tuple[bool, str]:
     """Whether the operator reports the current generation Ready, and what it says."""
-    status = product.get("status") or {}
+    status = obj.get("status") or {}
     for condition in status.get("conditions") or []:
         if condition["type"] == "Ready":
-            current = status.get("observedGeneration") == product["metadata"].get("generation")
+            current = status.get("observedGeneration") == obj["metadata"].get("generation")
             return condition["status"] == "True" and current, condition.get("message", "")
     return False, "no status yet"
 
 
-def wait_for_products(
+def wait_until_ready(
     client: RestClient,
-    products: list[dict[str, Any]],
+    objects: list[dict[str, Any]],
     *,
+    what: str,
     timeout: float,
     out: TextIO,
     check_alive: Callable[[], None],
 ) -> dict[str, str]:
-    """Print each product as it becomes Ready; return the ones that did not, with their message."""
+    """Print each object as it becomes Ready; return those that did not, with their message.
+
+    ``what``: the objects in the summary line, e.g. "products".
+    """
     started = time.monotonic()
-    pending = {_name(p): object_path(p) for p in products}
+    pending = {_name(obj): object_path(obj) for obj in objects}
     messages: dict[str, str] = {}
     while pending:
         check_alive()
@@ -161,11 +171,32 @@ def wait_for_products(
             return {name: messages[name] for name in pending}
         time.sleep(POLL_SECONDS)
     print(
-        f"All {len(products)} products Ready {time.monotonic() - started:.1f}s after apply",
+        f"All {len(objects)} {what} Ready {time.monotonic() - started:.1f}s after apply",
         file=out,
         flush=True,
     )
     return {}
+
+
+def _apply_and_wait(
+    client: RestClient,
+    objects: list[dict[str, Any]],
+    *,
+    what: str,
+    settings: DevSettings,
+    out: TextIO,
+    check_alive: Callable[[], None],
+) -> None:
+    """Apply ``objects``, then report how each becomes Ready (or why not, at the timeout)."""
+    if not objects:
+        return
+    apply_manifests(client, objects, out)
+    timeout = settings.ready_timeout
+    not_ready = wait_until_ready(
+        client, objects, what=what, timeout=timeout, out=out, check_alive=check_alive
+    )
+    for name, message in not_ready.items():
+        print(f"  {name} not Ready after {timeout:.0f}s: {message}", file=out, flush=True)
 
 
 def operator_command(kubeconfig: Path, settings: DevSettings) -> list[str]:
@@ -210,7 +241,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
     """Bring everything up, report readiness, then wait for Ctrl-C and stop it all."""
     manifests = load_manifests(settings.examples)
-    products = [m for m in manifests if (m["apiVersion"], m["kind"]) == PRODUCT_KIND]
+    cluster_wide = [m for m in manifests if not KNOWN_RESOURCES[_kind(m)].namespaced]
+    namespaced = [m for m in manifests if KNOWN_RESOURCES[_kind(m)].namespaced]
     directory = settings.directory
     with _sigterm_as_interrupt():
         info = controlplane.up(directory, out=out)
@@ -222,15 +254,21 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 operator = controlplane.start_attached(directory, OPERATOR_COMPONENT, command)
                 print(f"  operator started (pid {operator.pid}), log: {log}", file=out, flush=True)
                 check_alive = _alive_check(operator, log)
-                print(f"Applying {settings.examples}", file=out, flush=True)
-                apply_manifests(client, manifests, out)
-                timeout = settings.ready_timeout
-                not_ready = wait_for_products(
-                    client, products, timeout=timeout, out=out, check_alive=check_alive
-                )
-                for name, message in not_ready.items():
-                    line = f"  {name} not Ready after {timeout:.0f}s: {message}"
-                    print(line, file=out, flush=True)
+                steps = {
+                    "Applying the starter MeshPolicies": (list(STARTER_POLICIES), "policies"),
+                    f"Onboarding the domains of {settings.examples}": (cluster_wide, "domains"),
+                    f"Applying the products of {settings.examples}": (namespaced, "products"),
+                }
+                for title, (objects, what) in steps.items():
+                    print(title, file=out, flush=True)
+                    _apply_and_wait(
+                        client,
+                        objects,
+                        what=what,
+                        settings=settings,
+                        out=out,
+                        check_alive=check_alive,
+                    )
             _print_hints(info.kubeconfig, directory, settings, log, out)
             while True:
                 check_alive()
@@ -247,10 +285,14 @@ def _print_hints(
     shown = kubeconfig.relative_to(here) if kubeconfig.is_relative_to(here) else kubeconfig
     lines = [
         "",
-        "Look at the data products:",
+        "Look at the data products, the domains and the policies:",
         f"  kubectl --kubeconfig {shown} get dataproducts -A",
+        f"  kubectl --kubeconfig {shown} get datadomains,meshpolicies",
         f"  kubectl --kubeconfig {shown} get pvc,cronjobs,configmaps,roles,rolebindings -A "
         "-l app.kubernetes.io/managed-by=dataproduct-operator",
+        "Try a product that breaks a policy (the API server refuses it, saying why):",
+        f"  kubectl --kubeconfig {shown} -n sales patch dataproduct orders --type=merge "
+        """-p '{"spec":{"classification":"Public"}}'""",
         f"Operator metrics: http://127.0.0.1:{settings.metrics_port}/metrics"
         if settings.metrics_port
         else "Operator metrics: disabled",

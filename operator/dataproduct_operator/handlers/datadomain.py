@@ -16,10 +16,10 @@ from typing import Any
 
 import kopf
 
-from dataproduct_operator.api.datadomain import PLURAL, DataDomain, DataDomainStatus
+from dataproduct_operator.api.datadomain import PLURAL, DataDomain, DataDomainStatus, namespace_of
 from dataproduct_operator.api.dataproduct import GROUP, VERSION
-from dataproduct_operator.handlers.dataproduct import now_rfc3339, status_patch
 from dataproduct_operator.handlers.state import OperatorState
+from dataproduct_operator.handlers.status_writes import now_rfc3339, status_patch
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
@@ -30,11 +30,55 @@ from dataproduct_operator.reconcile.datadomain import (
     reconcile_data_domain,
     release_domain,
 )
-from dataproduct_operator.status.datadomain import compute_blocked_status
+from dataproduct_operator.status.datadomain import PASSING_STATES, compute_blocked_status
 
 logger = logging.getLogger(__name__)
 RESOURCE = KNOWN_RESOURCES[(f"{GROUP}/{VERSION}", "DataDomain")]
 DELETION_RECHECK_SECONDS = 5.0  # a deleted domain that holds products looks again this often
+# A domain is reconciled again this long after a product in it changed: its product counts and
+# the readers' namespaces of its network policies follow, once for a burst of changes.
+REFRESH_AFTER_PRODUCTS_SECONDS = 5.0
+# States that pass by themselves: a quota not counted yet, a namespace still being deleted
+# (made again once it is gone). The domain looks again this often until they are over.
+RECHECK_SECONDS = 1.0
+
+
+def index_domain(state: OperatorState, event: str, obj: dict[str, Any]) -> set[str]:
+    """Keep ``state.domain_of_namespace`` current with a watch event of a DataDomain; the
+    namespaces whose domain changed."""
+    name = obj["metadata"]["name"]
+    before = {ns for ns, domain in state.domain_of_namespace.items() if domain == name}
+    after = set() if event == "DELETED" else {namespace_of(obj)}
+    for namespace in before - after:
+        del state.domain_of_namespace[namespace]
+    for namespace in after:
+        state.domain_of_namespace[namespace] = name
+    return before ^ after
+
+
+def refresh_domain_soon(state: OperatorState, namespace: str) -> None:
+    """A product in ``namespace`` changed: reconcile its domain shortly (once for many)."""
+    name = state.domain_of_namespace.get(namespace)
+    if name is not None:
+        _reconcile_later(state, name, REFRESH_AFTER_PRODUCTS_SECONDS)
+
+
+def _reconcile_later(state: OperatorState, name: str, delay: float) -> None:
+    state.schedule(
+        ("", f"domain/{name}", "refresh"),
+        functools.partial(_refresh_domain, state, name),
+        delay=delay,
+    )
+
+
+async def _refresh_domain(state: OperatorState, name: str) -> None:
+    body = state.domains.get(name) if state.domains is not None else None
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    try:
+        await converge_domain(state, body)
+    except ApiError as error:
+        logger.warning("DataDomain %s: reconcile failed: %s", name, error)
 
 
 async def _write_status(
@@ -53,8 +97,15 @@ async def converge_domain(state: OperatorState, body: dict[str, Any]) -> None:
     domain = DataDomain.from_object(body)
     async with state.lock("", f"domain/{domain.name}"):
         await hold_domain(state.client, body)
-        outcome = await reconcile_data_domain(state.client, domain, now=now_rfc3339())
+        if state.domains is not None:
+            await state.domains.wait_synced()  # every domain's namespace known
+        namespace_of = {name: ns for ns, name in state.domain_of_namespace.items()}
+        outcome = await reconcile_data_domain(
+            state.client, domain, namespace_of=namespace_of, now=now_rfc3339()
+        )
         await _write_status(state, body, outcome.status)
+    if any(c.reason in PASSING_STATES for c in outcome.status.conditions):
+        _reconcile_later(state, domain.name, RECHECK_SECONDS)
     for verb, reason, items in (
         ("Applied", "Applied", outcome.applied),
         ("Deleted", "Pruned", outcome.pruned),

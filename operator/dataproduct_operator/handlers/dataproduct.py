@@ -13,7 +13,6 @@ nothing: a return value would land in the status.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import functools
 import logging
 import time
@@ -37,10 +36,19 @@ from dataproduct_operator.constants import (
     LEGACY_FINALIZER,
     OPERATOR_NAME,
 )
+from dataproduct_operator.handlers.datadomain import index_domain, refresh_domain_soon
+from dataproduct_operator.handlers.meshpolicy import (
+    POLICY_KIND,
+    audited_policies,
+    compile_change,
+    converge_policy_soon,
+    refresh_policy_statuses_soon,
+)
 from dataproduct_operator.handlers.state import OperatorState
+from dataproduct_operator.handlers.status_writes import now_rfc3339, status_patch
 from dataproduct_operator.k8s.client import gather_limited
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
-from dataproduct_operator.k8s.informer import ChildCache
+from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.dataproduct import (
@@ -52,9 +60,16 @@ from dataproduct_operator.reconcile.dataproduct import (
     release_retained_claims,
     remove_legacy_finalizer,
 )
-from dataproduct_operator.status.dataproduct import compute_run_events
+from dataproduct_operator.status.dataproduct import (
+    DOMAIN_MISMATCH,
+    compute_mismatch_status,
+    compute_run_events,
+    find_domain_mismatch,
+)
+from dataproduct_operator.status.meshpolicy import POLICY_COMPLIANT, audit_product, with_compliance
 
 REFRESH_DELAY_SECONDS = 0.3
+DOMAIN_KIND = (f"{GROUP}/{VERSION}", "DataDomain")
 BACKOFF_SECONDS = 5.0  # before retrying a handler that failed unexpectedly
 DEFERRED_STATUS_SECONDS = 2.0  # first wait for new claims to bind before the status write
 MAX_STATUS_WAIT_SECONDS = 30.0  # the status is written then at the latest, bound or not
@@ -62,17 +77,6 @@ DRIFT_CONCURRENCY = 4  # products checked at once by the periodic drift check
 DRIFT_PAGE = 100  # products listed at a time by the drift check
 
 logger = logging.getLogger(__name__)
-
-
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch turning ``old`` status into ``new`` (keys gone become null); {} if equal."""
-    patch: dict[str, Any] = {key: value for key, value in new.items() if old.get(key) != value}
-    patch.update({key: None for key in old if key not in new})
-    return patch
 
 
 def _summary(items: list[str], limit: int = 12) -> str:
@@ -122,8 +126,13 @@ async def converge(
     """Reconcile (``apply``) or only refresh the status of one product; write what changed.
 
     ``waited``: seconds the first status write has already waited for new claims to bind.
+    A product that is not where its domain is gets DomainMismatch instead, and nothing else.
     """
     product = DataProduct.from_object(body)
+    mismatch = await _domain_mismatch(state, product)
+    if mismatch is not None:
+        await _hold_off(state, body, product, mismatch)
+        return
     prometheus = await state.prometheus_available()
     outcome = None
     if apply:
@@ -135,12 +144,63 @@ async def converge(
         status = await refresh_status(
             state.client, product, prometheus=prometheus, now=now_rfc3339(), cache=state.children
         )
+    status = await _audited(state, body, product, status)
     state.metrics.health.observe(product, status)
-    await _write_status(state, body, product, status, refresh=not apply, waited=waited)
+    written = await _write_status(state, body, product, status, refresh=not apply, waited=waited)
+    if written:
+        await _announce_compliance(state, body, product, status)
     for run in compute_run_events(product.status, status):
         await _announce(state, body, WARNING if run.warning else NORMAL, run.reason, run.message)
     if outcome is not None:
         await _report(state, body, outcome)
+    if apply or written:
+        refresh_domain_soon(state, product.namespace)
+
+
+async def _audited(
+    state: OperatorState, body: dict[str, Any], product: DataProduct, status: DataProductStatus
+) -> DataProductStatus:
+    """``status`` with the product's PolicyCompliant condition from the MeshPolicies' audit."""
+    if state.policies is None:
+        raise ApiError(503, "NotStarted", "The MeshPolicies are not watched yet")
+    await state.policies.wait_synced()
+    violations = audit_product(product, body, audited_policies(state))
+    rules = {(violation.policy, violation.rule) for violation in violations}
+    if state.metrics.policy_violations.observe(product.namespace, product.name, rules):
+        refresh_policy_statuses_soon(state)
+    return with_compliance(product, status, violations, now=now_rfc3339())
+
+
+async def _announce_compliance(
+    state: OperatorState, body: dict[str, Any], product: DataProduct, status: DataProductStatus
+) -> None:
+    """A Warning Event when the product's violations change, a Normal one when they end."""
+    before = next((c for c in product.status.conditions if c.type == POLICY_COMPLIANT), None)
+    after = next(c for c in status.conditions if c.type == POLICY_COMPLIANT)
+    if after.status.value == "False" and (before is None or before.message != after.message):
+        await _announce(state, body, WARNING, "PolicyViolation", after.message)
+    elif after.status.value == "True" and before is not None and before.status.value == "False":
+        await _announce(state, body, NORMAL, "PolicyCompliant", after.message)
+
+
+async def _domain_mismatch(state: OperatorState, product: DataProduct) -> str | None:
+    """Why the product is not in its domain's namespace, or None (see the status layer)."""
+    if state.domains is None:
+        raise ApiError(503, "NotStarted", "The DataDomains are not watched yet")
+    await state.domains.wait_synced()
+    return find_domain_mismatch(product, state.domain_of_namespace.get(product.namespace))
+
+
+async def _hold_off(
+    state: OperatorState, body: dict[str, Any], product: DataProduct, message: str
+) -> None:
+    """Report the mismatch (status, and a Warning Event when it is new); create nothing."""
+    status = compute_mismatch_status(product, message, now=now_rfc3339())
+    state.metrics.health.observe(product, status)
+    await _write_status(state, body, product, status, refresh=False, waited=None)
+    before = next((c for c in product.status.conditions if c.type == "Ready"), None)
+    if before is None or (before.reason, before.message) != (DOMAIN_MISMATCH, message):
+        await _announce(state, body, WARNING, DOMAIN_MISMATCH, message)
 
 
 async def _apply_children(
@@ -171,12 +231,13 @@ async def _write_status(
     *,
     refresh: bool,
     waited: float | None,
-) -> None:
-    """Write what changed in the status, unless the first status waits for claims to bind."""
+) -> bool:
+    """Write what changed in the status, unless the first status waits for claims to bind;
+    whether it wrote."""
     first_status = (body.get("status") or {}).get("observedGeneration") != product.generation
     pending = _claims_pending(status)
     if refresh and waited is None and first_status and pending:
-        return  # one claim bound of several: the deferred first status write is on its way
+        return False  # one claim bound of several: the deferred first status write is on its way
     if waited is not None and waited < MAX_STATUS_WAIT_SECONDS and pending:
         # The claims just created bind in a moment, and their events refresh the status then:
         # one status write instead of "Pending" now and "Bound" right after. The status is
@@ -194,13 +255,14 @@ async def _write_status(
             ),
             delay=delay,
         )
-        return
+        return False
     state.cancel((product.namespace, product.name, "status"))  # no deferred write needed now
     changes = status_patch(dict(body.get("status") or {}), status.to_wire())
     if changes:
         path = _product_path(product.namespace, product.name)
         written = await state.client.merge_patch(f"{path}/status", {"status": changes})
         state.saw_version(product.namespace, product.name, written["metadata"]["resourceVersion"])
+    return bool(changes)
 
 
 def wants_reconcile(state: OperatorState, body: dict[str, Any], event_type: str | None) -> bool:
@@ -267,7 +329,10 @@ async def _let_go(state: OperatorState, body: dict[str, Any]) -> None:
         if current is not None:
             await remove_legacy_finalizer(state.client, current)
     state.metrics.health.forget(namespace, name)
+    if state.metrics.policy_violations.forget(namespace, name):
+        refresh_policy_statuses_soon(state)
     state.forget(namespace, name)
+    refresh_domain_soon(state, namespace)
 
 
 def _let_go_later(body: dict[str, Any]) -> Callable[[OperatorState, str, str], Awaitable[None]]:
@@ -429,12 +494,77 @@ def register(registry: kopf.OperatorRegistry, state: OperatorState) -> None:
             name_kinds=NAMED_KINDS,
         )
         state.children.start()
+        state.domains = WatchedObjects(
+            state.client, DOMAIN_KIND, on_change=functools.partial(_on_domain_change, state)
+        )
+        state.domains.start()
+        state.policies = WatchedObjects(
+            state.client, POLICY_KIND, on_change=functools.partial(_on_policy_change, state)
+        )
+        state.policies.start()
         state.start_background(drift_checks(state))
 
     @kopf.on.cleanup(id="stop-watching-children", registry=registry)
     async def stop_watching(**_: Any) -> None:
         if state.children is not None:
             await state.children.stop()
+        if state.domains is not None:
+            await state.domains.stop()
+        if state.policies is not None:
+            await state.policies.stop()
+
+
+def _on_policy_change(state: OperatorState, event: str, policy: dict[str, Any]) -> None:
+    """A MeshPolicy changed: reconcile it; when its rules changed, audit every product again."""
+    changed = compile_change(state, event, policy)
+    if event != "DELETED":
+        converge_policy_soon(state, policy["metadata"]["name"])
+    if changed and event != "LISTED":  # at start every product is reconciled (and audited)
+        state.schedule(
+            ("", "policies", "audit"),
+            functools.partial(_audit_every_product, state),
+            delay=REFRESH_DELAY_SECONDS,
+        )
+
+
+async def _audit_every_product(state: OperatorState) -> None:
+    """Refresh the status of every product, which audits it against the current policies."""
+    resource = KNOWN_RESOURCES[(f"{GROUP}/{VERSION}", "DataProduct")]
+    paths = [resource.path(ns) for ns in state.config.namespaces] or [resource.path()]
+    for path in paths:
+        async for page in state.client.pages(path, limit=DRIFT_PAGE):
+            await gather_limited(
+                DRIFT_CONCURRENCY,
+                *(
+                    _converge_latest(
+                        state, body["metadata"]["namespace"], body["metadata"]["name"], False
+                    )
+                    for body in page
+                ),
+            )
+    refresh_policy_statuses_soon(state)
+
+
+def _on_domain_change(state: OperatorState, event: str, domain: dict[str, Any]) -> None:
+    """A DataDomain changed: when the domain of a namespace changed with it, reconcile every
+    product there (a DomainMismatch may be over, or begin)."""
+    moved = index_domain(state, event, domain)
+    if event == "LISTED":
+        return  # the initial listing: every product is reconciled at start anyway
+    watched = state.config.namespaces
+    for namespace in sorted(moved):
+        if not watched or namespace in watched:
+            state.schedule(
+                (namespace, "", "domain-changed"),
+                functools.partial(_reconcile_namespace, state, namespace),
+                delay=REFRESH_DELAY_SECONDS,
+            )
+
+
+async def _reconcile_namespace(state: OperatorState, namespace: str) -> None:
+    resource = KNOWN_RESOURCES[(f"{GROUP}/{VERSION}", "DataProduct")]
+    for body in await state.client.list(resource.path(namespace)):
+        await dispatch(state, body, None)
 
 
 def _on_child_change(state: OperatorState, event: str, child: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from prometheus_client import start_http_server
 
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.errors import UserError
-from dataproduct_operator.handlers import datadomain, dataproduct
+from dataproduct_operator.handlers import datadomain, dataproduct, meshpolicy
 from dataproduct_operator.handlers.state import OperatorState
 from dataproduct_operator.k8s.client import KubeClient, load_environment_connection
 
@@ -66,6 +66,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
 
     dataproduct.register(registry, state)
     datadomain.register(registry, state)
+    meshpolicy.register(registry, state)
     return registry
 
 

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataproduct_operator.api.meshpolicy import CompiledPolicy
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.k8s.client import KubeClient
-from dataproduct_operator.k8s.informer import ChildCache
+from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.metrics import OperatorMetrics
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ class OperatorState:
     config: OperatorConfig
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     children: ChildCache | None = None  # started with the operator
+    domains: WatchedObjects | None = None  # every DataDomain; started with the operator
+    domain_of_namespace: dict[str, str] = field(default_factory=dict)  # namespace -> domain
+    policies: WatchedObjects | None = None  # every MeshPolicy; started with the operator
+    compiled_policies: dict[str, CompiledPolicy] = field(default_factory=dict)  # by name
     _locks: dict[tuple[str, str], _HeldLock] = field(default_factory=dict)
     _scheduled: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)

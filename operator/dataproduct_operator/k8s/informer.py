@@ -14,6 +14,7 @@ objects of others without asking the API server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -265,38 +266,25 @@ class ChildCache:
                 del self._by_product[(key[1], product or "")]
 
     async def _run(self, kind: Kind, namespace: str | None, feed: str) -> None:
-        """List, then watch from there; list again when the watch expires or breaks."""
-        path = KNOWN_RESOURCES[kind].path(namespace)
-        while True:
-            try:
-                version: str | None = await self._list(kind, namespace, path, feed)
-                self._synced[(kind, namespace, feed)].set()
-                while version is not None:
-                    version = await self._watch(kind, path, version, feed)
-            except asyncio.CancelledError:
-                raise
-            except (ApiError, aiohttp.ClientError, TimeoutError, ValueError) as error:
-                logger.warning("Watching %s %s failed, listing again: %s", kind[1], path, error)
-                await asyncio.sleep(RETRY_SECONDS)
-            except Exception:  # a watch must not end unseen: the cache would go stale
-                logger.exception("Watching %s %s failed, listing again", kind[1], path)
-                await asyncio.sleep(RETRY_SECONDS)
+        await list_then_watch(
+            self._client,
+            kind,
+            KNOWN_RESOURCES[kind].path(namespace),
+            selector=SELECTORS[feed],
+            accept=(ACCEPT_LIST[feed], ACCEPT_WATCH[feed]),
+            on_listed=functools.partial(self._listed, kind, namespace, feed),
+            on_event=functools.partial(self._record, feed),
+            synced=self._synced[(kind, namespace, feed)],
+        )
 
-    async def _list(self, kind: Kind, namespace: str | None, path: str, feed: str) -> str:
-        params = {"labelSelector": SELECTORS[feed], "limit": "500"}
+    def _listed(
+        self, kind: Kind, namespace: str | None, feed: str, items: list[dict[str, Any]]
+    ) -> None:
+        """A full listing: record every object, forget those no longer there."""
         seen: set[ChildKey] = set()
-        version = ""
-        while True:
-            page = await self._client.request("GET", path, params=params, accept=ACCEPT_LIST[feed])
-            version = str(page["metadata"]["resourceVersion"])
-            for item in page.get("items") or []:  # null in an empty metadata list
-                item["apiVersion"], item["kind"] = kind
-                self._record(feed, "LISTED", item)
-                seen.add(_child_key(item))
-            token = page["metadata"].get("continue")
-            if not token:
-                break
-            params["continue"] = token
+        for item in items:
+            self._record(feed, "LISTED", item)
+            seen.add(_child_key(item))
 
         def in_scope(key: ChildKey) -> bool:
             return key[0] == kind[1] and (namespace is None or key[1] == namespace)
@@ -307,28 +295,6 @@ class ChildCache:
             gone = [obj for key, obj in self._objects.items() if in_scope(key) and key not in seen]
             for obj in gone:
                 self.remove(obj)
-        return version
-
-    async def _watch(self, kind: Kind, path: str, version: str, feed: str) -> str | None:
-        """Apply watch events until the server ends the watch; the version to go on from, or
-        None when it has expired (list again)."""
-        params = {
-            "watch": "1",
-            "labelSelector": SELECTORS[feed],
-            "resourceVersion": version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(WATCH_SECONDS),
-        }
-        async for event in self._client.stream(path, params=params, accept=ACCEPT_WATCH[feed]):
-            kind_of_event, obj = event.get("type"), event.get("object") or {}
-            if kind_of_event == "ERROR":
-                return None  # typically 410 Gone: the version is too old
-            version = (obj.get("metadata") or {}).get("resourceVersion", version)
-            if kind_of_event == "BOOKMARK":
-                continue
-            obj["apiVersion"], obj["kind"] = kind
-            self._record(feed, str(kind_of_event), obj)
-        return version
 
     def _record(self, feed: str, event: str, obj: dict[str, Any]) -> None:
         if feed == OTHERS:
@@ -346,3 +312,165 @@ class ChildCache:
 def _child_key(obj: dict[str, Any]) -> ChildKey:
     metadata = obj["metadata"]
     return obj["kind"], sys.intern(metadata.get("namespace", "")), metadata["name"]
+
+
+async def list_then_watch(
+    client: KubeClient,
+    kind: Kind,
+    path: str,
+    *,
+    selector: str | None,
+    accept: tuple[str | None, str | None],
+    on_listed: Callable[[list[dict[str, Any]]], None],
+    on_event: Callable[[str, dict[str, Any]], None],
+    synced: asyncio.Event,
+) -> None:
+    """List ``path`` (``on_listed`` with every object), set ``synced``, then watch from there
+    (``on_event`` per change); list again when the watch expires or breaks. Runs until
+    cancelled. ``accept``: the media types of the list and of the watch (None: JSON)."""
+    while True:
+        try:
+            items, listed = await _list(client, kind, path, selector, accept[0])
+            on_listed(items)
+            synced.set()
+            version: str | None = listed
+            while version is not None:
+                version = await _watch(
+                    client,
+                    kind,
+                    path,
+                    version,
+                    selector=selector,
+                    accept=accept[1],
+                    on_event=on_event,
+                )
+        except asyncio.CancelledError:
+            raise
+        except (ApiError, aiohttp.ClientError, TimeoutError, ValueError) as error:
+            logger.warning("Watching %s %s failed, listing again: %s", kind[1], path, error)
+            await asyncio.sleep(RETRY_SECONDS)
+        except Exception:  # a watch must not end unseen: the cache would go stale
+            logger.exception("Watching %s %s failed, listing again", kind[1], path)
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+async def _list(
+    client: KubeClient, kind: Kind, path: str, selector: str | None, accept: str | None
+) -> tuple[list[dict[str, Any]], str]:
+    """Every object, a page of 500 at a time, and the version of the listing."""
+    params = {"limit": "500"}
+    if selector:
+        params["labelSelector"] = selector
+    items: list[dict[str, Any]] = []
+    while True:
+        page = await client.request("GET", path, params=params, accept=accept)
+        version = str(page["metadata"]["resourceVersion"])
+        for item in page.get("items") or []:  # null in an empty metadata list
+            item["apiVersion"], item["kind"] = kind
+            items.append(item)
+        token = page["metadata"].get("continue")
+        if not token:
+            return items, version
+        params["continue"] = token
+
+
+async def _watch(
+    client: KubeClient,
+    kind: Kind,
+    path: str,
+    version: str,
+    *,
+    selector: str | None,
+    accept: str | None,
+    on_event: Callable[[str, dict[str, Any]], None],
+) -> str | None:
+    """Pass on watch events until the server ends the watch; the version to go on from, or
+    None when it has expired (list again)."""
+    params = {
+        "watch": "1",
+        "resourceVersion": version,
+        "allowWatchBookmarks": "true",
+        "timeoutSeconds": str(WATCH_SECONDS),
+    }
+    if selector:
+        params["labelSelector"] = selector
+    async for event in client.stream(path, params=params, accept=accept):
+        kind_of_event, obj = event.get("type"), event.get("object") or {}
+        if kind_of_event == "ERROR":
+            return None  # typically 410 Gone: the version is too old
+        version = (obj.get("metadata") or {}).get("resourceVersion", version)
+        if kind_of_event == "BOOKMARK":
+            continue
+        obj["apiVersion"], obj["kind"] = kind
+        on_event(str(kind_of_event), obj)
+    return version
+
+
+class WatchedObjects:
+    """Every object of one cluster-scoped kind, in full, kept current by a watch: for kinds
+    with few objects that the operator consults on every reconcile (DataDomains)."""
+
+    def __init__(self, client: KubeClient, kind: Kind, on_change: OnChange | None = None) -> None:
+        self._client = client
+        self._kind = kind
+        self._on_change = on_change
+        self._objects: dict[str, dict[str, Any]] = {}
+        self._synced = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            list_then_watch(
+                self._client,
+                self._kind,
+                KNOWN_RESOURCES[self._kind].path(),
+                selector=None,
+                accept=(None, None),
+                on_listed=self._listed,
+                on_event=self._record,
+                synced=self._synced,
+            )
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def wait_synced(self, timeout: float = SYNC_SECONDS) -> None:
+        """Return once listed; fail (to be retried) after ``timeout``."""
+        try:
+            await asyncio.wait_for(self._synced.wait(), timeout)
+        except TimeoutError:
+            raise CacheNotSyncedError(
+                503,
+                "CacheNotSynced",
+                f"Could not list {self._kind[1]}s within {timeout:.0f}s; "
+                "see the operator's log (RBAC or connection problems)",
+            ) from None
+
+    def items(self) -> list[dict[str, Any]]:
+        return list(self._objects.values())
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        return self._objects.get(name)
+
+    def _listed(self, items: list[dict[str, Any]]) -> None:
+        names = {item["metadata"]["name"] for item in items}
+        for name in [name for name in self._objects if name not in names]:
+            self._record("DELETED", self._objects[name])
+        for item in items:
+            self._record("LISTED", item)
+
+    def _record(self, event: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        if event == "DELETED":
+            if self._objects.pop(name, None) is None:
+                return
+        else:
+            cached = self._objects.get(name)
+            if cached is not None and not _newer(obj, cached):
+                return
+            self._objects[name] = obj
+        if self._on_change is not None:
+            self._on_change(event, obj)

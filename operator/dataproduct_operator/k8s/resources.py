@@ -48,6 +48,19 @@ KNOWN_RESOURCES = {
         Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
         Resource("datamesh.dev/v1alpha1", "DataProduct", "dataproducts"),
         Resource("datamesh.dev/v1alpha1", "DataDomain", "datadomains", namespaced=False),
+        Resource("datamesh.dev/v1alpha1", "MeshPolicy", "meshpolicies", namespaced=False),
+        Resource(
+            "admissionregistration.k8s.io/v1",
+            "ValidatingAdmissionPolicy",
+            "validatingadmissionpolicies",
+            namespaced=False,
+        ),
+        Resource(
+            "admissionregistration.k8s.io/v1",
+            "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybindings",
+            namespaced=False,
+        ),
         Resource(
             "apiextensions.k8s.io/v1",
             "CustomResourceDefinition",

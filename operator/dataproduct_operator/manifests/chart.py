@@ -20,6 +20,7 @@ from dataproduct_operator.manifests.chart_values import (
     values_table,
 )
 from dataproduct_operator.manifests.crd import KINDS, build_crd
+from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.manifests.rbac import build_cluster_role_rules, build_domain_cluster_roles
 
 CHART_DIR = "charts/dataproduct-operator"
@@ -83,6 +84,31 @@ def render_domain_roles_template() -> str:
     )
 
 
+def render_policies_template() -> str:
+    """The starter MeshPolicies behind ``policies.enabled``.
+
+    Post-install and post-upgrade hooks: Helm maps every object of a release to a served kind
+    before it creates any, and the MeshPolicy kind is served only once the chart's CRD is in.
+    """
+    hook = {
+        "helm.sh/hook": "post-install,post-upgrade",
+        "helm.sh/hook-delete-policy": "before-hook-creation",
+    }
+    hooked = [
+        {**policy, "metadata": {**policy["metadata"], "annotations": hook}}
+        for policy in STARTER_POLICIES
+    ]
+    documents = "---\n".join(_yaml(policy) for policy in hooked)
+    if "{{" in documents or "}}" in documents:
+        raise ValueError("A starter policy must not contain Helm template delimiters")
+    return (
+        HEADER.format(source="operator/dataproduct_operator/manifests/policies.py")
+        + "{{- if .Values.policies.enabled }}\n"
+        + documents
+        + "{{- end }}\n"
+    )
+
+
 def render_crd_template(crd: dict[str, Any]) -> str:
     """One CRD behind ``crds.enabled``, kept on uninstall when ``crds.keep``."""
     body = _yaml(crd)
@@ -117,8 +143,11 @@ Installs the dataproduct-operator: its Deployment (Pod Security "restricted", li
 ClusterRoles of the domain teams (`datamesh-domain-editor`, which aggregates the built-in `view`
 and every ClusterRole labelled `datamesh.dev/aggregate-to-domain-editor: "true"`, such as the
 chart's `datamesh-domain-editor-rules`; `datamesh-view`, aggregated into `view`: read
-DataProducts), the `DataProduct` and `DataDomain` CRDs (behind `crds.enabled`, kept on uninstall
-while `crds.keep`) and an optional ServiceMonitor. Values are checked against
+DataProducts), the `DataProduct`, `DataDomain` and `MeshPolicy` CRDs (behind `crds.enabled`, kept
+on uninstall while `crds.keep`), the starter MeshPolicies (behind `policies.enabled`; created by a
+post-install/post-upgrade hook once the CRDs are served, left in place by `helm uninstall` and by
+turning the value off: delete them with `kubectl delete mpol <name>`) and an optional
+ServiceMonitor. Values are checked against
 `values.schema.json`: an unknown or mistyped key fails `helm install` with its path.
 
 ```console
@@ -126,6 +155,8 @@ kubectl create namespace dataproduct-system
 kubectl label namespace dataproduct-system pod-security.kubernetes.io/enforce=restricted
 helm install dataproduct-operator charts/dataproduct-operator -n dataproduct-system \\
   --set image.repository=registry.example.com/dataproduct-operator --wait
+kubectl apply -f examples/domains.yaml
+kubectl wait --for=condition=Ready datadomains --all --timeout=2m
 kubectl apply -f examples/
 kubectl get dataproducts -A
 ```
@@ -154,6 +185,7 @@ def chart_files() -> dict[str, str]:
         "values.schema.json": json.dumps(build_values_schema(), indent=2) + "\n",
         "templates/clusterrole.yaml": render_cluster_role_template(),
         "templates/domain-clusterroles.yaml": render_domain_roles_template(),
+        "templates/meshpolicies.yaml": render_policies_template(),
         "README.md": render_chart_readme(),
     }
     for definition in KINDS:

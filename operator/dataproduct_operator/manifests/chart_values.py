@@ -41,7 +41,7 @@ class Image(_Values):
 
 
 class Crds(_Values):
-    """The DataProduct CustomResourceDefinition."""
+    """The CustomResourceDefinitions: DataProduct, DataDomain, MeshPolicy."""
 
     enabled: bool = Field(
         default=True,
@@ -74,6 +74,17 @@ class Rbac(_Values):
         default=True,
         description="Create the ClusterRole and ClusterRoleBinding the operator needs "
         "(least privilege: every verb named, no wildcards, no escalate).",
+    )
+
+
+class Policies(_Values):
+    """The starter MeshPolicies."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Install the starter MeshPolicies (all Deny): production-freshness, "
+        "pii-classification, production-contacts, retired-no-schedules, "
+        "breaking-change-major-version. Needs crds.enabled or the CRDs installed beforehand.",
     )
 
 
@@ -131,6 +142,7 @@ class ChartValues(_Values):
     crds: Crds = Field(default_factory=Crds)
     service_account: ServiceAccount = Field(default_factory=ServiceAccount)
     rbac: Rbac = Field(default_factory=Rbac)
+    policies: Policies = Field(default_factory=Policies)
     metrics: Metrics = Field(default_factory=Metrics)
     liveness_port: int = Field(
         default=8080, ge=1, le=65535, description="Port of the liveness endpoint (/healthz)."

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dataproduct_operator.api import datadomain, dataproduct
+from dataproduct_operator.api import datadomain, dataproduct, meshpolicy
 
 DROPPED_KEYS = frozenset({"title"})
 
@@ -83,7 +83,16 @@ DATA_DOMAIN = _definition(
     "Pod Security level, owners and allowed consumers, onboarded by dataproduct-operator.",
 )
 
-KINDS = (DATA_PRODUCT, DATA_DOMAIN)
+MESH_POLICY = _definition(
+    meshpolicy,
+    scope="Cluster",
+    spec_model=meshpolicy.MeshPolicySpec,
+    status_model=meshpolicy.MeshPolicyStatus,
+    description="A rule of the Data Mesh's federated governance: CEL over DataProducts, "
+    "enforced by the API server (Deny, Warn) and audited by dataproduct-operator.",
+)
+
+KINDS = (DATA_PRODUCT, DATA_DOMAIN, MESH_POLICY)
 
 
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:

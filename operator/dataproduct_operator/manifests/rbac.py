@@ -97,6 +97,20 @@ OPERATOR_RULES = (
         "each domain's quota and default container requests",
     ),
     Rule("networking.k8s.io", ("networkpolicies",), MANAGE, "each domain's ingress policies"),
+    Rule(GROUP, ("meshpolicies",), READ, "watch MeshPolicies"),
+    Rule(GROUP, ("meshpolicies/status",), ("get", "update", "patch"), "write their status"),
+    Rule(
+        GROUP,
+        ("meshpolicies/finalizers",),
+        ("update",),
+        "set owner references that block owner deletion on the admission policies",
+    ),
+    Rule(
+        "admissionregistration.k8s.io",
+        ("validatingadmissionpolicies", "validatingadmissionpolicybindings"),
+        MANAGE,
+        "enforce Deny and Warn MeshPolicies at admission",
+    ),
     Rule(
         "rbac.authorization.k8s.io",
         ("clusterroles",),

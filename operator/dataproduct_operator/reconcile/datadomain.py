@@ -25,6 +25,7 @@ from dataproduct_operator.specs.datadomain import (
     DOMAIN_OBJECT_NAME,
     EDITORS,
     build_domain_objects,
+    consumer_namespaces,
 )
 from dataproduct_operator.specs.dataproduct import stamped_hash
 from dataproduct_operator.status.datadomain import (
@@ -82,9 +83,10 @@ async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, st
 
 
 async def reconcile_data_domain(
-    client: KubeClient, domain: DataDomain, *, now: str
+    client: KubeClient, domain: DataDomain, *, namespace_of: dict[str, str], now: str
 ) -> DomainOutcome:
-    """Apply what differs, delete a quota no longer asked for, and compute the status."""
+    """Apply what differs, delete a quota no longer asked for, and compute the status;
+    ``namespace_of``: every domain's namespace, by domain name."""
     found = await _observe(client, domain)
     namespace_exists = found[("Namespace", domain.namespace)] is not None
     product_objects = (
@@ -93,7 +95,7 @@ async def reconcile_data_domain(
         else []
     )
     products = [DataProduct.from_object(obj) for obj in product_objects]
-    desired = build_domain_objects(domain, products)
+    desired = build_domain_objects(domain, products, consumer_namespaces(domain, namespace_of))
     outcome = DomainOutcome(status=domain.status)
     for obj in desired:  # the namespace first: the rest lives in it
         key = (obj["kind"], obj["metadata"]["name"])

@@ -99,6 +99,15 @@ def build_limit_range(domain: DataDomain) -> dict[str, Any]:
     return render("limitrange.yaml.j2", metadata=_metadata(domain, DOMAIN_OBJECT_NAME))
 
 
+def consumer_namespaces(domain: DataDomain, namespace_of: dict[str, str]) -> set[str] | None:
+    """The namespaces ``spec.allowedConsumers`` stands for (a domain's name stands for its
+    namespace, ``namespace_of`` domain -> namespace); None when it is empty (no restriction)."""
+    allowed = domain.spec.allowed_consumers
+    if not allowed:
+        return None
+    return {namespace_of.get(consumer, consumer) for consumer in allowed}
+
+
 def reader_namespaces(
     domain: DataDomain, products: Iterable[DataProduct], consumer_namespaces: set[str] | None
 ) -> list[str]:

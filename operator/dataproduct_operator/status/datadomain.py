@@ -1,9 +1,9 @@
 """The status of a DataDomain from its spec and what is observed (layer ``status``, pure).
 
 Conditions ``NamespaceReady`` (the namespace exists and is Active), ``QuotaReady`` (the quota
-the spec asks for is in place, or none is asked for), ``AccessReady`` (the network policies and
-the owner team's RoleBinding are in place) and the summary ``Ready``; the count of the domain's
-data products and how many are Ready; the quota's use as the ResourceQuota reports it.
+the spec asks for is in place and counted, or none is asked for), ``AccessReady`` (the network
+policies and the owner team's RoleBinding are in place) and the summary ``Ready``; the count of
+the domain's data products and how many are Ready; the quota's use as the ResourceQuota reports.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from dataproduct_operator.status.conditions import (
 
 NAMESPACE = "NamespaceReady"
 QUOTA = "QuotaReady"
+QUOTA_PENDING = "QuotaPending"
+NAMESPACE_TERMINATING = "NamespaceTerminating"
+PASSING_STATES = (QUOTA_PENDING, NAMESPACE_TERMINATING)  # over without a change of the spec
 ACCESS = "AccessReady"
 
 
@@ -46,7 +49,8 @@ def _namespace(domain: DataDomain, observed: ObservedDomain) -> Aspect:
         return Aspect(False, "NamespaceMissing", f"namespace {domain.namespace} does not exist")
     phase = (observed.namespace.get("status") or {}).get("phase", "Active")
     if phase != "Active":
-        return Aspect(False, "NamespaceTerminating", f"namespace {domain.namespace} is {phase}")
+        message = f"namespace {domain.namespace} is {phase}; it is made again once it is gone"
+        return Aspect(False, NAMESPACE_TERMINATING, message)
     return Aspect(True, "NamespaceActive", f"namespace {domain.namespace} is Active")
 
 
@@ -55,6 +59,13 @@ def _quota(wanted: bool, observed: ObservedDomain) -> Aspect:
         return Aspect(True, "NoQuota", "spec.quota sets no limit")
     if observed.quota is None:
         return Aspect(False, "QuotaMissing", "the ResourceQuota datamesh-domain does not exist")
+    hard = (observed.quota.get("spec") or {}).get("hard") or {}
+    counted = (observed.quota.get("status") or {}).get("used") or {}
+    if not set(hard) <= set(counted):
+        # Until kube-controller-manager has counted every resource of the quota in the
+        # namespace (a custom resource only once its discovery has found the CRD, within 30 s),
+        # the API server refuses every object the quota covers ("status unknown for quota").
+        return Aspect(False, QUOTA_PENDING, "the ResourceQuota datamesh-domain is not counted yet")
     return Aspect(True, "QuotaApplied", "the ResourceQuota datamesh-domain is in place")
 
 

@@ -30,7 +30,13 @@ from dataproduct_operator.api.naming import (
 )
 from dataproduct_operator.api.quantity import parse_quantity
 from dataproduct_operator.constants import LABEL_PIPELINE
-from dataproduct_operator.status.conditions import Aspect, Stamp, build_conditions
+from dataproduct_operator.status.conditions import (
+    READY,
+    Aspect,
+    Stamp,
+    build_condition,
+    build_conditions,
+)
 
 STORAGE = "StorageReady"
 PIPELINES = "PipelinesReady"
@@ -241,6 +247,39 @@ def compute_status(
         conditions=conditions,
         output_ports=ports,
         pipelines=pipelines,
+    )
+
+
+DOMAIN_MISMATCH = "DomainMismatch"
+
+
+def find_domain_mismatch(product: DataProduct, namespace_domain: str | None) -> str | None:
+    """Why the product does not belong where it is, or None when it does: its namespace must
+    be a DataDomain's (``namespace_domain``), and ``spec.domain`` must name that domain."""
+    where = f"namespace {product.namespace}"
+    if namespace_domain is None:
+        return (
+            f"{where} belongs to no DataDomain: onboard the domain {product.spec.domain} "
+            f"(a DataDomain with spec.namespace {product.namespace}) or move the product to "
+            "its domain's namespace; nothing is created until then"
+        )
+    if namespace_domain != product.spec.domain:
+        return (
+            f"spec.domain is {product.spec.domain}, but {where} belongs to the DataDomain "
+            f"{namespace_domain}: set spec.domain to {namespace_domain} or move the product to "
+            f"the namespace of {product.spec.domain}; nothing is created until then"
+        )
+    return None
+
+
+def compute_mismatch_status(product: DataProduct, message: str, *, now: str) -> DataProductStatus:
+    """Not Ready, reason DomainMismatch, for the current generation; the rest as it was (the
+    operator neither creates nor deletes anything for such a product)."""
+    stamp = Stamp(product.generation, {c.type: c for c in product.status.conditions}, now)
+    ready = build_condition(READY, Aspect(False, DOMAIN_MISMATCH, message), stamp)
+    others = [c for c in product.status.conditions if c.type != READY]
+    return product.status.model_copy(
+        update={"conditions": [ready, *others], "observed_generation": product.generation}
     )
 
 

@@ -1,0 +1,103 @@
+"""Desired objects of a MeshPolicy (layer ``specs``, pure).
+
+A policy enforced at admission (Deny, Warn) becomes a ValidatingAdmissionPolicy on creates and
+updates of DataProducts, one validation per rule, and its binding with the validation action;
+``match`` becomes match conditions. Updates that leave the spec as it was (the operator's
+finalizer and annotations, a run request) and products being deleted are not checked: a product
+made before the policy can always be run and deleted. An Audit policy, or one whose rules do not
+compile, has no admission objects: a broken expression must never block every product.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dataproduct_operator.api.dataproduct import GROUP, PLURAL, VERSION
+from dataproduct_operator.api.meshpolicy import (
+    KIND,
+    Enforcement,
+    MeshPolicy,
+    PolicyRule,
+    compile_policy,
+)
+from dataproduct_operator.constants import LABEL_MANAGED_BY, OPERATOR_NAME
+from dataproduct_operator.specs.dataproduct import stamp_hash
+from dataproduct_operator.specs.ownership import controller_reference
+from dataproduct_operator.specs.render import render
+
+LABEL_POLICY = f"{GROUP}/mesh-policy"
+ACTIONS = {Enforcement.DENY: ["Deny"], Enforcement.WARN: ["Warn"]}
+
+
+def admission_policy_name(policy: MeshPolicy) -> str:
+    return f"datamesh-policy-{policy.name}"
+
+
+def _quoted(values: list[str]) -> str:
+    return "[" + ", ".join(f"'{value}'" for value in values) + "]"
+
+
+def match_conditions(policy: MeshPolicy) -> list[dict[str, str]]:
+    match = policy.spec.match
+    conditions = [
+        {"name": "spec-changed", "expression": (
+            "request.operation == 'CREATE' || object.spec != oldObject.spec")},
+        {"name": "not-deleted", "expression": "!has(object.metadata.deletionTimestamp)"},
+    ]  # fmt: skip
+    for field, values in (
+        ("domain", match.domains),
+        ("lifecycle", [str(value) for value in match.lifecycles]),
+        ("classification", [str(value) for value in match.classifications]),
+    ):
+        if values:
+            conditions.append(
+                {
+                    "name": f"{field}-matches",
+                    "expression": f"has(object.spec.{field}) && "
+                    f"object.spec.{field} in {_quoted(sorted(values))}",
+                }
+            )
+    return conditions
+
+
+def _validation(policy: MeshPolicy, rule: PolicyRule) -> dict[str, str]:
+    where = f" (MeshPolicy {policy.name}, rule {rule.name})"
+    validation = {"expression": rule.expression, "reason": "Invalid"}
+    if rule.message:
+        validation["message"] = rule.message + where
+    if rule.message_expression:
+        validation["messageExpression"] = f"({rule.message_expression}) + '{where}'"
+    return validation
+
+
+def build_admission_objects(policy: MeshPolicy) -> list[dict[str, Any]]:
+    """The ValidatingAdmissionPolicy and its binding, hash-stamped; none for an Audit policy
+    or one that does not compile."""
+    actions = ACTIONS.get(policy.spec.enforcement)
+    if actions is None or compile_policy(policy).errors:
+        return []
+    name = admission_policy_name(policy)
+    metadata: dict[str, Any] = {
+        "name": name,
+        "labels": {LABEL_MANAGED_BY: OPERATOR_NAME, LABEL_POLICY: policy.name},
+    }
+    if policy.uid:
+        metadata["ownerReferences"] = [controller_reference(KIND, policy.name, policy.uid)]
+    objects = [
+        render(
+            "validatingadmissionpolicy.yaml.j2",
+            metadata=metadata,
+            group=GROUP,
+            version=VERSION,
+            plural=PLURAL,
+            match_conditions=match_conditions(policy),
+            validations=[_validation(policy, rule) for rule in policy.spec.rules],
+        ),
+        render(
+            "validatingadmissionpolicybinding.yaml.j2",
+            metadata=metadata,
+            policy_name=name,
+            actions=actions,
+        ),
+    ]
+    return [stamp_hash(obj) for obj in objects]

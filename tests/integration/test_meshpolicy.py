@@ -1,0 +1,254 @@
+"""MeshPolicies against the local control plane: enforced by the API server at `kubectl apply`,
+audited by the operator (running as the chart's identity) on the products that exist.
+
+Every policy here matches only the test's own domain, so that no other test's products are
+refused while its admission policy is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from dataproduct_operator.k8s.rest import RestClient
+from dataproduct_operator.manifests.policies import STARTER_POLICIES
+from tests.helpers import wait_for
+from tests.integration.conftest import KubectlRunner
+from tests.integration.products import (
+    PRODUCTS,
+    OperatorProcess,
+    condition,
+    create_ready,
+    delete_if_present,
+    example,
+    operator_metrics,
+    product_path,
+)
+
+POLICIES = "/apis/datamesh.dev/v1alpha1/meshpolicies"
+ADMISSION_POLICIES = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
+BINDINGS = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
+MakePolicy = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def make_policy(kube: RestClient, domain: str) -> Iterator[MakePolicy]:
+    """``make_policy(name, rules, enforcement, **match)``: a MeshPolicy for the test's domain
+    only, deleted afterwards."""
+    made: list[str] = []
+
+    def make(
+        name: str, rules: list[dict[str, str]], enforcement: str, **match: list[str]
+    ) -> dict[str, Any]:
+        policy = {
+            "apiVersion": "datamesh.dev/v1alpha1",
+            "kind": "MeshPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "rules": rules,
+                "enforcement": enforcement,
+                "match": {**match, "domains": [domain]},
+            },
+        }
+        made.append(name)
+        created: dict[str, Any] = kube.create(POLICIES, policy)
+        return created
+
+    yield make
+    for name in made:
+        delete_if_present(kube, f"{POLICIES}/{name}")
+
+
+def policy_condition(kube: RestClient, name: str, kind: str, reason: str) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        policy = kube.get(f"{POLICIES}/{name}")
+        current = (policy.get("status") or {}).get("observedGeneration") == policy["metadata"][
+            "generation"
+        ]
+        found = condition(policy, kind)
+        return found if current and found and found["reason"] == reason else None
+
+    return wait_for(reached, description=f"MeshPolicy {name} {kind} {reason}")
+
+
+def refused_on_dry_run(kubectl: KubectlRunner, product: dict[str, Any]) -> bool:
+    """Whether the API server's admission already refuses ``product`` (nothing is stored)."""
+    result = kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(product), check=False)
+    return result.returncode != 0
+
+
+TEAM_RULE = {
+    "name": "team-suffix",
+    "expression": "object.spec.owner.team.endsWith('-data')",
+    "message": "spec.owner.team must name a data team: end it in -data",
+}
+
+
+def test_a_deny_policy_makes_kubectl_apply_fail_with_its_message(
+    operator: OperatorProcess,
+    kube: RestClient,
+    kubectl: KubectlRunner,
+    namespace: str,
+    make_policy: MakePolicy,
+) -> None:
+    make_policy("team-names", [TEAM_RULE], "Deny")
+    ready = policy_condition(kube, "team-names", "Ready", "Enforced")
+    assert "refuses" in ready["message"]
+    admission = kube.get(f"{ADMISSION_POLICIES}/datamesh-policy-team-names")
+    assert admission["metadata"]["ownerReferences"][0]["name"] == "team-names"
+    product = example(namespace)
+    product["spec"]["owner"]["team"] = "sales-analysts"
+    wait_for(lambda: refused_on_dry_run(kubectl, product), description="admission to apply")
+    result = kubectl("apply", "-f", "-", stdin=json.dumps(product), check=False)
+    assert result.returncode != 0
+    assert "spec.owner.team must name a data team: end it in -data" in result.stderr
+    assert "MeshPolicy team-names, rule team-suffix" in result.stderr
+    assert "datamesh-policy-team-names" in result.stderr
+    product["spec"]["owner"]["team"] = "sales-data"
+    assert "created" in kubectl("apply", "-f", "-", stdin=json.dumps(product)).stdout
+    # An update that leaves the spec alone (an annotation) is not judged again.
+    kubectl("annotate", "dataproduct", "orders", "-n", namespace, "note=kept")
+
+
+def test_a_warn_policy_accepts_the_product_with_the_warning(
+    operator: OperatorProcess,
+    kube: RestClient,
+    kubectl: KubectlRunner,
+    namespace: str,
+    make_policy: MakePolicy,
+) -> None:
+    make_policy("team-names-warn", [TEAM_RULE], "Warn")
+    assert "warns" in policy_condition(kube, "team-names-warn", "Ready", "Enforced")["message"]
+    product = example(namespace, "probe")
+    product["spec"]["owner"]["team"] = "sales-analysts"
+
+    def warned() -> bool:
+        result = kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(product))
+        return "end it in -data" in result.stderr
+
+    wait_for(warned, description="admission to warn")
+    product["metadata"]["name"] = "orders"
+    result = kubectl("apply", "-f", "-", stdin=json.dumps(product))
+    assert "created" in result.stdout
+    assert "Warning:" in result.stderr and "end it in -data" in result.stderr
+    assert kube.exists(product_path(namespace, "orders"))
+
+
+def test_audit_marks_an_existing_product_and_clears_it_after_the_fix(
+    operator: OperatorProcess,
+    kube: RestClient,
+    namespace: str,
+    make_policy: MakePolicy,
+) -> None:
+    create_ready(kube, example(namespace))  # tags: orders, revenue
+    rule = {
+        "name": "certified",
+        "expression": "'certified' in object.spec.tags",
+        "messageExpression": "'tag the product certified once reviewed; tags now: ' + "
+        "object.spec.tags.join(', ')",
+    }
+    make_policy("certified-only", [rule], "Audit")
+    assert policy_condition(kube, "certified-only", "Ready", "Auditing")
+    assert not kube.exists(f"{ADMISSION_POLICIES}/datamesh-policy-certified-only")
+
+    def compliance(status: str) -> dict[str, Any] | None:
+        found = condition(kube.get(product_path(namespace, "orders")), "PolicyCompliant")
+        return found if found and found["status"] == status else None
+
+    marked = wait_for(lambda: compliance("False"), description="the product to be non-compliant")
+    assert marked["reason"] == "PolicyViolated"
+    assert "certified-only/certified" in marked["message"]
+    assert "tags now: orders, revenue" in marked["message"]
+    ready = condition(kube.get(product_path(namespace, "orders")), "Ready")
+    assert ready is not None and ready["status"] == "True", "a violation does not stop a product"
+    events = kube.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+    assert any(e["reason"] == "PolicyViolation" for e in events)
+    labels = (("policy", "certified-only"), ("rule", "certified"))
+    assert operator_metrics(operator)["dataproduct_policy_violations"][labels] == 1.0
+
+    def counted(violations: int) -> bool:
+        status = kube.get(f"{POLICIES}/certified-only").get("status") or {}
+        return status.get("violations") == violations
+
+    wait_for(lambda: counted(1), description="the policy to count the violation")
+    status = kube.get(f"{POLICIES}/certified-only")["status"]
+    assert status["violatingProducts"] == [f"{namespace}/orders"]
+
+    kube.merge_patch(product_path(namespace, "orders"), {"spec": {"tags": ["certified"]}})
+    cleared = wait_for(lambda: compliance("True"), description="the violation to clear")
+    assert cleared["reason"] == "Compliant"
+    wait_for(lambda: counted(0), description="the policy count to clear")
+    gauges = operator_metrics(operator).get("dataproduct_policy_violations", {})
+    assert labels not in gauges
+
+
+def test_an_invalid_expression_shows_in_the_policy_status_and_blocks_nothing(
+    operator: OperatorProcess,
+    kube: RestClient,
+    namespace: str,
+    make_policy: MakePolicy,
+) -> None:
+    broken = {"name": "broken", "expression": "object.spec.lifecycle ==", "message": "never"}
+    make_policy("broken-syntax", [broken], "Deny")
+    valid = policy_condition(kube, "broken-syntax", "Valid", "CompileError")
+    assert valid["status"] == "False"
+    assert "rule broken: syntax error at line 1, column 23" in valid["message"]
+    assert policy_condition(kube, "broken-syntax", "Ready", "Invalid")["status"] == "False"
+    assert not kube.exists(f"{ADMISSION_POLICIES}/datamesh-policy-broken-syntax")
+    events = kube.get("/api/v1/namespaces/default/events")["items"]
+    assert any(
+        e["reason"] == "InvalidExpression" and e["involvedObject"]["name"] == "broken-syntax"
+        for e in events
+    )
+    # A field the DataProduct does not have compiles, but the API server's type check says no.
+    unknown = {"name": "unknown", "expression": "object.spec.nosuchfield == 'x'", "message": "no"}
+    make_policy("unknown-field", [unknown], "Deny")
+    failed = policy_condition(kube, "unknown-field", "Ready", "TypeCheckFailed")
+    assert "nosuchfield" in failed["message"]
+    assert not kube.exists(f"{BINDINGS}/datamesh-policy-unknown-field"), "never bound"
+    create_ready(kube, example(namespace))  # the broken policies stop nothing
+    assert operator.process.poll() is None
+
+
+def test_starter_policies_refuse_what_they_say_and_accept_the_examples(
+    operator: OperatorProcess,
+    kube: RestClient,
+    kubectl: KubectlRunner,
+    namespace: str,
+    make_policy: MakePolicy,
+) -> None:
+    for starter in STARTER_POLICIES:
+        match = starter["spec"].get("match") or {}  # with the test's domain added
+        make_policy(f"{starter['metadata']['name']}-t", starter["spec"]["rules"], "Deny", **match)
+    for starter in STARTER_POLICIES:
+        policy_condition(kube, f"{starter['metadata']['name']}-t", "Ready", "Enforced")
+    product = example(namespace)  # Production, Confidential, with contacts and freshness
+    product["spec"]["outputPorts"][1].pop("slo", None)
+    wait_for(lambda: refused_on_dry_run(kubectl, product), description="admission to apply")
+    result = kubectl("apply", "-f", "-", stdin=json.dumps(product), check=False)
+    port = product["spec"]["outputPorts"][1]["name"]
+    assert "declares slo.freshness on every output port" in result.stderr
+    assert f"add it (e.g. slo: {{freshness: 24h}}) to: {port}" in result.stderr
+
+    created = create_ready(kube, example(namespace))
+    version = created["spec"]["version"]
+    spec = created["spec"]
+    spec["outputPorts"][0]["schema"] = spec["outputPorts"][0]["schema"][:-1]  # a column less
+    patch = ("patch", "dataproduct", "orders", "-n", namespace, "--type=merge", "-p")
+    result = kubectl(
+        *patch, json.dumps({"spec": {"outputPorts": spec["outputPorts"]}}), check=False
+    )
+    assert result.returncode != 0
+    assert f"raise the major number of spec.version (now {version})" in result.stderr
+    major = int(version.split(".")[0]) + 1
+    bumped = {"spec": {"outputPorts": spec["outputPorts"], "version": f"{major}.0.0"}}
+    assert "patched" in kubectl(*patch, json.dumps(bumped)).stdout
+
+    public = example(namespace, "leads")
+    public["spec"]["classification"] = "Public"
+    result = kubectl("apply", "-f", "-", stdin=json.dumps(public), check=False)
+    assert "need spec.classification Confidential or Restricted, not Public" in result.stderr
+    assert not kube.exists(f"{PRODUCTS.format(namespace=namespace)}/leads")
