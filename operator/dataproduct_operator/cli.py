@@ -7,6 +7,7 @@ exit; Ctrl-C exits 130 after the command has cleaned up after itself.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +35,9 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="dpo")
 def main() -> None:
     """dataproduct-operator: Data Mesh data products as a Kubernetes API."""
+    # Ctrl-C (SIGINT) cleans up even when started from a script as a background job, which
+    # inherits SIGINT ignored: Python then installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @main.group(cls=_Group)

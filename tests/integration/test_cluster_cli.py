@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from dataproduct_operator.cluster import toolchain
@@ -104,8 +105,12 @@ def test_failing_component_is_named_with_its_log_and_the_others_are_stopped(
 
 def test_ctrl_c_during_up_stops_what_was_started(dpo_command: list[str], tmp_path: Path) -> None:
     directory = tmp_path / "cluster"
+    # Started as a background job of a script is: with SIGINT ignored (kept across exec).
+    # Ctrl-C must still clean up.
+    ignoring = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    ignoring += "os.execv(sys.argv[1], sys.argv[1:])"
     process = subprocess.Popen(
-        [*dpo_command, "cluster", "up", "--dir", str(directory)],
+        [sys.executable, "-c", ignoring, *dpo_command, "cluster", "up", "--dir", str(directory)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -3,11 +3,15 @@
 Level-based on kopf's event handlers only: an event of a product calls the one reconcile when
 it brings something not reconciled yet (a new product, every product when the operator starts,
 a new generation of the spec, a new run request), and one periodic drift check reconciles every
-product. The operator keeps its own finalizer and runs the clean-up when a product is deleted.
-kopf's create/update/delete handlers are not used: they would write a diff-base annotation on
-every change, a write per product that level-based handling does not need. Events of the
-children (Jobs, CronJobs, claims) refresh the status of their product at once. Handlers return
-nothing: a return value would land in the status.
+product. No finalizer holds a product: the garbage collector deletes its children, and its
+retained claims are released when it is gone. kopf's create/update/delete handlers are not
+used: they would write a diff-base annotation on every change, a write per product that
+level-based handling does not need. Events of the children (Jobs, CronJobs, claims) refresh the
+status of their product at once. Every DataDomain and MeshPolicy is watched too: a product is
+provisioned only in its domain's namespace (DomainMismatch otherwise), and every reconcile and
+refresh audits it against the policies; a new domain reconciles the products of its namespace,
+a changed policy re-audits every product. Handlers return nothing: a return value would land in
+the status.
 """
 
 from __future__ import annotations

@@ -120,7 +120,12 @@ class RestClient:
                 http_connection.request(method, path, body=body, headers=headers)
                 response = http_connection.getresponse()
                 return response.status, response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (
+                http.client.RemoteDisconnected,
+                BrokenPipeError,
+                ConnectionResetError,
+                ssl.SSLEOFError,  # the server closed an idle kept-alive connection
+            ):
                 self.close()
                 if attempt == 2:
                     raise
