@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from dataproduct_operator.api.datadomain import DataDomain
-from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_DOMAIN
-from dataproduct_operator.specs.datadomain import build_domain_objects, consumer_namespaces
+from dataproduct_operator.specs.datadomain import (
+    build_domain_objects,
+    consumer_namespaces,
+    granted_namespaces,
+)
 from tests.helpers import example_product
 
 
@@ -87,13 +90,18 @@ def test_objects_in_the_namespace_are_owned_by_the_domain_and_all_are_stamped() 
     assert not any(obj["metadata"].get("ownerReferences") for obj in unowned)
 
 
-def reading_product(name: str, *namespaces: str) -> DataProduct:
+def reading_product(name: str, *namespaces: str) -> dict[str, Any]:
     readers = [{"kind": "ServiceAccount", "name": "app", "namespace": ns} for ns in namespaces]
     readers.append({"kind": "Group", "name": "analysts"})
+    readers.append({"kind": "User", "name": "someone", "namespace": "ignored"})
     document = example_product()
     document["metadata"].update(name=name, namespace="sales")
     document["spec"]["access"] = {"readers": readers}
-    return DataProduct.from_object(document)
+    return document
+
+
+def granted(*products: dict[str, Any]) -> set[str]:
+    return set().union(*(granted_namespaces(product) for product in products))
 
 
 def policies(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -109,8 +117,11 @@ def allowed_from(spec: dict[str, Any]) -> list[str]:
 
 
 def test_ingress_is_denied_but_from_the_namespace_and_the_readers_namespaces() -> None:
-    products = [reading_product("orders", "finance", "marketing"), reading_product("x", "crm")]
-    found = policies(build_domain_objects(domain(), products))
+    readers = granted(
+        reading_product("orders", "finance", "marketing"), reading_product("x", "crm")
+    )
+    assert readers == {"finance", "marketing", "crm"}
+    found = policies(build_domain_objects(domain(), readers))
     assert found["datamesh-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     assert allowed_from(found["datamesh-allow-readers"]) == [
         "crm", "finance", "marketing", "sales",
@@ -120,8 +131,8 @@ def test_ingress_is_denied_but_from_the_namespace_and_the_readers_namespaces() -
 
 
 def test_allowed_consumers_limit_the_namespaces_that_get_in() -> None:
-    products = [reading_product("orders", "finance", "marketing")]
-    found = policies(build_domain_objects(domain(), products, consumer_namespaces={"finance"}))
+    readers = granted(reading_product("orders", "finance", "marketing"))
+    found = policies(build_domain_objects(domain(), readers, consumer_namespaces={"finance"}))
     assert allowed_from(found["datamesh-allow-readers"]) == ["finance", "sales"]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus
+from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus, ProductCounts
 from dataproduct_operator.status.datadomain import (
     ObservedDomain,
     compute_blocked_status,
     compute_domain_status,
+    product_ready,
 )
 
 POLICIES = {"datamesh-deny-ingress", "datamesh-allow-readers"}
@@ -44,7 +45,9 @@ def observed(**changes: Any) -> ObservedDomain:
         "quota": QUOTA,
         "network_policies": set(POLICIES),
         "editors": {"metadata": {"name": "datamesh-domain-editors"}},
-        "products": [product("True"), product("False")],
+        "products": ProductCounts(
+            total=2, ready=sum(product_ready(p) for p in (product("True"), product("False")))
+        ),
     }
     return ObservedDomain(**{**found, **changes})
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus
-from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus, ProductCounts
 from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
@@ -26,6 +25,7 @@ from dataproduct_operator.specs.datadomain import (
     EDITORS,
     build_domain_objects,
     consumer_namespaces,
+    granted_namespaces,
 )
 from dataproduct_operator.specs.dataproduct import stamped_hash
 from dataproduct_operator.status.datadomain import (
@@ -34,8 +34,10 @@ from dataproduct_operator.status.datadomain import (
     QUOTA,
     ObservedDomain,
     compute_domain_status,
+    product_ready,
 )
 
+SURVEY_PAGE = 100  # products read at a time to count them and collect their readers
 ASPECT_OF_KIND = {
     "Namespace": NAMESPACE,
     "ResourceQuota": QUOTA,
@@ -82,20 +84,29 @@ async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, st
     return found
 
 
+async def _survey_products(client: KubeClient, namespace: str) -> tuple[ProductCounts, set[str]]:
+    """How many DataProducts the namespace holds and how many are Ready, and the namespaces
+    of their readers: a page at a time and unparsed, since a domain may hold hundreds."""
+    total, ready, granted = 0, 0, set[str]()
+    path = _path(("datamesh.dev/v1alpha1", "DataProduct"), namespace)
+    async for page in client.pages(path, limit=SURVEY_PAGE):
+        for product in page:
+            total += 1
+            ready += product_ready(product)
+            granted |= granted_namespaces(product)
+    return ProductCounts(total=total, ready=ready), granted
+
+
 async def reconcile_data_domain(
     client: KubeClient, domain: DataDomain, *, namespace_of: dict[str, str], now: str
 ) -> DomainOutcome:
     """Apply what differs, delete a quota no longer asked for, and compute the status;
     ``namespace_of``: every domain's namespace, by domain name."""
     found = await _observe(client, domain)
-    namespace_exists = found[("Namespace", domain.namespace)] is not None
-    product_objects = (
-        await client.list(_path(("datamesh.dev/v1alpha1", "DataProduct"), domain.namespace))
-        if namespace_exists
-        else []
-    )
-    products = [DataProduct.from_object(obj) for obj in product_objects]
-    desired = build_domain_objects(domain, products, consumer_namespaces(domain, namespace_of))
+    counts, granted = ProductCounts(), set[str]()
+    if found[("Namespace", domain.namespace)] is not None:
+        counts, granted = await _survey_products(client, domain.namespace)
+    desired = build_domain_objects(domain, granted, consumer_namespaces(domain, namespace_of))
     outcome = DomainOutcome(status=domain.status)
     for obj in desired:  # the namespace first: the rest lives in it
         key = (obj["kind"], obj["metadata"]["name"])
@@ -123,7 +134,7 @@ async def reconcile_data_domain(
             name for kind, name in found if kind == "NetworkPolicy" and found[(kind, name)]
         },
         editors=found.get(("RoleBinding", EDITORS)),
-        products=product_objects,
+        products=counts,
     )
     outcome.status = compute_domain_status(
         domain,

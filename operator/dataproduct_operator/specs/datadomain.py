@@ -12,11 +12,10 @@ holds data. The objects in it are owned by the domain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from dataproduct_operator.api.datadomain import KIND, DataDomain
-from dataproduct_operator.api.dataproduct import GROUP, PLURAL, DataProduct, ReaderKind
+from dataproduct_operator.api.dataproduct import GROUP, PLURAL, ReaderKind
 from dataproduct_operator.constants import (
     DOMAIN_EDITOR_ROLE,
     LABEL_DOMAIN,
@@ -108,20 +107,25 @@ def consumer_namespaces(domain: DataDomain, namespace_of: dict[str, str]) -> set
     return {namespace_of.get(consumer, consumer) for consumer in allowed}
 
 
-def reader_namespaces(
-    domain: DataDomain, products: Iterable[DataProduct], consumer_namespaces: set[str] | None
-) -> list[str]:
-    """Namespaces whose pods may reach the domain's: its own, and those of the ServiceAccounts
-    its products list as readers; only those in ``consumer_namespaces`` when that is given (the
-    namespaces of ``spec.allowedConsumers``)."""
-    granted = {
-        reader.namespace
-        for product in products
-        for reader in product.spec.access.readers
-        if reader.kind is ReaderKind.SERVICE_ACCOUNT and reader.namespace
+def granted_namespaces(product: dict[str, Any]) -> set[str]:
+    """The namespaces of the ServiceAccounts a product (as the API server stores it, unparsed:
+    a domain looks at hundreds) lists as readers."""
+    readers = ((product.get("spec") or {}).get("access") or {}).get("readers") or []
+    return {
+        reader["namespace"]
+        for reader in readers
+        if reader.get("kind") == ReaderKind.SERVICE_ACCOUNT and reader.get("namespace")
     }
+
+
+def reader_namespaces(
+    domain: DataDomain, granted: set[str], consumer_namespaces: set[str] | None
+) -> list[str]:
+    """Namespaces whose pods may reach the domain's: its own, and ``granted`` (those of the
+    ServiceAccounts its products list as readers); only those in ``consumer_namespaces`` when
+    that is given (the namespaces of ``spec.allowedConsumers``)."""
     if consumer_namespaces is not None:
-        granted &= consumer_namespaces
+        granted = granted & consumer_namespaces
     return sorted(granted | {domain.namespace})
 
 
@@ -155,15 +159,16 @@ def build_editor_role_binding(domain: DataDomain) -> dict[str, Any]:
 
 def build_domain_objects(
     domain: DataDomain,
-    products: Iterable[DataProduct] = (),
+    granted: set[str] | None = None,
     consumer_namespaces: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Every object the domain should have right now, hash-stamped, the namespace first.
 
-    ``products``: the DataProducts in the domain's namespace; ``consumer_namespaces``: the
-    namespaces its ``spec.allowedConsumers`` stand for (None: no restriction).
+    ``granted``: the readers' namespaces of the DataProducts in the domain's namespace (see
+    :func:`granted_namespaces`); ``consumer_namespaces``: the namespaces its
+    ``spec.allowedConsumers`` stand for (None: no restriction).
     """
-    namespaces = reader_namespaces(domain, products, consumer_namespaces)
+    namespaces = reader_namespaces(domain, granted or set(), consumer_namespaces)
     objects = [
         build_namespace(domain),
         build_resource_quota(domain),

@@ -41,7 +41,7 @@ class ObservedDomain:
     quota: dict[str, Any] | None
     network_policies: set[str]
     editors: dict[str, Any] | None = None  # the owner team's RoleBinding
-    products: list[dict[str, Any]] = field(default_factory=list)
+    products: ProductCounts = field(default_factory=ProductCounts)
 
 
 def _namespace(domain: DataDomain, observed: ObservedDomain) -> Aspect:
@@ -80,7 +80,8 @@ def _access(wanted: set[str], observed: ObservedDomain) -> Aspect:
     )
 
 
-def _product_ready(product: dict[str, Any]) -> bool:
+def product_ready(product: dict[str, Any]) -> bool:
+    """Whether a product (as the API server stores it) is Ready."""
     conditions = (product.get("status") or {}).get("conditions") or []
     return any(c.get("type") == READY and c.get("status") == "True" for c in conditions)
 
@@ -117,10 +118,7 @@ def compute_domain_status(
         observed_generation=domain.generation,
         namespace=domain.namespace,
         conditions=build_conditions(aspects, stamp, ready="the domain is onboarded"),
-        data_products=ProductCounts(
-            total=len(observed.products),
-            ready=sum(1 for product in observed.products if _product_ready(product)),
-        ),
+        data_products=observed.products,
         quota=_usage(observed.quota),
     )
 
