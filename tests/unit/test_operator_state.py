@@ -1,17 +1,20 @@
-"""The operator's shared state: coalesced scheduling (no event lost), retries of failures."""
+"""The operator's shared state: coalesced scheduling (no event lost), retries of failures, what
+the domains know of their products."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import cast
 
 import pytest
 
 from dataproduct_operator.config import OperatorConfig
-from dataproduct_operator.handlers.state import OperatorState
+from dataproduct_operator.handlers.state import DomainProducts, OperatorState
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.events import post_event
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.reconcile.datadomain import ProductSummary
 
 KEY = ("sales", "orders", "refresh")
 
@@ -159,3 +162,24 @@ def test_bodies_submitted_before_a_run_starts_are_handled_once_with_the_newest()
         return handled
 
     assert asyncio.run(scenario()) == [("3", False), ("4", False)]
+
+
+def test_a_domain_knows_its_products_from_a_survey_and_then_from_their_reconciles() -> None:
+    known = DomainProducts()
+    ready = ProductSummary(True, frozenset({"finance"}))
+    assert not known.saw("sales", "orders", ready), "unknown until a survey seeds the namespace"
+    assert known.of("sales") is None
+    started = time.monotonic()
+    known.saw("crm", "x", ready)
+    known.seed("sales", {"orders": ProductSummary(False, frozenset())}, started)
+    assert known.saw("sales", "orders", ready)  # became Ready: the domain must hear of it
+    assert not known.saw("sales", "orders", ready)  # nothing new
+    assert known.saw("sales", "refunds", ProductSummary(False, frozenset()))
+    assert known.of("sales") == {"orders": ready, "refunds": ProductSummary(False, frozenset())}
+    # A survey that began before those reconciles keeps them; one it missed stays.
+    known.seed("sales", {"orders": ProductSummary(False, frozenset())}, started)
+    assert known.of("sales") == {"orders": ready, "refunds": ProductSummary(False, frozenset())}
+    # A later survey is the truth for what did not change since it began.
+    known.seed("sales", {"orders": ready}, time.monotonic())
+    assert known.of("sales") == {"orders": ready}
+    assert known.saw("sales", "orders", None) and known.of("sales") == {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -92,17 +93,29 @@ async def _write_status(
     return bool(changes)
 
 
-async def converge_domain(state: OperatorState, body: dict[str, Any]) -> None:
-    """Reconcile one domain, write what changed in its status, say what was done."""
+async def converge_domain(
+    state: OperatorState, body: dict[str, Any], *, survey: bool = False
+) -> None:
+    """Reconcile one domain, write what changed in its status, say what was done.
+
+    Its products as the operator knows them from their reconciles; read from the API server
+    when ``survey`` (the drift check), when not known yet, or when this operator does not
+    watch the domain's namespace.
+    """
     domain = DataDomain.from_object(body)
+    watched = not state.config.namespaces or domain.namespace in state.config.namespaces
     async with state.lock("", f"domain/{domain.name}"):
         await hold_domain(state.client, body)
         if state.domains is not None:
             await state.domains.wait_synced()  # every domain's namespace known
         namespace_of = {name: ns for ns, name in state.domain_of_namespace.items()}
+        known = state.domain_products.of(domain.namespace) if watched and not survey else None
+        started = time.monotonic()
         outcome = await reconcile_data_domain(
-            state.client, domain, namespace_of=namespace_of, now=now_rfc3339()
+            state.client, domain, namespace_of=namespace_of, products=known, now=now_rfc3339()
         )
+        if outcome.surveyed is not None and watched:
+            state.domain_products.seed(domain.namespace, outcome.surveyed, started)
         await _write_status(state, body, outcome.status)
     if any(c.reason in PASSING_STATES for c in outcome.status.conditions):
         _reconcile_later(state, domain.name, RECHECK_SECONDS)
@@ -155,7 +168,7 @@ async def domain_drift_checks(state: OperatorState) -> None:
             if body["metadata"].get("deletionTimestamp"):
                 continue  # looked at by let_go_when_empty
             try:
-                await converge_domain(state, body)
+                await converge_domain(state, body, survey=True)
             except ApiError as error:
                 logger.warning(
                     "DataDomain %s: reconcile failed: %s", body["metadata"]["name"], error

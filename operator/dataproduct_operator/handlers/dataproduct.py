@@ -55,6 +55,7 @@ from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
 from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.reconcile.datadomain import ProductSummary
 from dataproduct_operator.reconcile.dataproduct import (
     CHILD_KINDS,
     NAMED_KINDS,
@@ -64,6 +65,7 @@ from dataproduct_operator.reconcile.dataproduct import (
     release_retained_claims,
     remove_legacy_finalizer,
 )
+from dataproduct_operator.specs.datadomain import granted_namespaces
 from dataproduct_operator.status.dataproduct import (
     DOMAIN_MISMATCH,
     compute_mismatch_status,
@@ -157,8 +159,17 @@ async def converge(
         await _announce(state, body, WARNING if run.warning else NORMAL, run.reason, run.message)
     if outcome is not None:
         await _report(state, body, outcome)
-    if apply or written:
-        refresh_domain_soon(state, product.namespace)
+    _tell_domain(state, body, status)
+
+
+def _tell_domain(state: OperatorState, body: dict[str, Any], status: DataProductStatus) -> None:
+    """Reconcile the product's domain soon if what it knows of the product changed (whether
+    it is Ready, its readers' namespaces)."""
+    ready = any(c.type == "Ready" and c.status.value == "True" for c in status.conditions)
+    summary = ProductSummary(ready, frozenset(granted_namespaces(body)))
+    metadata = body["metadata"]
+    if state.domain_products.saw(metadata["namespace"], metadata["name"], summary):
+        refresh_domain_soon(state, metadata["namespace"])
 
 
 async def _audited(
@@ -202,6 +213,7 @@ async def _hold_off(
     status = compute_mismatch_status(product, message, now=now_rfc3339())
     state.metrics.health.observe(product, status)
     await _write_status(state, body, product, status, refresh=False, waited=None)
+    _tell_domain(state, body, status)
     before = next((c for c in product.status.conditions if c.type == "Ready"), None)
     if before is None or (before.reason, before.message) != (DOMAIN_MISMATCH, message):
         await _announce(state, body, WARNING, DOMAIN_MISMATCH, message)
@@ -336,7 +348,8 @@ async def _let_go(state: OperatorState, body: dict[str, Any]) -> None:
     if state.metrics.policy_violations.forget(namespace, name):
         refresh_policy_statuses_soon(state)
     state.forget(namespace, name)
-    refresh_domain_soon(state, namespace)
+    if state.domain_products.saw(namespace, name, None):
+        refresh_domain_soon(state, namespace)
 
 
 def _let_go_later(body: dict[str, Any]) -> Callable[[OperatorState, str, str], Awaitable[None]]:

@@ -20,6 +20,7 @@ from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.metrics import OperatorMetrics
+from dataproduct_operator.reconcile.datadomain import ProductSummary
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,39 @@ class _HeldLock:
 
 
 @dataclass
+class DomainProducts:
+    """The products of each domain's namespace as the operator last saw them, so that a
+    domain is reconciled without reading hundreds of products. A namespace is known once a
+    survey of the API server seeded it; the products' reconciles and deletions keep it
+    current, and every drift check seeds it anew (what changed while a survey was under way
+    is kept from the reconciles)."""
+
+    _known: dict[str, dict[str, tuple[ProductSummary, float]]] = field(default_factory=dict)
+
+    def of(self, namespace: str) -> dict[str, ProductSummary] | None:
+        known = self._known.get(namespace)
+        return None if known is None else {name: entry[0] for name, entry in known.items()}
+
+    def seed(self, namespace: str, surveyed: dict[str, ProductSummary], started: float) -> None:
+        current = self._known.get(namespace, {})
+        merged = {name: (summary, started) for name, summary in surveyed.items()}
+        merged.update({name: entry for name, entry in current.items() if entry[1] > started})
+        self._known[namespace] = merged
+
+    def saw(self, namespace: str, name: str, summary: ProductSummary | None) -> bool:
+        """Record a product as reconciled (None: gone); whether that changed what is known."""
+        known = self._known.get(namespace)
+        if known is None:
+            return False  # not seeded yet: the first survey will see it
+        before = known.get(name, (None, 0.0))[0]
+        if summary is None:
+            known.pop(name, None)
+        else:
+            known[name] = (summary, time.monotonic())
+        return before != summary
+
+
+@dataclass
 class OperatorState:
     client: KubeClient
     config: OperatorConfig
@@ -42,6 +76,7 @@ class OperatorState:
     domain_of_namespace: dict[str, str] = field(default_factory=dict)  # namespace -> domain
     policies: WatchedObjects | None = None  # every MeshPolicy; started with the operator
     compiled_policies: dict[str, CompiledPolicy] = field(default_factory=dict)  # by name
+    domain_products: DomainProducts = field(default_factory=DomainProducts)
     _locks: dict[tuple[str, str], _HeldLock] = field(default_factory=dict)
     _scheduled: dict[tuple[str, ...], asyncio.Task[None]] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)

@@ -10,7 +10,7 @@ operator's is taken into the domain (labelled), never deleted: it may hold data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus, ProductCounts
 from dataproduct_operator.constants import LABEL_DOMAIN
@@ -55,6 +55,7 @@ class DomainOutcome:
     applied: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    surveyed: dict[str, ProductSummary] | None = None  # the products, when read from the server
 
 
 def _path(kind: tuple[str, str], namespace: str | None = None, name: str | None = None) -> str:
@@ -84,30 +85,51 @@ async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, st
     return found
 
 
-async def _survey_products(client: KubeClient, namespace: str) -> tuple[ProductCounts, set[str]]:
-    """How many DataProducts the namespace holds and how many are Ready, and the namespaces
-    of their readers: a page at a time and unparsed, since a domain may hold hundreds."""
-    total, ready, granted = 0, 0, set[str]()
+class ProductSummary(NamedTuple):
+    """What a domain needs to know of one of its products."""
+
+    ready: bool
+    granted: frozenset[str]  # the namespaces of its ServiceAccount readers
+
+
+def summarize_product(product: dict[str, Any]) -> ProductSummary:
+    """The summary of a product as the API server stores it (unparsed: cheap for hundreds)."""
+    return ProductSummary(product_ready(product), frozenset(granted_namespaces(product)))
+
+
+def tally(products: dict[str, ProductSummary]) -> tuple[ProductCounts, set[str]]:
+    """The domain's product counts and its products' readers' namespaces."""
+    counts = ProductCounts(total=len(products), ready=sum(1 for p in products.values() if p.ready))
+    return counts, set().union(*(p.granted for p in products.values()))
+
+
+async def survey_products(client: KubeClient, namespace: str) -> dict[str, ProductSummary]:
+    """Every DataProduct of the namespace, summarized, read a page at a time."""
+    found: dict[str, ProductSummary] = {}
     path = _path(("datamesh.dev/v1alpha1", "DataProduct"), namespace)
     async for page in client.pages(path, limit=SURVEY_PAGE):
         for product in page:
-            total += 1
-            ready += product_ready(product)
-            granted |= granted_namespaces(product)
-    return ProductCounts(total=total, ready=ready), granted
+            found[product["metadata"]["name"]] = summarize_product(product)
+    return found
 
 
 async def reconcile_data_domain(
-    client: KubeClient, domain: DataDomain, *, namespace_of: dict[str, str], now: str
+    client: KubeClient,
+    domain: DataDomain,
+    *,
+    namespace_of: dict[str, str],
+    products: dict[str, ProductSummary] | None,
+    now: str,
 ) -> DomainOutcome:
     """Apply what differs, delete a quota no longer asked for, and compute the status;
-    ``namespace_of``: every domain's namespace, by domain name."""
+    ``namespace_of``: every domain's namespace, by domain name; ``products``: the domain's
+    products as the caller knows them, or None to survey them (``outcome.surveyed``)."""
     found = await _observe(client, domain)
-    counts, granted = ProductCounts(), set[str]()
-    if found[("Namespace", domain.namespace)] is not None:
-        counts, granted = await _survey_products(client, domain.namespace)
-    desired = build_domain_objects(domain, granted, consumer_namespaces(domain, namespace_of))
     outcome = DomainOutcome(status=domain.status)
+    if products is None and found[("Namespace", domain.namespace)] is not None:
+        products = outcome.surveyed = await survey_products(client, domain.namespace)
+    counts, granted = tally(products or {})
+    desired = build_domain_objects(domain, granted, consumer_namespaces(domain, namespace_of))
     for obj in desired:  # the namespace first: the rest lives in it
         key = (obj["kind"], obj["metadata"]["name"])
         if stamped_hash(found.get(key)) == stamped_hash(obj):
