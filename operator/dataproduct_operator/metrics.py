@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from dataproduct_operator.api.conditions import ConditionStatus
 from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, RunStatus
 
 ProductKey = tuple[str, str]
@@ -86,9 +85,7 @@ class ProductHealth(Collector):
         self._products: dict[ProductKey, _Health] = {}
 
     def observe(self, product: DataProduct, status: DataProductStatus) -> None:
-        ready = any(
-            c.type == "Ready" and c.status is ConditionStatus.TRUE for c in status.conditions
-        )
+        ready = status.ready
         pipelines = tuple(
             (
                 p.name,

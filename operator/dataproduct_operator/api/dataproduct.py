@@ -21,7 +21,7 @@ from dataproduct_operator.api.base import (
     keyed_by_name,
     validations,
 )
-from dataproduct_operator.api.conditions import Condition
+from dataproduct_operator.api.conditions import Condition, ConditionStatus
 
 GROUP = "datamesh.dev"
 VERSION = "v1alpha1"
@@ -465,6 +465,11 @@ class DataProductStatus(ApiModel):
     pipelines: list[PipelineStatus] = Field(
         default_factory=list, description="Each pipeline's runs."
     )
+
+    @property
+    def ready(self) -> bool:
+        """Whether the Ready condition is True."""
+        return any(c.type == "Ready" and c.status is ConditionStatus.TRUE for c in self.conditions)
 
 
 ROOT_VALIDATIONS = (

@@ -20,7 +20,7 @@ import kopf
 from dataproduct_operator.api.datadomain import PLURAL, DataDomain, DataDomainStatus, namespace_of
 from dataproduct_operator.api.dataproduct import GROUP, VERSION
 from dataproduct_operator.handlers.state import OperatorState
-from dataproduct_operator.handlers.status_writes import now_rfc3339, status_patch
+from dataproduct_operator.handlers.status_writes import now_rfc3339, write_status
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
@@ -86,11 +86,8 @@ async def _write_status(
     state: OperatorState, body: dict[str, Any], status: DataDomainStatus
 ) -> bool:
     """Write what changed in the domain's status; whether anything did."""
-    changes = status_patch(dict(body.get("status") or {}), status.to_wire())
-    if changes:
-        path = RESOURCE.path(name=body["metadata"]["name"])
-        await state.client.merge_patch(f"{path}/status", {"status": changes})
-    return bool(changes)
+    path = RESOURCE.path(name=body["metadata"]["name"])
+    return await write_status(state.client, path, body, status.to_wire())
 
 
 async def converge_domain(

@@ -165,8 +165,7 @@ async def converge(
 def _tell_domain(state: OperatorState, body: dict[str, Any], status: DataProductStatus) -> None:
     """Reconcile the product's domain soon if what it knows of the product changed (whether
     it is Ready, its readers' namespaces)."""
-    ready = any(c.type == "Ready" and c.status.value == "True" for c in status.conditions)
-    summary = ProductSummary(ready, frozenset(granted_namespaces(body)))
+    summary = ProductSummary(status.ready, frozenset(granted_namespaces(body)))
     metadata = body["metadata"]
     if state.domain_products.saw(metadata["namespace"], metadata["name"], summary):
         refresh_domain_soon(state, metadata["namespace"])

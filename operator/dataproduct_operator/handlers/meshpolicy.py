@@ -19,7 +19,7 @@ import kopf
 from dataproduct_operator.api.dataproduct import GROUP, VERSION
 from dataproduct_operator.api.meshpolicy import CompiledPolicy, MeshPolicy, compile_policy
 from dataproduct_operator.handlers.state import OperatorState
-from dataproduct_operator.handlers.status_writes import now_rfc3339, status_patch
+from dataproduct_operator.handlers.status_writes import now_rfc3339, write_status
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
@@ -99,10 +99,8 @@ async def converge_policy(
             violating=state.metrics.policy_violations.violating(policy.name),
             now=now_rfc3339(),
         )
-        changes = status_patch(dict(body.get("status") or {}), outcome.status.to_wire())
-        if changes:
-            path = RESOURCE.path(name=policy.name)
-            await state.client.merge_patch(f"{path}/status", {"status": changes})
+        path = RESOURCE.path(name=policy.name)
+        await write_status(state.client, path, body, outcome.status.to_wire())
     for verb, reason, items in (
         ("Applied", "Applied", outcome.applied),
         ("Deleted", "Pruned", outcome.pruned),
