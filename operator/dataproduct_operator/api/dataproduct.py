@@ -90,6 +90,12 @@ class Toggle(StrEnum):
     DISABLED = "Disabled"
 
 
+class Discoverability(StrEnum):
+    PUBLIC = "Public"
+    DOMAIN = "Domain"
+    HIDDEN = "Hidden"
+
+
 class DeletionPolicy(StrEnum):
     RETAIN = "Retain"
     DELETE = "Delete"
@@ -414,6 +420,12 @@ class DataProductSpec(ApiModel):
     monitoring: Monitoring = Field(
         default_factory=Monitoring, description="Alerting.", json_schema_extra=OBJECT_DEFAULT
     )
+    discoverability: Discoverability = Field(
+        default=Discoverability.PUBLIC,
+        description="Who finds the product in the catalog. Public: everyone. Domain: only on "
+        "its domain's page, and only where the catalog is configured to show such products. "
+        "Hidden: never listed. The catalog shows metadata only, never data.",
+    )
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.RETAIN,
         description="Retain: the data volumes survive deletion of the product. "
@@ -506,6 +518,7 @@ class DataProduct(ApiModel):
     namespace: str
     generation: int = 1
     uid: str = ""
+    creation_timestamp: str | None = None
     annotations: dict[str, str] = Field(default_factory=dict)
     spec: DataProductSpec
     status: DataProductStatus = Field(default_factory=DataProductStatus)
@@ -520,6 +533,7 @@ class DataProduct(ApiModel):
                 "namespace": metadata.get("namespace"),
                 "generation": metadata.get("generation", 1),
                 "uid": metadata.get("uid", ""),
+                "creation_timestamp": metadata.get("creationTimestamp"),
                 "annotations": metadata.get("annotations") or {},
                 "spec": obj.get("spec") or {},
                 "status": obj.get("status") or {},
