@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,3 +50,21 @@ def wait_for(
             detail = f"; last error: {last_error!r}" if last_error else ""
             raise AssertionError(f"Timed out after {timeout}s waiting for {description}{detail}")
         time.sleep(interval)
+
+
+GOLDEN = REPO / "tests" / "unit" / "golden"
+
+
+def assert_golden(actual: str, name: str) -> None:
+    """Compare ``actual`` with ``tests/unit/golden/<name>``.
+
+    ``UPDATE_GOLDEN=1`` rewrites the file instead; review the diff before committing it.
+    """
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+        return
+    assert path.exists(), f"{path} is missing; run with UPDATE_GOLDEN=1 to write it"
+    expected = path.read_text()
+    assert actual == expected, f"{name} differs from its golden file (UPDATE_GOLDEN=1 rewrites it)"
