@@ -1,0 +1,291 @@
+"""The mesh's lineage graph (layer ``catalog``, pure: no I/O).
+
+Turns the data products into a directed graph of where data comes from: one node per product,
+one per external source, and edges along each product's ``spec.inputs`` (data flows from the
+source node to the consuming product). The catalog shows only what it may show: a product that
+is not listed appears as an anonymous ``unlisted`` node, and only where a listed product reads
+from it. Everything comes out sorted so the same mesh always gives the same graph.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+
+from dataproduct_operator.api.conditions import ConditionStatus
+from dataproduct_operator.api.dataproduct import DataProduct, ExternalSource
+from dataproduct_operator.catalog.urls import lineage_url, product_url
+
+
+class NodeKind(StrEnum):
+    PRODUCT = "product"
+    EXTERNAL = "external"
+    UNLISTED = "unlisted"
+    MISSING = "missing"
+
+
+class Health(StrEnum):
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    UNKNOWN = "unknown"
+
+
+class UnknownNode(LookupError):  # noqa: N818 - reads as the server's 404: no such node
+    """No node of the graph has this id."""
+
+    def __init__(self, node_id: str) -> None:
+        super().__init__(f"No node {node_id!r} in the lineage graph")
+        self.node_id = node_id
+
+
+@dataclass(frozen=True)
+class Node:
+    """One box of the graph. ``description`` is hover text only."""
+
+    id: str
+    kind: NodeKind
+    label: str
+    sublabel: str
+    health: Health
+    href: str | None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Data flows from ``source`` to ``target``: a port name, or an external input's name."""
+
+    source: str
+    target: str
+    label: str
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    """Nodes sorted by id, edges sorted by (source, target, label); every edge end is a node."""
+
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+
+    @cached_property
+    def _by_id(self) -> dict[str, Node]:
+        return {node.id: node for node in self.nodes}
+
+    @cached_property
+    def _incoming(self) -> dict[str, tuple[Edge, ...]]:
+        return _group(self.edges, lambda edge: edge.target)
+
+    @cached_property
+    def _outgoing(self) -> dict[str, tuple[Edge, ...]]:
+        return _group(self.edges, lambda edge: edge.source)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._by_id
+
+    def node(self, node_id: str) -> Node:
+        """The node with this id; ``UnknownNode`` if there is none."""
+        try:
+            return self._by_id[node_id]
+        except KeyError:
+            raise UnknownNode(node_id) from None
+
+    def incoming(self, node_id: str) -> tuple[Edge, ...]:
+        """Edges into the node: where its data comes from."""
+        return self._incoming.get(node_id, ())
+
+    def outgoing(self, node_id: str) -> tuple[Edge, ...]:
+        """Edges out of the node: who reads it."""
+        return self._outgoing.get(node_id, ())
+
+
+def _group(edges: Iterable[Edge], key: Callable[[Edge], str]) -> dict[str, tuple[Edge, ...]]:
+    groups: dict[str, list[Edge]] = {}
+    for edge in edges:
+        groups.setdefault(key(edge), []).append(edge)
+    return {node_id: tuple(group) for node_id, group in groups.items()}
+
+
+def product_node_id(namespace: str, name: str) -> str:
+    return f"product:{namespace}/{name}"
+
+
+def external_node_id(source: ExternalSource) -> str:
+    return f"external:{source.type}:{redact_uri(source.uri)}"
+
+
+def health_of(product: DataProduct) -> Health:
+    """Healthy or unhealthy by the Ready condition; unknown until the operator has written one."""
+    for condition in product.status.conditions:
+        if condition.type == "Ready":
+            if condition.status is ConditionStatus.TRUE:
+                return Health.HEALTHY
+            if condition.status is ConditionStatus.FALSE:
+                return Health.UNHEALTHY
+    return Health.UNKNOWN
+
+
+# Anything after these in a URI may carry credentials (query tokens, JDBC ;password=...).
+_URI_TAIL = re.compile(r"[?#;]")
+
+
+def _uri_parts(uri: str) -> tuple[str, str, str, str]:
+    """(scheme, host, port, path) of a URI; user information, query and parameters dropped.
+
+    Nested schemes (``jdbc:sqlserver://...``) stay whole in the scheme; a URI without ``://``
+    is read as ``host[:port]/path``.
+    """
+    uri = _URI_TAIL.split(uri.strip(), maxsplit=1)[0]
+    scheme, separator, rest = uri.partition("://")
+    if not separator:
+        scheme, rest = "", uri
+    # Passwords are often pasted unencoded, '/' and '@' included: when a user:password form
+    # precedes the last '@', all of it goes, even at the cost of a path that held an '@'.
+    userinfo, at, after = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = after
+    authority, slash, path = rest.partition("/")
+    authority = authority.rpartition("@")[2]
+    if authority.startswith("["):
+        address, _, port = authority.partition("]")
+        host, port = address + "]", port.removeprefix(":")
+    else:
+        host, _, port = authority.partition(":")
+    return scheme, host, port, slash + path
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without user information, query, fragment or parameters.
+
+    What remains (scheme, host, port, path) names the source without carrying a secret.
+    """
+    scheme, host, port, path = _uri_parts(uri)
+    prefix = f"{scheme}://" if scheme else ""
+    return f"{prefix}{host}{':' + port if port else ''}{path}"
+
+
+def short_uri(uri: str) -> str:
+    """``host/path`` of a URI, for a label: no scheme, port, credentials or query."""
+    _, host, _, path = _uri_parts(uri)
+    return f"{host}{path}".rstrip("/") or host
+
+
+def build_lineage(
+    products: Sequence[DataProduct], *, listed: Callable[[DataProduct], bool]
+) -> LineageGraph:
+    """The lineage graph of ``products``, showing only what ``listed`` lets the catalog show.
+
+    ``products`` must be every product of the mesh (listed or not), so that a reference to an
+    existing but unlisted product is not mistaken for a missing one.
+    """
+    by_key = {(p.namespace, p.name): p for p in products}
+    shown = sorted((key, p) for key, p in by_key.items() if listed(p))
+    nodes: dict[str, Node] = {}
+    edges: set[Edge] = set()
+    unlisted: dict[tuple[str, str], list[Edge]] = {}
+
+    for (namespace, name), product in shown:
+        node_id = product_node_id(namespace, name)
+        nodes[node_id] = Node(
+            id=node_id,
+            kind=NodeKind.PRODUCT,
+            label=name,
+            sublabel=product.spec.domain,
+            health=health_of(product),
+            href=product_url(namespace, name),
+            description=product.spec.description,
+        )
+
+    for (namespace, name), product in shown:
+        target = product_node_id(namespace, name)
+        for item in product.spec.inputs:
+            if item.external is not None:
+                source = external_node_id(item.external)
+                nodes.setdefault(source, _external_node(source, item.external))
+                edges.add(Edge(source, target, item.name))
+            elif item.data_product is not None:
+                ref = item.data_product
+                key = (ref.namespace or namespace, ref.name)
+                upstream = by_key.get(key)
+                if upstream is None:
+                    source = f"missing:{key[0]}/{key[1]}"
+                    nodes.setdefault(source, _missing_node(source, *key))
+                    edges.add(Edge(source, target, ref.port))
+                elif listed(upstream):
+                    edges.add(Edge(product_node_id(*key), target, ref.port))
+                else:
+                    unlisted.setdefault(key, []).append(Edge("", target, ref.port))
+
+    # Numbered in name order, and only those a listed product reads: the id must say nothing
+    # about the product, and a hidden product nobody listed reads from is not shown at all.
+    for number, key in enumerate(sorted(unlisted), start=1):
+        source = f"unlisted:{number}"
+        nodes[source] = Node(
+            id=source,
+            kind=NodeKind.UNLISTED,
+            label="unlisted product",
+            sublabel="",
+            health=Health.UNKNOWN,
+            href=None,
+        )
+        edges.update(Edge(source, edge.target, edge.label) for edge in unlisted[key])
+
+    return LineageGraph(
+        nodes=tuple(sorted(nodes.values(), key=lambda node: node.id)),
+        edges=tuple(sorted(edges, key=lambda edge: (edge.source, edge.target, edge.label))),
+    )
+
+
+def _external_node(node_id: str, source: ExternalSource) -> Node:
+    return Node(
+        id=node_id,
+        kind=NodeKind.EXTERNAL,
+        label=f"{source.type} {short_uri(source.uri)}".strip(),
+        sublabel="external source",
+        health=Health.UNKNOWN,
+        href=lineage_url(focus=node_id),
+        description=redact_uri(source.uri),
+    )
+
+
+def _missing_node(node_id: str, namespace: str, name: str) -> Node:
+    return Node(
+        id=node_id,
+        kind=NodeKind.MISSING,
+        label=f"{namespace}/{name}",
+        sublabel="not found",
+        health=Health.UNKNOWN,
+        href=None,
+    )
+
+
+def neighbourhood(graph: LineageGraph, focus: str, hops: int) -> LineageGraph:
+    """``focus`` and what lies within ``hops`` edges upstream of it or downstream of it.
+
+    Upstream follows edges backwards only and downstream forwards only, so a sibling (another
+    reader of the same source) is not a neighbour. The edges kept are all edges among the
+    nodes kept. ``UnknownNode`` if ``focus`` is not in the graph.
+    """
+    if hops < 0:
+        raise ValueError(f"hops must be 0 or more, not {hops}")
+    graph.node(focus)
+    kept = {focus}
+    for upstream in (True, False):
+        frontier = {focus}
+        seen = {focus}
+        for _ in range(hops):
+            frontier = {
+                edge.source if upstream else edge.target
+                for node_id in frontier
+                for edge in (graph.incoming(node_id) if upstream else graph.outgoing(node_id))
+            } - seen
+            if not frontier:
+                break
+            seen |= frontier
+        kept |= seen
+    return LineageGraph(
+        nodes=tuple(node for node in graph.nodes if node.id in kept),
+        edges=tuple(e for e in graph.edges if e.source in kept and e.target in kept),
+    )
