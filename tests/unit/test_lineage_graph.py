@@ -3,11 +3,8 @@ and neighbourhoods."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from dataproduct_operator.api.dataproduct import DataProduct, Discoverability
 from dataproduct_operator.catalog.lineage import (
     Health,
     LineageGraph,
@@ -19,52 +16,7 @@ from dataproduct_operator.catalog.lineage import (
     short_uri,
 )
 from dataproduct_operator.catalog.urls import lineage_url, product_url
-from tests.helpers import EXAMPLES, example_documents
-
-EXAMPLE_PRODUCTS = [
-    DataProduct.from_object(document)
-    for path in sorted(EXAMPLES.glob("*.yaml"))
-    for document in example_documents(path.name)
-    if document["kind"] == "DataProduct"
-]
-
-
-def listed(product: DataProduct) -> bool:
-    return product.spec.discoverability is not Discoverability.HIDDEN
-
-
-def product(
-    namespace: str,
-    name: str,
-    *inputs: dict[str, Any],
-    ready: bool | None = None,
-    hidden: bool = False,
-    description: str = "Test data.",
-) -> DataProduct:
-    document: dict[str, Any] = {
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "domain": namespace,
-            "owner": {"team": "team"},
-            "description": description,
-            "inputs": list(inputs),
-            "outputPorts": [{"name": "out"}],
-            "discoverability": "Hidden" if hidden else "Public",
-        },
-    }
-    if ready is not None:
-        status = "True" if ready else "False"
-        document["status"] = {"conditions": [{"type": "Ready", "status": status, "reason": "X"}]}
-    return DataProduct.from_object(document)
-
-
-def reads(name: str, namespace: str | None = None, port: str = "out") -> dict[str, Any]:
-    ref = {"name": name, "port": port} | ({"namespace": namespace} if namespace else {})
-    return {"name": f"in-{name}", "dataProduct": ref}
-
-
-def external(name: str, type_: str, uri: str) -> dict[str, Any]:
-    return {"name": name, "external": {"type": type_, "uri": uri}}
+from tests.lineage_helpers import EXAMPLE_PRODUCTS, external, listed, product, reads
 
 
 def edges(graph: LineageGraph) -> set[tuple[str, str, str]]:
@@ -150,6 +102,7 @@ def test_an_external_source_read_by_two_products_is_one_shared_node() -> None:
         ("s3://bucket/key@v2", "s3://bucket/key@v2", "bucket/key@v2"),
         ("admin:hunter2@kafka:9092/orders", "kafka:9092/orders", "kafka/orders"),
         ("kafka://[::1]:9092/orders", "kafka://[::1]:9092/orders", "[::1]/orders"),
+        ("s3://bucket/a\x01b\n", "s3://bucket/ab", "bucket/ab"),
     ],
 )
 def test_uris_lose_credentials_query_and_parameters(uri: str, redacted: str, short: str) -> None:

@@ -108,12 +108,21 @@ def _group(edges: Iterable[Edge], key: Callable[[Edge], str]) -> dict[str, tuple
     return {node_id: tuple(group) for node_id, group in groups.items()}
 
 
+# Control characters and non-characters mean nothing in a source's type or URI, and XML and
+# many terminals cannot carry them: they go, so an id reads the same everywhere it appears.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def product_node_id(namespace: str, name: str) -> str:
     return f"product:{namespace}/{name}"
 
 
 def external_node_id(source: ExternalSource) -> str:
-    return f"external:{source.type}:{redact_uri(source.uri)}"
+    return f"external:{_printable(source.type)}:{redact_uri(source.uri)}"
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub("", text)
 
 
 def health_of(product: DataProduct) -> Health:
@@ -137,7 +146,7 @@ def _uri_parts(uri: str) -> tuple[str, str, str, str]:
     Nested schemes (``jdbc:sqlserver://...``) stay whole in the scheme; a URI without ``://``
     is read as ``host[:port]/path``.
     """
-    uri = _URI_TAIL.split(uri.strip(), maxsplit=1)[0]
+    uri = _URI_TAIL.split(_printable(uri).strip(), maxsplit=1)[0]
     scheme, separator, rest = uri.partition("://")
     if not separator:
         scheme, rest = "", uri
@@ -242,7 +251,7 @@ def _external_node(node_id: str, source: ExternalSource) -> Node:
     return Node(
         id=node_id,
         kind=NodeKind.EXTERNAL,
-        label=f"{source.type} {short_uri(source.uri)}".strip(),
+        label=f"{_printable(source.type)} {short_uri(source.uri)}".strip(),
         sublabel="external source",
         health=Health.UNKNOWN,
         href=lineage_url(focus=node_id),

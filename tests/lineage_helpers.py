@@ -1,0 +1,55 @@
+"""Data products for the lineage tests: the example mesh, and small hand-made ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dataproduct_operator.api.dataproduct import DataProduct, Discoverability
+from tests.helpers import EXAMPLES, example_documents
+
+EXAMPLE_PRODUCTS = [
+    DataProduct.from_object(document)
+    for path in sorted(EXAMPLES.glob("*.yaml"))
+    for document in example_documents(path.name)
+    if document["kind"] == "DataProduct"
+]
+
+
+def listed(product: DataProduct) -> bool:
+    """Listed in the catalog unless hidden."""
+    return product.spec.discoverability is not Discoverability.HIDDEN
+
+
+def product(
+    namespace: str,
+    name: str,
+    *inputs: dict[str, Any],
+    ready: bool | None = None,
+    hidden: bool = False,
+    description: str = "Test data.",
+) -> DataProduct:
+    """A product in its own domain (named after the namespace) with one port ``out``."""
+    document: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "domain": namespace,
+            "owner": {"team": "team"},
+            "description": description,
+            "inputs": list(inputs),
+            "outputPorts": [{"name": "out"}],
+            "discoverability": "Hidden" if hidden else "Public",
+        },
+    }
+    if ready is not None:
+        status = "True" if ready else "False"
+        document["status"] = {"conditions": [{"type": "Ready", "status": status, "reason": "X"}]}
+    return DataProduct.from_object(document)
+
+
+def reads(name: str, namespace: str | None = None, port: str = "out") -> dict[str, Any]:
+    ref = {"name": name, "port": port} | ({"namespace": namespace} if namespace else {})
+    return {"name": f"in-{name}", "dataProduct": ref}
+
+
+def external(name: str, type_: str, uri: str) -> dict[str, Any]:
+    return {"name": name, "external": {"type": type_, "uri": uri}}
