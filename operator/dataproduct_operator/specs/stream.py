@@ -26,7 +26,9 @@ _LiteralDumper.add_representer(str, _represent_str)
 
 
 def dump_stream(objects: list[dict[str, Any]]) -> str:
-    return yaml.dump_all(objects, Dumper=_LiteralDumper, sort_keys=False, explicit_start=True)
+    return yaml.dump_all(
+        objects, Dumper=_LiteralDumper, sort_keys=False, explicit_start=True, allow_unicode=True
+    )
 
 
 def _validation_message(source: str, error: ValidationError) -> str:
@@ -37,9 +39,9 @@ def _validation_message(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def render_documents(documents: list[Any], *, default_namespace: str) -> list[dict[str, Any]]:
-    """Children of every DataProduct document; other documents are skipped."""
-    children: list[dict[str, Any]] = []
+def parse_products(documents: list[Any], *, default_namespace: str) -> list[DataProduct]:
+    """Every DataProduct document, parsed; other documents are skipped."""
+    products: list[DataProduct] = []
     for index, document in enumerate(documents):
         if not isinstance(document, dict) or document.get("kind") != KIND:
             continue
@@ -48,18 +50,28 @@ def render_documents(documents: list[Any], *, default_namespace: str) -> list[di
         metadata = {"namespace": default_namespace, **(document.get("metadata") or {})}
         name = metadata.get("name", f"document {index + 1}")
         try:
-            product = DataProduct.from_object({**document, "metadata": metadata})
+            products.append(DataProduct.from_object({**document, "metadata": metadata}))
         except ValidationError as error:
             raise UserError(_validation_message(f"DataProduct {name}", error)) from error
-        children += build_children(product)
-    return children
+    return products
+
+
+def render_documents(documents: list[Any], *, default_namespace: str) -> list[dict[str, Any]]:
+    """Children of every DataProduct document; other documents are skipped."""
+    products = parse_products(documents, default_namespace=default_namespace)
+    return [child for product in products for child in build_children(product)]
+
+
+def load_documents(path: Path) -> list[Any]:
+    """The documents of a YAML file, or a UserError that says why it cannot be read."""
+    try:
+        return list(yaml.safe_load_all(path.read_text()))
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from error
 
 
 def render_file(path: Path, *, default_namespace: str) -> str:
-    try:
-        documents = list(yaml.safe_load_all(path.read_text()))
-    except yaml.YAMLError as error:
-        raise UserError(f"{path} is not valid YAML: {error}") from error
+    documents = load_documents(path)
     children = render_documents(documents, default_namespace=default_namespace)
     if not children:
         raise UserError(f"{path} holds no {KIND} of {GROUP}/{VERSION}")
