@@ -1,0 +1,136 @@
+"""Open-standard exports of a DataProduct, by format name (layer ``catalog``, pure).
+
+``odps`` (Bitol Open Data Product Standard), ``odcs`` (Bitol Open Data Contract Standard, one
+contract per output port), ``backstage`` (catalog entities) and ``openlineage`` (static lineage
+events). The YAML formats are streams of documents (``---`` before each), as ``kubectl`` and a
+Backstage URL location read them; OpenLineage is a JSON array of events, each of which can be
+sent as it is to an OpenLineage endpoint. The catalog's JSON API and ``dpo export`` both render
+through :data:`EXPORT_FORMATS`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from dataproduct_operator.api.datadomain import DataDomain
+from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.catalog.exports.backstage import build_backstage_entities
+from dataproduct_operator.catalog.exports.odcs import build_odcs_contracts
+from dataproduct_operator.catalog.exports.odps import build_odps
+from dataproduct_operator.catalog.exports.openlineage import build_openlineage
+from dataproduct_operator.errors import UserError
+from dataproduct_operator.specs.stream import dump_stream
+
+# (product, its domain if known, event time, catalog base URL if known) -> documents
+Builder = Callable[[DataProduct, DataDomain | None, str, str | None], list[Any]]
+Dumper = Callable[[list[Any]], str]
+
+
+def _json_array(documents: list[Any]) -> str:
+    return json.dumps(documents, indent=2, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: what it is called and served as, and how it is built."""
+
+    name: str
+    title: str
+    media_type: str
+    file_suffix: str  # after "<namespace>.<name>."
+    build: Builder
+    dump: Dumper
+
+    def documents(
+        self,
+        product: DataProduct,
+        domain: DataDomain | None,
+        event_time: str,
+        *,
+        catalog_url: str | None = None,
+    ) -> list[Any]:
+        return self.build(product, domain, event_time, catalog_url)
+
+    def render(
+        self,
+        product: DataProduct,
+        domain: DataDomain | None,
+        event_time: str,
+        *,
+        catalog_url: str | None = None,
+    ) -> str:
+        """The export of one product as text.
+
+        ``event_time`` (ISO 8601, UTC) stamps OpenLineage events; ``catalog_url``, the
+        catalog's base URL, adds links to the product's page where the format has a place.
+        """
+        return self.dump(self.documents(product, domain, event_time, catalog_url=catalog_url))
+
+    def render_many(
+        self,
+        items: Iterable[tuple[DataProduct, DataDomain | None]],
+        event_time: str,
+        *,
+        catalog_url: str | None = None,
+    ) -> str:
+        """The exports of several products as one text: one stream, or one JSON array."""
+        documents: list[Any] = []
+        for product, domain in items:
+            documents += self.documents(product, domain, event_time, catalog_url=catalog_url)
+        return self.dump(documents)
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    export.name: export
+    for export in (
+        ExportFormat(
+            name="odps",
+            title="Open Data Product Standard (ODPS) v1.0.0",
+            media_type="application/yaml",
+            file_suffix="odps.yaml",
+            build=lambda product, domain, _time, url: [
+                build_odps(product, domain, catalog_url=url)
+            ],
+            dump=dump_stream,
+        ),
+        ExportFormat(
+            name="odcs",
+            title="Open Data Contract Standard (ODCS) v3, one contract per output port",
+            media_type="application/yaml",
+            file_suffix="odcs.yaml",
+            build=lambda product, _domain, _time, _url: build_odcs_contracts(product),
+            dump=dump_stream,
+        ),
+        ExportFormat(
+            name="backstage",
+            title="Backstage catalog entities",
+            media_type="application/yaml",
+            file_suffix="backstage.yaml",
+            build=lambda product, domain, _time, url: build_backstage_entities(
+                product, domain, catalog_url=url
+            ),
+            dump=dump_stream,
+        ),
+        ExportFormat(
+            name="openlineage",
+            title="OpenLineage static lineage events (a JSON array)",
+            media_type="application/json",
+            file_suffix="openlineage.json",
+            build=lambda product, _domain, time, _url: build_openlineage(product, event_time=time),
+            dump=_json_array,
+        ),
+    )
+}
+
+
+def export_format(name: str) -> ExportFormat:
+    """The format called ``name``, or a :class:`UserError` naming the valid ones."""
+    try:
+        return EXPORT_FORMATS[name]
+    except KeyError:
+        raise UserError(
+            f"Unknown export format {name!r}; one of {', '.join(EXPORT_FORMATS)}"
+        ) from None

@@ -1,0 +1,144 @@
+"""A DataProduct as OpenLineage static lineage events (layer ``catalog``, pure).
+
+A ``JobEvent`` per pipeline (the product's inputs in, its output ports out) and a
+``DatasetEvent`` per output port, which a lineage backend such as Marquez takes before any run
+happened. Dataset names follow OpenLineage's naming conventions: our ports are in namespace
+``datamesh://<Kubernetes namespace>`` and named ``<product>.<port>``, so another product's input
+names the same dataset its producer exports; an external source is named from its URI,
+``scheme://authority`` as namespace and the path as name, never with credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from dataproduct_operator.api.dataproduct import Column, DataProduct, Input, OutputPort, Pipeline
+from dataproduct_operator.catalog.exports.common import PROJECT_URL, redacted_uri
+from dataproduct_operator.errors import UserError
+
+SPEC_URL = "https://openlineage.io/spec/2-0-7/OpenLineage.json"
+JOB_EVENT_SCHEMA = f"{SPEC_URL}#/$defs/JobEvent"
+DATASET_EVENT_SCHEMA = f"{SPEC_URL}#/$defs/DatasetEvent"
+FACETS_URL = "https://openlineage.io/spec/facets"
+SCHEMA_FACET = f"{FACETS_URL}/1-0-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet"
+DATASET_DOCUMENTATION_FACET = (
+    f"{FACETS_URL}/1-0-0/DocumentationDatasetFacet.json#/$defs/DocumentationDatasetFacet"
+)
+JOB_DOCUMENTATION_FACET = (
+    f"{FACETS_URL}/1-0-0/DocumentationJobFacet.json#/$defs/DocumentationJobFacet"
+)
+JOB_TYPE_FACET = f"{FACETS_URL}/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
+OWNERSHIP_FACET = f"{FACETS_URL}/1-0-0/OwnershipJobFacet.json#/$defs/OwnershipJobFacet"
+
+DATAMESH_SCHEME = "datamesh"
+INTEGRATION = "DATAMESH"
+# OpenLineage's naming conventions spell some schemes their own way.
+SCHEME_ALIASES = {"postgresql": "postgres", "sqlserver": "mssql"}
+
+
+def dataset_namespace(kubernetes_namespace: str) -> str:
+    return f"{DATAMESH_SCHEME}://{kubernetes_namespace}"
+
+
+def dataset_name(product_name: str, port_name: str) -> str:
+    return f"{product_name}.{port_name}"
+
+
+def _facet(schema_url: str, **fields: Any) -> dict[str, Any]:
+    return {"_producer": PROJECT_URL, "_schemaURL": schema_url, **fields}
+
+
+def _schema_facet(columns: list[Column]) -> dict[str, Any]:
+    fields = []
+    for column in columns:
+        field = {"name": column.name, "type": column.type}
+        if column.description:
+            field["description"] = column.description
+        fields.append(field)
+    return _facet(SCHEMA_FACET, fields=fields)
+
+
+def external_dataset(source_type: str, uri: str) -> tuple[str, str]:
+    """(namespace, name) of an external source, after OpenLineage's naming conventions."""
+    text = redacted_uri(uri)
+    if text.lower().startswith("jdbc:"):
+        text = text[5:]
+    parts = urlsplit(text)
+    if not parts.scheme or not parts.netloc:
+        return f"{source_type}://", text
+    scheme = SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
+    authority, _, parameters = parts.netloc.partition(";")
+    name = parts.path.strip("/")
+    if not name:
+        # JDBC URLs name the database in a parameter: ;databaseName=gl
+        settings = dict(item.partition("=")[::2] for item in parameters.split(";") if item)
+        name = settings.get("databaseName") or settings.get("database") or ""
+    return f"{scheme}://{authority}", name
+
+
+def _input_dataset(product: DataProduct, item: Input) -> dict[str, Any]:
+    if item.data_product is not None:
+        ref = item.data_product
+        namespace = dataset_namespace(ref.namespace or product.namespace)
+        return {"namespace": namespace, "name": dataset_name(ref.name, ref.port)}
+    source = item.external
+    if source is None:  # the CRD's CEL rule wants exactly one of the two
+        raise UserError(f"Input {item.name} names neither a data product nor an external source")
+    namespace, name = external_dataset(source.type, source.uri)
+    return {"namespace": namespace, "name": name or item.name}
+
+
+def _port_dataset(product: DataProduct, port: OutputPort) -> dict[str, Any]:
+    description = port.description or product.spec.description
+    return {
+        "namespace": dataset_namespace(product.namespace),
+        "name": dataset_name(product.name, port.name),
+        "facets": {
+            "schema": _schema_facet(list(port.schema_)),
+            "documentation": _facet(DATASET_DOCUMENTATION_FACET, description=description),
+        },
+    }
+
+
+def _job_event(product: DataProduct, pipeline: Pipeline, event_time: str) -> dict[str, Any]:
+    when = f"on the schedule {pipeline.schedule}" if pipeline.schedule else "on demand"
+    description = (
+        f"{product.spec.description} Pipeline {pipeline.name} of the data product "
+        f"{product.namespace}/{product.name} runs {pipeline.image} {when}."
+    )
+    return {
+        "eventTime": event_time,
+        "producer": PROJECT_URL,
+        "schemaURL": JOB_EVENT_SCHEMA,
+        "job": {
+            "namespace": dataset_namespace(product.namespace),
+            "name": f"{product.name}.{pipeline.name}",
+            "facets": {
+                "documentation": _facet(JOB_DOCUMENTATION_FACET, description=description),
+                "jobType": _facet(
+                    JOB_TYPE_FACET, processingType="BATCH", integration=INTEGRATION, jobType="JOB"
+                ),
+                "ownership": _facet(
+                    OWNERSHIP_FACET, owners=[{"name": f"team:{product.spec.owner.team}"}]
+                ),
+            },
+        },
+        "inputs": [_input_dataset(product, item) for item in product.spec.inputs],
+        "outputs": [_port_dataset(product, port) for port in product.spec.output_ports],
+    }
+
+
+def build_openlineage(product: DataProduct, *, event_time: str) -> list[dict[str, Any]]:
+    """The events of ``product`` at ``event_time`` (an ISO 8601 UTC timestamp)."""
+    events = [_job_event(product, pipeline, event_time) for pipeline in product.spec.pipelines]
+    events += [
+        {
+            "eventTime": event_time,
+            "producer": PROJECT_URL,
+            "schemaURL": DATASET_EVENT_SCHEMA,
+            "dataset": _port_dataset(product, port),
+        }
+        for port in product.spec.output_ports
+    ]
+    return events
