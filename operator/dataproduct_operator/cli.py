@@ -232,6 +232,119 @@ def render(file: Path, namespace: str) -> None:
     click.echo(render_file(file, default_namespace=namespace), nl=False)
 
 
+@main.command("export")
+@click.option(
+    "--format",
+    "-f",
+    "format_name",
+    required=True,
+    help="odps, odcs, backstage or openlineage.",
+)
+@click.argument(
+    "manifest", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option("--namespace", "-n", default=None, help="Namespace of the product in the cluster.")
+@click.option("--name", default=None, help="Name of the product in the cluster.")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or in-cluster.",
+)
+@click.option(
+    "--catalog-url", default=None, help="The catalog's base URL, for links to the product's page."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def export(
+    format_name: str,
+    manifest: Path | None,
+    namespace: str | None,
+    name: str | None,
+    kubeconfig: Path | None,
+    catalog_url: str | None,
+    output: Path | None,
+) -> None:
+    """Export DataProducts to an open standard: from MANIFEST, or from the cluster.
+
+    MANIFEST is a YAML file of DataProducts (DataDomains in it add their details); or give
+    --namespace and --name to read the product, and its DataDomain, from the cluster.
+    """
+    from datetime import UTC, datetime
+
+    from dataproduct_operator.catalog.exports import export_format
+
+    export_as = export_format(format_name)
+    if manifest is not None and (namespace or name or kubeconfig):
+        raise click.UsageError("Give either MANIFEST or --namespace and --name, not both")
+    if manifest is not None:
+        from dataproduct_operator.catalog.fetch import read_manifest
+
+        items = read_manifest(manifest)
+    elif namespace and name:
+        from dataproduct_operator.catalog.fetch import read_from_cluster
+
+        items = [read_from_cluster(namespace, name, kubeconfig=kubeconfig)]
+    else:
+        raise click.UsageError("Give a MANIFEST, or --namespace and --name of a DataProduct")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    text = export_as.render_many(items, now, catalog_url=catalog_url)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"Wrote {output}", err=True)
+
+
+@main.group("import", cls=_Group)
+def import_group() -> None:
+    """Output ports from open standards."""
+
+
+@import_group.command("odcs")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--product",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A DataProduct manifest: print it with the ports added (or replaced, by name).",
+)
+def import_odcs(file: Path, product: Path | None) -> None:
+    """Print the output ports that the ODCS v3 contracts in FILE describe, as YAML.
+
+    Without --product: items for a DataProduct's spec.outputPorts list.
+    """
+    import yaml
+
+    from dataproduct_operator.catalog.imports import (
+        contracts_from_yaml,
+        output_port_from_odcs,
+        port_manifest,
+        with_port,
+    )
+    from dataproduct_operator.specs.stream import dump_stream, load_documents, parse_products
+
+    ports = [output_port_from_odcs(c) for c in contracts_from_yaml(file.read_text(), str(file))]
+    if product is None:
+        manifests = [port_manifest(port) for port in ports]
+        click.echo(yaml.safe_dump(manifests, sort_keys=False, allow_unicode=True), nl=False)
+        return
+    documents = load_documents(product)
+    found = [d for d in documents if isinstance(d, dict) and d.get("kind") == "DataProduct"]
+    if len(found) != 1:
+        raise UserError(f"{product} must hold exactly one DataProduct; it holds {len(found)}")
+    document = found[0]
+    for port in ports:
+        document = with_port(document, port)
+    parse_products([document], default_namespace="default")  # the result must still be valid
+    click.echo(dump_stream([document]), nl=False)
+
+
 @main.command("generate")
 @click.option("--check", is_flag=True, help="Change nothing; fail if a generated file drifted.")
 @click.option(
