@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,7 +19,6 @@ from referencing import Registry, Resource
 
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import DataProduct
-from dataproduct_operator.catalog import fetch
 from dataproduct_operator.catalog.exports import EXPORT_FORMATS, export_format
 from dataproduct_operator.catalog.exports.backstage import (
     MAX_NAME,
@@ -44,7 +42,6 @@ from dataproduct_operator.catalog.exports.openlineage import (
 )
 from dataproduct_operator.cli import main
 from dataproduct_operator.errors import UserError
-from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import EXAMPLES, assert_golden, example_documents, example_product
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -599,66 +596,3 @@ def test_cli_export_of_a_manifest_without_products_says_so(tmp_path: Path) -> No
     result = _run("export", "--format", "odps", str(EXAMPLES / "domains.yaml"))
     assert result.exit_code == 1
     assert "holds no DataProduct" in result.output
-
-
-class _FakeClient:
-    """Stands in for the blocking REST client: answers from a dict of paths."""
-
-    answers: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, *_: object) -> None:
-        pass
-
-    def __enter__(self) -> _FakeClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        pass
-
-    def get(self, path: str) -> Any:
-        answer = self.answers.get(path, ApiError(404, "NotFound", f"{path} not found"))
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-@pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, Any]], None]:
-    monkeypatch.setattr(fetch, "load_environment_connection", lambda _path: object())
-    monkeypatch.setattr(fetch, "RestClient", _FakeClient)
-
-    def answer(answers: dict[str, Any]) -> None:
-        _FakeClient.answers = answers
-
-    return answer
-
-
-PRODUCT_PATH = "/apis/datamesh.dev/v1alpha1/namespaces/sales/dataproducts/orders"
-DOMAIN_PATH = "/apis/datamesh.dev/v1alpha1/datadomains/sales"
-
-
-def test_export_from_the_cluster_reads_the_product_and_its_domain(
-    cluster: Callable[[dict[str, Any]], None],
-) -> None:
-    (domain,) = [d for d in example_documents("domains.yaml") if d["metadata"]["name"] == "sales"]
-    cluster({PRODUCT_PATH: example_product(), DOMAIN_PATH: domain})
-    result = _run("export", "--format", "odps", "--namespace", "sales", "--name", "orders")
-    assert result.exit_code == 0, result.output
-    assert _custom(yaml.safe_load(result.stdout))["costCenter"] == "CC-1100"
-
-
-def test_export_from_the_cluster_goes_on_without_a_readable_domain(
-    cluster: Callable[[dict[str, Any]], None],
-) -> None:
-    cluster({PRODUCT_PATH: example_product(), DOMAIN_PATH: ApiError(403, "Forbidden", "no")})
-    product, domain = fetch.read_from_cluster("sales", "orders")
-    assert (product.name, domain) == ("orders", None)
-
-
-def test_export_of_a_missing_product_says_it_is_not_found(
-    cluster: Callable[[dict[str, Any]], None],
-) -> None:
-    cluster({})
-    result = _run("export", "--format", "odps", "--namespace", "sales", "--name", "orders")
-    assert result.exit_code == 1
-    assert "DataProduct sales/orders not found" in result.output

@@ -225,7 +225,8 @@ def build_lineage(
                 elif listed(upstream):
                     edges.add(Edge(product_node_id(*key), target, ref.port))
                 else:
-                    unlisted.setdefault(key, []).append(Edge("", target, ref.port))
+                    # Port names often repeat the product's name: an unlisted port stays unnamed.
+                    unlisted.setdefault(key, []).append(Edge("", target, ""))
 
     # Numbered in name order, and only those a listed product reads: the id must say nothing
     # about the product, and a hidden product nobody listed reads from is not shown at all.

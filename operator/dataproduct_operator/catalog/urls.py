@@ -25,8 +25,12 @@ def product_url(namespace: str, name: str) -> str:
     return f"/dataproducts/{_segment(namespace)}/{_segment(name)}"
 
 
+def domains_url() -> str:
+    return "/domains"
+
+
 def domain_url(name: str) -> str:
-    return f"/domains/{_segment(name)}"
+    return f"{domains_url()}/{_segment(name)}"
 
 
 def lineage_url(focus: str | None = None, hops: int | None = None) -> str:

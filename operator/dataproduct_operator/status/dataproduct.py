@@ -88,7 +88,7 @@ def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, 
     return True, "ClaimsBound", "; ".join([f"{len(ports)} volume(s) bound", *notes]), ports
 
 
-def _job_state(job: dict[str, Any]) -> tuple[RunStatus, str | None]:
+def job_state(job: dict[str, Any]) -> tuple[RunStatus, str | None]:
     """The run status of one Job and when it reached it."""
     for condition in job.get("status", {}).get("conditions", []):
         if condition.get("status") != "True":
@@ -121,7 +121,7 @@ def _pipelines(
             ),
             key=lambda j: j["metadata"].get("creationTimestamp", ""),
         )
-        states = [_job_state(job) for job in jobs]
+        states = [job_state(job) for job in jobs]
         old = before.get(pipeline.name)
         scheduled = pipeline.schedule is not None
         cronjob = (

@@ -1,0 +1,578 @@
+"""What the catalog shows of products and domains (layer ``catalog``, pure).
+
+The API objects go in, views come out: the summaries the index lists and searches, the
+details of a product page, a domain page. The same views are the JSON API's responses, so their
+pydantic schemas are the OpenAPI document's. Only metadata is ever shown, never data values;
+which products a page may show is decided by :class:`Visibility`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from dataproduct_operator.api.conditions import Condition, ConditionStatus
+from dataproduct_operator.api.datadomain import DataDomain
+from dataproduct_operator.api.dataproduct import (
+    Classification,
+    DataProduct,
+    Discoverability,
+    Lifecycle,
+    OutputPort,
+    PipelineStatus,
+    RunStatus,
+)
+from dataproduct_operator.api.naming import connection_config_map_name
+from dataproduct_operator.api.quantity import duration_seconds, parse_quantity
+from dataproduct_operator.catalog import urls
+from dataproduct_operator.catalog.exports.ids import product_id
+from dataproduct_operator.catalog.lineage import Health, LineageGraph, health_of, product_node_id
+from dataproduct_operator.constants import LABEL_PIPELINE
+from dataproduct_operator.status.dataproduct import job_state
+
+CONNECTION_KEY = "output-ports.json"
+RUNS_SHOWN = 10
+
+CONDITION_TOPICS = {
+    "Ready": "Overall",
+    "StorageReady": "Storage",
+    "PipelinesReady": "Pipelines",
+    "AccessReady": "Access",
+    "MonitoringReady": "Monitoring",
+    "PolicyCompliant": "Mesh policies",
+}
+
+
+class View(BaseModel):
+    """Base of every view: immutable, camelCase in JSON like the Kubernetes objects."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, alias_generator=to_camel)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Visibility(BaseModel):
+    """Which products the catalog shows where (``spec.discoverability``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    show_domain_products: bool = False
+
+    def in_mesh(self, product: DataProduct) -> bool:
+        """Listed mesh-wide: index, search, API list, lineage graph."""
+        return product.spec.discoverability is Discoverability.PUBLIC
+
+    def on_domain_page(self, product: DataProduct) -> bool:
+        """Shown on its domain's page, and its own page reachable from there."""
+        discoverability = product.spec.discoverability
+        return discoverability is Discoverability.PUBLIC or (
+            discoverability is Discoverability.DOMAIN and self.show_domain_products
+        )
+
+
+def _condition(conditions: Iterable[Condition], kind: str) -> Condition | None:
+    return next((c for c in conditions if c.type == kind), None)
+
+
+class ProductSummary(View):
+    """One product as the index lists it."""
+
+    id: str = Field(description="<namespace>.<name>, the id of the exports.")
+    namespace: str
+    name: str
+    domain: str
+    description: str
+    owner_team: str
+    version: str | None
+    lifecycle: str
+    classification: str
+    tags: list[str]
+    ports: list[str] = Field(description="Names of the output ports.")
+    columns: list[str] = Field(description="Column names of every port.")
+    health: Health
+    health_reason: str = Field(description="Reason of the Ready condition, if any.")
+    url: str = Field(description="The product page.")
+    api_url: str
+
+
+def summarize(product: DataProduct) -> ProductSummary:
+    spec = product.spec
+    ready = _condition(product.status.conditions, "Ready")
+    return ProductSummary(
+        id=product_id(product.namespace, product.name),
+        namespace=product.namespace,
+        name=product.name,
+        domain=spec.domain,
+        description=spec.description,
+        owner_team=spec.owner.team,
+        version=spec.version,
+        lifecycle=spec.lifecycle.value,
+        classification=spec.classification.value,
+        tags=list(spec.tags),
+        ports=[port.name for port in spec.output_ports],
+        columns=sorted({c.name for port in spec.output_ports for c in port.schema_}),
+        health=health_of(product),
+        health_reason=ready.reason if ready else "",
+        url=urls.product_url(product.namespace, product.name),
+        api_url=urls.api_product_url(product.namespace, product.name),
+    )
+
+
+class Filters(View):
+    """Search and filters of the index (and of the API list)."""
+
+    q: str = ""
+    domain: str = ""
+    lifecycle: str = ""
+    classification: str = ""
+    health: str = ""
+
+    def matches(self, summary: ProductSummary) -> bool:
+        for field in ("domain", "lifecycle", "classification", "health"):
+            wanted = getattr(self, field)
+            if wanted and str(getattr(summary, field)) != wanted:
+                return False
+        return all(word in _search_text(summary) for word in self.q.lower().split())
+
+
+def _search_text(summary: ProductSummary) -> str:
+    """What a search word may match: name, description, tags and column names."""
+    return " ".join(
+        [summary.name, summary.description, *summary.tags, *summary.columns, *summary.ports]
+    ).lower()
+
+
+class IndexView(View):
+    """The index: the products found, and what the filters can choose from."""
+
+    products: list[ProductSummary]
+    total: int = Field(description="Products listed in the mesh before search and filters.")
+    counts_per_domain: dict[str, int] = Field(description="Products found, per domain.")
+    domains: list[str] = Field(description="Every domain with a listed product, or onboarded.")
+    lifecycles: list[str]
+    classifications: list[str]
+    healths: list[str]
+
+
+def build_index(
+    summaries: Sequence[ProductSummary], filters: Filters, *, domains: Iterable[str] = ()
+) -> IndexView:
+    found = [s for s in summaries if filters.matches(s)]
+    found.sort(key=lambda s: (s.domain, s.name, s.namespace))
+    return IndexView(
+        products=found,
+        total=len(summaries),
+        counts_per_domain=dict(sorted(Counter(s.domain for s in found).items())),
+        domains=sorted({s.domain for s in summaries} | set(domains)),
+        lifecycles=[item.value for item in Lifecycle],
+        classifications=[item.value for item in Classification],
+        healths=[item.value for item in Health],
+    )
+
+
+class ColumnView(View):
+    name: str
+    type: str
+    description: str | None
+    required: bool
+    unique: bool
+    pii: bool
+    classification: str | None
+
+
+class SloState(StrEnum):
+    FRESH = "fresh"
+    STALE = "stale"
+    UNKNOWN = "unknown"
+
+
+class SloView(View):
+    """One objective of a port and whether it is met now."""
+
+    objective: str = Field(description="freshness or availability.")
+    target: str
+    state: SloState
+    detail: str = Field(description="Why it is in that state, in words.")
+
+
+class PortView(View):
+    name: str
+    description: str | None
+    format: str
+    size: str
+    claim_name: str | None = Field(description="The PersistentVolumeClaim, once created.")
+    phase: str | None
+    columns: list[ColumnView]
+    slos: list[SloView]
+
+
+class ConditionView(View):
+    type: str
+    topic: str = Field(description="The condition's type in words.")
+    ok: bool | None = Field(description="True, False, or None when unknown.")
+    reason: str
+    message: str
+    since: str | None
+
+
+class PipelineRunView(View):
+    pipeline: str
+    job: str
+    result: str = Field(description="Running, Succeeded or Failed.")
+    started: str | None
+    finished: str | None
+
+
+class PipelineView(View):
+    name: str
+    image: str
+    schedule: str | None
+    last_run_status: str
+    last_successful_time: str | None
+    last_failure_time: str | None
+
+
+class ReaderView(View):
+    kind: str
+    name: str
+    namespace: str | None
+
+
+class ContactView(View):
+    name: str
+    email: str | None
+
+
+class LinkedProduct(View):
+    """A product upstream or downstream of another, or a source outside the mesh."""
+
+    label: str
+    kind: str = Field(description="product, external, unlisted or missing.")
+    port: str = Field(description="The port or input the data flows through.")
+    url: str | None
+    health: Health
+
+
+class Snippet(View):
+    title: str
+    command: str
+
+
+class ProductDetail(View):
+    """Everything the product page shows."""
+
+    summary: ProductSummary
+    contacts: list[ContactView]
+    discoverability: str
+    deletion_policy: str
+    created: str | None
+    ports: list[PortView]
+    conditions: list[ConditionView]
+    pipelines: list[PipelineView]
+    runs: list[PipelineRunView] = Field(description=f"The last {RUNS_SHOWN} runs, newest first.")
+    readers: list[ReaderView]
+    connection: list[dict[str, Any]] | None = Field(
+        description="The connection ConfigMap's output ports, once it exists."
+    )
+    connection_config_map: str
+    upstream: list[LinkedProduct]
+    downstream: list[LinkedProduct]
+    snippets: list[Snippet]
+    exports: dict[str, str] = Field(description="Export format -> API URL.")
+
+
+def _freshness(target: str, pipelines: Sequence[PipelineStatus], now: datetime) -> SloView:
+    """Whether the data is newer than ``target``: the last successful run of any pipeline."""
+    successes = [p.last_successful_time for p in pipelines if p.last_successful_time]
+    if not pipelines:
+        return SloView(
+            objective="freshness",
+            target=target,
+            state=SloState.UNKNOWN,
+            detail="No pipeline writes this product; freshness is not observed",
+        )
+    if not successes:
+        return SloView(
+            objective="freshness",
+            target=target,
+            state=SloState.STALE,
+            detail="No pipeline run has succeeded yet",
+        )
+    last = max(successes)
+    age = (now - _parse_time(last)).total_seconds()
+    fresh = age <= duration_seconds(target)
+    return SloView(
+        objective="freshness",
+        target=target,
+        state=SloState.FRESH if fresh else SloState.STALE,
+        detail=f"Last successful run {describe_age(age)} ago ({last}), objective {target}",
+    )
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def describe_age(seconds: float) -> str:
+    """An age in its largest whole unit: 90 -> ``1m``, 100000 -> ``1d``."""
+    whole = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def _port_view(product: DataProduct, port: OutputPort, now: datetime) -> PortView:
+    status = next((p for p in product.status.output_ports if p.name == port.name), None)
+    slos: list[SloView] = []
+    if port.slo is not None and port.slo.freshness is not None:
+        slos.append(_freshness(port.slo.freshness, product.status.pipelines, now))
+    if port.slo is not None and port.slo.availability is not None:
+        slos.append(
+            SloView(
+                objective="availability",
+                target=port.slo.availability,
+                state=SloState.UNKNOWN,
+                detail="Availability is promised, not measured by the operator",
+            )
+        )
+    return PortView(
+        name=port.name,
+        description=port.description,
+        format=port.format.value,
+        size=port.storage.size,
+        claim_name=status.claim_name if status else None,
+        phase=status.phase if status else None,
+        columns=[
+            ColumnView(
+                name=c.name,
+                type=c.type,
+                description=c.description,
+                required=c.required,
+                unique=c.unique,
+                pii=c.pii,
+                classification=c.classification.value if c.classification else None,
+            )
+            for c in port.schema_
+        ],
+        slos=slos,
+    )
+
+
+def _condition_view(condition: Condition) -> ConditionView:
+    ok = {ConditionStatus.TRUE: True, ConditionStatus.FALSE: False}.get(condition.status)
+    return ConditionView(
+        type=condition.type,
+        topic=CONDITION_TOPICS.get(condition.type, condition.type),
+        ok=ok,
+        reason=condition.reason,
+        message=condition.message,
+        since=condition.last_transition_time,
+    )
+
+
+def _runs(jobs: Iterable[Mapping[str, Any]]) -> list[PipelineRunView]:
+    runs = []
+    for job in jobs:
+        metadata = job.get("metadata") or {}
+        state, when = job_state(dict(job))
+        started = (job.get("status") or {}).get("startTime") or metadata.get("creationTimestamp")
+        runs.append(
+            PipelineRunView(
+                pipeline=(metadata.get("labels") or {}).get(LABEL_PIPELINE, ""),
+                job=metadata.get("name", ""),
+                result=state.value,
+                started=started,
+                finished=None if state is RunStatus.RUNNING else when,
+            )
+        )
+    runs.sort(key=lambda run: (run.started or "", run.job), reverse=True)
+    return runs[:RUNS_SHOWN]
+
+
+def _connection(config_map: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
+    if config_map is None:
+        return None
+    text = (config_map.get("data") or {}).get(CONNECTION_KEY)
+    try:
+        ports = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return ports if isinstance(ports, list) else None
+
+
+def _linked(graph: LineageGraph, node_id: str, *, upstream: bool) -> list[LinkedProduct]:
+    nodes = {node.id: node for node in graph.nodes}
+    linked = []
+    for edge in graph.edges:
+        if (edge.target if upstream else edge.source) != node_id:
+            continue
+        other = nodes[edge.source if upstream else edge.target]
+        linked.append(
+            LinkedProduct(
+                label=other.label,
+                kind=other.kind.value,
+                port=edge.label,
+                url=other.href,
+                health=other.health,
+            )
+        )
+    return sorted(linked, key=lambda item: (item.label, item.port))
+
+
+def _snippets(product: DataProduct) -> list[Snippet]:
+    namespace, name = product.namespace, product.name
+    config_map = connection_config_map_name(name)
+    return [
+        Snippet(title="Show the product", command=f"kubectl get dataproduct {name} -n {namespace}"),
+        Snippet(
+            title="Read its connection details",
+            command=f"kubectl get configmap {config_map} -n {namespace} "
+            f"-o jsonpath='{{.data.{CONNECTION_KEY.replace('.', chr(92) + '.')}}}'",
+        ),
+        Snippet(
+            title="Export its data contracts (ODCS)",
+            command=f"dpo export --format odcs --namespace {namespace} --name {name}",
+        ),
+        Snippet(
+            title="Export it as an ODPS data product",
+            command=f"dpo export --format odps --namespace {namespace} --name {name}",
+        ),
+    ]
+
+
+def build_product_detail(
+    product: DataProduct,
+    *,
+    graph: LineageGraph,
+    jobs: Iterable[Mapping[str, Any]],
+    connection: Mapping[str, Any] | None,
+    export_formats: Iterable[str],
+    now: datetime | None = None,
+) -> ProductDetail:
+    """The product page of ``product``; ``graph`` is the lineage the page may show (upstream
+    and downstream come from it, with what may not be shown already unlisted)."""
+    moment = now or datetime.now(UTC)
+    spec = product.spec
+    node_id = product_node_id(product.namespace, product.name)
+    return ProductDetail(
+        summary=summarize(product),
+        contacts=[ContactView(name=c.name, email=c.email) for c in spec.owner.contacts],
+        discoverability=spec.discoverability.value,
+        deletion_policy=spec.deletion_policy.value,
+        created=product.creation_timestamp,
+        ports=[_port_view(product, port, moment) for port in spec.output_ports],
+        conditions=[_condition_view(c) for c in product.status.conditions],
+        pipelines=[_pipeline_view(product, p.name) for p in spec.pipelines],
+        runs=_runs(jobs),
+        readers=[
+            ReaderView(kind=r.kind.value, name=r.name, namespace=r.namespace)
+            for r in spec.access.readers
+        ],
+        connection=_connection(connection),
+        connection_config_map=connection_config_map_name(product.name),
+        upstream=_linked(graph, node_id, upstream=True),
+        downstream=_linked(graph, node_id, upstream=False),
+        snippets=_snippets(product),
+        exports={
+            name: urls.api_export_url(product.namespace, product.name, name)
+            for name in export_formats
+        },
+    )
+
+
+def _pipeline_view(product: DataProduct, name: str) -> PipelineView:
+    pipeline = next(p for p in product.spec.pipelines if p.name == name)
+    status = next((p for p in product.status.pipelines if p.name == name), None)
+    return PipelineView(
+        name=name,
+        image=pipeline.image,
+        schedule=pipeline.schedule,
+        last_run_status=(status.last_run_status if status else RunStatus.NEVER_RUN).value,
+        last_successful_time=status.last_successful_time if status else None,
+        last_failure_time=status.last_failure_time if status else None,
+    )
+
+
+class QuotaView(View):
+    resource: str
+    used: str
+    hard: str
+    percent: int | None = Field(description="Use as a percentage of the limit, when computable.")
+
+
+class DomainSummary(View):
+    name: str
+    display_name: str
+    description: str | None
+    owner_team: str
+    products: int = Field(description="Products shown in the catalog.")
+    healthy: int
+    url: str
+    onboarded: bool = Field(description="A DataDomain exists for it.")
+
+
+class DomainDetail(View):
+    summary: DomainSummary
+    namespace: str | None
+    contacts: list[ContactView]
+    cost_center: str | None
+    allowed_consumers: list[str]
+    quota: list[QuotaView]
+    conditions: list[ConditionView]
+    products: list[ProductSummary]
+
+
+def _percent(used: str, hard: str) -> int | None:
+    try:
+        limit = parse_quantity(hard)
+        return round(100 * parse_quantity(used) / limit) if limit else None
+    except ValueError:
+        return None
+
+
+def summarize_domain(
+    name: str, domain: DataDomain | None, products: Sequence[ProductSummary]
+) -> DomainSummary:
+    spec = domain.spec if domain else None
+    return DomainSummary(
+        name=name,
+        display_name=(spec.display_name if spec else None) or name,
+        description=spec.description if spec else None,
+        owner_team=spec.owners.team if spec else "",
+        products=len(products),
+        healthy=sum(1 for p in products if p.health is Health.HEALTHY),
+        url=urls.domain_url(name),
+        onboarded=domain is not None,
+    )
+
+
+def build_domain_detail(
+    name: str, domain: DataDomain | None, products: Sequence[ProductSummary]
+) -> DomainDetail:
+    spec, status = (domain.spec, domain.status) if domain else (None, None)
+    return DomainDetail(
+        summary=summarize_domain(name, domain, products),
+        namespace=status.namespace if status else None,
+        contacts=[ContactView(name=c.name, email=c.email) for c in spec.owners.contacts]
+        if spec
+        else [],
+        cost_center=spec.cost_center if spec else None,
+        allowed_consumers=list(spec.allowed_consumers) if spec else [],
+        quota=[
+            QuotaView(
+                resource=q.resource, used=q.used, hard=q.hard, percent=_percent(q.used, q.hard)
+            )
+            for q in (status.quota if status else [])
+        ],
+        conditions=[_condition_view(c) for c in (status.conditions if status else [])],
+        products=sorted(products, key=lambda p: (p.name, p.namespace)),
+    )

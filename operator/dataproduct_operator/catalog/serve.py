@@ -1,0 +1,45 @@
+"""``dpo catalog``: the catalog in a process of its own (layer ``catalog``, imperative)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from dataproduct_operator.catalog.model import Visibility
+from dataproduct_operator.catalog.server import start_catalog
+from dataproduct_operator.catalog.store import CatalogStore
+from dataproduct_operator.catalog.watch import MeshWatch
+from dataproduct_operator.k8s.client import KubeClient, load_environment_connection
+
+logger = logging.getLogger(__name__)
+
+
+async def serve_forever(
+    *,
+    kubeconfig: Path | None,
+    namespaces: tuple[str, ...],
+    host: str,
+    port: int,
+    visibility: Visibility,
+) -> None:
+    """Watch the mesh and serve the catalog until cancelled (Ctrl-C)."""
+    client = KubeClient(load_environment_connection(kubeconfig))
+    store = CatalogStore(visibility)
+    watch = MeshWatch(client, store, namespaces=namespaces)
+    try:
+        watch.start()
+        runner = await start_catalog(store, host=host, port=port)
+        try:
+            await watch.wait_synced()
+            logger.info(
+                "Catalog ready: %d products, %d domains",
+                len(store.products()),
+                len(store.domains()),
+            )
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        await watch.stop()
+        await client.close()

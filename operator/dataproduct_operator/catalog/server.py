@@ -1,0 +1,488 @@
+"""The catalog's web server: pages, JSON API, lineage SVG, exports (layer ``catalog``, imperative).
+
+Thin on purpose: a request reads the :class:`~dataproduct_operator.catalog.store.CatalogStore`
+(memory, never the API server), asks the pure views for what to show, and renders a template or
+JSON. Errors of the JSON API are JSON with the matching status code; pages get an HTML error
+page. Which products a page may show is the store's :class:`Visibility`: Hidden products answer
+404 like products that do not exist, so a URL reveals nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.api.naming import connection_config_map_name
+from dataproduct_operator.catalog import urls
+from dataproduct_operator.catalog.exports import EXPORT_FORMATS
+from dataproduct_operator.catalog.lineage import (
+    LineageGraph,
+    UnknownNode,
+    build_lineage,
+    neighbourhood,
+)
+from dataproduct_operator.catalog.model import (
+    DomainDetail,
+    DomainSummary,
+    Filters,
+    ProductSummary,
+    build_domain_detail,
+    build_index,
+    build_product_detail,
+    describe_age,
+    summarize_domain,
+)
+from dataproduct_operator.catalog.openapi import build_openapi
+from dataproduct_operator.catalog.store import CachedProduct, CatalogStore
+from dataproduct_operator.catalog.svg import render_svg
+from dataproduct_operator.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+MAX_LIMIT = 1000
+MAX_HOPS = 10
+DEFAULT_HOPS = 2
+PRODUCT_NODE = "product:{namespace}/{name}"
+STORE_KEY: web.AppKey[CatalogStore] = web.AppKey("store", CatalogStore)
+TEMPLATES_KEY: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
+Clock = Callable[[], datetime]
+CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
+
+
+class CatalogError(Exception):
+    """A request the catalog cannot answer: becomes JSON (API) or an error page."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def _not_found(what: str) -> CatalogError:
+    return CatalogError(404, "NotFound", f"{what} not found")
+
+
+# -- templates ---------------------------------------------------------------------------------
+
+
+def _templates(clock: Clock) -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("dataproduct_operator.catalog", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals["urls"] = urls
+    environment.filters["ago"] = lambda timestamp: _ago(timestamp, clock())
+    return environment
+
+
+def _ago(timestamp: str | None, now: datetime) -> str:
+    if not timestamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return timestamp
+    return f"{describe_age((now - moment).total_seconds())} ago"
+
+
+def _page(
+    request: web.Request, template: str, *, status: int = 200, **context: Any
+) -> web.Response:
+    text = (
+        request.app[TEMPLATES_KEY]
+        .get_template(template)
+        .render(path=request.path, synced=request.app[STORE_KEY].synced, **context)
+    )
+    return web.Response(text=text, content_type="text/html", status=status)
+
+
+def _json(data: Any, *, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, indent=2), content_type="application/json", status=status
+    )
+
+
+# -- reading the store -----------------------------------------------------------------------
+
+
+def _store(request: web.Request) -> CatalogStore:
+    return request.app[STORE_KEY]
+
+
+def _filters(request: web.Request) -> Filters:
+    query = request.query
+    return Filters(
+        q=query.get("q", "").strip(),
+        domain=query.get("domain", ""),
+        lifecycle=query.get("lifecycle", ""),
+        classification=query.get("classification", ""),
+        health=query.get("health", ""),
+    )
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise CatalogError(400, "BadRequest", f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise CatalogError(400, "BadRequest", f"{name} must be between {low} and {high}")
+    return value
+
+
+def _mesh_summaries(store: CatalogStore) -> list[ProductSummary]:
+    return [c.summary for c in store.products() if store.visibility.in_mesh(c.product)]
+
+
+def _shown_product(request: web.Request) -> CachedProduct:
+    """The product of the URL, if the catalog may show it; else 404 as if it did not exist."""
+    store = _store(request)
+    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    cached = store.product(namespace, name)
+    if cached is None or not store.visibility.on_domain_page(cached.product):
+        raise _not_found(f"DataProduct {namespace}/{name}")
+    return cached
+
+
+def _graph_for(store: CatalogStore, product: DataProduct) -> LineageGraph:
+    """The lineage a product's page may show: the mesh's, plus the product itself when it is
+    listed only on its domain page."""
+    if store.visibility.in_mesh(product):
+        return store.lineage()
+    return build_lineage(
+        [c.product for c in store.products()],
+        listed=lambda p: store.visibility.in_mesh(p) or p is product,
+    )
+
+
+def _product_detail(request: web.Request, cached: CachedProduct) -> Any:
+    store, product = _store(request), cached.product
+    return build_product_detail(
+        product,
+        graph=_graph_for(store, product),
+        jobs=store.jobs(product.namespace, product.name),
+        connection=store.connection(product.namespace, connection_config_map_name(product.name)),
+        export_formats=EXPORT_FORMATS,
+        now=request.app[CLOCK_KEY](),
+    )
+
+
+def _domain_names(store: CatalogStore) -> list[str]:
+    shown = {
+        c.product.spec.domain
+        for c in store.products()
+        if store.visibility.on_domain_page(c.product)
+    }
+    return sorted(set(store.domains()) | shown)
+
+
+def _domain_products(store: CatalogStore, name: str) -> list[ProductSummary]:
+    return [
+        c.summary
+        for c in store.products()
+        if c.product.spec.domain == name and store.visibility.on_domain_page(c.product)
+    ]
+
+
+def _domain_summaries(store: CatalogStore) -> list[DomainSummary]:
+    domains = store.domains()
+    return [
+        summarize_domain(name, domains.get(name), _domain_products(store, name))
+        for name in _domain_names(store)
+    ]
+
+
+def _domain_detail(request: web.Request) -> DomainDetail:
+    store = _store(request)
+    name = request.match_info["name"]
+    domain = store.domains().get(name)
+    products = _domain_products(store, name)
+    if domain is None and not products:
+        raise _not_found(f"DataDomain {name}")
+    return build_domain_detail(name, domain, products)
+
+
+def _lineage(request: web.Request) -> tuple[LineageGraph, str | None, int]:
+    store = _store(request)
+    graph = store.lineage()
+    focus = request.query.get("focus") or None
+    hops = _int(request, "hops", DEFAULT_HOPS, 1, MAX_HOPS)
+    if focus is None:
+        return graph, None, hops
+    node = next((n for n in graph.nodes if n.id == focus), None)
+    if node is None or node.href is None:  # unlisted and missing nodes are no place to start
+        raise _not_found(f"Lineage node {focus}")
+    try:
+        return neighbourhood(graph, focus, hops), focus, hops
+    except UnknownNode:
+        raise _not_found(f"Lineage node {focus}") from None
+
+
+def _graph_json(graph: LineageGraph) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {
+                "id": n.id,
+                "kind": n.kind.value,
+                "label": n.label,
+                "sublabel": n.sublabel,
+                "health": n.health.value,
+                "url": n.href,
+            }
+            for n in graph.nodes
+        ],
+        "edges": [{"source": e.source, "target": e.target, "label": e.label} for e in graph.edges],
+    }
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+async def index_page(request: web.Request) -> web.Response:
+    store = _store(request)
+    filters = _filters(request)
+    view = build_index(_mesh_summaries(store), filters, domains=store.domains())
+    page = _int(request, "page", 1, 1, 1_000_000)
+    start = (page - 1) * PAGE_SIZE
+    return _page(
+        request,
+        "index.html.j2",
+        view=view,
+        filters=filters,
+        shown=view.products[start : start + PAGE_SIZE],
+        page=page,
+        pages=max(1, -(-len(view.products) // PAGE_SIZE)),
+    )
+
+
+async def product_page(request: web.Request) -> web.Response:
+    cached = _shown_product(request)
+    detail = _product_detail(request, cached)
+    return _page(request, "product.html.j2", detail=detail, product=detail.summary)
+
+
+async def domains_page(request: web.Request) -> web.Response:
+    return _page(request, "domains.html.j2", domains=_domain_summaries(_store(request)))
+
+
+async def domain_page(request: web.Request) -> web.Response:
+    return _page(request, "domain.html.j2", detail=_domain_detail(request))
+
+
+async def lineage_page(request: web.Request) -> web.Response:
+    graph, focus, hops = _lineage(request)
+    return _page(
+        request,
+        "lineage.html.j2",
+        svg=render_svg(graph, focus=focus),
+        graph=graph,
+        focus=focus,
+        hops=hops,
+        focus_label=next((n.label for n in graph.nodes if n.id == focus), None),
+    )
+
+
+async def lineage_svg(request: web.Request) -> web.Response:
+    graph, focus, _ = _lineage(request)
+    return web.Response(text=render_svg(graph, focus=focus), content_type="image/svg+xml")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    if not _store(request).synced:
+        return web.Response(text="listing products\n", status=503)
+    return web.Response(text="ok\n")
+
+
+# -- JSON API --------------------------------------------------------------------------------
+
+
+async def api_products(request: web.Request) -> web.Response:
+    view = build_index(_mesh_summaries(_store(request)), _filters(request))
+    limit = _int(request, "limit", PAGE_SIZE, 1, MAX_LIMIT)
+    offset = _int(request, "offset", 0, 0, 10_000_000)
+    items = view.products[offset : offset + limit]
+    following = offset + limit
+    next_url = None
+    if following < len(view.products):
+        next_url = str(request.rel_url.update_query(offset=str(following), limit=str(limit)))
+    return _json(
+        {
+            "items": [item.to_json() for item in items],
+            "total": len(view.products),
+            "next": next_url,
+            "countsPerDomain": view.counts_per_domain,
+        }
+    )
+
+
+async def api_product(request: web.Request) -> web.Response:
+    cached = _shown_product(request)
+    return _json(_product_detail(request, cached).to_json())
+
+
+async def api_export(request: web.Request) -> web.Response:
+    cached = _shown_product(request)
+    name = request.match_info["format"]
+    export = EXPORT_FORMATS.get(name)
+    if export is None:
+        raise CatalogError(
+            404, "NotFound", f"Export format {name} not found; one of {', '.join(EXPORT_FORMATS)}"
+        )
+    product = cached.product
+    domain = _store(request).domains().get(product.spec.domain)
+    now = request.app[CLOCK_KEY]()
+    text = export.render(
+        product,
+        domain,
+        now.isoformat().replace("+00:00", "Z"),
+        catalog_url=str(request.url.origin()),
+    )
+    filename = f"{product.namespace}.{product.name}.{export.file_suffix}"
+    return web.Response(
+        text=text,
+        content_type=export.media_type,
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+async def api_domains(request: web.Request) -> web.Response:
+    return _json({"items": [d.to_json() for d in _domain_summaries(_store(request))]})
+
+
+async def api_domain(request: web.Request) -> web.Response:
+    return _json(_domain_detail(request).to_json())
+
+
+async def api_lineage(request: web.Request) -> web.Response:
+    graph, _, _ = _lineage(request)
+    return _json(_graph_json(graph))
+
+
+async def api_openapi(request: web.Request) -> web.Response:
+    return _json(build_openapi(sorted(EXPORT_FORMATS)))
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path == urls.API or request.path.startswith(urls.API + "/")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """JSON errors under /api, an error page elsewhere; never a bare 500 traceback."""
+    try:
+        return await handler(request)
+    except CatalogError as error:
+        failure = error
+    except UserError as error:
+        failure = CatalogError(400, "BadRequest", str(error))
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        failure = CatalogError(error.status, error.reason.replace(" ", ""), error.reason)
+    except Exception:
+        logger.exception("Catalog request %s failed", request.path_qs)
+        failure = CatalogError(500, "InternalError", "The catalog failed; see its log")
+    if _is_api(request):
+        body = {
+            "error": {"code": failure.status, "reason": failure.reason, "message": failure.message}
+        }
+        return _json(body, status=failure.status)
+    return _page(request, "error.html.j2", status=failure.status, error=failure)
+
+
+@web.middleware
+async def not_synced(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Until the first listing is in, say so instead of showing an empty mesh."""
+    if (
+        _store(request).synced
+        or request.path in ("/healthz",)
+        or request.path.startswith("/static/")
+    ):
+        return await handler(request)
+    raise CatalogError(503, "NotSynced", "The catalog is still listing the mesh; try again soon")
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """The stylesheet and the script, served from the package (no build step)."""
+    name = request.match_info["file"]
+    media = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}.get(
+        name.rpartition(".")[2]
+    )
+    path = resources.files("dataproduct_operator.catalog") / "static" / name
+    if media is None or "/" in name or not path.is_file():
+        raise _not_found(f"Static file {name}")
+    return web.Response(
+        body=path.read_bytes(),
+        content_type=media,
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_app(store: CatalogStore, *, clock: Clock = _now) -> web.Application:
+    """The catalog application over ``store`` (fed by a watch, or by tests)."""
+    app = web.Application(middlewares=[errors, not_synced])
+    app[STORE_KEY] = store
+    app[CLOCK_KEY] = clock
+    app[TEMPLATES_KEY] = _templates(clock)
+    api = urls.API
+    app.add_routes(
+        [
+            web.get("/", index_page),
+            web.get("/dataproducts/{namespace}/{name}", product_page),
+            web.get("/domains", domains_page),
+            web.get("/domains/{name}", domain_page),
+            web.get("/lineage", lineage_page),
+            web.get("/lineage.svg", lineage_svg),
+            web.get("/healthz", healthz),
+            web.get("/static/{file}", static_file),
+            web.get(f"{api}/dataproducts", api_products),
+            web.get(f"{api}/dataproducts/{{namespace}}/{{name}}", api_product),
+            web.get(f"{api}/dataproducts/{{namespace}}/{{name}}/export/{{format}}", api_export),
+            web.get(f"{api}/domains", api_domains),
+            web.get(f"{api}/domains/{{name}}", api_domain),
+            web.get(f"{api}/lineage", api_lineage),
+            web.get(f"{api}/openapi.json", api_openapi),
+        ]
+    )
+    return app
+
+
+async def start_catalog(store: CatalogStore, *, host: str, port: int) -> web.AppRunner:
+    """Serve the catalog on ``host:port``; the caller cleans up the runner."""
+    runner = web.AppRunner(build_app(store), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise UserError(
+            f"Cannot serve the catalog on port {port}: {error.strerror}; choose another port"
+        ) from error
+    logger.info("Serving the catalog on http://%s:%s/", host, port)
+    return runner

@@ -1,0 +1,206 @@
+"""The catalog's picture of the mesh, in memory (layer ``catalog``, no I/O).
+
+Fed by :mod:`~dataproduct_operator.catalog.watch` (list, then watch) with DataProducts,
+DataDomains, the products' connection ConfigMaps and their Jobs (the last pipeline runs); read by
+every page view, which never asks the API server. Products are parsed once per change, with
+their summary; the lineage graph is rebuilt only when a product changed since it was built.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from dataproduct_operator.api.datadomain import DataDomain
+from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.catalog.lineage import LineageGraph, build_lineage
+from dataproduct_operator.catalog.model import ProductSummary, Visibility, summarize
+from dataproduct_operator.constants import LABEL_PIPELINE, LABEL_PRODUCT
+
+logger = logging.getLogger(__name__)
+
+PRODUCTS = ("datamesh.dev/v1alpha1", "DataProduct")
+DOMAINS = ("datamesh.dev/v1alpha1", "DataDomain")
+CONFIG_MAPS = ("v1", "ConfigMap")
+JOBS = ("batch/v1", "Job")
+JOBS_KEPT_PER_PRODUCT = 20
+
+Kind = tuple[str, str]
+Key = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True)
+class CachedProduct:
+    version: str
+    product: DataProduct
+    summary: ProductSummary
+
+
+def _version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def _newer(obj: dict[str, Any], cached_version: str | None) -> bool:
+    if cached_version is None:
+        return True
+    try:
+        return int(_version(obj)) > int(cached_version)
+    except ValueError:
+        return True
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    metadata = obj["metadata"]
+    return sys.intern(metadata.get("namespace", "")), metadata["name"]
+
+
+def _in(namespace: str | None, key: Key) -> bool:
+    return namespace is None or key[0] == namespace
+
+
+def _slim_job(job: dict[str, Any]) -> dict[str, Any]:
+    metadata = job.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    status = job.get("status") or {}
+    return {
+        "metadata": {
+            "name": metadata.get("name", ""),
+            "namespace": metadata.get("namespace", ""),
+            "creationTimestamp": metadata.get("creationTimestamp"),
+            "labels": {k: labels[k] for k in (LABEL_PRODUCT, LABEL_PIPELINE) if k in labels},
+        },
+        "status": {
+            key: status[key]
+            for key in ("startTime", "completionTime", "conditions", "active")
+            if key in status
+        },
+    }
+
+
+class CatalogStore:
+    """Products, domains, connection ConfigMaps and pipeline Jobs; see the module docstring."""
+
+    def __init__(self, visibility: Visibility | None = None) -> None:
+        self.visibility = visibility or Visibility()
+        self.synced = False  # set by the watch once every kind has been listed
+        self._products: dict[Key, CachedProduct] = {}
+        self._domains: dict[str, tuple[str, DataDomain]] = {}
+        self._connections: dict[Key, dict[str, Any]] = {}
+        self._jobs: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, product) -> jobs
+        self._changes = 0
+        self._graph: tuple[int, LineageGraph] | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def products(self) -> list[CachedProduct]:
+        return list(self._products.values())
+
+    def product(self, namespace: str, name: str) -> CachedProduct | None:
+        return self._products.get((namespace, name))
+
+    def domains(self) -> dict[str, DataDomain]:
+        return {name: domain for name, (_, domain) in self._domains.items()}
+
+    def connection(self, namespace: str, config_map: str) -> dict[str, Any] | None:
+        return self._connections.get((namespace, config_map))
+
+    def jobs(self, namespace: str, product: str) -> list[dict[str, Any]]:
+        return list(self._jobs.get((namespace, product), {}).values())
+
+    def lineage(self) -> LineageGraph:
+        """The mesh-wide lineage graph (products not listed mesh-wide are unlisted nodes)."""
+        if self._graph is None or self._graph[0] != self._changes:
+            graph = build_lineage(
+                [cached.product for cached in self._products.values()],
+                listed=self.visibility.in_mesh,
+            )
+            self._graph = (self._changes, graph)
+        return self._graph[1]
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def listed(self, kind: Kind, namespace: str | None, items: list[dict[str, Any]]) -> None:
+        """A full listing of ``kind`` in ``namespace`` (None: all): forget what is gone."""
+        present = {_key(item) for item in items}
+        if kind == DOMAINS:
+            for name in [n for n in self._domains if ("", n) not in present]:
+                self.record(kind, "DELETED", {"metadata": {"name": name}})
+        elif kind == JOBS:
+            for key in [k for k in self._jobs if _in(namespace, k)]:
+                del self._jobs[key]
+        else:
+            table: dict[Key, Any] = self._products if kind == PRODUCTS else self._connections
+            for key in [k for k in table if _in(namespace, k) and k not in present]:
+                self.record(kind, "DELETED", {"metadata": {"namespace": key[0], "name": key[1]}})
+        for item in items:
+            self.record(kind, "LISTED", item)
+
+    def record(self, kind: Kind, event: str, obj: dict[str, Any]) -> None:
+        """One watch event (ADDED, MODIFIED, DELETED, or LISTED) of an object of ``kind``."""
+        {
+            PRODUCTS: self._product_event,
+            DOMAINS: self._domain_event,
+            CONFIG_MAPS: self._connection_event,
+            JOBS: self._job_event,
+        }[kind](event, obj)
+
+    def _product_event(self, event: str, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        if event == "DELETED":
+            if self._products.pop(key, None) is not None:
+                self._changes += 1
+            return
+        cached = self._products.get(key)
+        if not _newer(obj, cached.version if cached else None):
+            return
+        try:
+            product = DataProduct.from_object(obj)
+        except ValidationError as error:
+            # The CRD admitted it; a newer operator may know fields this one does not.
+            logger.warning("DataProduct %s/%s cannot be shown: %s", *key, error)
+            return
+        self._products[key] = CachedProduct(_version(obj), product, summarize(product))
+        self._changes += 1
+
+    def _domain_event(self, event: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        if event == "DELETED":
+            if self._domains.pop(name, None) is not None:
+                self._changes += 1
+            return
+        cached = self._domains.get(name)
+        if not _newer(obj, cached[0] if cached else None):
+            return
+        try:
+            self._domains[name] = (_version(obj), DataDomain.from_object(obj))
+        except ValidationError as error:
+            logger.warning("DataDomain %s cannot be shown: %s", name, error)
+            return
+        self._changes += 1
+
+    def _connection_event(self, event: str, obj: dict[str, Any]) -> None:
+        key = _key(obj)
+        if event == "DELETED":
+            self._connections.pop(key, None)
+        else:
+            self._connections[key] = {"data": dict(obj.get("data") or {})}
+
+    def _job_event(self, event: str, obj: dict[str, Any]) -> None:
+        metadata = obj["metadata"]
+        product = (metadata.get("labels") or {}).get(LABEL_PRODUCT)
+        if product is None:
+            return
+        key = (sys.intern(metadata.get("namespace", "")), product)
+        jobs = self._jobs.setdefault(key, {})
+        if event == "DELETED":
+            jobs.pop(metadata["name"], None)
+        else:
+            jobs[metadata["name"]] = _slim_job(obj)
+            if len(jobs) > JOBS_KEPT_PER_PRODUCT:
+                del jobs[min(jobs, key=lambda n: jobs[n]["metadata"]["creationTimestamp"] or "")]
+        if not jobs:
+            del self._jobs[key]

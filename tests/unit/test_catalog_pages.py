@@ -1,0 +1,394 @@
+"""The catalog's pages and JSON API over the example mesh, served in-process (no cluster).
+
+Pages are compared with golden files (``UPDATE_GOLDEN=1`` rewrites them); API answers are
+checked against the OpenAPI document the catalog serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+
+from dataproduct_operator.catalog.model import Visibility
+from dataproduct_operator.catalog.server import build_app
+from dataproduct_operator.catalog.store import CatalogStore
+from tests.catalog_mesh import NOW, example_store, product_object
+from tests.helpers import assert_golden
+
+Check = Callable[[TestClient[Any, Any]], Awaitable[None]]
+
+
+def serve(store: CatalogStore, check: Check) -> None:
+    async def run() -> None:
+        async with TestClient(TestServer(build_app(store, clock=lambda: NOW))) as client:
+            await check(client)
+
+    asyncio.run(run())
+
+
+async def page(client: TestClient[Any, Any], path: str, status: int = 200) -> str:
+    response = await client.get(path)
+    text = await response.text()
+    assert response.status == status, f"GET {path}: {response.status} {text[:500]}"
+    return text
+
+
+async def api(client: TestClient[Any, Any], path: str, status: int = 200) -> Any:
+    response = await client.get(path)
+    assert response.status == status, f"GET {path}: {response.status} {await response.text()}"
+    assert response.content_type == "application/json"
+    return await response.json()
+
+
+def names_in(html: str) -> list[str]:
+    """Products listed on a page, by their rows."""
+    return re.findall(r'data-product="([^"]+)"', html)
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "golden"),
+    [
+        ("/", "catalog/index.html"),
+        ("/dataproducts/sales/orders", "catalog/product-orders.html"),
+        ("/dataproducts/finance/revenue", "catalog/product-revenue.html"),
+        ("/domains", "catalog/domains.html"),
+        ("/domains/sales", "catalog/domain-sales.html"),
+        ("/lineage", "catalog/lineage.html"),
+    ],
+)
+def test_pages_render_as_their_golden_files(path: str, golden: str) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        assert_golden(await page(client, path), golden)
+
+    serve(example_store(), check)
+
+
+def test_index_lists_every_example_product_with_its_health() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        html = await page(client, "/")
+        assert names_in(html) == [
+            "crm/customers", "finance/revenue", "marketing/customer-segments", "sales/orders",
+        ]  # fmt: skip
+        assert '<strong id="found">4</strong> of 4 products' in html
+        revenue_row = html[html.index('data-product="finance/revenue"') :].split("</tr>")[0]
+        assert "health-unhealthy" in revenue_row and "RunFailed" in revenue_row
+
+    serve(example_store(), check)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("q=email", ["crm/customers", "sales/orders"]),  # a column name
+        ("q=campaigns", ["marketing/customer-segments"]),  # a tag
+        ("q=ORDER+line", ["sales/orders"]),  # words of the description, any case
+        ("q=nothing-like-this", []),
+        ("domain=finance", ["finance/revenue"]),
+        ("lifecycle=Production", ["crm/customers", "sales/orders"]),
+        ("lifecycle=Experimental", ["finance/revenue"]),
+        ("classification=Confidential", ["crm/customers", "sales/orders"]),
+        ("health=unhealthy", ["finance/revenue"]),
+        ("health=unknown", ["marketing/customer-segments"]),
+        ("q=customer&domain=marketing", ["marketing/customer-segments"]),
+    ],
+)
+def test_search_and_filters_narrow_the_index(query: str, expected: list[str]) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        html = await page(client, f"/?{query}")
+        assert names_in(html) == expected
+        listed = await api(client, f"/api/v1/dataproducts?{query}")
+        assert [f"{p['namespace']}/{p['name']}" for p in listed["items"]] == expected
+        assert listed["total"] == len(expected)
+
+    serve(example_store(), check)
+
+
+def test_index_counts_products_per_domain() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        listed = await api(client, "/api/v1/dataproducts?q=customer")
+        assert listed["countsPerDomain"] == {"crm": 1, "marketing": 1, "sales": 1}
+        html = await page(client, "/?q=customer")
+        assert re.search(r'class="domain-count" href="[^"]*domain=crm[^"]*">crm <span', html)
+
+    serve(example_store(), check)
+
+
+def test_product_page_shows_schema_pii_slos_status_runs_readers_connection_and_lineage() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        html = await page(client, "/dataproducts/sales/orders")
+        email_row = html[html.index("<code>email</code>") :].split("</tr>")[0]
+        assert "PII" in email_row and "Restricted" in email_row
+        # ingest succeeded 58 minutes before NOW: orders-v1 (24h) is fresh
+        assert "freshness 24h" in html and "slo-fresh" in html
+        assert "Last successful run 58m ago" in html
+        assert "<strong>Storage</strong>: yes" in html
+        assert "<code>orders-ingest-11</code>" in html  # the newest run comes first
+        assert html.index("orders-ingest-11") < html.index("orders-ingest-10")
+        assert "auditor@example.com" in html and "ServiceAccount <code>revenue</code>" in html
+        assert "<code>orders-orders-v1</code>" in html  # the claim, from the ConfigMap
+        assert 'href="/dataproducts/crm/customers"' in html  # upstream
+        assert 'href="/dataproducts/finance/revenue"' in html  # downstream
+        assert "dpo export --format odcs --namespace sales --name orders" in html
+
+    serve(example_store(), check)
+
+
+def test_a_product_whose_runs_fail_says_so_in_words() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        html = await page(client, "/dataproducts/finance/revenue")
+        assert "<strong>Overall</strong>: no" in html
+        assert "Pipeline recognise: the last run failed" in html
+        assert "slo-stale" in html and "No pipeline run has succeeded yet" in html
+
+    serve(example_store(), check)
+
+
+def test_domain_page_shows_owners_quota_and_products() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        html = await page(client, "/domains/sales")
+        assert "Sales" in html and "sales-data" in html and "mailto:ana@example.com" in html
+        assert names_in(html) == ["sales/orders"]
+        detail = await api(client, "/api/v1/domains/sales")
+        assert detail["summary"]["ownerTeam"] == "sales-data"
+        assert [p["name"] for p in detail["products"]] == ["orders"]
+
+    serve(example_store(), check)
+
+
+def test_lineage_page_links_every_listed_node_and_highlights_the_unhealthy() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        html = await page(client, "/lineage")
+        for path in ("/dataproducts/sales/orders", "/dataproducts/finance/revenue"):
+            assert f'href="{path}"' in html
+        revenue = re.search(r'<g class="([^"]*)" data-node-id="product:finance/revenue"', html)
+        assert revenue is not None and "health-unhealthy" in revenue[1].split()
+        focused = await page(client, "/lineage?focus=product:sales/orders&hops=1")
+        assert 'data-node-id="product:crm/customers"' in focused
+        assert 'data-node-id="product:finance/revenue"' in focused
+        two_hops_up = await api(client, "/api/v1/lineage?focus=product:finance/revenue&hops=2")
+        ids = {n["id"] for n in two_hops_up["nodes"]}
+        assert "product:crm/customers" in ids and "product:marketing/customer-segments" not in ids
+
+    serve(example_store(), check)
+
+
+def test_credentials_in_a_source_uri_are_never_shown() -> None:
+    leaky = product_object(
+        "leaky",
+        "sales",
+        inputs=[
+            {
+                "name": "db",
+                "external": {"type": "postgres", "uri": "postgresql://app:hunter2@db:5432/x"},
+            }
+        ],
+    )
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        detail = await api(client, "/api/v1/dataproducts/sales/leaky")
+        (source,) = detail["upstream"]
+        assert source["kind"] == "external" and "db" in source["label"]
+        for path in ("/dataproducts/sales/leaky", "/lineage", "/api/v1/lineage"):
+            assert "hunter2" not in await page(client, path), path
+
+    serve(example_store(extra=[leaky]), check)
+
+
+# -- visibility ------------------------------------------------------------------------------
+
+
+HIDDEN = product_object(
+    "secret-sauce",
+    "sales",
+    discoverability="Hidden",
+    tags=["confidential-project"],
+    inputs=[{"name": "o", "dataProduct": {"name": "orders", "port": "orders-v1"}}],
+)
+READS_HIDDEN = product_object(
+    "reads-secret",
+    "sales",
+    inputs=[{"name": "s", "dataProduct": {"name": "secret-sauce", "port": "secret-sauce-v1"}}],
+)
+DOMAIN_ONLY = product_object(
+    "team-scratch",
+    "sales",
+    discoverability="Domain",
+    inputs=[{"name": "o", "dataProduct": {"name": "orders", "port": "orders-v1"}}],
+)
+
+
+def test_hidden_products_are_nowhere_and_answer_404_like_unknown_ones() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        for path in ("/", "/?q=sauce", "/domains/sales", "/lineage", "/dataproducts/sales/orders"):
+            assert "secret-sauce" not in await page(client, path), path
+        for path in ("/api/v1/dataproducts", "/api/v1/lineage", "/api/v1/domains/sales"):
+            response = await client.get(path)
+            assert "secret-sauce" not in await response.text(), path
+        await page(client, "/dataproducts/sales/secret-sauce", status=404)
+        error = await api(client, "/api/v1/dataproducts/sales/secret-sauce", status=404)
+        unknown = await api(client, "/api/v1/dataproducts/sales/no-such-product", status=404)
+        assert error["error"]["reason"] == unknown["error"]["reason"] == "NotFound"
+        await api(client, "/api/v1/dataproducts/sales/secret-sauce/export/odps", status=404)
+        # Nothing at all of a hidden consumer: not even that something unlisted reads orders.
+        orders = await api(client, "/api/v1/dataproducts/sales/orders")
+        assert {d["label"] for d in orders["downstream"]} == {"revenue", "customer-segments"}
+
+    serve(example_store(extra=[HIDDEN]), check)
+
+
+def test_a_product_reading_a_hidden_one_shows_an_unlisted_source_without_its_name() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        detail = await api(client, "/api/v1/dataproducts/sales/reads-secret")
+        (source,) = detail["upstream"]
+        assert (source["kind"], source["label"], source["url"]) == (
+            "unlisted", "unlisted product", None,
+        )  # fmt: skip
+        for path in ("/dataproducts/sales/reads-secret", "/lineage", "/api/v1/lineage"):
+            assert "secret-sauce" not in await page(client, path), path
+
+    serve(example_store(extra=[HIDDEN, READS_HIDDEN]), check)
+
+
+def test_domain_products_show_only_on_their_domain_page_when_configured() -> None:
+    async def check_default(client: TestClient[Any, Any]) -> None:
+        assert "team-scratch" not in await page(client, "/domains/sales")
+        await page(client, "/dataproducts/sales/team-scratch", status=404)
+
+    serve(example_store(extra=[DOMAIN_ONLY]), check_default)
+
+    async def check_configured(client: TestClient[Any, Any]) -> None:
+        assert "sales/team-scratch" in names_in(await page(client, "/domains/sales"))
+        assert "team-scratch" not in await page(client, "/")
+        assert "team-scratch" not in await page(client, "/lineage")
+        listed = await api(client, "/api/v1/dataproducts")
+        assert "team-scratch" not in {p["name"] for p in listed["items"]}
+        own = await api(client, "/api/v1/dataproducts/sales/team-scratch")
+        assert [u["label"] for u in own["upstream"]] == ["orders"]
+
+    serve(
+        example_store(Visibility(show_domain_products=True), extra=[DOMAIN_ONLY]), check_configured
+    )
+
+
+# -- JSON API --------------------------------------------------------------------------------
+
+
+def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
+    """A component schema of the OpenAPI document, resolvable on its own."""
+    return {**document["components"]["schemas"][name], "components": document["components"]}
+
+
+def _validate(document: dict[str, Any], name: str, value: Any) -> None:
+    schema = _schema(document, name)
+    jsonschema.Draft202012Validator(schema).validate(value)
+
+
+def test_api_answers_match_the_openapi_document() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        document = await api(client, "/api/v1/openapi.json")
+        assert document["openapi"].startswith("3.1")
+        _validate(document, "ProductList", await api(client, "/api/v1/dataproducts"))
+        for namespace, name in (("sales", "orders"), ("finance", "revenue")):
+            detail = await api(client, f"/api/v1/dataproducts/{namespace}/{name}")
+            _validate(document, "ProductDetail", detail)
+        _validate(document, "DomainList", await api(client, "/api/v1/domains"))
+        _validate(document, "DomainDetail", await api(client, "/api/v1/domains/crm"))
+        _validate(document, "Lineage", await api(client, "/api/v1/lineage"))
+        _validate(document, "Error", await api(client, "/api/v1/domains/nope", status=404))
+        for path in document["paths"]:
+            assert path.startswith("/api/v1/")
+
+    serve(example_store(), check)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "reason"),
+    [
+        ("/api/v1/dataproducts/sales/nope", 404, "NotFound"),
+        ("/api/v1/domains/nope", 404, "NotFound"),
+        ("/api/v1/no-such-thing", 404, "NotFound"),
+        ("/api/v1/lineage?focus=product:sales/nope", 404, "NotFound"),
+        ("/api/v1/lineage?focus=product:sales/orders&hops=many", 400, "BadRequest"),
+        ("/api/v1/lineage?focus=product:sales/orders&hops=99", 400, "BadRequest"),
+        ("/api/v1/dataproducts?limit=0", 400, "BadRequest"),
+        ("/api/v1/dataproducts/sales/orders/export/pdf", 404, "NotFound"),
+    ],
+)
+def test_api_errors_are_json_with_the_right_status(path: str, status: int, reason: str) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        error = await api(client, path, status=status)
+        assert error["error"]["code"] == status
+        assert error["error"]["reason"] == reason
+        assert error["error"]["message"]
+
+    serve(example_store(), check)
+
+
+def test_api_refuses_writes_with_405_in_json() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.post("/api/v1/dataproducts", json={})
+        assert response.status == 405
+        assert (await response.json())["error"]["code"] == 405
+
+    serve(example_store(), check)
+
+
+def test_api_pages_through_products() -> None:
+    extra = [product_object(f"p{i:02}", "bulk") for i in range(25)]
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        seen: list[str] = []
+        url: str | None = "/api/v1/dataproducts?domain=bulk&limit=10"
+        while url:
+            listed = await api(client, url)
+            assert listed["total"] == 25
+            seen += [p["name"] for p in listed["items"]]
+            url = listed["next"]
+        assert seen == [f"p{i:02}" for i in range(25)]
+
+    serve(example_store(extra=extra), check)
+
+
+@pytest.mark.parametrize("name", ["odps", "odcs", "backstage"])
+def test_exports_from_the_api_are_yaml_of_the_product(name: str) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.get(f"/api/v1/dataproducts/sales/orders/export/{name}")
+        assert response.status == 200
+        documents = [d for d in yaml.safe_load_all(await response.text()) if d]
+        assert documents and "orders" in yaml.safe_dump(documents)
+
+    serve(example_store(), check)
+
+
+def test_pages_and_api_say_503_until_the_mesh_is_listed() -> None:
+    store = example_store()
+    store.synced = False
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        assert (await client.get("/")).status == 503
+        assert (await client.get("/healthz")).status == 503
+        error = await api(client, "/api/v1/dataproducts", status=503)
+        assert error["error"]["reason"] == "NotSynced"
+        assert (await client.get("/static/catalog.css")).status == 200
+
+    serve(store, check)
+
+
+def test_unknown_pages_get_an_html_404() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        html = await page(client, "/no/such/page", status=404)
+        assert "<h1>404" in html
+        assert (await client.get("/static/../server.py")).status == 404
+        assert (await client.get("/static/nope.css")).status == 404
+
+    serve(example_store(), check)
