@@ -55,6 +55,21 @@ _DIR_OPTION = click.option(
 )
 
 
+_KUBECONFIG_OPTION = click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or in-cluster.",
+)
+
+_SHOW_DOMAIN_PRODUCTS = click.option(
+    "--show-domain-products",
+    is_flag=True,
+    help="Catalog: show products with discoverability Domain on their domain's page "
+    "(never in the mesh-wide index, search or lineage).",
+)
+
+
 @cluster.command("up")
 @_DIR_OPTION
 @click.option(
@@ -96,12 +111,7 @@ def cluster_status(directory: Path) -> None:
 
 
 @main.command("run")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or in-cluster.",
-)
+@_KUBECONFIG_OPTION
 @click.option(
     "--namespace", "-n", "namespaces", multiple=True, help="Watch only this namespace (repeatable)."
 )
@@ -134,6 +144,20 @@ def cluster_status(directory: Path) -> None:
     show_default=True,
     help="Products converged at once.",
 )
+@click.option(
+    "--catalog-port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    show_default=True,
+    help="Serve the catalog (web pages and JSON API) on this port; 0 disables.",
+)
+@click.option(
+    "--catalog-host",
+    default="0.0.0.0",  # noqa: S104 - in a pod the Service reaches every address
+    show_default=True,
+    help="Address the catalog listens on.",
+)
+@_SHOW_DOMAIN_PRODUCTS
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(
     kubeconfig: Path | None,
@@ -143,6 +167,9 @@ def run(
     liveness_port: int,
     drift_interval: float,
     concurrent_reconciles: int,
+    catalog_port: int,
+    catalog_host: str,
+    show_domain_products: bool,
     verbose: bool,
 ) -> None:
     """Run the operator against the current cluster until interrupted."""
@@ -161,8 +188,65 @@ def run(
         liveness_port=liveness_port or None,
         drift_interval_seconds=drift_interval,
         concurrent_reconciles=concurrent_reconciles,
+        catalog_port=catalog_port or None,
+        catalog_host=catalog_host,
+        catalog_show_domain_products=show_domain_products,
     )
     asyncio.run(run_operator(config))
+
+
+@main.command("catalog")
+@_KUBECONFIG_OPTION
+@click.option(
+    "--namespace", "-n", "namespaces", multiple=True, help="Show only this namespace (repeatable)."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(min=1, max=65535),
+    default=8090,
+    show_default=True,
+    help="Port to serve on.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 for every address, as in a pod).",
+)
+@_SHOW_DOMAIN_PRODUCTS
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+def catalog(
+    kubeconfig: Path | None,
+    namespaces: tuple[str, ...],
+    port: int,
+    host: str,
+    show_domain_products: bool,
+    verbose: bool,
+) -> None:
+    """Serve the data product catalog alone, against the current cluster, until interrupted.
+
+    Pages, JSON API (/api/v1/, described at /api/v1/openapi.json), lineage and exports; read
+    from watches of DataProducts and DataDomains, never one API call per page view.
+    """
+    import asyncio
+    import logging
+
+    from dataproduct_operator.catalog.model import Visibility
+    from dataproduct_operator.catalog.serve import serve_forever
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(
+        serve_forever(
+            kubeconfig=kubeconfig,
+            namespaces=namespaces,
+            host=host,
+            port=port,
+            visibility=Visibility(show_domain_products=show_domain_products),
+        )
+    )
 
 
 @main.command("dev")
@@ -182,6 +266,13 @@ def run(
     help="The operator's Prometheus metrics port; 0 disables.",
 )
 @click.option(
+    "--catalog-port",
+    type=click.IntRange(min=0, max=65535),
+    default=8090,
+    show_default=True,
+    help="Port of the catalog served by the operator (on 127.0.0.1); 0 disables.",
+)
+@click.option(
     "--ready-timeout",
     type=float,
     default=60.0,
@@ -196,7 +287,12 @@ def run(
     help="Seconds between the operator's drift checks of each product.",
 )
 def dev(
-    directory: Path, examples: Path, metrics_port: int, ready_timeout: float, drift_interval: float
+    directory: Path,
+    examples: Path,
+    metrics_port: int,
+    catalog_port: int,
+    ready_timeout: float,
+    drift_interval: float,
 ) -> None:
     """Run the operator with the examples on a local control plane until Ctrl-C.
 
@@ -210,6 +306,7 @@ def dev(
             directory=directory,
             examples=examples,
             metrics_port=metrics_port,
+            catalog_port=catalog_port,
             ready_timeout=ready_timeout,
             drift_interval=drift_interval,
         )
@@ -245,12 +342,7 @@ def render(file: Path, namespace: str) -> None:
 )
 @click.option("--namespace", "-n", default=None, help="Namespace of the product in the cluster.")
 @click.option("--name", default=None, help="Name of the product in the cluster.")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or in-cluster.",
-)
+@_KUBECONFIG_OPTION
 @click.option(
     "--catalog-url", default=None, help="The catalog's base URL, for links to the product's page."
 )

@@ -19,3 +19,6 @@ class OperatorConfig:
     workers: int = 100
     concurrent_reconciles: int = 16  # products converged at once
     prometheus_check_seconds: float = 60.0
+    catalog_port: int | None = None  # None: the catalog is not served by this process
+    catalog_host: str = "0.0.0.0"  # noqa: S104 - a Service in front of the pod needs every address
+    catalog_show_domain_products: bool = False

@@ -6,21 +6,27 @@ Each test starts its own control plane through `dpo dev`, beside the session's o
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import Page
 
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.process import is_running
 from tests.helpers import EXAMPLES, example_documents, wait_for
+from tests.integration.browser import browser_page
 from tests.integration.conftest import run_kubectl
 from tests.integration.products import free_port
 
@@ -35,6 +41,7 @@ READY_SECONDS = 60.0  # what the README promises for the example mesh
 # kube-controller-manager counts a new custom resource in a quota only after its discovery has
 # found the CRD (every 30 s): until then the domains' quotas, and so the domains, are not Ready.
 ONBOARDED_SECONDS = 90.0
+CATALOG_SECONDS = 30.0
 
 
 class DevProcess:
@@ -99,66 +106,196 @@ def dev_directory(tmp_path: Path) -> Iterator[Path]:
     controlplane.down(directory)
 
 
-def test_dev_shows_every_example_ready_in_kubectl_and_ctrl_c_stops_everything(
-    dev_directory: Path, kubectl_binary: Path
-) -> None:
-    metrics_port = free_port()
-    dev = DevProcess(dev_directory, f"--examples={EXAMPLES}", f"--metrics-port={metrics_port}")
+@dataclass
+class ExampleMesh:
+    """``dpo dev`` with the example mesh Ready, as a new user has it after ``make dev``."""
+
+    dev: DevProcess
+    directory: Path
+    metrics_port: int
+    catalog_url: str
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
+
+
+@pytest.fixture(scope="module")
+def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleMesh]:
+    directory = tmp_path_factory.mktemp("dev") / "cluster"
+    metrics_port, catalog_port = free_port(), free_port()
+    dev = DevProcess(
+        directory,
+        f"--examples={EXAMPLES}",
+        f"--metrics-port={metrics_port}",
+        f"--catalog-port={catalog_port}",
+    )
     try:
         dev.wait_for_line(r"Control plane ready", timeout=STARTUP_SECONDS)
         dev.wait_for_line(r"All 5 policies Ready", timeout=READY_SECONDS)
-        domains = dev.wait_for_line(r"All (\d+) domains Ready", timeout=ONBOARDED_SECONDS)
-        assert int(domains[1]) == 4
-        done = dev.wait_for_line(r"All (\d+) products Ready ([\d.]+)s after apply", READY_SECONDS)
-        assert int(done[1]) == len(EXAMPLE_PRODUCTS) >= 4
-        assert float(done[2]) < READY_SECONDS
-        for product in EXAMPLE_PRODUCTS:
-            assert f"  {product} Ready after" in dev.output
-        dev.wait_for_line(r"get dataproducts -A", timeout=10)
-
-        kubeconfig = dev_directory / "kubeconfig"
-        table = run_kubectl(kubectl_binary, kubeconfig, "get", "dp", "-A").stdout.splitlines()
-        assert table[0].split() == ["NAMESPACE", "NAME", "DOMAIN", "LIFECYCLE", "READY", "AGE"]
-        rows = {f"{row.split()[0]}/{row.split()[1]}": row.split() for row in table[1:]}
-        assert set(rows) == EXAMPLE_PRODUCTS
-        domains_table = run_kubectl(kubectl_binary, kubeconfig, "get", "ddom").stdout.splitlines()
-        assert domains_table[0].split() == [
-            "NAME",
-            "NAMESPACE",
-            "OWNER",
-            "PRODUCTS",
-            "READY",
-            "AGE",
-        ]
-        assert len(domains_table) == 5 and all(r.split()[4] == "True" for r in domains_table[1:])
-        # The hint dev prints: a change that breaks a starter policy, refused with its reason.
-        public = json.dumps({"spec": {"classification": "Public"}})
-        refused = run_kubectl(
-            kubectl_binary, kubeconfig, "-n", "sales", "patch", "dataproduct", "orders",
-            "--type=merge", "-p", public, check=False,
-        )  # fmt: skip
-        assert refused.returncode != 0
-        assert (
-            "output ports with pii columns (orders-v1) need spec.classification Confidential or "
-            "Restricted, not Public (MeshPolicy pii-classification, rule pii-needs-confidential)"
-        ) in refused.stderr
-        assert all(row[4] == "True" for row in rows.values()), table
-
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:
-            metrics = response.read().decode()
-        assert len(re.findall(r"^dataproduct_ready\{.*\} 1\.0$", metrics, re.MULTILINE)) == len(
-            EXAMPLE_PRODUCTS
-        )
-
-        running = {c.name: c for c in controlplane.running_components(dev_directory)}
-        assert {"dataproduct-operator", "kube-apiserver", "etcd", "kwok"} <= set(running)
-
-        assert dev.interrupt() == 130
-        assert "Stopped dataproduct-operator" in dev.output
-        assert controlplane.running_components(dev_directory) == []
-        assert not any(is_running(component) for component in running.values())
+        dev.wait_for_line(r"All (\d+) domains Ready", timeout=ONBOARDED_SECONDS)
+        dev.wait_for_line(r"All (\d+) products Ready", timeout=READY_SECONDS)
+        catalog = dev.wait_for_line(r"^Catalog .*: (http://\S+)$", timeout=CATALOG_SECONDS)
+        yield ExampleMesh(dev, directory, metrics_port, catalog[1])
     finally:
         dev.close()
+
+
+def test_dev_shows_every_example_ready_in_kubectl(
+    example_mesh: ExampleMesh, kubectl_binary: Path
+) -> None:
+    dev = example_mesh.dev
+    domains = dev.wait_for_line(r"All (\d+) domains Ready", timeout=1)
+    assert int(domains[1]) == 4
+    done = dev.wait_for_line(r"All (\d+) products Ready ([\d.]+)s after apply", timeout=1)
+    assert int(done[1]) == len(EXAMPLE_PRODUCTS) >= 4
+    assert float(done[2]) < READY_SECONDS
+    for product in EXAMPLE_PRODUCTS:
+        assert f"  {product} Ready after" in dev.output
+    dev.wait_for_line(r"get dataproducts -A", timeout=10)
+
+    kubeconfig = example_mesh.kubeconfig
+    table = run_kubectl(kubectl_binary, kubeconfig, "get", "dp", "-A").stdout.splitlines()
+    assert table[0].split() == ["NAMESPACE", "NAME", "DOMAIN", "LIFECYCLE", "READY", "AGE"]
+    rows = {f"{row.split()[0]}/{row.split()[1]}": row.split() for row in table[1:]}
+    assert set(rows) == EXAMPLE_PRODUCTS
+    domains_table = run_kubectl(kubectl_binary, kubeconfig, "get", "ddom").stdout.splitlines()
+    assert domains_table[0].split() == [
+        "NAME",
+        "NAMESPACE",
+        "OWNER",
+        "PRODUCTS",
+        "READY",
+        "AGE",
+    ]
+    assert len(domains_table) == 5 and all(r.split()[4] == "True" for r in domains_table[1:])
+    # The hint dev prints: a change that breaks a starter policy, refused with its reason.
+    public = json.dumps({"spec": {"classification": "Public"}})
+    refused = run_kubectl(
+        kubectl_binary, kubeconfig, "-n", "sales", "patch", "dataproduct", "orders",
+        "--type=merge", "-p", public, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert (
+        "output ports with pii columns (orders-v1) need spec.classification Confidential or "
+        "Restricted, not Public (MeshPolicy pii-classification, rule pii-needs-confidential)"
+    ) in refused.stderr
+    assert all(row[4] == "True" for row in rows.values()), table
+
+    metrics_url = f"http://127.0.0.1:{example_mesh.metrics_port}/metrics"
+    with urllib.request.urlopen(metrics_url) as response:
+        metrics = response.read().decode()
+    assert len(re.findall(r"^dataproduct_ready\{.*\} 1\.0$", metrics, re.MULTILINE)) == len(
+        EXAMPLE_PRODUCTS
+    )
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url) as response:  # noqa: S310 - the URL dev printed
+        assert response.headers["Content-Type"].startswith("application/json")
+        return json.loads(response.read())
+
+
+def test_dev_prints_the_catalog_url_and_its_api_lists_the_example_mesh(
+    example_mesh: ExampleMesh,
+) -> None:
+    base = example_mesh.catalog_url.rstrip("/")
+    listed = _get_json(f"{base}/api/v1/dataproducts")
+    assert {f"{p['namespace']}/{p['name']}" for p in listed["items"]} == EXAMPLE_PRODUCTS
+    assert {p["health"] for p in listed["items"]} == {"healthy"}
+    orders = _get_json(f"{base}/api/v1/dataproducts/sales/orders")
+    # The connection details come from the operator's ConfigMap in the cluster.
+    assert [port["claimName"] for port in orders["connection"]] == [
+        "orders-orders-v1",
+        "orders-daily-revenue",
+    ]
+    assert [u["label"] for u in orders["upstream"] if u["kind"] == "product"] == ["customers"]
+    assert {d["label"] for d in orders["downstream"]} == {"revenue", "customer-segments"}
+    domains = _get_json(f"{base}/api/v1/domains")
+    assert {d["name"]: d["products"] for d in domains["items"]} == {
+        "crm": 1, "finance": 1, "marketing": 1, "sales": 1,
+    }  # fmt: skip
+    sales = _get_json(f"{base}/api/v1/domains/sales")
+    assert any(q["resource"] == "count/dataproducts.datamesh.dev" for q in sales["quota"]), sales
+    lineage = _get_json(f"{base}/api/v1/lineage")
+    product_nodes = {n["id"] for n in lineage["nodes"] if n["kind"] == "product"}
+    assert product_nodes == {f"product:{p}" for p in EXAMPLE_PRODUCTS}
+    try:
+        urllib.request.urlopen(f"{base}/api/v1/dataproducts/sales/nope")  # noqa: S310
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
+        assert json.loads(error.read())["error"]["reason"] == "NotFound"
+    else:
+        raise AssertionError("an unknown product must be 404")
+
+
+def test_catalog_in_a_browser_searches_filters_opens_a_product_and_follows_lineage(
+    example_mesh: ExampleMesh, tmp_path: Path
+) -> None:
+    base = example_mesh.catalog_url.rstrip("/")
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    also = Path(os.environ["DPO_SCREENSHOTS"]) if os.environ.get("DPO_SCREENSHOTS") else None
+
+    def screenshot(page: Page, name: str) -> None:
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        if also is not None:
+            also.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(also / f"catalog-{name}.png"), full_page=False)
+
+    with browser_page() as (page, problems):
+        page.goto(f"{base}/")
+        rows = page.locator("tr.product-row")
+        assert rows.count() == len(EXAMPLE_PRODUCTS)
+        screenshot(page, "index")
+
+        page.fill("input[type=search]", "segments")
+        page.press("input[type=search]", "Enter")
+        page.wait_for_url("**/?q=segments*")
+        assert rows.evaluate_all("rows => rows.map(r => r.dataset.product)") == [
+            "marketing/customer-segments"
+        ]
+
+        page.goto(f"{base}/")
+        with page.expect_navigation():
+            page.select_option("select[name=domain]", "sales")  # the script submits at once
+        assert rows.evaluate_all("rows => rows.map(r => r.dataset.product)") == ["sales/orders"]
+
+        page.click("a.product-link:has-text('orders')")
+        page.wait_for_url("**/dataproducts/sales/orders")
+        assert page.locator("h1").inner_text().startswith("orders")
+        email = page.locator("table.schema tr.pii", has_text="email")
+        assert email.locator(".badge.pii").inner_text() == "PII"
+        assert page.locator(".condition.ok").count() >= 1
+        screenshot(page, "product")
+
+        page.click("a.lineage-link")
+        page.wait_for_url("**/lineage?focus=product*")
+        revenue = page.locator('[data-node-id="product:finance/revenue"] a')
+        revenue.click()
+        page.wait_for_url("**/dataproducts/finance/revenue")
+        assert page.locator("h1").inner_text().startswith("revenue")
+
+        page.goto(f"{base}/lineage")
+        assert page.locator("svg [data-node-id]").count() >= len(EXAMPLE_PRODUCTS)
+        screenshot(page, "lineage")
+        page.goto(f"{base}/domains/sales")
+        screenshot(page, "domain")
+
+    assert problems.errors == []
+    assert {p.name for p in shots.iterdir()} == {
+        "index.png", "product.png", "lineage.png", "domain.png",
+    }  # fmt: skip
+
+
+def test_dev_ctrl_c_stops_everything(example_mesh: ExampleMesh) -> None:
+    running = {c.name: c for c in controlplane.running_components(example_mesh.directory)}
+    assert {"dataproduct-operator", "kube-apiserver", "etcd", "kwok"} <= set(running)
+    dev = example_mesh.dev
+    assert dev.interrupt() == 130
+    assert "Stopped dataproduct-operator" in dev.output
+    assert controlplane.running_components(example_mesh.directory) == []
+    assert not any(is_running(component) for component in running.values())
 
 
 def test_dev_reports_an_operator_that_cannot_start_and_leaves_nothing_running(

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 import yaml
 
+from dataproduct_operator.cli import catalog as catalog_command
 from dataproduct_operator.cli import run as run_command
 from dataproduct_operator.k8s.rest import RestClient
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
-from dataproduct_operator.manifests.rbac import build_cluster_role_rules
+from dataproduct_operator.manifests.rbac import build_catalog_rules, build_cluster_role_rules
 from tests.helpers import wait_for
 from tests.integration.conftest import (
     CHART,
@@ -53,6 +54,7 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
         "--set", "driftIntervalSeconds=60", "--set", "concurrentReconciles=4",
         "--set", "watchNamespaces={sales,crm}", "--set", "logLevel=debug",
         "--set", "metrics.port=9100", "--set", "livenessPort=9101",
+        "--set", "catalog.port=9102", "--set", "catalog.showDomainProducts=true",
     ).stdout  # fmt: skip
     (deployment,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -63,6 +65,79 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
     assert context.params["namespaces"] == ("sales", "crm")
     assert context.params["verbose"] is True
     assert (context.params["metrics_port"], context.params["liveness_port"]) == (9100, 9101)
+    assert context.params["catalog_port"] == 9102
+    assert context.params["show_domain_products"] is True
+
+
+def _rendered(helm: HelmRunner, *values: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(helm("template", "x", str(CHART), *values).stdout) if d]
+
+
+def _named(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (document,) = [d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name]
+    return document
+
+
+def test_catalog_is_served_by_the_operator_behind_its_own_service_by_default(
+    helm: HelmRunner,
+) -> None:
+    documents = _rendered(helm)
+    operator = _named(documents, "Deployment", "x-dataproduct-operator")
+    container = operator["spec"]["template"]["spec"]["containers"][0]
+    assert "--catalog-port=8090" in container["args"]
+    assert {"name": "catalog", "containerPort": 8090, "protocol": "TCP"} in container["ports"]
+    service = _named(documents, "Service", "x-dataproduct-operator-catalog")
+    assert service["spec"]["selector"] == operator["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"][0]["targetPort"] == "catalog"
+    assert not [
+        d
+        for d in documents
+        if d["metadata"]["name"].endswith("-catalog")
+        and d["kind"] in ("Deployment", "ServiceAccount", "ClusterRole")
+    ]
+    disabled = _rendered(helm, "--set", "catalog.enabled=false")
+    assert not [d for d in disabled if d["metadata"]["name"].endswith("-catalog")]
+    operator = _named(disabled, "Deployment", "x-dataproduct-operator")
+    assert not [
+        a for a in operator["spec"]["template"]["spec"]["containers"][0]["args"] if "catalog" in a
+    ]
+
+
+def test_standalone_catalog_runs_as_its_own_read_only_identity(helm: HelmRunner) -> None:
+    documents = _rendered(
+        helm, "--set", "catalog.standalone=true", "--set", "catalog.replicas=2",
+        "--set", "watchNamespaces={sales}",
+    )  # fmt: skip
+    operator = _named(documents, "Deployment", "x-dataproduct-operator")
+    assert not [
+        a for a in operator["spec"]["template"]["spec"]["containers"][0]["args"] if "catalog" in a
+    ]
+    catalog = _named(documents, "Deployment", "x-dataproduct-operator-catalog")
+    pod = catalog["spec"]["template"]["spec"]
+    assert catalog["spec"]["replicas"] == 2
+    assert pod["serviceAccountName"] == "x-dataproduct-operator-catalog"
+    args = pod["containers"][0]["args"]
+    assert args[0] == "catalog"
+    context = catalog_command.make_context("catalog", args[1:])
+    assert (context.params["port"], context.params["host"]) == (8090, "0.0.0.0")  # noqa: S104
+    assert context.params["namespaces"] == ("sales",)
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    selector = catalog["spec"]["selector"]["matchLabels"]
+    assert selector != operator["spec"]["selector"]["matchLabels"]
+    # Neither Deployment's selector picks the other's pods.
+    operator_pods = operator["spec"]["template"]["metadata"]["labels"]
+    assert not selector.items() <= operator_pods.items()
+    assert (
+        not operator["spec"]["selector"]["matchLabels"].items()
+        <= catalog["spec"]["template"]["metadata"]["labels"].items()
+    )
+    service = _named(documents, "Service", "x-dataproduct-operator-catalog")
+    assert service["spec"]["selector"] == selector
+    role = _named(documents, "ClusterRole", "x-dataproduct-operator-catalog")
+    assert role["rules"] == build_catalog_rules()
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role["rules"])
+    binding = _named(documents, "ClusterRoleBinding", "x-dataproduct-operator-catalog")
+    assert binding["subjects"][0]["name"] == "x-dataproduct-operator-catalog"
 
 
 def test_optional_service_monitor_scrapes_the_metrics_port(helm: HelmRunner) -> None:
@@ -114,7 +189,7 @@ def test_release_runs_under_pod_security_restricted(
         "port": "health",
         "scheme": "HTTP",
     }
-    assert {p["name"] for p in container["ports"]} == {"metrics", "health"}
+    assert {p["name"] for p in container["ports"]} == {"metrics", "health", "catalog"}
 
 
 def test_operator_role_is_the_generated_rules_without_wildcards(

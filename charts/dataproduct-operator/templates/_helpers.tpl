@@ -13,6 +13,12 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Labels that select the standalone catalog's pods (never the operator's). */}}
+{{- define "dataproduct-operator.catalogSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}-catalog
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
 {{/* Labels of every object of the release. */}}
 {{- define "dataproduct-operator.labels" -}}
 {{ include "dataproduct-operator.selectorLabels" . }}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ FIELD_MANAGER = "dpo-dev"
 OPERATOR_COMPONENT = "dataproduct-operator"
 CRD_ESTABLISHED_SECONDS = 30.0
 POLL_SECONDS = 0.25
+CATALOG_READY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class DevSettings:
     directory: Path
     examples: Path
     metrics_port: int = 8000
+    catalog_port: int = 8090
     ready_timeout: float = 60.0
     drift_interval: float = 300.0
 
@@ -209,6 +212,8 @@ def operator_command(kubeconfig: Path, settings: DevSettings) -> list[str]:
         f"--kubeconfig={kubeconfig}",
         f"--metrics-port={settings.metrics_port}",
         "--liveness-port=0",
+        f"--catalog-port={settings.catalog_port}",
+        "--catalog-host=127.0.0.1",
         f"--drift-interval={settings.drift_interval}",
     ]
 
@@ -269,6 +274,8 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                         out=out,
                         check_alive=check_alive,
                     )
+            if settings.catalog_port:
+                _wait_for_catalog(settings.catalog_port, check_alive)
             _print_hints(info.kubeconfig, directory, settings, log, out)
             while True:
                 check_alive()
@@ -276,6 +283,23 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
         finally:
             print("Stopping the operator and the control plane", file=out, flush=True)
             controlplane.down(directory, out=out)
+
+
+def _wait_for_catalog(port: int, check_alive: Callable[[], None]) -> None:
+    """Return once the catalog answers with the mesh listed, so the URL printed works."""
+    url = f"http://127.0.0.1:{port}/healthz"
+    deadline = time.monotonic() + CATALOG_READY_SECONDS
+    while True:
+        check_alive()
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass  # not listening yet, or 503 while it lists the mesh
+        if time.monotonic() > deadline:
+            raise UserError(f"The catalog did not answer at {url} within {CATALOG_READY_SECONDS}s")
+        time.sleep(POLL_SECONDS)
 
 
 def _print_hints(
@@ -296,6 +320,9 @@ def _print_hints(
         f"Operator metrics: http://127.0.0.1:{settings.metrics_port}/metrics"
         if settings.metrics_port
         else "Operator metrics: disabled",
+        f"Catalog (products, domains, lineage, exports): http://127.0.0.1:{settings.catalog_port}/"
+        if settings.catalog_port
+        else "Catalog: disabled",
         f"Operator log: {log}",
         f"Ctrl-C stops the operator and the control plane in {directory}.",
     ]

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
+from dataproduct_operator.catalog.model import Visibility
+from dataproduct_operator.catalog.server import start_catalog
+from dataproduct_operator.catalog.store import CatalogStore
+from dataproduct_operator.catalog.watch import MeshWatch
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.handlers import datadomain, dataproduct, meshpolicy
@@ -84,11 +90,31 @@ async def run_operator(config: OperatorConfig, *, stop_flag: asyncio.Event | Non
             ) from error
         logger.info("Serving metrics on port %s", config.metrics_port)
     liveness = f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None
-    await kopf.operator(
-        registry=build_registry(state),
-        clusterwide=not config.namespaces,
-        namespaces=list(config.namespaces),
-        standalone=True,
-        liveness_endpoint=liveness,
-        stop_flag=stop_flag,
-    )
+    async with serve_catalog(client, config):
+        await kopf.operator(
+            registry=build_registry(state),
+            clusterwide=not config.namespaces,
+            namespaces=list(config.namespaces),
+            standalone=True,
+            liveness_endpoint=liveness,
+            stop_flag=stop_flag,
+        )
+
+
+@contextlib.asynccontextmanager
+async def serve_catalog(client: KubeClient, config: OperatorConfig) -> AsyncIterator[None]:
+    """The catalog beside the operator, on its own port and with its own watches, when asked."""
+    if config.catalog_port is None:
+        yield
+        return
+    store = CatalogStore(Visibility(show_domain_products=config.catalog_show_domain_products))
+    watch = MeshWatch(client, store, namespaces=config.namespaces)
+    watch.start()
+    try:
+        runner = await start_catalog(store, host=config.catalog_host, port=config.catalog_port)
+        try:
+            yield
+        finally:
+            await runner.cleanup()
+    finally:
+        await watch.stop()

@@ -114,6 +114,44 @@ class Metrics(_Values):
     service_monitor: ServiceMonitor = Field(default_factory=ServiceMonitor)
 
 
+class CatalogService(_Values):
+    """The Service in front of the catalog."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        default="ClusterIP", description="Service type; expose it further with an Ingress."
+    )
+    port: int = Field(default=80, ge=1, le=65535, description="Port of the Service.")
+
+
+class Catalog(_Values):
+    """The data product catalog: web pages, JSON API (/api/v1/), lineage graph and exports."""
+
+    enabled: bool = Field(
+        default=True, description="Serve the catalog, with a Service named <release>-catalog."
+    )
+    standalone: bool = Field(
+        default=False,
+        description="Run it as its own Deployment with its own read-only identity (list and "
+        "watch DataProducts, DataDomains, connection ConfigMaps, Jobs) instead of in the "
+        "operator's process; scale it with replicas.",
+    )
+    port: int = Field(default=8090, ge=1, le=65535, description="Container port of the catalog.")
+    show_domain_products: bool = Field(
+        default=False,
+        description="Show products with discoverability Domain on their domain's page (never in "
+        "the mesh-wide index, search or lineage). Hidden products are never shown.",
+    )
+    replicas: int = Field(default=1, ge=1, description="Replicas of the standalone catalog.")
+    resources: FreeForm = Field(
+        default_factory=lambda: {
+            "requests": {"cpu": "50m", "memory": "96Mi"},
+            "limits": {"memory": "256Mi"},
+        },
+        description="Resources of the standalone catalog's container.",
+    )
+    service: CatalogService = Field(default_factory=CatalogService)
+
+
 class ChartValues(_Values):
     """Values of the dataproduct-operator chart."""
 
@@ -144,6 +182,7 @@ class ChartValues(_Values):
     rbac: Rbac = Field(default_factory=Rbac)
     policies: Policies = Field(default_factory=Policies)
     metrics: Metrics = Field(default_factory=Metrics)
+    catalog: Catalog = Field(default_factory=Catalog)
     liveness_port: int = Field(
         default=8080, ge=1, le=65535, description="Port of the liveness endpoint (/healthz)."
     )

@@ -120,6 +120,13 @@ OPERATOR_RULES = (
     ),
 )
 
+# The standalone catalog reads, and writes nothing.
+CATALOG_RULES = (
+    Rule(GROUP, (PLURAL, "datadomains"), READ, "list and watch the products and domains it shows"),
+    Rule("", ("configmaps",), ("list", "watch"), "show the products' connection ConfigMaps"),
+    Rule("batch", ("jobs",), ("list", "watch"), "show the last pipeline runs"),
+)
+
 # What a domain's owner team may do in its namespace beyond reading (``view``).
 DOMAIN_EDITOR_RULES = (
     Rule(GROUP, (PLURAL,), MANAGE, "declare, change and retire the domain's data products"),
@@ -134,6 +141,11 @@ VIEW_AGGREGATION = "rbac.authorization.k8s.io/aggregate-to-view"
 def build_cluster_role_rules() -> list[dict[str, Any]]:
     """The PolicyRules of the operator's ClusterRole, in a stable order."""
     return [rule.to_wire() for rule in OPERATOR_RULES]
+
+
+def build_catalog_rules() -> list[dict[str, Any]]:
+    """The PolicyRules of the standalone catalog's ClusterRole."""
+    return [rule.to_wire() for rule in CATALOG_RULES]
 
 
 def build_domain_cluster_roles() -> list[dict[str, Any]]:

@@ -1,0 +1,294 @@
+"""The catalog against the local control plane: served by the operator (as the chart's identity)
+and alone (`dpo catalog`, as the chart's read-only catalog identity), kept current by watches."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from open_data_contract_standard.model import OpenDataContractStandard
+
+from dataproduct_operator.k8s.rest import ApiError, RestClient
+from tests.helpers import wait_for
+from tests.integration.conftest import (
+    CHART,
+    OPERATOR_NAMESPACE,
+    HelmRunner,
+    write_service_account_kubeconfig,
+)
+from tests.integration.products import (
+    PRODUCTS,
+    OperatorProcess,
+    change_spec,
+    create_ready,
+    delete_if_present,
+    example,
+    free_port,
+    product_path,
+)
+
+pytestmark = pytest.mark.integration
+
+CATALOG_ACCOUNT = "catalog-under-test"
+
+
+def get(url: str) -> tuple[int, Any]:
+    """Status and JSON body of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our own server
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def healthy(base: str) -> bool:
+    """Whether the catalog answers /healthz with 200: it has listed the mesh."""
+    try:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=10) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def operator_with_catalog(
+    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``dpo run --catalog-port`` as the chart's ServiceAccount; the catalog's base URL."""
+    port = free_port()
+    process = OperatorProcess(
+        operator_kubeconfig,
+        tmp_path_factory.mktemp("operator") / "operator.log",
+        extra=("--catalog-port", str(port), "--catalog-host", "127.0.0.1"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(base), timeout=60, description="the catalog")
+        yield base
+    finally:
+        process.stop()
+
+
+def test_operator_serves_the_catalog_and_it_follows_the_cluster(
+    kube: RestClient, domain: str, operator_with_catalog: str
+) -> None:
+    base, namespace = operator_with_catalog, domain
+    create_ready(kube, example(namespace))
+
+    def listed() -> dict[str, Any] | None:
+        _, body = get(f"{base}/api/v1/dataproducts/{namespace}/orders")
+        return body if body.get("summary", {}).get("health") == "healthy" else None
+
+    detail = wait_for(listed, timeout=15, description="the catalog to show orders healthy")
+    assert [c["claimName"] for c in detail["connection"]] == [
+        "orders-orders-v1",
+        "orders-daily-revenue",
+    ]
+    assert {c["type"] for c in detail["conditions"]} >= {"Ready", "StorageReady"}
+
+    change_spec(kube, namespace, "orders", lambda spec: spec.update(description="Now renamed."))
+    wait_for(
+        lambda: (
+            get(f"{base}/api/v1/dataproducts/{namespace}/orders")[1]["summary"]["description"]
+            == "Now renamed."
+        ),
+        timeout=10,
+        description="the catalog to show the new description",
+    )
+    status, domain_view = get(f"{base}/api/v1/domains/{namespace}")
+    assert status == 200 and [p["name"] for p in domain_view["products"]] == ["orders"]
+
+    delete_if_present(kube, product_path(namespace, "orders"))
+    wait_for(
+        lambda: get(f"{base}/api/v1/dataproducts/{namespace}/orders")[0] == 404,
+        timeout=30,
+        description="the catalog to forget the deleted product",
+    )
+
+
+def test_hidden_products_stay_out_of_the_catalog_of_a_real_cluster(
+    kube: RestClient, domain: str, operator_with_catalog: str
+) -> None:
+    base, namespace = operator_with_catalog, domain
+    hidden = example(namespace, "hidden-orders")
+    hidden["spec"]["discoverability"] = "Hidden"
+    create_ready(kube, hidden)
+    visible = example(namespace, "visible-orders")
+    create_ready(kube, visible)
+    wait_for(
+        lambda: get(f"{base}/api/v1/dataproducts/{namespace}/visible-orders")[0] == 200,
+        timeout=10,
+        description="the visible product in the catalog",
+    )
+    status, error = get(f"{base}/api/v1/dataproducts/{namespace}/hidden-orders")
+    assert (status, error["error"]["reason"]) == (404, "NotFound")
+    _, listed = get(f"{base}/api/v1/dataproducts?domain={namespace}")
+    assert [p["name"] for p in listed["items"]] == ["visible-orders"]
+
+
+@pytest.fixture
+def catalog_identity(
+    helm: HelmRunner, kube: RestClient, control_plane: Any, tmp_path: Path
+) -> Iterator[Path]:
+    """The standalone catalog's ServiceAccount, ClusterRole and binding as the chart renders
+    them, renamed for this test; a kubeconfig acting as that ServiceAccount."""
+    rendered = helm(
+        "template", CATALOG_ACCOUNT, str(CHART), "--namespace", OPERATOR_NAMESPACE,
+        "--set", "catalog.standalone=true", "--show-only", "templates/catalog-rbac.yaml",
+    ).stdout  # fmt: skip
+    documents = [d for d in yaml.safe_load_all(rendered) if d]
+    assert [d["kind"] for d in documents] == [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+    ]
+    paths = {
+        "ServiceAccount": f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts",
+        "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    }
+    for document in documents:
+        kube.create(paths[document["kind"]], document)
+    account = documents[0]["metadata"]["name"]
+    try:
+        yield write_service_account_kubeconfig(
+            kube,
+            control_plane.server,
+            OPERATOR_NAMESPACE,
+            account,
+            tmp_path / "catalog.kubeconfig",
+            create=False,
+        )
+    finally:
+        for document in documents:
+            delete_if_present(kube, f"{paths[document['kind']]}/{document['metadata']['name']}")
+
+
+def test_dpo_catalog_alone_serves_the_mesh_with_only_read_permissions(
+    kube: RestClient,
+    domain: str,
+    operator_with_catalog: str,
+    catalog_identity: Path,
+    tmp_path: Path,
+) -> None:
+    namespace = domain
+    create_ready(kube, example(namespace))
+    port = free_port()
+    log = tmp_path / "catalog.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "dataproduct_operator", "catalog",
+                "--kubeconfig", str(catalog_identity), "--port", str(port),
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(
+                lambda: healthy(base) if process.poll() is None else None,
+                timeout=30,
+                description="dpo catalog to list the mesh",
+            )
+            status, detail = get(f"{base}/api/v1/dataproducts/{namespace}/orders")
+            assert status == 200, detail
+            assert detail["connection"] is not None  # ConfigMaps are readable to it
+            status, _ = get(f"{base}/api/v1/domains/{namespace}")
+            assert status == 200
+            # And it may change nothing.
+            with (
+                RestClient.from_kubeconfig(catalog_identity) as reader,
+                pytest.raises(ApiError) as refused,
+            ):
+                reader.create(PRODUCTS.format(namespace=namespace), example(namespace, "intruder"))
+            assert refused.value.status == 403
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    assert "Catalog ready: " in log.read_text(), log.read_text()
+
+
+def dpo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dataproduct_operator", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_dpo_export_reads_the_product_and_its_domain_from_the_cluster(
+    kube: RestClient, domain: str, operator: Any, control_plane: Any
+) -> None:
+    namespace = domain
+    kube.merge_patch(
+        f"/apis/datamesh.dev/v1alpha1/datadomains/{namespace}", {"spec": {"costCenter": "CC-7"}}
+    )
+    create_ready(kube, example(namespace))
+    kubeconfig = str(control_plane.kubeconfig)
+    source = ("--namespace", namespace, "--name", "orders", "--kubeconfig", kubeconfig)
+
+    odcs = dpo("export", "--format", "odcs", *source)
+    assert odcs.returncode == 0, odcs.stderr
+    contracts = [c for c in yaml.safe_load_all(odcs.stdout) if c]
+    assert [c["id"] for c in contracts] == [
+        f"{namespace}.orders.orders-v1",
+        f"{namespace}.orders.daily-revenue",
+    ]
+    for contract in contracts:
+        OpenDataContractStandard.model_validate(contract)
+
+    odps = dpo("export", "--format", "odps", *source)
+    assert odps.returncode == 0, odps.stderr
+    product = yaml.safe_load(odps.stdout)
+    custom = {p["property"]: p["value"] for p in product["customProperties"]}
+    assert (product["id"], product["domain"], custom["costCenter"]) == (
+        f"{namespace}.orders", namespace, "CC-7",
+    )  # fmt: skip
+
+    missing = dpo("export", "--format", "odps", "--namespace", namespace, "--name", "nope",
+                  "--kubeconfig", kubeconfig)  # fmt: skip
+    assert missing.returncode == 1
+    assert f"DataProduct {namespace}/nope not found" in missing.stderr
+
+
+def test_dpo_export_goes_on_without_a_domain_it_may_not_read(
+    kube: RestClient,
+    domain: str,
+    operator: Any,
+    service_account_kubeconfig: Callable[[str, str], Path],
+) -> None:
+    namespace = domain
+    domain_path = f"/apis/datamesh.dev/v1alpha1/datadomains/{namespace}"
+    kube.merge_patch(domain_path, {"spec": {"costCenter": "CC-7"}})
+    create_ready(kube, example(namespace))
+    kube.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+        {
+            "metadata": {"name": "exporter-view"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "view",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "exporter", "namespace": namespace}],
+        },
+    )
+    # `view` in the namespace reads DataProducts (datamesh-view), not the cluster's DataDomains.
+    kubeconfig = service_account_kubeconfig(namespace, "exporter")
+    exported = dpo("export", "--format", "odps", "--namespace", namespace, "--name", "orders",
+                   "--kubeconfig", str(kubeconfig))  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    product = yaml.safe_load(exported.stdout)
+    assert product["id"] == f"{namespace}.orders"
+    assert "costCenter" not in {p["property"] for p in product["customProperties"]}
