@@ -26,8 +26,15 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools
 
 .PHONY: tools
-tools: venv ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing
+tools: venv browser ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing; install chromium
 	$(DPO) tools build
+
+.PHONY: browser
+browser: ## Install Debian's chromium for the catalog's browser tests, if missing (apt-get, as root)
+	@command -v chromium >/dev/null || { \
+		test "$$(id -u)" = 0 || { echo "chromium is missing: install Debian's chromium package (apt-get install chromium)"; exit 1; }; \
+		echo "Installing chromium (apt-get)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 .PHONY: generate
 generate: venv ## Regenerate the generated files (CRDs, the chart's generated files, docs/api/) from the package
