@@ -392,3 +392,26 @@ def test_unknown_pages_get_an_html_404() -> None:
         assert (await client.get("/static/nope.css")).status == 404
 
     serve(example_store(), check)
+
+
+def test_the_whole_mesh_is_one_backstage_location_without_repeated_entities() -> None:
+    two_in_sales = product_object("returns", "sales")
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.get("/api/v1/export/backstage")
+        assert response.status == 200
+        entities = [e for e in yaml.safe_load_all(await response.text()) if e]
+        systems = sorted(e["metadata"]["name"] for e in entities if e["kind"] == "System")
+        assert systems == [
+            "crm-customers", "finance-revenue", "marketing-customer-segments", "sales-orders",
+            "sales-returns",
+        ]  # fmt: skip
+        keys = [(e["kind"], e["metadata"]["name"]) for e in entities]
+        assert len(keys) == len(set(keys)), "an entity defined twice in one location"
+        assert ("Domain", "sales") in keys
+        assert "secret-sauce" not in await response.text()
+        lineage = await client.get("/api/v1/export/openlineage")
+        assert lineage.content_type == "application/json"
+        await api(client, "/api/v1/export/pdf", status=404)
+
+    serve(example_store(extra=[two_in_sales, HIDDEN]), check)

@@ -111,6 +111,15 @@ LINEAGE_SCHEMA = {
 }
 
 
+EXPORT_RESPONSE = {
+    "description": "YAML (odps, odcs, backstage) or JSON (openlineage).",
+    "content": {
+        "application/yaml": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"type": "array"}},
+    },
+}
+
+
 def build_openapi(export_formats: Sequence[str]) -> dict[str, Any]:
     """The OpenAPI 3.1 document served at ``/api/v1/openapi.json``."""
     _, schemas = models_json_schema(
@@ -141,6 +150,10 @@ def build_openapi(export_formats: Sequence[str]) -> dict[str, Any]:
         },
     }
     namespace, name = _path("namespace", "Namespace of the product."), _path("name", "Its name.")
+    format_parameter = {
+        **_path("format", "The export format."),
+        "schema": {"type": "string", "enum": list(export_formats)},
+    }
     filters = [
         _query("q", "Words that must all appear in the name, description, tags or columns."),
         _query("domain", "Only this domain."),
@@ -178,21 +191,22 @@ def build_openapi(export_formats: Sequence[str]) -> dict[str, Any]:
                 "parameters": [
                     namespace,
                     name,
-                    {
-                        "name": "format",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "enum": list(export_formats)},
-                    },
+                    format_parameter,
                 ],
                 "responses": {
-                    "200": {
-                        "description": "YAML (odps, odcs, backstage) or JSON (openlineage).",
-                        "content": {
-                            "application/yaml": {"schema": {"type": "string"}},
-                            "application/json": {"schema": {"type": "array"}},
-                        },
-                    },
+                    "200": EXPORT_RESPONSE,
+                    **ERRORS,
+                },
+            }
+        },
+        f"{api}/export/{{format}}": {
+            "get": {
+                "summary": "Every product listed in the mesh in an open standard, as one document "
+                "stream (a Backstage URL location for the whole mesh)",
+                "operationId": "exportMesh",
+                "parameters": [format_parameter],
+                "responses": {
+                    "200": EXPORT_RESPONSE,
                     **ERRORS,
                 },
             }

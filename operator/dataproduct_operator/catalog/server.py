@@ -22,7 +22,7 @@ from aiohttp import web
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.naming import connection_config_map_name
 from dataproduct_operator.catalog import urls
-from dataproduct_operator.catalog.exports import EXPORT_FORMATS
+from dataproduct_operator.catalog.exports import EXPORT_FORMATS, ExportFormat
 from dataproduct_operator.catalog.lineage import (
     LineageGraph,
     UnknownNode,
@@ -336,28 +336,53 @@ async def api_product(request: web.Request) -> web.Response:
     return _json(_product_detail(request, cached).to_json())
 
 
-async def api_export(request: web.Request) -> web.Response:
-    cached = _shown_product(request)
+def _export_format(request: web.Request) -> ExportFormat:
     name = request.match_info["format"]
     export = EXPORT_FORMATS.get(name)
     if export is None:
         raise CatalogError(
             404, "NotFound", f"Export format {name} not found; one of {', '.join(EXPORT_FORMATS)}"
         )
+    return export
+
+
+def _event_time(request: web.Request) -> str:
+    return request.app[CLOCK_KEY]().isoformat().replace("+00:00", "Z")
+
+
+async def api_export(request: web.Request) -> web.Response:
+    cached = _shown_product(request)
+    export = _export_format(request)
     product = cached.product
     domain = _store(request).domains().get(product.spec.domain)
-    now = request.app[CLOCK_KEY]()
     text = export.render(
-        product,
-        domain,
-        now.isoformat().replace("+00:00", "Z"),
-        catalog_url=str(request.url.origin()),
+        product, domain, _event_time(request), catalog_url=str(request.url.origin())
     )
     filename = f"{product.namespace}.{product.name}.{export.file_suffix}"
     return web.Response(
         text=text,
         content_type=export.media_type,
         headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+async def api_mesh_export(request: web.Request) -> web.Response:
+    """Every product listed in the mesh in one export: one Backstage location for the mesh."""
+    store, export = _store(request), _export_format(request)
+    domains = store.domains()
+    listed = sorted(
+        (c.product for c in store.products() if store.visibility.in_mesh(c.product)),
+        key=lambda p: (p.namespace, p.name),
+    )
+    text = export.render_many(
+        [(product, domains.get(product.spec.domain)) for product in listed],
+        _event_time(request),
+        catalog_url=str(request.url.origin()),
+    )
+    return web.Response(
+        text=text,
+        content_type=export.media_type,
+        headers={"Content-Disposition": f'inline; filename="mesh.{export.file_suffix}"'},
     )
 
 
@@ -463,6 +488,7 @@ def build_app(store: CatalogStore, *, clock: Clock = _now) -> web.Application:
             web.get(f"{api}/dataproducts", api_products),
             web.get(f"{api}/dataproducts/{{namespace}}/{{name}}", api_product),
             web.get(f"{api}/dataproducts/{{namespace}}/{{name}}/export/{{format}}", api_export),
+            web.get(f"{api}/export/{{format}}", api_mesh_export),
             web.get(f"{api}/domains", api_domains),
             web.get(f"{api}/domains/{{name}}", api_domain),
             web.get(f"{api}/lineage", api_lineage),

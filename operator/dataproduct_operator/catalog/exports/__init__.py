@@ -76,10 +76,19 @@ class ExportFormat:
         *,
         catalog_url: str | None = None,
     ) -> str:
-        """The exports of several products as one text: one stream, or one JSON array."""
+        """The exports of several products as one text: one stream, or one JSON array.
+
+        A document several products export alike (their Backstage Domain) appears once: one
+        location must not define an entity twice.
+        """
         documents: list[Any] = []
+        seen: set[str] = set()
         for product, domain in items:
-            documents += self.documents(product, domain, event_time, catalog_url=catalog_url)
+            for document in self.documents(product, domain, event_time, catalog_url=catalog_url):
+                key = json.dumps(document, sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    documents.append(document)
         return self.dump(documents)
 
 
