@@ -4,6 +4,7 @@ and alone (`dpo catalog`, as the chart's read-only catalog identity), kept curre
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -292,3 +293,13 @@ def test_dpo_export_goes_on_without_a_domain_it_may_not_read(
     product = yaml.safe_load(exported.stdout)
     assert product["id"] == f"{namespace}.orders"
     assert "costCenter" not in {p["property"] for p in product["customProperties"]}
+
+
+def test_dpo_catalog_on_a_port_in_use_says_so_and_exits(control_plane: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = dpo("catalog", "--kubeconfig", str(control_plane.kubeconfig), "--port", str(port))
+    assert result.returncode == 1
+    assert f"Cannot serve the catalog on port {port}" in result.stderr
