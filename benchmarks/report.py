@@ -1,4 +1,8 @@
-"""The benchmark's report: a table on stdout and the latest run in ``docs/benchmarks.md``."""
+"""The benchmarks' reports: a table on stdout and the latest run in ``docs/benchmarks.md``.
+
+The mesh benchmark (``make bench``) and the catalog's (``make bench-catalog``) each own a
+section of the page between markers of their own, so neither run overwrites the other's.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,40 @@ ROWS = (
 START = "<!-- latest-run:start (written by `make bench`) -->"
 END = "<!-- latest-run:end -->"
 
+Row = tuple[str, str, str]
+
+# The catalog's figures (``make bench-catalog``); its routes get a table of their own.
+CATALOG_ROWS: tuple[Row, ...] = (
+    ("n", "products", ""),
+    ("listed", "products listed in the mesh (Public)", ""),
+    ("lineage_nodes", "lineage graph: nodes", ""),
+    ("lineage_edges", "lineage graph: edges", ""),
+    ("t_create_s", "products and ConfigMaps created (s)", ""),
+    ("t_listening_s", "catalog: start to first HTTP answer (s)", ""),
+    ("t_synced_s", "catalog: start to /healthz 200, mesh listed (s)", ""),
+    ("sync_reads", "catalog: API requests to list and watch", ""),
+    ("rss_synced_mib", "catalog RSS once listed (MiB)", ""),
+    ("rss_after_views_mib", "catalog RSS after the page views (MiB)", ""),
+    ("peak_rss_mib", "catalog peak RSS (MiB)", ""),
+    ("views", "page views (sequential)", ""),
+    ("views_s", "page views: duration (s)", ""),
+    ("view_reads", "catalog reads from the API server during the views", "0"),
+    ("view_writes", "catalog writes to the API server during the views", "0"),
+    ("freshness_p50_s", "description patched -> shown by the API, p50 (s)", ""),
+    ("freshness_max_s", "description patched -> shown by the API, max (s)", ""),
+    ("grow_to", "memory growth: products at the end", ""),
+    ("rss_at_grow_to_mib", "catalog RSS at that count (MiB)", ""),
+    ("rss_growth_kib_per_product", "RSS growth per product (KiB)", ""),
+)
+CATALOG_START = "<!-- catalog-run:start (written by `make bench-catalog`) -->"
+CATALOG_END = "<!-- catalog-run:end -->"
+ROUTE_COLUMNS = (
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+    ("max_ms", "max ms"),
+    ("bytes", "bytes"),
+)
+
 
 def _shown(value: Any) -> str:
     if value is None:
@@ -43,19 +81,27 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def render_table(figures: dict[str, Any]) -> str:
-    width = max(len(what) for _, what, _ in ROWS)
+def render_table(figures: dict[str, Any], rows: tuple[Row, ...] = ROWS) -> str:
+    width = max(len(what) for _, what, _ in rows)
     lines = [f"{'figure':<{width}}  {'value':>14}  goal", "-" * (width + 30)]
-    for key, what, goal in ROWS:
+    for key, what, goal in rows:
         if key in figures:
             lines.append(f"{what:<{width}}  {_shown(figures[key]):>14}  {goal}")
     return "\n".join(lines)
 
 
-def render_markdown(figures: dict[str, Any]) -> str:
+def render_markdown(
+    figures: dict[str, Any],
+    rows: tuple[Row, ...] = ROWS,
+    *,
+    markers: tuple[str, str] = (START, END),
+    appendix: tuple[str, ...] = (),
+) -> str:
+    """The section between ``markers``: the run, its command, ``rows`` and each ``appendix``
+    (a Markdown block) after the table."""
     machine = figures.get("machine", {})
     lines = [
-        START,
+        markers[0],
         f"Run of {figures.get('date')} at commit `{figures.get('commit')}`, Kubernetes "
         f"{figures.get('kubernetes')}, {machine.get('cpus')} CPUs ({machine.get('cpu_model')}), "
         f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}:",
@@ -67,18 +113,51 @@ def render_markdown(figures: dict[str, Any]) -> str:
         "| figure | value | goal |",
         "|---|---|---|",
     ]
-    for key, what, goal in ROWS:
+    for key, what, goal in rows:
         if key in figures:
             lines.append(f"| {what} | {_shown(figures[key])} | {goal} |")
-    lines.append(END)
+    for block in appendix:
+        lines += ["", block]
+    lines.append(markers[1])
     return "\n".join(lines)
 
 
-def update_docs(path: Path, figures: dict[str, Any], section: str) -> None:
-    """Replace the latest-run section of ``path`` (created if missing)."""
-    text = path.read_text() if path.is_file() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START not in text or END not in text:
-        text = text.rstrip("\n") + f"\n\n## Latest run\n\n{START}\n{END}\n"
-    before, _, rest = text.partition(START)
-    _, _, after = rest.partition(END)
+def render_routes_table(routes: dict[str, dict[str, Any]]) -> str:
+    """Latency and size per route: ``routes`` maps a request path to its figures."""
+    width = max(len("route"), *(len(path) for path in routes))
+    heads = "  ".join(f"{head:>9}" for _, head in ROUTE_COLUMNS)
+    lines = [f"{'route':<{width}}  {heads}", "-" * (width + 2 + 11 * len(ROUTE_COLUMNS))]
+    for path, figures in routes.items():
+        values = "  ".join(f"{_shown(figures.get(key)):>9}" for key, _ in ROUTE_COLUMNS)
+        lines.append(f"{path:<{width}}  {values}")
+    return "\n".join(lines)
+
+
+def render_routes_markdown(routes: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| route | " + " | ".join(head for _, head in ROUTE_COLUMNS) + " |",
+        "|---|" + "---|" * len(ROUTE_COLUMNS),
+    ]
+    for path, figures in routes.items():
+        values = " | ".join(_shown(figures.get(key)) for key, _ in ROUTE_COLUMNS)
+        lines.append(f"| `{path}` | {values} |")
+    return "\n".join(lines)
+
+
+def update_docs(
+    path: Path,
+    figures: dict[str, Any],
+    section: str,
+    *,
+    markers: tuple[str, str] = (START, END),
+    heading: str = "Latest run",
+) -> None:
+    """Replace what lies between ``markers`` in ``path`` (created if missing; the markers are
+    appended under ``heading`` if the page has none); the rest of the page stays."""
+    start, end = markers
+    text = path.read_text() if path.is_file() else f"# Benchmarks\n\n{start}\n{end}\n"
+    if start not in text or end not in text:
+        text = text.rstrip("\n") + f"\n\n## {heading}\n\n{start}\n{end}\n"
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
     path.write_text(before + section + after)
