@@ -78,6 +78,11 @@ bench: venv tools ## Mesh-scale benchmark on its own control plane: N products (
 	$(BIN)/python -m benchmarks.mesh --n $(N) $(if $(GROW_TO),--grow-to $(GROW_TO)) \
 		--command "make bench N=$(N)$(if $(GROW_TO), GROW_TO=$(GROW_TO))"
 
+.PHONY: bench-catalog
+bench-catalog: venv tools ## The catalog at mesh scale on its own control plane: N products (default 50): sync time, RSS, page latencies, freshness, API calls per view; GROW_TO=M also measures memory growth to M
+	$(BIN)/python -m benchmarks.catalog --n $(N) $(if $(GROW_TO),--grow-to $(GROW_TO)) \
+		--command "make bench-catalog N=$(N)$(if $(GROW_TO), GROW_TO=$(GROW_TO))"
+
 .PHONY: cluster-up
 cluster-up: venv tools ## Start a local control plane in $(CLUSTER_DIR)
 	$(DPO) cluster up --dir $(CLUSTER_DIR)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.catalog import KEYS as CATALOG_KEYS
 from benchmarks.mesh import KEYS
 from tests.helpers import REPO
 
@@ -80,3 +81,41 @@ def test_request_costs_are_measured_for_every_kind_of_request() -> None:
         # Five of each, per product for the children (a product has two claims, say).
         assert int(count) >= 5 and int(count) % 5 == 0 and float(rate) > 0, row
         assert float(apiserver) >= 0 and float(etcd) >= 0, row
+
+
+def test_catalog_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> None:
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nHand-written text stays.\n")
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.catalog", f"--n={N}", "--requests=2",
+            "--freshness-count=2", f"--grow-to={2 * N}", f"--results-dir={tmp_path / 'results'}",
+            f"--docs={docs}", f"--catalog-log={tmp_path / 'catalog.log'}",
+            "--command=make bench-catalog N=5",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    (written,) = (tmp_path / "results").glob("catalog-*.json")
+    figures = json.loads(written.read_text())
+    assert set(CATALOG_KEYS) <= set(figures)
+    assert figures["n"] == N
+    assert 0 < figures["listed"] <= N
+    assert figures["lineage_edges"] > 0
+    for key in ("t_synced_s", "rss_synced_mib", "freshness_p50_s", "rss_at_grow_to_mib"):
+        assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
+    assert isinstance(figures["view_reads"], int)
+    assert figures["views"] == 2 * len(figures["routes"])
+    for path, timed in figures["routes"].items():
+        assert timed["p50_ms"] > 0 and timed["bytes"] > 0, path
+
+    assert "health unknown" in result.stdout
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n\nHand-written text stays.\n")
+    assert "$ make bench-catalog N=5" in text
+    assert "| `/lineage` |" in text
