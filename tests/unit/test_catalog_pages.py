@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dataproduct_operator.catalog.model import Visibility
 from dataproduct_operator.catalog.server import build_app
-from dataproduct_operator.catalog.store import CatalogStore
+from dataproduct_operator.catalog.store import PRODUCTS, CatalogStore
 from tests.catalog_mesh import NOW, example_store, product_object
 from tests.helpers import assert_golden
 
@@ -180,6 +180,21 @@ def test_lineage_page_links_every_listed_node_and_highlights_the_unhealthy() -> 
         assert "product:crm/customers" in ids and "product:marketing/customer-segments" not in ids
 
     serve(example_store(), check)
+
+
+def test_the_mesh_lineage_is_drawn_again_only_when_a_product_changed() -> None:
+    store = example_store()
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        before = await page(client, "/lineage.svg")
+        assert store.lineage_svg() is store.lineage_svg()
+        store.record(PRODUCTS, "ADDED", product_object("late-arrival", "sales"))
+        after = await page(client, "/lineage.svg")
+        assert "product:sales/late-arrival" not in before
+        assert 'data-node-id="product:sales/late-arrival"' in after
+        assert 'data-node-id="product:sales/late-arrival"' in await page(client, "/lineage")
+
+    serve(store, check)
 
 
 def test_credentials_in_a_source_uri_are_never_shown() -> None:

@@ -234,6 +234,11 @@ def _lineage(request: web.Request) -> tuple[LineageGraph, str | None, int]:
         raise _not_found(f"Lineage node {focus}") from None
 
 
+def _svg(store: CatalogStore, graph: LineageGraph, focus: str | None) -> str:
+    """The drawing of what :func:`_lineage` chose: the whole mesh's is drawn once per change."""
+    return store.lineage_svg() if focus is None else render_svg(graph, focus=focus)
+
+
 def _graph_json(graph: LineageGraph) -> dict[str, Any]:
     return {
         "nodes": [
@@ -290,7 +295,7 @@ async def lineage_page(request: web.Request) -> web.Response:
     return _page(
         request,
         "lineage.html.j2",
-        svg=render_svg(graph, focus=focus),
+        svg=_svg(_store(request), graph, focus),
         graph=graph,
         focus=focus,
         hops=hops,
@@ -300,7 +305,7 @@ async def lineage_page(request: web.Request) -> web.Response:
 
 async def lineage_svg(request: web.Request) -> web.Response:
     graph, focus, _ = _lineage(request)
-    return web.Response(text=render_svg(graph, focus=focus), content_type="image/svg+xml")
+    return web.Response(text=_svg(_store(request), graph, focus), content_type="image/svg+xml")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -3,7 +3,8 @@
 Fed by :mod:`~dataproduct_operator.catalog.watch` (list, then watch) with DataProducts,
 DataDomains, the products' connection ConfigMaps and their Jobs (the last pipeline runs); read by
 every page view, which never asks the API server. Products are parsed once per change, with
-their summary; the lineage graph is rebuilt only when a product changed since it was built.
+their summary; the lineage graph, and its drawing, are rebuilt only when a product changed since
+they were built.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.catalog.lineage import LineageGraph, build_lineage
 from dataproduct_operator.catalog.model import ProductSummary, Visibility, summarize
+from dataproduct_operator.catalog.svg import render_svg
 from dataproduct_operator.constants import LABEL_PIPELINE, LABEL_PRODUCT
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class CatalogStore:
         self._jobs: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, product) -> jobs
         self._changes = 0
         self._graph: tuple[int, LineageGraph] | None = None
+        self._drawing: tuple[LineageGraph, str] | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -120,6 +123,14 @@ class CatalogStore:
             )
             self._graph = (self._changes, graph)
         return self._graph[1]
+
+    def lineage_svg(self) -> str:
+        """:meth:`lineage` drawn as SVG. Laying out a mesh of a thousand products takes about
+        half a second, so the drawing is kept until the graph changes."""
+        graph = self.lineage()
+        if self._drawing is None or self._drawing[0] is not graph:
+            self._drawing = (graph, render_svg(graph))
+        return self._drawing[1]
 
     # -- feeding ---------------------------------------------------------------------------
 
