@@ -410,6 +410,10 @@ def phase_freshness(
     results["freshness_max_s"] = delays[-1]
 
 
+def listed_by_catalog(browser: Browser) -> int:
+    return int(json.loads(browser.get_ok("/api/v1/dataproducts?limit=1")[0])["total"])
+
+
 def phase_growth(
     admin: RestClient, run: CatalogRun, browser: Browser, *, n: int, grow_to: int, results: Results
 ) -> None:
@@ -417,13 +421,15 @@ def phase_growth(
     rss_before, _ = run.memory_kib()
     asyncio.run(_apply_all(admin.connection, mesh_objects(n, grow_to), "objects created"))
     wanted = listed_count(grow_to)
-    started = time.monotonic()
-    while (
-        total := json.loads(browser.get_ok("/api/v1/dataproducts?limit=1")[0])["total"]
-    ) < wanted:
+    started = last_report = time.monotonic()
+    while (total := listed_by_catalog(browser)) < wanted:
         if time.monotonic() - started > SYNC_TIMEOUT:
             raise TimeoutError(f"The catalog lists {total} of {wanted} products")
+        if time.monotonic() - last_report >= PROGRESS_SECONDS:
+            log(f"    the catalog lists {total}/{wanted} products")
+            last_report = time.monotonic()
         time.sleep(POLL_SECONDS)
+    log(f"   all {wanted} listed {time.monotonic() - started:.1f}s after the last was created")
     rss_after, _ = run.memory_kib()
     results["grow_to"] = grow_to
     results["rss_at_grow_to_mib"] = rss_after / 1024
