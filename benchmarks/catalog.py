@@ -35,8 +35,11 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from benchmarks.mesh import (
@@ -514,10 +517,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM cleans up (the catalog, the control plane) like Ctrl-C does."""
+
+    def interrupt(_signal: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.catalog_log.unlink(missing_ok=True)
-    figures = run_benchmark(args)
+    with sigterm_as_interrupt():
+        figures = run_benchmark(args)
     print("No operator ran: the products have no status, and the catalog shows health unknown.")
     print(render_table(figures, CATALOG_ROWS))
     print()
