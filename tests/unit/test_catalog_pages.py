@@ -7,6 +7,7 @@ checked against the OpenAPI document the catalog serves.
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from dataproduct_operator.catalog.model import Visibility
 from dataproduct_operator.catalog.server import build_app
 from dataproduct_operator.catalog.store import PRODUCTS, CatalogStore
-from tests.catalog_mesh import NOW, example_store, product_object
+from tests.catalog_mesh import NOW, example_objects, example_store, product_object
 from tests.helpers import assert_golden
 
 Check = Callable[[TestClient[Any, Any]], Awaitable[None]]
@@ -182,12 +183,32 @@ def test_lineage_page_links_every_listed_node_and_highlights_the_unhealthy() -> 
     serve(example_store(), check)
 
 
-def test_the_mesh_lineage_is_drawn_again_only_when_a_product_changed() -> None:
+def test_the_mesh_lineage_is_drawn_again_only_when_something_it_shows_changed() -> None:
     store = example_store()
+    orders = next(o for o in example_objects() if o["metadata"]["name"] == "orders")
+
+    def version(obj: dict[str, Any], resource_version: str) -> dict[str, Any]:
+        changed = copy.deepcopy(obj)
+        changed["metadata"]["resourceVersion"] = resource_version
+        return changed
 
     async def check(client: TestClient[Any, Any]) -> None:
         before = await page(client, "/lineage.svg")
-        assert store.lineage_svg() is store.lineage_svg()
+        graph = store.lineage()
+        assert store.kept_drawing(graph) == before
+        # A status write the graph does not show (a pipeline's last run) keeps graph and drawing.
+        quiet = version(orders, "2")
+        quiet["status"]["pipelines"][0]["lastScheduleTime"] = "2026-11-20T11:30:00Z"
+        store.record(PRODUCTS, "MODIFIED", quiet)
+        assert store.lineage() is graph
+        # Health is shown: Ready turning False draws the product red.
+        failing = version(quiet, "3")
+        failing["status"]["conditions"][0]["status"] = "False"
+        store.record(PRODUCTS, "MODIFIED", failing)
+        assert store.lineage() is not graph
+        red = await page(client, "/lineage.svg")
+        node = re.search(r'<g class="([^"]*)" data-node-id="product:sales/orders"', red)
+        assert node is not None and "health-unhealthy" in node[1].split()
         store.record(PRODUCTS, "ADDED", product_object("late-arrival", "sales"))
         after = await page(client, "/lineage.svg")
         assert "product:sales/late-arrival" not in before

@@ -9,6 +9,8 @@ page. Which products a page may show is the store's :class:`Visibility`: Hidden 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -234,9 +236,19 @@ def _lineage(request: web.Request) -> tuple[LineageGraph, str | None, int]:
         raise _not_found(f"Lineage node {focus}") from None
 
 
-def _svg(store: CatalogStore, graph: LineageGraph, focus: str | None) -> str:
-    """The drawing of what :func:`_lineage` chose: the whole mesh's is drawn once per change."""
-    return store.lineage_svg() if focus is None else render_svg(graph, focus=focus)
+async def _svg(store: CatalogStore, graph: LineageGraph, focus: str | None) -> str:
+    """The drawing of what :func:`_lineage` chose; the whole mesh's is drawn once per graph.
+
+    Drawn in a worker thread: laying out a large mesh takes long enough to stall the event
+    loop, which in the operator's process is also the operator's.
+    """
+    if focus is None and (kept := store.kept_drawing(graph)) is not None:
+        return kept
+    draw = functools.partial(render_svg, graph, focus=focus)
+    svg = await asyncio.get_running_loop().run_in_executor(None, draw)
+    if focus is None:
+        store.keep_drawing(graph, svg)
+    return svg
 
 
 def _graph_json(graph: LineageGraph) -> dict[str, Any]:
@@ -295,7 +307,7 @@ async def lineage_page(request: web.Request) -> web.Response:
     return _page(
         request,
         "lineage.html.j2",
-        svg=_svg(_store(request), graph, focus),
+        svg=await _svg(_store(request), graph, focus),
         graph=graph,
         focus=focus,
         hops=hops,
@@ -305,7 +317,8 @@ async def lineage_page(request: web.Request) -> web.Response:
 
 async def lineage_svg(request: web.Request) -> web.Response:
     graph, focus, _ = _lineage(request)
-    return web.Response(text=_svg(_store(request), graph, focus), content_type="image/svg+xml")
+    svg = await _svg(_store(request), graph, focus)
+    return web.Response(text=svg, content_type="image/svg+xml")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -3,8 +3,9 @@
 Fed by :mod:`~dataproduct_operator.catalog.watch` (list, then watch) with DataProducts,
 DataDomains, the products' connection ConfigMaps and their Jobs (the last pipeline runs); read by
 every page view, which never asks the API server. Products are parsed once per change, with
-their summary; the lineage graph, and its drawing, are rebuilt only when a product changed since
-they were built.
+their summary. The lineage graph is rebuilt only when something it shows changed (a product
+came or went, or its inputs, health, domain, description or discoverability changed: not the
+status writes of every reconcile), and the whole mesh's drawing is kept for the graph it shows.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from pydantic import ValidationError
 
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import DataProduct
-from dataproduct_operator.catalog.lineage import LineageGraph, build_lineage
+from dataproduct_operator.catalog.lineage import LineageGraph, build_lineage, health_of
 from dataproduct_operator.catalog.model import ProductSummary, Visibility, summarize
-from dataproduct_operator.catalog.svg import render_svg
 from dataproduct_operator.constants import LABEL_PIPELINE, LABEL_PRODUCT
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,18 @@ def _slim_job(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _lineage_facts(product: DataProduct) -> tuple[Any, ...]:
+    """What the lineage graph shows of a product; a change of anything else keeps the graph."""
+    spec = product.spec
+    return (
+        spec.inputs,
+        health_of(product),
+        spec.domain,
+        spec.description,
+        spec.discoverability,
+    )
+
+
 class CatalogStore:
     """Products, domains, connection ConfigMaps and pipeline Jobs; see the module docstring."""
 
@@ -93,7 +105,7 @@ class CatalogStore:
         self._domains: dict[str, tuple[str, DataDomain]] = {}
         self._connections: dict[Key, dict[str, Any]] = {}
         self._jobs: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, product) -> jobs
-        self._changes = 0
+        self._lineage_version = 0  # grows when something the lineage graph shows changed
         self._graph: tuple[int, LineageGraph] | None = None
         self._drawing: tuple[LineageGraph, str] | None = None
 
@@ -116,21 +128,23 @@ class CatalogStore:
 
     def lineage(self) -> LineageGraph:
         """The mesh-wide lineage graph (products not listed mesh-wide are unlisted nodes)."""
-        if self._graph is None or self._graph[0] != self._changes:
+        if self._graph is None or self._graph[0] != self._lineage_version:
             graph = build_lineage(
                 [cached.product for cached in self._products.values()],
                 listed=self.visibility.in_mesh,
             )
-            self._graph = (self._changes, graph)
+            self._graph = (self._lineage_version, graph)
         return self._graph[1]
 
-    def lineage_svg(self) -> str:
-        """:meth:`lineage` drawn as SVG. Laying out a mesh of a thousand products takes about
-        half a second, so the drawing is kept until the graph changes."""
-        graph = self.lineage()
-        if self._drawing is None or self._drawing[0] is not graph:
-            self._drawing = (graph, render_svg(graph))
-        return self._drawing[1]
+    def kept_drawing(self, graph: LineageGraph) -> str | None:
+        """The SVG drawing of ``graph`` (the whole mesh's), if kept. Laying out a mesh of a
+        thousand products takes about half a second: it is drawn once per graph."""
+        if self._drawing is not None and self._drawing[0] is graph:
+            return self._drawing[1]
+        return None
+
+    def keep_drawing(self, graph: LineageGraph, svg: str) -> None:
+        self._drawing = (graph, svg)
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -163,7 +177,7 @@ class CatalogStore:
         key = _key(obj)
         if event == "DELETED":
             if self._products.pop(key, None) is not None:
-                self._changes += 1
+                self._lineage_version += 1
             return
         cached = self._products.get(key)
         if not _newer(obj, cached.version if cached else None):
@@ -175,13 +189,13 @@ class CatalogStore:
             logger.warning("DataProduct %s/%s cannot be shown: %s", *key, error)
             return
         self._products[key] = CachedProduct(_version(obj), product, summarize(product))
-        self._changes += 1
+        if cached is None or _lineage_facts(cached.product) != _lineage_facts(product):
+            self._lineage_version += 1
 
     def _domain_event(self, event: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
         if event == "DELETED":
-            if self._domains.pop(name, None) is not None:
-                self._changes += 1
+            self._domains.pop(name, None)
             return
         cached = self._domains.get(name)
         if not _newer(obj, cached[0] if cached else None):
@@ -190,8 +204,6 @@ class CatalogStore:
             self._domains[name] = (_version(obj), DataDomain.from_object(obj))
         except ValidationError as error:
             logger.warning("DataDomain %s cannot be shown: %s", name, error)
-            return
-        self._changes += 1
 
     def _connection_event(self, event: str, obj: dict[str, Any]) -> None:
         key = _key(obj)
