@@ -10,7 +10,8 @@ own, for N products of a realistic shape spread over 5 namespaces, it measures:
 6. create->Ready latency of single products; 7. the operator's memory (and its growth per
    product when ``--grow-to`` adds more).
 
-Request counts come from the API server (flow schemas per identity, see ``benchmarks.setup``).
+The operator runs as the chart runs it, serving the catalog from its process. Request counts
+come from the API server (flow schemas per identity, see ``benchmarks.setup``).
 It prints a table, writes ``benchmarks/results/<time>.json`` and updates ``docs/benchmarks.md``.
 """
 
@@ -148,6 +149,8 @@ class OperatorRun:
                     f"--kubeconfig={self.identity.kubeconfig}",
                     f"--metrics-port={self.metrics_port}", "--liveness-port=0",
                     f"--drift-interval={self.drift_interval}",
+                    # As the chart runs it: the catalog served from the operator's process.
+                    f"--catalog-port={_free_port()}", "--catalog-host=127.0.0.1",
                     *(f"--namespace={namespace}" for namespace in self.namespaces),
                 ],
                 stdout=output,
