@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dataproduct_operator.api.dataproduct import DataProduct, Discoverability
+from dataproduct_operator.catalog.lineage import LineageEntry
 from tests.helpers import EXAMPLES, example_documents
 
 EXAMPLE_PRODUCTS = [
@@ -15,9 +16,9 @@ EXAMPLE_PRODUCTS = [
 ]
 
 
-def listed(product: DataProduct) -> bool:
+def listed(entry: LineageEntry) -> bool:
     """Listed in the catalog unless hidden."""
-    return product.spec.discoverability is not Discoverability.HIDDEN
+    return entry.discoverability is not Discoverability.HIDDEN
 
 
 def product(

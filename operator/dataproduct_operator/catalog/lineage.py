@@ -16,7 +16,12 @@ from enum import StrEnum
 from functools import cached_property
 
 from dataproduct_operator.api.conditions import ConditionStatus
-from dataproduct_operator.api.dataproduct import DataProduct, ExternalSource
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    Discoverability,
+    ExternalSource,
+    Input,
+)
 from dataproduct_operator.catalog.urls import lineage_url, product_url
 
 
@@ -39,6 +44,32 @@ class UnknownNode(LookupError):  # noqa: N818 - reads as the server's 404: no su
     def __init__(self, node_id: str) -> None:
         super().__init__(f"No node {node_id!r} in the lineage graph")
         self.node_id = node_id
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    """What the graph shows of one product: all the catalog keeps in memory for its lineage."""
+
+    namespace: str
+    name: str
+    domain: str
+    description: str
+    health: Health
+    discoverability: Discoverability
+    inputs: tuple[Input, ...]
+
+    @classmethod
+    def of(cls, product: DataProduct) -> LineageEntry:
+        spec = product.spec
+        return cls(
+            namespace=product.namespace,
+            name=product.name,
+            domain=spec.domain,
+            description=spec.description,
+            health=health_of(product),
+            discoverability=spec.discoverability,
+            inputs=tuple(spec.inputs),
+        )
 
 
 @dataclass(frozen=True)
@@ -182,34 +213,37 @@ def short_uri(uri: str) -> str:
 
 
 def build_lineage(
-    products: Sequence[DataProduct], *, listed: Callable[[DataProduct], bool]
+    products: Sequence[DataProduct | LineageEntry],
+    *,
+    listed: Callable[[LineageEntry], bool],
 ) -> LineageGraph:
     """The lineage graph of ``products``, showing only what ``listed`` lets the catalog show.
 
     ``products`` must be every product of the mesh (listed or not), so that a reference to an
     existing but unlisted product is not mistaken for a missing one.
     """
-    by_key = {(p.namespace, p.name): p for p in products}
-    shown = sorted((key, p) for key, p in by_key.items() if listed(p))
+    entries = [p if isinstance(p, LineageEntry) else LineageEntry.of(p) for p in products]
+    by_key = {(e.namespace, e.name): e for e in entries}
+    shown = sorted((key, e) for key, e in by_key.items() if listed(e))
     nodes: dict[str, Node] = {}
     edges: set[Edge] = set()
     unlisted: dict[tuple[str, str], list[Edge]] = {}
 
-    for (namespace, name), product in shown:
+    for (namespace, name), entry in shown:
         node_id = product_node_id(namespace, name)
         nodes[node_id] = Node(
             id=node_id,
             kind=NodeKind.PRODUCT,
             label=name,
-            sublabel=product.spec.domain,
-            health=health_of(product),
+            sublabel=entry.domain,
+            health=entry.health,
             href=product_url(namespace, name),
-            description=product.spec.description,
+            description=entry.description,
         )
 
-    for (namespace, name), product in shown:
+    for (namespace, name), entry in shown:
         target = product_node_id(namespace, name)
-        for item in product.spec.inputs:
+        for item in entry.inputs:
             if item.external is not None:
                 source = external_node_id(item.external)
                 nodes.setdefault(source, _external_node(source, item.external))

@@ -66,13 +66,12 @@ class Visibility(BaseModel):
 
     show_domain_products: bool = False
 
-    def in_mesh(self, product: DataProduct) -> bool:
+    def in_mesh(self, discoverability: Discoverability) -> bool:
         """Listed mesh-wide: index, search, API list, lineage graph."""
-        return product.spec.discoverability is Discoverability.PUBLIC
+        return discoverability is Discoverability.PUBLIC
 
-    def on_domain_page(self, product: DataProduct) -> bool:
+    def on_domain_page(self, discoverability: Discoverability) -> bool:
         """Shown on its domain's page, and its own page reachable from there."""
-        discoverability = product.spec.discoverability
         return discoverability is Discoverability.PUBLIC or (
             discoverability is Discoverability.DOMAIN and self.show_domain_products
         )
@@ -94,6 +93,7 @@ class ProductSummary(View):
     version: str | None
     lifecycle: str
     classification: str
+    discoverability: Discoverability
     tags: list[str]
     ports: list[str] = Field(description="Names of the output ports.")
     columns: list[str] = Field(description="Column names of every port.")
@@ -116,6 +116,7 @@ def summarize(product: DataProduct) -> ProductSummary:
         version=spec.version,
         lifecycle=spec.lifecycle.value,
         classification=spec.classification.value,
+        discoverability=spec.discoverability,
         tags=list(spec.tags),
         ports=[port.name for port in spec.output_ports],
         columns=sorted({c.name for port in spec.output_ports for c in port.schema_}),

@@ -21,7 +21,6 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.naming import connection_config_map_name
 from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.exports import EXPORT_FORMATS, ExportFormat
@@ -149,7 +148,9 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
 
 
 def _mesh_summaries(store: CatalogStore) -> list[ProductSummary]:
-    return [c.summary for c in store.products() if store.visibility.in_mesh(c.product)]
+    return [
+        c.summary for c in store.products() if store.visibility.in_mesh(c.summary.discoverability)
+    ]
 
 
 def _shown_product(request: web.Request) -> CachedProduct:
@@ -157,19 +158,19 @@ def _shown_product(request: web.Request) -> CachedProduct:
     store = _store(request)
     namespace, name = request.match_info["namespace"], request.match_info["name"]
     cached = store.product(namespace, name)
-    if cached is None or not store.visibility.on_domain_page(cached.product):
+    if cached is None or not store.visibility.on_domain_page(cached.summary.discoverability):
         raise _not_found(f"DataProduct {namespace}/{name}")
     return cached
 
 
-def _graph_for(store: CatalogStore, product: DataProduct) -> LineageGraph:
+def _graph_for(store: CatalogStore, cached: CachedProduct) -> LineageGraph:
     """The lineage a product's page may show: the mesh's, plus the product itself when it is
     listed only on its domain page."""
-    if store.visibility.in_mesh(product):
+    if store.visibility.in_mesh(cached.summary.discoverability):
         return store.lineage()
     return build_lineage(
-        [c.product for c in store.products()],
-        listed=lambda p: store.visibility.in_mesh(p) or p is product,
+        [c.lineage for c in store.products()],
+        listed=lambda e: store.visibility.in_mesh(e.discoverability) or e == cached.lineage,
     )
 
 
@@ -177,7 +178,7 @@ def _product_detail(request: web.Request, cached: CachedProduct) -> Any:
     store, product = _store(request), cached.product
     return build_product_detail(
         product,
-        graph=_graph_for(store, product),
+        graph=_graph_for(store, cached),
         jobs=store.jobs(product.namespace, product.name),
         connection=store.connection(product.namespace, connection_config_map_name(product.name)),
         export_formats=EXPORT_FORMATS,
@@ -187,9 +188,9 @@ def _product_detail(request: web.Request, cached: CachedProduct) -> Any:
 
 def _domain_names(store: CatalogStore) -> list[str]:
     shown = {
-        c.product.spec.domain
+        c.summary.domain
         for c in store.products()
-        if store.visibility.on_domain_page(c.product)
+        if store.visibility.on_domain_page(c.summary.discoverability)
     }
     return sorted(set(store.domains()) | shown)
 
@@ -198,7 +199,7 @@ def _domain_products(store: CatalogStore, name: str) -> list[ProductSummary]:
     return [
         c.summary
         for c in store.products()
-        if c.product.spec.domain == name and store.visibility.on_domain_page(c.product)
+        if c.summary.domain == name and store.visibility.on_domain_page(c.summary.discoverability)
     ]
 
 
@@ -388,10 +389,11 @@ async def api_mesh_export(request: web.Request) -> web.Response:
     """Every product listed in the mesh in one export: one Backstage location for the mesh."""
     store, export = _store(request), _export_format(request)
     domains = store.domains()
-    listed = sorted(
-        (c.product for c in store.products() if store.visibility.in_mesh(c.product)),
-        key=lambda p: (p.namespace, p.name),
-    )
+    listed = [
+        c.product
+        for c in sorted(store.products(), key=lambda c: c.key)
+        if store.visibility.in_mesh(c.summary.discoverability)
+    ]
     text = export.render_many(
         [(product, domains.get(product.spec.domain)) for product in listed],
         _event_time(request),
