@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import http.client
 import json
 import random
@@ -35,25 +34,22 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from benchmarks.mesh import (
     CONCURRENCY,
     NAMESPACES,
     PROGRESS_SECONDS,
-    REPO,
     Results,
+    add_size_arguments,
     bench_product,
+    checked_sizes,
     control_plane,
     create_namespaces,
-    git_commit,
     log,
-    machine_facts,
+    recorded,
 )
 from benchmarks.report import (
     CATALOG_END,
@@ -68,6 +64,7 @@ from benchmarks.report import (
 from benchmarks.setup import Identity, create_identity, dispatched
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster.dev import install_crds
+from dataproduct_operator.cluster.process import sigterm_as_interrupt
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.kubeconfig import Connection
 from dataproduct_operator.k8s.rest import RestClient
@@ -481,54 +478,18 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     browser.close()
                     run.stop()
-    figures = {key: results.figures.get(key) for key in KEYS}
-    figures.update(
-        {key: value for key, value in results.figures.items() if key not in figures},
-        commit=git_commit(),
-        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        command=args.command,
-        machine=machine_facts(),
-    )
-    return figures
+    return recorded(results.figures, KEYS, args.command)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=50, help="products (default 50)")
-    parser.add_argument("--grow-to", type=int, default=0, help="then grow to this many (memory)")
+    add_size_arguments(parser)
     parser.add_argument("--requests", type=int, default=50, help="requests of each route")
     parser.add_argument("--freshness-count", type=int, default=10, help="patches timed")
-    parser.add_argument("--results-dir", type=Path, default=REPO / "benchmarks" / "results")
-    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument(
         "--catalog-log", type=Path, default=Path(tempfile.gettempdir()) / "dpo-bench-catalog.log"
     )
-    parser.add_argument(
-        "--command", default=None, help="the command line to record (default: this one)"
-    )
-    args = parser.parse_args(argv)
-    if args.n < NAMESPACES:
-        parser.error(f"--n must be at least {NAMESPACES}")
-    if args.grow_to and args.grow_to <= args.n:
-        parser.error("--grow-to must be larger than --n")
-    args.command = args.command or "python -m benchmarks.catalog " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
-    return args
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM cleans up (the catalog, the control plane) like Ctrl-C does."""
-
-    def interrupt(_signal: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return checked_sizes(parser, argv, "benchmarks.catalog")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -595,41 +595,58 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         )
                     finally:
                         run.stop()
-    figures = {key: results.figures.get(key) for key in KEYS}
+    return recorded(results.figures, KEYS, args.command)
+
+
+def recorded(found: dict[str, Any], keys: tuple[str, ...], command: str) -> dict[str, Any]:
+    """The figures in the report's order, then what the run was: commit, time, command, machine."""
+    figures = {key: found.get(key) for key in keys}
     figures.update(
-        {key: value for key, value in results.figures.items() if key not in figures},
+        {key: value for key, value in found.items() if key not in figures},
         commit=git_commit(),
         date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        command=args.command,
+        command=command,
         machine=machine_facts(),
     )
     return figures
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every benchmark takes: its size, where it writes, what it records."""
     parser.add_argument("--n", type=int, default=50, help="products (default 50)")
     parser.add_argument("--grow-to", type=int, default=0, help="then grow to this many (memory)")
-    parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle phase length")
-    parser.add_argument("--latency-count", type=int, default=20, help="single products timed")
-    parser.add_argument("--drift-interval", type=float, default=300.0, help="operator's")
     parser.add_argument("--results-dir", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument(
-        "--operator-log", type=Path, default=Path(tempfile.gettempdir()) / "dpo-bench-operator.log"
-    )
-    parser.add_argument(
         "--command", default=None, help="the command line to record (default: this one)"
     )
+
+
+def checked_sizes(
+    parser: argparse.ArgumentParser, argv: list[str] | None, module: str
+) -> argparse.Namespace:
+    """Parse ``argv``; refuse sizes that measure nothing; the command line to record."""
     args = parser.parse_args(argv)
     if args.n < NAMESPACES:
         parser.error(f"--n must be at least {NAMESPACES}")
     if args.grow_to and args.grow_to <= args.n:
         parser.error("--grow-to must be larger than --n")
-    args.command = args.command or "python -m benchmarks.mesh " + " ".join(
+    args.command = args.command or f"python -m {module} " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
     return args
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_size_arguments(parser)
+    parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle phase length")
+    parser.add_argument("--latency-count", type=int, default=20, help="single products timed")
+    parser.add_argument("--drift-interval", type=float, default=300.0, help="operator's")
+    parser.add_argument(
+        "--operator-log", type=Path, default=Path(tempfile.gettempdir()) / "dpo-bench-operator.log"
+    )
+    return checked_sizes(parser, argv, "benchmarks.mesh")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,22 +11,24 @@ outright, ``dpo cluster down --dir DIR`` still stops everything.
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 import yaml
 
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.components import Layout
-from dataproduct_operator.cluster.process import ComponentProcess, child_exit_code, tail
+from dataproduct_operator.cluster.process import (
+    ComponentProcess,
+    child_exit_code,
+    sigterm_as_interrupt,
+    tail,
+)
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError, RestClient
@@ -229,27 +231,13 @@ def _alive_check(process: ComponentProcess, log: Path) -> Callable[[], None]:
     return check
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM cleans up like Ctrl-C does."""
-
-    def interrupt(_signal: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
     """Bring everything up, report readiness, then wait for Ctrl-C and stop it all."""
     manifests = load_manifests(settings.examples)
     cluster_wide = [m for m in manifests if not KNOWN_RESOURCES[_kind(m)].namespaced]
     namespaced = [m for m in manifests if KNOWN_RESOURCES[_kind(m)].namespaced]
     directory = settings.directory
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         info = controlplane.up(directory, out=out)
         try:
             with RestClient.from_kubeconfig(info.kubeconfig) as client:
