@@ -249,6 +249,8 @@ def test_starter_policies_refuse_what_they_say_and_accept_the_examples(
 
     public = example(namespace, "leads")
     public["spec"]["classification"] = "Public"
+    # Each policy takes effect once the API server has loaded it, which Enforced does not wait for.
+    wait_for(lambda: refused_on_dry_run(kubectl, public), description="admission to apply")
     result = kubectl("apply", "-f", "-", stdin=json.dumps(public), check=False)
     assert "need spec.classification Confidential or Restricted, not Public" in result.stderr
     assert not kube.exists(f"{PRODUCTS.format(namespace=namespace)}/leads")
