@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools
 
 .PHONY: tools
-tools: venv browser ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing; install chromium
+tools: venv ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing
 	$(DPO) tools build
 
 .PHONY: browser
@@ -62,11 +62,11 @@ unit: venv ## Unit tests: no cluster, no network
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: integration
-integration: venv tools ## Integration tests against a local control plane (started by the tests)
+integration: venv tools browser ## Integration tests against a local control plane (started by the tests)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools lint verify ## Everything CI runs: lint, verify, unit and integration tests
+test: venv tools browser lint verify ## Everything CI runs: lint, verify, unit and integration tests
 	$(BIN)/pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 .PHONY: dev

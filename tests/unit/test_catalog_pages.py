@@ -15,11 +15,12 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+import yarl
 from aiohttp.test_utils import TestClient, TestServer
 
 from dataproduct_operator.catalog.model import Visibility
 from dataproduct_operator.catalog.server import build_app
-from dataproduct_operator.catalog.store import PRODUCTS, CatalogStore
+from dataproduct_operator.catalog.store import CONFIG_MAPS, DOMAINS, PRODUCTS, CatalogStore
 from tests.catalog_mesh import NOW, example_objects, example_store, product_object
 from tests.helpers import assert_golden
 
@@ -195,7 +196,7 @@ def test_the_mesh_lineage_is_drawn_again_only_when_something_it_shows_changed() 
     async def check(client: TestClient[Any, Any]) -> None:
         before = await page(client, "/lineage.svg")
         graph = store.lineage()
-        assert store.kept_drawing(graph) == before
+        assert store.kept_drawing(graph, (None, 0)) == before
         # A status write the graph does not show (a pipeline's last run) keeps graph and drawing.
         quiet = version(orders, "2")
         quiet["status"]["pipelines"][0]["lastScheduleTime"] = "2026-11-20T11:30:00Z"
@@ -424,7 +425,10 @@ def test_unknown_pages_get_an_html_404() -> None:
     async def check(client: TestClient[Any, Any]) -> None:
         html = await page(client, "/no/such/page", status=404)
         assert "<h1>404" in html
-        assert (await client.get("/static/../server.py")).status == 404
+        for traversal in ("/static/%2e%2e%2fserver.py", "/static/..%2fserver.py"):
+            response = await client.get(yarl.URL(traversal, encoded=True))
+            assert response.status == 404, traversal
+            assert "Catalog server" not in await response.text()
         assert (await client.get("/static/nope.css")).status == 404
 
     serve(example_store(), check)
@@ -439,8 +443,8 @@ def test_the_whole_mesh_is_one_backstage_location_without_repeated_entities() ->
         entities = [e for e in yaml.safe_load_all(await response.text()) if e]
         systems = sorted(e["metadata"]["name"] for e in entities if e["kind"] == "System")
         assert systems == [
-            "crm-customers", "finance-revenue", "marketing-customer-segments", "sales-orders",
-            "sales-returns",
+            "crm.customers", "finance.revenue", "marketing.customer-segments", "sales.orders",
+            "sales.returns",
         ]  # fmt: skip
         keys = [(e["kind"], e["metadata"]["name"]) for e in entities]
         assert len(keys) == len(set(keys)), "an entity defined twice in one location"
@@ -451,3 +455,182 @@ def test_the_whole_mesh_is_one_backstage_location_without_repeated_entities() ->
         await api(client, "/api/v1/export/pdf", status=404)
 
     serve(example_store(extra=[two_in_sales, HIDDEN]), check)
+
+
+# -- what the review found -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["odps", "odcs", "backstage", "openlineage"])
+def test_exports_never_name_a_product_the_catalog_hides_or_that_does_not_exist(name: str) -> None:
+    reads_both = product_object(
+        "reads-both",
+        "sales",
+        inputs=[
+            {"name": "s", "dataProduct": {"name": "secret-sauce", "port": "secret-sauce-v1"}},
+            {"name": "g", "dataProduct": {"namespace": "ghost-ns", "name": "ghost", "port": "x"}},
+            {"name": "o", "dataProduct": {"name": "orders", "port": "orders-v1"}},
+        ],
+        pipelines=[{"name": "build", "image": "example/build:1", "schedule": "0 * * * *"}],
+    )
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        for path in (
+            f"/api/v1/dataproducts/sales/reads-both/export/{name}",
+            f"/api/v1/export/{name}",
+        ):
+            response = await client.get(path)
+            text = await response.text()
+            assert response.status == 200, text
+            for secret in ("secret-sauce", "ghost"):
+                assert secret not in text, (path, secret)
+        if name != "odcs":  # a contract describes the port, not what it is built from
+            own = await client.get(f"/api/v1/dataproducts/sales/reads-both/export/{name}")
+            assert "orders" in await own.text()  # what the catalog shows is still named
+
+    serve(example_store(extra=[HIDDEN, reads_both]), check)
+
+
+def test_status_times_that_cannot_be_read_give_unknown_not_a_failure() -> None:
+    odd = [
+        ("2026-11-20T10:00:00", "fresh"),  # no zone: taken as UTC
+        ("yesterday", "unknown"),
+        ("", "stale"),
+    ]
+    for text, state in odd:
+        broken = product_object(
+            "odd-times", "sales", pipelines=[{"name": "p", "image": "i", "schedule": "0 * * * *"}]
+        )
+        broken["spec"]["outputPorts"][0]["slo"] = {"freshness": "7d"}
+        broken["status"] = {
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "R", "lastTransitionTime": text}
+            ],
+            "pipelines": [
+                {"name": "p", "kind": "CronJob", "lastSuccessfulTime": text or None},
+            ],
+        }
+
+        async def check(client: TestClient[Any, Any], state: str = state) -> None:
+            await page(client, "/dataproducts/sales/odd-times")
+            detail = await api(client, "/api/v1/dataproducts/sales/odd-times")
+            assert detail["ports"][0]["slos"][0]["state"] == state
+
+        serve(example_store(extra=[broken]), check)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '[{"name": "x"}]',
+        '["x", null, 3]',
+        '{"not": "a list"}',
+        "not json",
+        '[{"name": "p", "format": "csv", "claimName": "c", "mountPath": 7}]',
+    ],
+)
+def test_a_connection_config_map_of_another_shape_shows_nothing_of_it(payload: str) -> None:
+    store = example_store()
+    store.record(
+        CONFIG_MAPS,
+        "MODIFIED",
+        {
+            "metadata": {"name": "orders-connection", "namespace": "sales", "resourceVersion": "9"},
+            "data": {"output-ports.json": payload},
+        },
+    )
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        await page(client, "/dataproducts/sales/orders")
+        detail = await api(client, "/api/v1/dataproducts/sales/orders")
+        assert detail["connection"] in (None, [])
+
+    serve(store, check)
+
+
+def test_a_quota_the_status_should_not_hold_shows_no_percentage() -> None:
+    store = example_store()
+    (sales,) = [
+        o
+        for o in example_objects()
+        if o["kind"] == "DataDomain" and o["metadata"]["name"] == "sales"
+    ]
+    sales = copy.deepcopy(sales)
+    sales["metadata"]["resourceVersion"] = "5"
+    sales["status"] = {"quota": [{"resource": "requests.storage", "hard": "1..2", "used": "."}]}
+    store.record(DOMAINS, "MODIFIED", sales)
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        await page(client, "/domains/sales")
+        detail = await api(client, "/api/v1/domains/sales")
+        assert detail["quota"] == [
+            {"resource": "requests.storage", "used": ".", "hard": "1..2", "percent": None}
+        ]
+
+    serve(store, check)
+
+
+def test_a_product_that_turns_unreadable_is_no_longer_shown() -> None:
+    store = example_store()
+    orders = next(o for o in example_objects() if o["metadata"]["name"] == "orders")
+    changed = copy.deepcopy(orders)
+    changed["metadata"]["resourceVersion"] = "7"
+    changed["spec"]["lifecycle"] = "Sometime"  # not a lifecycle this catalog knows
+    store.record(PRODUCTS, "MODIFIED", changed)
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        await api(client, "/api/v1/dataproducts/sales/orders", status=404)
+        assert 'data-node-id="product:sales/orders"' not in await page(client, "/lineage")
+
+    serve(store, check)
+
+
+def test_a_domain_products_page_links_to_its_own_lineage() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        detail = await api(client, "/api/v1/dataproducts/sales/team-scratch")
+        html = await page(client, detail["lineageUrl"])
+        assert 'data-node-id="product:sales/team-scratch"' in html
+        assert "team-scratch" not in await page(client, "/lineage")
+
+    serve(example_store(Visibility(show_domain_products=True), extra=[DOMAIN_ONLY]), check)
+
+
+def test_focused_lineage_drawings_are_kept_for_the_current_graph() -> None:
+    store = example_store()
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        first = await page(client, "/lineage.svg?focus=product:sales/orders&hops=1")
+        assert store.kept_drawing(store.lineage(), ("product:sales/orders", 1)) == first
+        assert await page(client, "/lineage.svg?focus=product:sales/orders&hops=1") == first
+
+    serve(store, check)
+
+
+def test_every_answer_carries_the_security_headers() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        for path in ("/", "/api/v1/dataproducts", "/static/catalog.css", "/nope", "/lineage.svg"):
+            response = await client.get(path)
+            assert response.headers["X-Content-Type-Options"] == "nosniff", path
+            assert "script-src" not in response.headers["Content-Security-Policy"]
+            assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+    serve(example_store(), check)
+
+
+def test_the_openapi_document_is_served_before_the_mesh_is_listed() -> None:
+    store = example_store()
+    store.synced = False
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        document = await api(client, "/api/v1/openapi.json")
+        assert document["openapi"].startswith("3.1")
+
+    serve(store, check)
+
+
+def test_a_page_past_the_last_shows_the_last() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        html = await page(client, "/?page=999")
+        assert len(names_in(html)) == 4  # not "No product matches"
+        assert "No product matches" not in html
+
+    serve(example_store(), check)

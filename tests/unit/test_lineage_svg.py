@@ -147,12 +147,12 @@ def test_edges_are_curves_from_the_sources_right_side_to_the_targets_left_side()
     assert root.find(f"{SVG}defs/{SVG}marker[@id='lineage-arrow']") is not None
 
 
-def test_cycles_self_loops_hidden_and_missing_products_are_drawn() -> None:
+def test_cycles_self_loops_and_unlisted_products_are_drawn() -> None:
     svg = render_svg(EDGE_CASES, focus="product:b/clean")
     root = assert_well_drawn(EDGE_CASES, svg)
     kinds = {node_id: g.attrib["class"].split() for node_id, g in node_groups(root).items()}
     assert "node-unlisted" in kinds["unlisted:1"]
-    assert "node-missing" in kinds["missing:zz/gone"]
+    assert "node-unlisted" in kinds["unlisted:2"]  # the missing reference, drawn alike
     pairs = {(p.attrib["data-source"], p.attrib["data-target"]) for p in edge_paths(root)}
     assert pairs == {(e.source, e.target) for e in EDGE_CASES.edges}
     back = [p for p in edge_paths(root) if "edge-back" in p.attrib["class"].split()]
@@ -172,9 +172,9 @@ def test_unhealthy_products_are_marked_and_styled_red() -> None:
     assert re.search(r"\.health-unhealthy rect\{[^}]*stroke:#dc2626", svg)
 
 
-def test_missing_and_unlisted_products_are_styled_dashed() -> None:
+def test_unlisted_products_are_styled_dashed() -> None:
     svg = render_svg(EDGE_CASES)
-    rule = re.search(r"\.node-missing rect,svg\.lineage \.node-unlisted rect\{([^}]*)\}", svg)
+    rule = re.search(r"\.node-unlisted rect\{([^}]*)\}", svg)
     assert rule and "stroke-dasharray" in rule[1]
 
 

@@ -29,7 +29,6 @@ class NodeKind(StrEnum):
     PRODUCT = "product"
     EXTERNAL = "external"
     UNLISTED = "unlisted"
-    MISSING = "missing"
 
 
 class Health(StrEnum):
@@ -219,8 +218,8 @@ def build_lineage(
 ) -> LineageGraph:
     """The lineage graph of ``products``, showing only what ``listed`` lets the catalog show.
 
-    ``products`` must be every product of the mesh (listed or not), so that a reference to an
-    existing but unlisted product is not mistaken for a missing one.
+    A reference to a product that is not listed, or does not exist, becomes an anonymous
+    ``unlisted`` node: the graph never tells which names exist.
     """
     entries = [p if isinstance(p, LineageEntry) else LineageEntry.of(p) for p in products]
     by_key = {(e.namespace, e.name): e for e in entries}
@@ -252,14 +251,12 @@ def build_lineage(
                 ref = item.data_product
                 key = (ref.namespace or namespace, ref.name)
                 upstream = by_key.get(key)
-                if upstream is None:
-                    source = f"missing:{key[0]}/{key[1]}"
-                    nodes.setdefault(source, _missing_node(source, *key))
-                    edges.add(Edge(source, target, ref.port))
-                elif listed(upstream):
+                if upstream is not None and listed(upstream):
                     edges.add(Edge(product_node_id(*key), target, ref.port))
                 else:
-                    # Port names often repeat the product's name: an unlisted port stays unnamed.
+                    # A product that does not exist looks the same as one that is not shown, or
+                    # the graph would tell which hidden names exist. Port names often repeat the
+                    # product's name: an unlisted port stays unnamed.
                     unlisted.setdefault(key, []).append(Edge("", target, ""))
 
     # Numbered in name order, and only those a listed product reads: the id must say nothing
@@ -291,17 +288,6 @@ def _external_node(node_id: str, source: ExternalSource) -> Node:
         health=Health.UNKNOWN,
         href=lineage_url(focus=node_id),
         description=redact_uri(source.uri),
-    )
-
-
-def _missing_node(node_id: str, namespace: str, name: str) -> Node:
-    return Node(
-        id=node_id,
-        kind=NodeKind.MISSING,
-        label=f"{namespace}/{name}",
-        sublabel="not found",
-        health=Health.UNKNOWN,
-        href=None,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -35,10 +35,11 @@ from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.exports.ids import product_id
 from dataproduct_operator.catalog.lineage import Health, LineageGraph, health_of, product_node_id
 from dataproduct_operator.constants import LABEL_PIPELINE
+from dataproduct_operator.specs.dataproduct import CONNECTION_KEY
 from dataproduct_operator.status.dataproduct import job_state
 
-CONNECTION_KEY = "output-ports.json"
 RUNS_SHOWN = 10
+LINEAGE_HOPS = 2  # of the lineage a product page links to
 
 CONDITION_TOPICS = {
     "Ready": "Overall",
@@ -256,10 +257,19 @@ class LinkedProduct(View):
     """A product upstream or downstream of another, or a source outside the mesh."""
 
     label: str
-    kind: str = Field(description="product, external, unlisted or missing.")
+    kind: str = Field(description="product, external or unlisted.")
     port: str = Field(description="The port or input the data flows through.")
     url: str | None
     health: Health
+
+
+class ConnectionView(View):
+    """Where a port's data is, as the connection ConfigMap tells readers."""
+
+    name: str
+    format: str
+    claim_name: str
+    mount_path: str
 
 
 class Snippet(View):
@@ -280,7 +290,7 @@ class ProductDetail(View):
     pipelines: list[PipelineView]
     runs: list[PipelineRunView] = Field(description=f"The last {RUNS_SHOWN} runs, newest first.")
     readers: list[ReaderView]
-    connection: list[dict[str, Any]] | None = Field(
+    connection: list[ConnectionView] | None = Field(
         description="The connection ConfigMap's output ports, once it exists."
     )
     connection_config_map: str
@@ -288,6 +298,7 @@ class ProductDetail(View):
     downstream: list[LinkedProduct]
     snippets: list[Snippet]
     exports: dict[str, str] = Field(description="Export format -> API URL.")
+    lineage_url: str = Field(description="The lineage graph around the product.")
 
 
 def _freshness(target: str, pipelines: Sequence[PipelineStatus], now: datetime) -> SloView:
@@ -308,7 +319,15 @@ def _freshness(target: str, pipelines: Sequence[PipelineStatus], now: datetime) 
             detail="No pipeline run has succeeded yet",
         )
     last = max(successes)
-    age = (now - _parse_time(last)).total_seconds()
+    moment = parse_time(last)
+    if moment is None:
+        return SloView(
+            objective="freshness",
+            target=target,
+            state=SloState.UNKNOWN,
+            detail=f"The last successful run's time cannot be read: {last!r}",
+        )
+    age = (now - moment).total_seconds()
     fresh = age <= duration_seconds(target)
     return SloView(
         objective="freshness",
@@ -318,8 +337,16 @@ def _freshness(target: str, pipelines: Sequence[PipelineStatus], now: datetime) 
     )
 
 
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 time of a status, or None when it is absent or unreadable (the status is
+    anyone's with the right to write it; a page must not fail on it). Without a zone: UTC."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def describe_age(seconds: float) -> str:
@@ -399,15 +426,29 @@ def _runs(jobs: Iterable[Mapping[str, Any]]) -> list[PipelineRunView]:
     return runs[:RUNS_SHOWN]
 
 
-def _connection(config_map: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
+def _connection(config_map: Mapping[str, Any] | None) -> list[ConnectionView] | None:
+    """The ports of the connection ConfigMap; entries not of the shape the operator writes
+    (the namespace's editors can change the ConfigMap) are left out."""
     if config_map is None:
         return None
     text = (config_map.get("data") or {}).get(CONNECTION_KEY)
     try:
-        ports = json.loads(text) if text else None
+        ports = json.loads(text) if isinstance(text, str) else None
     except ValueError:
         return None
-    return ports if isinstance(ports, list) else None
+    if not isinstance(ports, list):
+        return None
+    fields = ("name", "format", "claimName", "mountPath")
+    return [
+        ConnectionView(
+            name=port["name"],
+            format=port["format"],
+            claim_name=port["claimName"],
+            mount_path=port["mountPath"],
+        )
+        for port in ports
+        if isinstance(port, dict) and all(isinstance(port.get(f), str) for f in fields)
+    ]
 
 
 def _linked(graph: LineageGraph, node_id: str, *, upstream: bool) -> list[LinkedProduct]:
@@ -450,6 +491,22 @@ def _snippets(product: DataProduct) -> list[Snippet]:
     ]
 
 
+def without_unshown_inputs(product: DataProduct, shown: Callable[[str, str], bool]) -> DataProduct:
+    """``product`` as the catalog may export it: inputs from products it does not show (by
+    namespace and name; also those that do not exist) left out, so an export names nothing the
+    catalog hides."""
+    spec = product.spec
+    kept = [
+        item
+        for item in spec.inputs
+        if item.data_product is None
+        or shown(item.data_product.namespace or product.namespace, item.data_product.name)
+    ]
+    if len(kept) == len(spec.inputs):
+        return product
+    return product.model_copy(update={"spec": spec.model_copy(update={"inputs": kept})})
+
+
 def build_product_detail(
     product: DataProduct,
     *,
@@ -487,6 +544,7 @@ def build_product_detail(
             name: urls.api_export_url(product.namespace, product.name, name)
             for name in export_formats
         },
+        lineage_url=urls.lineage_url(focus=node_id, hops=LINEAGE_HOPS),
     )
 
 
@@ -536,7 +594,7 @@ def _percent(used: str, hard: str) -> int | None:
     try:
         limit = parse_quantity(hard)
         return round(100 * parse_quantity(used) / limit) if limit else None
-    except ValueError:
+    except (ValueError, ArithmeticError):  # a quantity the status should not hold
         return None
 
 

@@ -86,7 +86,7 @@ LINEAGE_SCHEMA = {
                     "id": {"type": "string"},
                     "kind": {
                         "type": "string",
-                        "enum": ["product", "external", "unlisted", "missing"],
+                        "enum": ["product", "external", "unlisted"],
                     },
                     "label": {"type": "string"},
                     "sublabel": {"type": "string"},

@@ -11,6 +11,7 @@ from dataproduct_operator.catalog.server import start_catalog
 from dataproduct_operator.catalog.store import CatalogStore
 from dataproduct_operator.catalog.watch import MeshWatch
 from dataproduct_operator.k8s.client import KubeClient, load_environment_connection
+from dataproduct_operator.k8s.informer import CacheNotSyncedError
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,14 @@ async def serve_forever(
         watch.start()
         runner = await start_catalog(store, host=host, port=port)
         try:
-            await watch.wait_synced()
+            while True:
+                try:
+                    await watch.wait_synced()
+                    break
+                except CacheNotSyncedError as error:
+                    # Pages answer 503 meanwhile (and /healthz keeps a replica out of its
+                    # Service); the watches keep trying: RBAC may be granted, a server recover.
+                    logger.warning("%s; still trying", error.message)
             logger.info(
                 "Catalog ready: %d products, %d domains",
                 len(store.products()),

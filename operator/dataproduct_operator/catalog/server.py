@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.naming import connection_config_map_name
 from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.exports import EXPORT_FORMATS, ExportFormat
@@ -39,7 +41,9 @@ from dataproduct_operator.catalog.model import (
     build_index,
     build_product_detail,
     describe_age,
+    parse_time,
     summarize_domain,
+    without_unshown_inputs,
 )
 from dataproduct_operator.catalog.openapi import build_openapi
 from dataproduct_operator.catalog.store import CachedProduct, CatalogStore
@@ -52,7 +56,6 @@ PAGE_SIZE = 100
 MAX_LIMIT = 1000
 MAX_HOPS = 10
 DEFAULT_HOPS = 2
-PRODUCT_NODE = "product:{namespace}/{name}"
 STORE_KEY: web.AppKey[CatalogStore] = web.AppKey("store", CatalogStore)
 TEMPLATES_KEY: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
 Clock = Callable[[], datetime]
@@ -90,12 +93,9 @@ def _templates(clock: Clock) -> jinja2.Environment:
 
 
 def _ago(timestamp: str | None, now: datetime) -> str:
-    if not timestamp:
-        return ""
-    try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return timestamp
+    moment = parse_time(timestamp)
+    if moment is None:
+        return timestamp or ""
     return f"{describe_age((now - moment).total_seconds())} ago"
 
 
@@ -221,34 +221,52 @@ def _domain_detail(request: web.Request) -> DomainDetail:
     return build_domain_detail(name, domain, products)
 
 
-def _lineage(request: web.Request) -> tuple[LineageGraph, str | None, int]:
+@dataclass(frozen=True)
+class LineageView:
+    """The lineage a request asks for: cut from ``source`` (the mesh's graph, or a Domain
+    product's own view of it), around ``focus`` if given."""
+
+    source: LineageGraph
+    graph: LineageGraph
+    focus: str | None
+    hops: int
+
+
+def _lineage(request: web.Request) -> LineageView:
     store = _store(request)
-    graph = store.lineage()
     focus = request.query.get("focus") or None
     hops = _int(request, "hops", DEFAULT_HOPS, 1, MAX_HOPS)
+    source = store.lineage()
     if focus is None:
-        return graph, None, hops
-    node = next((n for n in graph.nodes if n.id == focus), None)
-    if node is None or node.href is None:  # unlisted and missing nodes are no place to start
+        return LineageView(source, source, None, hops)
+    namespace, _, name = focus.removeprefix("product:").partition("/")
+    cached = store.product(namespace, name) if focus.startswith("product:") else None
+    if cached is not None and store.visibility.on_domain_page(cached.summary.discoverability):
+        source = _graph_for(store, cached)  # a Domain product sees itself in its lineage
+    node = next((n for n in source.nodes if n.id == focus), None)
+    if node is None or node.href is None:  # an unlisted node is no place to start
         raise _not_found(f"Lineage node {focus}")
     try:
-        return neighbourhood(graph, focus, hops), focus, hops
+        return LineageView(source, neighbourhood(source, focus, hops), focus, hops)
     except UnknownNode:
         raise _not_found(f"Lineage node {focus}") from None
 
 
-async def _svg(store: CatalogStore, graph: LineageGraph, focus: str | None) -> str:
-    """The drawing of what :func:`_lineage` chose; the whole mesh's is drawn once per graph.
+async def _svg(store: CatalogStore, view: LineageView) -> str:
+    """The drawing of ``view``, kept for the mesh's current graph (the whole mesh's and the
+    focused ones asked for most recently).
 
     Drawn in a worker thread: laying out a large mesh takes long enough to stall the event
     loop, which in the operator's process is also the operator's.
     """
-    if focus is None and (kept := store.kept_drawing(graph)) is not None:
+    key = (view.focus, view.hops if view.focus else 0)
+    mesh = store.lineage()
+    if view.source is mesh and (kept := store.kept_drawing(mesh, key)) is not None:
         return kept
-    draw = functools.partial(render_svg, graph, focus=focus)
+    draw = functools.partial(render_svg, view.graph, focus=view.focus)
     svg = await asyncio.get_running_loop().run_in_executor(None, draw)
-    if focus is None:
-        store.keep_drawing(graph, svg)
+    if view.source is mesh:
+        store.keep_drawing(mesh, key, svg)
     return svg
 
 
@@ -276,7 +294,8 @@ async def index_page(request: web.Request) -> web.Response:
     store = _store(request)
     filters = _filters(request)
     view = build_index(_mesh_summaries(store), filters, domains=store.domains())
-    page = _int(request, "page", 1, 1, 1_000_000)
+    pages = max(1, -(-len(view.products) // PAGE_SIZE))
+    page = min(_int(request, "page", 1, 1, 1_000_000), pages)  # past the end: the last page
     start = (page - 1) * PAGE_SIZE
     return _page(
         request,
@@ -285,7 +304,7 @@ async def index_page(request: web.Request) -> web.Response:
         filters=filters,
         shown=view.products[start : start + PAGE_SIZE],
         page=page,
-        pages=max(1, -(-len(view.products) // PAGE_SIZE)),
+        pages=pages,
     )
 
 
@@ -304,11 +323,12 @@ async def domain_page(request: web.Request) -> web.Response:
 
 
 async def lineage_page(request: web.Request) -> web.Response:
-    graph, focus, hops = _lineage(request)
+    view = _lineage(request)
+    graph, focus, hops = view.graph, view.focus, view.hops
     return _page(
         request,
         "lineage.html.j2",
-        svg=await _svg(_store(request), graph, focus),
+        svg=await _svg(_store(request), view),
         graph=graph,
         focus=focus,
         hops=hops,
@@ -317,8 +337,7 @@ async def lineage_page(request: web.Request) -> web.Response:
 
 
 async def lineage_svg(request: web.Request) -> web.Response:
-    graph, focus, _ = _lineage(request)
-    svg = await _svg(_store(request), graph, focus)
+    svg = await _svg(_store(request), _lineage(request))
     return web.Response(text=svg, content_type="image/svg+xml")
 
 
@@ -369,11 +388,23 @@ def _event_time(request: web.Request) -> str:
     return request.app[CLOCK_KEY]().isoformat().replace("+00:00", "Z")
 
 
+def _exported(store: CatalogStore, cached: CachedProduct) -> DataProduct:
+    """The product as an export from the catalog may show it: no input from a product the
+    catalog does not show mesh-wide (nor from one that does not exist) is named."""
+
+    def shown(namespace: str, name: str) -> bool:
+        other = store.product(namespace, name)
+        return other is not None and store.visibility.in_mesh(other.summary.discoverability)
+
+    return without_unshown_inputs(cached.product, shown)
+
+
 async def api_export(request: web.Request) -> web.Response:
+    store = _store(request)
     cached = _shown_product(request)
     export = _export_format(request)
-    product = cached.product
-    domain = _store(request).domains().get(product.spec.domain)
+    product = _exported(store, cached)
+    domain = store.domains().get(product.spec.domain)
     text = export.render(
         product, domain, _event_time(request), catalog_url=str(request.url.origin())
     )
@@ -390,15 +421,19 @@ async def api_mesh_export(request: web.Request) -> web.Response:
     store, export = _store(request), _export_format(request)
     domains = store.domains()
     listed = [
-        c.product
+        _exported(store, c)
         for c in sorted(store.products(), key=lambda c: c.key)
         if store.visibility.in_mesh(c.summary.discoverability)
     ]
-    text = export.render_many(
+    # Seconds for a large mesh: in a worker thread, so the event loop (in the operator's
+    # process, the operator's) goes on meanwhile.
+    render = functools.partial(
+        export.render_many,
         [(product, domains.get(product.spec.domain)) for product in listed],
         _event_time(request),
         catalog_url=str(request.url.origin()),
     )
+    text = await asyncio.get_running_loop().run_in_executor(None, render)
     return web.Response(
         text=text,
         content_type=export.media_type,
@@ -415,7 +450,7 @@ async def api_domain(request: web.Request) -> web.Response:
 
 
 async def api_lineage(request: web.Request) -> web.Response:
-    graph, _, _ = _lineage(request)
+    graph = _lineage(request).graph
     return _json(_graph_json(graph))
 
 
@@ -456,12 +491,28 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return _page(request, "error.html.j2", status=failure.status, error=failure)
 
 
+# Scripts and styles only from the catalog itself; the lineage SVG carries its own <style>.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
 @web.middleware
 async def not_synced(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Until the first listing is in, say so instead of showing an empty mesh."""
     if (
         _store(request).synced
-        or request.path in ("/healthz",)
+        or request.path in ("/healthz", f"{urls.API}/openapi.json")
         or request.path.startswith("/static/")
     ):
         return await handler(request)
@@ -490,7 +541,7 @@ def _now() -> datetime:
 
 def build_app(store: CatalogStore, *, clock: Clock = _now) -> web.Application:
     """The catalog application over ``store`` (fed by a watch, or by tests)."""
-    app = web.Application(middlewares=[errors, not_synced])
+    app = web.Application(middlewares=[security_headers, errors, not_synced])
     app[STORE_KEY] = store
     app[CLOCK_KEY] = clock
     app[TEMPLATES_KEY] = _templates(clock)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ DOMAINS = ("datamesh.dev/v1alpha1", "DataDomain")
 CONFIG_MAPS = ("v1", "ConfigMap")
 JOBS = ("batch/v1", "Job")
 JOBS_KEPT_PER_PRODUCT = 20
+DRAWINGS_KEPT = 32  # lineage drawings of the current graph: the whole mesh and focused views
 
 Kind = tuple[str, str]
 Key = tuple[str, str]  # namespace, name
@@ -125,7 +127,8 @@ class CatalogStore:
         self._jobs: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, product) -> jobs
         self._lineage_version = 0  # grows when something the lineage graph shows changed
         self._graph: tuple[int, LineageGraph] | None = None
-        self._drawing: tuple[LineageGraph, str] | None = None
+        self._drawings_of: LineageGraph | None = None
+        self._drawings: OrderedDict[tuple[str | None, int], str] = OrderedDict()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -154,15 +157,21 @@ class CatalogStore:
             self._graph = (self._lineage_version, graph)
         return self._graph[1]
 
-    def kept_drawing(self, graph: LineageGraph) -> str | None:
-        """The SVG drawing of ``graph`` (the whole mesh's), if kept. Laying out a mesh of a
-        thousand products takes about half a second: it is drawn once per graph."""
-        if self._drawing is not None and self._drawing[0] is graph:
-            return self._drawing[1]
-        return None
+    def kept_drawing(self, graph: LineageGraph, key: tuple[str | None, int]) -> str | None:
+        """A drawing of ``graph`` (the mesh's) kept under ``key`` (focus, hops). Laying out a
+        mesh of a thousand products takes about half a second: each is drawn once per graph."""
+        if self._drawings_of is not graph or key not in self._drawings:
+            return None
+        self._drawings.move_to_end(key)
+        return self._drawings[key]
 
-    def keep_drawing(self, graph: LineageGraph, svg: str) -> None:
-        self._drawing = (graph, svg)
+    def keep_drawing(self, graph: LineageGraph, key: tuple[str | None, int], svg: str) -> None:
+        if self._drawings_of is not graph:
+            self._drawings_of, self._drawings = graph, OrderedDict()
+        self._drawings[key] = svg
+        self._drawings.move_to_end(key)
+        while len(self._drawings) > DRAWINGS_KEPT:
+            self._drawings.popitem(last=False)
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -203,8 +212,11 @@ class CatalogStore:
         try:
             product = DataProduct.from_object(obj)
         except ValidationError as error:
-            # The CRD admitted it; a newer operator may know fields this one does not.
+            # The CRD admitted it; a newer operator may know fields this one does not. What was
+            # shown before goes: the change may have been to Hidden.
             logger.warning("DataProduct %s/%s cannot be shown: %s", *key, error)
+            if self._products.pop(key, None) is not None:
+                self._lineage_version += 1
             return
         lineage = LineageEntry.of(product)
         self._products[key] = CachedProduct(

@@ -50,14 +50,14 @@ svg.lineage .arrow{fill:#94a3b8}
 svg.lineage .arrow-focus{fill:#2563eb}
 svg.lineage .node rect{fill:#ffffff;stroke:#64748b;stroke-width:1.5}
 svg.lineage .node-external rect{fill:#f0fdfa;stroke:#0f766e}
-svg.lineage .node-missing rect,svg.lineage .node-unlisted rect{fill:#f1f5f9;stroke:#94a3b8;
+svg.lineage .node-unlisted rect{fill:#f1f5f9;stroke:#94a3b8;
 stroke-dasharray:5 4}
 svg.lineage .health-unhealthy rect{fill:#fef2f2;stroke:#dc2626;stroke-width:2}
 svg.lineage .focus rect{stroke:#2563eb;stroke-width:3}
 svg.lineage a:hover rect,svg.lineage a:focus rect{stroke:#2563eb;stroke-width:2.5}
 svg.lineage .label{font-size:13px;font-weight:600;fill:#0f172a}
 svg.lineage .sublabel{font-size:11px;fill:#475569}
-svg.lineage .node-missing text,svg.lineage .node-unlisted text{fill:#64748b}
+svg.lineage .node-unlisted text{fill:#64748b}
 svg.lineage .node-unlisted .label{font-style:italic;font-weight:400}
 svg.lineage .health-unhealthy .label{fill:#991b1b}
 svg.lineage .dot{fill:#94a3b8}

@@ -132,8 +132,9 @@ class Catalog(_Values):
     standalone: bool = Field(
         default=False,
         description="Run it as its own Deployment with its own read-only identity (list and "
-        "watch DataProducts, DataDomains, connection ConfigMaps, Jobs) instead of in the "
-        "operator's process; scale it with replicas.",
+        "watch DataProducts, DataDomains, ConfigMaps and Jobs, cluster-wide: RBAC cannot narrow "
+        "to the connection ConfigMaps it reads) instead of in the operator's process; scale it "
+        "with replicas.",
     )
     port: int = Field(default=8090, ge=1, le=65535, description="Container port of the catalog.")
     show_domain_products: bool = Field(

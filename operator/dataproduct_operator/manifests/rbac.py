@@ -122,7 +122,14 @@ OPERATOR_RULES = (
 
 # The standalone catalog reads, and writes nothing.
 CATALOG_RULES = (
-    Rule(GROUP, (PLURAL, "datadomains"), READ, "list and watch the products and domains it shows"),
+    Rule(
+        GROUP,
+        (PLURAL, "datadomains"),
+        ("list", "watch"),
+        "list and watch the products and domains it shows",
+    ),
+    # RBAC cannot narrow to a label: every ConfigMap is readable, the catalog selects
+    # the operator's connection ConfigMaps by label and keeps nothing else.
     Rule("", ("configmaps",), ("list", "watch"), "show the products' connection ConfigMaps"),
     Rule("batch", ("jobs",), ("list", "watch"), "show the last pipeline runs"),
 )
