@@ -15,6 +15,32 @@ EXAMPLE_PRODUCTS = [
     if document["kind"] == "DataProduct"
 ]
 
+# (uri, redacted, short): source URIs with credentials in every place a URI can hide them, as
+# redact_uri and short_uri give them; the exports' tests check that none of it leaks there.
+URI_CASES: list[tuple[str, str, str]] = [
+    (
+        "postgresql://admin:hunter2@db.example.com:5432/app?sslpassword=hunter2",
+        "postgresql://db.example.com:5432/app",
+        "db.example.com/app",
+    ),
+    ("postgresql://admin:hun/ter@2@db:5432/app", "postgresql://db:5432/app", "db/app"),
+    (
+        "https://token@api.example.com/v1#secret",
+        "https://api.example.com/v1",
+        "api.example.com/v1",
+    ),
+    (
+        "jdbc:sqlserver://ledger:1433;user=sa;password=hunter2",
+        "jdbc:sqlserver://ledger:1433",
+        "ledger",
+    ),
+    ("s3://bucket/reports/", "s3://bucket/reports/", "bucket/reports"),
+    ("s3://bucket/key@v2", "s3://bucket/key@v2", "bucket/key@v2"),
+    ("admin:hunter2@kafka:9092/orders", "kafka:9092/orders", "kafka/orders"),
+    ("kafka://[::1]:9092/orders", "kafka://[::1]:9092/orders", "[::1]/orders"),
+    ("s3://bucket/a\x01b\n", "s3://bucket/ab", "bucket/ab"),
+]
+
 
 def listed(entry: LineageEntry) -> bool:
     """Listed in the catalog unless hidden."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -26,7 +27,6 @@ from dataproduct_operator.catalog.exports.backstage import (
     build_backstage_entities,
     entity_name,
 )
-from dataproduct_operator.catalog.exports.common import redacted_uri
 from dataproduct_operator.catalog.exports.ids import contract_id, product_id
 from dataproduct_operator.catalog.exports.odcs import (
     ODCS_API_VERSION,
@@ -40,9 +40,11 @@ from dataproduct_operator.catalog.exports.openlineage import (
     build_openlineage,
     external_dataset,
 )
+from dataproduct_operator.catalog.lineage import redact_uri
 from dataproduct_operator.cli import main
 from dataproduct_operator.errors import UserError
 from tests.helpers import EXAMPLES, assert_golden, example_documents, example_product
+from tests.lineage_helpers import URI_CASES
 
 SCHEMAS = Path(__file__).parent / "schemas"
 EVENT_TIME = "2024-05-01T12:00:00.000Z"
@@ -57,6 +59,27 @@ def _product(file_name: str = "sales-orders.yaml", **spec: Any) -> DataProduct:
     document = example_product(file_name)
     document["spec"].update(spec)
     return DataProduct.from_object(document)
+
+
+def _with_source_uri(uri: str) -> DataProduct:
+    """The example sales/orders product, its external input ``raw`` reading ``uri``."""
+    document = example_product()
+    document["spec"]["inputs"][0]["external"]["uri"] = uri
+    return DataProduct.from_object(document)
+
+
+def _renamed(namespace: str, name: str) -> DataProduct:
+    """The example sales/orders product as ``namespace``/``name``."""
+    document = example_product()
+    document["metadata"].update(namespace=namespace, name=name)
+    return DataProduct.from_object(document)
+
+
+def _exports(product: DataProduct) -> dict[str, str]:
+    return {
+        name: export.render(product, _domain(product.spec.domain), EVENT_TIME)
+        for name, export in EXPORT_FORMATS.items()
+    }
 
 
 def _domain(name: str) -> DataDomain | None:
@@ -372,19 +395,47 @@ def test_pipeline_commands_and_environment_stay_out_of_the_exports() -> None:
             assert hidden not in text
 
 
-def test_credentials_in_a_source_uri_never_reach_an_export() -> None:
-    document = example_product()
-    document["spec"]["inputs"][0]["external"]["uri"] = (
-        "postgresql://shop:s3cret@shop-db.sales:5432/shop?sslmode=require&password=hunter2"
-    )
-    product = DataProduct.from_object(document)
-    for export in EXPORT_FORMATS.values():
-        text = export.render(product, None, EVENT_TIME)
-        assert "s3cret" not in text
-        assert "hunter2" not in text
-    assert redacted_uri("jdbc:sqlserver://h:1433;databaseName=gl;password=x") == (
-        "jdbc:sqlserver://h:1433;databaseName=gl"
-    )
+# Source URIs that carry a secret where a weaker redactor missed it, and the secrets.
+LEAKY_URIS = [
+    ("admin:s3cret@db:5432/shop", ["admin", "s3cret"]),
+    ("postgresql://u:pa/ss@host/db", ["u:pa", "pa/ss", "ss@"]),
+    ("https://h/p#access_token=tok3n", ["access_token", "tok3n"]),
+    ("https://h/p?auth=tok3n", ["auth=", "tok3n"]),
+    (
+        "postgresql://shop:s3cret@shop-db.sales:5432/shop?sslmode=require&password=hunter2",
+        ["s3cret", "hunter2", "sslmode"],
+    ),
+    ("jdbc:sqlserver://ledger:1433;databaseName=gl;password=hunter2", ["hunter2"]),
+    ("jdbc:sqlserver://ledger:1433;databaseName=hunter2 x;password=zq9", ["hunter2", "zq9"]),
+    ("s3://bucket/a\x1b[31mb", ["\x1b"]),
+]
+
+
+@pytest.mark.parametrize(("uri", "secrets"), LEAKY_URIS)
+def test_credentials_in_a_source_uri_never_reach_an_export(uri: str, secrets: list[str]) -> None:
+    for format_name, text in _exports(_with_source_uri(uri)).items():
+        for secret in secrets:
+            assert secret not in text, format_name
+
+
+@pytest.mark.parametrize(("uri", "redacted", "short"), URI_CASES)
+def test_exports_show_a_source_uri_only_as_the_lineage_graph_redacts_it(
+    uri: str, redacted: str, short: str
+) -> None:
+    exports = _exports(_with_source_uri(uri))
+    assert exports == _exports(_with_source_uri(redacted))
+    # What redaction removes (its words of five letters or more) is nowhere in an export.
+    removed = set(re.findall(r"[A-Za-z0-9]{5,}", uri)) - set(re.findall(r"[A-Za-z0-9]+", redacted))
+    for format_name, text in exports.items():
+        for secret in removed:
+            assert secret not in text, format_name
+
+
+def test_odps_lists_external_inputs_with_the_redacted_uri() -> None:
+    uri = "postgresql://u:pa/ss@host/db?auth=tok3n#frag"
+    (external,) = _custom(build_odps(_with_source_uri(uri)))["externalInputs"]
+    assert external == {"name": "raw", "type": "postgres", "uri": "postgresql://host/db"}
+    assert redact_uri(uri) == "postgresql://host/db"
 
 
 def test_a_pii_column_is_tagged_pii_in_its_contract() -> None:
@@ -507,6 +558,26 @@ def test_openlineage_names_external_sources_by_scheme_authority_and_path() -> No
         "gl",
     )
     assert external_dataset("kafka", "orders-topic") == ("kafka://", "orders-topic")
+
+
+@pytest.mark.parametrize(
+    ("uri", "dataset"),
+    [
+        ("postgresql://u:pa/ss@host/db", ("postgres://host", "db")),
+        ("postgresql://u:p@host:5432/db?password=x&auth=y", ("postgres://host:5432", "db")),
+        ("https://h/p#access_token=x", ("https://h", "p")),
+        ("admin:s3cret@db:5432/shop", ("postgres://", "db:5432/shop")),
+        ("jdbc:sqlserver://h:1433;password=x;databaseName=gl", ("mssql://h:1433", "gl")),
+        ("jdbc:sqlserver://h:1433;DATABASE=gl?x=y", ("mssql://h:1433", "gl")),
+        ("jdbc:sqlserver://h:1433;databaseName=a@b;password=x", ("mssql://h:1433", "")),
+        ("jdbc:sqlserver://h:1433;user=sa;password=x", ("mssql://h:1433", "")),
+        ("postgresql://h;databaseName=x", ("postgres://h", "")),
+    ],
+)
+def test_openlineage_names_a_source_from_its_redacted_uri_and_jdbc_database_name(
+    uri: str, dataset: tuple[str, str]
+) -> None:
+    assert external_dataset("postgres", uri) == dataset
 
 
 def test_openlineage_has_a_job_per_pipeline_and_a_dataset_per_port() -> None:

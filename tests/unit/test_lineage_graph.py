@@ -16,7 +16,7 @@ from dataproduct_operator.catalog.lineage import (
     short_uri,
 )
 from dataproduct_operator.catalog.urls import lineage_url, product_url
-from tests.lineage_helpers import EXAMPLE_PRODUCTS, external, listed, product, reads
+from tests.lineage_helpers import EXAMPLE_PRODUCTS, URI_CASES, external, listed, product, reads
 
 
 def edges(graph: LineageGraph) -> set[tuple[str, str, str]]:
@@ -79,32 +79,7 @@ def test_an_external_source_read_by_two_products_is_one_shared_node() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("uri", "redacted", "short"),
-    [
-        (
-            "postgresql://admin:hunter2@db.example.com:5432/app?sslpassword=hunter2",
-            "postgresql://db.example.com:5432/app",
-            "db.example.com/app",
-        ),
-        ("postgresql://admin:hun/ter@2@db:5432/app", "postgresql://db:5432/app", "db/app"),
-        (
-            "https://token@api.example.com/v1#secret",
-            "https://api.example.com/v1",
-            "api.example.com/v1",
-        ),
-        (
-            "jdbc:sqlserver://ledger:1433;user=sa;password=hunter2",
-            "jdbc:sqlserver://ledger:1433",
-            "ledger",
-        ),
-        ("s3://bucket/reports/", "s3://bucket/reports/", "bucket/reports"),
-        ("s3://bucket/key@v2", "s3://bucket/key@v2", "bucket/key@v2"),
-        ("admin:hunter2@kafka:9092/orders", "kafka:9092/orders", "kafka/orders"),
-        ("kafka://[::1]:9092/orders", "kafka://[::1]:9092/orders", "[::1]/orders"),
-        ("s3://bucket/a\x01b\n", "s3://bucket/ab", "bucket/ab"),
-    ],
-)
+@pytest.mark.parametrize(("uri", "redacted", "short"), URI_CASES)
 def test_uris_lose_credentials_query_and_parameters(uri: str, redacted: str, short: str) -> None:
     assert redact_uri(uri) == redacted
     assert short_uri(uri) == short

@@ -1,15 +1,14 @@
 """What the open-standard exports share (layer ``catalog``, pure).
 
 The lifecycle-to-status mapping of the Bitol standards, the people to contact, the
-``customProperties`` entries, the project's URL as the producer of metadata, and the one place
-that keeps credentials out of a source URI before any export shows it.
+``customProperties`` entries and the project's URL as the producer of metadata. A source URI is
+shown only through :func:`dataproduct_operator.catalog.lineage.redact_uri`, the catalog's one
+redactor, so an export never shows more of it than the lineage graph does.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dataproduct_operator.api.dataproduct import DataProduct, Lifecycle, Owner, Pipeline
 
@@ -30,9 +29,6 @@ BITOL_STATUS = {
 
 # A product without spec.version has published no release yet; the standards need a version.
 UNRELEASED_VERSION = "0.0.0"
-
-# Query or JDBC parameters whose value is a credential.
-_SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|credential|key|sig", re.IGNORECASE)
 
 
 def bitol_status(lifecycle: Lifecycle) -> str:
@@ -83,40 +79,3 @@ def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
     if pipeline.suspend:
         summary["suspended"] = True
     return summary
-
-
-def _without_secret_parameters(parameters: str, separator: str) -> str:
-    kept = [
-        part
-        for part in parameters.split(separator)
-        if not _SECRET_PARAMETER.search(part.partition("=")[0])
-    ]
-    return separator.join(kept)
-
-
-def redacted_uri(uri: str) -> str:
-    """The URI without user, password or credential parameters.
-
-    Credentials belong in the input's secretRef; a URI that carries them anyway must not leak
-    into an export that the catalog may show to everyone.
-    """
-    prefix = ""
-    rest = uri
-    if rest.lower().startswith("jdbc:"):
-        prefix, rest = rest[:5], rest[5:]
-    parts = urlsplit(rest)
-    if not parts.scheme or not parts.netloc:
-        return uri
-    netloc = parts.netloc.rpartition("@")[2]
-    host, semicolon, jdbc_parameters = netloc.partition(";")
-    if semicolon:
-        kept = _without_secret_parameters(jdbc_parameters, ";")
-        netloc = f"{host};{kept}" if kept else host
-    query = urlencode(
-        [
-            (key, value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
-            if not _SECRET_PARAMETER.search(key)
-        ]
-    )
-    return prefix + urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -18,12 +18,12 @@ from dataproduct_operator.catalog.exports.common import (
     bitol_status,
     custom_property,
     pipeline_summary,
-    redacted_uri,
     support_channels,
     team_members,
     version_of,
 )
 from dataproduct_operator.catalog.exports.ids import contract_id, product_id
+from dataproduct_operator.catalog.lineage import redact_uri
 
 ODPS_API_VERSION = "v1.0.0"
 
@@ -79,7 +79,7 @@ def _custom_properties(product: DataProduct, domain: DataDomain | None) -> list[
         custom_property("readerCount", len(spec.access.readers)),
     ]
     external = [
-        {"name": item.name, "type": item.external.type, "uri": redacted_uri(item.external.uri)}
+        {"name": item.name, "type": item.external.type, "uri": redact_uri(item.external.uri)}
         for item in spec.inputs
         if item.external is not None
     ]

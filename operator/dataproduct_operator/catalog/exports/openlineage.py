@@ -4,17 +4,19 @@ A ``JobEvent`` per pipeline (the product's inputs in, its output ports out) and 
 ``DatasetEvent`` per output port, which a lineage backend such as Marquez takes before any run
 happened. Dataset names follow OpenLineage's naming conventions: our ports are in namespace
 ``datamesh://<Kubernetes namespace>`` and named ``<product>.<port>``, so another product's input
-names the same dataset its producer exports; an external source is named from its URI,
-``scheme://authority`` as namespace and the path as name, never with credentials.
+names the same dataset its producer exports; an external source is named from its URI as the
+catalog redacts it (``scheme://authority`` as namespace, the path as name), so no credential,
+query, fragment or parameter reaches an event; only a JDBC ``databaseName`` is taken back.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from dataproduct_operator.api.dataproduct import Column, DataProduct, Input, OutputPort, Pipeline
-from dataproduct_operator.catalog.exports.common import PROJECT_URL, redacted_uri
+from dataproduct_operator.catalog.exports.common import PROJECT_URL
+from dataproduct_operator.catalog.lineage import redact_uri
 from dataproduct_operator.errors import UserError
 
 SPEC_URL = "https://openlineage.io/spec/2-0-7/OpenLineage.json"
@@ -35,6 +37,10 @@ DATAMESH_SCHEME = "datamesh"
 INTEGRATION = "DATAMESH"
 # OpenLineage's naming conventions spell some schemes their own way.
 SCHEME_ALIASES = {"postgresql": "postgres", "sqlserver": "mssql"}
+# JDBC URLs may name the database in a parameter (;databaseName=gl), which redaction drops with
+# all others. These names, and nothing else, are read back, and only a plain name as value.
+_DATABASE_PARAMETERS = ("databasename", "database")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_$.-]+")
 
 
 def dataset_namespace(kubernetes_namespace: str) -> str:
@@ -61,20 +67,26 @@ def _schema_facet(columns: list[Column]) -> dict[str, Any]:
 
 def external_dataset(source_type: str, uri: str) -> tuple[str, str]:
     """(namespace, name) of an external source, after OpenLineage's naming conventions."""
-    text = redacted_uri(uri)
-    if text.lower().startswith("jdbc:"):
+    text = redact_uri(uri)
+    jdbc = text.lower().startswith("jdbc:")
+    if jdbc:
         text = text[5:]
-    parts = urlsplit(text)
-    if not parts.scheme or not parts.netloc:
+    scheme, separator, rest = text.partition("://")
+    authority, _, path = rest.partition("/")
+    if not separator or not scheme or not authority:
         return f"{source_type}://", text
-    scheme = SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
-    authority, _, parameters = parts.netloc.partition(";")
-    name = parts.path.strip("/")
-    if not name:
-        # JDBC URLs name the database in a parameter: ;databaseName=gl
-        settings = dict(item.partition("=")[::2] for item in parameters.split(";") if item)
-        name = settings.get("databaseName") or settings.get("database") or ""
+    scheme = SCHEME_ALIASES.get(scheme.lower(), scheme.lower())
+    name = path.strip("/") or (_jdbc_database(uri) if jdbc else "")
     return f"{scheme}://{authority}", name
+
+
+def _jdbc_database(uri: str) -> str:
+    """The value of a ``;databaseName=`` (or ``;database=``) parameter, else ''."""
+    for parameter in re.split(r"[?#]", uri, maxsplit=1)[0].split(";")[1:]:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() in _DATABASE_PARAMETERS and _PLAIN_NAME.fullmatch(value):
+            return value
+    return ""
 
 
 def _input_dataset(product: DataProduct, item: Input) -> dict[str, Any]:
