@@ -509,11 +509,11 @@ def test_backstage_depends_on_the_resources_of_input_products() -> None:
     entities = build_backstage_entities(_product("marketing-customer-segments.yaml"))
     (resource,) = [e for e in entities if e["kind"] == "Resource"]
     assert resource["spec"]["dependsOn"] == [
-        "resource:default/crm-customers-customers-v1",
-        "resource:default/sales-orders-orders-v1",
+        "resource:default/crm.customers.customers-v1",
+        "resource:default/sales.orders.orders-v1",
     ]
     upstream = build_backstage_entities(_product("crm-customers.yaml"))
-    assert "crm-customers-customers-v1" in {e["metadata"]["name"] for e in upstream}
+    assert "crm.customers.customers-v1" in {e["metadata"]["name"] for e in upstream}
 
 
 def test_an_input_without_namespace_is_in_the_products_namespace() -> None:
@@ -521,7 +521,7 @@ def test_an_input_without_namespace_is_in_the_products_namespace() -> None:
     del document["spec"]["inputs"][0]["dataProduct"]["namespace"]
     product = DataProduct.from_object(document)
     (resource,) = [e for e in build_backstage_entities(product) if e["kind"] == "Resource"]
-    assert resource["spec"]["dependsOn"][0] == "resource:default/marketing-customers-customers-v1"
+    assert resource["spec"]["dependsOn"][0] == "resource:default/marketing.customers.customers-v1"
     (event, *_) = build_openlineage(product, event_time=EVENT_TIME)
     assert event["inputs"][0] == {
         "namespace": "datamesh://marketing",
@@ -539,12 +539,71 @@ def test_backstage_owner_is_the_teams_group_and_api_definition_is_the_contract()
     assert "Domain" not in {e["kind"] for e in entities}
 
 
-def test_backstage_names_and_tags_follow_backstage_rules() -> None:
-    long_name = entity_name("a" * 63, "b" * 40, "c" * 63)
-    assert len(long_name) <= MAX_NAME
-    assert long_name != entity_name("a" * 63, "b" * 40, "c" * 62)
+# Backstage's rule for metadata.name (KubernetesValidatorFunctions.isValidObjectName).
+BACKSTAGE_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+
+
+def test_backstage_names_join_namespace_product_and_port_with_dots() -> None:
+    entities = build_backstage_entities(_product())
+    names = {(e["kind"], e["metadata"]["name"]) for e in entities}
+    assert names == {
+        ("System", "sales.orders"),
+        ("Resource", "sales.orders.orders-v1"),
+        ("API", "sales.orders.orders-v1"),
+        ("Resource", "sales.orders.daily-revenue"),
+        ("API", "sales.orders.daily-revenue"),
+        ("Component", "sales.orders.ingest"),
+        ("Component", "sales.orders.backfill"),
+    }
     assert entity_name("Sales Data Team") == "Sales-Data-Team"
     assert backstage_tag("Master Data!") == "master-data"
+
+
+def test_a_backstage_name_of_63_characters_is_kept_whole() -> None:
+    name = entity_name("n" * 20, "p" * 20, "q" * 21)
+    assert name == f"{'n' * 20}.{'p' * 20}.{'q' * 21}"
+    assert len(name) == MAX_NAME
+
+
+def test_a_longer_backstage_name_is_a_prefix_and_a_hash_of_the_whole() -> None:
+    name = entity_name("n" * 63, "orders", "orders-v1")
+    assert len(name) == MAX_NAME
+    assert BACKSTAGE_NAME.fullmatch(name)
+    prefix, _, digest = name.rpartition("-")
+    assert prefix == "n" * (MAX_NAME - 9)
+    assert re.fullmatch(r"[0-9a-f]{8}", digest)
+    assert name == entity_name("n" * 63, "orders", "orders-v1")
+    assert name != entity_name("n" * 63, "orders", "orders-v2")
+
+
+def test_backstage_entities_with_long_names_still_validate_and_refer_to_each_other() -> None:
+    product = _renamed("n" * 63, "orders")
+    validators = _backstage_validators()
+    entities = build_backstage_entities(product, _domain("sales"))
+    own = {f"{e['kind'].lower()}:default/{e['metadata']['name']}" for e in entities}
+    upstream = "resource:default/crm.customers.customers-v1"
+    for entity in entities:
+        name = entity["metadata"]["name"]
+        assert len(name) <= MAX_NAME and BACKSTAGE_NAME.fullmatch(name), name
+        assert _errors(validators[entity["kind"]], entity) == [], name
+        spec = entity["spec"]
+        references = [*spec.get("dependsOn", []), *spec.get("providesApis", [])]
+        references += [spec["system"]] if "system" in spec else []
+        assert set(references) - {upstream} <= own, name
+
+
+def test_products_whose_dash_joined_names_match_get_distinct_backstage_entities() -> None:
+    items = [(_renamed("sales-eu", "orders"), None), (_renamed("sales", "eu-orders"), None)]
+    items = [(product, _domain(product.spec.domain)) for product, _ in items]
+    text = EXPORT_FORMATS["backstage"].render_many(items, EVENT_TIME)
+    entities = [e for e in yaml.safe_load_all(text) if e]
+    keys = [(e["kind"], e["metadata"]["namespace"], e["metadata"]["name"]) for e in entities]
+    assert len(keys) == len(set(keys))
+    systems = [name for kind, _, name in keys if kind == "System"]
+    assert systems == ["sales-eu.orders", "sales.eu-orders"]
+    assert ("Resource", "default", "sales-eu.orders.orders-v1") in keys
+    assert ("Resource", "default", "sales.eu-orders.orders-v1") in keys
+    assert [kind for kind, _, _ in keys].count("Domain") == 1
 
 
 def test_openlineage_names_external_sources_by_scheme_authority_and_path() -> None:

@@ -6,6 +6,9 @@
 - a ``Component`` (type ``data-pipeline``) for each pipeline, providing the ports' APIs;
 - the ``Domain`` itself when the DataDomain is given.
 
+Entities are named ``<namespace>.<product>``, ``<namespace>.<product>.<port>`` and
+``<namespace>.<product>.<pipeline>`` (see :func:`entity_name`).
+
 Owners are references to ``Group`` entities named after the teams; the groups themselves come
 from the organisation's own catalog (its identity provider), so none is emitted here. Inputs
 that are other products become ``dependsOn`` references to their ports' resources. A Domain is
@@ -30,6 +33,7 @@ from dataproduct_operator.specs.stream import dump_stream
 API_VERSION = "backstage.io/v1alpha1"
 NAMESPACE = "default"
 MAX_NAME = 63  # Backstage's limit on metadata.name and on a tag
+HASH_LENGTH = 8  # hex digits of the hash that ends a name cut to MAX_NAME
 ANNOTATION_PRODUCT = "datamesh.dev/data-product"
 ANNOTATION_DOMAIN = "datamesh.dev/data-domain"
 ANNOTATION_CONTRACT = "datamesh.dev/contract-id"
@@ -53,16 +57,20 @@ _NOT_IN_TAG = re.compile(r"[^a-z0-9:+#]+")
 
 
 def entity_name(*parts: str) -> str:
-    """A valid Backstage ``metadata.name`` from ``parts`` joined by '-'.
+    """A valid Backstage ``metadata.name`` from ``parts`` joined by '.'.
 
-    Backstage allows letters, digits and ``-_.`` between letters or digits, at most 63
-    characters; a longer name is cut and ends in a hash of the whole, so it stays unique.
+    Kubernetes namespaces and the names of ports and pipelines are DNS labels, without '.', so
+    ``<namespace>.<product>[.<port>]`` names one thing only (a '-' join would make
+    ``sales-eu/orders`` and ``sales/eu-orders`` one entity). Backstage allows letters, digits
+    and ``-_.`` between them, at most 63 characters; a longer name keeps its start and ends in
+    a hash of the whole, so it stays unique and the same on every export.
     """
-    name = _NOT_IN_NAME.sub("-", "-".join(parts)).strip("-_.")
+    joined = ".".join(parts)
+    name = _NOT_IN_NAME.sub("-", joined).strip("-_.")
     if len(name) <= MAX_NAME:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: MAX_NAME - 9].rstrip('-_.')}-{digest}"
+    digest = hashlib.sha256(joined.encode()).hexdigest()[:HASH_LENGTH]
+    return f"{name[: MAX_NAME - HASH_LENGTH - 1].rstrip('-_.')}-{digest}"
 
 
 def backstage_tag(tag: str) -> str:
