@@ -39,6 +39,9 @@ URI_CASES: list[tuple[str, str, str]] = [
     ("admin:hunter2@kafka:9092/orders", "kafka:9092/orders", "kafka/orders"),
     ("kafka://[::1]:9092/orders", "kafka://[::1]:9092/orders", "[::1]/orders"),
     ("s3://bucket/a\x01b\n", "s3://bucket/ab", "bucket/ab"),
+    ("postgresql://u:pa?ss@host/db", "postgresql://host/db", "host/db"),
+    ("postgresql://u:pa#ss@host/db", "postgresql://host/db", "host/db"),
+    ("jdbc:sqlserver://sa:p;w@h:1433", "jdbc:sqlserver://h:1433", "h"),
 ]
 
 

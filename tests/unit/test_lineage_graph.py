@@ -101,16 +101,26 @@ def test_a_reference_without_namespace_reads_from_the_consumers_namespace() -> N
     assert edges(graph) == {("product:sales/orders", "product:sales/daily", "out")}
 
 
-def test_a_reference_to_a_product_that_does_not_exist_is_a_missing_node() -> None:
-    graph = build_lineage([product("a", "one", reads("gone", "zz", port="v1"))], listed=listed)
-    node = graph.node("missing:zz/gone")
+def test_a_reference_to_a_product_that_does_not_exist_looks_like_an_unlisted_one() -> None:
+    """Else the graph would tell which names of hidden products exist."""
+    gone = build_lineage([product("a", "one", reads("gone", "zz", port="v1"))], listed=listed)
+    hidden = build_lineage(
+        [
+            product("a", "one", reads("gone", "zz", port="v1")),
+            product("zz", "gone", hidden=True),
+        ],
+        listed=listed,
+    )
+    assert gone == hidden
+    node = gone.node("unlisted:1")
     assert (node.kind, node.label, node.href, node.health) == (
-        NodeKind.MISSING,
-        "zz/gone",
+        NodeKind.UNLISTED,
+        "unlisted product",
         None,
         Health.UNKNOWN,
     )
-    assert edges(graph) == {("missing:zz/gone", "product:a/one", "v1")}
+    assert edges(gone) == {("unlisted:1", "product:a/one", "")}
+    assert "gone" not in repr(gone) and "zz" not in repr(gone)
 
 
 def test_a_hidden_product_in_a_chain_is_an_anonymous_unlisted_node_without_its_inputs() -> None:

@@ -248,7 +248,7 @@ def generated_mesh(count: int) -> list[DataProduct]:
     return products
 
 
-def test_a_thousand_products_render_in_well_under_a_second() -> None:
+def test_a_thousand_products_render_in_under_three_seconds_even_on_a_busy_machine() -> None:
     products = generated_mesh(1000)
     started = time.perf_counter()
     graph = build_lineage(products, listed=listed)

@@ -176,15 +176,18 @@ def _uri_parts(uri: str) -> tuple[str, str, str, str]:
     Nested schemes (``jdbc:sqlserver://...``) stay whole in the scheme; a URI without ``://``
     is read as ``host[:port]/path``.
     """
-    uri = _URI_TAIL.split(_printable(uri).strip(), maxsplit=1)[0]
-    scheme, separator, rest = uri.partition("://")
+    text = _printable(uri).strip()
+    scheme, separator, rest = text.partition("://")
     if not separator:
-        scheme, rest = "", uri
-    # Passwords are often pasted unencoded, '/' and '@' included: when a user:password form
-    # precedes the last '@', all of it goes, even at the cost of a path that held an '@'.
+        scheme, rest = "", text
+    # Passwords are often pasted unencoded, '/', '@', '?', '#' and ';' included: when a
+    # user:password form precedes the last '@', all of it goes (before the query, fragment and
+    # parameters are cut, which could otherwise cut the password in two), even at the cost of a
+    # path that held an '@'.
     userinfo, at, after = rest.rpartition("@")
     if at and ":" in userinfo:
         rest = after
+    rest = _URI_TAIL.split(rest, maxsplit=1)[0]
     authority, slash, path = rest.partition("/")
     authority = authority.rpartition("@")[2]
     if authority.startswith("["):
