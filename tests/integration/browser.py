@@ -60,7 +60,9 @@ def chromium_path() -> Path:
 
 
 @contextmanager
-def browser_page(width: int = 1400, height: int = 1000) -> Iterator[tuple[Page, BrowserProblems]]:
+def browser_page(
+    width: int = 1400, height: int = 1000, *, java_script: bool = True
+) -> Iterator[tuple[Page, BrowserProblems]]:
     """A fresh page of a fresh headless Chromium, with its problems recorded."""
     problems = BrowserProblems()
     with sync_playwright() as playwright:
@@ -68,7 +70,10 @@ def browser_page(width: int = 1400, height: int = 1000) -> Iterator[tuple[Page, 
             executable_path=str(chromium_path()), headless=True, args=list(QUIET)
         )
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            context = browser.new_context(
+                viewport={"width": width, "height": height}, java_script_enabled=java_script
+            )
+            page = context.new_page()
             problems.watch(page)
             yield page, problems
         finally:

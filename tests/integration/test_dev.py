@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.process import is_running
@@ -276,16 +276,49 @@ def test_catalog_in_a_browser_searches_filters_opens_a_product_and_follows_linea
         page.wait_for_url("**/dataproducts/finance/revenue")
         assert page.locator("h1").inner_text().startswith("revenue")
 
+        page.goto(f"{base}/dataproducts/sales/orders")
+        copy = page.locator("button.copy").first
+        copy.click()
+        expect(copy).to_have_text(re.compile("Copied|Selected"))  # Selected: no clipboard
+
         page.goto(f"{base}/lineage")
         assert page.locator("svg [data-node-id]").count() >= len(EXAMPLE_PRODUCTS)
         screenshot(page, "lineage")
+        with page.expect_download() as download:
+            page.click("a[download]")
+        saved = shots / "lineage.svg"
+        download.value.save_as(saved)
+        assert saved.read_text().startswith("<svg")
         page.goto(f"{base}/domains/sales")
         screenshot(page, "domain")
 
     assert problems.errors == []
     assert {p.name for p in shots.iterdir()} == {
-        "index.png", "product.png", "lineage.png", "domain.png",
+        "index.png", "product.png", "lineage.png", "domain.png", "lineage.svg",
     }  # fmt: skip
+
+
+def test_catalog_works_without_javascript(example_mesh: ExampleMesh) -> None:
+    base = example_mesh.catalog_url.rstrip("/")
+    with browser_page(java_script=False) as (page, problems):
+        page.goto(f"{base}/")
+        page.fill("input[type=search]", "customer")
+        page.select_option("select[name=lifecycle]", "Production")  # nothing submits by itself
+        assert page.url.rstrip("/") == base
+        with page.expect_navigation():
+            page.click("form.search button[type=submit]")
+        rows = page.locator("tr.product-row")
+        assert rows.evaluate_all("rows => rows.map(r => r.dataset.product)") == [
+            "crm/customers", "sales/orders",
+        ]  # fmt: skip
+        page.click("a.product-link:has-text('customers')")
+        page.wait_for_url("**/dataproducts/crm/customers")
+        assert page.locator("button.copy").count() == 0  # the script's, absent without it
+        assert page.locator(".snippet pre").count() >= 3
+        page.click("a.lineage-link")
+        page.wait_for_url("**/lineage?focus=*")
+        assert page.locator('svg [data-node-id="product:crm/customers"]').count() == 1
+    assert problems.errors == []
 
 
 def test_dev_ctrl_c_stops_everything(example_mesh: ExampleMesh) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 
 from dataproduct_operator.cli import catalog as catalog_command
 from dataproduct_operator.cli import run as run_command
-from dataproduct_operator.k8s.rest import RestClient
+from dataproduct_operator.k8s.rest import ApiError, RestClient
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.manifests.rbac import build_catalog_rules, build_cluster_role_rules
 from tests.helpers import wait_for
@@ -20,7 +21,7 @@ from tests.integration.conftest import (
     HelmRunner,
     install_release,
 )
-from tests.integration.products import PRODUCTS, example
+from tests.integration.products import PRODUCTS, delete_if_present, example
 
 CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dataproducts.datamesh.dev"
 CLUSTER_ROLE = f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{RELEASE}"
@@ -269,3 +270,32 @@ def test_uninstall_keeps_the_crd_and_every_product_and_reinstall_adopts_them(
     assert kube.exists(CLUSTER_ROLE)
     status = helm("status", RELEASE, "--namespace", OPERATOR_NAMESPACE, "-o", "json").stdout
     assert '"status":"deployed"' in status.replace(" ", "")
+
+
+def test_standalone_catalog_pod_meets_pod_security_restricted(
+    helm: HelmRunner, kube: RestClient, operator_release: str
+) -> None:
+    documents = _rendered(
+        helm, "--namespace", OPERATOR_NAMESPACE, "--set", "catalog.standalone=true"
+    )
+    catalog = _named(documents, "Deployment", "x-dataproduct-operator-catalog")
+    accounts = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts"
+    kube.create_if_missing(accounts, {"metadata": {"name": "x-dataproduct-operator-catalog"}})
+    try:
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "catalog-psa-check", **catalog["spec"]["template"]["metadata"]},
+            "spec": catalog["spec"]["template"]["spec"],
+        }
+        # The namespace enforces "restricted": the API server refuses a pod that does not meet it.
+        pods = f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods?dryRun=All"
+        created = kube.create(pods, pod)
+        assert created["spec"]["securityContext"]["runAsNonRoot"] is True
+        escalating = copy.deepcopy(pod)
+        escalating["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+        with pytest.raises(ApiError) as refused:  # the check above can fail
+            kube.create(pods, escalating)
+        assert "violates PodSecurity" in refused.value.message
+    finally:
+        delete_if_present(kube, f"{accounts}/x-dataproduct-operator-catalog")
