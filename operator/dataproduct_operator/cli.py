@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from dataproduct_operator import __version__
 from dataproduct_operator.errors import UserError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _Group(click.Group):
@@ -61,6 +65,24 @@ _KUBECONFIG_OPTION = click.option(
     default=None,
     help="Kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or in-cluster.",
 )
+
+
+def _public_url(value: str | None) -> str | None:
+    if value and not value.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL")
+    return value or None
+
+
+def _public_url_option(flag: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        "public_url",
+        default=None,
+        callback=lambda _ctx, _param, value: _public_url(value),
+        help="The catalog's base URL as users reach it (e.g. https://catalog.example.com), for "
+        "the links in exports; default: the URL each request was sent to.",
+    )
+
 
 _SHOW_DOMAIN_PRODUCTS = click.option(
     "--show-domain-products",
@@ -158,6 +180,7 @@ def cluster_status(directory: Path) -> None:
     help="Address the catalog listens on.",
 )
 @_SHOW_DOMAIN_PRODUCTS
+@_public_url_option("--catalog-public-url")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(
     kubeconfig: Path | None,
@@ -170,6 +193,7 @@ def run(
     catalog_port: int,
     catalog_host: str,
     show_domain_products: bool,
+    public_url: str | None,
     verbose: bool,
 ) -> None:
     """Run the operator against the current cluster until interrupted."""
@@ -191,6 +215,7 @@ def run(
         catalog_port=catalog_port or None,
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,
+        catalog_public_url=public_url,
     )
     asyncio.run(run_operator(config))
 
@@ -214,6 +239,7 @@ def run(
     help="Address to listen on (0.0.0.0 for every address, as in a pod).",
 )
 @_SHOW_DOMAIN_PRODUCTS
+@_public_url_option("--public-url")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def catalog(
     kubeconfig: Path | None,
@@ -221,6 +247,7 @@ def catalog(
     port: int,
     host: str,
     show_domain_products: bool,
+    public_url: str | None,
     verbose: bool,
 ) -> None:
     """Serve the data product catalog alone, against the current cluster, until interrupted.
@@ -245,6 +272,7 @@ def catalog(
             host=host,
             port=port,
             visibility=Visibility(show_domain_products=show_domain_products),
+            public_url=public_url,
         )
     )
 

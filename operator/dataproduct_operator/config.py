@@ -22,3 +22,4 @@ class OperatorConfig:
     catalog_port: int | None = None  # None: the catalog is not served by this process
     catalog_host: str = "0.0.0.0"  # noqa: S104 - a Service in front of the pod needs every address
     catalog_show_domain_products: bool = False
+    catalog_public_url: str | None = None  # the catalog's URL as users reach it, for export links

@@ -56,6 +56,7 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
         "--set", "watchNamespaces={sales,crm}", "--set", "logLevel=debug",
         "--set", "metrics.port=9100", "--set", "livenessPort=9101",
         "--set", "catalog.port=9102", "--set", "catalog.showDomainProducts=true",
+        "--set", "catalog.publicUrl=https://catalog.example.com",
     ).stdout  # fmt: skip
     (deployment,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -68,6 +69,7 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
     assert (context.params["metrics_port"], context.params["liveness_port"]) == (9100, 9101)
     assert context.params["catalog_port"] == 9102
     assert context.params["show_domain_products"] is True
+    assert context.params["public_url"] == "https://catalog.example.com"
 
 
 def _rendered(helm: HelmRunner, *values: str) -> list[dict[str, Any]]:
@@ -107,7 +109,7 @@ def test_catalog_is_served_by_the_operator_behind_its_own_service_by_default(
 def test_standalone_catalog_runs_as_its_own_read_only_identity(helm: HelmRunner) -> None:
     documents = _rendered(
         helm, "--set", "catalog.standalone=true", "--set", "catalog.replicas=2",
-        "--set", "watchNamespaces={sales}",
+        "--set", "watchNamespaces={sales}", "--set", "catalog.publicUrl=https://c.example.com",
     )  # fmt: skip
     operator = _named(documents, "Deployment", "x-dataproduct-operator")
     assert not [
@@ -122,6 +124,7 @@ def test_standalone_catalog_runs_as_its_own_read_only_identity(helm: HelmRunner)
     context = catalog_command.make_context("catalog", args[1:])
     assert (context.params["port"], context.params["host"]) == (8090, "0.0.0.0")  # noqa: S104
     assert context.params["namespaces"] == ("sales",)
+    assert context.params["public_url"] == "https://c.example.com"
     assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
     selector = catalog["spec"]["selector"]["matchLabels"]
     assert selector != operator["spec"]["selector"]["matchLabels"]

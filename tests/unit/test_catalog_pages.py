@@ -634,3 +634,20 @@ def test_a_page_past_the_last_shows_the_last() -> None:
         assert "No product matches" not in html
 
     serve(example_store(), check)
+
+
+def test_export_links_use_the_configured_public_url_not_the_request_host() -> None:
+    async def run() -> None:
+        app = build_app(
+            example_store(), clock=lambda: NOW, public_url="https://catalog.example.com/"
+        )
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get(
+                "/api/v1/dataproducts/sales/orders/export/backstage",
+                headers={"Host": "evil.example.net"},
+            )
+            text = await response.text()
+            assert "https://catalog.example.com/dataproducts/sales/orders" in text
+            assert "evil.example.net" not in text
+
+    asyncio.run(run())

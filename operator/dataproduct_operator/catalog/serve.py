@@ -23,6 +23,7 @@ async def serve_forever(
     host: str,
     port: int,
     visibility: Visibility,
+    public_url: str | None = None,
 ) -> None:
     """Watch the mesh and serve the catalog until cancelled (Ctrl-C)."""
     client = KubeClient(load_environment_connection(kubeconfig))
@@ -30,7 +31,7 @@ async def serve_forever(
     watch = MeshWatch(client, store, namespaces=namespaces)
     try:
         watch.start()
-        runner = await start_catalog(store, host=host, port=port)
+        runner = await start_catalog(store, host=host, port=port, public_url=public_url)
         try:
             while True:
                 try:

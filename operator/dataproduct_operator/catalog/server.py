@@ -60,6 +60,7 @@ STORE_KEY: web.AppKey[CatalogStore] = web.AppKey("store", CatalogStore)
 TEMPLATES_KEY: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
 Clock = Callable[[], datetime]
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
+PUBLIC_URL_KEY: web.AppKey[str | None] = web.AppKey("public_url")
 
 
 class CatalogError(Exception):
@@ -384,6 +385,12 @@ def _export_format(request: web.Request) -> ExportFormat:
     return export
 
 
+def _public_url(request: web.Request) -> str:
+    """The catalog's base URL for links in exports: the one configured, else the request's
+    (which a client or a proxy names, and which from inside the cluster is the Service's)."""
+    return request.app[PUBLIC_URL_KEY] or str(request.url.origin())
+
+
 def _event_time(request: web.Request) -> str:
     return request.app[CLOCK_KEY]().isoformat().replace("+00:00", "Z")
 
@@ -405,9 +412,7 @@ async def api_export(request: web.Request) -> web.Response:
     export = _export_format(request)
     product = _exported(store, cached)
     domain = store.domains().get(product.spec.domain)
-    text = export.render(
-        product, domain, _event_time(request), catalog_url=str(request.url.origin())
-    )
+    text = export.render(product, domain, _event_time(request), catalog_url=_public_url(request))
     filename = f"{product.namespace}.{product.name}.{export.file_suffix}"
     return web.Response(
         text=text,
@@ -431,7 +436,7 @@ async def api_mesh_export(request: web.Request) -> web.Response:
         export.render_many,
         [(product, domains.get(product.spec.domain)) for product in listed],
         _event_time(request),
-        catalog_url=str(request.url.origin()),
+        catalog_url=_public_url(request),
     )
     text = await asyncio.get_running_loop().run_in_executor(None, render)
     return web.Response(
@@ -539,11 +544,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_app(store: CatalogStore, *, clock: Clock = _now) -> web.Application:
-    """The catalog application over ``store`` (fed by a watch, or by tests)."""
+def build_app(
+    store: CatalogStore, *, clock: Clock = _now, public_url: str | None = None
+) -> web.Application:
+    """The catalog application over ``store`` (fed by a watch, or by tests); ``public_url``:
+    its base URL as users reach it, for the links in exports."""
     app = web.Application(middlewares=[security_headers, errors, not_synced])
     app[STORE_KEY] = store
     app[CLOCK_KEY] = clock
+    app[PUBLIC_URL_KEY] = public_url.rstrip("/") if public_url else None
     app[TEMPLATES_KEY] = _templates(clock)
     api = urls.API
     app.add_routes(
@@ -569,9 +578,11 @@ def build_app(store: CatalogStore, *, clock: Clock = _now) -> web.Application:
     return app
 
 
-async def start_catalog(store: CatalogStore, *, host: str, port: int) -> web.AppRunner:
+async def start_catalog(
+    store: CatalogStore, *, host: str, port: int, public_url: str | None = None
+) -> web.AppRunner:
     """Serve the catalog on ``host:port``; the caller cleans up the runner."""
-    runner = web.AppRunner(build_app(store), access_log=None)
+    runner = web.AppRunner(build_app(store, public_url=public_url), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

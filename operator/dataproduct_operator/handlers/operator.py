@@ -111,7 +111,12 @@ async def serve_catalog(client: KubeClient, config: OperatorConfig) -> AsyncIter
     watch = MeshWatch(client, store, namespaces=config.namespaces)
     watch.start()
     try:
-        runner = await start_catalog(store, host=config.catalog_host, port=config.catalog_port)
+        runner = await start_catalog(
+            store,
+            host=config.catalog_host,
+            port=config.catalog_port,
+            public_url=config.catalog_public_url,
+        )
         try:
             yield
         finally:

@@ -142,6 +142,12 @@ class Catalog(_Values):
         description="Show products with discoverability Domain on their domain's page (never in "
         "the mesh-wide index, search or lineage). Hidden products are never shown.",
     )
+    public_url: str = Field(
+        default="",
+        pattern=r"^(https?://.+)?$",
+        description="The catalog's URL as users reach it (an Ingress), for the links in exports; "
+        "empty: the URL each request was sent to.",
+    )
     replicas: int = Field(default=1, ge=1, description="Replicas of the standalone catalog.")
     resources: FreeForm = Field(
         default_factory=lambda: {
