@@ -11,8 +11,10 @@ ClusterRole, and measures:
 2. the latency (p50, p95, max of sequential requests) and size of pages and API routes;
 3. the requests the catalog's identity made to the API server during those page views (the API
    server's own counts, see ``benchmarks.setup``);
-4. freshness: a product's description patched, until the product's API answer shows it;
-5. with ``--grow-to M``, its RSS growth per product from N to M.
+4. the whole mesh exported (Backstage, ODPS): how long, and a product page asked for meanwhile
+   (the export renders in a worker thread; the event loop must go on);
+5. freshness: a product's description patched, until the product's API answer shows it;
+6. with ``--grow-to M``, its RSS growth per product from N to M.
 
 No operator runs: the products have no status, so the catalog shows their health as unknown.
 It prints tables, writes ``benchmarks/results/catalog-<time>.json`` and updates the catalog's
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -352,6 +355,40 @@ def time_route(browser: Browser, path: str, count: int) -> dict[str, Any]:
     }
 
 
+def phase_mesh_export(browser: Browser, port: int, *, n: int, results: Results) -> None:
+    """The whole mesh exported (the slow route: every product parsed and rendered), and a
+    product page asked for meanwhile from another connection: the catalog's event loop, in
+    the operator's process the operator's, must go on while an export renders."""
+    namespace, name = sample_product(n)
+    page = f"/api/v1/dataproducts/{namespace}/{name}"
+    for format_name in ("backstage", "odps"):
+        path = f"/api/v1/export/{format_name}"
+        log(f"4. The whole mesh exported: {path}, with {page} asked for meanwhile")
+        exported: dict[str, Any] = {}
+
+        def export(path: str = path, exported: dict[str, Any] = exported) -> None:
+            exported["body"], exported["seconds"] = Browser(port).get_ok(path)
+
+        worker = threading.Thread(target=export)
+        worker.start()
+        meanwhile: list[float] = []
+        while worker.is_alive():
+            meanwhile.append(browser.get_ok(page)[1])
+        worker.join()
+        meanwhile.sort()
+        results[f"export_{format_name}_s"] = exported["seconds"]
+        results[f"export_{format_name}_bytes"] = len(exported["body"])
+        results[f"export_{format_name}_page_p50_ms"] = (
+            statistics.median(meanwhile) * 1000 if meanwhile else None
+        )
+        results[f"export_{format_name}_page_max_ms"] = meanwhile[-1] * 1000 if meanwhile else None
+        slowest = meanwhile[-1] * 1000 if meanwhile else 0.0
+        log(
+            f"   {exported['seconds']:.2f}s, {len(exported['body'])} bytes; meanwhile "
+            f"{len(meanwhile)} product pages, the slowest {slowest:.0f} ms"
+        )
+
+
 def phase_views(
     admin: RestClient, run: CatalogRun, browser: Browser, *, n: int, count: int, results: Results
 ) -> None:
@@ -387,7 +424,7 @@ def phase_freshness(
     admin: RestClient, browser: Browser, *, n: int, count: int, results: Results
 ) -> None:
     namespace, name = sample_product(n)
-    log(f"4. Freshness: the description of {namespace}/{name} patched {count} times")
+    log(f"5. Freshness: the description of {namespace}/{name} patched {count} times")
     path = f"{PRODUCTS.format(namespace=namespace)}/{name}"
     api = f"/api/v1/dataproducts/{namespace}/{name}"
     delays = []
@@ -417,7 +454,7 @@ def listed_by_catalog(browser: Browser) -> int:
 def phase_growth(
     admin: RestClient, run: CatalogRun, browser: Browser, *, n: int, grow_to: int, results: Results
 ) -> None:
-    log(f"5. Memory growth: from {n} to {grow_to} products")
+    log(f"6. Memory growth: from {n} to {grow_to} products")
     rss_before, _ = run.memory_kib()
     asyncio.run(_apply_all(admin.connection, mesh_objects(n, grow_to), "objects created"))
     wanted = listed_count(grow_to)
@@ -466,6 +503,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 try:
                     phase_sync(admin, run, browser, results)
                     phase_views(admin, run, browser, n=args.n, count=args.requests, results=results)
+                    phase_mesh_export(browser, run.port, n=args.n, results=results)
                     phase_freshness(
                         admin, browser, n=args.n, count=args.freshness_count, results=results
                     )
