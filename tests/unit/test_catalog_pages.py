@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dataproduct_operator.catalog.model import Visibility
 from dataproduct_operator.catalog.server import build_app
-from dataproduct_operator.catalog.store import CONFIG_MAPS, DOMAINS, PRODUCTS, CatalogStore
+from dataproduct_operator.catalog.store import CONFIG_MAPS, DOMAINS, JOBS, PRODUCTS, CatalogStore
 from tests.catalog_mesh import NOW, example_objects, example_store, product_object
 from tests.helpers import assert_golden
 
@@ -651,3 +651,20 @@ def test_export_links_use_the_configured_public_url_not_the_request_host() -> No
             assert "evil.example.net" not in text
 
     asyncio.run(run())
+
+
+def test_a_new_listing_forgets_what_is_gone_and_keeps_the_other_namespaces() -> None:
+    store = example_store()
+    orders = next(o for o in example_objects() if o["metadata"]["name"] == "orders")
+    # The sales namespace listed again (after a watch expired) without orders; crm untouched.
+    store.replace_listing(PRODUCTS, "sales", [])
+    store.replace_listing(JOBS, "sales", [])
+    assert store.product("sales", "orders") is None
+    assert store.product("crm", "customers") is not None
+    assert store.jobs("sales", "orders") == []
+    assert store.jobs("finance", "revenue") != []
+    store.replace_listing(PRODUCTS, "sales", [orders])
+    assert store.product("sales", "orders") is not None
+    domains = [o for o in example_objects() if o["kind"] == "DataDomain"]
+    store.replace_listing(DOMAINS, None, [d for d in domains if d["metadata"]["name"] != "crm"])
+    assert set(store.domains()) == {"finance", "marketing", "sales"}

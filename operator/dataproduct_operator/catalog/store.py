@@ -175,7 +175,9 @@ class CatalogStore:
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def listed(self, kind: Kind, namespace: str | None, items: list[dict[str, Any]]) -> None:
+    def replace_listing(
+        self, kind: Kind, namespace: str | None, items: list[dict[str, Any]]
+    ) -> None:
         """A full listing of ``kind`` in ``namespace`` (None: all): forget what is gone."""
         present = {_key(item) for item in items}
         if kind == DOMAINS:

@@ -96,7 +96,7 @@ class MeshWatch:
             KNOWN_RESOURCES[kind].path(feed.namespace),
             selector=SELECTORS[kind],
             accept=(None, None),
-            on_listed=lambda items: store.listed(kind, feed.namespace, items),
+            on_listed=lambda items: store.replace_listing(kind, feed.namespace, items),
             on_event=lambda event, obj: store.record(kind, event, obj),
             synced=feed.synced,
         )
