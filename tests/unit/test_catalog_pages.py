@@ -17,6 +17,7 @@ import pytest
 import yaml
 import yarl
 from aiohttp.test_utils import TestClient, TestServer
+from openapi_spec_validator import validate as validate_openapi
 
 from dataproduct_operator.catalog.model import Visibility
 from dataproduct_operator.catalog.server import build_app
@@ -334,6 +335,7 @@ def test_api_answers_match_the_openapi_document() -> None:
     async def check(client: TestClient[Any, Any]) -> None:
         document = await api(client, "/api/v1/openapi.json")
         assert document["openapi"].startswith("3.1")
+        validate_openapi(document)  # the document itself, against the OpenAPI 3.1 schema
         _validate(document, "ProductList", await api(client, "/api/v1/dataproducts"))
         for namespace, name in (("sales", "orders"), ("finance", "revenue")):
             detail = await api(client, f"/api/v1/dataproducts/{namespace}/{name}")
