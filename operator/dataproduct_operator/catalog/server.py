@@ -244,10 +244,9 @@ def _lineage(request: web.Request) -> LineageView:
     cached = store.product(namespace, name) if focus.startswith("product:") else None
     if cached is not None and store.visibility.on_domain_page(cached.summary.discoverability):
         source = _graph_for(store, cached)  # a Domain product sees itself in its lineage
-    node = next((n for n in source.nodes if n.id == focus), None)
-    if node is None or node.href is None:  # an unlisted node is no place to start
-        raise _not_found(f"Lineage node {focus}")
     try:
+        if source.node(focus).href is None:  # an unlisted node is no place to start
+            raise UnknownNode(focus)
         return LineageView(source, neighbourhood(source, focus, hops), focus, hops)
     except UnknownNode:
         raise _not_found(f"Lineage node {focus}") from None

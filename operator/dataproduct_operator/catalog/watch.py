@@ -19,7 +19,7 @@ from dataproduct_operator.constants import (
     OPERATOR_NAME,
 )
 from dataproduct_operator.k8s.client import KubeClient
-from dataproduct_operator.k8s.informer import CacheNotSyncedError, list_then_watch
+from dataproduct_operator.k8s.informer import list_then_watch, wait_listed
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 
 SYNC_SECONDS = 60.0
@@ -71,22 +71,13 @@ class MeshWatch:
 
     async def wait_synced(self, timeout: float = SYNC_SECONDS) -> None:
         """Return once every kind has been listed; fail after ``timeout``."""
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(feed.synced.wait() for feed in self._feeds)), timeout
-            )
-        except TimeoutError:
-            pending = sorted(
-                f"{feed.kind[1]}s in {feed.namespace or 'all namespaces'}"
+        await wait_listed(
+            {
+                (f"{feed.kind[1]}s in {feed.namespace or 'all namespaces'}", ""): feed.synced
                 for feed in self._feeds
-                if not feed.synced.is_set()
-            )
-            raise CacheNotSyncedError(
-                503,
-                "CacheNotSynced",
-                f"Could not list {', '.join(pending)} within {timeout:.0f}s "
-                "(RBAC or connection problems)",
-            ) from None
+            },
+            timeout,
+        )
 
     async def _run(self, feed: _Feed) -> None:
         store, kind = self._store, feed.kind

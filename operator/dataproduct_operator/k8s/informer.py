@@ -124,6 +124,21 @@ def _same_but_version(candidate: dict[str, Any], cached: dict[str, Any]) -> bool
     return all(candidate.get(key) == cached.get(key) for key in ("spec", "status"))
 
 
+async def wait_listed(listings: dict[tuple[str, str], asyncio.Event], timeout: float) -> None:
+    """Return once every listing's event is set; else :class:`CacheNotSyncedError` naming
+    those still missing (the first element of each key) after ``timeout``."""
+    try:
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in listings.values())), timeout)
+    except TimeoutError:
+        pending = sorted({what for (what, _), event in listings.items() if not event.is_set()})
+        raise CacheNotSyncedError(
+            503,
+            "CacheNotSynced",
+            f"Could not list {', '.join(pending)} within {timeout:.0f}s; "
+            "see the log (RBAC or connection problems)",
+        ) from None
+
+
 class ChildCache:
     """Children of every product, by namespace and product name; see the module docstring."""
 
@@ -169,24 +184,13 @@ class ChildCache:
 
     async def wait_synced(self, timeout: float = SYNC_SECONDS) -> None:
         """Return once every kind has been listed; fail (to be retried) after ``timeout``."""
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(event.wait() for event in self._synced.values())), timeout
-            )
-        except TimeoutError:
-            pending = sorted(
-                {
-                    f"{kind[1]} in {namespace or 'all namespaces'}"
-                    for (kind, namespace, _), event in self._synced.items()
-                    if not event.is_set()
-                }
-            )
-            raise CacheNotSyncedError(
-                503,
-                "CacheNotSynced",
-                f"Could not list {', '.join(pending)} within {timeout:.0f}s; "
-                "see the operator's log (RBAC or connection problems)",
-            ) from None
+        await wait_listed(
+            {
+                (f"{kind[1]} in {namespace or 'all namespaces'}", feed): event
+                for (kind, namespace, feed), event in self._synced.items()
+            },
+            timeout,
+        )
 
     def children(self, namespace: str, product: str) -> list[dict[str, Any]]:
         keys = self._by_product.get((namespace, product), set())
@@ -439,15 +443,7 @@ class WatchedObjects:
 
     async def wait_synced(self, timeout: float = SYNC_SECONDS) -> None:
         """Return once listed; fail (to be retried) after ``timeout``."""
-        try:
-            await asyncio.wait_for(self._synced.wait(), timeout)
-        except TimeoutError:
-            raise CacheNotSyncedError(
-                503,
-                "CacheNotSynced",
-                f"Could not list {self._kind[1]}s within {timeout:.0f}s; "
-                "see the operator's log (RBAC or connection problems)",
-            ) from None
+        await wait_listed({(f"{self._kind[1]}s", ""): self._synced}, timeout)
 
     def items(self) -> list[dict[str, Any]]:
         return list(self._objects.values())
