@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import render_markdown, render_table, update_docs
-from benchmarks.setup import Identity, create_identities, dispatched
+from benchmarks.setup import SYSTEM_NAMESPACE, Identity, create_identities, dispatched
 from benchmarks.watching import WatchedCollection
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster import controlplane
@@ -149,6 +149,7 @@ class OperatorRun:
                     f"--kubeconfig={self.identity.kubeconfig}",
                     f"--metrics-port={self.metrics_port}", "--liveness-port=0",
                     f"--drift-interval={self.drift_interval}",
+                    f"--leader-election-namespace={SYSTEM_NAMESPACE}",
                     # As the chart runs it: the catalog served from the operator's process.
                     f"--catalog-port={_free_port()}", "--catalog-host=127.0.0.1",
                     *(f"--namespace={namespace}" for namespace in self.namespaces),

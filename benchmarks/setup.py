@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
 from dataproduct_operator.k8s.rest import RestClient
-from dataproduct_operator.manifests.rbac import build_cluster_role_rules
+from dataproduct_operator.manifests.rbac import build_cluster_role_rules, build_lease_rules
 
 SYSTEM_NAMESPACE = "dataproduct-system"
 OPERATOR = "dataproduct-operator"
@@ -41,6 +41,11 @@ class Identity:
     @property
     def reads_schema(self) -> str:
         return f"bench-{self.name}-reads"
+
+    @property
+    def lease_schema(self) -> str:
+        """The leader Lease's reads and renewals, counted apart from the work on products."""
+        return f"bench-{self.name}-lease"
 
 
 def build_flow_schema(
@@ -122,6 +127,34 @@ def create_identity(
     return identity
 
 
+def allow_leader_lease(admin: RestClient, identity: Identity) -> None:
+    """The operator's Role on its leader Lease, as the chart makes it, and a FlowSchema that
+    counts the Lease's requests apart (matched before the identity's others)."""
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{SYSTEM_NAMESPACE}"
+    name = f"{identity.name}-leader-election"
+    admin.create_if_missing(
+        f"{rbac}/roles", {"metadata": {"name": name}, "rules": build_lease_rules(OPERATOR)}
+    )
+    admin.create_if_missing(
+        f"{rbac}/rolebindings",
+        {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": identity.name, "namespace": SYSTEM_NAMESPACE}
+            ],
+        },
+    )
+    schema = build_flow_schema(
+        identity.lease_schema,
+        (SYSTEM_NAMESPACE, identity.name),
+        precedence=490,
+        verbs=[*WRITE_VERBS, *READ_VERBS],
+        resources=("leases",),
+    )
+    admin.create_if_missing(FLOW_SCHEMAS, schema)
+
+
 def create_identities(admin: RestClient, directory: Path) -> tuple[Identity, Identity]:
     """The operator (the chart's rules) and the benchmark client (those plus creating products)."""
     operator_rules = build_cluster_role_rules()
@@ -131,6 +164,7 @@ def create_identities(admin: RestClient, directory: Path) -> tuple[Identity, Ide
         {"apiGroups": ["datamesh.dev"], "resources": ["dataproducts"], "verbs": ["create"]},
     ]
     operator = create_identity(admin, OPERATOR, operator_rules, directory, precedence=500)
+    allow_leader_lease(admin, operator)
     client = create_identity(admin, CLIENT, client_rules, directory, precedence=510)
     return operator, client
 

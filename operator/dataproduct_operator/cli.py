@@ -181,6 +181,24 @@ def cluster_status(directory: Path) -> None:
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--catalog-public-url")
+@click.option(
+    "--leader-election/--no-leader-election",
+    default=True,
+    show_default=True,
+    help="Reconcile only while holding the leader Lease, so replicas can run side by side.",
+)
+@click.option(
+    "--leader-election-namespace",
+    default=None,
+    help="Namespace of the leader Lease (default: the pod's namespace, else $POD_NAMESPACE, "
+    "else default).",
+)
+@click.option(
+    "--lease-name",
+    default="dataproduct-operator",
+    show_default=True,
+    help="Name of the leader Lease; replicas that share it share the work.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(
     kubeconfig: Path | None,
@@ -194,6 +212,9 @@ def run(
     catalog_host: str,
     show_domain_products: bool,
     public_url: str | None,
+    leader_election: bool,
+    leader_election_namespace: str | None,
+    lease_name: str,
     verbose: bool,
 ) -> None:
     """Run the operator against the current cluster until interrupted."""
@@ -216,6 +237,9 @@ def run(
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,
         catalog_public_url=public_url,
+        leader_election=leader_election,
+        leader_election_namespace=leader_election_namespace,
+        lease_name=lease_name,
     )
     asyncio.run(run_operator(config))
 

@@ -15,7 +15,10 @@ class OperatorConfig:
     metrics_port: int | None = 8000
     liveness_port: int | None = 8080
     drift_interval_seconds: float = 300.0
-    retry_base_seconds: float = 5.0  # first retry of a product whose children failed to apply
+    retry_base_seconds: float = 5.0  # first retry of an object about which an error surfaced
+    retry_quiet_base_seconds: float = 0.5  # first retry after the API server was away or busy
+    retry_quiet_max_seconds: float = 10.0  # such retries never wait longer
+    max_status_hold_seconds: float = 30.0  # a first status waits this long at most for claims
     workers: int = 100
     concurrent_reconciles: int = 16  # products converged at once
     prometheus_check_seconds: float = 60.0
@@ -23,3 +26,6 @@ class OperatorConfig:
     catalog_host: str = "0.0.0.0"  # noqa: S104 - a Service in front of the pod needs every address
     catalog_show_domain_products: bool = False
     catalog_public_url: str | None = None  # the catalog's URL as users reach it, for export links
+    leader_election: bool = True  # only the holder of the lease reconciles
+    leader_election_namespace: str | None = None  # None: the pod's namespace (see runtime.leader)
+    lease_name: str = "dataproduct-operator"

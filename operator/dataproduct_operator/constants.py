@@ -24,9 +24,6 @@ ANNOTATION_RUN = f"{GROUP}/run"
 ANNOTATION_DESIRED_HASH = f"{GROUP}/desired-hash"
 ANNOTATION_RETAINED_FROM = f"{GROUP}/retained-from-uid"
 
-# Earlier versions held every product with this finalizer; it is removed when such a product
-# is deleted. Nothing adds it any more: the garbage collector deletes the children.
-LEGACY_FINALIZER = f"{GROUP}/cleanup"
 KOPF_PREFIX = f"operator.{GROUP}"
 
 # The ClusterRole a domain's owner team is bound to in the domain's namespace; the chart

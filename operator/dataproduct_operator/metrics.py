@@ -1,6 +1,7 @@
 """The operator's Prometheus metrics (prometheus_client), exported by ``dpo run``.
 
-Reconcile totals and durations, and per product: readiness, the last successful and the last
+Reconcile totals and durations; errors by kind and class; whether this process leads; when each
+drift loop last completed a pass; and per product: readiness, the last successful and the last
 failed pipeline run, and data staleness (seconds since the last successful run), computed at
 scrape time so it grows between reconciles as real staleness does; per MeshPolicy rule, how many
 products violate it.
@@ -9,12 +10,12 @@ products violate it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, RunStatus
@@ -38,44 +39,45 @@ class _Health:
 
 
 class PolicyViolations(Collector):
-    """Which rules of which MeshPolicies each product violates, from its last audit."""
+    """How many products violate each rule of each MeshPolicy, from their last audits
+    (``counts``: products per (policy, rule), asked at scrape time)."""
 
-    def __init__(self) -> None:
-        self._products: dict[ProductKey, frozenset[tuple[str, str]]] = {}
-
-    def observe(self, namespace: str, name: str, rules: set[tuple[str, str]]) -> bool:
-        """Record the (policy, rule) pairs the product violates; whether they changed."""
-        before = self._products.get((namespace, name), frozenset())
-        if rules:
-            self._products[(namespace, name)] = frozenset(rules)
-        else:
-            self._products.pop((namespace, name), None)
-        return before != rules
-
-    def forget(self, namespace: str, name: str) -> bool:
-        return self._products.pop((namespace, name), None) is not None
-
-    def violating(self, policy: str) -> list[str]:
-        """namespace/name of every product that violates a rule of ``policy``."""
-        return sorted(
-            f"{namespace}/{name}"
-            for (namespace, name), rules in self._products.items()
-            if any(violated == policy for violated, _ in rules)
-        )
+    def __init__(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self._counts = counts
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts: dict[tuple[str, str], int] = {}
-        for rules in self._products.values():
-            for rule in rules:
-                counts[rule] = counts.get(rule, 0) + 1
         violations = GaugeMetricFamily(
             "dataproduct_policy_violations",
             "Data products that violate the rule of the MeshPolicy, from the operator's audit",
             labels=["policy", "rule"],
         )
-        for (policy, violated), count in sorted(counts.items()):
+        for (policy, violated), count in sorted(self._counts().items()):
             violations.add_metric([policy, violated], float(count))
         yield violations
+
+
+class LoopHeartbeats(Collector):
+    """When each supervised loop last completed a pass, and how many it completed
+    (``passes``: loop -> (unix time or None, count), asked at scrape time)."""
+
+    def __init__(self, passes: Callable[[], dict[str, tuple[float | None, int]]]) -> None:
+        self._passes = passes
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        heartbeat = GaugeMetricFamily(
+            "dataproduct_operator_loop_last_pass_timestamp_seconds",
+            "Unix time the loop last completed a pass (absent until its first)",
+            labels=["loop"],
+        )
+        count = CounterMetricFamily(
+            "dataproduct_operator_loop_passes", "Passes the loop completed", labels=["loop"]
+        )
+        for loop, (when, passes) in sorted(self._passes().items()):
+            if when is not None:
+                heartbeat.add_metric([loop], when)
+            count.add_metric([loop], passes)
+        yield heartbeat
+        yield count
 
 
 class ProductHealth(Collector):
@@ -162,7 +164,24 @@ class OperatorMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.errors = Counter(
+            "dataproduct_operator_errors",
+            "Errors met by kind of object (or Watch, DriftLoop) and class (Transient, "
+            "Throttled, Conflict, Forbidden, Rejected, InvalidSpec, Unexpected, ...); every "
+            "one is retried or surfaced on its object",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "dataproduct_operator_leader",
+            "1 while this process holds the leader lease (and reconciles), else 0",
+            registry=self.registry,
+        )
         self.health = ProductHealth()
         self.registry.register(self.health)
-        self.policy_violations = PolicyViolations()
-        self.registry.register(self.policy_violations)
+
+    def count_policy_violations(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self.registry.register(PolicyViolations(counts))
+
+    def count_loop_passes(self, passes: Callable[[], dict[str, tuple[float | None, int]]]) -> None:
+        self.registry.register(LoopHeartbeats(passes))

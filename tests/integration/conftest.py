@@ -262,6 +262,7 @@ def domain(kube: RestClient, crds: None, namespace: str) -> Iterator[str]:
 
 OPERATOR_WRITES = "tests-operator-writes"
 DOMAIN_WRITES = "tests-operator-domain-writes"
+LEASE_WRITES = "tests-operator-lease-writes"
 
 
 @pytest.fixture(scope="session")
@@ -283,6 +284,15 @@ def operator_writes(kube: RestClient, operator_release: str) -> Callable[[], int
         resources=("datadomains", "datadomains/status"),
     )
     kube.create_if_missing(FLOW_SCHEMAS, domains)
+    # Matched first too: the leader Lease is renewed every 2 s, whatever the products do.
+    lease = build_flow_schema(
+        LEASE_WRITES,
+        (OPERATOR_NAMESPACE, RELEASE),
+        precedence=380,
+        verbs=WRITE_VERBS,
+        resources=("leases",),
+    )
+    kube.create_if_missing(FLOW_SCHEMAS, lease)
     return lambda: dispatched_requests(kube, [OPERATOR_WRITES])[OPERATOR_WRITES]
 
 

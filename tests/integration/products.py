@@ -125,17 +125,22 @@ class OperatorProcess:
         *,
         drift_interval: float = 30.0,
         extra: tuple[str, ...] = (),
+        health: bool = False,
     ) -> None:
         self.log = log
         self.metrics_port = free_port()
+        self.liveness_port = free_port() if health else 0
         self._output: IO[bytes] = log.open("ab")
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "dataproduct_operator", "run",
                 "--kubeconfig", str(kubeconfig),
                 "--metrics-port", str(self.metrics_port),
-                "--liveness-port", "0",
+                "--liveness-port", str(self.liveness_port),
                 "--drift-interval", str(drift_interval),
+                # The chart's Role lets its ServiceAccount hold the Lease of the release.
+                "--leader-election-namespace", "dataproduct-system",
+                "--lease-name", "dataproduct-operator",
                 *extra,
             ],
             stdout=self._output,

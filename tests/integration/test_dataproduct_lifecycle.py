@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from dataproduct_operator.api.kinds import LEGACY_FINALIZER
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
@@ -22,7 +23,6 @@ from dataproduct_operator.constants import (
     LABEL_MANAGED_BY,
     LABEL_PRODUCT,
     LABEL_RETAINED,
-    LEGACY_FINALIZER,
     OPERATOR_NAME,
 )
 from dataproduct_operator.k8s.rest import ApiError, RestClient

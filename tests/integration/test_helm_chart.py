@@ -175,19 +175,25 @@ def test_starter_policies_are_off_by_default_and_created_after_the_crds_when_on(
         kube.create("/apis/datamesh.dev/v1alpha1/meshpolicies?dryRun=All", policy)
 
 
-def test_release_runs_under_pod_security_restricted(
+def test_release_runs_two_leader_elected_replicas_under_pod_security_restricted(
     operator_release: str, kube: RestClient
 ) -> None:
     namespace = kube.get(f"/api/v1/namespaces/{OPERATOR_NAMESPACE}")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     deployment = kube.get(f"/apis/apps/v1/namespaces/{OPERATOR_NAMESPACE}/deployments/{RELEASE}")
-    assert deployment["status"]["availableReplicas"] == 1
+    assert deployment["status"]["availableReplicas"] == 2
+    budget = kube.get(
+        f"/apis/policy/v1/namespaces/{OPERATOR_NAMESPACE}/poddisruptionbudgets/{RELEASE}"
+    )
+    assert budget["spec"]["minAvailable"] == 1
     pods = kube.get(
         f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/pods",
         query={"labelSelector": f"app.kubernetes.io/instance={RELEASE}"},
     )["items"]
-    assert [p["spec"]["serviceAccountName"] for p in pods] == [RELEASE]
+    assert [p["spec"]["serviceAccountName"] for p in pods] == [RELEASE, RELEASE]
     container = pods[0]["spec"]["containers"][0]
+    assert f"--leader-election-namespace={OPERATOR_NAMESPACE}" in container["args"]
+    assert f"--lease-name={RELEASE}" in container["args"]
     assert container["livenessProbe"]["httpGet"] == {
         "path": "/healthz",
         "port": "health",
@@ -302,3 +308,25 @@ def test_standalone_catalog_pod_meets_pod_security_restricted(
         assert "violates PodSecurity" in refused.value.message
     finally:
         delete_if_present(kube, f"{accounts}/x-dataproduct-operator-catalog")
+
+
+@pytest.mark.parametrize(
+    ("namespace", "attributes", "expected"),
+    [
+        (OPERATOR_NAMESPACE, ("coordination.k8s.io", "leases", "create"), True),
+        (OPERATOR_NAMESPACE, ("coordination.k8s.io", "leases", "update", RELEASE), True),
+        (OPERATOR_NAMESPACE, ("coordination.k8s.io", "leases", "get", RELEASE), True),
+        (OPERATOR_NAMESPACE, ("coordination.k8s.io", "leases", "update", "kube-scheduler"), False),
+        (OPERATOR_NAMESPACE, ("coordination.k8s.io", "leases", "delete", RELEASE), False),
+        ("kube-system", ("coordination.k8s.io", "leases", "update", RELEASE), False),
+        ("kube-system", ("coordination.k8s.io", "leases", "create"), False),
+    ],
+)
+def test_operator_may_hold_its_own_leader_lease_and_no_other(
+    operator_release: str,
+    kube: RestClient,
+    namespace: str,
+    attributes: tuple[str, ...],
+    expected: bool,
+) -> None:
+    assert _allowed(kube, namespace, attributes) is expected

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus, ProductCounts
+from dataproduct_operator.status.conditions import with_ready_false
 from dataproduct_operator.status.datadomain import (
     ObservedDomain,
-    compute_blocked_status,
+    blocked_message,
     compute_domain_status,
     product_ready,
 )
@@ -127,7 +128,9 @@ def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> Non
 def test_a_blocked_deletion_names_the_products_and_keeps_the_other_conditions() -> None:
     before = status_of(observed(), now=T0).to_wire()
     names = [f"p-{index}" for index in range(12)]
-    blocked = compute_blocked_status(domain(before), names, now=T1)
+    message = blocked_message("sales", names)
+    wire = with_ready_false(before, "DeletionBlocked", message, generation=3, now=T1)
+    blocked = DataDomainStatus.model_validate(wire)
     ready = blocked.conditions[0]
     assert (ready.type, ready.status.value, ready.reason) == ("Ready", "False", "DeletionBlocked")
     assert "12 DataProducts" in ready.message and "p-0" in ready.message

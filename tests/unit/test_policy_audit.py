@@ -14,6 +14,7 @@ from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.meshpolicy import MeshPolicy, compile_policy
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.metrics import OperatorMetrics
+from dataproduct_operator.reconcile.mesh import Violations
 from dataproduct_operator.specs.meshpolicy import build_admission_objects
 from dataproduct_operator.status.meshpolicy import (
     ObservedAdmission,
@@ -253,7 +254,8 @@ def test_removing_a_column_takes_a_major_version_bump() -> None:
 
 def test_violations_are_counted_per_policy_and_rule_in_prometheus_format() -> None:
     metrics = OperatorMetrics()
-    violations = metrics.policy_violations
+    violations = Violations()
+    metrics.count_policy_violations(violations.counts)
     assert violations.observe("sales", "orders", {("pii", "r1"), ("fresh", "r2")})
     assert violations.observe("crm", "customers", {("pii", "r1")})
     assert not violations.observe("crm", "customers", {("pii", "r1")})  # unchanged

@@ -1,7 +1,9 @@
-"""Status conditions shared by every kind (layer ``api``, pure).
+"""Status conditions shared by every kind, and their vocabulary (layer ``api``, pure).
 
 The shape follows ``metav1.Condition``: type, status, reason (CamelCase), message,
 lastTransitionTime and observedGeneration, so kstatus-aware tools (Flux, Argo CD) read ``Ready``.
+Every condition type and every reason the operator writes, and every Event reason it posts, is
+named here once: the status builders, the runtime, the catalog and the tests use these names.
 """
 
 from __future__ import annotations
@@ -32,3 +34,74 @@ class Condition(ApiModel):
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation this condition was computed for."
     )
+
+
+# Condition types. Ready sums up the others of its kind (PolicyCompliant and Valid aside).
+READY = "Ready"
+STORAGE_READY = "StorageReady"  # DataProduct
+PIPELINES_READY = "PipelinesReady"  # DataProduct
+ACCESS_READY = "AccessReady"  # DataProduct, DataDomain
+MONITORING_READY = "MonitoringReady"  # DataProduct
+POLICY_COMPLIANT = "PolicyCompliant"  # DataProduct
+NAMESPACE_READY = "NamespaceReady"  # DataDomain
+QUOTA_READY = "QuotaReady"  # DataDomain
+VALID = "Valid"  # MeshPolicy
+
+
+class Reason(StrEnum):
+    """Reasons of conditions and of Events, CamelCase as Kubernetes writes them."""
+
+    # Ready, every kind
+    RECONCILED = "Reconciled"
+    INVALID_SPEC = "InvalidSpec"  # the models refuse the object (e.g. written under a looser CRD)
+    RECONCILE_FAILED = "ReconcileFailed"  # an error about the object; retried with backoff
+    FORBIDDEN = "Forbidden"  # the API server refused the operator; retried with backoff
+    APPLY_FAILED = "ApplyFailed"  # a child could not be applied; retried with backoff
+    DOMAIN_MISMATCH = "DomainMismatch"
+    DELETION_BLOCKED = "DeletionBlocked"
+    # DataProduct aspects
+    CLAIMS_BOUND = "ClaimsBound"
+    CLAIMS_NOT_BOUND = "ClaimsNotBound"
+    NO_PIPELINES = "NoPipelines"
+    PIPELINES_SCHEDULED = "PipelinesScheduled"
+    CRONJOB_MISSING = "CronJobMissing"
+    RUN_FAILED = "RunFailed"
+    ACCESS_GRANTED = "AccessGranted"
+    ACCESS_MISSING = "AccessMissing"
+    ALERTS_DISABLED = "AlertsDisabled"
+    PROMETHEUS_OPERATOR_NOT_INSTALLED = "PrometheusOperatorNotInstalled"
+    ALERT_RULES_MISSING = "AlertRulesMissing"
+    ALERT_RULES_IN_PLACE = "AlertRulesInPlace"
+    POLICY_VIOLATED = "PolicyViolated"
+    COMPLIANT = "Compliant"
+    # DataDomain aspects
+    NAMESPACE_MISSING = "NamespaceMissing"
+    NAMESPACE_ACTIVE = "NamespaceActive"
+    NAMESPACE_TERMINATING = "NamespaceTerminating"
+    NO_QUOTA = "NoQuota"
+    QUOTA_MISSING = "QuotaMissing"
+    QUOTA_PENDING = "QuotaPending"
+    QUOTA_APPLIED = "QuotaApplied"
+    ACCESS_APPLIED = "AccessApplied"
+    # MeshPolicy
+    COMPILED = "Compiled"
+    COMPILE_ERROR = "CompileError"
+    RULES_INVALID = "Invalid"  # Ready of a policy whose rules do not compile
+    AUDITING = "Auditing"
+    ENFORCED = "Enforced"
+    ADMISSION_POLICY_MISSING = "AdmissionPolicyMissing"
+    TYPE_CHECK_FAILED = "TypeCheckFailed"
+    INVALID_EXPRESSION = "InvalidExpression"
+    TYPE_CHECK_PENDING = "TypeCheckPending"
+    # Events only
+    APPLIED = "Applied"
+    PRUNED = "Pruned"
+    RETAINED = "Retained"
+    RUN_SUCCEEDED = "RunSucceeded"
+    POLICY_VIOLATION = "PolicyViolation"
+
+
+def not_ready_reason(condition_type: str) -> str:
+    """Ready's reason when ``condition_type`` is the first aspect that is not True:
+    StorageReady -> StorageNotReady."""
+    return condition_type.removesuffix("Ready") + "NotReady"

@@ -461,6 +461,12 @@ class PipelineStatus(ApiModel):
     last_run_status: RunStatus = Field(
         default=RunStatus.NEVER_RUN, description="NeverRun, Running, Succeeded or Failed."
     )
+    last_run_id: str | None = Field(
+        default=None,
+        description="The id of the last on-demand run started (the datamesh.dev/run label of "
+        "its Job). A run request starts one run: deleting its Job does not start it again; a "
+        "new datamesh.dev/run value does.",
+    )
 
 
 class DataProductStatus(ApiModel):

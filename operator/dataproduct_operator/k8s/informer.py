@@ -31,6 +31,7 @@ from dataproduct_operator.constants import (
     LABEL_PORT,
     LABEL_PRODUCT,
     LABEL_RETAINED,
+    LABEL_RUN,
 )
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
@@ -44,6 +45,7 @@ OnChange = Callable[[str, dict[str, Any]], None]  # event type, slim object
 KEPT_ANNOTATIONS = (ANNOTATION_DESIRED_HASH, ANNOTATION_RETAINED_FROM)
 KEPT_LABELS = (
     LABEL_MANAGED_BY, LABEL_PRODUCT, LABEL_COMPONENT, LABEL_PIPELINE, LABEL_PORT, LABEL_RETAINED,
+    LABEL_RUN,
 )  # fmt: skip
 # The children (objects with the product label) in full, slimmed; of the objects of others only
 # the names, as metadata: enough to never take one over, at little cost to the API server.

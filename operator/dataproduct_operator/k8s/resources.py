@@ -38,6 +38,7 @@ KNOWN_RESOURCES = {
         Resource("v1", "ConfigMap", "configmaps"),
         Resource("v1", "Namespace", "namespaces", namespaced=False),
         Resource("v1", "Event", "events"),
+        Resource("coordination.k8s.io/v1", "Lease", "leases"),
         Resource("rbac.authorization.k8s.io/v1", "Role", "roles"),
         Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
         Resource("batch/v1", "CronJob", "cronjobs"),

@@ -159,10 +159,38 @@ class Catalog(_Values):
     service: CatalogService = Field(default_factory=CatalogService)
 
 
+class LeaderElection(_Values):
+    """Which replica reconciles: the holder of a coordination.k8s.io Lease."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Reconcile only while holding the Lease <release> in the release's "
+        "namespace (taken over within about 12 s when its holder dies, at once when it stops). "
+        "Turn off only with replicas: 1.",
+    )
+
+
+class PodDisruptionBudget(_Values):
+    """A PodDisruptionBudget for the operator, created when replicas is more than 1."""
+
+    enabled: bool = Field(default=True, description="Create the PodDisruptionBudget.")
+    min_available: int = Field(
+        default=1, ge=0, description="Operator pods kept through voluntary disruptions."
+    )
+
+
 class ChartValues(_Values):
     """Values of the dataproduct-operator chart."""
 
     image: Image = Field(default_factory=Image)
+    replicas: int = Field(
+        default=2,
+        ge=1,
+        description="Replicas of the operator. One leads (see leaderElection); the others watch "
+        "and take over when it goes.",
+    )
+    leader_election: LeaderElection = Field(default_factory=LeaderElection)
+    pod_disruption_budget: PodDisruptionBudget = Field(default_factory=PodDisruptionBudget)
     image_pull_secrets: list[FreeForm] = Field(
         default_factory=list, description="Secrets for pulling the image: [{name: ...}]."
     )

@@ -120,6 +120,7 @@ OPERATOR_RULES = (
     ),
 )
 
+
 # The standalone catalog reads, and writes nothing.
 CATALOG_RULES = (
     Rule(
@@ -148,6 +149,22 @@ VIEW_AGGREGATION = "rbac.authorization.k8s.io/aggregate-to-view"
 def build_cluster_role_rules() -> list[dict[str, Any]]:
     """The PolicyRules of the operator's ClusterRole, in a stable order."""
     return [rule.to_wire() for rule in OPERATOR_RULES]
+
+
+def build_lease_rules(lease_name: str) -> list[dict[str, Any]]:
+    """The PolicyRules of the operator's Role in its own namespace: its leader Lease (create
+    cannot be narrowed to a name; reading and renewing can)."""
+    rules = (
+        Rule("coordination.k8s.io", ("leases",), ("create",), "take the Lease the first time"),
+        Rule(
+            "coordination.k8s.io",
+            ("leases",),
+            ("get", "update"),
+            "renew and take over the leader Lease, and no other",
+            resource_names=(lease_name,),
+        ),
+    )
+    return [rule.to_wire() for rule in rules]
 
 
 def build_catalog_rules() -> list[dict[str, Any]]:

@@ -1,23 +1,46 @@
 """Converge a DataDomain's namespace and the objects in it (layer ``reconcile``, imperative).
 
-Observe the namespace, the quota, the limit range, the owner team's RoleBinding, the network
-policies (by the domain label) and the data products in the namespace; build the desired
-objects; server-side apply those whose content hash differs; delete the quota when the spec no
-longer asks for one; and compute the status. A namespace that exists already and is not the
-operator's is taken into the domain (labelled), never deleted: it may hold data.
+:func:`reconcile_data_domain` takes a domain as the API server stores it and returns one
+:class:`~dataproduct_operator.reconcile.outcome.Outcome`. It observes the namespace, the quota,
+the limit range, the owner team's RoleBinding, the network policies (by the domain label) and
+the data products in the namespace; builds the desired objects; applies those whose content
+hash differs, or whose fields we set were changed by hand (every pass reads them whole, so a
+changed Pod Security label or NetworkPolicy is restored); deletes the quota when the spec no
+longer asks for one; and computes the status. A namespace that exists already and is not the
+operator's is taken into the domain (labelled), never deleted: it may hold data. A deleted
+domain goes once its namespace holds no DataProduct; until then it says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+import time
+from dataclasses import dataclass, replace
+from typing import Any
 
-from dataproduct_operator.api.datadomain import DataDomain, DataDomainStatus, ProductCounts
+from pydantic import ValidationError
+
+from dataproduct_operator.api.conditions import (
+    ACCESS_READY,
+    NAMESPACE_READY,
+    QUOTA_READY,
+    Reason,
+)
+from dataproduct_operator.api.datadomain import DataDomain, ProductCounts, namespace_of
+from dataproduct_operator.api.kinds import DOMAIN_FINALIZER
 from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
-from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.reconcile.apply import Removal, apply_and_prune
 from dataproduct_operator.reconcile.finalizers import add_finalizer, remove_finalizer
+from dataproduct_operator.reconcile.mesh import MeshState, ProductSummary
+from dataproduct_operator.reconcile.outcome import (
+    NORMAL,
+    Note,
+    Outcome,
+    Want,
+    failure_outcome,
+    invalid_spec_outcome,
+)
 from dataproduct_operator.specs.datadomain import (
     ALLOW_READERS,
     DENY_INGRESS,
@@ -27,35 +50,36 @@ from dataproduct_operator.specs.datadomain import (
     consumer_namespaces,
     granted_namespaces,
 )
-from dataproduct_operator.specs.dataproduct import stamped_hash
 from dataproduct_operator.status.datadomain import (
-    ACCESS,
-    NAMESPACE,
-    QUOTA,
+    PASSING_STATES,
     ObservedDomain,
+    blocked_message,
     compute_domain_status,
     product_ready,
 )
 
 SURVEY_PAGE = 100  # products read at a time to count them and collect their readers
+DELETION_RECHECK_SECONDS = 5.0  # a deleted domain that holds products looks again this often
+# States that pass by themselves: a quota not counted yet, a namespace still being deleted
+# (made again once it is gone). The domain looks again this often until they are over.
+RECHECK_SECONDS = 1.0
+PRODUCT_KIND = ("datamesh.dev/v1alpha1", "DataProduct")
 ASPECT_OF_KIND = {
-    "Namespace": NAMESPACE,
-    "ResourceQuota": QUOTA,
-    "LimitRange": QUOTA,
-    "NetworkPolicy": ACCESS,
-    "RoleBinding": ACCESS,
+    "Namespace": NAMESPACE_READY,
+    "ResourceQuota": QUOTA_READY,
+    "LimitRange": QUOTA_READY,
+    "NetworkPolicy": ACCESS_READY,
+    "RoleBinding": ACCESS_READY,
 }
 
 
-@dataclass
-class DomainOutcome:
-    """What one reconcile of a domain did and found."""
+@dataclass(frozen=True)
+class DomainContext:
+    """What a domain's reconcile reads besides the domain."""
 
-    status: DataDomainStatus
-    applied: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-    surveyed: dict[str, ProductSummary] | None = None  # the products, when read from the server
+    client: KubeClient
+    mesh: MeshState
+    watched_namespaces: tuple[str, ...] = ()  # empty: every namespace
 
 
 def _path(kind: tuple[str, str], namespace: str | None = None, name: str | None = None) -> str:
@@ -85,13 +109,6 @@ async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, st
     return found
 
 
-class ProductSummary(NamedTuple):
-    """What a domain needs to know of one of its products."""
-
-    ready: bool
-    granted: frozenset[str]  # the namespaces of its ServiceAccount readers
-
-
 def summarize_product(product: dict[str, Any]) -> ProductSummary:
     """The summary of a product as the API server stores it (unparsed: cheap for hundreds)."""
     return ProductSummary(product_ready(product), frozenset(granted_namespaces(product)))
@@ -106,83 +123,97 @@ def tally(products: dict[str, ProductSummary]) -> tuple[ProductCounts, set[str]]
 async def survey_products(client: KubeClient, namespace: str) -> dict[str, ProductSummary]:
     """Every DataProduct of the namespace, summarized, read a page at a time."""
     found: dict[str, ProductSummary] = {}
-    path = _path(("datamesh.dev/v1alpha1", "DataProduct"), namespace)
-    async for page in client.pages(path, limit=SURVEY_PAGE):
+    async for page in client.pages(_path(PRODUCT_KIND, namespace), limit=SURVEY_PAGE):
         for product in page:
             found[product["metadata"]["name"]] = summarize_product(product)
     return found
 
 
+async def products_of(client: KubeClient, namespace: str) -> list[str]:
+    """Names of the DataProducts in a namespace."""
+    return sorted(
+        obj["metadata"]["name"] for obj in await client.list(_path(PRODUCT_KIND, namespace))
+    )
+
+
 async def reconcile_data_domain(
-    client: KubeClient,
-    domain: DataDomain,
-    *,
-    namespace_of: dict[str, str],
-    products: dict[str, ProductSummary] | None,
-    now: str,
-) -> DomainOutcome:
-    """Apply what differs, delete a quota no longer asked for, and compute the status;
-    ``namespace_of``: every domain's namespace, by domain name; ``products``: the domain's
-    products as the caller knows them, or None to survey them (``outcome.surveyed``)."""
+    ctx: DomainContext, body: dict[str, Any], *, want: Want, now: str
+) -> Outcome:
+    """One pass over a domain; a drift pass (``want`` DRIFT) surveys its products anew."""
+    if body["metadata"].get("deletionTimestamp"):
+        return await _let_go_when_empty(ctx, body, now=now)
+    try:
+        domain = DataDomain.from_object(body)
+    except ValidationError as error:
+        return invalid_spec_outcome(body, error, now=now)
+    client, mesh = ctx.client, ctx.mesh
+    await add_finalizer(client, body, DOMAIN_FINALIZER)  # held while its namespace has products
+    await mesh.wait_synced()  # every domain's namespace known
+    watched = not ctx.watched_namespaces or domain.namespace in ctx.watched_namespaces
+    known = mesh.domain_products.of(domain.namespace)
     found = await _observe(client, domain)
-    outcome = DomainOutcome(status=domain.status)
+    products = None if (want & Want.DRIFT or not watched) else known
+    started = time.monotonic()
     if products is None and found[("Namespace", domain.namespace)] is not None:
-        products = outcome.surveyed = await survey_products(client, domain.namespace)
+        products = await survey_products(client, domain.namespace)
+        if watched:
+            mesh.domain_products.seed(domain.namespace, products, started)
     counts, granted = tally(products or {})
-    desired = build_domain_objects(domain, granted, consumer_namespaces(domain, namespace_of))
-    for obj in desired:  # the namespace first: the rest lives in it
-        key = (obj["kind"], obj["metadata"]["name"])
-        if stamped_hash(found.get(key)) == stamped_hash(obj):
-            continue
-        try:
-            found[key] = await client.apply(obj)
-            outcome.applied.append(f"{obj['kind']} {obj['metadata']['name']}")
-        except ApiError as error:
-            aspect = ASPECT_OF_KIND[obj["kind"]]
-            message = f"{obj['kind']} {obj['metadata']['name']}: {error.message or error.reason}"
-            outcome.failures[aspect] = "; ".join(
-                filter(None, [outcome.failures.get(aspect), message])
-            )
-    wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
+    namespaces = consumer_namespaces(domain, mesh.namespaces_of_domains())
+    desired = build_domain_objects(domain, granted, namespaces)
     quota_key = ("ResourceQuota", DOMAIN_OBJECT_NAME)
-    if quota_key not in wanted and found.get(quota_key) is not None:
-        await client.delete(object_path(found[quota_key]))
-        outcome.pruned.append(f"ResourceQuota {DOMAIN_OBJECT_NAME}")
-        found[quota_key] = None
+    quota_wanted = any(obj["kind"] == "ResourceQuota" for obj in desired)
+    stale = [] if quota_wanted or found.get(quota_key) is None else [found[quota_key]]
+
+    async def live(obj: dict[str, Any]) -> dict[str, Any] | None:
+        return found.get((obj["kind"], obj["metadata"]["name"]))  # read whole just now
+
+    async def remove(obj: dict[str, Any]) -> Removal:
+        return Removal(deleted=await client.delete(object_path(obj)))
+
+    result = await apply_and_prune(
+        client,
+        desired,
+        found,
+        aspect_of_kind=ASPECT_OF_KIND,
+        stale=stale,
+        remove=remove,
+        # The namespace first: the rest lives in it.
+        later_kinds=(frozenset(ASPECT_OF_KIND) - {"Namespace"},),
+        may_adopt=lambda _: True,
+        live=live,
+    )
     observed = ObservedDomain(
-        namespace=found.get(("Namespace", domain.namespace)),
-        quota=found.get(quota_key),
-        network_policies={
-            name for kind, name in found if kind == "NetworkPolicy" and found[(kind, name)]
-        },
-        editors=found.get(("RoleBinding", EDITORS)),
+        namespace=result.objects.get(("Namespace", domain.namespace)),
+        quota=result.objects.get(quota_key),
+        network_policies={name for kind, name in result.objects if kind == "NetworkPolicy"},
+        editors=result.objects.get(("RoleBinding", EDITORS)),
         products=counts,
     )
-    outcome.status = compute_domain_status(
+    status = compute_domain_status(
         domain,
         observed,
-        quota_wanted=quota_key in wanted,
+        quota_wanted=quota_wanted,
         network_policies_wanted={DENY_INGRESS, ALLOW_READERS},
-        failures=outcome.failures,
+        failures=result.failures,
         now=now,
     )
-    return outcome
+    passing = any(c.reason in PASSING_STATES for c in status.conditions)
+    return result.outcome(body, status, look_again_after=RECHECK_SECONDS if passing else None)
 
 
-DOMAIN_FINALIZER = "datamesh.dev/domain-protection"
-
-
-async def hold_domain(client: KubeClient, body: dict[str, Any]) -> None:
-    """Keep the domain from going while its namespace holds products."""
-    await add_finalizer(client, body, DOMAIN_FINALIZER)
-
-
-async def release_domain(client: KubeClient, body: dict[str, Any]) -> None:
-    """Let a deleted domain go; its namespace and everything in it stay."""
-    await remove_finalizer(client, body, DOMAIN_FINALIZER)
-
-
-async def products_of(client: KubeClient, domain: DataDomain) -> list[str]:
-    """Names of the DataProducts in the domain's namespace."""
-    path = _path(("datamesh.dev/v1alpha1", "DataProduct"), domain.namespace)
-    return sorted(obj["metadata"]["name"] for obj in await client.list(path))
+async def _let_go_when_empty(ctx: DomainContext, body: dict[str, Any], *, now: str) -> Outcome:
+    """A deleted domain goes once its namespace holds no DataProduct (its namespace and
+    everything in it stay); until then it says so (Ready False, DeletionBlocked, an Event when
+    the list changes) and looks again. Read unparsed: a domain the models refuse goes too."""
+    if DOMAIN_FINALIZER not in (body["metadata"].get("finalizers") or []):
+        return Outcome()
+    namespace = namespace_of(body)
+    products = await products_of(ctx.client, namespace)
+    if not products:
+        await remove_finalizer(ctx.client, body, DOMAIN_FINALIZER)
+        return Outcome(notes=(Note(NORMAL, Reason.PRUNED, f"Deleted; namespace {namespace} kept"),))
+    blocked = failure_outcome(
+        body, Reason.DELETION_BLOCKED, blocked_message(namespace, products), now=now, retry=False
+    )
+    return replace(blocked, look_again=Want.RECONCILE, look_again_after=DELETION_RECHECK_SECONDS)

@@ -1,18 +1,36 @@
-"""Converge a DataProduct's children (layer ``reconcile``, imperative).
+"""Converge a DataProduct (layer ``reconcile``, imperative).
 
-Observe the children by label, build the desired ones, server-side apply only those whose
-content hash differs, prune what is ours and no longer desired, and compute the status. A claim
-of a product with ``deletionPolicy: Retain`` is never deleted: when its port goes away (or the
-product does) it is released: no owner, no ``managed-by`` label, labelled as retained.
+:func:`reconcile_data_product` takes a product as the API server stores it and returns one
+:class:`~dataproduct_operator.reconcile.outcome.Outcome`. A body the models refuse gets
+``InvalidSpec``; a product outside its domain's namespace gets ``DomainMismatch`` and nothing
+else. Otherwise the children are observed by label, the desired ones built, those whose content
+hash differs (or, on a drift pass, whose fields we set were changed) server-side applied, what
+is ours and no longer desired pruned, the status computed and audited against every MeshPolicy,
+and the Events of what changed named. A claim of a product with ``deletionPolicy: Retain`` is
+never deleted: when its port goes away (or the product does, :func:`let_go_data_product`) it is
+released: no owner, no ``managed-by`` label, labelled as retained.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from dataproduct_operator.api.conditions import (
+    ACCESS_READY,
+    MONITORING_READY,
+    PIPELINES_READY,
+    POLICY_COMPLIANT,
+    READY,
+    STORAGE_READY,
+    Reason,
+)
 from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, DeletionPolicy
+from dataproduct_operator.api.kinds import LEGACY_FINALIZER
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
@@ -23,28 +41,51 @@ from dataproduct_operator.constants import (
     LABEL_PORT,
     LABEL_PRODUCT,
     LABEL_RETAINED,
-    LEGACY_FINALIZER,
-    OPERATOR_NAME,
 )
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.informer import ChildCache
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.reconcile.apply import (
+    APPLY_CONCURRENCY,
+    Applied,
+    Key,
+    Removal,
+    apply_and_prune,
+    is_ours,
+    key_of,
+    shown,
+)
 from dataproduct_operator.reconcile.finalizers import remove_finalizer
-from dataproduct_operator.specs.dataproduct import build_children, stamped_hash
+from dataproduct_operator.reconcile.mesh import MeshState, ProductSummary
+from dataproduct_operator.reconcile.outcome import (
+    NORMAL,
+    WARNING,
+    FollowUp,
+    Note,
+    ObjectRef,
+    Outcome,
+    Want,
+    invalid_spec_outcome,
+)
+from dataproduct_operator.specs.datadomain import granted_namespaces
+from dataproduct_operator.specs.dataproduct import build_children
 from dataproduct_operator.status.dataproduct import (
-    ACCESS,
-    MONITORING,
-    PIPELINES,
-    STORAGE,
     Failures,
     Observed,
+    compute_mismatch_status,
+    compute_run_events,
     compute_status,
+    find_domain_mismatch,
 )
+from dataproduct_operator.status.meshpolicy import Violation, audit_product, with_compliance
 
-APPLY_CONCURRENCY = 8
 RUN_HISTORY = 3  # on-demand run Jobs kept per pipeline
 BOUND_LATER = frozenset({"RoleBinding"})  # applied after every other child
+# A domain is reconciled again this long after a product in it changed: its product counts and
+# the readers' namespaces of its network policies follow, once for a burst of changes.
+DOMAIN_AFTER_PRODUCTS_SECONDS = 5.0
+POLICY_STATUS_AFTER_AUDIT_SECONDS = 5.0  # the violation counts follow, once for a burst
 
 CHILD_KINDS = (
     ("v1", "ServiceAccount"),
@@ -59,42 +100,35 @@ CHILD_KINDS = (
 # has many Jobs of others: a run Job's name is asked of the API server instead.
 NAMED_KINDS = tuple(kind for kind in CHILD_KINDS if kind[1] != "Job")
 PROMETHEUS_RULE = ("monitoring.coreos.com/v1", "PrometheusRule")
+PRODUCT_KIND = ("datamesh.dev/v1alpha1", "DataProduct")
 
 ASPECT_OF_KIND = {
-    "PersistentVolumeClaim": STORAGE,
-    "ServiceAccount": PIPELINES,
-    "CronJob": PIPELINES,
-    "Job": PIPELINES,
-    "Role": ACCESS,
-    "RoleBinding": ACCESS,
-    "ConfigMap": ACCESS,
-    "PrometheusRule": MONITORING,
+    "PersistentVolumeClaim": STORAGE_READY,
+    "ServiceAccount": PIPELINES_READY,
+    "CronJob": PIPELINES_READY,
+    "Job": PIPELINES_READY,
+    "Role": ACCESS_READY,
+    "RoleBinding": ACCESS_READY,
+    "ConfigMap": ACCESS_READY,
+    "PrometheusRule": MONITORING_READY,
 }
 
-Key = tuple[str, str]
+
+@dataclass(frozen=True)
+class ProductContext:
+    """What a product's reconcile reads besides the product: the API, the children cache, the
+    mesh, whether the cluster serves PrometheusRule, and where product health is recorded."""
+
+    client: KubeClient
+    mesh: MeshState
+    prometheus_available: Callable[[], Awaitable[bool]]
+    cache: ChildCache | None = None
+    observe_health: Callable[[DataProduct, DataProductStatus], None] | None = None
+    forget_health: Callable[[str, str], None] | None = None
 
 
-@dataclass
-class Outcome:
-    """What one reconcile did and found."""
-
-    status: DataProductStatus
-    applied: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-
-
-def _key(obj: dict[str, Any]) -> Key:
-    return obj["kind"], obj["metadata"]["name"]
-
-
-def _describe(obj: dict[str, Any]) -> str:
-    return f"{obj['kind']} {obj['metadata']['name']}"
-
-
-def _is_ours(obj: dict[str, Any]) -> bool:
-    return bool(obj["metadata"].get("labels", {}).get(LABEL_MANAGED_BY) == OPERATOR_NAME)
+def product_path(namespace: str, name: str) -> str:
+    return KNOWN_RESOURCES[PRODUCT_KIND].path(namespace, name)
 
 
 async def observe(
@@ -136,33 +170,41 @@ async def observe(
             item["kind"], item["apiVersion"] = kind, api_version
             if kind == "Job":
                 jobs.append(item)
-            if _is_ours(item):
-                children[_key(item)] = item
+            if is_ours(item):
+                children[key_of(item)] = item
     return children, jobs
 
 
-async def _look_up(
-    client: KubeClient, cache: ChildCache | None, obj: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The object of that name, if any: from the cache when it knows the kind's names, else from
-    the API server's watch cache. Either may miss an object made a moment ago, as any look
-    before an apply could."""
-    kind = (obj["apiVersion"], obj["kind"])
-    if cache is not None and cache.knows_names(kind):
-        metadata = obj["metadata"]
-        return cache.find(kind, metadata["namespace"], metadata["name"])
-    return await client.get(object_path(obj), not_older_than="0")
+def _look_up(
+    client: KubeClient, cache: ChildCache | None
+) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+    """The object of a desired child's name, if any: from the cache when it knows the kind's
+    names, else from the API server's watch cache. Either may miss an object made a moment ago,
+    as any look before an apply could."""
+
+    async def look_up(obj: dict[str, Any]) -> dict[str, Any] | None:
+        kind = (obj["apiVersion"], obj["kind"])
+        if cache is not None and cache.knows_names(kind):
+            metadata = obj["metadata"]
+            return cache.find(kind, metadata["namespace"], metadata["name"])
+        return await client.get(object_path(obj), not_older_than="0")
+
+    return look_up
 
 
-def _may_adopt(found: dict[str, Any], product: DataProduct) -> bool:
+def _may_adopt(product: DataProduct) -> Callable[[dict[str, Any]], bool]:
     """Ours already, or a claim this product's earlier incarnation retained."""
-    labels = found["metadata"].get("labels") or {}
-    retained_claim = (
-        found.get("kind") == "PersistentVolumeClaim"
-        and labels.get(LABEL_RETAINED) == "true"
-        and labels.get(LABEL_PRODUCT) == product.name
-    )
-    return _is_ours(found) or retained_claim
+
+    def may_adopt(found: dict[str, Any]) -> bool:
+        labels = found["metadata"].get("labels") or {}
+        retained_claim = (
+            found.get("kind") == "PersistentVolumeClaim"
+            and labels.get(LABEL_RETAINED) == "true"
+            and labels.get(LABEL_PRODUCT) == product.name
+        )
+        return is_ours(found) or retained_claim
+
+    return may_adopt
 
 
 def _claim_sizes(children: dict[Key, dict[str, Any]]) -> dict[str, str]:
@@ -189,7 +231,7 @@ def _run_jobs_to_keep(product: DataProduct, children: dict[Key, dict[str, Any]])
     keep: set[Key] = set()
     for jobs in runs.values():
         jobs.sort(key=lambda j: j["metadata"].get("creationTimestamp", ""), reverse=True)
-        keep.update(_key(job) for job in jobs[:RUN_HISTORY])
+        keep.update(key_of(job) for job in jobs[:RUN_HISTORY])
     return keep
 
 
@@ -203,8 +245,15 @@ async def release_claim(
 
     False when the claim is gone already (deleted with its namespace, say).
     """
+    patch = {
+        "metadata": {
+            "ownerReferences": None,
+            "labels": {LABEL_MANAGED_BY: None, LABEL_RETAINED: "true"},
+            "annotations": {ANNOTATION_DESIRED_HASH: None, ANNOTATION_RETAINED_FROM: product_uid},
+        }
+    }
     try:
-        released = await _release(client, claim, product_uid)
+        released = await client.merge_patch(object_path(claim), patch)
     except ApiError as error:
         if error.status == 404:
             return False
@@ -214,135 +263,82 @@ async def release_claim(
     return True
 
 
-async def _release(
-    client: KubeClient, claim: dict[str, Any], product_uid: str | None
-) -> dict[str, Any]:
-    return await client.merge_patch(
-        object_path(claim),
-        {
-            "metadata": {
-                "ownerReferences": None,
-                "labels": {LABEL_MANAGED_BY: None, LABEL_RETAINED: "true"},
-                "annotations": {
-                    ANNOTATION_DESIRED_HASH: None,
-                    ANNOTATION_RETAINED_FROM: product_uid,
-                },
-            }
-        },
-    )
+def _remover(
+    client: KubeClient, product: DataProduct, cache: ChildCache | None
+) -> Callable[[dict[str, Any]], Awaitable[Removal]]:
+    """Delete a child of ours; a claim of a product that retains its data is released."""
 
-
-async def _remove(
-    client: KubeClient,
-    product: DataProduct,
-    obj: dict[str, Any],
-    outcome: Outcome,
-    cache: ChildCache | None,
-) -> None:
-    """Delete a child of ours; a retained claim is released instead."""
-    if (
-        obj["kind"] == "PersistentVolumeClaim"
-        and product.spec.deletion_policy is DeletionPolicy.RETAIN
-    ):
-        if await release_claim(client, obj, product.uid, cache):
-            outcome.released.append(_describe(obj))
-        return
-    if await client.delete(object_path(obj), uid=obj["metadata"].get("uid")):
-        outcome.pruned.append(_describe(obj))
-        if cache is not None:
+    async def remove(obj: dict[str, Any]) -> Removal:
+        claim = obj["kind"] == "PersistentVolumeClaim"
+        if claim and product.spec.deletion_policy is DeletionPolicy.RETAIN:
+            return Removal(released=await release_claim(client, obj, product.uid, cache))
+        deleted = await client.delete(object_path(obj), uid=obj["metadata"].get("uid"))
+        if deleted and cache is not None:
             cache.remove(obj, notify=False)
+        return Removal(deleted=deleted)
+
+    return remove
 
 
-async def reconcile_data_product(
-    client: KubeClient,
-    product: DataProduct,
-    *,
-    prometheus: bool,
-    now: str,
-    cache: ChildCache | None = None,
-) -> Outcome:
+async def converge_children(
+    ctx: ProductContext, product: DataProduct, *, prometheus: bool, drift: bool, now: str
+) -> tuple[DataProductStatus, Applied]:
     """Apply what differs, prune what is no longer wanted, and compute the status."""
+    client, cache = ctx.client, ctx.cache
     children, jobs = await observe(
         client, product.namespace, product.name, prometheus=prometheus, cache=cache
     )
     desired = build_children(
         product, observed_claim_sizes=_claim_sizes(children), prometheus_available=prometheus
     )
-    outcome = Outcome(status=product.status)
-    changed = [d for d in desired if stamped_hash(children.get(_key(d))) != stamped_hash(d)]
+    wanted = {key_of(d) for d in desired} | _run_jobs_to_keep(product, children)
 
-    def fail(obj: dict[str, Any], problem: str) -> None:
-        aspect = ASPECT_OF_KIND[obj["kind"]]
-        message = f"{_describe(obj)}: {problem}"
-        outcome.failures[aspect] = "; ".join(filter(None, [outcome.failures.get(aspect), message]))
+    async def live(obj: dict[str, Any]) -> dict[str, Any] | None:
+        return await client.get(object_path(obj), not_older_than="0")
 
-    # A child we have not made yet may clash with an object someone else made: never take it.
-    missing = [obj for obj in changed if _key(obj) not in children]
-    existing = await gather_limited(
-        APPLY_CONCURRENCY, *(_look_up(client, cache, obj) for obj in missing)
+    def applied_to_cache(answer: dict[str, Any]) -> None:
+        if cache is not None:
+            cache.put(answer, notify=False)
+
+    result = await apply_and_prune(
+        client,
+        desired,
+        children,
+        aspect_of_kind=ASPECT_OF_KIND,
+        stale=[obj for key, obj in children.items() if key not in wanted],
+        remove=_remover(client, product, cache),
+        later_kinds=(BOUND_LATER,),
+        look_up=_look_up(client, cache),
+        may_adopt=_may_adopt(product),
+        live=live if drift else None,
+        on_applied=applied_to_cache,
     )
-    for obj, found in zip(missing, existing, strict=True):
-        if found is not None and not _may_adopt(found, product):
-            fail(obj, f"exists and is not managed by {OPERATOR_NAME}; delete or rename it")
-            changed.remove(obj)
-
-    async def apply(obj: dict[str, Any]) -> None:
-        try:
-            children[_key(obj)] = applied = await client.apply(obj)
-            if cache is not None:
-                cache.put(applied, notify=False)
-            outcome.applied.append(_describe(obj))
-        except ApiError as error:
-            fail(obj, error.message or error.reason)
-
-    # Without the `bind` verb the API server lets the operator bind a Role only once the Role
-    # exists (it checks that the operator holds the Role's permissions): Roles go first.
-    for wave in (
-        [obj for obj in changed if obj["kind"] not in BOUND_LATER],
-        [obj for obj in changed if obj["kind"] in BOUND_LATER],
-    ):
-        await gather_limited(APPLY_CONCURRENCY, *(apply(obj) for obj in wave))
-
-    wanted = {_key(d) for d in desired} | _run_jobs_to_keep(product, children)
-    stale = [obj for key, obj in children.items() if key not in wanted]
-    await gather_limited(
-        APPLY_CONCURRENCY, *(_remove(client, product, obj, outcome, cache) for obj in stale)
-    )
-    gone = {_key(obj) for obj in stale}
-    for key in gone:
-        children.pop(key)
-    # The Jobs as they are now: listed ones minus the pruned, plus the ones just created.
-    listed = {_key(job) for job in jobs}
-    jobs = [job for job in jobs if _key(job) not in gone]
-    jobs += [obj for key, obj in children.items() if key[0] == "Job" and key not in listed]
-
-    outcome.status = compute_status(
+    # The Jobs as they are now: listed ones minus the removed, plus the ones just created.
+    listed = {key_of(job) for job in jobs}
+    jobs = [job for job in jobs if key_of(job) in result.objects or key_of(job) not in children]
+    jobs += [obj for key, obj in result.objects.items() if key[0] == "Job" and key not in listed]
+    status = compute_status(
         product,
-        Observed(children, jobs),
-        failures=Failures(outcome.failures),
+        Observed(result.objects, jobs),
+        failures=Failures(result.failures),
         prometheus_available=prometheus,
         now=now,
     )
-    return outcome
+    return status, result
 
 
 async def refresh_status(
-    client: KubeClient,
-    product: DataProduct,
-    *,
-    prometheus: bool,
-    now: str,
-    cache: ChildCache | None = None,
+    ctx: ProductContext, product: DataProduct, *, prometheus: bool, now: str
 ) -> DataProductStatus:
     """The status from the children as they are, without applying anything."""
     children, jobs = await observe(
-        client, product.namespace, product.name, prometheus=prometheus, cache=cache
+        ctx.client, product.namespace, product.name, prometheus=prometheus, cache=ctx.cache
     )
     # A failure to apply stays reported until the next reconcile of this generation clears it.
     still_failing = {
         c.type: c.message
         for c in product.status.conditions
-        if c.reason == "ApplyFailed" and c.observed_generation == product.generation
+        if c.reason == Reason.APPLY_FAILED and c.observed_generation == product.generation
     }
     return compute_status(
         product,
@@ -353,20 +349,143 @@ async def refresh_status(
     )
 
 
+def _claims_pending(status: DataProductStatus) -> bool:
+    """Every claim that is not bound is pending (none lost or missing)."""
+    unbound = [port.phase for port in status.output_ports if port.phase != "Bound"]
+    return bool(unbound) and all(phase == "Pending" for phase in unbound)
+
+
+def _new_failures(product: DataProduct, failures: dict[str, str]) -> list[Note]:
+    """An Event per failure that is new: not reported by the previous status already."""
+    before = {c.type: c for c in product.status.conditions}
+    notes = []
+    for aspect, message in failures.items():
+        known = before.get(aspect)
+        if known is None or (known.reason, known.message) != (Reason.APPLY_FAILED, message):
+            notes.append(Note(WARNING, Reason.APPLY_FAILED, f"{aspect}: {message}"))
+    return notes
+
+
+def _compliance_notes(product: DataProduct, status: DataProductStatus) -> list[Note]:
+    """A Warning when the product's violations change, a Normal Event when they end."""
+    before = next((c for c in product.status.conditions if c.type == POLICY_COMPLIANT), None)
+    after = next(c for c in status.conditions if c.type == POLICY_COMPLIANT)
+    if after.status.value == "False" and (before is None or before.message != after.message):
+        return [Note(WARNING, Reason.POLICY_VIOLATION, after.message, with_status=True)]
+    if after.status.value == "True" and before is not None and before.status.value == "False":
+        return [Note(NORMAL, Reason.COMPLIANT, after.message, with_status=True)]
+    return []
+
+
+def _follow_ups(
+    ctx: ProductContext,
+    body: dict[str, Any],
+    product: DataProduct,
+    status: DataProductStatus,
+    violations: list[Violation] | None,
+) -> list[FollowUp]:
+    """The domain, when what it knows of the product changed (Ready, its readers'
+    namespaces); every policy, when the products violating it changed (``violations``: the
+    audit's findings, None when the product was not audited)."""
+    mesh = ctx.mesh
+    follow_ups = []
+    known = ProductSummary(status.ready, frozenset(granted_namespaces(body)))
+    domain = mesh.domain_of(product.namespace)
+    if mesh.domain_products.saw(product.namespace, product.name, known) and domain is not None:
+        follow_ups.append(
+            FollowUp("DataDomain", "", domain, Want.RECONCILE, DOMAIN_AFTER_PRODUCTS_SECONDS)
+        )
+    if violations is not None:
+        rules = {(violation.policy, violation.rule) for violation in violations}
+        if mesh.violations.observe(product.namespace, product.name, rules):
+            follow_ups += _policy_statuses(mesh)
+    return follow_ups
+
+
+def _policy_statuses(mesh: MeshState) -> list[FollowUp]:
+    return [
+        FollowUp("MeshPolicy", "", name, Want.REFRESH, POLICY_STATUS_AFTER_AUDIT_SECONDS)
+        for name in sorted(mesh.compiled_policies)
+    ]
+
+
+async def reconcile_data_product(
+    ctx: ProductContext, body: dict[str, Any], *, want: Want, now: str
+) -> Outcome:
+    """One pass over a product: reconcile its children (``want`` RECONCILE, and DRIFT on a drift
+    pass) or only compute its status from them (REFRESH); see the module docstring."""
+    try:
+        product = DataProduct.from_object(body)
+    except ValidationError as error:
+        return invalid_spec_outcome(body, error, now=now)
+    await ctx.mesh.wait_synced()
+    mismatch = find_domain_mismatch(product, ctx.mesh.domain_of(product.namespace))
+    if mismatch is not None:
+        return _hold_off(ctx, body, product, mismatch, now=now)
+    prometheus = await ctx.prometheus_available()
+    notes: list[Note] = []
+    converged: Applied | None = None
+    if want & Want.RECONCILE:
+        drift = bool(want & Want.DRIFT)
+        status, converged = await converge_children(
+            ctx, product, prometheus=prometheus, drift=drift, now=now
+        )
+    else:
+        status = await refresh_status(ctx, product, prometheus=prometheus, now=now)
+    violations = audit_product(product, body, ctx.mesh.audited_policies())
+    status = with_compliance(product, status, violations, now=now)
+    if ctx.observe_health is not None:
+        ctx.observe_health(product, status)
+    failures = converged.failures if converged else {}
+    first_status = product.status.observed_generation != product.generation
+    if converged is not None:
+        notes += converged.change_notes()
+        notes += _new_failures(product, failures)
+    notes += _compliance_notes(product, status)
+    for run in compute_run_events(product.status, status):
+        notes.append(Note(WARNING if run.warning else NORMAL, run.reason, run.message, True))
+    follow_ups = _follow_ups(ctx, body, product, status, violations)
+    return Outcome(
+        subject=body,
+        status=status,
+        # The claims just created bind in a moment and their events refresh the status then:
+        # one first status write instead of "Pending" now and "Bound" right after.
+        hold_status=first_status and _claims_pending(status) and not failures,
+        notes=tuple(notes),
+        applied=tuple(converged.applied) if converged else (),
+        pruned=tuple(converged.pruned) if converged else (),
+        released=tuple(converged.released) if converged else (),
+        failures=failures,
+        follow_ups=tuple(follow_ups),
+    )
+
+
+def _hold_off(
+    ctx: ProductContext, body: dict[str, Any], product: DataProduct, message: str, *, now: str
+) -> Outcome:
+    """Report the mismatch (status, and a Warning Event when it is new); create nothing."""
+    status = compute_mismatch_status(product, message, now=now)
+    if ctx.observe_health is not None:
+        ctx.observe_health(product, status)
+    before = next((c for c in product.status.conditions if c.type == READY), None)
+    notes = []
+    if before is None or (before.reason, before.message) != (Reason.DOMAIN_MISMATCH, message):
+        notes.append(Note(WARNING, Reason.DOMAIN_MISMATCH, message, with_status=True))
+    follow_ups = _follow_ups(ctx, body, product, status, None)
+    return Outcome(subject=body, status=status, notes=tuple(notes), follow_ups=tuple(follow_ups))
+
+
 async def release_retained_claims(
-    client: KubeClient,
-    namespace: str,
-    product_name: str,
-    *,
-    product_uid: str | None,
-    cache: ChildCache | None = None,
-) -> list[str]:
+    ctx: ProductContext, namespace: str, product_name: str, *, product_uid: str | None
+) -> list[ObjectRef]:
     """A product is gone: release its claims kept under ``Retain``; the claims released.
 
     Those are the claims of ours without an owner reference; every other child names the
     product as its owner, and the garbage collector deletes it with the product.
     """
-    children, _ = await observe(client, namespace, product_name, prometheus=False, cache=cache)
+    children, _ = await observe(
+        ctx.client, namespace, product_name, prometheus=False, cache=ctx.cache
+    )
     claims = [
         obj
         for (kind, _), obj in children.items()
@@ -374,11 +493,43 @@ async def release_retained_claims(
     ]
     released = await gather_limited(
         APPLY_CONCURRENCY,
-        *(release_claim(client, claim, product_uid, cache) for claim in claims),
+        *(release_claim(ctx.client, claim, product_uid, ctx.cache) for claim in claims),
     )
-    return [_describe(claim) for claim, done in zip(claims, released, strict=True) if done]
+    return [ObjectRef.of(claim) for claim, done in zip(claims, released, strict=True) if done]
 
 
-async def remove_legacy_finalizer(client: KubeClient, body: dict[str, Any]) -> None:
-    """Let go of a deleted product that an earlier version held (a conflict if it changed)."""
-    await remove_finalizer(client, body, LEGACY_FINALIZER)
+async def let_go_data_product(
+    ctx: ProductContext, namespace: str, name: str, last: dict[str, Any] | None
+) -> Outcome:
+    """A product deleted (or, from a drift pass, children whose product is gone): release its
+    claims kept under Retain, let go of a legacy finalizer, forget the product. ``last``: its
+    last body seen, if any.
+
+    Nothing is released when a new product of that name exists: it adopts the claims.
+    """
+    uid = ((last or {}).get("metadata") or {}).get("uid")
+    current = await ctx.client.get(product_path(namespace, name))
+    if current is not None:
+        again = current["metadata"].get("uid") != uid  # a new product of that name
+        if again or not current["metadata"].get("deletionTimestamp"):
+            return Outcome()
+    released = await release_retained_claims(ctx, namespace, name, product_uid=uid)
+    notes = []
+    if released:
+        message = f"Released {shown(released)}, kept by deletionPolicy Retain"
+        notes.append(Note(NORMAL, Reason.RETAINED, message))
+    if current is not None:
+        # Let go of a deleted product an earlier version held (a conflict if it changed).
+        await remove_finalizer(ctx.client, current, LEGACY_FINALIZER)
+    if ctx.forget_health is not None:
+        ctx.forget_health(namespace, name)
+    mesh = ctx.mesh
+    follow_ups = _policy_statuses(mesh) if mesh.violations.forget(namespace, name) else []
+    domain = mesh.domain_of(namespace)
+    if mesh.domain_products.saw(namespace, name, None) and domain is not None:
+        follow_ups.append(
+            FollowUp("DataDomain", "", domain, Want.RECONCILE, DOMAIN_AFTER_PRODUCTS_SECONDS)
+        )
+    # The Events are posted on the object as last seen (it may be gone; then they are logged).
+    subject = last if uid is not None else None
+    return Outcome(subject=subject, notes=tuple(notes), follow_ups=tuple(follow_ups))

@@ -1,24 +1,34 @@
 """Converge a MeshPolicy's admission objects (layer ``reconcile``, imperative).
 
-Observe the ValidatingAdmissionPolicy and its binding (by name); server-side apply the desired
-ones whose content hash differs, delete ours when the policy is Audit only or does not compile.
-The binding waits until the API server has type-checked the admission policy without a warning
-(and goes while it has not): an expression that fails there would refuse every product.
-compute the status from what the API server reports of the admission policy (its type check)
-and from the products the audit found in violation.
+:func:`reconcile_mesh_policy` observes the ValidatingAdmissionPolicy and its binding (by name),
+applies the desired ones whose content hash differs or whose fields we set were changed by hand,
+deletes ours when the policy is Audit only or does not compile, and computes the status from
+what the API server reports of the admission policy (its type check) and from the products the
+audit found in violation. The binding waits until the API server has type-checked the admission
+policy without a warning (and goes while it has not): an expression that fails there would
+refuse every product.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
-from dataproduct_operator.api.meshpolicy import CompiledPolicy, MeshPolicyStatus
-from dataproduct_operator.constants import LABEL_MANAGED_BY, OPERATOR_NAME
+from pydantic import ValidationError
+
+from dataproduct_operator.api.conditions import READY, VALID, Reason
+from dataproduct_operator.api.meshpolicy import MeshPolicy, compile_policy
 from dataproduct_operator.k8s.client import KubeClient
-from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
-from dataproduct_operator.k8s.rest import ApiError
-from dataproduct_operator.specs.dataproduct import stamped_hash
+from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
+from dataproduct_operator.reconcile.apply import Removal, apply_and_prune, is_ours
+from dataproduct_operator.reconcile.mesh import MeshState
+from dataproduct_operator.reconcile.outcome import (
+    WARNING,
+    Note,
+    Outcome,
+    Want,
+    invalid_spec_outcome,
+)
 from dataproduct_operator.specs.meshpolicy import admission_policy_name, build_admission_objects
 from dataproduct_operator.status.meshpolicy import (
     ObservedAdmission,
@@ -27,53 +37,85 @@ from dataproduct_operator.status.meshpolicy import (
 )
 
 ADMISSION = "admissionregistration.k8s.io/v1"
-KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+POLICY, BINDING = "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"
+TYPE_CHECK_RECHECK_SECONDS = 2.0  # until the API server has checked the admission policy
 
 
-@dataclass
-class PolicyOutcome:
-    """What one reconcile of a policy did and found."""
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy's reconcile reads besides the policy."""
 
-    status: MeshPolicyStatus
-    applied: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    client: KubeClient
+    mesh: MeshState
 
 
 async def reconcile_mesh_policy(
-    client: KubeClient, compiled: CompiledPolicy, *, violating: list[str], now: str
-) -> PolicyOutcome:
-    name = admission_policy_name(compiled.policy)
-    found: dict[str, dict[str, Any] | None] = {
-        kind: await client.get(KNOWN_RESOURCES[(ADMISSION, kind)].path(name=name)) for kind in KINDS
+    ctx: PolicyContext, body: dict[str, Any], *, want: Want, now: str
+) -> Outcome:
+    """One pass over a policy (every pass reads its admission objects whole)."""
+    del want  # every pass is a full one: two objects, read by name
+    if body["metadata"].get("deletionTimestamp"):
+        return Outcome()  # its admission objects go with it (owned by it)
+    try:
+        policy = MeshPolicy.from_object(body)
+    except ValidationError as error:
+        return invalid_spec_outcome(body, error, now=now)
+    name = policy.name
+    compiled = ctx.mesh.compiled_policies.get(name)
+    if compiled is None or (compiled.policy.generation, compiled.policy.uid) != (
+        policy.generation,
+        policy.uid,
+    ):
+        compiled = compile_policy(policy)  # the watch has not brought this generation yet
+    else:
+        compiled = replace(compiled, policy=policy)  # its status as it is now
+    client = ctx.client
+    target = admission_policy_name(compiled.policy)
+    found: dict[tuple[str, str], dict[str, Any] | None] = {
+        (kind, target): await client.get(KNOWN_RESOURCES[(ADMISSION, kind)].path(name=target))
+        for kind in (POLICY, BINDING)
     }
-    desired = {obj["kind"]: obj for obj in build_admission_objects(compiled.policy)}
-    outcome = PolicyOutcome(status=compiled.policy.status)
-    for kind in KINDS:
-        current, wanted = found[kind], desired.get(kind)
-        checked = found[KINDS[0]]
-        if kind == KINDS[1] and (checked is None or type_check(checked) is not None):
-            wanted = None  # bound only once the API server has checked the expressions
-        path = KNOWN_RESOURCES[(ADMISSION, kind)].path(name=name)
-        try:
-            if wanted is not None and stamped_hash(current) != stamped_hash(wanted):
-                found[kind] = await client.apply(wanted)
-                outcome.applied.append(f"{kind} {name}")
-            elif wanted is None and current is not None and _ours(current):
-                await client.delete(path)
-                found[kind] = None
-                outcome.pruned.append(f"{kind} {name}")
-        except ApiError as error:
-            outcome.failures.append(f"{kind} {name}: {error.message or error.reason}")
-    outcome.status = compute_policy_status(
+    desired = build_admission_objects(compiled.policy)
+    checked = found[(POLICY, target)]
+    if checked is None or type_check(checked) is not None:
+        # Bound only once the API server has checked the expressions.
+        desired = [obj for obj in desired if obj["kind"] != BINDING]
+    wanted = {obj["kind"] for obj in desired}
+    stale = [obj for (kind, _), obj in found.items() if obj and kind not in wanted and is_ours(obj)]
+
+    async def live(obj: dict[str, Any]) -> dict[str, Any] | None:
+        return found.get((obj["kind"], obj["metadata"]["name"]))  # read whole just now
+
+    async def remove(obj: dict[str, Any]) -> Removal:
+        return Removal(deleted=await client.delete(object_path(obj)))
+
+    aspect_of_kind = {POLICY: READY, BINDING: READY}
+    result = await apply_and_prune(
+        client,
+        desired,
+        found,
+        aspect_of_kind=aspect_of_kind,
+        stale=stale,
+        remove=remove,
+        later_kinds=(frozenset({BINDING}),),
+        may_adopt=lambda _: True,
+        live=live,
+    )
+    failures = list(result.failures.values())
+    status = compute_policy_status(
         compiled,
-        ObservedAdmission(found[KINDS[0]], found[KINDS[1]]),
-        violating,
-        failures=outcome.failures,
+        ObservedAdmission(
+            result.objects.get((POLICY, target)), result.objects.get((BINDING, target))
+        ),
+        ctx.mesh.violations.violating(name),
+        failures=failures,
         now=now,
     )
-    return outcome
-
-
-def _ours(obj: dict[str, Any]) -> bool:
-    return (obj["metadata"].get("labels") or {}).get(LABEL_MANAGED_BY) == OPERATOR_NAME
+    notes = []
+    valid = next(c for c in status.conditions if c.type == VALID)
+    before = next((c for c in policy.status.conditions if c.type == VALID), None)
+    if valid.status.value == "False" and (before is None or before.message != valid.message):
+        notes.append(Note(WARNING, Reason.INVALID_EXPRESSION, valid.message, with_status=True))
+    pending = status.conditions[0].reason == Reason.TYPE_CHECK_PENDING
+    after = TYPE_CHECK_RECHECK_SECONDS if pending else None
+    return result.outcome(body, status, notes, look_again_after=after)

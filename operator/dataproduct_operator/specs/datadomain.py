@@ -22,7 +22,7 @@ from dataproduct_operator.constants import (
     LABEL_MANAGED_BY,
     OPERATOR_NAME,
 )
-from dataproduct_operator.specs.dataproduct import stamp_hash
+from dataproduct_operator.specs.hashing import stamp_hash
 from dataproduct_operator.specs.ownership import controller_reference
 from dataproduct_operator.specs.render import render
 

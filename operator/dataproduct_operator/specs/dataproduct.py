@@ -36,7 +36,6 @@ from dataproduct_operator.api.naming import (
 )
 from dataproduct_operator.api.quantity import duration_seconds, larger_quantity
 from dataproduct_operator.constants import (
-    ANNOTATION_DESIRED_HASH,
     ANNOTATION_RUN,
     COMPONENT_ACCESS,
     COMPONENT_MONITORING,
@@ -53,6 +52,7 @@ from dataproduct_operator.constants import (
     LABEL_RUN,
     OPERATOR_NAME,
 )
+from dataproduct_operator.specs.hashing import stamp_hash
 from dataproduct_operator.specs.ownership import controller_reference
 from dataproduct_operator.specs.render import render
 
@@ -190,12 +190,16 @@ def build_cronjob(product: DataProduct, pipeline: Pipeline) -> dict[str, Any] | 
 
 
 def build_run_job(product: DataProduct, request: RunRequest | None) -> dict[str, Any] | None:
-    """The Job of an on-demand run, when the run annotation names an unscheduled pipeline."""
+    """The Job of an on-demand run, when the run annotation names an unscheduled pipeline
+    and that request has not started a run yet (see ``PipelineStatus.last_run_id``)."""
     if request is None:
         return None
     pipeline = next((p for p in product.spec.pipelines if p.name == request.pipeline), None)
     if pipeline is None or pipeline.schedule is not None:
         return None
+    started = next((p for p in product.status.pipelines if p.name == pipeline.name), None)
+    if started is not None and started.last_run_id == request.run_id:
+        return None  # started already: its Job, even deleted, is not made again
     return render(
         "job.yaml.j2",
         metadata=_metadata(
@@ -357,27 +361,6 @@ def build_prometheus_rule(product: DataProduct) -> dict[str, Any] | None:
         stale_ports=stale_ports,
         has_pipelines=bool(product.spec.pipelines),
     )
-
-
-def content_hash(obj: dict[str, Any]) -> str:
-    """A stable hash of an object's content."""
-    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def stamped_hash(obj: dict[str, Any] | None) -> str | None:
-    """The content hash an object was stamped with (see :func:`stamp_hash`), if any."""
-    if obj is None:
-        return None
-    annotations: dict[str, str] = obj["metadata"].get("annotations") or {}
-    return annotations.get(ANNOTATION_DESIRED_HASH)
-
-
-def stamp_hash(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object with the hash of its content in an annotation."""
-    metadata = obj["metadata"]
-    annotations = {**metadata.get("annotations", {}), ANNOTATION_DESIRED_HASH: content_hash(obj)}
-    return {**obj, "metadata": {**metadata, "annotations": annotations}}
 
 
 def build_children(

@@ -8,10 +8,15 @@ not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from dataproduct_operator.api.conditions import Condition, ConditionStatus
-
-READY = "Ready"
+from dataproduct_operator.api.conditions import (
+    READY,
+    Condition,
+    ConditionStatus,
+    Reason,
+    not_ready_reason,
+)
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,29 @@ def build_conditions(aspects: dict[str, Aspect], stamp: Stamp, *, ready: str) ->
     not_ready = [c for c in conditions if c.status is not ConditionStatus.TRUE]
     if not_ready:
         first = not_ready[0]
-        summary = Aspect(
-            False, first.type.removesuffix("Ready") + "NotReady", f"{first.type}: {first.message}"
-        )
+        summary = Aspect(False, not_ready_reason(first.type), f"{first.type}: {first.message}")
     else:
-        summary = Aspect(True, "Reconciled", ready)
+        summary = Aspect(True, Reason.RECONCILED, ready)
     return [build_condition(READY, summary, stamp), *conditions]
+
+
+def with_ready_false(
+    status: dict[str, Any], reason: str, message: str, *, generation: int, now: str
+) -> dict[str, Any]:
+    """A status as written (wire form, perhaps of an object the models refuse) with its Ready
+    condition False for ``reason``, observed for ``generation`` (kstatus then reports the
+    object as failed rather than in progress); its other conditions and fields as they were.
+    """
+    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    before = next((c for c in conditions if c.get("type") == READY), None)
+    kept = before is not None and before.get("status") == ConditionStatus.FALSE.value
+    ready = Condition(
+        type=READY,
+        status=ConditionStatus.FALSE,
+        reason=reason,
+        message=message,
+        last_transition_time=(before or {}).get("lastTransitionTime") if kept else now,
+        observed_generation=generation,
+    ).to_wire()
+    others = [c for c in conditions if c.get("type") != READY]
+    return {**status, "observedGeneration": generation, "conditions": [ready, *others]}

@@ -11,6 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataproduct_operator.api.conditions import (
+    ACCESS_READY,
+    NAMESPACE_READY,
+    QUOTA_READY,
+    READY,
+    Reason,
+)
 from dataproduct_operator.api.datadomain import (
     DataDomain,
     DataDomainStatus,
@@ -18,19 +25,15 @@ from dataproduct_operator.api.datadomain import (
     QuotaUsage,
 )
 from dataproduct_operator.status.conditions import (
-    READY,
     Aspect,
     Stamp,
-    build_condition,
     build_conditions,
 )
 
-NAMESPACE = "NamespaceReady"
-QUOTA = "QuotaReady"
-QUOTA_PENDING = "QuotaPending"
-NAMESPACE_TERMINATING = "NamespaceTerminating"
-PASSING_STATES = (QUOTA_PENDING, NAMESPACE_TERMINATING)  # over without a change of the spec
-ACCESS = "AccessReady"
+PASSING_STATES = (
+    Reason.QUOTA_PENDING,
+    Reason.NAMESPACE_TERMINATING,
+)  # over without a change of the spec
 
 
 @dataclass(frozen=True)
@@ -46,27 +49,33 @@ class ObservedDomain:
 
 def _namespace(domain: DataDomain, observed: ObservedDomain) -> Aspect:
     if observed.namespace is None:
-        return Aspect(False, "NamespaceMissing", f"namespace {domain.namespace} does not exist")
+        return Aspect(
+            False, Reason.NAMESPACE_MISSING, f"namespace {domain.namespace} does not exist"
+        )
     phase = (observed.namespace.get("status") or {}).get("phase", "Active")
     if phase != "Active":
         message = f"namespace {domain.namespace} is {phase}; it is made again once it is gone"
-        return Aspect(False, NAMESPACE_TERMINATING, message)
-    return Aspect(True, "NamespaceActive", f"namespace {domain.namespace} is Active")
+        return Aspect(False, Reason.NAMESPACE_TERMINATING, message)
+    return Aspect(True, Reason.NAMESPACE_ACTIVE, f"namespace {domain.namespace} is Active")
 
 
 def _quota(wanted: bool, observed: ObservedDomain) -> Aspect:
     if not wanted:
-        return Aspect(True, "NoQuota", "spec.quota sets no limit")
+        return Aspect(True, Reason.NO_QUOTA, "spec.quota sets no limit")
     if observed.quota is None:
-        return Aspect(False, "QuotaMissing", "the ResourceQuota datamesh-domain does not exist")
+        return Aspect(
+            False, Reason.QUOTA_MISSING, "the ResourceQuota datamesh-domain does not exist"
+        )
     hard = (observed.quota.get("spec") or {}).get("hard") or {}
     counted = (observed.quota.get("status") or {}).get("used") or {}
     if not set(hard) <= set(counted):
         # Until kube-controller-manager has counted every resource of the quota in the
         # namespace (a custom resource only once its discovery has found the CRD, within 30 s),
         # the API server refuses every object the quota covers ("status unknown for quota").
-        return Aspect(False, QUOTA_PENDING, "the ResourceQuota datamesh-domain is not counted yet")
-    return Aspect(True, "QuotaApplied", "the ResourceQuota datamesh-domain is in place")
+        return Aspect(
+            False, Reason.QUOTA_PENDING, "the ResourceQuota datamesh-domain is not counted yet"
+        )
+    return Aspect(True, Reason.QUOTA_APPLIED, "the ResourceQuota datamesh-domain is in place")
 
 
 def _access(wanted: set[str], observed: ObservedDomain) -> Aspect:
@@ -74,9 +83,11 @@ def _access(wanted: set[str], observed: ObservedDomain) -> Aspect:
     if observed.editors is None:
         missing.append("the owner team's RoleBinding datamesh-domain-editors")
     if missing:
-        return Aspect(False, "AccessMissing", f"{', '.join(missing)} missing")
+        return Aspect(False, Reason.ACCESS_MISSING, f"{', '.join(missing)} missing")
     return Aspect(
-        True, "AccessApplied", "the network policies and the owner team's RoleBinding are in place"
+        True,
+        Reason.ACCESS_APPLIED,
+        "the network policies and the owner team's RoleBinding are in place",
     )
 
 
@@ -107,12 +118,12 @@ def compute_domain_status(
     """The whole status for the domain's current generation; ``failures``: what reconcile
     could not apply, per condition type."""
     aspects = {
-        NAMESPACE: _namespace(domain, observed),
-        QUOTA: _quota(quota_wanted, observed),
-        ACCESS: _access(network_policies_wanted, observed),
+        NAMESPACE_READY: _namespace(domain, observed),
+        QUOTA_READY: _quota(quota_wanted, observed),
+        ACCESS_READY: _access(network_policies_wanted, observed),
     }
     for kind, message in failures.items():
-        aspects[kind] = Aspect(False, "ApplyFailed", message)
+        aspects[kind] = Aspect(False, Reason.APPLY_FAILED, message)
     stamp = Stamp(domain.generation, {c.type: c for c in domain.status.conditions}, now)
     return DataDomainStatus(
         observed_generation=domain.generation,
@@ -123,19 +134,12 @@ def compute_domain_status(
     )
 
 
-def compute_blocked_status(
-    domain: DataDomain, products: list[str], *, now: str
-) -> DataDomainStatus:
-    """The status of a deleted domain whose namespace still holds ``products``: not Ready,
-    reason DeletionBlocked, the products named; the other conditions as they were."""
-    stamp = Stamp(domain.generation, {c.type: c for c in domain.status.conditions}, now)
+def blocked_message(namespace: str, products: list[str]) -> str:
+    """Why a deleted domain is still there: the DataProducts its namespace holds."""
     shown = ", ".join(products[:10]) + (
         f" and {len(products) - 10} more" if len(products) > 10 else ""
     )
-    message = (
-        f"deletion waits: namespace {domain.namespace} holds {len(products)} DataProducts "
+    return (
+        f"deletion waits: namespace {namespace} holds {len(products)} DataProducts "
         f"({shown}); delete them first"
     )
-    ready = build_condition(READY, Aspect(False, "DeletionBlocked", message), stamp)
-    others = [c for c in domain.status.conditions if c.type != READY]
-    return domain.status.model_copy(update={"conditions": [ready, *others]})

@@ -12,6 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataproduct_operator.api.conditions import (
+    ACCESS_READY,
+    MONITORING_READY,
+    PIPELINES_READY,
+    READY,
+    STORAGE_READY,
+    Reason,
+)
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
     DataProductStatus,
@@ -29,20 +37,15 @@ from dataproduct_operator.api.naming import (
     reader_role_name,
 )
 from dataproduct_operator.api.quantity import parse_quantity
-from dataproduct_operator.constants import LABEL_PIPELINE
+from dataproduct_operator.constants import LABEL_PIPELINE, LABEL_RUN
 from dataproduct_operator.status.conditions import (
-    READY,
     Aspect,
     Stamp,
     build_condition,
     build_conditions,
 )
 
-STORAGE = "StorageReady"
-PIPELINES = "PipelinesReady"
-ACCESS = "AccessReady"
-MONITORING = "MonitoringReady"
-ASPECTS = (STORAGE, PIPELINES, ACCESS, MONITORING)
+ASPECTS = (STORAGE_READY, PIPELINES_READY, ACCESS_READY, MONITORING_READY)
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,8 @@ def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, 
                 f"claim {name} keeps {kept}: a claim never shrinks (spec asks {port.storage.size})"
             )
     if problems:
-        return False, "ClaimsNotBound", "; ".join(problems + notes), ports
-    return True, "ClaimsBound", "; ".join([f"{len(ports)} volume(s) bound", *notes]), ports
+        return False, Reason.CLAIMS_NOT_BOUND, "; ".join(problems + notes), ports
+    return True, Reason.CLAIMS_BOUND, "; ".join([f"{len(ports)} volume(s) bound", *notes]), ports
 
 
 def job_state(job: dict[str, Any]) -> tuple[RunStatus, str | None]:
@@ -104,6 +107,15 @@ def job_state(job: dict[str, Any]) -> tuple[RunStatus, str | None]:
 def _latest(times: Iterable[str | None]) -> str | None:
     present = [t for t in times if t]
     return max(present) if present else None
+
+
+def _last_run_id(jobs: list[dict[str, Any]], old: PipelineStatus | None) -> str | None:
+    """The run id of the newest on-demand run Job (``jobs`` oldest first), else as before."""
+    for job in reversed(jobs):
+        run_id = (job["metadata"].get("labels") or {}).get(LABEL_RUN)
+        if run_id:
+            return str(run_id)
+    return old.last_run_id if old else None
 
 
 def _pipelines(
@@ -164,6 +176,7 @@ def _pipelines(
                 ]
             ),
             last_run_status=last_run,
+            last_run_id=_last_run_id(jobs, old),
         )
         statuses.append(status)
         if scheduled and cronjob is None:
@@ -174,8 +187,8 @@ def _pipelines(
         reason = "RunFailed" if all("failed" in p for p in problems) else "CronJobMissing"
         return False, reason, "; ".join(problems), statuses
     if not product.spec.pipelines:
-        return True, "NoPipelines", "no pipelines declared", statuses
-    return True, "PipelinesScheduled", f"{len(statuses)} pipeline(s) in place", statuses
+        return True, Reason.NO_PIPELINES, "no pipelines declared", statuses
+    return True, Reason.PIPELINES_SCHEDULED, f"{len(statuses)} pipeline(s) in place", statuses
 
 
 def _access(product: DataProduct, observed: Observed) -> tuple[bool, str, str]:
@@ -189,20 +202,20 @@ def _access(product: DataProduct, observed: Observed) -> tuple[bool, str, str]:
         expected.append(("RoleBinding", reader_role_name(product.name)))
     missing = [f"{kind} {name}" for kind, name in expected if observed.get(kind, name) is None]
     if missing:
-        return False, "AccessMissing", "missing " + ", ".join(missing)
+        return False, Reason.ACCESS_MISSING, "missing " + ", ".join(missing)
     readers = len(product.spec.access.readers)
-    return True, "AccessGranted", f"{readers} reader(s) granted; connection details published"
+    return True, Reason.ACCESS_GRANTED, f"{readers} reader(s) granted; connection details published"
 
 
 def _monitoring(
     product: DataProduct, observed: Observed, prometheus: bool
 ) -> tuple[bool, str, str]:
     if product.spec.monitoring.alerts is Toggle.DISABLED:
-        return True, "AlertsDisabled", "alerts are disabled; metrics are still exported"
+        return True, Reason.ALERTS_DISABLED, "alerts are disabled; metrics are still exported"
     if not prometheus:
         return (
             True,
-            "PrometheusOperatorNotInstalled",
+            Reason.PROMETHEUS_OPERATOR_NOT_INSTALLED,
             "metrics are exported; alert rules need the PrometheusRule kind "
             "(monitoring.coreos.com/v1), which this cluster does not serve",
         )
@@ -210,8 +223,8 @@ def _monitoring(
         p.slo and p.slo.freshness for p in product.spec.output_ports
     )
     if wants_rule and observed.get("PrometheusRule", prometheus_rule_name(product.name)) is None:
-        return False, "AlertRulesMissing", f"PrometheusRule {product.name} is missing"
-    return True, "AlertRulesInPlace", "alerting on staleness and failed runs"
+        return False, Reason.ALERT_RULES_MISSING, f"PrometheusRule {product.name} is missing"
+    return True, Reason.ALERT_RULES_IN_PLACE, "alerting on staleness and failed runs"
 
 
 def compute_status(
@@ -229,13 +242,13 @@ def compute_status(
         product, observed, product.status
     )
     aspects = {
-        STORAGE: (storage_ok, storage_reason, storage_message),
-        PIPELINES: (pipelines_ok, pipelines_reason, pipelines_message),
-        ACCESS: _access(product, observed),
-        MONITORING: _monitoring(product, observed, prometheus_available),
+        STORAGE_READY: (storage_ok, storage_reason, storage_message),
+        PIPELINES_READY: (pipelines_ok, pipelines_reason, pipelines_message),
+        ACCESS_READY: _access(product, observed),
+        MONITORING_READY: _monitoring(product, observed, prometheus_available),
     }
     for aspect, message in failures.by_aspect.items():
-        aspects[aspect] = (False, "ApplyFailed", message)
+        aspects[aspect] = (False, Reason.APPLY_FAILED, message)
     stamp = Stamp(product.generation, previous, now)
     conditions = build_conditions(
         {kind: Aspect(*state) for kind, state in aspects.items()},
@@ -248,9 +261,6 @@ def compute_status(
         output_ports=ports,
         pipelines=pipelines,
     )
-
-
-DOMAIN_MISMATCH = "DomainMismatch"
 
 
 def find_domain_mismatch(product: DataProduct, namespace_domain: str | None) -> str | None:
@@ -276,7 +286,7 @@ def compute_mismatch_status(product: DataProduct, message: str, *, now: str) -> 
     """Not Ready, reason DomainMismatch, for the current generation; the rest as it was (the
     operator neither creates nor deletes anything for such a product)."""
     stamp = Stamp(product.generation, {c.type: c for c in product.status.conditions}, now)
-    ready = build_condition(READY, Aspect(False, DOMAIN_MISMATCH, message), stamp)
+    ready = build_condition(READY, Aspect(False, Reason.DOMAIN_MISMATCH, message), stamp)
     others = [c for c in product.status.conditions if c.type != READY]
     return product.status.model_copy(
         update={"conditions": [ready, *others], "observed_generation": product.generation}
@@ -301,12 +311,12 @@ def compute_run_events(previous: DataProductStatus, current: DataProductStatus) 
         where = f"{pipeline.kind} {pipeline.object_name}" if pipeline.object_name else pipeline.kind
         if pipeline.last_failure_time and pipeline.last_failure_time != old.last_failure_time:
             message = f"Pipeline {pipeline.name} failed at {pipeline.last_failure_time} ({where})"
-            events.append(RunEvent(True, "RunFailed", message))
+            events.append(RunEvent(True, Reason.RUN_FAILED, message))
         if pipeline.last_successful_time and (
             pipeline.last_successful_time != old.last_successful_time
         ):
             message = (
                 f"Pipeline {pipeline.name} succeeded at {pipeline.last_successful_time} ({where})"
             )
-            events.append(RunEvent(False, "RunSucceeded", message))
+            events.append(RunEvent(False, Reason.RUN_SUCCEEDED, message))
     return events

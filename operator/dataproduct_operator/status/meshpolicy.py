@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataproduct_operator.api.cel import CelError
+from dataproduct_operator.api.conditions import POLICY_COMPLIANT, READY, VALID, Reason
 from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus
 from dataproduct_operator.api.meshpolicy import (
     MAX_LISTED_VIOLATIONS,
@@ -22,10 +23,8 @@ from dataproduct_operator.api.meshpolicy import (
     Enforcement,
     MeshPolicyStatus,
 )
-from dataproduct_operator.status.conditions import READY, Aspect, Stamp, build_condition
+from dataproduct_operator.status.conditions import Aspect, Stamp, build_condition
 
-POLICY_COMPLIANT = "PolicyCompliant"
-VALID = "Valid"
 MAX_SHOWN = 5  # violations spelled out in a condition message
 
 
@@ -70,9 +69,9 @@ def with_compliance(
     if violations:
         shown = "; ".join(v.describe() for v in violations[:MAX_SHOWN])
         more = f"; and {len(violations) - MAX_SHOWN} more" if len(violations) > MAX_SHOWN else ""
-        aspect = Aspect(False, "PolicyViolated", f"violates {shown}{more}")
+        aspect = Aspect(False, Reason.POLICY_VIOLATED, f"violates {shown}{more}")
     else:
-        aspect = Aspect(True, "Compliant", "complies with every MeshPolicy that applies")
+        aspect = Aspect(True, Reason.COMPLIANT, "complies with every MeshPolicy that applies")
     stamp = Stamp(product.generation, {c.type: c for c in product.status.conditions}, now)
     kept = [c for c in status.conditions if c.type != POLICY_COMPLIANT]
     compliant = build_condition(POLICY_COMPLIANT, aspect, stamp)
@@ -92,25 +91,29 @@ def _admission(
 ) -> Aspect:
     enforcement = compiled.policy.spec.enforcement
     if compiled.errors:
-        return Aspect(False, "Invalid", "not enforced: a rule does not compile (see Valid)")
+        return Aspect(
+            False, Reason.RULES_INVALID, "not enforced: a rule does not compile (see Valid)"
+        )
     if failures:
-        return Aspect(False, "ApplyFailed", "; ".join(failures))
+        return Aspect(False, Reason.APPLY_FAILED, "; ".join(failures))
     if enforcement is Enforcement.AUDIT:
-        return Aspect(True, "Auditing", "audited by the operator; not enforced at admission")
+        return Aspect(True, Reason.AUDITING, "audited by the operator; not enforced at admission")
     problem = _enforcement_problem(observed)
     if problem is not None:
         return problem
     verb = "refuses" if enforcement is Enforcement.DENY else "warns about"
-    return Aspect(True, "Enforced", f"the API server {verb} violating creates and updates")
+    return Aspect(True, Reason.ENFORCED, f"the API server {verb} violating creates and updates")
 
 
 def _enforcement_problem(observed: ObservedAdmission) -> Aspect | None:
     if observed.policy is None:
-        return Aspect(False, "AdmissionPolicyMissing", "the ValidatingAdmissionPolicy is missing")
+        return Aspect(
+            False, Reason.ADMISSION_POLICY_MISSING, "the ValidatingAdmissionPolicy is missing"
+        )
     problem = type_check(observed.policy)
     if problem is None and observed.binding is None:
         message = "the binding of the admission policy is missing"
-        return Aspect(False, "AdmissionPolicyMissing", message)
+        return Aspect(False, Reason.ADMISSION_POLICY_MISSING, message)
     return problem
 
 
@@ -121,12 +124,14 @@ def type_check(admission_policy: dict[str, Any]) -> Aspect | None:
     status = admission_policy.get("status") or {}
     if status.get("observedGeneration") != admission_policy["metadata"].get("generation"):
         return Aspect(
-            False, "TypeCheckPending", "the API server has not checked the admission policy yet"
+            False,
+            Reason.TYPE_CHECK_PENDING,
+            "the API server has not checked the admission policy yet",
         )
     warnings = (status.get("typeChecking") or {}).get("expressionWarnings") or []
     if warnings:
         shown = "; ".join(f"{w.get('fieldRef')}: {w.get('warning')}" for w in warnings)
-        return Aspect(False, "TypeCheckFailed", " ".join(shown.split()))
+        return Aspect(False, Reason.TYPE_CHECK_FAILED, " ".join(shown.split()))
     return None
 
 
@@ -144,9 +149,9 @@ def compute_policy_status(
     stamp = Stamp(policy.generation, {c.type: c for c in policy.status.conditions}, now)
     if compiled.errors:
         shown = "; ".join(f"rule {rule}: {message}" for rule, message in compiled.errors.items())
-        valid = Aspect(False, "CompileError", shown)
+        valid = Aspect(False, Reason.COMPILE_ERROR, shown)
     else:
-        valid = Aspect(True, "Compiled", "every expression compiles")
+        valid = Aspect(True, Reason.COMPILED, "every expression compiles")
     listed = sorted(violating)
     return MeshPolicyStatus(
         observed_generation=policy.generation,

@@ -1,0 +1,304 @@
+"""The operator's runtime, assembled (layer ``runtime``).
+
+:class:`OperatorRuntime` owns everything one operator process runs besides kopf's watches: the
+mesh's informers (DataDomains, MeshPolicies) and the children cache, one
+:class:`~.controller.Controller` per kind, the drift loops, the jobs that span many objects, and
+leader election. The kopf handlers pass it every watch event (:meth:`OperatorRuntime.observe`);
+it decides and does the rest. Only the leader's workers and drift passes run; a standby keeps
+its caches warm and takes over when the lease is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+from dataproduct_operator.api.kinds import DATA_DOMAIN, DATA_PRODUCT, MESH_POLICY
+from dataproduct_operator.config import OperatorConfig
+from dataproduct_operator.constants import LABEL_MANAGED_BY, LABEL_PRODUCT, OPERATOR_NAME
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.informer import ChildCache
+from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
+from dataproduct_operator.metrics import OperatorMetrics
+from dataproduct_operator.reconcile.datadomain import DomainContext, reconcile_data_domain
+from dataproduct_operator.reconcile.dataproduct import CHILD_KINDS, NAMED_KINDS, ProductContext
+from dataproduct_operator.reconcile.mesh import MeshState
+from dataproduct_operator.reconcile.meshpolicy import PolicyContext, reconcile_mesh_policy
+from dataproduct_operator.reconcile.outcome import FollowUp, Outcome, Want
+from dataproduct_operator.runtime.backoff import BackoffPolicy
+from dataproduct_operator.runtime.clock import Clock, SystemClock
+from dataproduct_operator.runtime.controller import Controller, Counters, RetryPolicies
+from dataproduct_operator.runtime.jobs import Jobs
+from dataproduct_operator.runtime.kinds import (
+    DOMAIN_RESOURCE,
+    POLICY_RESOURCE,
+    DataProductWorker,
+    PrometheusProbe,
+    StoredKindWorker,
+    domain_path,
+    policy_path,
+)
+from dataproduct_operator.runtime.leader import LeaderElector, LeaseSettings
+from dataproduct_operator.runtime.loops import LoopHealth, Loops
+
+logger = logging.getLogger(__name__)
+
+CHILD_EVENT_DELAY_SECONDS = 0.3  # child events of one product within this delay: one pass
+MESH_CHANGE_DELAY_SECONDS = 0.3
+DRIFT_PAGE = 100  # products listed (and kept in memory) at a time by the drift pass
+PRODUCT_RESOURCE = KNOWN_RESOURCES[("datamesh.dev/v1alpha1", DATA_PRODUCT)]
+DRIFT_LOOPS = {
+    DATA_PRODUCT: "drift-dataproducts",
+    DATA_DOMAIN: "drift-datadomains",
+    MESH_POLICY: "drift-meshpolicies",
+}
+
+
+class OperatorRuntime:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        config: OperatorConfig,
+        *,
+        clock: Clock | None = None,
+        metrics: OperatorMetrics | None = None,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.metrics = metrics or OperatorMetrics()
+        self.leading = asyncio.Event()
+        self.mesh = MeshState(client)
+        self.mesh.on_namespaces_moved = self._namespaces_moved
+        self.mesh.on_rules_changed = self._rules_changed
+        self.children = ChildCache(
+            client,
+            list(CHILD_KINDS),
+            config.namespaces,
+            on_change=self._child_changed,
+            name_kinds=NAMED_KINDS,
+        )
+        self.jobs = Jobs(self.clock, on_error=lambda reason: self._count_error("Job", reason))
+        self.loops = Loops(
+            self.clock, on_error=lambda reason: self._count_error("DriftLoop", reason)
+        )
+        self.elector: LeaderElector | None = None
+        self._election: asyncio.Task[None] | None = None
+        self.products, self.domains, self.policies = self._controllers()
+        self.controllers = {
+            DATA_PRODUCT: self.products,
+            DATA_DOMAIN: self.domains,
+            MESH_POLICY: self.policies,
+        }
+        interval = config.drift_interval_seconds
+        self.loops.add(DRIFT_LOOPS[DATA_PRODUCT], interval, self._drift_products)
+        self.loops.add(DRIFT_LOOPS[DATA_DOMAIN], interval, self._drift_domains)
+        self.loops.add(DRIFT_LOOPS[MESH_POLICY], interval, self._drift_policies)
+        self.metrics.count_policy_violations(self.mesh.violations.counts)
+        self.metrics.count_loop_passes(self.loops.last_passes)
+
+    def _controllers(self) -> tuple[Controller, Controller, Controller]:
+        config, client, clock, mesh = self.config, self.client, self.clock, self.mesh
+        retry = RetryPolicies(
+            quiet=BackoffPolicy(config.retry_quiet_base_seconds, config.retry_quiet_max_seconds),
+            surfaced=BackoffPolicy(config.retry_base_seconds, config.drift_interval_seconds),
+        )
+        counters = Counters(
+            error=self._count_error, applied=self._count_applied, passed=self._count_pass
+        )
+        common: dict[str, Any] = {
+            "leading": self.leading,
+            "retry": retry,
+            "max_hold": config.max_status_hold_seconds,
+            "follow": self._follow,
+            "counters": counters,
+        }
+        probe = PrometheusProbe(client, config.prometheus_check_seconds)
+        product_context = ProductContext(
+            client,
+            mesh,
+            probe.available,
+            cache=self.children,
+            observe_health=self.metrics.health.observe,
+            forget_health=self.metrics.health.forget,
+        )
+        product_worker = DataProductWorker(product_context, clock)
+        products = Controller(
+            product_worker,
+            client,
+            clock,
+            main_workers=config.concurrent_reconciles,
+            fast_workers=config.concurrent_reconciles,
+            **common,
+        )
+        product_worker.latest_version = products.latest_version
+        domain_context = DomainContext(client, mesh, config.namespaces)
+        policy_context = PolicyContext(client, mesh)
+        stored = []
+        for kind, store, path, reconcile in (
+            (DATA_DOMAIN, mesh.domains, domain_path, partial(_domain, domain_context)),
+            (MESH_POLICY, mesh.policies, policy_path, partial(_policy, policy_context)),
+        ):
+            worker = StoredKindWorker(kind, store, client, clock, path, reconcile)
+            stored.append(
+                Controller(worker, client, clock, main_workers=2, fast_workers=1, **common)
+            )
+        domains, policies = stored
+        return products, domains, policies
+
+    # -- counting --------------------------------------------------------------------------
+
+    def _count_error(self, kind: str, reason: str) -> None:
+        self.metrics.errors.labels(kind, reason).inc()
+
+    def _count_applied(self, kind: str) -> None:
+        self.metrics.applies.labels(kind).inc()
+
+    def _count_pass(self, kind: str, want: Want, seconds: float, ok: bool) -> None:
+        if kind == DATA_PRODUCT and want & Want.RECONCILE:
+            self.metrics.reconciles.labels("success" if ok else "error").inc()
+            self.metrics.reconcile_seconds.observe(seconds)
+
+    # -- events in -------------------------------------------------------------------------
+
+    def observe(self, kind: str, event: str | None, body: dict[str, Any]) -> None:
+        """A watch event of one of the operator's kinds (None: first listed)."""
+        self.controllers[kind].observe(event, body)
+
+    def _follow(self, follow_up: FollowUp) -> None:
+        controller = self.controllers[follow_up.kind]
+        key = (follow_up.namespace, follow_up.name)
+        controller.submit(key, follow_up.want, after=follow_up.after)
+
+    def _child_changed(self, event: str, child: dict[str, Any]) -> None:
+        """A child changed: refresh its product's status; a child of ours deleted: reconcile."""
+        if event == "LISTED":
+            return  # the initial listing: every product is reconciled at start anyway
+        metadata = child["metadata"]
+        labels = metadata.get("labels") or {}
+        namespace, name = metadata.get("namespace"), labels.get(LABEL_PRODUCT)
+        if not (namespace and name):
+            return
+        ours = labels.get(LABEL_MANAGED_BY) == OPERATOR_NAME
+        want = Want.RECONCILE if event == "DELETED" and ours else Want.REFRESH
+        self.products.submit((namespace, name), want, after=CHILD_EVENT_DELAY_SECONDS)
+
+    def _watches(self, namespace: str) -> bool:
+        return not self.config.namespaces or namespace in self.config.namespaces
+
+    def _namespaces_moved(self, namespaces: set[str]) -> None:
+        """The domain of these namespaces changed: every product there is reconciled (a
+        DomainMismatch may be over, or begin)."""
+        for namespace in sorted(ns for ns in namespaces if self._watches(ns)):
+
+            async def reconcile_namespace(namespace: str = namespace) -> None:
+                for body in await self.client.list(PRODUCT_RESOURCE.path(namespace)):
+                    self.products.submit(_key(body), Want.RECONCILE, body)
+
+            self.jobs.ask(
+                f"domain-of-{namespace}", reconcile_namespace, after=MESH_CHANGE_DELAY_SECONDS
+            )
+
+    def _rules_changed(self) -> None:
+        """A policy's rules changed: audit every product again (a status refresh audits)."""
+        self.jobs.ask(
+            "audit-every-product", self._audit_every_product, after=MESH_CHANGE_DELAY_SECONDS
+        )
+
+    async def _audit_every_product(self) -> None:
+        async for page in self._product_pages():
+            await self.products.submit_and_wait(page, Want.REFRESH)
+        for name in sorted(self.mesh.compiled_policies):
+            self.policies.submit(("", name), Want.REFRESH)
+
+    async def _product_pages(self) -> AsyncIterator[list[dict[str, Any]]]:
+        paths = [PRODUCT_RESOURCE.path(ns) for ns in self.config.namespaces]
+        for path in paths or [PRODUCT_RESOURCE.path()]:
+            async for page in self.client.pages(path, limit=DRIFT_PAGE):
+                yield page
+
+    # -- drift passes ----------------------------------------------------------------------
+
+    async def _drift_products(self) -> None:
+        """Every product reconciled, the fields we set compared with the live children; then
+        the children whose product is gone (deleted while no operator ran) let go."""
+        if not self.leading.is_set():
+            return
+        present: set[tuple[str, str]] = set()
+        async for page in self._product_pages():
+            present.update(_key(body) for body in page)
+            await self.products.submit_and_wait(page, Want.RECONCILE | Want.DRIFT)
+        await self.children.wait_synced()
+        for namespace, name in sorted(self.children.products(managed_by=OPERATOR_NAME) - present):
+            body = {"metadata": {"namespace": namespace, "name": name}}
+            self.products.submit((namespace, name), Want.LET_GO, body)
+
+    async def _drift_domains(self) -> None:
+        if self.leading.is_set():
+            bodies = await self.client.list(DOMAIN_RESOURCE.path())
+            await self.domains.submit_and_wait(bodies, Want.RECONCILE | Want.DRIFT)
+
+    async def _drift_policies(self) -> None:
+        if self.leading.is_set():
+            bodies = await self.client.list(POLICY_RESOURCE.path())
+            await self.policies.submit_and_wait(bodies, Want.RECONCILE | Want.DRIFT)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self, lease: LeaseSettings | None) -> None:
+        """Start watching and working; with ``lease``, work only while leading."""
+        self.mesh.start()
+        self.children.start()
+        for controller in self.controllers.values():
+            controller.start()
+        self.loops.start()
+        if lease is None:
+            self._leading_changed(True)
+            return
+        self.elector = LeaderElector(self.client, lease, self.clock, self._leading_changed)
+        self._election = asyncio.get_running_loop().create_task(self.elector.run())
+
+    def _leading_changed(self, leading: bool) -> None:
+        self.metrics.leader.set(1 if leading else 0)
+        if leading:
+            self.leading.set()
+        else:
+            self.leading.clear()
+
+    async def stop(self) -> None:
+        """Stop working (giving the lease up) and watching."""
+        if self._election is not None:
+            self._election.cancel()
+            await asyncio.gather(self._election, return_exceptions=True)
+        if self.elector is not None:
+            await self.elector.release()
+        self._leading_changed(False)
+        await self.loops.stop()
+        await self.jobs.stop()
+        for controller in self.controllers.values():
+            await controller.stop()
+        await self.children.stop()
+        await self.mesh.stop()
+
+    def health(self) -> tuple[bool, list[LoopHealth]]:
+        """Whether this process leads, and its drift loops' health (a standby has none)."""
+        leading = self.leading.is_set()
+        return leading, self.loops.health() if leading else []
+
+
+async def _domain(context: DomainContext, body: dict[str, Any], want: Want, now: str) -> Outcome:
+    return await reconcile_data_domain(context, body, want=want, now=now)
+
+
+async def _policy(context: PolicyContext, body: dict[str, Any], want: Want, now: str) -> Outcome:
+    return await reconcile_mesh_policy(context, body, want=want, now=now)
+
+
+def _key(body: dict[str, Any]) -> tuple[str, str]:
+    metadata = body["metadata"]
+    return metadata.get("namespace") or "", metadata["name"]
