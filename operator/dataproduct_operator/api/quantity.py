@@ -1,16 +1,23 @@
-"""Kubernetes quantities and durations as numbers (layer ``api``, pure).
+"""Kubernetes quantities and durations as numbers, and the ranges quantity fields accept
+(layer ``api``, pure).
 
 A quantity is read the way the API server reads it (``resource.ParseQuantity``): a decimal
 number, an optional sign, then a binary suffix (Ki ... Ei), a decimal one (n, u, m, k ... E) or
 an exponent (``e3``); values finer than a nano unit round up to one. Anything else, and any value
 beyond what a Kubernetes quantity holds, is a ValueError with a message, never a ``decimal``
 error: an object written under an older, looser CRD can hold any string.
+
+A :class:`QuantityRange` is the one source of a quantity field's bounds: the CRD's CEL rule, the
+models' check and the field's description are all made from it, with the same message.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context, Decimal
+from functools import cached_property
 
 _SUFFIXES = {
     "": Decimal(1),
@@ -86,6 +93,105 @@ def _shown(value: str | int) -> str:
     """The value for a message: quoted, and cut short, as a value can be a whole request."""
     text = repr(value)
     return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}..."
+
+
+@dataclass(frozen=True)
+class QuantityRange:
+    """The values one quantity field accepts, and how to say so.
+
+    ``name``: what messages call the field; ``example``: values to show; ``maximum``: the
+    largest value as written in messages and in CEL; ``positive``: 0 is refused too.
+    """
+
+    name: str
+    example: str
+    maximum: str
+    positive: bool = False
+
+    def __post_init__(self) -> None:
+        _ = self.limit  # a maximum that is no quantity fails on import, not on a user's value
+
+    @cached_property
+    def limit(self) -> Decimal:
+        """The maximum as a number."""
+        return parse_quantity(self.maximum)
+
+    @property
+    def bounds(self) -> str:
+        """``more than 0 and at most 1Pi``: the range in words."""
+        low = "more than 0" if self.positive else "from 0"
+        return f"{low} {'and at most' if self.positive else 'to'} {self.maximum}"
+
+    @property
+    def message(self) -> str:
+        """What the API server and the models say to a value out of range."""
+        return f"{self.name} must be a quantity such as {self.example}, {self.bounds}"
+
+    def check(self, value: str | int) -> Decimal:
+        """The value as a number; ValueError with :attr:`message` when it is out of range."""
+        refusal = f"{self.message}, not {_shown(value)}"
+        try:
+            number = parse_quantity(value)
+        except ValueError:
+            raise ValueError(refusal) from None
+        if number > self.limit or (self.positive and number == 0):
+            raise ValueError(refusal)
+        return number
+
+    def cel_rule(self, value: str = "self") -> str:
+        """CEL that holds when ``value`` (a string expression) is a quantity in range.
+
+        CEL's ``&&`` absorbs the error of ``quantity()`` on a string that is no quantity, so a
+        malformed value gets this rule's message rather than an evaluation error.
+        """
+        low = (
+            f"quantity({value}).isGreaterThan(quantity('0'))"
+            if self.positive
+            else f"!quantity({value}).isLessThan(quantity('0'))"
+        )
+        high = f"quantity({value}).compareTo(quantity('{self.maximum}')) <= 0"
+        return f"isQuantity({value}) && {low} && {high}"
+
+
+@dataclass(frozen=True)
+class ResourceRanges:
+    """The ranges of a map of resources (``requests``, ``limits``): one per named resource and
+    one for every other (extended resources, ephemeral-storage, hugepages)."""
+
+    named: tuple[QuantityRange, ...]
+    other: QuantityRange
+
+    @property
+    def summary(self) -> str:
+        """``cpu from 0 to 1000, memory from 0 to 64Ti, any other resource from 0 to 1Pi``."""
+        return ", ".join(f"{bounds.name} {bounds.bounds}" for bounds in (*self.named, self.other))
+
+    def check(self, resources: Mapping[str, str | int]) -> None:
+        """ValueError with the message of the first resource out of its range."""
+        by_name = {bounds.name: bounds for bounds in self.named}
+        for name, value in resources.items():
+            if name in by_name:
+                by_name[name].check(value)
+                continue
+            try:
+                self.other.check(value)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
+
+    def cel_rules(self) -> list[tuple[str, str]]:
+        """(rule, message) pairs over the map, one per range.
+
+        Each walks the keys with ``all``: the API server bounds the cost of ``self[k]`` by the
+        values' maxLength, but not that of ``self.cpu`` (rejecting the CRD as too costly).
+        """
+        value = "string(self[k])"  # int-or-string: a number too is read as a quantity
+        rules = [
+            (f"self.all(k, k != '{bounds.name}' || ({bounds.cel_rule(value)}))", bounds.message)
+            for bounds in self.named
+        ]
+        names = ", ".join(f"'{bounds.name}'" for bounds in self.named)
+        other = f"self.all(k, k in [{names}] || ({self.other.cel_rule(value)}))"
+        return [*rules, (other, self.other.message)]
 
 
 def larger_quantity(first: str, second: str | None) -> str:
