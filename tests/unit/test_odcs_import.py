@@ -155,7 +155,7 @@ def _broken(change: Any) -> dict[str, Any]:
         ),
         (
             lambda c: c["servers"][0]["customProperties"][2].update(value="lots"),
-            "servers[0].customProperties: size: String should match pattern",
+            "servers[0].customProperties: size: Value error, size must be a quantity such as 5Gi",
         ),
         (lambda c: c.update(apiVersion="v2.2.2"), "apiVersion must be an ODCS v3 version"),
         (lambda c: c.update(kind="DataProduct"), "kind must be DataContract"),

@@ -8,14 +8,27 @@ int-or-string) ride along in ``json_schema_extra`` under their ``x-kubernetes-*`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticUndefined
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticUndefined, core_schema
+
+from dataproduct_operator.api.quantity import QuantityRange, ResourceRanges
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 QUANTITY = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$"
+# No quantity needs more; the API server needs the bound to price the CEL rules on quantities.
+MAX_QUANTITY_LENGTH = 64
 
 
 class ApiModel(BaseModel):
@@ -94,6 +107,50 @@ IntOrString = Annotated[
             "x-kubernetes-int-or-string": True,
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "pattern": QUANTITY,
+            "maxLength": MAX_QUANTITY_LENGTH,
         }
     ),
 ]
+
+
+@dataclass(frozen=True)
+class InRange:
+    """Annotation of a quantity field (a string, or ``IntOrString``) bounded by ``bounds``.
+
+    The model refuses a value out of range with the bounds' message (so does a body written
+    under an older, looser CRD), and the CRD carries the same bounds as a CEL rule with the same
+    message, so ``kubectl apply`` refuses it first. The CRD keeps its pattern too; the model
+    needs none, as the bounds' check reads the value as the API server does.
+    """
+
+    bounds: QuantityRange
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def _check(self, value: str | int) -> str | int:
+        self.bounds.check(value)
+        return value
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        value = "string(self)" if json_schema.get("x-kubernetes-int-or-string") else "self"
+        rules = [
+            *json_schema.get("x-kubernetes-validations", []),
+            cel(self.bounds.cel_rule(value), self.bounds.message),
+        ]
+        return {
+            **json_schema,
+            "pattern": QUANTITY,
+            "maxLength": MAX_QUANTITY_LENGTH,
+            "x-kubernetes-validations": rules,
+        }
+
+
+def resource_map(ranges: ResourceRanges) -> dict[str, Any]:
+    """``json_schema_extra`` of a map of resources to quantities: one CEL rule per range."""
+    return validations(*(cel(rule, message) for rule, message in ranges.cel_rules()))

@@ -8,15 +8,15 @@ its Pod Security level, who owns it and which other domains may read from it. Li
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from dataproduct_operator.api.base import (
     DNS_LABEL,
-    QUANTITY,
     ApiModel,
     ClusterObject,
+    InRange,
     IntOrString,
     cel,
     dns_label,
@@ -24,11 +24,19 @@ from dataproduct_operator.api.base import (
 )
 from dataproduct_operator.api.conditions import Condition
 from dataproduct_operator.api.dataproduct import Owner
+from dataproduct_operator.api.quantity import QuantityRange
 
 KIND = "DataDomain"
 PLURAL = "datadomains"
 SINGULAR = "datadomain"
 SHORT_NAMES = ("ddom",)
+
+
+# Bounds of the quota, checked by the CRD (CEL) and the models alike: a namespace spans many
+# nodes, but no domain needs more than this; leaving a resource out sets no limit.
+QUOTA_CPU = QuantityRange("cpu", "8 or 8000m", "100000")
+QUOTA_MEMORY = QuantityRange("memory", "32Gi", "1Pi")
+QUOTA_STORAGE = QuantityRange("storage", "1Ti", "1Ei")
 
 
 class PodSecurityLevel(StrEnum):
@@ -39,14 +47,17 @@ class PodSecurityLevel(StrEnum):
 class Quota(ApiModel):
     """Limits on what the domain's namespace may hold; each one left out is no limit."""
 
-    cpu: IntOrString | None = Field(
-        default=None, description="CPU all pods may request together, e.g. 8 or 8000m."
+    cpu: Annotated[IntOrString, InRange(QUOTA_CPU)] | None = Field(
+        default=None,
+        description=f"CPU all pods may request together, e.g. 8 or 8000m; {QUOTA_CPU.bounds}.",
     )
-    memory: str | None = Field(
-        default=None, pattern=QUANTITY, description="Memory all pods may request, e.g. 32Gi."
+    memory: Annotated[str, InRange(QUOTA_MEMORY)] | None = Field(
+        default=None,
+        description=f"Memory all pods may request, e.g. 32Gi; {QUOTA_MEMORY.bounds}.",
     )
-    storage: str | None = Field(
-        default=None, pattern=QUANTITY, description="Storage all claims may request, e.g. 1Ti."
+    storage: Annotated[str, InRange(QUOTA_STORAGE)] | None = Field(
+        default=None,
+        description=f"Storage all claims may request, e.g. 1Ti; {QUOTA_STORAGE.bounds}.",
     )
     max_data_products: int | None = Field(
         default=None, ge=0, le=10000, description="How many DataProducts the domain may have."

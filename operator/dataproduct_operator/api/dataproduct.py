@@ -8,20 +8,22 @@ lives here as schema facts and CEL rules, each with a message that says what mus
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dataproduct_operator.api.base import (
-    QUANTITY,
     ApiModel,
+    InRange,
     IntOrString,
     cel,
     dns_label,
     keyed_by_name,
+    resource_map,
     validations,
 )
 from dataproduct_operator.api.conditions import Condition, ConditionStatus
+from dataproduct_operator.api.quantity import QuantityRange, ResourceRanges
 
 GROUP = "datamesh.dev"
 VERSION = "v1alpha1"
@@ -48,6 +50,18 @@ SEMVER = (
 )
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PERCENT = r"^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)%$"
+
+# Bounds of the quantities, checked by the CRD (CEL) and the models alike. A volume of 0 is
+# refused by Kubernetes; one container runs on one node, and no node has 1000 cores or 64Ti.
+STORAGE_SIZE = QuantityRange("size", "5Gi", "1Pi", positive=True)
+PIPELINE_RESOURCES = ResourceRanges(
+    named=(
+        QuantityRange("cpu", "500m or 2", "1000"),
+        QuantityRange("memory", "512Mi or 4Gi", "64Ti"),
+    ),
+    other=QuantityRange("any other resource", "1 or 10Gi", "1Pi"),
+)
+MAX_RESOURCES = 16  # entries of requests or limits; bounds the cost of their CEL rules
 
 
 class Lifecycle(StrEnum):
@@ -173,10 +187,10 @@ class Input(ApiModel):
 class Storage(ApiModel):
     """The volume that holds an output port's data."""
 
-    size: str = Field(
+    size: Annotated[str, InRange(STORAGE_SIZE)] = Field(
         default="1Gi",
-        pattern=QUANTITY,
-        description="Requested size (a quantity such as 5Gi). Can grow, never shrinks.",
+        description=f"Requested size: a quantity such as 5Gi, {STORAGE_SIZE.bounds}. "
+        "Can grow, never shrinks.",
     )
     storage_class_name: str | None = Field(
         default=None,
@@ -289,8 +303,24 @@ class EnvVar(ApiModel):
 class Resources(ApiModel):
     """Compute resources of a pipeline container (quantities such as 500m, 1Gi)."""
 
-    requests: dict[str, IntOrString] = Field(default_factory=dict, description="Requests.")
-    limits: dict[str, IntOrString] = Field(default_factory=dict, description="Limits.")
+    requests: dict[str, IntOrString] = Field(
+        default_factory=dict,
+        max_length=MAX_RESOURCES,
+        description=f"Requests: {PIPELINE_RESOURCES.summary}.",
+        json_schema_extra=resource_map(PIPELINE_RESOURCES),
+    )
+    limits: dict[str, IntOrString] = Field(
+        default_factory=dict,
+        max_length=MAX_RESOURCES,
+        description=f"Limits: {PIPELINE_RESOURCES.summary}.",
+        json_schema_extra=resource_map(PIPELINE_RESOURCES),
+    )
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _in_range(cls, resources: dict[str, int | str]) -> dict[str, int | str]:
+        PIPELINE_RESOURCES.check(resources)
+        return resources
 
 
 class Pipeline(ApiModel):

@@ -594,7 +594,7 @@ def _percent(used: str, hard: str) -> int | None:
     try:
         limit = parse_quantity(hard)
         return round(100 * parse_quantity(used) / limit) if limit else None
-    except (ValueError, ArithmeticError):  # a quantity the status should not hold
+    except ValueError:  # a quantity the status should not hold
         return None
 
 

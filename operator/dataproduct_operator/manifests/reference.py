@@ -18,6 +18,7 @@ CONSTRAINTS = (
     ("maxLength", "length ≤ {}"),
     ("minItems", "≥ {} items"),
     ("maxItems", "≤ {} items"),
+    ("maxProperties", "≤ {} entries"),
     ("minimum", "≥ {}"),
     ("maximum", "≤ {}"),
 )
