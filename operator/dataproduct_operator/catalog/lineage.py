@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
-from dataproduct_operator.api.conditions import ConditionStatus
+from dataproduct_operator.api.conditions import READY, ConditionStatus
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
     Discoverability,
@@ -158,7 +158,7 @@ def _printable(text: str) -> str:
 def health_of(product: DataProduct) -> Health:
     """Healthy or unhealthy by the Ready condition; unknown until the operator has written one."""
     for condition in product.status.conditions:
-        if condition.type == "Ready":
+        if condition.type == READY:
             if condition.status is ConditionStatus.TRUE:
                 return Health.HEALTHY
             if condition.status is ConditionStatus.FALSE:

@@ -18,7 +18,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from dataproduct_operator.api.conditions import Condition, ConditionStatus
+from dataproduct_operator.api.conditions import (
+    ACCESS_READY,
+    MONITORING_READY,
+    PIPELINES_READY,
+    POLICY_COMPLIANT,
+    READY,
+    STORAGE_READY,
+    Condition,
+    ConditionStatus,
+)
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import (
     Classification,
@@ -42,12 +51,12 @@ RUNS_SHOWN = 10
 LINEAGE_HOPS = 2  # of the lineage a product page links to
 
 CONDITION_TOPICS = {
-    "Ready": "Overall",
-    "StorageReady": "Storage",
-    "PipelinesReady": "Pipelines",
-    "AccessReady": "Access",
-    "MonitoringReady": "Monitoring",
-    "PolicyCompliant": "Mesh policies",
+    READY: "Overall",
+    STORAGE_READY: "Storage",
+    PIPELINES_READY: "Pipelines",
+    ACCESS_READY: "Access",
+    MONITORING_READY: "Monitoring",
+    POLICY_COMPLIANT: "Mesh policies",
 }
 
 
@@ -106,7 +115,7 @@ class ProductSummary(View):
 
 def summarize(product: DataProduct) -> ProductSummary:
     spec = product.spec
-    ready = _condition(product.status.conditions, "Ready")
+    ready = _condition(product.status.conditions, READY)
     return ProductSummary(
         id=product_id(product.namespace, product.name),
         namespace=product.namespace,

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from dataproduct_operator.api.conditions import READY
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.components import Layout
 from dataproduct_operator.cluster.process import (
@@ -141,7 +142,7 @@ def _ready(obj: dict[str, Any]) -> tuple[bool, str]:
     """Whether the operator reports the current generation Ready, and what it says."""
     status = obj.get("status") or {}
     for condition in status.get("conditions") or []:
-        if condition["type"] == "Ready":
+        if condition["type"] == READY:
             current = status.get("observedGeneration") == obj["metadata"].get("generation")
             return condition["status"] == "True" and current, condition.get("message", "")
     return False, "no status yet"
