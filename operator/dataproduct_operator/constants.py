@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-GROUP = "datamesh.dev"
+from dataproduct_operator.api.kinds import GROUP
+
 FIELD_MANAGER = "dataproduct-operator"
 OPERATOR_NAME = "dataproduct-operator"
 

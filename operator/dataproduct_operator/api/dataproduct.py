@@ -25,8 +25,6 @@ from dataproduct_operator.api.base import (
 from dataproduct_operator.api.conditions import Condition, ConditionStatus
 from dataproduct_operator.api.quantity import QuantityRange, ResourceRanges
 
-GROUP = "datamesh.dev"
-VERSION = "v1alpha1"
 KIND = "DataProduct"
 PLURAL = "dataproducts"
 SINGULAR = "dataproduct"

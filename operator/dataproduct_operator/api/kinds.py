@@ -20,3 +20,8 @@ DOMAIN_FINALIZER = f"{GROUP}/domain-protection"
 # Earlier versions held every product with this finalizer; it is removed when such a product
 # is deleted. Nothing adds it any more: the garbage collector deletes the children.
 LEGACY_FINALIZER = f"{GROUP}/cleanup"
+
+# (apiVersion, kind): how the API server and the k8s package's table of kinds name them.
+DATA_PRODUCT_KIND = (API_VERSION, DATA_PRODUCT)
+DATA_DOMAIN_KIND = (API_VERSION, DATA_DOMAIN)
+MESH_POLICY_KIND = (API_VERSION, MESH_POLICY)

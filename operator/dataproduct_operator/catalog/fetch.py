@@ -14,14 +14,14 @@ from pydantic import ValidationError
 
 from dataproduct_operator.api.datadomain import KIND as DOMAIN_KIND
 from dataproduct_operator.api.datadomain import DataDomain
-from dataproduct_operator.api.dataproduct import GROUP, KIND, VERSION, DataProduct
+from dataproduct_operator.api.dataproduct import KIND, DataProduct
+from dataproduct_operator.api.kinds import API_VERSION
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.client import load_environment_connection
 from dataproduct_operator.k8s.resources import resource_of
 from dataproduct_operator.k8s.rest import ApiError, RestClient
 from dataproduct_operator.specs.stream import load_documents, parse_products
 
-API_VERSION = f"{GROUP}/{VERSION}"
 Exported = tuple[DataProduct, DataDomain | None]
 
 

@@ -21,14 +21,15 @@ from pydantic import ValidationError
 
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.api.kinds import DATA_DOMAIN_KIND, DATA_PRODUCT_KIND
 from dataproduct_operator.catalog.lineage import LineageEntry, LineageGraph, build_lineage
 from dataproduct_operator.catalog.model import ProductSummary, Visibility, summarize
 from dataproduct_operator.constants import LABEL_PIPELINE, LABEL_PRODUCT
 
 logger = logging.getLogger(__name__)
 
-PRODUCTS = ("datamesh.dev/v1alpha1", "DataProduct")
-DOMAINS = ("datamesh.dev/v1alpha1", "DataDomain")
+PRODUCTS = DATA_PRODUCT_KIND
+DOMAINS = DATA_DOMAIN_KIND
 CONFIG_MAPS = ("v1", "ConfigMap")
 JOBS = ("batch/v1", "Job")
 JOBS_KEPT_PER_PRODUCT = 20

@@ -12,8 +12,8 @@ from typing import Any
 
 import kopf
 
-from dataproduct_operator.api.dataproduct import GROUP, PLURAL, VERSION
-from dataproduct_operator.api.kinds import DATA_PRODUCT
+from dataproduct_operator.api.dataproduct import PLURAL
+from dataproduct_operator.api.kinds import DATA_PRODUCT, GROUP, VERSION
 from dataproduct_operator.runtime.operator import OperatorRuntime
 
 

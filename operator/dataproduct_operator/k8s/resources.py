@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dataproduct_operator.api.kinds import API_VERSION, DATA_DOMAIN, DATA_PRODUCT, MESH_POLICY
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -47,9 +49,9 @@ KNOWN_RESOURCES = {
         Resource("v1", "ResourceQuota", "resourcequotas"),
         Resource("v1", "LimitRange", "limitranges"),
         Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
-        Resource("datamesh.dev/v1alpha1", "DataProduct", "dataproducts"),
-        Resource("datamesh.dev/v1alpha1", "DataDomain", "datadomains", namespaced=False),
-        Resource("datamesh.dev/v1alpha1", "MeshPolicy", "meshpolicies", namespaced=False),
+        Resource(API_VERSION, DATA_PRODUCT, "dataproducts"),
+        Resource(API_VERSION, DATA_DOMAIN, "datadomains", namespaced=False),
+        Resource(API_VERSION, MESH_POLICY, "meshpolicies", namespaced=False),
         Resource(
             "admissionregistration.k8s.io/v1",
             "ValidatingAdmissionPolicy",

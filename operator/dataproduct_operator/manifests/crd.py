@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from dataproduct_operator.api import datadomain, dataproduct, meshpolicy
+from dataproduct_operator.api.kinds import GROUP, VERSION
 
 DROPPED_KEYS = frozenset({"title"})
 
@@ -50,8 +51,8 @@ def _definition(
 ) -> KindDefinition:
     """A kind of the ``datamesh.dev`` group, from its ``api`` module's names."""
     return KindDefinition(
-        group=dataproduct.GROUP,
-        version=dataproduct.VERSION,
+        group=GROUP,
+        version=VERSION,
         kind=api.KIND,
         plural=api.PLURAL,
         singular=api.SINGULAR,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import GROUP, VERSION
+from dataproduct_operator.api.kinds import GROUP, VERSION
 from dataproduct_operator.api.meshpolicy import KIND
 
 # Names of the ports (or pipelines) that break a rule, for the messages.

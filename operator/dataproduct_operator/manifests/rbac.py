@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import GROUP, PLURAL
+from dataproduct_operator.api.dataproduct import PLURAL
+from dataproduct_operator.api.kinds import GROUP
 from dataproduct_operator.constants import DOMAIN_EDITOR_ROLE, LABEL_AGGREGATE_TO_DOMAIN_EDITOR
 
 READ = ("get", "list", "watch")

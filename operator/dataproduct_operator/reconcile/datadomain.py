@@ -26,7 +26,7 @@ from dataproduct_operator.api.conditions import (
     Reason,
 )
 from dataproduct_operator.api.datadomain import DataDomain, ProductCounts, namespace_of
-from dataproduct_operator.api.kinds import DOMAIN_FINALIZER
+from dataproduct_operator.api.kinds import DATA_PRODUCT_KIND, DOMAIN_FINALIZER
 from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
@@ -63,7 +63,6 @@ DELETION_RECHECK_SECONDS = 5.0  # a deleted domain that holds products looks aga
 # States that pass by themselves: a quota not counted yet, a namespace still being deleted
 # (made again once it is gone). The domain looks again this often until they are over.
 RECHECK_SECONDS = 1.0
-PRODUCT_KIND = ("datamesh.dev/v1alpha1", "DataProduct")
 ASPECT_OF_KIND = {
     "Namespace": NAMESPACE_READY,
     "ResourceQuota": QUOTA_READY,
@@ -123,7 +122,7 @@ def tally(products: dict[str, ProductSummary]) -> tuple[ProductCounts, set[str]]
 async def survey_products(client: KubeClient, namespace: str) -> dict[str, ProductSummary]:
     """Every DataProduct of the namespace, summarized, read a page at a time."""
     found: dict[str, ProductSummary] = {}
-    async for page in client.pages(_path(PRODUCT_KIND, namespace), limit=SURVEY_PAGE):
+    async for page in client.pages(_path(DATA_PRODUCT_KIND, namespace), limit=SURVEY_PAGE):
         for product in page:
             found[product["metadata"]["name"]] = summarize_product(product)
     return found
@@ -132,7 +131,7 @@ async def survey_products(client: KubeClient, namespace: str) -> dict[str, Produ
 async def products_of(client: KubeClient, namespace: str) -> list[str]:
     """Names of the DataProducts in a namespace."""
     return sorted(
-        obj["metadata"]["name"] for obj in await client.list(_path(PRODUCT_KIND, namespace))
+        obj["metadata"]["name"] for obj in await client.list(_path(DATA_PRODUCT_KIND, namespace))
     )
 
 

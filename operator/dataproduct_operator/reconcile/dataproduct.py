@@ -30,7 +30,7 @@ from dataproduct_operator.api.conditions import (
     Reason,
 )
 from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, DeletionPolicy
-from dataproduct_operator.api.kinds import LEGACY_FINALIZER
+from dataproduct_operator.api.kinds import DATA_PRODUCT_KIND, LEGACY_FINALIZER
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
@@ -100,7 +100,6 @@ CHILD_KINDS = (
 # has many Jobs of others: a run Job's name is asked of the API server instead.
 NAMED_KINDS = tuple(kind for kind in CHILD_KINDS if kind[1] != "Job")
 PROMETHEUS_RULE = ("monitoring.coreos.com/v1", "PrometheusRule")
-PRODUCT_KIND = ("datamesh.dev/v1alpha1", "DataProduct")
 
 ASPECT_OF_KIND = {
     "PersistentVolumeClaim": STORAGE_READY,
@@ -128,7 +127,7 @@ class ProductContext:
 
 
 def product_path(namespace: str, name: str) -> str:
-    return KNOWN_RESOURCES[PRODUCT_KIND].path(namespace, name)
+    return KNOWN_RESOURCES[DATA_PRODUCT_KIND].path(namespace, name)
 
 
 async def observe(

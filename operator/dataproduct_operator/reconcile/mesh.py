@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from dataproduct_operator.api.datadomain import namespace_of
+from dataproduct_operator.api.kinds import DATA_DOMAIN_KIND, MESH_POLICY_KIND
 from dataproduct_operator.api.meshpolicy import CompiledPolicy, MeshPolicy, compile_policy
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.informer import WatchedObjects
@@ -26,8 +27,6 @@ from dataproduct_operator.reconcile.outcome import describe_validation_error
 
 logger = logging.getLogger(__name__)
 
-DOMAIN_KIND = ("datamesh.dev/v1alpha1", "DataDomain")
-POLICY_KIND = ("datamesh.dev/v1alpha1", "MeshPolicy")
 ProductKey = tuple[str, str]
 
 
@@ -110,8 +109,8 @@ class MeshState:
     namespaces changed; ``on_rules_changed()``: the rules products are audited with changed."""
 
     def __init__(self, client: KubeClient) -> None:
-        self.domains = WatchedObjects(client, DOMAIN_KIND, on_change=self._domain_changed)
-        self.policies = WatchedObjects(client, POLICY_KIND, on_change=self._policy_changed)
+        self.domains = WatchedObjects(client, DATA_DOMAIN_KIND, on_change=self._domain_changed)
+        self.policies = WatchedObjects(client, MESH_POLICY_KIND, on_change=self._policy_changed)
         self.domain_of_namespace: dict[str, str] = {}
         self.compiled_policies: dict[str, CompiledPolicy] = {}
         self.domain_products = DomainProducts()

@@ -16,7 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dataproduct_operator.api.kinds import DATA_DOMAIN, DATA_PRODUCT, LEGACY_FINALIZER, MESH_POLICY
+from dataproduct_operator.api.kinds import (
+    DATA_DOMAIN_KIND,
+    DATA_PRODUCT,
+    LEGACY_FINALIZER,
+    MESH_POLICY_KIND,
+)
 from dataproduct_operator.constants import ANNOTATION_RUN
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.informer import WatchedObjects
@@ -32,8 +37,8 @@ from dataproduct_operator.runtime.clock import Clock, rfc3339
 from dataproduct_operator.runtime.controller import Key
 
 Handled = tuple[int | None, str | None]  # generation, run request
-DOMAIN_RESOURCE = KNOWN_RESOURCES[("datamesh.dev/v1alpha1", DATA_DOMAIN)]
-POLICY_RESOURCE = KNOWN_RESOURCES[("datamesh.dev/v1alpha1", MESH_POLICY)]
+DOMAIN_RESOURCE = KNOWN_RESOURCES[DATA_DOMAIN_KIND]
+POLICY_RESOURCE = KNOWN_RESOURCES[MESH_POLICY_KIND]
 
 
 def _run_request(body: dict[str, Any]) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-from dataproduct_operator.api.kinds import DATA_DOMAIN, DATA_PRODUCT, MESH_POLICY
+from dataproduct_operator.api.kinds import DATA_DOMAIN, DATA_PRODUCT, DATA_PRODUCT_KIND, MESH_POLICY
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.constants import LABEL_MANAGED_BY, LABEL_PRODUCT, OPERATOR_NAME
 from dataproduct_operator.k8s.client import KubeClient
@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 CHILD_EVENT_DELAY_SECONDS = 0.3  # child events of one product within this delay: one pass
 MESH_CHANGE_DELAY_SECONDS = 0.3
 DRIFT_PAGE = 100  # products listed (and kept in memory) at a time by the drift pass
-PRODUCT_RESOURCE = KNOWN_RESOURCES[("datamesh.dev/v1alpha1", DATA_PRODUCT)]
+PRODUCT_RESOURCE = KNOWN_RESOURCES[DATA_PRODUCT_KIND]
 DRIFT_LOOPS = {
     DATA_PRODUCT: "drift-dataproducts",
     DATA_DOMAIN: "drift-datadomains",

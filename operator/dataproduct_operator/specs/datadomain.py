@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from dataproduct_operator.api.datadomain import KIND, DataDomain
-from dataproduct_operator.api.dataproduct import GROUP, PLURAL, ReaderKind
+from dataproduct_operator.api.dataproduct import PLURAL, ReaderKind
+from dataproduct_operator.api.kinds import GROUP
 from dataproduct_operator.constants import (
     DOMAIN_EDITOR_ROLE,
     LABEL_DOMAIN,

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from dataproduct_operator.api.dataproduct import (
-    GROUP,
     KIND,
     DataProduct,
     DeletionPolicy,
@@ -22,6 +21,7 @@ from dataproduct_operator.api.dataproduct import (
     ReaderKind,
     Toggle,
 )
+from dataproduct_operator.api.kinds import GROUP
 from dataproduct_operator.api.naming import (
     claim_name,
     connection_config_map_name,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import GROUP, PLURAL, VERSION
+from dataproduct_operator.api.dataproduct import PLURAL
+from dataproduct_operator.api.kinds import GROUP, VERSION
 from dataproduct_operator.api.meshpolicy import (
     KIND,
     Enforcement,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import GROUP, VERSION
+from dataproduct_operator.api.kinds import GROUP, VERSION
 
 
 def controller_reference(kind: str, name: str, uid: str) -> dict[str, Any]:

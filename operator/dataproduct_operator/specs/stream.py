@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dataproduct_operator.api.dataproduct import GROUP, KIND, VERSION, DataProduct
+from dataproduct_operator.api.dataproduct import KIND, DataProduct
+from dataproduct_operator.api.kinds import GROUP, VERSION
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.specs.dataproduct import build_children
 
