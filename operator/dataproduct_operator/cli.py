@@ -199,6 +199,12 @@ def cluster_status(directory: Path) -> None:
     show_default=True,
     help="Name of the leader Lease; replicas that share it share the work.",
 )
+@click.option(
+    "--leader-election-identity",
+    default=None,
+    help="Who holds the Lease (default: $POD_NAME, else <hostname>_<random>). The same "
+    "identity takes its Lease back at once after a restart: never give two live processes one.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(
     kubeconfig: Path | None,
@@ -215,6 +221,7 @@ def run(
     leader_election: bool,
     leader_election_namespace: str | None,
     lease_name: str,
+    leader_election_identity: str | None,
     verbose: bool,
 ) -> None:
     """Run the operator against the current cluster until interrupted."""
@@ -240,6 +247,7 @@ def run(
         leader_election=leader_election,
         leader_election_namespace=leader_election_namespace,
         lease_name=lease_name,
+        lease_identity=leader_election_identity,
     )
     asyncio.run(run_operator(config))
 

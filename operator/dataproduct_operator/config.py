@@ -29,3 +29,4 @@ class OperatorConfig:
     leader_election: bool = True  # only the holder of the lease reconciles
     leader_election_namespace: str | None = None  # None: the pod's namespace (see runtime.leader)
     lease_name: str = "dataproduct-operator"
+    lease_identity: str | None = None  # None: $POD_NAME, else <hostname>_<random>

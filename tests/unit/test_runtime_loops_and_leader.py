@@ -181,3 +181,23 @@ def test_a_leader_gives_the_lease_up_on_shutdown_so_a_standby_takes_over_at_once
         await settle()
 
     asyncio.run(scenario())
+
+
+def test_a_restarted_leader_with_its_identity_takes_its_lease_back_at_once() -> None:
+    async def scenario() -> None:
+        clock, api = FakeClock(), FakeApi()
+        before = elector(api, clock, [], "operator-7d9f-abcde")
+        task = asyncio.get_running_loop().create_task(before.run())
+        await clock.advance(4)
+        task.cancel()  # SIGKILL: the Lease stays held, for 10 s
+        await settle()
+        again = elector(api, clock, [], "operator-7d9f-abcde")  # same pod, new container
+        stranger = elector(api, clock, [], "operator-7d9f-zzzzz")
+        tasks = [asyncio.get_running_loop().create_task(e.run()) for e in (again, stranger)]
+        await clock.advance(0.5)
+        assert again.leading and not stranger.leading
+        for task in tasks:
+            task.cancel()
+        await settle()
+
+    asyncio.run(scenario())

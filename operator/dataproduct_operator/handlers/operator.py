@@ -110,7 +110,9 @@ def lease_settings(config: OperatorConfig) -> LeaseSettings | None:
     if not config.leader_election:
         return None
     namespace = config.leader_election_namespace or default_lease_namespace()
-    return LeaseSettings(namespace=namespace, name=config.lease_name)
+    return LeaseSettings(
+        namespace=namespace, name=config.lease_name, identity=config.lease_identity or ""
+    )
 
 
 async def run_operator(config: OperatorConfig, *, stop_flag: asyncio.Event | None = None) -> None:

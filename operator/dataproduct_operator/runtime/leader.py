@@ -45,9 +45,10 @@ def default_lease_namespace() -> str:
     return os.environ.get("POD_NAMESPACE") or "default"
 
 
-def new_identity() -> str:
-    """``<hostname>_<random>``: unique per process, readable in ``kubectl get lease``."""
-    return f"{socket.gethostname()}_{secrets.token_hex(4)}"
+def default_identity() -> str:
+    """$POD_NAME when set (the chart sets it: a container restarted in its pod takes its own
+    Lease back at once), else ``<hostname>_<random>``, unique per process."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{secrets.token_hex(4)}"
 
 
 def micro_time(unix_seconds: float) -> str:
@@ -78,7 +79,7 @@ class LeaderElector:
     ) -> None:
         self._client = client
         self._settings = settings
-        self._identity = settings.identity or new_identity()
+        self._identity = settings.identity or default_identity()
         self._clock = clock
         self._on_change = on_change
         self._path = LEASE.path(settings.namespace, settings.name)
