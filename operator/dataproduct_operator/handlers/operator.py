@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -19,7 +19,8 @@ from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.handlers import datadomain, dataproduct, meshpolicy
 from dataproduct_operator.handlers.state import OperatorState
-from dataproduct_operator.k8s.client import KubeClient, load_environment_connection
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.credentials import Credentials, Identity
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +42,43 @@ def configure_logging(*, verbose: bool) -> None:
             handler.addFilter(_RoutineChildEvents())
 
 
+def connection_info(identity: Identity) -> kopf.ConnectionInfo:
+    """kopf's view of the operator's credentials; with their expiration, when known, so that
+    kopf logs in again in time."""
+    scheme, _, token = (identity.authorization or "").partition(" ")
+    return kopf.ConnectionInfo(
+        server=identity.server,
+        ca_path=identity.ca_file,
+        insecure=not identity.verify,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=identity.cert_file,
+        private_key_path=identity.key_file,
+        expiration=identity.expiration,
+    )
+
+
+def login_handler(credentials: Credentials) -> Callable[..., Awaitable[kopf.ConnectionInfo]]:
+    """kopf's login: the credentials of the operator's own client."""
+    handed: list[Identity] = []  # what kopf was given last
+
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        # kopf logs in again when what it has expires or is refused (a 401): then load anew,
+        # unless the operator's own client has done so since.
+        if handed:
+            await credentials.refresh(rejected=handed[-1].authorization)
+        elif credentials.due():
+            await credentials.refresh_if_due()
+        handed[:] = [credentials.identity()]
+        return connection_info(handed[-1])
+
+    return login
+
+
 def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     """A registry with every handler of the operator, bound to ``state``."""
     registry = kopf.OperatorRegistry()
-    connection = state.client.connection
-
-    @kopf.on.login(id="login", registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(
-            server=connection.server,
-            ca_data=connection.ca_pem,
-            token=connection.token,
-            scheme="Bearer" if connection.token else None,
-            certificate_data=connection.client_cert_pem,
-            private_key_data=connection.client_key_pem,
-        )
+    kopf.on.login(id="login", registry=registry)(login_handler(state.client.credentials))
 
     @kopf.on.startup(id="configure", registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -78,7 +101,11 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
 
 async def run_operator(config: OperatorConfig, *, stop_flag: asyncio.Event | None = None) -> None:
     """Run until stopped (a signal, or ``stop_flag``)."""
-    client = KubeClient(load_environment_connection(config.kubeconfig))
+    # Loading may run an exec credential plugin: not on the event loop.
+    credentials = await asyncio.to_thread(
+        Credentials.from_environment, config.kubeconfig, context=config.context
+    )
+    client = KubeClient(credentials)
     state = OperatorState(client=client, config=config)
     if config.metrics_port is not None:
         try:
