@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from tests.integration.products import (
 REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
 ACCOUNT = "reader"
+KubeconfigFor = Callable[[dict[str, Any]], Path]
 
 
 def who(client: BlockingClient) -> str:
@@ -54,17 +55,6 @@ async def who_async(client: KubeClient) -> str:
     return username
 
 
-def refused(token: str, control_plane: ClusterInfo, ca_pem: bytes) -> bool:
-    """Whether the API server now refuses ``token`` (401)."""
-    connection = Connection(control_plane.server, ca_pem, token=token)
-    with BlockingClient.from_connection(connection) as client:
-        try:
-            who(client)
-        except ApiError as error:
-            return error.status == 401
-    return False
-
-
 class Tokens:
     """TokenRequest tokens for one ServiceAccount, each bound to a Secret of its own so that
     it can be made to stop working at once."""
@@ -72,6 +62,7 @@ class Tokens:
     def __init__(self, kube: BlockingClient, namespace: str, account: str) -> None:
         self._kube, self._namespace, self._account = kube, namespace, account
         self._secrets: dict[str, str] = {}  # token -> name of its Secret
+        self.user = f"system:serviceaccount:{namespace}:{account}"
         kube.create_if_missing(
             f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": account}}
         )
@@ -98,47 +89,55 @@ class Tokens:
         return token
 
     def revoke(self, token: str) -> None:
-        """Delete the token's Secret: the API server refuses the token from then on."""
-        delete_if_present(
-            self._kube, f"/api/v1/namespaces/{self._namespace}/secrets/{self._secrets[token]}"
-        )
+        """Delete the token's Secret, and return once the API server refuses the token."""
+        self._forget(token)
+        wait_for(lambda: self._refused(token), description="the token to be refused")
 
     def revoke_all(self) -> None:
         for token in self._secrets:
-            self.revoke(token)
+            self._forget(token)
+
+    def _forget(self, token: str) -> None:
+        path = f"/api/v1/namespaces/{self._namespace}/secrets/{self._secrets[token]}"
+        delete_if_present(self._kube, path)
+
+    def _refused(self, token: str) -> bool:
+        server, ca = self._kube.credentials.server, self._kube.credentials.ca_pem
+        with BlockingClient.from_connection(Connection(server, ca, token=token)) as client:
+            try:
+                who(client)
+            except ApiError as error:
+                return error.status == 401
+        return False
 
 
 @pytest.fixture
 def tokens(kube: BlockingClient, namespace: str) -> Iterator[Tokens]:
+    """Tokens of a ServiceAccount in the test's namespace."""
     made = Tokens(kube, namespace, ACCOUNT)
     yield made
     made.revoke_all()
 
 
-def user_of(namespace: str, account: str = ACCOUNT) -> str:
-    return f"system:serviceaccount:{namespace}:{account}"
+@pytest.fixture
+def kubeconfig_for(kube: BlockingClient, tmp_path: Path) -> KubeconfigFor:
+    """``kubeconfig_for(user)``: a kubeconfig for the local API server as that user entry."""
 
+    def write(user: dict[str, Any]) -> Path:
+        server, ca = kube.credentials.server, kube.credentials.ca_pem
+        document = kubeconfig_document(server, ca, {"test": user}, current="test")
+        return write_kubeconfig_document(tmp_path / "kubeconfig", document)
 
-def kubeconfig_for(
-    tmp_path: Path, control_plane: ClusterInfo, kube: BlockingClient, user: dict[str, Any]
-) -> Path:
-    document = kubeconfig_document(
-        control_plane.server, kube.credentials.ca_pem, {"test": user}, current="test"
-    )
-    return write_kubeconfig_document(tmp_path / "kubeconfig", document)
+    return write
 
 
 def test_an_exec_plugin_kubeconfig_works_for_the_client_and_the_blocking_facade(
-    kube: BlockingClient,
-    control_plane: ClusterInfo,
-    namespace: str,
-    tokens: Tokens,
-    tmp_path: Path,
+    tokens: Tokens, kubeconfig_for: KubeconfigFor, tmp_path: Path
 ) -> None:
     plugin = ExecPlugin(tmp_path / "plugin", tokens.new())
-    path = kubeconfig_for(tmp_path, control_plane, kube, plugin.user())
+    path = kubeconfig_for(plugin.user())
     with BlockingClient.from_kubeconfig(path) as client:
-        assert who(client) == user_of(namespace)
+        assert who(client) == tokens.user
 
     async def scenario() -> str:
         client = KubeClient.from_environment(path)
@@ -147,148 +146,109 @@ def test_an_exec_plugin_kubeconfig_works_for_the_client_and_the_blocking_facade(
         finally:
             await client.close()
 
-    assert asyncio.run(scenario()) == user_of(namespace)
+    assert asyncio.run(scenario()) == tokens.user
     assert plugin.runs == 2  # once for each client, not once a request
 
 
 def test_an_exec_plugin_runs_again_when_its_expiration_timestamp_passes(
-    kube: BlockingClient,
-    control_plane: ClusterInfo,
-    namespace: str,
-    tokens: Tokens,
-    tmp_path: Path,
+    tokens: Tokens, kubeconfig_for: KubeconfigFor, tmp_path: Path
 ) -> None:
     plugin = ExecPlugin(tmp_path / "plugin", tokens.new(), valid_seconds=2)
-    path = kubeconfig_for(tmp_path, control_plane, kube, plugin.user())
-    with BlockingClient.from_kubeconfig(path) as client:
-        assert who(client) == user_of(namespace)
+    with BlockingClient.from_kubeconfig(kubeconfig_for(plugin.user())) as client:
+        assert who(client) == tokens.user
         assert plugin.runs == 1
         plugin.set_valid_seconds(3600)
-        plugin.set_token(tokens.new())
+        second = tokens.new()
+        plugin.set_token(second)
 
         def ran_again() -> bool:
-            assert who(client) == user_of(namespace)
+            assert who(client) == tokens.user
             return plugin.runs == 2
 
         wait_for(ran_again, timeout=15, interval=0.1, description="the plugin to run again")
-        assert (
-            client.credentials.authorization == f"Bearer {(plugin.directory / 'token').read_text()}"
-        )
+        assert client.credentials.authorization == f"Bearer {second}"
         for _ in range(5):
             who(client)
         assert plugin.runs == 2
 
 
 def test_a_token_refused_mid_run_is_replaced_by_running_the_exec_plugin_again(
-    kube: BlockingClient,
-    control_plane: ClusterInfo,
-    namespace: str,
-    tokens: Tokens,
-    tmp_path: Path,
+    tokens: Tokens, kubeconfig_for: KubeconfigFor, tmp_path: Path
 ) -> None:
     first = tokens.new()
     plugin = ExecPlugin(tmp_path / "plugin", first)
-    path = kubeconfig_for(tmp_path, control_plane, kube, plugin.user())
-    with BlockingClient.from_kubeconfig(path) as client:
-        assert who(client) == user_of(namespace)
+    with BlockingClient.from_kubeconfig(kubeconfig_for(plugin.user())) as client:
+        assert who(client) == tokens.user
         plugin.set_token(tokens.new())
         tokens.revoke(first)
-        ca = kube.credentials.ca_pem
-        wait_for(lambda: refused(first, control_plane, ca), description="the token refused")
-        assert who(client) == user_of(namespace)  # a 401, the plugin run again, sent again
+        assert who(client) == tokens.user  # a 401, the plugin run again, sent again
     assert plugin.runs == 2
 
 
 def test_a_rewritten_token_file_is_read_again_when_the_old_token_is_refused(
-    kube: BlockingClient,
-    control_plane: ClusterInfo,
-    namespace: str,
-    tokens: Tokens,
-    tmp_path: Path,
+    tokens: Tokens, kubeconfig_for: KubeconfigFor, tmp_path: Path
 ) -> None:
     first = tokens.new()
     token_file = tmp_path / "token"
     token_file.write_text(first)
-    path = kubeconfig_for(tmp_path, control_plane, kube, {"tokenFile": str(token_file)})
+    path = kubeconfig_for({"tokenFile": str(token_file)})
 
     async def scenario() -> tuple[str, str]:
         client = KubeClient.from_environment(path)
         try:
             before = await who_async(client)
             token_file.write_text(tokens.new())
-            tokens.revoke(first)
-            ca = kube.credentials.ca_pem
-            await asyncio.to_thread(
-                wait_for, lambda: refused(first, control_plane, ca), description="the refusal"
-            )
+            await asyncio.to_thread(tokens.revoke, first)
             return before, await who_async(client)
         finally:
             await client.close()
 
-    assert asyncio.run(scenario()) == (user_of(namespace), user_of(namespace))
+    assert asyncio.run(scenario()) == (tokens.user, tokens.user)
 
 
 def test_in_a_pod_a_rotated_service_account_token_is_read_again_after_a_refusal(
-    kube: BlockingClient,
-    control_plane: ClusterInfo,
-    namespace: str,
-    tokens: Tokens,
-    tmp_path: Path,
+    kube: BlockingClient, tokens: Tokens, tmp_path: Path
 ) -> None:
     first = tokens.new()
     (tmp_path / "token").write_text(first)
     (tmp_path / "ca.crt").write_bytes(kube.credentials.ca_pem)
-    host, port = control_plane.server.removeprefix("https://").rsplit(":", 1)
+    host, port = kube.credentials.server.removeprefix("https://").rsplit(":", 1)
     credentials = Credentials.in_cluster(
         token_file=str(tmp_path / "token"),
         ca_file=str(tmp_path / "ca.crt"),
         environ={"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port},
     )
     with BlockingClient(credentials) as client:
-        assert who(client) == user_of(namespace)
+        assert who(client) == tokens.user
         (tmp_path / "token").write_text(tokens.new())  # as the kubelet rotates it
         tokens.revoke(first)
-        ca = kube.credentials.ca_pem
-        wait_for(lambda: refused(first, control_plane, ca), description="the token refused")
-        assert who(client) == user_of(namespace)
+        assert who(client) == tokens.user
 
 
 def test_client_certificates_and_a_named_context_choose_who_the_client_is(
-    kube: BlockingClient, control_plane: ClusterInfo, namespace: str, tokens: Tokens, tmp_path: Path
+    kube: BlockingClient, control_plane: ClusterInfo, tokens: Tokens, tmp_path: Path
 ) -> None:
     admin = who(kube)  # the local control plane's kubeconfig: a client certificate
-    assert admin != user_of(namespace)
+    assert admin != tokens.user
+    server, ca = kube.credentials.server, kube.credentials.ca_pem
     document = kubeconfig_document(
-        control_plane.server,
-        kube.credentials.ca_pem,
-        {"reader": {"token": tokens.new()}},
-        current="reader",
+        server, ca, {"reader": {"token": tokens.new()}}, current="reader"
     )
     path = write_kubeconfig_document(tmp_path / "kubeconfig", document)
     merged = f"{control_plane.kubeconfig}:{path}"  # as $KUBECONFIG lists them
     as_reader = Credentials.from_kubeconfig(merged, context="reader")
     as_admin = Credentials.from_kubeconfig(merged, context="admin@dpo-local")
     with BlockingClient(as_reader) as reader, BlockingClient(as_admin) as admin_client:
-        assert who(reader) == user_of(namespace)
+        assert who(reader) == tokens.user
         assert who(admin_client) == admin
 
 
 def test_an_unknown_context_is_a_clear_error(
     dpo_command: list[str], control_plane: ClusterInfo
 ) -> None:
-    kubeconfig = ("--kubeconfig", str(control_plane.kubeconfig), "--context", "nope")
+    export = ["export", "--format", "odps", "--namespace", "n", "--name", "p", "--context", "nope"]
     result = subprocess.run(
-        [
-            *dpo_command,
-            "export",
-            "--format",
-            "odps",
-            "--namespace",
-            "n",
-            "--name",
-            "p",
-            *kubeconfig,
-        ],
+        [*dpo_command, *export, "--kubeconfig", str(control_plane.kubeconfig)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -301,21 +261,19 @@ def test_an_unknown_context_is_a_clear_error(
 
 @pytest.mark.usefixtures("domain")  # the products' DataDomain, named after the namespace
 def test_the_operator_runs_on_an_exec_plugin_and_survives_its_token_being_refused(
-    kube: BlockingClient, control_plane: ClusterInfo, restricted_namespace: str, tmp_path: Path
+    kube: BlockingClient, restricted_namespace: str, kubeconfig_for: KubeconfigFor, tmp_path: Path
 ) -> None:
     namespace = restricted_namespace
     operator_tokens = Tokens(kube, OPERATOR_NAMESPACE, RELEASE)  # the chart's ServiceAccount
     first = operator_tokens.new()
     plugin = ExecPlugin(tmp_path / "plugin", first)
-    path = kubeconfig_for(tmp_path, control_plane, kube, plugin.user())
+    path = kubeconfig_for(plugin.user())
     operator = OperatorProcess(path, tmp_path / "operator.log", extra=("--namespace", namespace))
     try:
         create_ready(kube, example(namespace, "orders"))
         plugin.set_token(operator_tokens.new())
         operator_tokens.revoke(first)
-        ca = kube.credentials.ca_pem
-        wait_for(lambda: refused(first, control_plane, ca), description="the token refused")
-        # Both the operator's client and kopf must log in again to make it Ready.
+        # The operator must log in again to make this one Ready.
         create_ready(kube, example(namespace, "invoices"))
         assert plugin.runs >= 2
         for name in ("orders", "invoices"):
