@@ -50,9 +50,14 @@ from dataproduct_operator.handlers.meshpolicy import (
 )
 from dataproduct_operator.handlers.state import OperatorState
 from dataproduct_operator.handlers.status_writes import now_rfc3339, status_patch
-from dataproduct_operator.k8s.client import gather_limited
+from dataproduct_operator.k8s.client import CONNECT_SECONDS, gather_limited
 from dataproduct_operator.k8s.events import NORMAL, WARNING, post_event
-from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
+from dataproduct_operator.k8s.informer import (
+    READ_TIMEOUT_SECONDS,
+    WATCH_SECONDS,
+    ChildCache,
+    WatchedObjects,
+)
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.datadomain import ProductSummary
@@ -622,5 +627,11 @@ def configure(settings: kopf.OperatorSettings, state: OperatorState) -> None:
     settings.posting.level = logging.WARNING
     settings.peering.standalone = True
     settings.scanning.disabled = True
-    settings.watching.server_timeout = 300
+    # kopf's watches as the operator's own (k8s.informer): ended by the server after a few
+    # minutes and resumed; given up and resumed when silent (not even a bookmark) for longer
+    # than the read timeout; a connection not made in 30 s is tried again.
+    settings.watching.server_timeout = WATCH_SECONDS
+    settings.watching.client_timeout = WATCH_SECONDS + 60
+    settings.watching.connect_timeout = CONNECT_SECONDS
+    settings.watching.inactivity_timeout = READ_TIMEOUT_SECONDS
     settings.batching.worker_limit = state.config.workers
