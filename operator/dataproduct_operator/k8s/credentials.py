@@ -125,7 +125,10 @@ class Credentials:
         self._configuration, self._loader = configuration, loader
         self.authorization: str | None = configuration.api_key.get(API_KEY)
         self.check_at = NEVER  # time.time() when the loader is to be asked again
+        self._checking = False  # whether a worker thread is asking the loader now
         self._schedule()
+        if getattr(configuration, "proxy", None):
+            logger.warning("The proxy-url of %s is not supported: connecting directly", description)
 
     # Construction
 
@@ -262,8 +265,16 @@ class Credentials:
     # Refreshing
 
     async def refresh_if_due(self) -> None:
-        """Ask the loader, in a worker thread, whether the token needs refreshing."""
-        await asyncio.to_thread(self.refresh_if_due_blocking)
+        """Ask the loader, in a worker thread, whether the token needs refreshing. While one
+        request waits for that, the others go on with the token as it is: the loader asks for
+        a new one minutes before the old one expires (and a 401 would load it at once)."""
+        if self._checking:
+            return
+        self._checking = True
+        try:
+            await asyncio.to_thread(self.refresh_if_due_blocking)
+        finally:
+            self._checking = False
 
     async def refresh(self, *, rejected: str | None) -> bool:
         """Load the credentials again after the server refused ``rejected`` (a 401), in a
