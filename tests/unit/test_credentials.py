@@ -160,3 +160,19 @@ def test_kopf_logging_in_again_gets_credentials_loaded_again_once(tmp_path: Path
 
     assert asyncio.run(scenario()) == ["one", "two", "three"]
     assert plugin.runs == 3
+
+
+def test_a_client_certificate_renewed_in_place_is_read_again_after_a_refusal(
+    tmp_path: Path,
+) -> None:
+    authority = pki.CertificateAuthority()
+    cert, key = pki.write_pair(tmp_path, "client", authority.issue_client(pki.ADMIN))
+    user = {"client-certificate": str(cert), "client-key": str(key)}
+    document = kubeconfig_document(SERVER, authority.cert_pem, {"u": user}, current="u")
+    credentials = Credentials.from_kubeconfig(
+        write_kubeconfig_document(tmp_path / "kubeconfig", document)
+    )
+    before = credentials.ssl_context
+    pki.write_pair(tmp_path, "client", authority.issue_client(pki.ADMIN))  # renewed
+    assert asyncio.run(credentials.refresh(rejected=None))  # worth sending once more
+    assert credentials.ssl_context is not before

@@ -304,7 +304,8 @@ class Credentials:
                 return True  # another request has refreshed them meanwhile
             before = (self.authorization, self._tls)
             try:
-                configuration, loader = self._load()
+                # A client certificate may have been renewed in place: its files read again.
+                self._adopt(*self._load(), None, reread_tls=True)
             except Exception as error:
                 logger.warning(
                     "The API server refused the credentials of %s, and loading them again "
@@ -313,9 +314,8 @@ class Credentials:
                     error,
                 )
                 return False
-            self._adopt(configuration, loader, None)
             self._schedule()
-            changed = (self.authorization, self._tls) != before
+            changed = (self.authorization, self._tls) != before or bool(self._tls.cert_file)
             logger.info(
                 "The API server refused the credentials of %s; loaded them again (%s)",
                 self.description,
@@ -323,12 +323,14 @@ class Credentials:
             )
             return changed
 
-    def _adopt(self, configuration: Any, loader: Any, header: str | None) -> None:
+    def _adopt(
+        self, configuration: Any, loader: Any, header: str | None, *, reread_tls: bool = False
+    ) -> None:
         """Take what the loader holds now (called with the lock held, in a worker thread)."""
         if header is None:  # read as loaded: asking the hook could refresh it once more
             header = configuration.api_key.get(API_KEY)
         tls = _tls_of(configuration)
-        if tls != self._tls:  # new client certificate files: new connections use them
+        if reread_tls or tls != self._tls:  # new connections use the new files
             self.ssl_context = tls.context()
             self._tls = tls
         self._configuration, self._loader = configuration, loader
