@@ -68,9 +68,9 @@ from benchmarks.setup import Identity, create_identity, dispatched
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster.dev import install_crds
 from dataproduct_operator.cluster.process import sigterm_as_interrupt
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
-from dataproduct_operator.k8s.kubeconfig import Connection
-from dataproduct_operator.k8s.rest import RestClient
+from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.manifests.rbac import build_catalog_rules
 from dataproduct_operator.specs.dataproduct import build_connection_config_map
 
@@ -147,9 +147,9 @@ def sample_product(n: int) -> tuple[str, str]:
     return product_key(index)
 
 
-async def _apply_all(connection: Connection, objects: list[dict[str, Any]], what: str) -> None:
+async def _apply_all(credentials: Credentials, objects: list[dict[str, Any]], what: str) -> None:
     """Server-side apply at the operator's concurrency, with a progress line a second."""
-    client = KubeClient(connection, max_connections=CONCURRENCY)
+    client = KubeClient(credentials, max_connections=CONCURRENCY)
     done, started = 0, time.monotonic()
 
     async def apply(obj: dict[str, Any]) -> None:
@@ -171,12 +171,12 @@ async def _apply_all(connection: Connection, objects: list[dict[str, Any]], what
         await client.close()
 
 
-def phase_create(admin: RestClient, n: int, results: Results) -> None:
+def phase_create(admin: BlockingClient, n: int, results: Results) -> None:
     log(f"1. The mesh: {n} products and their connection ConfigMaps (no operator runs)")
     create_namespaces(admin, [f"{PREFIX}-{k}" for k in range(NAMESPACES)])
     started = time.monotonic()
     objects = mesh_objects(0, n)
-    asyncio.run(_apply_all(admin.connection, objects, "objects created"))
+    asyncio.run(_apply_all(admin.credentials, objects, "objects created"))
     results["t_create_s"] = time.monotonic() - started
     results["listed"] = listed_count(n)
     log(f"   {len(objects)} objects in {results.figures['t_create_s']:.1f}s")
@@ -273,7 +273,7 @@ class CatalogRun:
         return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
-def phase_sync(admin: RestClient, run: CatalogRun, browser: Browser, results: Results) -> None:
+def phase_sync(admin: BlockingClient, run: CatalogRun, browser: Browser, results: Results) -> None:
     log("2. The catalog: started, until /healthz answers 200 (every product listed)")
     before = dispatched(admin, run.identity)
     started = run.start()
@@ -390,7 +390,13 @@ def phase_mesh_export(browser: Browser, port: int, *, n: int, results: Results) 
 
 
 def phase_views(
-    admin: RestClient, run: CatalogRun, browser: Browser, *, n: int, count: int, results: Results
+    admin: BlockingClient,
+    run: CatalogRun,
+    browser: Browser,
+    *,
+    n: int,
+    count: int,
+    results: Results,
 ) -> None:
     paths = routes(n)
     log(f"3. Page views: {count} sequential requests of each of {len(paths)} routes")
@@ -421,7 +427,7 @@ def phase_views(
 
 
 def phase_freshness(
-    admin: RestClient, browser: Browser, *, n: int, count: int, results: Results
+    admin: BlockingClient, browser: Browser, *, n: int, count: int, results: Results
 ) -> None:
     namespace, name = sample_product(n)
     log(f"5. Freshness: the description of {namespace}/{name} patched {count} times")
@@ -452,11 +458,17 @@ def listed_by_catalog(browser: Browser) -> int:
 
 
 def phase_growth(
-    admin: RestClient, run: CatalogRun, browser: Browser, *, n: int, grow_to: int, results: Results
+    admin: BlockingClient,
+    run: CatalogRun,
+    browser: Browser,
+    *,
+    n: int,
+    grow_to: int,
+    results: Results,
 ) -> None:
     log(f"6. Memory growth: from {n} to {grow_to} products")
     rss_before, _ = run.memory_kib()
-    asyncio.run(_apply_all(admin.connection, mesh_objects(n, grow_to), "objects created"))
+    asyncio.run(_apply_all(admin.credentials, mesh_objects(n, grow_to), "objects created"))
     wanted = listed_count(grow_to)
     started = last_report = time.monotonic()
     while (total := listed_by_catalog(browser)) < wanted:
@@ -476,7 +488,7 @@ def phase_growth(
 # --- the run -----------------------------------------------------------------------------------
 
 
-def create_catalog_identity(admin: RestClient, directory: Path) -> Identity:
+def create_catalog_identity(admin: BlockingClient, directory: Path) -> Identity:
     """A ServiceAccount with exactly the standalone catalog's rules, and its flow schemas."""
     return create_identity(admin, CATALOG, build_catalog_rules(), directory, precedence=520)
 
@@ -494,7 +506,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(scratch)
         with control_plane(work / "cluster") as info:
             results["kubernetes"] = info.kubernetes_version
-            with RestClient.from_kubeconfig(info.kubeconfig) as admin:
+            with BlockingClient.from_kubeconfig(info.kubeconfig) as admin:
                 install_crds(admin, sys.stderr)
                 identity = create_catalog_identity(admin, work)
                 phase_create(admin, args.n, results)

@@ -44,9 +44,9 @@ from benchmarks.watching import WatchedCollection
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.dev import install_crds
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
-from dataproduct_operator.k8s.kubeconfig import load_connection
-from dataproduct_operator.k8s.rest import RestClient
+from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.specs.dataproduct import build_children
 
 REPO = Path(__file__).resolve().parents[1]
@@ -270,7 +270,7 @@ def wait_all_ready(
     return wait_for(ready, len(wanted), what="Ready", timeout=timeout, started=started)
 
 
-def wait_quiet(admin: RestClient, identity: Identity, *, quiet: float = QUIET_SECONDS) -> float:
+def wait_quiet(admin: BlockingClient, identity: Identity, *, quiet: float = QUIET_SECONDS) -> float:
     """Wait until the identity made no request for ``quiet`` seconds; when it went quiet."""
     last = dispatched(admin, identity)
     since = time.monotonic()
@@ -286,7 +286,9 @@ def wait_quiet(admin: RestClient, identity: Identity, *, quiet: float = QUIET_SE
 
 
 async def _apply_all(client_identity: Identity, objects: list[dict[str, Any]]) -> None:
-    client = KubeClient(load_connection(client_identity.kubeconfig), max_connections=CONCURRENCY)
+    client = KubeClient(
+        Credentials.from_kubeconfig(client_identity.kubeconfig), max_connections=CONCURRENCY
+    )
     try:
         await gather_limited(CONCURRENCY, *(client.apply(obj) for obj in objects))
     finally:
@@ -297,19 +299,21 @@ async def _patch_all(
     client_identity: Identity, patches: list[tuple[str, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     """Merge patches at the operator's concurrency; the objects as patched."""
-    client = KubeClient(load_connection(client_identity.kubeconfig), max_connections=CONCURRENCY)
+    client = KubeClient(
+        Credentials.from_kubeconfig(client_identity.kubeconfig), max_connections=CONCURRENCY
+    )
     try:
         return await gather_limited(CONCURRENCY, *(client.merge_patch(p, b) for p, b in patches))
     finally:
         await client.close()
 
 
-def create_namespaces(admin: RestClient, names: list[str]) -> None:
+def create_namespaces(admin: BlockingClient, names: list[str]) -> None:
     for name in names:
         admin.create("/api/v1/namespaces", {"metadata": {"name": name}})
 
 
-def create_domains(admin: RestClient, names: list[str]) -> None:
+def create_domains(admin: BlockingClient, names: list[str]) -> None:
     """A DataDomain for each namespace of the operator's products (products outside a domain
     get DomainMismatch and nothing else); the operator onboards them when it starts."""
     for name in names:
@@ -324,7 +328,7 @@ def create_domains(admin: RestClient, names: list[str]) -> None:
         )
 
 
-def onboard(admin: RestClient, run: OperatorRun, domains: list[str]) -> None:
+def onboard(admin: BlockingClient, run: OperatorRun, domains: list[str]) -> None:
     """Wait until the operator has onboarded every domain and gone quiet: its writes for the
     domains are not the products' cost."""
     started = time.monotonic()
@@ -345,7 +349,7 @@ class Results:
         self.figures[key] = round(value, 3) if isinstance(value, float) else value
 
 
-def phase_raw(admin: RestClient, client: Identity, n: int, results: Results) -> None:
+def phase_raw(admin: BlockingClient, client: Identity, n: int, results: Results) -> None:
     log(f"1. Limit baseline: {n} products and their children created directly")
     namespaces = [f"raw-{k}" for k in range(NAMESPACES)]
     create_namespaces(admin, namespaces)
@@ -355,7 +359,7 @@ def phase_raw(admin: RestClient, client: Identity, n: int, results: Results) -> 
         objects.append(document)
         objects += build_children(DataProduct.from_object(document), prometheus_available=False)
     in_phase = set(namespaces)
-    with WatchedCollection(admin.connection, ALL_CLAIMS, claim_bound) as claims:
+    with WatchedCollection(admin.credentials, ALL_CLAIMS, claim_bound) as claims:
 
         def bound() -> int:
             summaries = claims.summaries().items()
@@ -374,7 +378,7 @@ def phase_raw(admin: RestClient, client: Identity, n: int, results: Results) -> 
 
 
 def phase_operator(
-    admin: RestClient,
+    admin: BlockingClient,
     client: Identity,
     run: OperatorRun,
     *,
@@ -397,7 +401,7 @@ def phase_operator(
     return names
 
 
-def phase_idle(admin: RestClient, run: OperatorRun, seconds: float, results: Results) -> None:
+def phase_idle(admin: BlockingClient, run: OperatorRun, seconds: float, results: Results) -> None:
     log(f"3. Idle: {seconds:.0f}s with every product Ready")
     before = dispatched(admin, run.identity)
     time.sleep(seconds)
@@ -405,7 +409,7 @@ def phase_idle(admin: RestClient, run: OperatorRun, seconds: float, results: Res
     results["idle_seconds"] = seconds
 
 
-def phase_restart(admin: RestClient, run: OperatorRun, n: int, results: Results) -> None:
+def phase_restart(admin: BlockingClient, run: OperatorRun, n: int, results: Results) -> None:
     log("4. Restart with every product Ready")
     run.stop()
     before = dispatched(admin, run.identity)
@@ -418,7 +422,7 @@ def phase_restart(admin: RestClient, run: OperatorRun, n: int, results: Results)
 
 
 def phase_update(
-    admin: RestClient,
+    admin: BlockingClient,
     client: Identity,
     run: OperatorRun,
     *,
@@ -449,11 +453,10 @@ def phase_update(
     )
 
 
-def phase_latency(admin: RestClient, client: Identity, count: int, results: Results) -> None:
+def phase_latency(admin: BlockingClient, client: Identity, count: int, results: Results) -> None:
     log(f"6. Latency: {count} products created one by one")
-    connection = load_connection(client.kubeconfig)
     durations = []
-    with RestClient(connection) as rest:
+    with BlockingClient.from_kubeconfig(client.kubeconfig) as rest:
         for index in range(count):
             document = bench_product("op-0", f"latency-{index:03d}")
             path = f"{PRODUCTS.format(namespace='op-0')}/{document['metadata']['name']}"
@@ -470,7 +473,7 @@ def phase_latency(admin: RestClient, client: Identity, count: int, results: Resu
 
 
 def phase_growth(
-    admin: RestClient,
+    admin: BlockingClient,
     client: Identity,
     run: OperatorRun,
     products: WatchedCollection,
@@ -533,7 +536,7 @@ def git_commit() -> str | None:
 
 
 def phase_operations(
-    admin: RestClient,
+    admin: BlockingClient,
     client: Identity,
     run: OperatorRun,
     *,
@@ -578,7 +581,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(scratch)
         with control_plane(work / "cluster") as info:
             results["kubernetes"] = info.kubernetes_version
-            with RestClient.from_kubeconfig(info.kubeconfig) as admin:
+            with BlockingClient.from_kubeconfig(info.kubeconfig) as admin:
                 install_crds(admin, sys.stderr)
                 operator, client = create_identities(admin, work)
                 phase_raw(admin, client, args.n, results)
@@ -586,7 +589,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 create_namespaces(admin, namespaces)
                 create_domains(admin, namespaces)
                 run = OperatorRun(operator, namespaces, args.operator_log, args.drift_interval)
-                products = WatchedCollection(admin.connection, ALL_PRODUCTS, product_summary)
+                products = WatchedCollection(admin.credentials, ALL_PRODUCTS, product_summary)
                 with products:
                     run.start()
                     try:

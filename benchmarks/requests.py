@@ -24,10 +24,10 @@ from benchmarks.mesh import CONCURRENCY, bench_product, control_plane
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster.controlplane import running_components
 from dataproduct_operator.cluster.dev import install_crds
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
-from dataproduct_operator.k8s.kubeconfig import load_connection
+from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.resources import object_path
-from dataproduct_operator.k8s.rest import RestClient
 from dataproduct_operator.specs.dataproduct import build_children
 
 NAMESPACE = "requests"
@@ -127,14 +127,16 @@ def run(count: int) -> list[tuple[str, int, float, dict[str, float]]]:
         directory = Path(scratch) / "cluster"
         with control_plane(directory) as info:
             pids = {c.name: c.pid for c in running_components(directory) if c.name in MEASURED}
-            with RestClient.from_kubeconfig(info.kubeconfig) as admin:
+            with BlockingClient.from_kubeconfig(info.kubeconfig) as admin:
                 install_crds(admin, sys.stderr)
                 admin.create("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
             meter = Meter(pids)
             print(header(), file=sys.stderr)
 
             async def measure() -> None:
-                client = KubeClient(load_connection(info.kubeconfig), max_connections=CONCURRENCY)
+                client = KubeClient(
+                    Credentials.from_kubeconfig(info.kubeconfig), max_connections=CONCURRENCY
+                )
                 try:
                     await measure_all(client, meter, count)
                 finally:

@@ -15,8 +15,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
-from dataproduct_operator.k8s.rest import RestClient
 from dataproduct_operator.manifests.rbac import build_cluster_role_rules, build_lease_rules
 
 SYSTEM_NAMESPACE = "dataproduct-system"
@@ -90,7 +90,7 @@ def build_flow_schema(
 
 
 def create_identity(
-    admin: RestClient, name: str, rules: list[dict[str, Any]], directory: Path, precedence: int
+    admin: BlockingClient, name: str, rules: list[dict[str, Any]], directory: Path, precedence: int
 ) -> Identity:
     """A ServiceAccount bound to ``rules``, its flow schemas, and a kubeconfig acting as it."""
     rbac = "/apis/rbac.authorization.k8s.io/v1"
@@ -122,12 +122,12 @@ def create_identity(
         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
          "spec": {"expirationSeconds": TOKEN_SECONDS}},
     )["status"]["token"]  # fmt: skip
-    connection = Connection(admin.connection.server, admin.connection.ca_pem, token=token)
+    connection = Connection(admin.credentials.server, admin.credentials.ca_pem, token=token)
     write_kubeconfig(identity.kubeconfig, connection, user=name)
     return identity
 
 
-def allow_leader_lease(admin: RestClient, identity: Identity) -> None:
+def allow_leader_lease(admin: BlockingClient, identity: Identity) -> None:
     """The operator's Role on its leader Lease, as the chart makes it, and a FlowSchema that
     counts the Lease's requests apart (matched before the identity's others)."""
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{SYSTEM_NAMESPACE}"
@@ -155,7 +155,7 @@ def allow_leader_lease(admin: RestClient, identity: Identity) -> None:
     admin.create_if_missing(FLOW_SCHEMAS, schema)
 
 
-def create_identities(admin: RestClient, directory: Path) -> tuple[Identity, Identity]:
+def create_identities(admin: BlockingClient, directory: Path) -> tuple[Identity, Identity]:
     """The operator (the chart's rules) and the benchmark client (those plus creating products)."""
     operator_rules = build_cluster_role_rules()
     client_rules = [
@@ -180,7 +180,7 @@ class Requests:
         return Requests(self.writes - other.writes, self.reads - other.reads)
 
 
-def dispatched_requests(admin: RestClient, schemas: list[str]) -> dict[str, int]:
+def dispatched_requests(admin: BlockingClient, schemas: list[str]) -> dict[str, int]:
     """The API server's own count of the requests each named FlowSchema has let through."""
     status, body = admin.raw("GET", "/metrics")
     if status != 200:
@@ -200,7 +200,7 @@ def dispatched_requests(admin: RestClient, schemas: list[str]) -> dict[str, int]
     return {schema: int(value) for schema, value in counts.items()}
 
 
-def dispatched(admin: RestClient, identity: Identity) -> Requests:
+def dispatched(admin: BlockingClient, identity: Identity) -> Requests:
     """The API server's own count of the identity's requests so far."""
     counts = dispatched_requests(admin, [identity.writes_schema, identity.reads_schema])
     return Requests(counts[identity.writes_schema], counts[identity.reads_schema])

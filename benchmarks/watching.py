@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dataproduct_operator.k8s.client import KubeClient
-from dataproduct_operator.k8s.kubeconfig import Connection
+from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.rest import ApiError
 
 Key = tuple[str, str]  # namespace, name
@@ -25,8 +25,8 @@ RELIST_SECONDS = 1.0
 class WatchedCollection:
     """``summary(obj)`` of every object of a cluster-wide collection, as of the latest event."""
 
-    def __init__(self, connection: Connection, path: str, summary: Summary) -> None:
-        self._connection = connection
+    def __init__(self, credentials: Credentials, path: str, summary: Summary) -> None:
+        self._credentials = credentials
         self._path = path
         self._summary = summary
         self._objects: dict[Key, Any] = {}
@@ -66,7 +66,7 @@ class WatchedCollection:
             return {key: value for key, value in self._objects.items() if key in keys}
 
     async def _run(self) -> None:
-        client = KubeClient(self._connection, max_connections=1)
+        client = KubeClient(self._credentials, max_connections=1)
         try:
             while True:
                 try:

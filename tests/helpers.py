@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,3 +70,81 @@ def assert_golden(actual: str, name: str) -> None:
     assert path.exists(), f"{path} is missing; run with UPDATE_GOLDEN=1 to write it"
     expected = path.read_text()
     assert actual == expected, f"{name} differs from its golden file (UPDATE_GOLDEN=1 rewrites it)"
+
+
+EXEC_API_VERSION = "client.authentication.k8s.io/v1"
+_EXEC_PLUGIN = """#!{python}
+# An exec credential plugin written by a test: the token in ./token, valid for the seconds in
+# ./valid-seconds past the loader's five-minute margin; every run leaves a line in ./runs.
+import datetime, json, pathlib
+here = pathlib.Path(__file__).parent
+with open(here / "runs", "a") as runs:
+    runs.write("run\\n")
+valid = 300 + float((here / "valid-seconds").read_text())
+expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=valid)
+print(json.dumps({{
+    "apiVersion": "{api_version}",
+    "kind": "ExecCredential",
+    "status": {{
+        "token": (here / "token").read_text().strip(),
+        "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }},
+}}))
+"""
+
+
+class ExecPlugin:
+    """A kubeconfig ``exec`` user as EKS, GKE and AKS write them: a script in ``directory``
+    printing an ExecCredential with the token set by :meth:`set_token`. ``valid_seconds`` is
+    how long the loader will use it before running the script again (its expirationTimestamp
+    is that much past the loader's five-minute margin)."""
+
+    def __init__(self, directory: Path, token: str, *, valid_seconds: float = 3600) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.script = directory / "credential-plugin"
+        self.script.write_text(
+            _EXEC_PLUGIN.format(python=sys.executable, api_version=EXEC_API_VERSION)
+        )
+        self.script.chmod(0o700)
+        self.set_token(token)
+        self.set_valid_seconds(valid_seconds)
+
+    def set_token(self, token: str) -> None:
+        (self.directory / "token").write_text(token)
+
+    def set_valid_seconds(self, seconds: float) -> None:
+        (self.directory / "valid-seconds").write_text(str(seconds))
+
+    @property
+    def runs(self) -> int:
+        path = self.directory / "runs"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    def user(self) -> dict[str, Any]:
+        """The kubeconfig ``user`` entry running this plugin."""
+        command = {"apiVersion": EXEC_API_VERSION, "command": str(self.script)}
+        return {"exec": {**command, "interactiveMode": "Never"}}
+
+
+def kubeconfig_document(
+    server: str, ca_pem: bytes, users: dict[str, dict[str, Any]], *, current: str
+) -> dict[str, Any]:
+    """A kubeconfig with one cluster, and a context named after each user."""
+    cluster = {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": cluster}],
+        "users": [{"name": name, "user": user} for name, user in users.items()],
+        "contexts": [
+            {"name": name, "context": {"cluster": "local", "user": name}} for name in users
+        ],
+        "current-context": current,
+    }
+
+
+def write_kubeconfig_document(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.chmod(0o600)
+    return path

@@ -65,6 +65,11 @@ _KUBECONFIG_OPTION = click.option(
     default=None,
     help="Kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or in-cluster.",
 )
+_CONTEXT_OPTION = click.option(
+    "--context",
+    default=None,
+    help="Kubeconfig context to use; default: the kubeconfig's current context.",
+)
 
 
 def _public_url(value: str | None) -> str | None:
@@ -134,6 +139,7 @@ def cluster_status(directory: Path) -> None:
 
 @main.command("run")
 @_KUBECONFIG_OPTION
+@_CONTEXT_OPTION
 @click.option(
     "--namespace", "-n", "namespaces", multiple=True, help="Watch only this namespace (repeatable)."
 )
@@ -208,6 +214,7 @@ def cluster_status(directory: Path) -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(
     kubeconfig: Path | None,
+    context: str | None,
     namespaces: tuple[str, ...],
     all_namespaces: bool,
     metrics_port: int,
@@ -235,6 +242,7 @@ def run(
     configure_logging(verbose=verbose)
     config = OperatorConfig(
         kubeconfig=kubeconfig,
+        context=context,
         namespaces=namespaces,
         metrics_port=metrics_port or None,
         liveness_port=liveness_port or None,
@@ -254,6 +262,7 @@ def run(
 
 @main.command("catalog")
 @_KUBECONFIG_OPTION
+@_CONTEXT_OPTION
 @click.option(
     "--namespace", "-n", "namespaces", multiple=True, help="Show only this namespace (repeatable)."
 )
@@ -275,6 +284,7 @@ def run(
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def catalog(
     kubeconfig: Path | None,
+    context: str | None,
     namespaces: tuple[str, ...],
     port: int,
     host: str,
@@ -300,6 +310,7 @@ def catalog(
     asyncio.run(
         serve_forever(
             kubeconfig=kubeconfig,
+            context=context,
             namespaces=namespaces,
             host=host,
             port=port,
@@ -403,6 +414,7 @@ def render(file: Path, namespace: str) -> None:
 @click.option("--namespace", "-n", default=None, help="Namespace of the product in the cluster.")
 @click.option("--name", default=None, help="Name of the product in the cluster.")
 @_KUBECONFIG_OPTION
+@_CONTEXT_OPTION
 @click.option(
     "--catalog-url", default=None, help="The catalog's base URL, for links to the product's page."
 )
@@ -419,6 +431,7 @@ def export(
     namespace: str | None,
     name: str | None,
     kubeconfig: Path | None,
+    context: str | None,
     catalog_url: str | None,
     output: Path | None,
 ) -> None:
@@ -432,7 +445,7 @@ def export(
     from dataproduct_operator.catalog.exports import export_format
 
     export_as = export_format(format_name)
-    if manifest is not None and (namespace or name or kubeconfig):
+    if manifest is not None and (namespace or name or kubeconfig or context):
         raise click.UsageError("Give either MANIFEST or --namespace and --name, not both")
     if manifest is not None:
         from dataproduct_operator.catalog.fetch import read_manifest
@@ -441,7 +454,7 @@ def export(
     elif namespace and name:
         from dataproduct_operator.catalog.fetch import read_from_cluster
 
-        items = [read_from_cluster(namespace, name, kubeconfig=kubeconfig)]
+        items = [read_from_cluster(namespace, name, kubeconfig=kubeconfig, context=context)]
     else:
         raise click.UsageError("Give a MANIFEST, or --namespace and --name of a DataProduct")
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -11,6 +11,7 @@ class OperatorConfig:
     """How one operator process runs."""
 
     kubeconfig: Path | None = None
+    context: str | None = None  # of the kubeconfig; None: its current context
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     metrics_port: int | None = 8000
     liveness_port: int | None = 8080

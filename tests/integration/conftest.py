@@ -25,8 +25,9 @@ from benchmarks.setup import (
 )
 from dataproduct_operator.cluster import controlplane, toolchain
 from dataproduct_operator.cluster.controlplane import ClusterInfo
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.manifests.crd import KINDS
 from tests.helpers import wait_for
 from tests.integration.products import OperatorProcess, delete_if_present
@@ -54,9 +55,9 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterI
 
 
 @pytest.fixture(scope="session")
-def kube(control_plane: ClusterInfo) -> Iterator[RestClient]:
+def kube(control_plane: ClusterInfo) -> Iterator[BlockingClient]:
     """A cluster-admin REST client."""
-    with RestClient.from_kubeconfig(control_plane.kubeconfig) as client:
+    with BlockingClient.from_kubeconfig(control_plane.kubeconfig) as client:
         yield client
 
 
@@ -110,7 +111,7 @@ def _namespace_name(test_name: str) -> str:
 
 
 @pytest.fixture
-def namespace(kube: RestClient, request: pytest.FixtureRequest) -> Iterator[str]:
+def namespace(kube: BlockingClient, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards (without waiting)."""
     name = _namespace_name(request.node.name)
     kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
@@ -123,7 +124,7 @@ def namespace(kube: RestClient, request: pytest.FixtureRequest) -> Iterator[str]
 
 
 @pytest.fixture
-def restricted_namespace(kube: RestClient, namespace: str) -> str:
+def restricted_namespace(kube: BlockingClient, namespace: str) -> str:
     """The test's namespace, enforcing Pod Security "restricted" as production namespaces do."""
     kube.merge_patch(
         f"/api/v1/namespaces/{namespace}",
@@ -136,7 +137,7 @@ ServiceAccountKubeconfig = Callable[[str, str], Path]
 
 
 def write_service_account_kubeconfig(
-    kube: RestClient, server: str, namespace: str, name: str, path: Path, *, create: bool = True
+    kube: BlockingClient, server: str, namespace: str, name: str, path: Path, *, create: bool = True
 ) -> Path:
     """A kubeconfig at ``path`` acting as a ServiceAccount, with a TokenRequest token.
 
@@ -154,13 +155,13 @@ def write_service_account_kubeconfig(
             "spec": {"expirationSeconds": 3600},
         },
     )
-    connection = Connection(server, kube.connection.ca_pem, token=token_request["status"]["token"])
+    connection = Connection(server, kube.credentials.ca_pem, token=token_request["status"]["token"])
     return write_kubeconfig(path, connection, user=f"{namespace}-{name}")
 
 
 @pytest.fixture
 def service_account_kubeconfig(
-    kube: RestClient, control_plane: ClusterInfo, tmp_path: Path
+    kube: BlockingClient, control_plane: ClusterInfo, tmp_path: Path
 ) -> ServiceAccountKubeconfig:
     """``factory(namespace, name)``: a kubeconfig acting as that ServiceAccount."""
 
@@ -208,7 +209,7 @@ def install_release(helm: HelmRunner, *values: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def operator_release(helm: HelmRunner, kube: RestClient) -> str:
+def operator_release(helm: HelmRunner, kube: BlockingClient) -> str:
     """The chart installed with its CRDs into a namespace enforcing Pod Security "restricted"."""
     kube.create(
         "/api/v1/namespaces",
@@ -224,7 +225,7 @@ def operator_release(helm: HelmRunner, kube: RestClient) -> str:
 
 
 @pytest.fixture(scope="session")
-def crds(operator_release: str, kube: RestClient) -> None:
+def crds(operator_release: str, kube: BlockingClient) -> None:
     """The CRDs (installed by the chart) served, every kind."""
     kinds = {definition.kind for definition in KINDS}
 
@@ -239,7 +240,7 @@ DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
 
 
 @pytest.fixture
-def domain(kube: RestClient, crds: None, namespace: str) -> Iterator[str]:
+def domain(kube: BlockingClient, crds: None, namespace: str) -> Iterator[str]:
     """A DataDomain named after the test's namespace and owning it, so products there belong
     to a domain; deleted afterwards, its finalizer dropped if no operator is left to do it."""
     kube.create(
@@ -266,7 +267,7 @@ LEASE_WRITES = "tests-operator-lease-writes"
 
 
 @pytest.fixture(scope="session")
-def operator_writes(kube: RestClient, operator_release: str) -> Callable[[], int]:
+def operator_writes(kube: BlockingClient, operator_release: str) -> Callable[[], int]:
     """``operator_writes()``: the writes the API server has let through for the operator's
     ServiceAccount so far, counted by a FlowSchema of its own (other clients do not count), but
     for those of the DataDomains themselves (status, finalizer), which follow their products'
@@ -299,7 +300,7 @@ def operator_writes(kube: RestClient, operator_release: str) -> Callable[[], int
 @pytest.fixture(scope="module")
 def operator_kubeconfig(
     control_plane: ClusterInfo,
-    kube: RestClient,
+    kube: BlockingClient,
     crds: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:

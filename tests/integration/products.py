@@ -13,7 +13,8 @@ from typing import IO, Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import example_product, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def example(namespace: str, name: str = "orders") -> dict[str, Any]:
     return document
 
 
-def delete_if_present(kube: RestClient, path: str) -> None:
+def delete_if_present(kube: BlockingClient, path: str) -> None:
     try:
         kube.delete(path)
     except ApiError as error:
@@ -55,7 +56,7 @@ def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def wait_ready(
-    kube: RestClient,
+    kube: BlockingClient,
     namespace: str,
     name: str,
     *,
@@ -76,17 +77,19 @@ def wait_ready(
     return wait_for(ready, timeout=timeout, description=f"DataProduct {name} to be Ready")
 
 
-def create_ready(kube: RestClient, document: dict[str, Any]) -> dict[str, Any]:
+def create_ready(kube: BlockingClient, document: dict[str, Any]) -> dict[str, Any]:
     namespace, name = document["metadata"]["namespace"], document["metadata"]["name"]
     kube.create(PRODUCTS.format(namespace=namespace), document)
     return wait_ready(kube, namespace, name)
 
 
-def names(kube: RestClient, path: str) -> set[str]:
+def names(kube: BlockingClient, path: str) -> set[str]:
     return {item["metadata"]["name"] for item in kube.get(path)["items"]}
 
 
-def change_spec(kube: RestClient, namespace: str, name: str, change: Callable[[Any], None]) -> int:
+def change_spec(
+    kube: BlockingClient, namespace: str, name: str, change: Callable[[Any], None]
+) -> int:
     """Change the product's spec as a user would; the generation the change produced.
 
     A merge patch of the changed spec (lists are replaced whole): the operator writes the

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from open_data_contract_standard.model import OpenDataContractStandard
 
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import wait_for
 from tests.integration.conftest import (
     CHART,
@@ -79,7 +80,7 @@ def operator_with_catalog(
 
 
 def test_operator_serves_the_catalog_and_it_follows_the_cluster(
-    kube: RestClient, domain: str, operator_with_catalog: str
+    kube: BlockingClient, domain: str, operator_with_catalog: str
 ) -> None:
     base, namespace = operator_with_catalog, domain
     create_ready(kube, example(namespace))
@@ -116,7 +117,7 @@ def test_operator_serves_the_catalog_and_it_follows_the_cluster(
 
 
 def test_hidden_products_stay_out_of_the_catalog_of_a_real_cluster(
-    kube: RestClient, domain: str, operator_with_catalog: str
+    kube: BlockingClient, domain: str, operator_with_catalog: str
 ) -> None:
     base, namespace = operator_with_catalog, domain
     hidden = example(namespace, "hidden-orders")
@@ -137,7 +138,7 @@ def test_hidden_products_stay_out_of_the_catalog_of_a_real_cluster(
 
 @pytest.fixture
 def catalog_identity(
-    helm: HelmRunner, kube: RestClient, control_plane: Any, tmp_path: Path
+    helm: HelmRunner, kube: BlockingClient, control_plane: Any, tmp_path: Path
 ) -> Iterator[Path]:
     """The standalone catalog's ServiceAccount, ClusterRole and binding as the chart renders
     them, renamed for this test; a kubeconfig acting as that ServiceAccount."""
@@ -174,7 +175,7 @@ def catalog_identity(
 
 
 def test_dpo_catalog_alone_serves_the_mesh_with_only_read_permissions(
-    kube: RestClient,
+    kube: BlockingClient,
     domain: str,
     operator_with_catalog: str,
     catalog_identity: Path,
@@ -207,7 +208,7 @@ def test_dpo_catalog_alone_serves_the_mesh_with_only_read_permissions(
             assert status == 200
             # And it may change nothing.
             with (
-                RestClient.from_kubeconfig(catalog_identity) as reader,
+                BlockingClient.from_kubeconfig(catalog_identity) as reader,
                 pytest.raises(ApiError) as refused,
             ):
                 reader.create(PRODUCTS.format(namespace=namespace), example(namespace, "intruder"))
@@ -229,7 +230,7 @@ def dpo(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_dpo_export_reads_the_product_and_its_domain_from_the_cluster(
-    kube: RestClient, domain: str, operator: Any, control_plane: Any
+    kube: BlockingClient, domain: str, operator: Any, control_plane: Any
 ) -> None:
     namespace = domain
     kube.merge_patch(
@@ -264,7 +265,7 @@ def test_dpo_export_reads_the_product_and_its_domain_from_the_cluster(
 
 
 def test_dpo_export_goes_on_without_a_domain_it_may_not_read(
-    kube: RestClient,
+    kube: BlockingClient,
     domain: str,
     operator: Any,
     service_account_kubeconfig: Callable[[str, str], Path],

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import wait_for
 from tests.integration.conftest import KubectlRunner, ServiceAccountKubeconfig, run_kubectl
 
@@ -42,7 +43,7 @@ def _condition(obj: dict[str, Any], kind: str) -> bool:
 
 
 def wait_for_job_condition(
-    kube: RestClient, namespace: str, name: str, condition: str
+    kube: BlockingClient, namespace: str, name: str, condition: str
 ) -> dict[str, Any]:
     def job_with_condition() -> dict[str, Any] | None:
         job: dict[str, Any] = kube.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
@@ -51,18 +52,18 @@ def wait_for_job_condition(
     return wait_for(job_with_condition, description=f"Job {name} to be {condition}")
 
 
-def test_readyz_answers_ok(kube: RestClient) -> None:
+def test_readyz_answers_ok(kube: BlockingClient) -> None:
     status, body = kube.raw("GET", "/readyz")
     assert (status, body) == (200, b"ok")
 
 
-def test_server_reports_the_pinned_kubernetes_version(kube: RestClient) -> None:
+def test_server_reports_the_pinned_kubernetes_version(kube: BlockingClient) -> None:
     version = kube.get("/version")
     assert version["gitVersion"].startswith("v1.")
     assert int(version["minor"].rstrip("+")) >= 34
 
 
-def test_structurally_invalid_crd_is_rejected(kube: RestClient) -> None:
+def test_structurally_invalid_crd_is_rejected(kube: BlockingClient) -> None:
     # A property without a type is not a structural schema.
     crd = _crd("brokens", {"type": "object", "properties": {"spec": {"properties": {}}}})
     with pytest.raises(ApiError) as rejected:
@@ -72,7 +73,7 @@ def test_structurally_invalid_crd_is_rejected(kube: RestClient) -> None:
 
 
 def test_object_breaking_a_cel_rule_is_rejected_with_the_rules_message(
-    kube: RestClient, namespace: str
+    kube: BlockingClient, namespace: str
 ) -> None:
     message = "replicas must not exceed maxReplicas"
     spec_schema = {
@@ -111,13 +112,13 @@ def test_object_breaking_a_cel_rule_is_rejected_with_the_rules_message(
 
 
 def test_service_account_is_forbidden_without_a_role_binding_and_allowed_with_one(
-    kube: RestClient,
+    kube: BlockingClient,
     namespace: str,
     kubectl_binary: Any,
     service_account_kubeconfig: ServiceAccountKubeconfig,
 ) -> None:
     kubeconfig = service_account_kubeconfig(namespace, "reader")
-    with RestClient.from_kubeconfig(kubeconfig) as reader:
+    with BlockingClient.from_kubeconfig(kubeconfig) as reader:
         with pytest.raises(ApiError) as forbidden:
             reader.get(f"/api/v1/namespaces/{namespace}/configmaps")
         assert forbidden.value.status == 403
@@ -158,7 +159,7 @@ def test_service_account_is_forbidden_without_a_role_binding_and_allowed_with_on
     assert "Forbidden" in result.stderr
 
 
-def test_job_reaches_complete(kubectl: KubectlRunner, kube: RestClient, namespace: str) -> None:
+def test_job_reaches_complete(kubectl: KubectlRunner, kube: BlockingClient, namespace: str) -> None:
     kubectl("create", "job", "smoke", "--image=busybox", "-n", namespace, "--", "true")
     job = wait_for(
         lambda: (
@@ -171,7 +172,7 @@ def test_job_reaches_complete(kubectl: KubectlRunner, kube: RestClient, namespac
     assert job["status"]["succeeded"] == 1
 
 
-def test_job_whose_pod_simulates_a_failure_fails(kube: RestClient, namespace: str) -> None:
+def test_job_whose_pod_simulates_a_failure_fails(kube: BlockingClient, namespace: str) -> None:
     container = {
         "name": "main",
         "image": "busybox",
@@ -198,7 +199,7 @@ def test_job_whose_pod_simulates_a_failure_fails(kube: RestClient, namespace: st
     assert job["status"].get("succeeded", 0) == 0
 
 
-def test_cronjob_spawns_a_job(kube: RestClient, namespace: str) -> None:
+def test_cronjob_spawns_a_job(kube: BlockingClient, namespace: str) -> None:
     container = {"name": "main", "image": "busybox"}
     kube.create(
         f"/apis/batch/v1/namespaces/{namespace}/cronjobs",
@@ -230,7 +231,7 @@ def test_cronjob_spawns_a_job(kube: RestClient, namespace: str) -> None:
     assert cronjob["status"]["lastScheduleTime"]
 
 
-def test_pvc_of_storage_class_standard_binds(kube: RestClient, namespace: str) -> None:
+def test_pvc_of_storage_class_standard_binds(kube: BlockingClient, namespace: str) -> None:
     kube.create(
         f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
         {
@@ -255,13 +256,15 @@ def test_pvc_of_storage_class_standard_binds(kube: RestClient, namespace: str) -
     assert volume["spec"]["capacity"]["storage"] == "1Gi"
 
 
-def test_standard_is_the_default_storage_class(kube: RestClient) -> None:
+def test_standard_is_the_default_storage_class(kube: BlockingClient) -> None:
     storage_class = kube.get("/apis/storage.k8s.io/v1/storageclasses/standard")
     annotations = storage_class["metadata"]["annotations"]
     assert annotations["storageclass.kubernetes.io/is-default-class"] == "true"
 
 
-def test_deleting_an_owner_garbage_collects_its_dependent(kube: RestClient, namespace: str) -> None:
+def test_deleting_an_owner_garbage_collects_its_dependent(
+    kube: BlockingClient, namespace: str
+) -> None:
     configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
     owner = kube.create(configmaps, {"metadata": {"name": "owner"}})
     reference = {
@@ -280,7 +283,7 @@ def test_deleting_an_owner_garbage_collects_its_dependent(kube: RestClient, name
     assert kube.exists(f"{configmaps}/bystander")
 
 
-def test_deleting_a_namespace_completes(kube: RestClient) -> None:
+def test_deleting_a_namespace_completes(kube: BlockingClient) -> None:
     name = "t-namespace-deletion"
     kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
     kube.create(f"/api/v1/namespaces/{name}/configmaps", {"metadata": {"name": "content"}})
@@ -292,7 +295,7 @@ def test_deleting_a_namespace_completes(kube: RestClient) -> None:
 
 
 def test_validating_admission_policy_denies_with_its_message(
-    kube: RestClient, namespace: str
+    kube: BlockingClient, namespace: str
 ) -> None:
     admission = "/apis/admissionregistration.k8s.io/v1"
     policy_name = f"deny-forbidden-label-{namespace}"
@@ -354,7 +357,7 @@ def test_validating_admission_policy_denies_with_its_message(
 
 
 def test_pod_security_admission_enforces_the_restricted_profile(
-    kube: RestClient, namespace: str
+    kube: BlockingClient, namespace: str
 ) -> None:
     kube.merge_patch(
         f"/api/v1/namespaces/{namespace}",

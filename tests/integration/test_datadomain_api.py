@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from dataproduct_operator.api.datadomain import DataDomain
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.specs.datadomain import build_domain_objects
 from tests.integration.products import delete_if_present
 
@@ -20,7 +21,7 @@ CreateDomain = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def create_domain(
-    kube: RestClient, crds: None, request: pytest.FixtureRequest
+    kube: BlockingClient, crds: None, request: pytest.FixtureRequest
 ) -> Iterator[CreateDomain]:
     """``create_domain(name, **spec)``; every domain made is deleted at the end."""
     made: list[str] = []
@@ -63,7 +64,7 @@ def test_a_name_that_cannot_name_a_namespace_needs_spec_namespace(
 
 
 def test_the_namespace_of_a_domain_cannot_be_changed(
-    kube: RestClient, create_domain: CreateDomain
+    kube: BlockingClient, create_domain: CreateDomain
 ) -> None:
     domain = create_domain("finance", namespace="finance-data")
     path = f"{DOMAINS}/{domain['metadata']['name']}"
@@ -92,7 +93,7 @@ def test_bad_quotas_and_levels_are_refused_with_the_field_named(
 
 
 def test_the_objects_a_domain_needs_are_accepted_by_the_api_server(
-    kube: RestClient, crds: None
+    kube: BlockingClient, crds: None
 ) -> None:
     name = "t-domain-objects"
     domain = DataDomain.from_object(

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import wait_for
 from tests.integration.conftest import KubectlRunner
 from tests.integration.products import (
@@ -32,7 +33,7 @@ NAME = "t-onboarding"
 
 @pytest.fixture
 def onboarded(
-    kube: RestClient, operator_kubeconfig: Path, tmp_path: Path
+    kube: BlockingClient, operator_kubeconfig: Path, tmp_path: Path
 ) -> Iterator[tuple[OperatorProcess, dict[str, Any]]]:
     """An operator, and a DataDomain with a quota of one data product, Ready."""
     operator = OperatorProcess(operator_kubeconfig, tmp_path / "operator.log")
@@ -66,7 +67,7 @@ def onboarded(
         delete_if_present(kube, f"/api/v1/namespaces/{NAME}")
 
 
-def gone(kube: RestClient, path: str) -> bool:
+def gone(kube: BlockingClient, path: str) -> bool:
     try:
         kube.get(path)
     except ApiError as error:
@@ -77,7 +78,7 @@ def gone(kube: RestClient, path: str) -> bool:
 
 
 def test_onboarding_makes_the_namespace_quota_limits_and_policies(
-    kube: RestClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
+    kube: BlockingClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
 ) -> None:
     _, domain = onboarded
     namespace = kube.get(f"/api/v1/namespaces/{NAME}")
@@ -106,7 +107,7 @@ def test_onboarding_makes_the_namespace_quota_limits_and_policies(
 
 
 def test_max_data_products_stops_the_next_product(
-    kube: RestClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
+    kube: BlockingClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
 ) -> None:
     products = PRODUCTS.format(namespace=NAME)
     first = example(NAME, "orders")
@@ -141,7 +142,7 @@ def test_max_data_products_stops_the_next_product(
 
 
 def test_a_domain_that_holds_products_is_deleted_only_once_they_are_gone(
-    kube: RestClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
+    kube: BlockingClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
 ) -> None:
     products = PRODUCTS.format(namespace=NAME)
     product = example(NAME, "orders")
@@ -166,7 +167,7 @@ def test_a_domain_that_holds_products_is_deleted_only_once_they_are_gone(
 
 
 def test_the_owner_team_manages_products_in_its_domain_and_nowhere_else(
-    kube: RestClient,
+    kube: BlockingClient,
     kubectl: KubectlRunner,
     namespace: str,
     onboarded: tuple[OperatorProcess, dict[str, Any]],
@@ -200,7 +201,7 @@ def test_the_owner_team_manages_products_in_its_domain_and_nowhere_else(
 
 
 def test_a_product_outside_a_domain_gets_domain_mismatch_and_nothing_until_onboarded(
-    kube: RestClient,
+    kube: BlockingClient,
     namespace: str,
     onboarded: tuple[OperatorProcess, dict[str, Any]],
 ) -> None:

@@ -25,7 +25,8 @@ from dataproduct_operator.constants import (
     LABEL_RETAINED,
     OPERATOR_NAME,
 )
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.specs.dataproduct import parse_run_request
 from tests.helpers import wait_for
 from tests.integration.products import (
@@ -72,7 +73,7 @@ def document_of(namespace: str, name: str = "orders") -> dict[str, Any]:
     return document
 
 
-def apply_failures(kube: RestClient, namespace: str) -> list[str]:
+def apply_failures(kube: BlockingClient, namespace: str) -> list[str]:
     """Messages of the ApplyFailed Events in the namespace."""
     events = kube.get(f"/api/v1/namespaces/{namespace}/events")["items"]
     return [e["message"] for e in events if e["reason"] == "ApplyFailed"]
@@ -82,13 +83,15 @@ def collection(kind: str, namespace: str) -> str:
     return CHILD_COLLECTIONS[kind].format(ns=namespace)
 
 
-def items(kube: RestClient, kind: str, namespace: str, selector: str | None = None) -> list[Any]:
+def items(
+    kube: BlockingClient, kind: str, namespace: str, selector: str | None = None
+) -> list[Any]:
     query = {"labelSelector": selector} if selector else None
     found: list[Any] = kube.get(collection(kind, namespace), query=query)["items"]
     return found
 
 
-def children_of(kube: RestClient, namespace: str, product: str) -> dict[str, set[str]]:
+def children_of(kube: BlockingClient, namespace: str, product: str) -> dict[str, set[str]]:
     """Names of every object of each child kind that carries the product's label."""
     selector = f"{LABEL_PRODUCT}={product}"
     return {
@@ -114,19 +117,21 @@ def expected_children(product: str) -> dict[str, set[str]]:
     }
 
 
-def pipeline_status(kube: RestClient, namespace: str, name: str, pipeline: str) -> dict[str, Any]:
+def pipeline_status(
+    kube: BlockingClient, namespace: str, name: str, pipeline: str
+) -> dict[str, Any]:
     product = kube.get(product_path(namespace, name))
     found = [p for p in product.get("status", {}).get("pipelines", []) if p["name"] == pipeline]
     return dict(found[0]) if found else {}
 
 
-def request_run(kube: RestClient, namespace: str, name: str, value: str) -> None:
+def request_run(kube: BlockingClient, namespace: str, name: str, value: str) -> None:
     path = product_path(namespace, name)
     kube.merge_patch(path, {"metadata": {"annotations": {ANNOTATION_RUN: value}}})
 
 
 def wait_run(
-    kube: RestClient, namespace: str, name: str, pipeline: str, outcome: str
+    kube: BlockingClient, namespace: str, name: str, pipeline: str, outcome: str
 ) -> dict[str, Any]:
     return wait_for(
         lambda: (
@@ -139,12 +144,12 @@ def wait_run(
     )
 
 
-def wait_gone(kube: RestClient, path: str) -> None:
+def wait_gone(kube: BlockingClient, path: str) -> None:
     wait_for(lambda: not kube.exists(path), description=f"{path} to be deleted")
 
 
 def wait_domain(
-    kube: RestClient, name: str, check: Callable[[dict[str, Any]], bool]
+    kube: BlockingClient, name: str, check: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
     """The DataDomain's status once it is Ready and ``check`` holds for it."""
 
@@ -203,7 +208,7 @@ def _products_live_in_a_restricted_domain(restricted_namespace: str, domain: str
 
 @pytest.fixture
 def start_operator(
-    operator_kubeconfig: Path, kube: RestClient, namespace: str, tmp_path: Path
+    operator_kubeconfig: Path, kube: BlockingClient, namespace: str, tmp_path: Path
 ) -> Iterator[StartOperator]:
     """``start_operator(drift_interval=...)``: ``dpo run`` watching this test's namespace.
 
@@ -249,7 +254,7 @@ def start_operator(
 
 
 def test_deleting_a_retained_product_keeps_its_claims_released_and_deletes_all_else(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     start_operator()
     product = create_ready(kube, document_of(namespace))  # deletionPolicy: Retain
@@ -301,7 +306,7 @@ def test_deleting_a_retained_product_keeps_its_claims_released_and_deletes_all_e
 
 
 def test_deleting_a_product_with_delete_policy_deletes_every_child_and_its_claims(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     start_operator()
     document = document_of(namespace)
@@ -329,7 +334,7 @@ def test_deleting_a_product_with_delete_policy_deletes_every_child_and_its_claim
 
 
 def test_a_product_deleted_while_the_operator_is_stopped_has_its_claims_released_later(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     first = start_operator()
     create_ready(kube, document_of(namespace))  # deletionPolicy: Retain
@@ -360,7 +365,7 @@ def test_a_product_deleted_while_the_operator_is_stopped_has_its_claims_released
 
 
 def test_a_product_held_by_the_finalizer_of_earlier_versions_is_let_go_on_deletion(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     start_operator()
     document = document_of(namespace)
@@ -375,7 +380,7 @@ def test_a_product_held_by_the_finalizer_of_earlier_versions_is_let_go_on_deleti
 
 
 def test_objects_without_the_managed_by_label_survive_prune_and_deletion(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     core = f"/api/v1/namespaces/{namespace}"
     only_product_label = {LABEL_PRODUCT: "orders"}
@@ -454,7 +459,7 @@ def test_objects_without_the_managed_by_label_survive_prune_and_deletion(
 
 
 def test_deleting_the_namespace_of_a_product_finishes_without_a_failed_clean_up(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     """Events cannot be written in a terminating namespace; releasing the claims goes on
     regardless."""
@@ -466,7 +471,7 @@ def test_deleting_the_namespace_of_a_product_finishes_without_a_failed_clean_up(
     assert "Handling failed" not in log, log
 
 
-def wait_refused(kube: RestClient, namespace: str, aspect: str) -> dict[str, Any]:
+def wait_refused(kube: BlockingClient, namespace: str, aspect: str) -> dict[str, Any]:
     """The condition of ``aspect`` of product "orders" once it reports a failure to apply."""
 
     def refused() -> dict[str, Any] | None:
@@ -477,7 +482,7 @@ def wait_refused(kube: RestClient, namespace: str, aspect: str) -> dict[str, Any
 
 
 def test_an_object_of_someone_else_made_while_the_operator_runs_is_never_taken_over(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     start_operator()
     create_ready(kube, document_of(namespace, name="invoices"))  # the operator is watching
@@ -493,7 +498,7 @@ def test_an_object_of_someone_else_made_while_the_operator_runs_is_never_taken_o
 
 
 def test_an_object_of_someone_else_with_a_childs_name_is_never_taken_over(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
     theirs = kube.create(
@@ -530,7 +535,7 @@ def test_an_object_of_someone_else_with_a_childs_name_is_never_taken_over(
 
 def test_restarting_the_operator_with_ready_products_writes_nothing(
     start_operator: StartOperator,
-    kube: RestClient,
+    kube: BlockingClient,
     namespace: str,
     operator_writes: Callable[[], int],
 ) -> None:
@@ -569,7 +574,7 @@ def test_restarting_the_operator_with_ready_products_writes_nothing(
 
 
 def test_operator_killed_mid_reconcile_converges_without_duplicate_children(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     products = [f"orders-{index}" for index in range(3)]
     first = start_operator()
@@ -627,7 +632,7 @@ def test_operator_killed_mid_reconcile_converges_without_duplicate_children(
 
 
 def test_a_larger_claim_size_is_applied_and_a_smaller_one_is_not(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     start_operator()
     create_ready(kube, document_of(namespace))
@@ -663,7 +668,7 @@ def test_a_larger_claim_size_is_applied_and_a_smaller_one_is_not(
 
 
 def test_a_failing_on_demand_run_records_failed_and_its_time(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     operator = start_operator()
     document = document_of(namespace)
@@ -709,7 +714,7 @@ def test_a_failing_on_demand_run_records_failed_and_its_time(
 
 
 def test_adding_and_removing_readers_changes_the_subjects_of_the_reader_binding(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     start_operator()
     document = document_of(namespace)

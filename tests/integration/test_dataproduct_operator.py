@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import wait_for
 from tests.integration.products import (
     PRODUCTS,
@@ -29,7 +30,7 @@ def _products_live_in_a_restricted_domain(restricted_namespace: str, domain: str
 
 
 def test_product_becomes_ready_with_every_child(
-    operator: OperatorProcess, kube: RestClient, namespace: str
+    operator: OperatorProcess, kube: BlockingClient, namespace: str
 ) -> None:
     product = create_ready(kube, example(namespace))
 
@@ -73,7 +74,7 @@ def test_product_becomes_ready_with_every_child(
 
 
 def test_on_demand_run_creates_a_job_and_records_its_status(
-    operator: OperatorProcess, kube: RestClient, namespace: str
+    operator: OperatorProcess, kube: BlockingClient, namespace: str
 ) -> None:
     create_ready(kube, example(namespace))
     path = product_path(namespace, "orders")
@@ -108,7 +109,7 @@ def test_on_demand_run_creates_a_job_and_records_its_status(
 
 
 def test_child_deleted_by_hand_comes_back(
-    operator: OperatorProcess, kube: RestClient, namespace: str
+    operator: OperatorProcess, kube: BlockingClient, namespace: str
 ) -> None:
     create_ready(kube, example(namespace))
     role = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles/orders-reader"
@@ -121,7 +122,7 @@ def test_child_deleted_by_hand_comes_back(
 
 
 def test_added_ports_and_pipelines_get_children_and_removed_ones_are_pruned(
-    operator: OperatorProcess, kube: RestClient, namespace: str
+    operator: OperatorProcess, kube: BlockingClient, namespace: str
 ) -> None:
     document = example(namespace)
     document["spec"]["deletionPolicy"] = "Delete"
@@ -184,7 +185,7 @@ def test_added_ports_and_pipelines_get_children_and_removed_ones_are_pruned(
     ids=["cron", "duration", "reader-namespace", "one-input-source", "duplicate-port", "no-port"],
 )
 def test_invalid_spec_is_rejected_at_apply_with_a_clear_message(
-    crds: None, kube: RestClient, namespace: str, change: Any, message: str
+    crds: None, kube: BlockingClient, namespace: str, change: Any, message: str
 ) -> None:
     document = example(namespace)
     change(document["spec"])
@@ -194,7 +195,9 @@ def test_invalid_spec_is_rejected_at_apply_with_a_clear_message(
     assert message in rejected.value.message
 
 
-def test_too_long_child_names_are_rejected(crds: None, kube: RestClient, namespace: str) -> None:
+def test_too_long_child_names_are_rejected(
+    crds: None, kube: BlockingClient, namespace: str
+) -> None:
     document = example(namespace, name="a" * 40)
     document["spec"]["pipelines"][0]["name"] = "ingest-from-the-shop"  # 40 + 1 + 20 > 52
     with pytest.raises(ApiError) as rejected:

@@ -10,7 +10,8 @@ import yaml
 
 from dataproduct_operator.cli import catalog as catalog_command
 from dataproduct_operator.cli import run as run_command
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.manifests.rbac import build_catalog_rules, build_cluster_role_rules
 from tests.helpers import wait_for
@@ -158,7 +159,7 @@ def test_optional_service_monitor_scrapes_the_metrics_port(helm: HelmRunner) -> 
 
 
 def test_starter_policies_are_off_by_default_and_created_after_the_crds_when_on(
-    helm: HelmRunner, kube: RestClient, crds: None
+    helm: HelmRunner, kube: BlockingClient, crds: None
 ) -> None:
     def policies(*values: str) -> list[dict[str, Any]]:
         rendered = helm("template", "x", str(CHART), *values).stdout
@@ -176,7 +177,7 @@ def test_starter_policies_are_off_by_default_and_created_after_the_crds_when_on(
 
 
 def test_release_runs_two_leader_elected_replicas_under_pod_security_restricted(
-    operator_release: str, kube: RestClient
+    operator_release: str, kube: BlockingClient
 ) -> None:
     namespace = kube.get(f"/api/v1/namespaces/{OPERATOR_NAMESPACE}")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -203,7 +204,7 @@ def test_release_runs_two_leader_elected_replicas_under_pod_security_restricted(
 
 
 def test_operator_role_is_the_generated_rules_without_wildcards(
-    operator_release: str, kube: RestClient
+    operator_release: str, kube: BlockingClient
 ) -> None:
     rules = kube.get(CLUSTER_ROLE)["rules"]
     assert rules == build_cluster_role_rules()
@@ -215,7 +216,7 @@ def test_operator_role_is_the_generated_rules_without_wildcards(
             assert rule["resourceNames"] == ["datamesh-domain-editor"]
 
 
-def _allowed(kube: RestClient, namespace: str, attributes: tuple[str, ...]) -> bool:
+def _allowed(kube: BlockingClient, namespace: str, attributes: tuple[str, ...]) -> bool:
     """Whether the operator may (group, resource, verb[, name]) in ``namespace``."""
     group, resource, verb, name = (*attributes, "")[:4]
     review = kube.create(
@@ -258,13 +259,13 @@ def _allowed(kube: RestClient, namespace: str, attributes: tuple[str, ...]) -> b
     ],
 )
 def test_operator_identity_has_only_what_it_needs(
-    operator_release: str, kube: RestClient, attributes: tuple[str, ...], expected: bool
+    operator_release: str, kube: BlockingClient, attributes: tuple[str, ...], expected: bool
 ) -> None:
     assert _allowed(kube, "some-domain", attributes) is expected
 
 
 def test_uninstall_keeps_the_crd_and_every_product_and_reinstall_adopts_them(
-    operator_release: str, helm: HelmRunner, kube: RestClient, namespace: str
+    operator_release: str, helm: HelmRunner, kube: BlockingClient, namespace: str
 ) -> None:
     kube.create(PRODUCTS.format(namespace=namespace), example(namespace))
     assert kube.get(CRD)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
@@ -282,7 +283,7 @@ def test_uninstall_keeps_the_crd_and_every_product_and_reinstall_adopts_them(
 
 
 def test_standalone_catalog_pod_meets_pod_security_restricted(
-    helm: HelmRunner, kube: RestClient, operator_release: str
+    helm: HelmRunner, kube: BlockingClient, operator_release: str
 ) -> None:
     documents = _rendered(
         helm, "--namespace", OPERATOR_NAMESPACE, "--set", "catalog.standalone=true"
@@ -324,7 +325,7 @@ def test_standalone_catalog_pod_meets_pod_security_restricted(
 )
 def test_operator_may_hold_its_own_leader_lease_and_no_other(
     operator_release: str,
-    kube: RestClient,
+    kube: BlockingClient,
     namespace: str,
     attributes: tuple[str, ...],
     expected: bool,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.k8s.rest import RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from tests.helpers import wait_for
 from tests.integration.conftest import KubectlRunner
@@ -35,7 +35,7 @@ MakePolicy = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def make_policy(kube: RestClient, domain: str) -> Iterator[MakePolicy]:
+def make_policy(kube: BlockingClient, domain: str) -> Iterator[MakePolicy]:
     """``make_policy(name, rules, enforcement, **match)``: a MeshPolicy for the test's domain
     only, deleted afterwards."""
     made: list[str] = []
@@ -62,7 +62,7 @@ def make_policy(kube: RestClient, domain: str) -> Iterator[MakePolicy]:
         delete_if_present(kube, f"{POLICIES}/{name}")
 
 
-def policy_condition(kube: RestClient, name: str, kind: str, reason: str) -> dict[str, Any]:
+def policy_condition(kube: BlockingClient, name: str, kind: str, reason: str) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         policy = kube.get(f"{POLICIES}/{name}")
         current = (policy.get("status") or {}).get("observedGeneration") == policy["metadata"][
@@ -89,7 +89,7 @@ TEAM_RULE = {
 
 def test_a_deny_policy_makes_kubectl_apply_fail_with_its_message(
     operator: OperatorProcess,
-    kube: RestClient,
+    kube: BlockingClient,
     kubectl: KubectlRunner,
     namespace: str,
     make_policy: MakePolicy,
@@ -115,7 +115,7 @@ def test_a_deny_policy_makes_kubectl_apply_fail_with_its_message(
 
 def test_a_warn_policy_accepts_the_product_with_the_warning(
     operator: OperatorProcess,
-    kube: RestClient,
+    kube: BlockingClient,
     kubectl: KubectlRunner,
     namespace: str,
     make_policy: MakePolicy,
@@ -139,7 +139,7 @@ def test_a_warn_policy_accepts_the_product_with_the_warning(
 
 def test_audit_marks_an_existing_product_and_clears_it_after_the_fix(
     operator: OperatorProcess,
-    kube: RestClient,
+    kube: BlockingClient,
     namespace: str,
     make_policy: MakePolicy,
 ) -> None:
@@ -187,7 +187,7 @@ def test_audit_marks_an_existing_product_and_clears_it_after_the_fix(
 
 def test_an_invalid_expression_shows_in_the_policy_status_and_blocks_nothing(
     operator: OperatorProcess,
-    kube: RestClient,
+    kube: BlockingClient,
     namespace: str,
     make_policy: MakePolicy,
 ) -> None:
@@ -215,7 +215,7 @@ def test_an_invalid_expression_shows_in_the_policy_status_and_blocks_nothing(
 
 def test_starter_policies_refuse_what_they_say_and_accept_the_examples(
     operator: OperatorProcess,
-    kube: RestClient,
+    kube: BlockingClient,
     kubectl: KubectlRunner,
     namespace: str,
     make_policy: MakePolicy,

@@ -15,7 +15,7 @@ import pytest
 
 from dataproduct_operator.api.datadomain import QUOTA_MEMORY, QUOTA_STORAGE
 from dataproduct_operator.api.dataproduct import PIPELINE_RESOURCES, STORAGE_SIZE
-from dataproduct_operator.k8s.rest import RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
 from tests.integration.conftest import DOMAINS, KubectlRunner
 from tests.integration.products import delete_if_present, example
 
@@ -47,7 +47,7 @@ def test_a_product_whose_size_is_out_of_range_is_refused_with_the_message(
 
 
 def test_a_product_whose_size_is_in_range_is_accepted(
-    kube: RestClient, kubectl: KubectlRunner, crds: None, namespace: str
+    kube: BlockingClient, kubectl: KubectlRunner, crds: None, namespace: str
 ) -> None:
     accepted, printed = _apply(kubectl, _product(namespace, "5Gi"))
     assert accepted, printed
@@ -66,7 +66,7 @@ def test_pipeline_resources_out_of_range_are_refused_with_the_message(
 
 
 @pytest.fixture
-def domain_name(kube: RestClient, crds: None, request: pytest.FixtureRequest) -> Iterator[str]:
+def domain_name(kube: BlockingClient, crds: None, request: pytest.FixtureRequest) -> Iterator[str]:
     """A DataDomain name of this test's own; the domain is deleted afterwards if made."""
     name = "t" + hashlib.sha256(request.node.name.encode()).hexdigest()[:8]
     yield name
@@ -102,7 +102,7 @@ def test_a_domain_whose_quota_is_out_of_range_is_refused_with_the_message(
 
 
 def test_a_domain_whose_quota_is_in_range_is_accepted(
-    kube: RestClient, kubectl: KubectlRunner, domain_name: str
+    kube: BlockingClient, kubectl: KubectlRunner, domain_name: str
 ) -> None:
     accepted, printed = _apply(kubectl, _domain(domain_name, cpu=8, memory="16Gi", storage="5Gi"))
     assert accepted, printed

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.resources import object_path
-from dataproduct_operator.k8s.rest import APPLY_PATCH, RestClient
+from dataproduct_operator.k8s.rest import APPLY_PATCH
 from tests.helpers import EXAMPLES
 
 EXAMPLE_FILES = sorted(path.name for path in EXAMPLES.glob("*-*.yaml"))  # domain-product.yaml
@@ -29,7 +30,7 @@ def render(file_name: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("file_name", EXAMPLE_FILES)
 def test_rendered_children_pass_a_server_side_dry_run(
-    kube: RestClient, restricted_namespace: str, file_name: str
+    kube: BlockingClient, restricted_namespace: str, file_name: str
 ) -> None:
     documents = render(file_name)
     kinds = {document["kind"] for document in documents}

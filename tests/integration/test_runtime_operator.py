@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from dataproduct_operator.constants import ANNOTATION_RUN
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import wait_for
 from tests.integration.conftest import OPERATOR_NAMESPACE, RELEASE
 from tests.integration.products import (
@@ -48,7 +49,7 @@ def _products_live_in_a_restricted_domain(restricted_namespace: str, domain: str
 
 @pytest.fixture
 def start_operator(
-    operator_kubeconfig: Path, kube: RestClient, namespace: str, tmp_path: Path
+    operator_kubeconfig: Path, kube: BlockingClient, namespace: str, tmp_path: Path
 ) -> Iterator[StartOperator]:
     """``start_operator(drift_interval=..., health=...)``: ``dpo run`` on this test's namespace
     (and the cluster-scoped kinds); every one started is stopped at the end, after the test's
@@ -114,7 +115,7 @@ def test_healthz_and_metrics_show_the_leader_and_a_heartbeat_of_every_drift_loop
 
 
 def test_fields_changed_by_hand_are_restored_at_the_next_drift_pass(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     start_operator(drift_interval=3.0)
     create_ready(kube, example(namespace))
@@ -155,7 +156,7 @@ def test_fields_changed_by_hand_are_restored_at_the_next_drift_pass(
 
 
 def test_a_run_request_starts_one_run_even_when_its_job_is_deleted(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     operator = start_operator(drift_interval=2.0)
     create_ready(kube, example(namespace))
@@ -200,7 +201,7 @@ MANAGED_KINDS = (
 )
 
 
-def child_versions(kube: RestClient, namespace: str, product: str) -> dict[str, str]:
+def child_versions(kube: BlockingClient, namespace: str, product: str) -> dict[str, str]:
     """The resourceVersion of each child of a product, by kind and name."""
     selector = {"labelSelector": f"datamesh.dev/data-product={product}"}
     return {
@@ -214,7 +215,7 @@ def successful_reconciles(process: OperatorProcess) -> float:
     return metric(process, "dataproduct_reconcile_total").get("result=success", 0.0)
 
 
-def managed_objects(kube: RestClient, namespace: str) -> int:
+def managed_objects(kube: BlockingClient, namespace: str) -> int:
     """Objects in the namespace the operator made (its label), of every kind it makes."""
     selector = {"labelSelector": "app.kubernetes.io/managed-by=dataproduct-operator"}
     return sum(
@@ -222,7 +223,7 @@ def managed_objects(kube: RestClient, namespace: str) -> int:
     )
 
 
-def lease_holder(kube: RestClient) -> str | None:
+def lease_holder(kube: BlockingClient) -> str | None:
     try:
         return str(kube.get(LEASE)["spec"].get("holderIdentity") or "") or None
     except ApiError as error:
@@ -236,7 +237,7 @@ def leading(process: OperatorProcess) -> bool:
 
 
 def test_of_two_operators_one_leads_and_the_other_takes_over_within_15s_of_a_sigkill(
-    start_operator: StartOperator, kube: RestClient, namespace: str
+    start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     first = start_operator()
     wait_for(lambda: leading(first), description="the first operator to lead")

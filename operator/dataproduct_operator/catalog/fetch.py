@@ -17,9 +17,10 @@ from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import KIND, DataProduct
 from dataproduct_operator.api.kinds import API_VERSION
 from dataproduct_operator.errors import UserError
-from dataproduct_operator.k8s.client import load_environment_connection
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.resources import resource_of
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.specs.stream import load_documents, parse_products
 
 Exported = tuple[DataProduct, DataDomain | None]
@@ -49,13 +50,15 @@ def read_manifest(path: Path, *, default_namespace: str = "default") -> list[Exp
     return [(product, domains.get(product.spec.domain)) for product in products]
 
 
-def read_from_cluster(namespace: str, name: str, *, kubeconfig: Path | None = None) -> Exported:
+def read_from_cluster(
+    namespace: str, name: str, *, kubeconfig: Path | None = None, context: str | None = None
+) -> Exported:
     """The DataProduct ``namespace/name`` and its DataDomain (None when there is none to read)."""
-    connection = load_environment_connection(kubeconfig)
+    credentials = Credentials.from_environment(kubeconfig, context=context)
     products = resource_of(API_VERSION, KIND)
     domains = resource_of(API_VERSION, DOMAIN_KIND)
     try:
-        with RestClient(connection) as client:
+        with BlockingClient(credentials) as client:
             try:
                 obj = client.get(products.path(namespace, name))
             except ApiError as error:
@@ -77,7 +80,7 @@ def read_from_cluster(namespace: str, name: str, *, kubeconfig: Path | None = No
                     f"Reading {DOMAIN_KIND} {product.spec.domain} failed: {error}"
                 ) from error
     except (OSError, ValueError) as error:
-        raise UserError(f"Cannot reach the API server at {connection.server}: {error}") from error
+        raise UserError(f"Cannot reach the API server at {credentials.server}: {error}") from error
     try:
         return product, DataDomain.from_object(domain_obj)
     except ValidationError:

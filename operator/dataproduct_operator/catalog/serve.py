@@ -10,7 +10,8 @@ from dataproduct_operator.catalog.model import Visibility
 from dataproduct_operator.catalog.server import start_catalog
 from dataproduct_operator.catalog.store import CatalogStore
 from dataproduct_operator.catalog.watch import MeshWatch
-from dataproduct_operator.k8s.client import KubeClient, load_environment_connection
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.informer import CacheNotSyncedError
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 async def serve_forever(
     *,
     kubeconfig: Path | None,
+    context: str | None = None,
     namespaces: tuple[str, ...],
     host: str,
     port: int,
@@ -26,7 +28,9 @@ async def serve_forever(
     public_url: str | None = None,
 ) -> None:
     """Watch the mesh and serve the catalog until cancelled (Ctrl-C)."""
-    client = KubeClient(load_environment_connection(kubeconfig))
+    # Loading may run an exec credential plugin: not on the event loop.
+    credentials = await asyncio.to_thread(Credentials.from_environment, kubeconfig, context=context)
+    client = KubeClient(credentials)
     store = CatalogStore(visibility)
     watch = MeshWatch(client, store, namespaces=namespaces)
     try:

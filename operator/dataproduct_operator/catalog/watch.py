@@ -19,7 +19,7 @@ from dataproduct_operator.constants import (
     OPERATOR_NAME,
 )
 from dataproduct_operator.k8s.client import KubeClient
-from dataproduct_operator.k8s.informer import list_then_watch, wait_listed
+from dataproduct_operator.k8s.informer import OnError, list_then_watch, wait_listed
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 
 SYNC_SECONDS = 60.0
@@ -43,9 +43,15 @@ class MeshWatch:
     """The watches that feed one :class:`CatalogStore`."""
 
     def __init__(
-        self, client: KubeClient, store: CatalogStore, *, namespaces: tuple[str, ...] = ()
+        self,
+        client: KubeClient,
+        store: CatalogStore,
+        *,
+        namespaces: tuple[str, ...] = (),
+        on_error: OnError | None = None,
     ) -> None:
         self._client = client
+        self._on_error = on_error
         self._store = store
         scopes: list[str | None] = list(namespaces) or [None]
         self._feeds = [
@@ -90,4 +96,5 @@ class MeshWatch:
             on_listed=lambda items: store.replace_listing(kind, feed.namespace, items),
             on_event=lambda event, obj: store.record(kind, event, obj),
             synced=feed.synced,
+            on_error=self._on_error,
         )

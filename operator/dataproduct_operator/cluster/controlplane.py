@@ -42,8 +42,9 @@ from dataproduct_operator.cluster.toolchain import (
     require_binaries,
 )
 from dataproduct_operator.errors import ComponentStartError, UserError
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.rest import ApiError
 
 NODE_NAME = "kwok-node-0"
 STATE_VERSION = 1
@@ -157,17 +158,13 @@ def _wait_until(
         time.sleep(0.1)
 
 
-def _https_ok(connection: Connection, path: str) -> Callable[[], bool]:
-    """A probe of a health endpoint; one client (one TLS setup) for every poll."""
-    client = RestClient(connection, timeout=5)
+def _https_ok(client: BlockingClient, path: str) -> Callable[[], bool]:
+    """A probe of a health endpoint, through one client (one TLS setup) for every poll."""
 
     def check() -> bool:
         status, body = client.raw("GET", path)
         # kube components answer "ok"; etcd answers {"health":"true",...}
-        healthy = status == 200 and (body.strip() == b"ok" or b'"health":"true"' in body)
-        if healthy:
-            client.close()
-        return healthy
+        return status == 200 and (body.strip() == b"ok" or b'"health":"true"' in body)
 
     return check
 
@@ -223,7 +220,7 @@ def _prepare_directory(layout: Layout, ports: Ports) -> tuple[Connection, pki.Ke
     return connection, etcd_client
 
 
-def _node_ready(client: RestClient) -> bool:
+def _node_ready(client: BlockingClient) -> bool:
     node = client.get(f"/api/v1/nodes/{NODE_NAME}")
     conditions = node.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
@@ -269,17 +266,19 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
             etcd_client.cert_pem,
             etcd_client.key_pem,
         )
-        step("etcd", "etcd /health", _https_ok(etcd, "/health"), t)
+        with BlockingClient.from_connection(etcd, timeout=5) as probe:
+            step("etcd", "etcd /health", _https_ok(probe, "/health"), t)
 
         t = time.monotonic()
         starter.start("kube-apiserver", commands["kube-apiserver"])
-        step("kube-apiserver", "kube-apiserver /readyz", _https_ok(admin, "/readyz"), t)
+        with BlockingClient.from_connection(admin, timeout=5) as probe:
+            step("kube-apiserver", "kube-apiserver /readyz", _https_ok(probe, "/readyz"), t)
         write_kubeconfig(layout.kubeconfig, admin)
 
         t = time.monotonic()
         for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
             starter.start(name, commands[name])
-        with RestClient(admin) as client:
+        with BlockingClient.from_connection(admin) as client:
             client.create_if_missing(
                 "/apis/storage.k8s.io/v1/storageclasses", default_storage_class()
             )
@@ -289,7 +288,8 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
                 ("kube-scheduler", ports.scheduler),
             ):
                 health = Connection(f"https://127.0.0.1:{port}", admin.ca_pem)
-                step(name, f"{name} /healthz", _https_ok(health, "/healthz"), t)
+                with BlockingClient.from_connection(health, timeout=5) as probe:
+                    step(name, f"{name} /healthz", _https_ok(probe, "/healthz"), t)
             step("kwok", f"node {NODE_NAME} Ready", lambda: _node_ready(client), t)
             step(
                 "serviceaccounts",
@@ -313,7 +313,7 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
 def _provisioned_volume_paths(layout: Layout) -> list[Path]:
     """Directories the hostpath provisioner made for this cluster's volumes."""
     try:
-        with RestClient.from_kubeconfig(layout.kubeconfig, timeout=5) as client:
+        with BlockingClient.from_kubeconfig(layout.kubeconfig, timeout=5) as client:
             volumes = client.get("/api/v1/persistentvolumes")["items"]
     except (OSError, ApiError, UserError):
         return []

@@ -31,8 +31,9 @@ from dataproduct_operator.cluster.process import (
     tail,
 )
 from dataproduct_operator.errors import UserError
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
-from dataproduct_operator.k8s.rest import ApiError, RestClient
+from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.manifests.crd import KINDS, build_crd
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 
@@ -100,7 +101,7 @@ def _established(crd: dict[str, Any]) -> bool:
     return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
-def install_crds(client: RestClient, out: TextIO) -> None:
+def install_crds(client: BlockingClient, out: TextIO) -> None:
     """Apply the CRDs built from the package (always the running code's) and wait until served."""
     for definition in KINDS:
         crd = build_crd(definition)
@@ -128,7 +129,7 @@ def _described(obj: dict[str, Any]) -> str:
     return f"{obj['kind']} {_name(obj)}"
 
 
-def apply_manifests(client: RestClient, objects: list[dict[str, Any]], out: TextIO) -> None:
+def apply_manifests(client: BlockingClient, objects: list[dict[str, Any]], out: TextIO) -> None:
     """Server-side apply each object; the API server's refusal becomes the error shown."""
     for obj in objects:
         try:
@@ -149,7 +150,7 @@ def _ready(obj: dict[str, Any]) -> tuple[bool, str]:
 
 
 def wait_until_ready(
-    client: RestClient,
+    client: BlockingClient,
     objects: list[dict[str, Any]],
     *,
     what: str,
@@ -185,7 +186,7 @@ def wait_until_ready(
 
 
 def _apply_and_wait(
-    client: RestClient,
+    client: BlockingClient,
     objects: list[dict[str, Any]],
     *,
     what: str,
@@ -241,7 +242,7 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
     with sigterm_as_interrupt():
         info = controlplane.up(directory, out=out)
         try:
-            with RestClient.from_kubeconfig(info.kubeconfig) as client:
+            with BlockingClient.from_kubeconfig(info.kubeconfig) as client:
                 install_crds(client, out)
                 log = Layout(info.directory).log(OPERATOR_COMPONENT)
                 command = operator_command(info.kubeconfig, settings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, cast
 
 import kopf
@@ -26,14 +26,15 @@ from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.constants import KOPF_PREFIX
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.handlers import datadomain, dataproduct, meshpolicy
-from dataproduct_operator.k8s.client import KubeClient, load_environment_connection
+from dataproduct_operator.k8s.client import CONNECT_SECONDS, KubeClient
+from dataproduct_operator.k8s.credentials import Credentials, Identity
+from dataproduct_operator.k8s.informer import READ_TIMEOUT_SECONDS, WATCH_SECONDS, OnError
 from dataproduct_operator.runtime.health import start_health_server
 from dataproduct_operator.runtime.leader import LeaseSettings, default_lease_namespace
 from dataproduct_operator.runtime.operator import OperatorRuntime
 
 logger = logging.getLogger(__name__)
 HEALTH_HOST = "0.0.0.0"  # noqa: S104 - the kubelet probes the pod's own address
-WATCH_INACTIVITY_SECONDS = 90.0  # no event nor bookmark for this long: the watch is reopened
 
 
 class _RoutineHandlerLines(logging.Filter):
@@ -74,27 +75,53 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> N
     settings.posting.level = logging.WARNING
     settings.peering.standalone = True
     settings.scanning.disabled = True
-    settings.watching.server_timeout = 300
-    settings.watching.connect_timeout = 30
-    settings.watching.inactivity_timeout = WATCH_INACTIVITY_SECONDS
+    # kopf's watches as the operator's own (k8s.informer): ended by the server after a few
+    # minutes and resumed; given up and resumed when silent (not even a bookmark) for longer
+    # than the read timeout; a connection not made in 30 s is tried again.
+    settings.watching.server_timeout = WATCH_SECONDS
+    settings.watching.client_timeout = WATCH_SECONDS + 60
+    settings.watching.connect_timeout = CONNECT_SECONDS
+    settings.watching.inactivity_timeout = READ_TIMEOUT_SECONDS
     settings.batching.worker_limit = config.workers
+
+
+def connection_info(identity: Identity) -> kopf.ConnectionInfo:
+    """kopf's view of the operator's credentials; with their expiration, when known, so that
+    kopf logs in again in time."""
+    scheme, _, token = (identity.authorization or "").partition(" ")
+    return kopf.ConnectionInfo(
+        server=identity.server,
+        ca_path=identity.ca_file,
+        insecure=not identity.verify,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=identity.cert_file,
+        private_key_path=identity.key_file,
+        expiration=identity.expiration,
+    )
+
+
+def login_handler(credentials: Credentials) -> Callable[..., Awaitable[kopf.ConnectionInfo]]:
+    """kopf's login: the credentials of the operator's own client."""
+    handed: list[Identity] = []  # what kopf was given last
+
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        # kopf logs in again when what it has expires or is refused (a 401): then load anew,
+        # unless the operator's own client has done so since.
+        if handed:
+            await credentials.refresh(rejected=handed[-1].authorization)
+        elif credentials.due():
+            await credentials.refresh_if_due()
+        handed[:] = [credentials.identity()]
+        return connection_info(handed[-1])
+
+    return login
 
 
 def build_registry(runtime: OperatorRuntime) -> kopf.OperatorRegistry:
     """A registry with every handler of the operator, feeding ``runtime``."""
     registry = kopf.OperatorRegistry()
-    connection = runtime.client.connection
-
-    @kopf.on.login(id="login", registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(
-            server=connection.server,
-            ca_data=connection.ca_pem,
-            token=connection.token,
-            scheme="Bearer" if connection.token else None,
-            certificate_data=connection.client_cert_pem,
-            private_key_data=connection.client_key_pem,
-        )
+    kopf.on.login(id="login", registry=registry)(login_handler(runtime.client.credentials))
 
     @kopf.on.startup(id="configure", registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -117,7 +144,11 @@ def lease_settings(config: OperatorConfig) -> LeaseSettings | None:
 
 async def run_operator(config: OperatorConfig, *, stop_flag: asyncio.Event | None = None) -> None:
     """Run until stopped (a signal, or ``stop_flag``)."""
-    client = KubeClient(load_environment_connection(config.kubeconfig))
+    # Loading may run an exec credential plugin: not on the event loop.
+    credentials = await asyncio.to_thread(
+        Credentials.from_environment, config.kubeconfig, context=config.context
+    )
+    client = KubeClient(credentials)
     runtime = OperatorRuntime(client, config)
     if config.metrics_port is not None:
         try:
@@ -128,7 +159,8 @@ async def run_operator(config: OperatorConfig, *, stop_flag: asyncio.Event | Non
                 "choose another with --metrics-port (0 disables)"
             ) from error
         logger.info("Serving metrics on port %s", config.metrics_port)
-    async with serve_health(runtime, config), serve_catalog(client, config):
+    catalog = serve_catalog(client, config, on_error=runtime.watch_failed)
+    async with serve_health(runtime, config), catalog:
         runtime.start(lease_settings(config))
         try:
             await kopf.operator(
@@ -167,13 +199,16 @@ async def serve_health(runtime: OperatorRuntime, config: OperatorConfig) -> Asyn
 
 
 @contextlib.asynccontextmanager
-async def serve_catalog(client: KubeClient, config: OperatorConfig) -> AsyncIterator[None]:
-    """The catalog beside the operator, on its own port and with its own watches, when asked."""
+async def serve_catalog(
+    client: KubeClient, config: OperatorConfig, *, on_error: OnError | None = None
+) -> AsyncIterator[None]:
+    """The catalog beside the operator, on its own port and with its own watches, when asked;
+    ``on_error`` is told why a watch failed."""
     if config.catalog_port is None:
         yield
         return
     store = CatalogStore(Visibility(show_domain_products=config.catalog_show_domain_products))
-    watch = MeshWatch(client, store, namespaces=config.namespaces)
+    watch = MeshWatch(client, store, namespaces=config.namespaces, on_error=on_error)
     watch.start()
     try:
         runner = await start_catalog(

@@ -1,24 +1,26 @@
 """The operator's asynchronous Kubernetes client (layer ``k8s``).
 
-One aiohttp session with a bounded connection pool; JSON in and out; server-side apply under
-one field manager. Object paths come from a small table of the kinds the operator manages, so no
-discovery round trip is needed per call. Errors are :class:`ApiError` with the server's message.
+The one implementation of requests to the API server; :mod:`.blocking` is a thin blocking
+facade over it. One aiohttp session with a bounded connection pool; JSON in and out; server-side
+apply under one field manager. Object paths come from a small table of the kinds the operator
+manages, so no discovery round trip is needed per call. Errors are :class:`ApiError` with the
+server's message. Who the requests are sent as comes from :class:`Credentials` (the
+``kubernetes`` package's loader); a 401 makes it load them again, and the request is sent once
+more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from dataproduct_operator.constants import FIELD_MANAGER
-from dataproduct_operator.k8s.kubeconfig import Connection, load_connection
+from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.resources import object_path
 from dataproduct_operator.k8s.rest import (
     APPLY_PATCH,
@@ -26,52 +28,40 @@ from dataproduct_operator.k8s.rest import (
     MERGE_PATCH,
     ApiError,
     decode_response,
-    ssl_context,
 )
 
 Page = list[dict[str, Any]]  # a page of a collection's items
-IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-IN_CLUSTER_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
-
-
-def load_environment_connection(kubeconfig: Path | None = None) -> Connection:
-    """The explicit kubeconfig, else $KUBECONFIG or ~/.kube/config, else in-cluster."""
-    if kubeconfig is not None:
-        return load_connection(kubeconfig)
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and IN_CLUSTER_TOKEN.is_file():
-        host = os.environ["KUBERNETES_SERVICE_HOST"]
-        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        server_host = f"[{host}]" if ":" in host else host
-        return Connection(
-            server=f"https://{server_host}:{port}",
-            ca_pem=IN_CLUSTER_CA.read_bytes(),
-            token=IN_CLUSTER_TOKEN.read_text().strip(),
-        )
-    path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
-    return load_connection(Path(path).expanduser())
+CONNECT_SECONDS = 30.0
+UNAUTHORIZED = 401
 
 
 class KubeClient:
     """Async JSON requests to one API server as one identity."""
 
-    def __init__(self, connection: Connection, *, max_connections: int = 16) -> None:
-        self.connection = connection
-        self._ssl: ssl.SSLContext = ssl_context(connection)
+    def __init__(
+        self, credentials: Credentials, *, max_connections: int = 16, timeout: float = 60.0
+    ) -> None:
+        self.credentials = credentials
         self._max_connections = max_connections
+        self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._streams: aiohttp.ClientSession | None = None
-        self._headers = {"Accept": JSON}
-        if connection.token:
-            self._headers["Authorization"] = f"Bearer {connection.token}"
+
+    @classmethod
+    def from_environment(
+        cls, kubeconfig: Path | None = None, *, context: str | None = None, **options: Any
+    ) -> KubeClient:
+        """A client with :meth:`Credentials.from_environment` (blocking: it may run an exec
+        plugin; from a running event loop, build the credentials in a thread)."""
+        return cls(Credentials.from_environment(kubeconfig, context=context), **options)
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self._max_connections)
             self._session = aiohttp.ClientSession(
-                base_url=self.connection.server,
-                connector=connector,
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=60),
+                base_url=self.credentials.server,
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                headers={"Accept": JSON},
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
             )
         return self._session
 
@@ -81,23 +71,104 @@ class KubeClient:
                 await session.close()
         self._session = self._streams = None
 
+    async def _open(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        **options: Any,
+    ) -> aiohttp.ClientResponse:
+        """The response to one request as the current identity (``headers`` gets its
+        Authorization); after a 401, to the same request once more with the credentials
+        loaded again, when that gave something new to try."""
+        credentials = self.credentials
+        if credentials.due():
+            await credentials.refresh_if_due()
+        for attempt in (1, 2):
+            authorization = credentials.authorization
+            if authorization is not None:
+                headers["Authorization"] = authorization
+            response = await session.request(
+                method,
+                path,
+                headers=headers,
+                ssl=credentials.ssl_context,
+                server_hostname=credentials.server_hostname,
+                **options,
+            )
+            if response.status != UNAUTHORIZED or attempt == 2:
+                return response
+            if not await credentials.refresh(rejected=authorization):
+                return response
+            response.release()
+        raise AssertionError("unreachable")
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        data: bytes | str | None,
+        headers: dict[str, str],
+        params: Mapping[str, str] | None,
+        *,
+        text: bool,
+    ) -> tuple[int, Any]:
+        """The status and the body (text, or bytes) of one request."""
+        session = self._client_session()
+        async with await self._open(
+            session, method, path, headers, data=data, params=params
+        ) as response:
+            return response.status, await (response.text() if text else response.read())
+
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None = None,
+        *,
+        content_type: str = JSON,
+        params: dict[str, str] | None = None,
+        accept: str | None = None,
+    ) -> tuple[int, bytes]:
+        """One request with a body as it is; the status and the body as they came (health
+        endpoints, metrics)."""
+        headers = {"Content-Type": content_type} if data is not None else {}
+        if accept is not None:
+            headers["Accept"] = accept
+        status, body = await self._send(method, path, data, headers, params, text=False)
+        return status, body
+
     async def stream(
-        self, path: str, *, params: dict[str, str], accept: str | None = None
+        self,
+        path: str,
+        *,
+        params: dict[str, str],
+        accept: str | None = None,
+        read_timeout: float | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """The JSON lines of a long request (a watch), as they come.
 
         On connections of their own, unbounded in number and without a total timeout: a watch
-        holds its connection for minutes, and must not starve the requests of the pool.
+        holds its connection for minutes, and must not starve the requests of the pool. With
+        ``read_timeout``, :class:`TimeoutError` when nothing at all comes for that long (a
+        connection that went silent: a watch with bookmarks hears from the server every
+        minute).
         """
         if self._streams is None or self._streams.closed:
             self._streams = aiohttp.ClientSession(
-                base_url=self.connection.server,
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+                base_url=self.credentials.server,
+                connector=aiohttp.TCPConnector(limit=0),
+                headers={"Accept": JSON},
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_SECONDS),
             )
-        headers = None if accept is None else {"Accept": accept}
-        async with self._streams.get(path, params=params, headers=headers) as response:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=CONNECT_SECONDS, sock_read=read_timeout
+        )
+        headers = {} if accept is None else {"Accept": accept}
+        async with await self._open(
+            self._streams, "GET", path, headers, params=params, timeout=timeout
+        ) as response:
             if response.status >= 400:
                 decode_response(response.status, await response.text())
             async for line in response.content:
@@ -120,10 +191,8 @@ class KubeClient:
         headers = {"Content-Type": content_type} if body is not None else {}
         if accept is not None:
             headers["Accept"] = accept
-        async with self._client_session().request(
-            method, path, data=data, headers=headers, params=params
-        ) as response:
-            return decode_response(response.status, await response.text())
+        status, text = await self._send(method, path, data, headers, params, text=True)
+        return decode_response(status, text)
 
     async def get(self, path: str, *, not_older_than: str | None = None) -> dict[str, Any] | None:
         """The object, or None when it does not exist.

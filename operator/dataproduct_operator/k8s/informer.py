@@ -59,8 +59,15 @@ ACCEPT_WATCH = {
     CHILDREN: None,
     OTHERS: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
 }
-WATCH_SECONDS = 300
-RETRY_SECONDS = 1.0
+WATCH_SECONDS = 300  # the server ends a watch after this; it is resumed at once
+# No data for this long, not even a bookmark, and the connection is taken for dead: the watch
+# is resumed on another. The API server sends a watch that allows them a bookmark every 60 s
+# (measured), and keeps at least 75 s of events to resume from: 70 s finds a dead connection
+# while its last version can still be resumed from on a busy server.
+READ_TIMEOUT_SECONDS = 70.0
+RETRY_SECONDS = 1.0  # after a failure; doubling with each failure in a row, up to:
+MAX_RETRY_SECONDS = 8.0
+OnError = Callable[[str], None]  # why a list or watch failed (a short reason), for a metric
 SYNC_SECONDS = 60.0
 
 
@@ -152,8 +159,10 @@ class ChildCache:
         on_change: OnChange | None = None,
         *,
         name_kinds: tuple[Kind, ...] = (),
+        on_error: OnError | None = None,
     ) -> None:
         self._client = client
+        self._on_error = on_error
         self._kinds = kinds
         self._name_kinds = name_kinds
         self._namespaces = namespaces
@@ -281,6 +290,7 @@ class ChildCache:
             on_listed=functools.partial(self._listed, kind, namespace, feed),
             on_event=functools.partial(self._record, feed),
             synced=self._synced[(kind, namespace, feed)],
+            on_error=self._on_error,
         )
 
     def _listed(
@@ -330,94 +340,182 @@ async def list_then_watch(
     on_listed: Callable[[list[dict[str, Any]]], None],
     on_event: Callable[[str, dict[str, Any]], None],
     synced: asyncio.Event,
+    on_error: OnError | None = None,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
 ) -> None:
     """List ``path`` (``on_listed`` with every object), set ``synced``, then watch from there
-    (``on_event`` per change); list again when the watch expires or breaks. Runs until
-    cancelled. ``accept``: the media types of the list and of the watch (None: JSON)."""
-    while True:
+    (``on_event`` per change). Runs until cancelled. ``accept``: the media types of the list
+    and of the watch (None: JSON).
+
+    A watch the server ends, or that fails (a connection lost, silent for ``read_timeout``
+    seconds, an error answer), is resumed from the last resourceVersion seen: no event is
+    missed and nothing is listed again. Only when that version is too old for the server
+    (410 Gone) is the collection listed again. Each failure is logged once, naming what was
+    watched, and passed to ``on_error`` as a short reason (e.g. ``ReadTimeout``); retries back
+    off up to :data:`MAX_RETRY_SECONDS`.
+    """
+    watch = _ListWatch(client, kind, path, selector=selector, accept=accept)
+    await watch.run(on_listed, on_event, synced, on_error, read_timeout=read_timeout)
+
+
+class WatchExpiredError(Exception):
+    """The version to resume from is too old for the server (410 Gone): list again."""
+
+
+def failure_reason(error: BaseException) -> str:
+    """A short, bounded name for why a list or watch failed (a metric label)."""
+    if isinstance(error, ApiError):
+        return error.reason or f"HTTP{error.status}"
+    if isinstance(error, aiohttp.SocketTimeoutError):
+        return "ReadTimeout"  # no data, not even a bookmark: a silent connection
+    if isinstance(error, TimeoutError):
+        return "Timeout"
+    if isinstance(error, aiohttp.ClientError | OSError):
+        return "ConnectionError"
+    if isinstance(error, ValueError):
+        return "InvalidResponse"
+    return "Unexpected"
+
+
+class _ListWatch:
+    """The state of one list-then-watch loop: the version to resume from."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        kind: Kind,
+        path: str,
+        *,
+        selector: str | None,
+        accept: tuple[str | None, str | None],
+    ) -> None:
+        self.client, self.kind, self.path = client, kind, path
+        self.selector, self.accept = selector, accept
+        self.version: str | None = None  # None: list (again)
+        self.heard = False  # whether the current watch has had an event (a bookmark counts)
+        self.what = f"{kind[1]} at {path}" + (f" ({selector})" if selector else "")
+
+    async def run(
+        self,
+        on_listed: Callable[[list[dict[str, Any]]], None],
+        on_event: Callable[[str, dict[str, Any]], None],
+        synced: asyncio.Event,
+        on_error: OnError | None,
+        *,
+        read_timeout: float,
+    ) -> None:
+        failures = 0
+        while True:
+            try:
+                if self.version is None:
+                    items, self.version = await self._list()
+                    on_listed(items)
+                    synced.set()
+                # Until the server ends it (after WATCH_SECONDS): then resumed at once.
+                await self._watch(self.version, on_event, read_timeout)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except WatchExpiredError:
+                logger.info("Watch of %s expired (410 Gone); listing again", self.what)
+                self.version = None
+            except Exception as error:  # a watch must not end unseen: the cache would go stale
+                failures = 1 if self.heard else failures + 1
+                self._report(error, on_error, delay := _backoff(failures))
+                await asyncio.sleep(delay)
+
+    def _report(self, error: Exception, on_error: OnError | None, delay: float) -> None:
+        reason = failure_reason(error)
+        doing = "Listing" if self.version is None else "Watch of"
+        then = (
+            "listing again"
+            if self.version is None
+            else f"resuming from resourceVersion {self.version}"
+        )
+        if reason == "Unexpected":
+            logger.exception("%s %s failed; %s in %.0fs", doing, self.what, then, delay)
+        else:
+            logger.warning(
+                "%s %s failed (%s: %s); %s in %.0fs", doing, self.what, reason, error, then, delay
+            )
+        if on_error is not None:
+            try:
+                on_error(reason)
+            except Exception:  # counting must not stop the watch
+                logger.exception("Counting a failure of the watch of %s failed", self.what)
+
+    async def _list(self) -> tuple[list[dict[str, Any]], str]:
+        """Every object, a page of 500 at a time, and the version of the listing."""
+        params = {"limit": "500"}
+        if self.selector:
+            params["labelSelector"] = self.selector
+        items: list[dict[str, Any]] = []
+        while True:
+            page = await self.client.request("GET", self.path, params=params, accept=self.accept[0])
+            version = str(page["metadata"]["resourceVersion"])
+            for item in page.get("items") or []:  # null in an empty metadata list
+                item["apiVersion"], item["kind"] = self.kind
+                items.append(item)
+            token = page["metadata"].get("continue")
+            if not token:
+                return items, version
+            params["continue"] = token
+
+    async def _watch(
+        self, version: str, on_event: Callable[[str, dict[str, Any]], None], read_timeout: float
+    ) -> None:
+        """Pass on the events after ``version`` until the server ends the watch, keeping the
+        version of the latest as the one to resume from."""
+        params = {
+            "watch": "1",
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(WATCH_SECONDS),
+        }
+        if self.selector:
+            params["labelSelector"] = self.selector
+        self.heard = False
         try:
-            items, listed = await _list(client, kind, path, selector, accept[0])
-            on_listed(items)
-            synced.set()
-            version: str | None = listed
-            while version is not None:
-                version = await _watch(
-                    client,
-                    kind,
-                    path,
-                    version,
-                    selector=selector,
-                    accept=accept[1],
-                    on_event=on_event,
-                )
-        except asyncio.CancelledError:
+            events = self.client.stream(
+                self.path, params=params, accept=self.accept[1], read_timeout=read_timeout
+            )
+            async for event in events:
+                kind_of_event, obj = event.get("type"), event.get("object") or {}
+                if kind_of_event == "ERROR":
+                    status = obj.get("code") or 500
+                    if status == 410:
+                        raise WatchExpiredError()
+                    raise ApiError(status, str(obj.get("reason", "")), str(obj.get("message")), obj)
+                self.heard = True
+                seen = (obj.get("metadata") or {}).get("resourceVersion")
+                if kind_of_event != "BOOKMARK":
+                    obj["apiVersion"], obj["kind"] = self.kind
+                    on_event(str(kind_of_event), obj)
+                self.version = seen or self.version
+        except ApiError as error:
+            if error.status == 410:
+                raise WatchExpiredError() from error
             raise
-        except (ApiError, aiohttp.ClientError, TimeoutError, ValueError) as error:
-            logger.warning("Watching %s %s failed, listing again: %s", kind[1], path, error)
-            await asyncio.sleep(RETRY_SECONDS)
-        except Exception:  # a watch must not end unseen: the cache would go stale
-            logger.exception("Watching %s %s failed, listing again", kind[1], path)
-            await asyncio.sleep(RETRY_SECONDS)
 
 
-async def _list(
-    client: KubeClient, kind: Kind, path: str, selector: str | None, accept: str | None
-) -> tuple[list[dict[str, Any]], str]:
-    """Every object, a page of 500 at a time, and the version of the listing."""
-    params = {"limit": "500"}
-    if selector:
-        params["labelSelector"] = selector
-    items: list[dict[str, Any]] = []
-    while True:
-        page = await client.request("GET", path, params=params, accept=accept)
-        version = str(page["metadata"]["resourceVersion"])
-        for item in page.get("items") or []:  # null in an empty metadata list
-            item["apiVersion"], item["kind"] = kind
-            items.append(item)
-        token = page["metadata"].get("continue")
-        if not token:
-            return items, version
-        params["continue"] = token
-
-
-async def _watch(
-    client: KubeClient,
-    kind: Kind,
-    path: str,
-    version: str,
-    *,
-    selector: str | None,
-    accept: str | None,
-    on_event: Callable[[str, dict[str, Any]], None],
-) -> str | None:
-    """Pass on watch events until the server ends the watch; the version to go on from, or
-    None when it has expired (list again)."""
-    params = {
-        "watch": "1",
-        "resourceVersion": version,
-        "allowWatchBookmarks": "true",
-        "timeoutSeconds": str(WATCH_SECONDS),
-    }
-    if selector:
-        params["labelSelector"] = selector
-    async for event in client.stream(path, params=params, accept=accept):
-        kind_of_event, obj = event.get("type"), event.get("object") or {}
-        if kind_of_event == "ERROR":
-            return None  # typically 410 Gone: the version is too old
-        version = (obj.get("metadata") or {}).get("resourceVersion", version)
-        if kind_of_event == "BOOKMARK":
-            continue
-        obj["apiVersion"], obj["kind"] = kind
-        on_event(str(kind_of_event), obj)
-    return version
+def _backoff(failures: int) -> float:
+    return float(min(RETRY_SECONDS * 2 ** (failures - 1), MAX_RETRY_SECONDS))
 
 
 class WatchedObjects:
     """Every object of one cluster-scoped kind, in full, kept current by a watch: for kinds
     with few objects that the operator consults on every reconcile (DataDomains)."""
 
-    def __init__(self, client: KubeClient, kind: Kind, on_change: OnChange | None = None) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        kind: Kind,
+        on_change: OnChange | None = None,
+        *,
+        on_error: OnError | None = None,
+    ) -> None:
         self._client = client
+        self._on_error = on_error
         self._kind = kind
         self._on_change = on_change
         self._objects: dict[str, dict[str, Any]] = {}
@@ -435,6 +533,7 @@ class WatchedObjects:
                 on_listed=self._listed,
                 on_event=self._record,
                 synced=self._synced,
+                on_error=self._on_error,
             )
         )
 

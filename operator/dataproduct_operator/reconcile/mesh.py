@@ -22,7 +22,7 @@ from dataproduct_operator.api.datadomain import namespace_of
 from dataproduct_operator.api.kinds import DATA_DOMAIN_KIND, MESH_POLICY_KIND
 from dataproduct_operator.api.meshpolicy import CompiledPolicy, MeshPolicy, compile_policy
 from dataproduct_operator.k8s.client import KubeClient
-from dataproduct_operator.k8s.informer import WatchedObjects
+from dataproduct_operator.k8s.informer import OnError, WatchedObjects
 from dataproduct_operator.reconcile.outcome import describe_validation_error
 
 logger = logging.getLogger(__name__)
@@ -108,9 +108,13 @@ class MeshState:
     """See the module docstring. ``on_namespaces_moved(namespaces)``: the domain of these
     namespaces changed; ``on_rules_changed()``: the rules products are audited with changed."""
 
-    def __init__(self, client: KubeClient) -> None:
-        self.domains = WatchedObjects(client, DATA_DOMAIN_KIND, on_change=self._domain_changed)
-        self.policies = WatchedObjects(client, MESH_POLICY_KIND, on_change=self._policy_changed)
+    def __init__(self, client: KubeClient, on_error: OnError | None = None) -> None:
+        self.domains = WatchedObjects(
+            client, DATA_DOMAIN_KIND, on_change=self._domain_changed, on_error=on_error
+        )
+        self.policies = WatchedObjects(
+            client, MESH_POLICY_KIND, on_change=self._policy_changed, on_error=on_error
+        )
         self.domain_of_namespace: dict[str, str] = {}
         self.compiled_policies: dict[str, CompiledPolicy] = {}
         self.domain_products = DomainProducts()

@@ -73,7 +73,7 @@ class OperatorRuntime:
         self.clock = clock or SystemClock()
         self.metrics = metrics or OperatorMetrics()
         self.leading = asyncio.Event()
-        self.mesh = MeshState(client)
+        self.mesh = MeshState(client, on_error=self.watch_failed)
         self.mesh.on_namespaces_moved = self._namespaces_moved
         self.mesh.on_rules_changed = self._rules_changed
         self.children = ChildCache(
@@ -82,6 +82,7 @@ class OperatorRuntime:
             config.namespaces,
             on_change=self._child_changed,
             name_kinds=NAMED_KINDS,
+            on_error=self.watch_failed,
         )
         self.jobs = Jobs(self.clock, on_error=lambda reason: self._count_error("Job", reason))
         self.loops = Loops(
@@ -155,6 +156,10 @@ class OperatorRuntime:
 
     def _count_error(self, kind: str, reason: str) -> None:
         self.metrics.errors.labels(kind, reason).inc()
+
+    def watch_failed(self, reason: str) -> None:
+        """A watch failed (it resumes by itself): counted."""
+        self._count_error("Watch", reason)
 
     def _count_applied(self, kind: str) -> None:
         self.metrics.applies.labels(kind).inc()
