@@ -1,4 +1,5 @@
-"""Support for operator tests: the example product, waiting for Ready, `dpo run` processes."""
+"""Support for operator tests of every cluster tier: the example product, waiting for Ready,
+`dpo run` processes."""
 
 from __future__ import annotations
 
@@ -125,21 +126,26 @@ class OperatorProcess:
         *,
         drift_interval: float = 30.0,
         extra: tuple[str, ...] = (),
+        liveness: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """``liveness``: serve ``/healthz`` on a free port (``liveness_port``), else none."""
         self.log = log
         self.metrics_port = free_port()
+        self.liveness_port = free_port() if liveness else 0
         self._output: IO[bytes] = log.open("ab")
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "dataproduct_operator", "run",
                 "--kubeconfig", str(kubeconfig),
                 "--metrics-port", str(self.metrics_port),
-                "--liveness-port", "0",
+                "--liveness-port", str(self.liveness_port),
                 "--drift-interval", str(drift_interval),
                 *extra,
             ],
             stdout=self._output,
             stderr=subprocess.STDOUT,
+            env=env,
         )  # fmt: skip
 
     def stop(self) -> int:

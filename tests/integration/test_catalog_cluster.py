@@ -18,14 +18,14 @@ import yaml
 from open_data_contract_standard.model import OpenDataContractStandard
 
 from dataproduct_operator.k8s.rest import ApiError, RestClient
-from tests.helpers import wait_for
-from tests.integration.conftest import (
+from tests.clusters import (
     CHART,
     OPERATOR_NAMESPACE,
     HelmRunner,
     write_service_account_kubeconfig,
 )
-from tests.integration.products import (
+from tests.helpers import wait_for
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     change_spec,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from dataproduct_operator.k8s.rest import ApiError, RestClient
+from tests.clusters import KubectlRunner, ServiceAccountKubeconfig, run_kubectl
 from tests.helpers import wait_for
-from tests.integration.conftest import KubectlRunner, ServiceAccountKubeconfig, run_kubectl
 
 GROUP = "smoke.datamesh.dev"
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from dataproduct_operator.k8s.rest import ApiError, RestClient
+from tests.clusters import KubectlRunner
 from tests.helpers import wait_for
-from tests.integration.conftest import KubectlRunner
-from tests.integration.products import (
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     condition,

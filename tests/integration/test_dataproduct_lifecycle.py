@@ -28,7 +28,7 @@ from dataproduct_operator.constants import (
 from dataproduct_operator.k8s.rest import ApiError, RestClient
 from dataproduct_operator.specs.dataproduct import parse_run_request
 from tests.helpers import wait_for
-from tests.integration.products import (
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     change_spec,
