@@ -9,12 +9,14 @@ import os
 import re
 import secrets
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
 from dataproduct_operator.k8s.rest import ApiError, RestClient
+from tests.helpers import wait_for
 from tests.products import delete_if_present
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,3 +124,21 @@ def delete_domain(kube: RestClient, name: str) -> None:
     except ApiError as error:
         if error.status != 404:
             raise
+
+
+def wait_quiet_writes(
+    operator_writes: Callable[[], int], *, quiet: float = 3.0, timeout: float = 60.0
+) -> int:
+    """The operator's write count once it stayed unchanged for ``quiet`` seconds."""
+    last = operator_writes()
+    since = time.monotonic()
+
+    def settled() -> int | None:
+        nonlocal last, since
+        now = operator_writes()
+        if now != last:
+            last, since = now, time.monotonic()
+            return None
+        return now if time.monotonic() - since >= quiet else None
+
+    return wait_for(settled, timeout=timeout, interval=0.5, description="writes to stop")

@@ -1,0 +1,140 @@
+"""What the fault suite asks of a running operator process: its health, its drift loops, its
+leadership, its memory, through the interfaces agreed for the runtime of issue 14.
+
+Those interfaces: ``GET /healthz`` on the liveness port answers 200 while healthy and 500 when
+a drift loop has not completed a pass within 3 drift intervals, with a JSON body
+``{"leader": bool, "loops": {"<loop>": {"lastPass": <unix seconds or null>, "healthy": bool}}}``;
+the metrics ``dataproduct_operator_loop_last_pass_timestamp_seconds{loop}`` and
+``dataproduct_operator_leader``; ``dpo run --leader-election/--no-leader-election``. An operator
+without one of them raises :class:`RuntimeFeatureMissing`, which the scenarios that need it
+expect (``needs_runtime``) until that runtime is in.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import wait_for
+from tests.products import OperatorProcess, operator_metrics
+
+LOOPS = ("drift-dataproducts", "drift-datadomains", "drift-meshpolicies")
+HEARTBEAT = "dataproduct_operator_loop_last_pass_timestamp_seconds"
+LEADER = "dataproduct_operator_leader"
+LEASE_NAME = "dataproduct-operator"
+
+
+class RuntimeFeatureMissing(AssertionError):  # noqa: N818 - reads as the condition it reports
+    """The operator lacks an interface that the runtime of issue 14 provides."""
+
+
+needs_runtime = pytest.mark.xfail(
+    raises=RuntimeFeatureMissing, strict=True, reason="needs the runtime of issue 14"
+)
+
+
+@dataclass(frozen=True)
+class Health:
+    """One answer of ``GET /healthz``."""
+
+    status: int
+    leader: bool
+    last_passes: dict[str, float | None]
+    healthy_loops: frozenset[str]
+
+
+def healthz(process: OperatorProcess) -> Health:
+    """Ask the operator's liveness endpoint; :class:`RuntimeFeatureMissing` when its answer
+    does not describe the drift loops."""
+    url = f"http://127.0.0.1:{process.liveness_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        body = text
+    if not isinstance(body, dict) or not isinstance(body.get("loops"), dict):
+        raise RuntimeFeatureMissing(f"GET /healthz answered {status} {text!r}: no drift loops")
+    loops: dict[str, Any] = {name: loop or {} for name, loop in body["loops"].items()}
+    return Health(
+        status=status,
+        leader=bool(body.get("leader")),
+        last_passes={name: loop.get("lastPass") for name, loop in loops.items()},
+        healthy_loops=frozenset(name for name, loop in loops.items() if loop.get("healthy")),
+    )
+
+
+def heartbeats(process: OperatorProcess) -> dict[str, float]:
+    """The last pass of each drift loop from the metric; :class:`RuntimeFeatureMissing` when
+    the operator does not export it."""
+    samples = operator_metrics(process).get(HEARTBEAT)
+    if samples is None:
+        raise RuntimeFeatureMissing(f"The operator exports no {HEARTBEAT}")
+    return {dict(labels).get("loop", ""): value for labels, value in samples.items()}
+
+
+def is_leader(process: OperatorProcess) -> bool:
+    samples = operator_metrics(process).get(LEADER)
+    if samples is None:
+        raise RuntimeFeatureMissing(f"The operator exports no {LEADER}")
+    return any(value == 1.0 for value in samples.values())
+
+
+def wait_loops_alive(process: OperatorProcess, *, since: float, timeout: float) -> float:
+    """Wait until every drift loop has completed a pass after ``since`` (unix seconds) by both
+    its heartbeat metric and ``/healthz``, which answers 200 with every loop healthy; the
+    seconds it took from ``since``."""
+    healthz(process)  # the interface first: missing, it is no use waiting
+    heartbeats(process)
+
+    def alive() -> bool:
+        beats = heartbeats(process)
+        health = healthz(process)
+        passed = all((health.last_passes.get(loop) or 0) > since for loop in LOOPS)
+        return (
+            health.status == 200
+            and passed
+            and set(LOOPS) <= health.healthy_loops
+            and all(beats.get(loop, 0) > since for loop in LOOPS)
+        )
+
+    wait_for(alive, timeout=timeout, interval=0.5, description="every drift loop to pass again")
+    return time.time() - since
+
+
+@functools.cache
+def run_options() -> str:
+    """The help text of ``dpo run``: which options this operator offers."""
+    return subprocess.run(
+        [sys.executable, "-m", "dataproduct_operator", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
+def without_leader_election() -> tuple[str, ...]:
+    """The option that turns leader election off, where ``dpo run`` has leader election."""
+    return ("--no-leader-election",) if "--leader-election" in run_options() else ()
+
+
+def rss_kib(pid: int) -> int:
+    """The resident memory of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"No VmRSS for pid {pid}")

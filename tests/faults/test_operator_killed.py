@@ -1,0 +1,134 @@
+"""Scenario 3: the operator killed with SIGKILL 50 times at random moments while products are
+created, updated (ports added and removed) and deleted, under both deletion policies, names
+coming back after their deletion; afterwards one operator converges everything: no duplicate
+child, no orphan, nothing Terminating, every claim kept under ``Retain`` released.
+
+Each operator runs without leader election where it has it: a killed leader's Lease would make
+every next process wait for it to expire (failover has a scenario of its own), and most kills
+would then land while waiting instead of while working.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from dataproduct_operator.cluster.controlplane import ClusterInfo
+from dataproduct_operator.k8s.rest import ApiError, RestClient
+from tests.faults.conftest import MakeNamespaces, StartOperator
+from tests.faults.mesh import fault_product, wait_converged
+from tests.faults.report import FaultRow
+from tests.faults.runtime import without_leader_election
+from tests.products import PRODUCTS, product_path
+
+KILLS = 50
+NAMES = 12  # names reused: a product deleted may come back and find its released claims
+LIFETIME_SECONDS = (0.5, 4.0)  # how long each operator runs before its SIGKILL
+OPERATIONS_PER_SECOND = 5.0
+DRIFT_SECONDS = 3.0
+WORK = (": Applied ", ": Deleted ", ": Released ")  # the log lines of changes it made
+SEED = random.randrange(1 << 32)  # noqa: S311 - a workload, not a secret; the seed is shown
+
+
+class Workload:
+    """Owners changing their products at random, in a thread of its own (with a client of
+    its own: the REST client is not thread-safe)."""
+
+    def __init__(self, connection_kube: RestClient, namespace: str, rng: random.Random) -> None:
+        self.kube = RestClient(connection_kube.connection)
+        self.namespace = namespace
+        self.rng = rng
+        self.done: Counter[str] = Counter()
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.kube.close()
+        if self.error is not None:
+            raise AssertionError(f"The workload failed: {self.error!r}") from self.error
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(1 / OPERATIONS_PER_SECOND):
+                self._one()
+        except BaseException as error:  # reported by stop()
+            self.error = error
+
+    def _one(self) -> None:
+        name = f"p-{self.rng.randrange(NAMES):02d}"
+        path = product_path(self.namespace, name)
+        try:
+            current: dict[str, Any] | None = self.kube.get(path)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            current = None
+        if current is None:
+            ports = self.rng.choice([("a",), ("a", "b")])
+            policy = "Retain" if int(name[2:]) % 2 == 0 else "Delete"
+            document = fault_product(self.namespace, name, ports=ports, deletion_policy=policy)
+            self.kube.create(PRODUCTS.format(namespace=self.namespace), document)
+            self.done["created"] += 1
+        elif self.rng.random() < 0.6:
+            ports = [port["name"] for port in current["spec"]["outputPorts"]]
+            wanted = ["a"] if "b" in ports else ["a", "b"]
+            spec = fault_product(self.namespace, name, ports=wanted)["spec"]
+            self.kube.merge_patch(path, {"spec": {"outputPorts": spec["outputPorts"]}})
+            self.done["ports changed"] += 1
+        else:
+            self.kube.delete(path)
+            self.done["deleted"] += 1
+
+
+@pytest.mark.timeout(600)
+def test_after_50_sigkills_during_changes_nothing_is_duplicated_orphaned_or_left_retained(
+    *,
+    control_plane: ClusterInfo,
+    kube: RestClient,
+    make_namespaces: MakeNamespaces,
+    start_operator: StartOperator,
+    fault: FaultRow,
+) -> None:
+    fault.scenario = f"3. operator SIGKILLed {KILLS} times during changes"
+    (namespace,) = make_namespaces()
+    rng = random.Random(SEED)  # noqa: S311 - as above
+    options = without_leader_election()
+    workload = Workload(kube, namespace, rng)
+    workload.start()
+    lifetimes, busy = [], 0
+    try:
+        for _ in range(KILLS):
+            operator = start_operator([namespace], drift_interval=DRIFT_SECONDS, extra=options)
+            lifetime = rng.uniform(*LIFETIME_SECONDS)
+            time.sleep(lifetime)  # a random moment of its life: the wait is the point
+            assert operator.process.poll() is None, f"exited early: {operator.log.read_text()}"
+            operator.kill()
+            lifetimes.append(lifetime)
+            busy += any(word in operator.log.read_text() for word in WORK)
+    finally:
+        workload.stop()
+    fault.check(
+        f"{KILLS} SIGKILLs after {min(lifetimes):.1f}-{max(lifetimes):.1f} s of life (seed "
+        f"{SEED}), {busy} of them once it had applied, pruned or released"
+    )
+    fault.check(", ".join(f"{count} {what}" for what, count in sorted(workload.done.items())))
+
+    start_operator([namespace], drift_interval=DRIFT_SECONDS, extra=options)
+    state, took = wait_converged(kube, [namespace], timeout=120)
+    fault.converged(took)
+    fault.check(
+        f"{len(state.products)} products Ready with children == dpo render; 0 orphans; "
+        "0 Terminating"
+    )
+    fault.check(f"{len(state.released_claims())} claims released under Retain, none lost")
