@@ -294,6 +294,14 @@ def observe_mesh(
     return MeshState(list_products(kube, wanted), labelled, found_domains)
 
 
+def transient(error: Exception) -> bool:
+    """An answer that says "not now" (a connection refused or reset, 429, 5xx): a poll goes on.
+
+    After etcd restarts, say, the API server answers 429 "storage is (re)initializing" for a
+    while after /readyz is ok again."""
+    return not isinstance(error, ApiError) or error.status == 429 or error.status >= 500
+
+
 def wait_converged(
     kube: RestClient,
     namespaces: Iterable[str],
@@ -309,11 +317,17 @@ def wait_converged(
     started = time.monotonic()
     wanted, domain_names = list(namespaces), list(domains)
     while True:
-        state = observe_mesh(kube, wanted, domain_names)
-        waiting = state.not_ready() if ready else []
-        wrong = [f"not Ready: {name}" for name in waiting] + state.problems()
-        if not wrong:
-            return state, time.monotonic() - started
+        try:
+            state = observe_mesh(kube, wanted, domain_names)
+        except (ApiError, OSError) as error:
+            if not transient(error):
+                raise
+            wrong = [f"could not look: {error}"]
+        else:
+            waiting = state.not_ready() if ready else []
+            wrong = [f"not Ready: {name}" for name in waiting] + state.problems()
+            if not wrong:
+                return state, time.monotonic() - started
         if time.monotonic() - started > timeout:
             shown = "\n  ".join(wrong[:25])
             more = f"\n  ... and {len(wrong) - 25} more" if len(wrong) > 25 else ""
@@ -329,7 +343,12 @@ def wait_all_ready(kube: RestClient, names: Iterable[tuple[str, str]], *, timeou
     namespaces = {namespace for namespace, _ in wanted}
     started = time.monotonic()
     while True:
-        products = list_products(kube, namespaces)
+        try:
+            products = list_products(kube, namespaces)
+        except (ApiError, OSError) as error:
+            if not transient(error):
+                raise
+            products = {}
         waiting = sorted(k for k in wanted if k not in products or not is_ready(products[k]))
         if not waiting:
             return time.monotonic() - started

@@ -28,7 +28,8 @@ CHUNK = 65536
 class _Connection:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None = None
-    dead: asyncio.Event = field(default_factory=asyncio.Event)
+    dead: bool = False
+    halt: asyncio.Event = field(default_factory=asyncio.Event)  # dead, or the proxy stops
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class PausableProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._connections: list[_Connection] = []
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._blackholed = False
         self._accepted = 0
         self.port = 0
@@ -99,13 +101,14 @@ class PausableProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _counts(self) -> ProxyCounts:
-        dead = sum(1 for c in self._connections if c.dead.is_set())
+        dead = sum(1 for c in self._connections if c.dead)
         return ProxyCounts(self._accepted, dead)
 
     async def _blackhole(self) -> None:
         self._blackholed = True
         for connection in self._connections:
-            connection.dead.set()
+            connection.dead = True
+            connection.halt.set()
 
     async def _resume(self) -> None:
         self._blackholed = False
@@ -114,18 +117,25 @@ class PausableProxy:
         if self._server is not None:
             self._server.close()
         for connection in self._connections:
+            connection.halt.set()
             for writer in (connection.client, connection.upstream):
                 if writer is not None:
                     writer.close()
         self._connections.clear()
+        # Every connection's handler ends here, not when the closed loop is collected.
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._accepted += 1
         connection = _Connection(writer)
         self._connections.append(connection)
         if self._blackholed:
-            connection.dead.set()
+            connection.dead = True
             return  # held open, never read from nor written to
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
         try:
             upstream_reader, connection.upstream = await asyncio.open_connection(*self._upstream)
         except OSError:
@@ -142,13 +152,14 @@ class PausableProxy:
     ) -> None:
         """Copy bytes until either side closes; once the connection is dead, stop copying and
         leave the client's socket open (the upstream one is closed: nothing reaches it)."""
-        died = asyncio.ensure_future(connection.dead.wait())
+        halted = asyncio.ensure_future(connection.halt.wait())
         try:
             while True:
                 read = asyncio.ensure_future(source.read(CHUNK))
-                await asyncio.wait({read, died}, return_when=asyncio.FIRST_COMPLETED)
-                if died.done():
+                await asyncio.wait({read, halted}, return_when=asyncio.FIRST_COMPLETED)
+                if halted.done():
                     read.cancel()
+                    await asyncio.gather(read, return_exceptions=True)
                     if connection.upstream is not None:
                         connection.upstream.close()
                     return
@@ -160,8 +171,8 @@ class PausableProxy:
         except (ConnectionError, OSError):
             pass
         finally:
-            died.cancel()
-        if not connection.dead.is_set():
+            halted.cancel()
+        if not connection.dead:
             # One side closed: close the other, as the path between them would.
             for writer in (connection.client, connection.upstream):
                 if writer is not None:

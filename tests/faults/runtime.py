@@ -93,6 +93,13 @@ def is_leader(process: OperatorProcess) -> bool:
     return any(value == 1.0 for value in samples.values())
 
 
+def wait_working(process: OperatorProcess, *, timeout: float = 60.0) -> None:
+    """Wait until the operator serves its metrics and, where it elects a leader, leads."""
+    wait_for(lambda: operator_metrics(process), timeout=timeout, description="the metrics")
+    if LEADER in operator_metrics(process):
+        wait_for(lambda: is_leader(process), timeout=timeout, description="the operator to lead")
+
+
 def wait_loops_alive(process: OperatorProcess, *, since: float, timeout: float) -> float:
     """Wait until every drift loop has completed a pass after ``since`` (unix seconds) by both
     its heartbeat metric and ``/healthz``, which answers 200 with every loop healthy; the

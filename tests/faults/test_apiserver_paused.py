@@ -29,7 +29,7 @@ from tests.faults.mesh import (
     wait_drift_repairs,
 )
 from tests.faults.report import FaultRow
-from tests.faults.runtime import needs_runtime, wait_loops_alive
+from tests.faults.runtime import needs_runtime, wait_loops_alive, wait_working
 from tests.helpers import wait_for
 from tests.products import OperatorProcess, operator_metrics
 
@@ -39,9 +39,14 @@ DRIFT_SECONDS = 5.0
 ATTEMPTS = 3  # drift passes tried to catch one under way
 
 
-def config_map_applies(process: OperatorProcess) -> float:
+def child_applies(process: OperatorProcess, kind: str | None = None) -> float:
+    """Children the operator has applied so far (of one kind, or of any)."""
     samples = operator_metrics(process).get("dataproduct_child_applies_total", {})
-    return sum(value for labels, value in samples.items() if ("kind", "ConfigMap") in labels)
+    return sum(value for labels, value in samples.items() if kind in (None, dict(labels)["kind"]))
+
+
+def config_map_applies(process: OperatorProcess) -> float:
+    return child_applies(process, "ConfigMap")
 
 
 def pause_during_drift_pass(
@@ -79,20 +84,26 @@ def pause_during_burst(
     *,
     control_plane: ClusterInfo,
     kube: RestClient,
+    operator: OperatorProcess,
     documents: list[dict[str, Any]],
     seconds: float,
     fault: FaultRow,
 ) -> float:
-    """Create the products and pause the API server while the operator works on them; the
-    time it was resumed."""
+    """Create the products and pause the API server once the operator has begun to work on
+    them, before it is done; the time it was resumed."""
     create_products(kube, documents)
+    wait_for(lambda: child_applies(operator), interval=0.01, description="the first apply")
     namespace = documents[0]["metadata"]["namespace"]
     ready = sum(map(is_ready, list_products(kube, [namespace]).values()))
     assert ready < len(documents), "the operator was done before the pause"
     with controlplane.paused(control_plane.directory, "kube-apiserver"):
+        applied = child_applies(operator)
         time.sleep(seconds)  # the outage itself: a measured wait
     resumed = time.time()
-    fault.check(f"paused {ready} of {len(documents)} Ready, right after their creates")
+    fault.check(
+        f"paused with {applied:.0f} children applied, {ready} of {len(documents)} products "
+        "Ready, right after their creates"
+    )
     return resumed
 
 
@@ -128,10 +139,11 @@ def test_after_the_api_server_is_paused_every_product_is_ready_within_15_s_and_d
             fault=fault,
         )
     else:
-        wait_for(lambda: operator_metrics(operator), description="the operator to start")
+        wait_working(operator)
         resumed = pause_during_burst(
             control_plane=control_plane,
             kube=kube,
+            operator=operator,
             documents=documents,
             seconds=seconds,
             fault=fault,
