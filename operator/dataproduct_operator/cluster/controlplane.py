@@ -326,12 +326,15 @@ def _provisioned_volume_paths(layout: Layout) -> list[Path]:
     return [path for path in paths if path.parent == HOSTPATH_PROVISIONER_ROOT]
 
 
-def down(directory: Path, *, out: TextIO = sys.stderr) -> list[str]:
-    """Stop every component recorded for ``directory``; say so if none runs.
+def down(directory: Path, *, out: TextIO | None = None) -> list[str]:
+    """Stop every component recorded for ``directory``; say so (on ``out``, by default the
+    standard error of the moment, which a test runner may have replaced since this module
+    was imported) if none runs.
 
     The directories the hostpath provisioner created for the cluster's volumes are removed
     too, so nothing of the cluster is left outside DIR.
     """
+    out = out or sys.stderr
     layout = Layout(directory.resolve())
     recorded = _recorded_processes(_read_state(layout))
     volume_paths = _provisioned_volume_paths(layout) if any(map(is_running, recorded)) else []
