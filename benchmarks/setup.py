@@ -53,10 +53,12 @@ def build_flow_schema(
     account: tuple[str, str],
     precedence: int,
     verbs: list[str],
+    *,
     resources: tuple[str, ...] = ("*",),
+    priority_level: str = PRIORITY_LEVEL,
 ) -> dict[str, Any]:
     """A FlowSchema of its own for the requests of one ServiceAccount (namespace, name), on
-    ``resources`` (e.g. ``datadomains/status``) of any group."""
+    ``resources`` (e.g. ``datadomains/status``) of any group, served at ``priority_level``."""
     rule: dict[str, Any] = {
         "subjects": [
             {
@@ -82,7 +84,7 @@ def build_flow_schema(
         "metadata": {"name": name},
         "spec": {
             "matchingPrecedence": precedence,
-            "priorityLevelConfiguration": {"name": PRIORITY_LEVEL},
+            "priorityLevelConfiguration": {"name": priority_level},
             "distinguisherMethod": {"type": "ByUser"},
             "rules": [rule],
         },
@@ -182,16 +184,22 @@ class Requests:
 
 def dispatched_requests(admin: BlockingClient, schemas: list[str]) -> dict[str, int]:
     """The API server's own count of the requests each named FlowSchema has let through."""
+    return flow_schema_counts(admin, "apiserver_flowcontrol_dispatched_requests_total", schemas)
+
+
+def rejected_requests(admin: BlockingClient, schemas: list[str]) -> dict[str, int]:
+    """The API server's own count of the requests each named FlowSchema has refused (429)."""
+    return flow_schema_counts(admin, "apiserver_flowcontrol_rejected_requests_total", schemas)
+
+
+def flow_schema_counts(admin: BlockingClient, metric: str, schemas: list[str]) -> dict[str, int]:
+    """A counter of the API server's flow control, summed per named FlowSchema."""
     status, body = admin.raw("GET", "/metrics")
     if status != 200:
         raise RuntimeError(f"GET /metrics answered {status}")
     counts = dict.fromkeys(schemas, 0.0)
-    lines = [
-        line
-        for line in body.decode().splitlines()
-        if line.startswith("apiserver_flowcontrol_dispatched_requests_total{")
-    ]
-    text = "# TYPE apiserver_flowcontrol_dispatched_requests_total counter\n" + "\n".join(lines)
+    lines = [line for line in body.decode().splitlines() if line.startswith(f"{metric}{{")]
+    text = f"# TYPE {metric} counter\n" + "\n".join(lines)
     for family in text_string_to_metric_families(text + "\n"):
         for sample in family.samples:
             schema = sample.labels.get("flow_schema", "")

@@ -19,14 +19,14 @@ from open_data_contract_standard.model import OpenDataContractStandard
 
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
-from tests.helpers import wait_for
-from tests.integration.conftest import (
+from tests.clusters import (
     CHART,
     OPERATOR_NAMESPACE,
     HelmRunner,
     write_service_account_kubeconfig,
 )
-from tests.integration.products import (
+from tests.helpers import wait_for
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     change_spec,

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from dataproduct_operator.cluster import toolchain
+from tests.clusters import run_kubectl
 from tests.helpers import wait_for
-from tests.integration.conftest import run_kubectl
 
 
 def processes_mentioning(text: str) -> list[int]:

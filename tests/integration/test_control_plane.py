@@ -9,8 +9,8 @@ import pytest
 
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
+from tests.clusters import KubectlRunner, ServiceAccountKubeconfig, run_kubectl
 from tests.helpers import wait_for
-from tests.integration.conftest import KubectlRunner, ServiceAccountKubeconfig, run_kubectl
 
 GROUP = "smoke.datamesh.dev"
 

@@ -25,9 +25,9 @@ from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.kubeconfig import Connection
 from dataproduct_operator.k8s.rest import ApiError
+from tests.clusters import OPERATOR_NAMESPACE, RELEASE
 from tests.helpers import ExecPlugin, kubeconfig_document, wait_for, write_kubeconfig_document
-from tests.integration.conftest import OPERATOR_NAMESPACE, RELEASE
-from tests.integration.products import (
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     create_ready,

@@ -12,7 +12,7 @@ from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.specs.datadomain import build_domain_objects
-from tests.integration.products import delete_if_present
+from tests.products import delete_if_present
 
 DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
 

@@ -16,9 +16,9 @@ import pytest
 
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
+from tests.clusters import KubectlRunner
 from tests.helpers import wait_for
-from tests.integration.conftest import KubectlRunner
-from tests.integration.products import (
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     condition,

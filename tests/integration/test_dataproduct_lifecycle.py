@@ -8,7 +8,6 @@ the restart test counts the API server's writes, so no operator of another test 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,9 @@ from dataproduct_operator.constants import (
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.specs.dataproduct import parse_run_request
+from tests.clusters import wait_quiet_writes
 from tests.helpers import wait_for
-from tests.integration.products import (
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     change_spec,
@@ -163,24 +163,6 @@ def wait_domain(
         return status if ready and check(status) else None
 
     return wait_for(done, description=f"DataDomain {name}")
-
-
-def wait_quiet_writes(
-    operator_writes: Callable[[], int], *, quiet: float = 3.0, timeout: float = 60.0
-) -> int:
-    """The operator's write count once it stayed unchanged for ``quiet`` seconds."""
-    last = operator_writes()
-    since = time.monotonic()
-
-    def settled() -> int | None:
-        nonlocal last, since
-        now = operator_writes()
-        if now != last:
-            last, since = now, time.monotonic()
-            return None
-        return now if time.monotonic() - since >= quiet else None
-
-    return wait_for(settled, timeout=timeout, interval=0.5, description="writes to stop")
 
 
 def ready_gauges(process: OperatorProcess, namespace: str) -> dict[str, float]:

@@ -10,7 +10,7 @@ import pytest
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import wait_for
-from tests.integration.products import (
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     change_spec,

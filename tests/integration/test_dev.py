@@ -25,10 +25,10 @@ from playwright.sync_api import Page, expect
 
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.process import is_running
+from tests.clusters import run_kubectl
 from tests.helpers import EXAMPLES, example_documents, wait_for
 from tests.integration.browser import browser_page
-from tests.integration.conftest import run_kubectl
-from tests.integration.products import free_port
+from tests.products import free_port
 
 EXAMPLE_PRODUCTS = {
     f"{d['metadata']['namespace']}/{d['metadata']['name']}"

@@ -14,15 +14,15 @@ from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.manifests.rbac import build_catalog_rules, build_cluster_role_rules
-from tests.helpers import wait_for
-from tests.integration.conftest import (
+from tests.clusters import (
     CHART,
     OPERATOR_NAMESPACE,
     RELEASE,
     HelmRunner,
     install_release,
 )
-from tests.integration.products import PRODUCTS, delete_if_present, example
+from tests.helpers import wait_for
+from tests.products import PRODUCTS, delete_if_present, example
 
 CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dataproducts.datamesh.dev"
 CLUSTER_ROLE = f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{RELEASE}"

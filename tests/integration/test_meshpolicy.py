@@ -15,9 +15,9 @@ import pytest
 
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
+from tests.clusters import KubectlRunner
 from tests.helpers import wait_for
-from tests.integration.conftest import KubectlRunner
-from tests.integration.products import (
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     condition,

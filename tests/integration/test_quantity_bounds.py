@@ -16,8 +16,8 @@ import pytest
 from dataproduct_operator.api.datadomain import QUOTA_MEMORY, QUOTA_STORAGE
 from dataproduct_operator.api.dataproduct import PIPELINE_RESOURCES, STORAGE_SIZE
 from dataproduct_operator.k8s.blocking import BlockingClient
-from tests.integration.conftest import DOMAINS, KubectlRunner
-from tests.integration.products import delete_if_present, example
+from tests.clusters import DOMAINS, KubectlRunner
+from tests.products import delete_if_present, example
 
 CPU = PIPELINE_RESOURCES.named[0]
 

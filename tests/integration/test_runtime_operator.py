@@ -20,9 +20,9 @@ import pytest
 from dataproduct_operator.constants import ANNOTATION_RUN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
+from tests.clusters import OPERATOR_NAMESPACE, RELEASE
 from tests.helpers import wait_for
-from tests.integration.conftest import OPERATOR_NAMESPACE, RELEASE
-from tests.integration.products import (
+from tests.products import (
     PRODUCTS,
     OperatorProcess,
     change_spec,
@@ -62,7 +62,7 @@ def start_operator(
             tmp_path / f"operator-{len(started)}.log",
             drift_interval=drift_interval,
             extra=("--namespace", namespace),
-            health=health,
+            liveness=health,
         )
         started.append(process)
         return process

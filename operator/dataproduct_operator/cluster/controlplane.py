@@ -4,7 +4,8 @@
 loopback ports, creates a default StorageClass and one fake Node, and returns when the API
 server is ready, the node is Ready and the ``default`` ServiceAccount exists. Every started pid
 is recorded in ``DIR/state.json`` as soon as it starts, so ``down`` (or an interrupted ``up``)
-stops exactly what was started.
+stops exactly what was started. For fault tests, a running component can be paused (SIGSTOP)
+and resumed, or stopped and started again with the same command line and data.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,7 +32,10 @@ from dataproduct_operator.cluster.components import (
 from dataproduct_operator.cluster.process import (
     ComponentProcess,
     child_exit_code,
+    command_line,
     is_running,
+    pause_process,
+    resume_process,
     start_process,
     stop_child,
     stop_process,
@@ -321,12 +326,15 @@ def _provisioned_volume_paths(layout: Layout) -> list[Path]:
     return [path for path in paths if path.parent == HOSTPATH_PROVISIONER_ROOT]
 
 
-def down(directory: Path, *, out: TextIO = sys.stderr) -> list[str]:
-    """Stop every component recorded for ``directory``; say so if none runs.
+def down(directory: Path, *, out: TextIO | None = None) -> list[str]:
+    """Stop every component recorded for ``directory``; say so (on ``out``, by default the
+    standard error of the moment, which a test runner may have replaced since this module
+    was imported) if none runs.
 
     The directories the hostpath provisioner created for the cluster's volumes are removed
     too, so nothing of the cluster is left outside DIR.
     """
+    out = out or sys.stderr
     layout = Layout(directory.resolve())
     recorded = _recorded_processes(_read_state(layout))
     volume_paths = _provisioned_volume_paths(layout) if any(map(is_running, recorded)) else []
@@ -356,3 +364,74 @@ def start_attached(directory: Path, name: str, argv: list[str]) -> ComponentProc
     state["components"] = [*state.get("components", []), asdict(process)]
     layout.state.write_text(json.dumps(state, indent=2) + "\n")
     return process
+
+
+def component(directory: Path, name: str) -> ComponentProcess:
+    """The running component ``name`` of the cluster in ``directory``."""
+    for process in running_components(directory):
+        if process.name == name:
+            return process
+    raise UserError(f"No component {name} is running in {directory}")
+
+
+@contextmanager
+def paused(directory: Path, name: str) -> Iterator[ComponentProcess]:
+    """The component paused (SIGSTOP) inside the block and resumed (SIGCONT) when it ends,
+    whatever ends it: its memory, sockets and pid stay as they were."""
+    process = component(directory, name)
+    pause_process(process)
+    try:
+        yield process
+    finally:
+        if is_running(process):
+            resume_process(process)
+
+
+@contextmanager
+def stopped(directory: Path, name: str, *, grace_seconds: float = 10.0) -> Iterator[None]:
+    """The component stopped (SIGTERM) inside the block and started again when it ends, with
+    the same command line (so the same ports and data) and its output appended to the same
+    log; recorded in place of the old process, so ``down`` stops the new one."""
+    layout = Layout(directory.resolve())
+    process = component(directory, name)
+    argv = command_line(process)
+    stop_process(process, grace_seconds=grace_seconds)
+    try:
+        yield
+    finally:
+        started = start_process(name, argv, layout.log(name))
+        state = _read_state(layout) or {}
+        state["components"] = [
+            asdict(started) if entry.get("pid") == process.pid else entry
+            for entry in state.get("components", [])
+        ]
+        layout.state.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def restart_component(directory: Path, name: str) -> ComponentProcess:
+    """Stop a component and start it again at once (see :func:`stopped`); the new process."""
+    with stopped(directory, name):
+        pass
+    return component(directory, name)
+
+
+def compact_etcd(directory: Path) -> int:
+    """Compact etcd's history up to its current revision, as the API server does every five
+    minutes; the revision. A watch of etcd that resumes from an older revision (the API
+    server's, after etcd restarts) then finds it gone and lists again, and so do the API
+    server's own watchers (410 Gone)."""
+    layout = Layout(directory.resolve())
+    state = _read_state(layout)
+    if state is None or not running_components(layout.root):
+        raise UserError(f"No cluster is running in {directory}")
+    etcd = Connection(
+        f"https://127.0.0.1:{state['ports']['etcd_client']}",
+        (layout.pki / "ca.crt").read_bytes(),
+        layout.cert("apiserver-etcd-client").read_bytes(),
+        layout.key("apiserver-etcd-client").read_bytes(),
+    )
+    # etcd's JSON gateway of its gRPC API, on the client port.
+    with BlockingClient.from_connection(etcd) as client:
+        revision = int(client.request("POST", "/v3/maintenance/status", {})["header"]["revision"])
+        client.request("POST", "/v3/kv/compaction", {"revision": revision, "physical": True})
+    return revision

@@ -1,7 +1,7 @@
-"""Starting, finding and stopping component processes by pid (layer ``cluster``).
+"""Starting, finding, pausing and stopping component processes by pid (layer ``cluster``).
 
 Components run in their own session, detached from the terminal, so ``dpo cluster up`` can
-return while they keep running. They are stopped only by the pid recorded at start, and only if
+return while they keep running. They get signals only by the pid recorded at start, and only if
 that pid still runs the same executable: a recycled pid never gets a signal from us.
 """
 
@@ -78,16 +78,66 @@ def is_running(component: ComponentProcess) -> bool:
     """True while the recorded pid is alive and still runs the recorded executable."""
     if child_exit_code(component.pid) is not None:
         return False
-    proc = Path(f"/proc/{component.pid}")
     try:
-        stat = (proc / "stat").read_text()
-        executable = str((proc / "exe").readlink())
+        executable = str(Path(f"/proc/{component.pid}/exe").readlink())
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
-    # The state letter follows the parenthesised command name; Z is a zombie.
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":
+    if _state(component.pid) in (None, "Z"):  # Z: a zombie
         return False
     return executable.removesuffix(" (deleted)") == str(Path(component.executable).resolve())
+
+
+def _state(pid: int) -> str | None:
+    """The state letter of a process (R, S, T for stopped, Z, ...), or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The state letter follows the parenthesised command name, which may hold any character.
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _signal_running(component: ComponentProcess, signal_number: int) -> None:
+    if not is_running(component):
+        raise ProcessLookupError(f"{component.name} (pid {component.pid}) is not running")
+    os.kill(component.pid, signal_number)
+
+
+def pause_process(component: ComponentProcess, *, timeout: float = 5.0) -> None:
+    """SIGSTOP, returning once the process is stopped: it keeps its memory and its sockets
+    open (the kernel still accepts connections for it) but runs no instruction until
+    :func:`resume_process`."""
+    _signal_running(component, signal.SIGSTOP)
+    _wait_state(component, paused=True, timeout=timeout)
+
+
+def resume_process(component: ComponentProcess, *, timeout: float = 5.0) -> None:
+    """SIGCONT, returning once the paused process runs again."""
+    _signal_running(component, signal.SIGCONT)
+    _wait_state(component, paused=False, timeout=timeout)
+
+
+def _wait_state(component: ComponentProcess, *, paused: bool, timeout: float) -> None:
+    """A signal is delivered a moment after it is sent: wait until it has taken effect."""
+    deadline = time.monotonic() + timeout
+    while is_paused(component) != paused:
+        if time.monotonic() > deadline:
+            state = "paused" if paused else "running again"
+            raise TimeoutError(f"{component.name} (pid {component.pid}) is not {state}")
+        time.sleep(0.01)
+
+
+def is_paused(component: ComponentProcess) -> bool:
+    """True while the process is stopped by a signal."""
+    return is_running(component) and _state(component.pid) == "T"
+
+
+def command_line(component: ComponentProcess) -> list[str]:
+    """The argv the running process was started with."""
+    if not is_running(component):
+        raise ProcessLookupError(f"{component.name} (pid {component.pid}) is not running")
+    raw = Path(f"/proc/{component.pid}/cmdline").read_bytes()
+    return [argument.decode() for argument in raw.split(b"\0")[:-1]]
 
 
 def stop_process(component: ComponentProcess, *, grace_seconds: float = 10.0) -> bool:
@@ -110,6 +160,8 @@ def _terminate(pid: int, alive: Callable[[], bool], grace_seconds: float) -> Non
     for signal_number, wait_seconds in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal_number)
+            # A paused process acts on SIGTERM only once it runs again.
+            os.kill(pid, signal.SIGCONT)
         deadline = time.monotonic() + wait_seconds
         while alive() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -1,4 +1,5 @@
-"""Support for operator tests: the example product, waiting for Ready, `dpo run` processes."""
+"""Support for operator tests of every cluster tier: the example product, waiting for Ready,
+`dpo run` processes."""
 
 from __future__ import annotations
 
@@ -128,11 +129,13 @@ class OperatorProcess:
         *,
         drift_interval: float = 30.0,
         extra: tuple[str, ...] = (),
-        health: bool = False,
+        liveness: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
+        """``liveness``: serve ``/healthz`` on a free port (``liveness_port``), else none."""
         self.log = log
         self.metrics_port = free_port()
-        self.liveness_port = free_port() if health else 0
+        self.liveness_port = free_port() if liveness else 0
         self._output: IO[bytes] = log.open("ab")
         self.process = subprocess.Popen(
             [
@@ -148,6 +151,7 @@ class OperatorProcess:
             ],
             stdout=self._output,
             stderr=subprocess.STDOUT,
+            env=env,
         )  # fmt: skip
 
     def stop(self) -> int:

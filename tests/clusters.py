@@ -1,0 +1,145 @@
+"""Helpers for the tiers that run against a local control plane (integration, faults): the
+tools as a user runs them, ServiceAccount identities, the chart's release, namespaces and
+domains. Their fixtures are in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
+from dataproduct_operator.k8s.rest import ApiError
+from tests.helpers import wait_for
+from tests.products import delete_if_present
+
+REPO = Path(__file__).resolve().parents[1]
+KubectlRunner = Callable[..., subprocess.CompletedProcess[str]]
+ServiceAccountKubeconfig = Callable[[str, str], Path]
+HelmRunner = Callable[..., subprocess.CompletedProcess[str]]
+CHART = REPO / "charts" / "dataproduct-operator"
+RELEASE = "dataproduct-operator"  # also the ServiceAccount's name (the release's full name)
+OPERATOR_NAMESPACE = "dataproduct-system"
+DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
+
+
+def run_tool(
+    argv: list[str],
+    *,
+    check: bool = True,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command line tool as a user would; on failure show what it printed."""
+    result = subprocess.run(
+        argv, capture_output=True, text=True, input=stdin, env=env, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        shown = " ".join([Path(argv[0]).name, *argv[1:]])
+        raise AssertionError(f"{shown} failed:\n{result.stdout}{result.stderr}")
+    return result
+
+
+def run_kubectl(
+    binary: Path, kubeconfig: Path, *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run kubectl as a user would against ``kubeconfig``."""
+    return run_tool([str(binary), f"--kubeconfig={kubeconfig}", *args], check=check, stdin=stdin)
+
+
+def namespace_name(test_name: str) -> str:
+    """A fresh namespace name that says which test made it."""
+    stem = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
+    return f"t-{stem}-{secrets.token_hex(3)}"
+
+
+def write_service_account_kubeconfig(
+    kube: BlockingClient, server: str, namespace: str, name: str, path: Path, *, create: bool = True
+) -> Path:
+    """A kubeconfig at ``path`` acting as a ServiceAccount, with a TokenRequest token, for the
+    API server at ``server`` (the cluster's, or a proxy in front of it).
+
+    The ServiceAccount is created if missing, unless ``create`` is false.
+    """
+    if create:
+        kube.create_if_missing(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": name}}
+        )
+    token_request = kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )
+    connection = Connection(server, kube.credentials.ca_pem, token=token_request["status"]["token"])
+    return write_kubeconfig(path, connection, user=f"{namespace}-{name}")
+
+
+def helm_environment(home: Path, kubeconfig: Path) -> dict[str, str]:
+    """helm with config and cache directories of its own, against ``kubeconfig``."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_DATA_HOME": str(home / "data"),
+        "KUBECONFIG": str(kubeconfig),
+    }
+
+
+def install_release(helm: HelmRunner, *values: str) -> None:
+    """``helm install`` the chart as the tests' operator release and wait for it."""
+    helm(
+        "install", RELEASE, str(CHART),
+        "--namespace", OPERATOR_NAMESPACE,
+        "--wait", "--timeout", "120s",
+        *values,
+    )  # fmt: skip
+
+
+def domain_document(name: str) -> dict[str, Any]:
+    """A DataDomain owning the namespace of its name, so products there belong to a domain."""
+    return {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataDomain",
+        "metadata": {"name": name},
+        "spec": {"owners": {"team": f"{name}-team"}},
+    }
+
+
+def delete_domain(kube: BlockingClient, name: str) -> None:
+    """Delete a DataDomain; its finalizer dropped if no operator is left to do it."""
+    delete_if_present(kube, f"{DOMAINS}/{name}")
+    try:
+        kube.merge_patch(f"{DOMAINS}/{name}", {"metadata": {"finalizers": None}})
+    except ApiError as error:
+        if error.status != 404:
+            raise
+
+
+def wait_quiet_writes(
+    operator_writes: Callable[[], int], *, quiet: float = 3.0, timeout: float = 60.0
+) -> int:
+    """The operator's write count once it stayed unchanged for ``quiet`` seconds."""
+    last = operator_writes()
+    since = time.monotonic()
+
+    def settled() -> int | None:
+        nonlocal last, since
+        now = operator_writes()
+        if now != last:
+            last, since = now, time.monotonic()
+            return None
+        return now if time.monotonic() - since >= quiet else None
+
+    return wait_for(settled, timeout=timeout, interval=0.5, description="writes to stop")
