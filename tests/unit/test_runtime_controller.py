@@ -322,3 +322,32 @@ def test_a_body_the_models_refuse_gets_invalid_spec_naming_the_field_and_is_not_
 
 async def _true() -> bool:
     return True
+
+
+def test_a_body_stashed_during_a_pass_is_not_used_once_that_pass_wrote_a_newer_status() -> None:
+    async def scenario() -> None:
+        h = harness()
+        seen: list[dict[str, Any] | None] = []
+        release = asyncio.Event()
+
+        async def work(key: Key, want: Want, body: dict[str, Any] | None) -> Outcome:
+            seen.append(body)
+            current = await h.api.get(PATH)
+            assert current is not None
+            if len(seen) == 1:
+                await release.wait()
+                return Outcome(subject=current, status=ready("False", "InvalidSpec"))
+            return Outcome(subject=body or current)
+
+        h.kind.work = work  # type: ignore[method-assign]
+        listed = {**product(), "metadata": {**product()["metadata"], "resourceVersion": "101"}}
+        h.controller.observe("ADDED", listed)
+        await h.run_for(0.5)
+        h.controller.submit(KEY, Want.RECONCILE, listed)  # a drift pass's listing, now stale
+        release.set()
+        await h.run_for(1)
+        assert len(seen) == 2
+        assert seen[1] is None, "the stale body was dropped: the kind reads the object again"
+        await h.controller.stop()
+
+    asyncio.run(scenario())

@@ -205,6 +205,10 @@ class Controller:
     async def run_pass(self, key: Key, want: Want) -> None:
         """One pass over ``key`` and acting on its outcome; never raises (but cancellation)."""
         body = self._bodies.pop(key, None)
+        if body is not None and _version(body) < self._versions.get(key, 0):
+            # Stashed while a pass was under way, before that pass wrote the status: reading
+            # the object again keeps the next pass from acting on what it has replaced.
+            body = None
         started = self._clock.monotonic()
         try:
             outcome = await self.worker.work(key, want, body)
@@ -315,6 +319,13 @@ class Controller:
                 describe(key),
                 classify(error).message,
             )
+
+
+def _version(body: dict[str, Any]) -> int:
+    try:
+        return int(body["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def key_of(body: dict[str, Any]) -> Key:
