@@ -46,7 +46,7 @@ from dataproduct_operator.runtime.queue import FAST, MAIN, WorkQueue
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # namespace ("" for cluster-scoped kinds), name
-HOLD_RECHECK_SECONDS = 2.0  # a held status is looked at again this often
+HOLD_RECHECK_SECONDS = 2.0  # a held status is looked at again after this, then less often
 
 
 class KindWorker(Protocol):
@@ -232,8 +232,12 @@ class Controller:
         written = False
         subject, status = outcome.subject, outcome.status_wire()
         if subject is not None and status is not None:
-            if outcome.hold_status and self._holding(key):
-                self.queue.add(key, Want.REFRESH, after=HOLD_RECHECK_SECONDS)
+            held_for = self._held_for(key) if outcome.hold_status else None
+            if held_for is not None and held_for < self._max_hold:
+                # Events (a claim bound) ask for the next pass; this is the safety net, less
+                # often the longer it waits, and at the latest when the hold ends.
+                again = min(max(HOLD_RECHECK_SECONDS, held_for), self._max_hold - held_for)
+                self.queue.add(key, Want.REFRESH, after=again)
             else:
                 self._held_since.pop(key, None)
                 written = await self._write_status(key, subject, status)
@@ -245,11 +249,10 @@ class Controller:
         for follow_up in outcome.follow_ups:
             self._follow(follow_up)
 
-    def _holding(self, key: Key) -> bool:
-        """Whether a held status may stay unwritten (it has not been held ``max_hold`` yet)."""
+    def _held_for(self, key: Key) -> float:
+        """Seconds the object's status has been held back (0 at the first hold)."""
         now = self._clock.monotonic()
-        since = self._held_since.setdefault(key, now)
-        return now - since < self._max_hold
+        return now - self._held_since.setdefault(key, now)
 
     async def _write_status(
         self, key: Key, subject: dict[str, Any], status: dict[str, Any]
