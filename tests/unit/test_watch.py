@@ -202,3 +202,43 @@ def test_a_broken_counter_does_not_stop_the_watch() -> None:
     server = Server([aiohttp.SocketTimeoutError()], [event("ADDED", "11")])
     events, _ = run(server, on_error=broken)
     assert events == [("ADDED", "11")]
+
+
+def test_a_consumer_that_fails_on_one_event_is_counted_and_later_events_still_come(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = Server([event("ADDED", "11", "poison"), event("ADDED", "12"), event("DELETED", "13")])
+    events: list[tuple[str, str]] = []
+    reasons: list[str] = []
+
+    def record(kind: str, obj: dict[str, Any]) -> None:
+        if obj["metadata"]["name"] == "poison":
+            raise ValueError("a body this consumer cannot read")
+        events.append((kind, obj["metadata"]["resourceVersion"]))
+
+    async def scenario() -> None:
+        task = asyncio.get_running_loop().create_task(
+            list_then_watch(
+                cast(KubeClient, server),
+                KIND,
+                PATH,
+                selector=None,
+                accept=(None, None),
+                on_listed=lambda items: None,
+                on_event=record,
+                synced=asyncio.Event(),
+                on_error=reasons.append,
+            )
+        )
+        try:
+            await asyncio.wait_for(server.idle.wait(), 5)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert events == [("ADDED", "12"), ("DELETED", "13")]
+    assert reasons == ["ConsumerError"]
+    assert server.watched_from == ["10", "13"], "went on past the event, never back to it"
+    assert "Handling the ADDED event of PersistentVolumeClaim" in caplog.text
+    assert "poison" in caplog.text

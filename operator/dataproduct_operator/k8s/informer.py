@@ -412,7 +412,7 @@ class _ListWatch:
                     on_listed(items)
                     synced.set()
                 # Until the server ends it (after WATCH_SECONDS): then resumed at once.
-                await self._watch(self.version, on_event, read_timeout)
+                await self._watch(self.version, on_event, read_timeout, on_error)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -461,8 +461,30 @@ class _ListWatch:
                 return items, version
             params["continue"] = token
 
+    def _pass_on(
+        self,
+        on_event: Callable[[str, dict[str, Any]], None],
+        event: str,
+        obj: dict[str, Any],
+        on_error: OnError | None,
+    ) -> None:
+        """Give the consumer one event. A consumer that fails on it is logged and counted, and
+        the watch goes on past that event: retrying it would hold every later event back (the
+        next listing or drift pass brings the object again)."""
+        try:
+            on_event(event, obj)
+        except Exception:
+            name = (obj.get("metadata") or {}).get("name")
+            logger.exception("Handling the %s event of %s %s failed", event, self.what, name)
+            if on_error is not None:
+                on_error("ConsumerError")
+
     async def _watch(
-        self, version: str, on_event: Callable[[str, dict[str, Any]], None], read_timeout: float
+        self,
+        version: str,
+        on_event: Callable[[str, dict[str, Any]], None],
+        read_timeout: float,
+        on_error: OnError | None = None,
     ) -> None:
         """Pass on the events after ``version`` until the server ends the watch, keeping the
         version of the latest as the one to resume from."""
@@ -490,7 +512,7 @@ class _ListWatch:
                 seen = (obj.get("metadata") or {}).get("resourceVersion")
                 if kind_of_event != "BOOKMARK":
                     obj["apiVersion"], obj["kind"] = self.kind
-                    on_event(str(kind_of_event), obj)
+                    self._pass_on(on_event, str(kind_of_event), obj, on_error)
                 self.version = seen or self.version
         except ApiError as error:
             if error.status == 410:
