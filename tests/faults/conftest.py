@@ -58,9 +58,7 @@ def pytest_runtest_makereport(
     row = item.stash.get(ROW, None)
     if row is None or not (report.when == "call" or report.failed):
         return report
-    if hasattr(report, "wasxfail"):
-        row.outcome = "xfailed" if report.skipped else "XPASSED"
-    elif report.when != "call":
+    if report.when != "call":
         row.outcome = f"{report.outcome} ({report.when})"
     else:
         row.outcome = report.outcome

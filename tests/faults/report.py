@@ -10,8 +10,6 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass, field
 
-USER_PROPERTY = "fault-scenario"
-
 
 @dataclass
 class FaultRow:

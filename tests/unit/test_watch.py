@@ -63,14 +63,19 @@ class Server:
 
 
 def run(
-    server: Server, on_error: Callable[[str], None] | None = None, **options: Any
+    server: Server,
+    on_error: Callable[[str], None] | None = None,
+    consume: Callable[[dict[str, Any]], None] = lambda obj: None,
+    **options: Any,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """Run the loop until the server has played every script; the events passed on and the
-    reasons of the failures counted (unless ``on_error`` is given)."""
+    reasons of the failures counted (unless ``on_error`` is given). ``consume`` sees each
+    object before it is recorded, and may fail on it."""
     events: list[tuple[str, str]] = []
     reasons: list[str] = []
 
     def record(kind: str, obj: dict[str, Any]) -> None:
+        consume(obj)
         events.append((kind, obj["metadata"]["resourceVersion"]))
 
     async def scenario() -> None:
@@ -208,35 +213,12 @@ def test_a_consumer_that_fails_on_one_event_is_counted_and_later_events_still_co
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = Server([event("ADDED", "11", "poison"), event("ADDED", "12"), event("DELETED", "13")])
-    events: list[tuple[str, str]] = []
-    reasons: list[str] = []
 
-    def record(kind: str, obj: dict[str, Any]) -> None:
+    def consume(obj: dict[str, Any]) -> None:
         if obj["metadata"]["name"] == "poison":
             raise ValueError("a body this consumer cannot read")
-        events.append((kind, obj["metadata"]["resourceVersion"]))
 
-    async def scenario() -> None:
-        task = asyncio.get_running_loop().create_task(
-            list_then_watch(
-                cast(KubeClient, server),
-                KIND,
-                PATH,
-                selector=None,
-                accept=(None, None),
-                on_listed=lambda items: None,
-                on_event=record,
-                synced=asyncio.Event(),
-                on_error=reasons.append,
-            )
-        )
-        try:
-            await asyncio.wait_for(server.idle.wait(), 5)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    asyncio.run(scenario())
+    events, reasons = run(server, consume=consume)
     assert events == [("ADDED", "12"), ("DELETED", "13")]
     assert reasons == ["ConsumerError"]
     assert server.watched_from == ["10", "13"], "went on past the event, never back to it"

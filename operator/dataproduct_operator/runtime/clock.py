@@ -82,10 +82,6 @@ class FakeClock:
         self._now = target
         await settle()
 
-    @property
-    def sleepers(self) -> int:
-        return sum(1 for _, _, future in self._sleepers if not future.done())
-
 
 async def settle(rounds: int = 20) -> None:
     """Let every ready task run until nothing is left to run (a bounded number of rounds)."""

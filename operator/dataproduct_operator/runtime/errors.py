@@ -34,13 +34,9 @@ class ErrorClass(StrEnum):
     UNEXPECTED = "Unexpected"
 
 
-QUIET = frozenset({ErrorClass.TRANSIENT, ErrorClass.THROTTLED, ErrorClass.UNAUTHORIZED})
-SURFACED_REASON = {
-    ErrorClass.FORBIDDEN: Reason.FORBIDDEN,
-    ErrorClass.REJECTED: Reason.RECONCILE_FAILED,
-    ErrorClass.UNEXPECTED: Reason.RECONCILE_FAILED,
-    ErrorClass.CONFLICT: Reason.RECONCILE_FAILED,
-}
+QUIET = frozenset(
+    {ErrorClass.TRANSIENT, ErrorClass.THROTTLED, ErrorClass.UNAUTHORIZED, ErrorClass.CONFLICT}
+)
 MAX_MESSAGE = 512
 
 
@@ -55,11 +51,13 @@ class Classified:
     @property
     def quiet(self) -> bool:
         """Retried without a word on the object: the cause is not the object's."""
-        return self.error_class in QUIET or self.error_class is ErrorClass.CONFLICT
+        return self.error_class in QUIET
 
     @property
     def surfaced_reason(self) -> str:
-        return SURFACED_REASON.get(self.error_class, Reason.RECONCILE_FAILED)
+        if self.error_class is ErrorClass.FORBIDDEN:
+            return Reason.FORBIDDEN
+        return Reason.RECONCILE_FAILED
 
 
 def classify(error: BaseException) -> Classified:

@@ -11,7 +11,6 @@ themselves are the reconcile layer's.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,10 +50,11 @@ class PrometheusProbe:
 
     client: KubeClient
     every: float
+    clock: Clock
     _known: tuple[float, bool] | None = None
 
     async def available(self) -> bool:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._known is None or now - self._known[0] > self.every:
             found = await self.client.has_kind("monitoring.coreos.com/v1", "PrometheusRule")
             self._known = (now, found)

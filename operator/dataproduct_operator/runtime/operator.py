@@ -119,7 +119,7 @@ class OperatorRuntime:
             "follow": self._follow,
             "counters": counters,
         }
-        probe = PrometheusProbe(client, config.prometheus_check_seconds)
+        probe = PrometheusProbe(client, config.prometheus_check_seconds, clock)
         product_context = ProductContext(
             client,
             mesh,
