@@ -65,13 +65,17 @@ unit: venv ## Unit tests: no cluster, no network
 integration: venv tools browser ## Integration tests against a local control plane (started by the tests)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
+.PHONY: security
+security: venv tools browser ## Security tier: least privilege by impersonation, refusals at apply, tenant isolation, the catalog under abuse
+	$(BIN)/pytest tests/security $(PYTEST_ARGS)
+
 .PHONY: faults
 faults: venv tools ## Fault suite on its own control plane: API server paused, etcd restarted, SIGKILLs, throttling, blackholed watches, bad objects, two operators
 	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools browser lint verify ## Everything CI runs: lint, verify, unit and integration tests, and the fault suite beside them (its output after theirs)
-	$(BIN)/python -m tests.tiers --live "tests/unit tests/integration" --beside tests/faults -- $(PYTEST_ARGS)
+test: venv tools browser lint verify ## Everything CI runs: lint, verify, unit, integration and security tests, and the fault suite beside them (its output after theirs)
+	$(BIN)/python -m tests.tiers --live "tests/unit tests/integration tests/security" --beside tests/faults -- $(PYTEST_ARGS)
 
 .PHONY: dev
 dev: venv tools ## Run the operator with examples/ on a local control plane in $(CLUSTER_DIR) (Ctrl-C stops)
