@@ -14,7 +14,6 @@ from celpy.adapter import json_to_cel
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.constants import NAMESPACE_WRITER_BINDING, NAMESPACE_WRITER_ROLE
 from dataproduct_operator.manifests.guards import (
-    ADMISSION_POLICIES_GUARD,
     DOMAIN_NAMESPACES_GUARD,
     NAMESPACES_GUARD,
     ROLE_BINDINGS_GUARD,
@@ -130,7 +129,7 @@ def _failures(policy: dict[str, Any], **request: Any) -> list[str]:
 
 
 def test_every_operator_guard_fails_closed_and_matches_only_the_operator() -> None:
-    for name in (ROLE_BINDINGS_GUARD, NAMESPACES_GUARD, ADMISSION_POLICIES_GUARD):
+    for name in (ROLE_BINDINGS_GUARD, NAMESPACES_GUARD):
         spec = _guard(name)["spec"]
         assert spec["failurePolicy"] == "Fail"
         assert spec["matchConditions"] == [
@@ -143,7 +142,7 @@ def test_every_operator_guard_fails_closed_and_matches_only_the_operator() -> No
         p for p in build_guard_policies(OPERATOR, PROTECTED, "[]")
         if p["kind"] == "ValidatingAdmissionPolicyBinding"
     ]  # fmt: skip
-    assert len(bindings) == 4
+    assert len(bindings) == 3
     assert all(b["spec"]["validationActions"] == ["Deny"] for b in bindings)
 
 
@@ -206,32 +205,27 @@ def test_the_operator_changes_no_protected_namespace_and_hands_none_to_another_d
     assert _failures(policy, **keep) == []
 
 
-def test_the_operator_writes_only_admission_policies_it_made() -> None:
-    policy = _guard(ADMISSION_POLICIES_GUARD)
-    ours = {"metadata": {"name": "datamesh-policy-x", "labels": {
-        "app.kubernetes.io/managed-by": "dataproduct-operator"}}}  # fmt: skip
-    helm = {"metadata": {"name": "datamesh-operator-rolebindings", "labels": {
-        "app.kubernetes.io/managed-by": "Helm"}}}  # fmt: skip
-    assert _failures(policy, request={"operation": "CREATE"}, object=ours, oldObject=None) == []
-    assert _failures(policy, request={"operation": "UPDATE"}, object=ours, oldObject=ours) == []
-    assert _failures(policy, request={"operation": "DELETE"}, object=None, oldObject=ours) == []
-    refused = _failures(policy, request={"operation": "DELETE"}, object=None, oldObject=helm)
-    assert refused == [
-        "the operator changes or deletes only the admission policies it made "
-        "(app.kubernetes.io/managed-by=dataproduct-operator); datamesh-operator-rolebindings is "
-        "not one of them"
-    ]
-    # Taking one over by relabelling it is refused too: the old object decides.
-    assert _failures(policy, request={"operation": "UPDATE"}, object=ours, oldObject=helm)
-    assert _failures(policy, request={"operation": "CREATE"}, object=helm, oldObject=None) == [
-        "the operator writes only admission policies labelled "
-        "app.kubernetes.io/managed-by=dataproduct-operator"
-    ]
+def test_no_domain_takes_the_operators_namespace_or_a_configured_one() -> None:
+    policy = _guard(DOMAIN_NAMESPACES_GUARD)
+
+    def domain_object(name: str, namespace: str | None) -> dict[str, Any]:
+        spec = {"namespace": namespace} if namespace else {}
+        return {"metadata": {"name": name}, "spec": spec}
+
+    assert _failures(policy, object=domain_object("sales", None)) == []
+    assert _failures(policy, object=domain_object("sales", "sales-prod")) == []
+    message = (
+        "spec.namespace dataproduct-system is protected (the operator's namespace or the chart "
+        "value protectedNamespaces): set spec.namespace to a namespace of the domain's own"
+    )
+    assert _failures(policy, object=domain_object("x", "dataproduct-system")) == [message]
+    assert _failures(policy, object=domain_object("dataproduct-system", None)) == [message]
 
 
 def test_the_chart_readme_lists_every_rule_with_its_reason() -> None:
     section = render_rbac_section()
     assert f"### ClusterRole `{NAMESPACE_WRITER_ROLE}`" in section
     assert "bind itself to datamesh-operator-namespace-writer" in section
-    for name in (ROLE_BINDINGS_GUARD, NAMESPACES_GUARD, ADMISSION_POLICIES_GUARD):
+    for name in (ROLE_BINDINGS_GUARD, NAMESPACES_GUARD):
         assert f"| `{name}` |" in section
+    assert "### Accepted risk" in section

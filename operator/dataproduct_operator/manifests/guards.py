@@ -9,9 +9,12 @@ further; each one matches only requests of the operator's own ServiceAccount:
   carries the domain label (``datamesh.dev/domain``) and is not protected;
 - ``datamesh-operator-namespaces``: no change to a protected namespace, and no domain label
   changed to another domain (or removed);
-- ``datamesh-operator-admission-policies``: only admission policies labelled
-  ``app.kubernetes.io/managed-by: dataproduct-operator`` created, changed or deleted (the
-  chart's own carry Helm's label).
+
+No admission policy can fence the operator's writes to admission policies themselves: the API
+server does not apply ValidatingAdmissionPolicies created through the API to
+ValidatingAdmissionPolicies and their bindings (to avoid circular dependencies; only static,
+manifest-based ones would be), so the operator's cluster-wide power over them, needed for
+MeshPolicies, could remove these guards. That residual risk is stated in the chart's README.
 
 One more, ``datamesh-domain-namespaces``, holds for every user: a DataDomain may not name the
 operator's namespace or one of the chart's ``protectedNamespaces``. (The fixed platform
@@ -29,11 +32,10 @@ from typing import Any
 
 from dataproduct_operator.api.datadomain import PLURAL as DOMAIN_PLURAL
 from dataproduct_operator.api.kinds import GROUP
-from dataproduct_operator.constants import LABEL_DOMAIN, LABEL_MANAGED_BY, OPERATOR_NAME
+from dataproduct_operator.constants import LABEL_DOMAIN
 
 ROLE_BINDINGS_GUARD = "datamesh-operator-rolebindings"
 NAMESPACES_GUARD = "datamesh-operator-namespaces"
-ADMISSION_POLICIES_GUARD = "datamesh-operator-admission-policies"
 DOMAIN_NAMESPACES_GUARD = "datamesh-domain-namespaces"
 
 ADMISSION = "admissionregistration.k8s.io"
@@ -95,7 +97,7 @@ def _binding(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_guard_policies(operator: str, protected: str, configured: str) -> list[dict[str, Any]]:
-    """The four policies, each followed by its binding.
+    """The three policies, each followed by its binding.
 
     ``operator``: the operator's username (``system:serviceaccount:<ns>:<name>``);
     ``protected``: a CEL list of every protected namespace; ``configured``: a CEL list of the
@@ -151,39 +153,9 @@ def build_guard_policies(operator: str, protected: str, configured: str) -> list
         operator=operator,
         variables=protected_var,
     )
-    ours = f"== '{OPERATOR_NAME}'"
-    admission = _policy(
-        ADMISSION_POLICIES_GUARD,
-        "The operator creates, changes and deletes only the admission policies it made.",
-        [
-            _rule(
-                ADMISSION,
-                ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
-                ["CREATE", "UPDATE", "DELETE"],
-            )
-        ],
-        [
-            {
-                "expression": f"request.operation == 'DELETE' || "
-                f"({_labelled('object', LABEL_MANAGED_BY)} && "
-                f"{_label('object', LABEL_MANAGED_BY)} {ours})",
-                "message": "the operator writes only admission policies labelled "
-                f"{LABEL_MANAGED_BY}={OPERATOR_NAME}",
-            },
-            {
-                "expression": f"request.operation == 'CREATE' || "
-                f"({_labelled('oldObject', LABEL_MANAGED_BY)} && "
-                f"{_label('oldObject', LABEL_MANAGED_BY)} {ours})",
-                "messageExpression": "'the operator changes or deletes only the admission "
-                f"policies it made ({LABEL_MANAGED_BY}={OPERATOR_NAME}); ' + "
-                "oldObject.metadata.name + ' is not one of them'",
-            },
-        ],
-        operator=operator,
-        variables=[],
-    )
+    # "namespace" is a CEL keyword: read as a map key (the escaped field name is not resolved).
     domain_namespace = (
-        "has(object.spec.__namespace__) ? object.spec.__namespace__ : object.metadata.name"
+        "'namespace' in object.spec ? object.spec['namespace'] : object.metadata.name"
     )
     domains = _policy(
         DOMAIN_NAMESPACES_GUARD,
@@ -191,17 +163,17 @@ def build_guard_policies(operator: str, protected: str, configured: str) -> list
         [_rule(GROUP, [DOMAIN_PLURAL], ["CREATE", "UPDATE"])],
         [
             {
-                "expression": "!(variables.namespace in variables.protected)",
-                "messageExpression": "'spec.namespace ' + variables.namespace + ' is protected "
-                "(the operator\\'s namespace or the chart value protectedNamespaces): set "
-                "spec.namespace to a namespace of the domain\\'s own'",
+                "expression": "!(variables.domainNamespace in variables.protected)",
+                "messageExpression": "'spec.namespace ' + variables.domainNamespace + ' is "
+                "protected (the operator\\'s namespace or the chart value "
+                "protectedNamespaces): set spec.namespace to a namespace of the domain\\'s own'",
             }
         ],
         operator=None,
         variables=[
-            {"name": "namespace", "expression": domain_namespace},
+            {"name": "domainNamespace", "expression": domain_namespace},
             {"name": "protected", "expression": configured},
         ],
     )
-    return [document for policy in (role_bindings, namespaces, admission, domains)
+    return [document for policy in (role_bindings, namespaces, domains)
             for document in (policy, _binding(policy))]  # fmt: skip

@@ -12,10 +12,11 @@ powers hold only where the mesh lives:
   bound cluster-wide: every write verb on the namespaced kinds it manages. The operator binds it
   to itself in a domain's namespace when it onboards the domain.
 
-The chart's admission policies (:mod:`dataproduct_operator.manifests.guards`) make the binding
-safe: the operator's RoleBindings are refused outside domain namespaces and in protected ones,
-it may not relabel a protected namespace or hand a namespace to another domain, and it may
-change only the admission policies it made.
+The chart's admission policies (:mod:`dataproduct_operator.manifests.guards`) fence the binding
+in: the operator's RoleBindings are refused outside domain namespaces and in protected ones, and
+it may not relabel a protected namespace or hand a namespace to another domain. (Its power over
+admission policies, needed for MeshPolicies, is the one no admission policy can fence: see the
+guards' module.)
 
 Because Kubernetes lets an identity grant only what it holds itself (in that namespace), the
 two sets together include everything the per-product reader and owner Roles grant (see
@@ -144,8 +145,9 @@ OPERATOR_RULES = (
         "admissionregistration.k8s.io",
         ("validatingadmissionpolicies", "validatingadmissionpolicybindings"),
         MANAGE,
-        "enforce Deny and Warn MeshPolicies at admission (only its own, labelled "
-        "app.kubernetes.io/managed-by=dataproduct-operator: others refused by admission)",
+        "enforce Deny and Warn MeshPolicies at admission (it changes only those labelled "
+        "app.kubernetes.io/managed-by=dataproduct-operator; RBAC cannot narrow this to them: "
+        "see Accepted risk)",
     ),
     Rule(
         "rbac.authorization.k8s.io",

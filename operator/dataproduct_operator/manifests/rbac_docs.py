@@ -102,4 +102,16 @@ def render_rbac_section() -> str:
             metadata = document["metadata"]
             description = next(iter(metadata["annotations"].values()))
             lines.append(f"| `{metadata['name']}` | {description} |")
+    lines += [
+        "",
+        "### Accepted risk",
+        "",
+        "The operator may create, change and delete ValidatingAdmissionPolicies and their "
+        "bindings cluster-wide (it enforces MeshPolicies with them), and RBAC cannot narrow "
+        "that to its own. The API server applies no policy created through the API to admission "
+        "policies themselves, so the guards above cannot protect each other: an attacker who "
+        "holds the operator's token can delete them and then bind the writer role anywhere. "
+        "Keep the operator's token as safe as a cluster-admin's, or leave MeshPolicies unused "
+        "and remove the admission-policy rule with your own RBAC (`rbac.create: false`).",
+    ]
     return "\n".join(lines)
