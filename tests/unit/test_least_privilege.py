@@ -5,7 +5,7 @@ API server)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import celpy
 import pytest
@@ -13,6 +13,7 @@ from celpy.adapter import json_to_cel
 
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.constants import NAMESPACE_WRITER_BINDING, NAMESPACE_WRITER_ROLE
+from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.manifests.guards import (
     DOMAIN_NAMESPACES_GUARD,
     NAMESPACES_GUARD,
@@ -20,6 +21,7 @@ from dataproduct_operator.manifests.guards import (
     build_guard_policies,
 )
 from dataproduct_operator.manifests.rbac_docs import render_rbac_section
+from dataproduct_operator.reconcile.mesh import MeshState
 from dataproduct_operator.specs.datadomain import (
     build_domain_objects,
     build_operator_binding,
@@ -229,3 +231,33 @@ def test_the_chart_readme_lists_every_rule_with_its_reason() -> None:
     for name in (ROLE_BINDINGS_GUARD, NAMESPACES_GUARD):
         assert f"| `{name}` |" in section
     assert "### Accepted risk" in section
+
+
+def _domain_body(name: str, namespace: str, created: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {"namespace": namespace},
+    }
+
+
+def test_the_mesh_knows_the_holder_of_a_contested_namespace_and_tells_when_it_changes() -> None:
+    mesh = MeshState(cast(KubeClient, object()))  # no watch is started: no request is made
+    moved: list[set[str]] = []
+    mesh.on_namespaces_moved = moved.append
+    early = _domain_body("early", "shared", "2026-01-01T00:00:00Z")
+    late = _domain_body("late", "shared", "2026-01-02T00:00:00Z")
+    mesh._domain_changed("ADDED", late)
+    mesh._domain_changed("ADDED", early)  # older: takes the namespace over
+    assert mesh.domain_of("shared") == "early"
+    assert mesh.claimants("shared") == ["early", "late"]
+    assert moved == [{"shared"}, {"shared"}]
+    mesh.onboarded.add("shared")
+    mesh._domain_changed("MODIFIED", late)  # a status write of the rival: nothing moves
+    assert moved == [{"shared"}, {"shared"}]
+    mesh._domain_changed("DELETED", early)
+    assert mesh.domain_of("shared") == "late"
+    assert moved[-1] == {"shared"}
+    # The operator's binding was the old holder's (owned by it): the new one binds it anew.
+    assert "shared" not in mesh.onboarded
+    mesh._domain_changed("DELETED", late)
+    assert mesh.domain_of("shared") is None and mesh.claimants("shared") == []

@@ -172,10 +172,12 @@ class MeshState:
             holder = namespace_holder(claim) if claim else None
             if holder != self.domain_of_namespace.get(namespace):
                 moved.add(namespace)
+                # The operator's binding there is owned by the domain that held it: it goes with
+                # it, and the next holder binds the operator anew.
+                self.onboarded.discard(namespace)
             if holder is None:
                 self.claims.pop(namespace, None)
                 self.domain_of_namespace.pop(namespace, None)
-                self.onboarded.discard(namespace)
             else:
                 self.domain_of_namespace[namespace] = holder
         # At the initial listing every product is reconciled at start anyway.
