@@ -163,10 +163,12 @@ def allow_leader_lease(admin: BlockingClient, identity: Identity) -> None:
 
 
 def create_identities(admin: BlockingClient, directory: Path) -> tuple[Identity, Identity]:
-    """The operator (the chart's rules) and the benchmark client (those plus creating products)."""
+    """The operator (the chart's rules) and the benchmark client (those, the writes the
+    operator holds in a domain's namespace, everywhere, and creating products)."""
     operator_rules = build_cluster_role_rules()
     client_rules = [
         *operator_rules,
+        *build_namespace_writer_rules(),  # the baseline writes children as the operator would
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create"]},
         {"apiGroups": ["datamesh.dev"], "resources": ["dataproducts"], "verbs": ["create"]},
     ]

@@ -44,11 +44,6 @@ def as_operator(kubectl_binary: Path, operator_kubeconfig: Path) -> KubectlRunne
     return runner
 
 
-@pytest.fixture
-def running_operator(operator: OperatorProcess) -> OperatorProcess:
-    return operator
-
-
 def may(kube: BlockingClient, namespace: str, group: str, resource: str, verb: str) -> bool:
     """A SubjectAccessReview, as admin, for the operator's ServiceAccount."""
     return operator_allowed(kube, namespace, (group, resource, verb))
@@ -125,7 +120,7 @@ def test_the_operator_writes_no_configmap_outside_the_namespaces_of_domains(
 def test_the_operator_writes_in_a_domain_namespace_once_the_domain_is_reconciled(
     kube: BlockingClient,
     as_operator: KubectlRunner,
-    running_operator: OperatorProcess,
+    operator: OperatorProcess,
     domain: str,
 ) -> None:
     def ready() -> dict[str, Any] | None:
@@ -208,7 +203,7 @@ def _domain(name: str, namespace: str) -> dict[str, Any]:
 
 
 def test_a_second_domain_naming_a_held_namespace_is_told_and_touches_nothing(
-    kube: BlockingClient, running_operator: OperatorProcess, domain: str
+    kube: BlockingClient, operator: OperatorProcess, domain: str
 ) -> None:
     def ready(name: str) -> dict[str, Any] | None:
         found = condition(kube.get(f"{DOMAINS}/{name}"), "Ready") or {}
