@@ -25,6 +25,22 @@ from tests.products import (
 
 CLAIMS = "/api/v1/namespaces/{ns}/persistentvolumeclaims"
 CRONJOBS = "/apis/batch/v1/namespaces/{ns}/cronjobs"
+# Each collision shape: where the contested object a-b-c lives, the condition of its aspect, and
+# how the message begins.
+SHAPES = {
+    "PersistentVolumeClaim": (
+        CLAIMS,
+        "StorageReady",
+        "PersistentVolumeClaim a-b-c belongs to DataProduct a (output port b-c): "
+        "rename output port c or this DataProduct",
+    ),
+    "CronJob": (
+        CRONJOBS,
+        "PipelinesReady",
+        "CronJob a-b-c belongs to DataProduct a (pipeline b-c): "
+        "rename pipeline c or this DataProduct",
+    ),
+}
 
 
 def product(
@@ -90,20 +106,15 @@ def conflict_events(kube: BlockingClient, namespace: str, name: str) -> list[str
 
 
 def collide(
-    kube: BlockingClient,
-    first: dict[str, Any],
-    second: dict[str, Any],
-    *,
-    path: str,
-    aspect: str,
-    expected: str,
+    kube: BlockingClient, kind: str, first: dict[str, Any], second: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Make ``first`` Ready, then ``second`` wanting the name of ``first``'s object at
-    ``path``: that object as it was, and ``second`` once it reports the NameConflict on
-    ``aspect`` with a message starting with ``expected``."""
+    """Make ``first`` Ready, then ``second`` wanting the name of ``first``'s ``kind`` a-b-c:
+    that object as it was, and ``second`` once it reports the NameConflict on the aspect of
+    ``kind`` with the expected message (see :data:`SHAPES`)."""
     namespace = first["metadata"]["namespace"]
+    collection, aspect, expected = SHAPES[kind]
     create_ready(kube, first)
-    before: dict[str, Any] = kube.get(path)
+    before: dict[str, Any] = kube.get(f"{collection.format(ns=namespace)}/a-b-c")
     kube.create(PRODUCTS.format(namespace=namespace), second)
     found = wait_conflict(kube, namespace, second["metadata"]["name"], aspect)
     message = condition_of(found, aspect)["message"]
@@ -116,15 +127,8 @@ def test_a_claim_name_another_product_holds_is_never_taken_over(
 ) -> None:
     namespace = domain
     path = f"{CLAIMS.format(ns=namespace)}/a-b-c"
-    before, found = collide(
-        kube,
-        product(namespace, "a", ["b-c"], []),
-        product(namespace, "a-b", ["c"], ["load"]),
-        path=path,
-        aspect="StorageReady",
-        expected="PersistentVolumeClaim a-b-c belongs to DataProduct a (output port b-c): "
-        "rename output port c or this DataProduct",
-    )
+    first, second = product(namespace, "a", ["b-c"], []), product(namespace, "a-b", ["c"], ["load"])
+    before, found = collide(kube, "PersistentVolumeClaim", first, second)
     message = condition_of(found, "StorageReady")["message"]
     assert condition_of(found, "Ready")["message"] == f"StorageReady: {message}"
     # Its pipeline would mount the other product's claim: held back too.
@@ -163,15 +167,8 @@ def test_a_cronjob_name_another_product_holds_is_never_taken_over(
 ) -> None:
     namespace = domain
     path = f"{CRONJOBS.format(ns=namespace)}/a-b-c"
-    before, _ = collide(
-        kube,
-        product(namespace, "a", ["x"], ["b-c"]),
-        product(namespace, "a-b", ["y"], ["c"]),
-        path=path,
-        aspect="PipelinesReady",
-        expected="CronJob a-b-c belongs to DataProduct a (pipeline b-c): "
-        "rename pipeline c or this DataProduct",
-    )
+    first, second = product(namespace, "a", ["x"], ["b-c"]), product(namespace, "a-b", ["y"], ["c"])
+    before, _ = collide(kube, "CronJob", first, second)
 
     # Only the clashing child is held back: the rest of a-b is in place (its claim binds).
     def storage_ready() -> dict[str, Any] | None:
