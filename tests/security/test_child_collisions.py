@@ -8,6 +8,7 @@ object, the product holding it and what to rename; once the holder is gone, it p
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from dataproduct_operator.k8s.blocking import BlockingClient
@@ -148,16 +149,29 @@ def test_a_claim_name_another_product_holds_is_never_taken_over(
     assert after["metadata"]["labels"]["datamesh.dev/output-port"] == "b-c"
     wait_ready(kube, namespace, "a", timeout=10)  # the holder is untouched and well
 
-    # The holder goes (its claim with it, deletionPolicy Delete): the next pass provisions.
+    # The holder goes, and its claim with it (deletionPolicy Delete; the garbage collector
+    # may take up to 30 s to learn a CRD installed just now). The claim's deletion wakes a-b at
+    # once: its retries are 10 s or more apart by then.
     kube.delete(product_path(namespace, "a"))
+    wait_for(
+        lambda: (
+            (claim := get_if_present(kube, path)) is None
+            or claim["metadata"]["uid"] != before["metadata"]["uid"]
+        ),
+        timeout=60,
+        description="claim a-b-c of a to be deleted",
+    )
+    gone = time.monotonic()
     wait_for(
         lambda: (
             (claim := get_if_present(kube, path)) is not None
             and claim["metadata"]["labels"]["datamesh.dev/data-product"] == "a-b"
         ),
-        timeout=120,
+        timeout=60,
         description="claim a-b-c made again for a-b",
     )
+    took = time.monotonic() - gone
+    assert took < 5, f"claim a-b-c made for a-b {took:.1f}s after the holder's went"
     wait_ready(kube, namespace, "a-b", timeout=120)
     assert kube.get(path)["metadata"]["uid"] != before["metadata"]["uid"]
 

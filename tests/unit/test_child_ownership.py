@@ -10,7 +10,7 @@ from typing import Any
 
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.reconcile.apply import key_of
-from dataproduct_operator.reconcile.dataproduct import hold_taken_names
+from dataproduct_operator.reconcile.dataproduct import NameWaits, hold_taken_names
 from dataproduct_operator.specs.dataproduct import build_children
 from dataproduct_operator.specs.ownership import refuse_adoption
 from dataproduct_operator.status.dataproduct import Failures, Observed, compute_status
@@ -138,3 +138,17 @@ def test_a_name_conflict_makes_ready_false_with_its_reason() -> None:
     ready = conditions["Ready"]
     assert (ready.status.value, ready.reason) == ("False", "NameConflict")
     assert ready.message == f"StorageReady: {message}"
+
+
+def test_a_product_waits_only_for_the_names_its_last_pass_found_taken() -> None:
+    waits = NameWaits()
+    claim = ("PersistentVolumeClaim", "sales", "a-b-c")
+    waits.wait(("sales", "a-b"), [claim, ("CronJob", "sales", "a-b-c")])
+    waits.wait(("sales", "x"), [claim])
+    assert waits.waiting_for(*claim) == {("sales", "a-b"), ("sales", "x")}
+
+    waits.wait(("sales", "a-b"), [("CronJob", "sales", "a-b-c")])  # the claim is its own now
+    assert waits.waiting_for(*claim) == {("sales", "x")}
+    waits.wait(("sales", "x"), ())
+    assert waits.waiting_for(*claim) == set()
+    assert waits.waiting_for("CronJob", "sales", "a-b-c") == {("sales", "a-b")}

@@ -121,6 +121,31 @@ ASPECT_OF_KIND = {
 }
 
 
+class NameWaits:
+    """Which products wait for a name another product's object holds (kind, namespace, name):
+    when that object goes, the runtime reconciles them at once rather than at their next
+    retry, which may be as far as the drift interval away."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+        self._of_product: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+
+    def wait(self, product: tuple[str, str], names: Iterable[tuple[str, str, str]]) -> None:
+        """Record the names ``product`` (namespace, name) waits for now, instead of before."""
+        for name in self._of_product.pop(product, set()):
+            self._waiting[name].discard(product)
+            if not self._waiting[name]:
+                del self._waiting[name]
+        wanted = set(names)
+        if wanted:
+            self._of_product[product] = wanted
+        for name in wanted:
+            self._waiting.setdefault(name, set()).add(product)
+
+    def waiting_for(self, kind: str, namespace: str, name: str) -> set[tuple[str, str]]:
+        return set(self._waiting.get((kind, namespace, name), set()))
+
+
 @dataclass(frozen=True)
 class ProductContext:
     """What a product's reconcile reads besides the product: the API, the children cache, the
@@ -133,6 +158,7 @@ class ProductContext:
     volumes: WatchedObjects | None = None  # the PersistentVolumes labelled for output ports
     observe_health: Callable[[DataProduct, DataProductStatus], None] | None = None
     forget_health: Callable[[str, str], None] | None = None
+    name_waits: NameWaits = field(default_factory=NameWaits)
 
 
 def product_path(namespace: str, name: str) -> str:
@@ -208,6 +234,7 @@ class Held:
     conflicts: dict[Key, tuple[str, str]]  # the name is another product's
     refused: dict[Key, tuple[str, str]]  # the name is an object of no product's
     adopted: dict[Key, dict[str, Any]]  # objects of this product found by name, taken
+    taken: set[Key] = field(default_factory=set)  # names other products' objects hold
 
     def names(self) -> set[Key]:
         return set(self.conflicts) | set(self.refused)
@@ -233,6 +260,7 @@ async def hold_taken_names(
         aspect = ASPECT_OF_KIND[obj["kind"]]
         if refusal.name_conflict:
             held.conflicts[key_of(obj)] = (aspect, refusal.message)
+            held.taken.add(key_of(obj))
         else:
             held.refused[key_of(obj)] = (aspect, f"{ObjectRef.of(obj)}: {refusal.message}")
         if obj["kind"] == "PersistentVolumeClaim":
@@ -476,6 +504,10 @@ async def converge_children(
     )
     wanted = {key_of(d) for d in desired} | _run_jobs_to_keep(product, children)
     held = await hold_taken_names(desired, children, _look_up(client, cache))
+    ctx.name_waits.wait(
+        (product.namespace, product.name),
+        [(kind, product.namespace, name) for kind, name in held.taken],
+    )
     volumes = await converge_volumes(ctx, product, port_claims(product, children, held))
     if volumes.names:
         desired = build_children(
@@ -727,6 +759,7 @@ async def let_go_data_product(
         await remove_finalizer(ctx.client, current, LEGACY_FINALIZER)
     if ctx.forget_health is not None:
         ctx.forget_health(namespace, name)
+    ctx.name_waits.wait((namespace, name), ())
     mesh = ctx.mesh
     follow_ups = _policy_statuses(mesh) if mesh.violations.forget(namespace, name) else []
     domain = mesh.domain_of(namespace)

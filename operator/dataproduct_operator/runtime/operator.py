@@ -147,6 +147,7 @@ class OperatorRuntime:
             observe_health=self.metrics.health.observe,
             forget_health=self.metrics.health.forget,
         )
+        self.name_waits = product_context.name_waits
         product_worker = DataProductWorker(product_context, clock)
         products = Controller(
             product_worker,
@@ -211,6 +212,9 @@ class OperatorRuntime:
         ours = labels.get(LABEL_MANAGED_BY) == OPERATOR_NAME
         want = Want.RECONCILE if event == "DELETED" and ours else Want.REFRESH
         self.products.submit((namespace, name), want, after=CHILD_EVENT_DELAY_SECONDS)
+        if event == "DELETED":  # a name another product waits for may be free now
+            for waiting in self.name_waits.waiting_for(child["kind"], namespace, metadata["name"]):
+                self.products.submit(waiting, Want.RECONCILE, after=CHILD_EVENT_DELAY_SECONDS)
 
     def _volume_changed(self, event: str, volume: dict[str, Any]) -> None:
         """A volume labelled for a port changed (its reclaim policy edited, its claim gone):
