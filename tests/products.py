@@ -49,6 +49,17 @@ def delete_if_present(kube: BlockingClient, path: str) -> None:
             raise
 
 
+def get_if_present(kube: BlockingClient, path: str) -> dict[str, Any] | None:
+    """The object at ``path``, or None when there is none."""
+    try:
+        found: dict[str, Any] = kube.get(path)
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+    return found
+
+
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
     for item in obj.get("status", {}).get("conditions", []):
         if item["type"] == kind:

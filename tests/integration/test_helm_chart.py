@@ -252,6 +252,9 @@ def _allowed(kube: BlockingClient, namespace: str, attributes: tuple[str, ...]) 
         (("rbac.authorization.k8s.io", "clusterrolebindings", "create"), False),
         (("rbac.authorization.k8s.io", "roles", "escalate"), False),
         (("", "namespaces", "delete"), False),
+        (("", "persistentvolumes", "patch"), True),  # retained volumes (cluster-scoped)
+        (("", "persistentvolumes", "delete"), False),
+        (("", "persistentvolumes", "create"), False),
         (("rbac.authorization.k8s.io", "clusterroles", "bind", "datamesh-domain-editor"), True),
         (("rbac.authorization.k8s.io", "clusterroles", "bind", "admin"), False),
         (("admissionregistration.k8s.io", "validatingadmissionpolicies", "create"), True),

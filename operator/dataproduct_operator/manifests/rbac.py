@@ -91,6 +91,14 @@ OPERATOR_RULES = (
         "set owner references that block owner deletion on the domain's objects",
     ),
     Rule("", ("namespaces",), (*READ, "create", "patch"), "each domain's namespace, never deleted"),
+    # PersistentVolumes are cluster-scoped: no namespaced role can grant this.
+    Rule(
+        "",
+        ("persistentvolumes",),
+        (*READ, "patch"),
+        "set the reclaim policy of Retain output ports' volumes to Retain, label them for their "
+        "port, and bind a released one to the claim of that port again (never create or delete)",
+    ),
     Rule(
         "",
         ("resourcequotas", "limitranges"),
