@@ -89,6 +89,16 @@ def _public_url_option(flag: str) -> Callable[[F], F]:
     )
 
 
+def _auth_ttl_option(flag: str, default: float, review: str, stale: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        type=click.FloatRange(min=0, max=600),
+        default=default,
+        show_default=True,
+        help=f"--auth kubernetes: seconds a {review}'s answer is kept ({stale}).",
+    )
+
+
 _SHOW_DOMAIN_PRODUCTS = click.option(
     "--show-domain-products",
     is_flag=True,
@@ -281,6 +291,29 @@ def run(
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--public-url")
+@click.option(
+    "--auth",
+    type=click.Choice(["none", "kubernetes"]),
+    default="none",
+    show_default=True,
+    help="none: anyone who reaches the port sees what --show-domain-products allows (local "
+    "use, or behind a proxy that checks). kubernetes: every request but /healthz needs "
+    "'Authorization: Bearer <token>' the API server accepts (TokenReview), and shows only the "
+    "products of namespaces where that user may list dataproducts (SubjectAccessReview).",
+)
+@click.option(
+    "--auth-audience",
+    "auth_audiences",
+    multiple=True,
+    help="--auth kubernetes: accept only tokens meant for this audience (repeatable); default: "
+    "the API server's own audiences.",
+)
+@_auth_ttl_option(
+    "--auth-token-ttl", 60.0, "TokenReview", "a revoked token works this much longer at most"
+)
+@_auth_ttl_option(
+    "--auth-access-ttl", 30.0, "SubjectAccessReview", "a changed RoleBinding shows this much later"
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def catalog(
     kubeconfig: Path | None,
@@ -290,6 +323,10 @@ def catalog(
     host: str,
     show_domain_products: bool,
     public_url: str | None,
+    auth: str,
+    auth_audiences: tuple[str, ...],
+    auth_token_ttl: float,
+    auth_access_ttl: float,
     verbose: bool,
 ) -> None:
     """Serve the data product catalog alone, against the current cluster, until interrupted.
@@ -300,6 +337,7 @@ def catalog(
     import asyncio
     import logging
 
+    from dataproduct_operator.catalog.auth import AuthMode, AuthSettings
     from dataproduct_operator.catalog.model import Visibility
     from dataproduct_operator.catalog.serve import serve_forever
 
@@ -316,6 +354,12 @@ def catalog(
             port=port,
             visibility=Visibility(show_domain_products=show_domain_products),
             public_url=public_url,
+            auth=AuthMode(auth),
+            auth_settings=AuthSettings(
+                audiences=auth_audiences,
+                token_ttl_seconds=auth_token_ttl,
+                access_ttl_seconds=auth_access_ttl,
+            ),
         )
     )
 

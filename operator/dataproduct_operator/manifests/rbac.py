@@ -122,6 +122,22 @@ OPERATOR_RULES = (
 )
 
 
+# The catalog's --auth kubernetes asks the API server about its callers (it writes nothing).
+CATALOG_REVIEW_RULES = (
+    Rule(
+        "authentication.k8s.io",
+        ("tokenreviews",),
+        ("create",),
+        "--auth kubernetes: ask whose a caller's bearer token is",
+    ),
+    Rule(
+        "authorization.k8s.io",
+        ("subjectaccessreviews",),
+        ("create",),
+        "--auth kubernetes: ask in which namespaces a caller may list data products",
+    ),
+)
+
 # The standalone catalog reads, and writes nothing.
 CATALOG_RULES = (
     Rule(
@@ -134,6 +150,7 @@ CATALOG_RULES = (
     # the operator's connection ConfigMaps by label and keeps nothing else.
     Rule("", ("configmaps",), ("list", "watch"), "show the products' connection ConfigMaps"),
     Rule("batch", ("jobs",), ("list", "watch"), "show the last pipeline runs"),
+    *CATALOG_REVIEW_RULES,
 )
 
 # What a domain's owner team may do in its namespace beyond reading (``view``).
