@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -86,6 +86,16 @@ def _public_url_option(flag: str) -> Callable[[F], F]:
         callback=lambda _ctx, _param, value: _public_url(value),
         help="The catalog's base URL as users reach it (e.g. https://catalog.example.com), for "
         "the links in exports; default: the URL each request was sent to.",
+    )
+
+
+def _auth_option(flag: str, help_text: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        type=click.Choice(["none", "kubernetes"]),
+        default="none",
+        show_default=True,
+        help=help_text,
     )
 
 
@@ -197,6 +207,11 @@ def cluster_status(directory: Path) -> None:
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--catalog-public-url")
+@_auth_option(
+    "--catalog-auth",
+    "As `dpo catalog --auth` (with its default TTLs); with kubernetes the operator's identity "
+    "needs create on tokenreviews and subjectaccessreviews.",
+)
 @click.option(
     "--leader-election/--no-leader-election",
     default=True,
@@ -235,6 +250,7 @@ def run(
     catalog_host: str,
     show_domain_products: bool,
     public_url: str | None,
+    catalog_auth: Literal["none", "kubernetes"],
     leader_election: bool,
     leader_election_namespace: str | None,
     lease_name: str,
@@ -262,6 +278,7 @@ def run(
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,
         catalog_public_url=public_url,
+        catalog_auth=catalog_auth,
         leader_election=leader_election,
         leader_election_namespace=leader_election_namespace,
         lease_name=lease_name,
@@ -291,13 +308,10 @@ def run(
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--public-url")
-@click.option(
+@_auth_option(
     "--auth",
-    type=click.Choice(["none", "kubernetes"]),
-    default="none",
-    show_default=True,
-    help="none: anyone who reaches the port sees what --show-domain-products allows (local "
-    "use, or behind a proxy that checks). kubernetes: every request but /healthz needs "
+    "none: anyone who reaches the port sees what --show-domain-products allows (local use, or "
+    "behind a proxy that checks). kubernetes: every request but /healthz needs "
     "'Authorization: Bearer <token>' the API server accepts (TokenReview), and shows only the "
     "products of namespaces where that user may list dataproducts (SubjectAccessReview).",
 )
@@ -323,7 +337,7 @@ def catalog(
     host: str,
     show_domain_products: bool,
     public_url: str | None,
-    auth: str,
+    auth: Literal["none", "kubernetes"],
     auth_audiences: tuple[str, ...],
     auth_token_ttl: float,
     auth_access_ttl: float,

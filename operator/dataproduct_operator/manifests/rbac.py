@@ -190,6 +190,12 @@ def build_catalog_rules() -> list[dict[str, Any]]:
     return [rule.to_wire() for rule in CATALOG_RULES]
 
 
+def build_catalog_review_rules() -> list[dict[str, Any]]:
+    """The PolicyRules the operator's identity gets when it serves the catalog with
+    ``--catalog-auth kubernetes`` (a ClusterRole of their own, beside the operator's)."""
+    return [rule.to_wire() for rule in CATALOG_REVIEW_RULES]
+
+
 def build_domain_cluster_roles() -> list[dict[str, Any]]:
     """The aggregated ``datamesh-domain-editor``, the rules aggregated into it, and the read
     access to DataProducts aggregated into ``view``."""
