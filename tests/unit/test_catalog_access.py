@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from dataproduct_operator.catalog.access import NamespaceAccess, ScopedStore, scoped
-from dataproduct_operator.catalog.auth import MAX_TOKEN_CHARACTERS, TtlCache, bearer_token
+from dataproduct_operator.catalog.auth import (
+    MAX_TOKEN_CHARACTERS,
+    KubernetesAuth,
+    TtlCache,
+    bearer_token,
+)
 from dataproduct_operator.catalog.server import VIEW_KEY, Handler, build_app
 from dataproduct_operator.catalog.store import PRODUCTS, CatalogStore
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.credentials import Credentials
 from tests.catalog_mesh import NOW, example_store, product_object
 from tests.unit.test_catalog_pages import page as text
 
@@ -162,3 +169,35 @@ def test_the_ttl_cache_forgets_after_its_ttl_and_keeps_at_most_its_entries() -> 
 def test_only_a_bearer_token_of_a_sane_size_is_taken(header: str, token: str | None) -> None:
     headers = {"Authorization": header} if header else {}
     assert bearer_token(make_mocked_request("GET", "/", headers=headers)) == token
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/api/v1/dataproducts",
+        "/api/v1/export/backstage",
+        "/static/../api/v1/dataproducts",
+        "/static/%2e%2e/api/v1/dataproducts",
+        "/healthz/../api/v1/dataproducts",
+        "/no-such-page",
+    ],
+)
+def test_without_a_token_only_healthz_and_static_files_answer(path: str) -> None:
+    store = example_store()
+    # Never used: a request without a token is refused before any review is asked.
+    client = KubeClient(cast(Credentials, None))
+    auth = KubernetesAuth(client, store)
+
+    async def run() -> None:
+        app = build_app(store, clock=lambda: NOW, auth=auth.middleware)
+        async with TestClient(TestServer(app)) as http:
+            refused = await http.get(path)
+            assert refused.status == 401, (path, refused.status)
+            assert refused.headers["WWW-Authenticate"] == 'Bearer realm="dataproduct-catalog"'
+            assert "orders" not in await refused.text()
+            assert (await http.get("/healthz")).status == 200
+            assert (await http.get("/static/catalog.css")).status == 200
+
+    asyncio.run(run())
+    assert (auth.token_reviews, auth.access_reviews) == (0, 0)
