@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,9 +52,14 @@ class Answer:
     text: str
 
 
-def get(url: str, token: str | None = None, *, scheme: str = "Bearer") -> Answer:
-    """A GET with ``Authorization: <scheme> <token>`` when a token is given, errors included."""
+def get(
+    url: str, token: str | None = None, *, scheme: str = "Bearer", cookie: str | None = None
+) -> Answer:
+    """A GET with ``Authorization: <scheme> <token>`` when a token is given (and ``Cookie:
+    <cookie>``, as a signed-in browser), errors included."""
     headers = {} if token is None else {"Authorization": f"{scheme} {token}"}
+    if cookie is not None:
+        headers["Cookie"] = cookie
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - our own server
     try:
         with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
@@ -281,6 +287,50 @@ def test_no_token_reaches_the_catalog_log(catalog: Catalog, mesh: Mesh) -> None:
     for token in (refused, mesh.reader_token):
         assert token not in log
         assert token[:16] not in log
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def sign_in(base: str, token: str) -> Answer:
+    """POST the sign-in form as a browser on the catalog's page would; the redirect not
+    followed (it carries the cookie)."""
+    request = urllib.request.Request(  # noqa: S310 - our own server
+        f"{base}/login",
+        data=urllib.parse.urlencode({"token": token}).encode(),
+        headers={"Origin": base},
+    )
+    opener = urllib.request.build_opener(NoRedirects)
+    try:
+        with opener.open(request, timeout=20) as response:
+            return Answer(response.status, dict(response.headers), response.read().decode())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, dict(error.headers), error.read().decode())
+
+
+def test_a_browser_signs_in_with_a_token_into_a_cookie_that_scopes_it_alike(
+    catalog: Catalog, mesh: Mesh
+) -> None:
+    refused = sign_in(catalog.base, secrets.token_urlsafe(32))
+    assert refused.status == 401 and "Set-Cookie" not in refused.headers
+    signed_in = sign_in(catalog.base, mesh.reader_token)
+    assert (signed_in.status, signed_in.headers["Location"]) == (303, "/")
+    cookie = signed_in.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    pair = cookie.split(";")[0]
+    assert pair == f"dpo-catalog-token={mesh.reader_token}"
+
+    wait_for(
+        lambda: mesh.allowed in get(f"{catalog.base}/", cookie=pair).text,
+        timeout=30,
+        description="the catalog to show the signed-in reader its namespace's product",
+    )
+    for path in ("/", "/api/v1/dataproducts?limit=1000"):
+        answer = get(f"{catalog.base}{path}", cookie=pair)
+        assert mesh.allowed in answer.text and mesh.other not in answer.text, path
+    assert mesh.reader_token not in catalog.log.read_text()
 
 
 def test_the_operators_own_catalog_checks_callers_with_the_charts_review_role(

@@ -201,3 +201,30 @@ def test_without_a_token_only_healthz_and_static_files_answer(path: str) -> None
 
     asyncio.run(run())
     assert (auth.token_reviews, auth.access_reviews) == (0, 0)
+
+
+def test_the_sign_in_form_refuses_posts_from_other_origins_and_empty_tokens() -> None:
+    store = example_store()
+    auth = KubernetesAuth(KubeClient(cast(Credentials, None)), store)  # never asked: see above
+
+    async def run() -> None:
+        app = build_app(store, clock=lambda: NOW, auth=auth.middleware)
+        async with TestClient(TestServer(app)) as http:
+            form = await http.get("/login")
+            assert form.status == 200
+            assert 'name="token"' in await form.text()
+            page = await http.get("/domains")  # a browser without a token gets the form
+            assert page.status == 401 and 'action="/login"' in await page.text()
+            foreign = await http.post(
+                "/login", data={"token": "t"}, headers={"Origin": "https://evil.example"}
+            )
+            assert foreign.status == 403
+            assert "Set-Cookie" not in foreign.headers
+            empty = await http.post("/login", data={"token": "  "})
+            assert empty.status == 400 and "Set-Cookie" not in empty.headers
+            out = await http.post("/logout", allow_redirects=False)
+            assert (out.status, out.headers["Location"]) == (303, "/login")
+            assert 'dpo-catalog-token=""' in out.headers["Set-Cookie"]
+
+    asyncio.run(run())
+    assert auth.token_reviews == 0

@@ -1,13 +1,19 @@
 """``--auth kubernetes``: who calls the catalog, and what they may see (layer ``catalog``,
 imperative).
 
-An aiohttp middleware in front of every route but ``/healthz`` and ``/static/``: a request
-needs ``Authorization: Bearer <token>`` (else 401 with ``WWW-Authenticate``); the API server
-says whose the token is (TokenReview) and, per namespace the catalog holds products or domains
-in, whether that user may ``list dataproducts`` there (SubjectAccessReview; one cluster-wide
-review first, so a user allowed everywhere costs one). The request then reads the store through
-a :class:`~dataproduct_operator.catalog.access.ScopedStore` of those namespaces: pages, search,
-JSON API, lineage and exports show nothing else, and the views stay unaware of callers.
+An aiohttp middleware in front of every route but ``/healthz``, ``/static/`` and ``/login``:
+a request needs ``Authorization: Bearer <token>`` (else 401 with ``WWW-Authenticate``); the API
+server says whose the token is (TokenReview) and, per namespace the catalog holds products or
+domains in, whether that user may ``list dataproducts`` there (SubjectAccessReview; one
+cluster-wide review first, so a user allowed everywhere costs one). The request then reads the
+store through a :class:`~dataproduct_operator.catalog.access.ScopedStore` of those namespaces:
+pages, search, JSON API, lineage and exports show nothing else, and the views stay unaware of
+callers.
+
+Browsers: ``/login`` takes a pasted token (checked with a TokenReview first) into an HttpOnly,
+SameSite=Strict session cookie that stands in for the header; ``/logout`` drops it; a form
+posted from another origin is refused. A proxy that sends the header (docs/catalog.md) needs
+neither.
 
 Both answers are kept for a short time (:class:`AuthSettings`; bounded in entries, least
 recently used out first), so a page view costs no API request once a user's first one is
@@ -30,13 +36,14 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import aiohttp
+import yarl
 from aiohttp import web
 
 from dataproduct_operator.api.dataproduct import PLURAL
 from dataproduct_operator.api.kinds import GROUP
 from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.access import NamespaceAccess, namespaces_shown, scoped
-from dataproduct_operator.catalog.server import VIEW_KEY, Handler
+from dataproduct_operator.catalog.server import TEMPLATES_KEY, VIEW_KEY, Handler
 from dataproduct_operator.catalog.store import CatalogStore
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.rest import ApiError
@@ -60,6 +67,9 @@ MAX_TOKEN_CHARACTERS = 8192
 # to leave the API server's and the client's connections to the watches.
 REVIEWS_AT_ONCE = 8
 OPEN_PATHS = ("/healthz",)
+LOGIN_PATH = "/login"
+LOGOUT_PATH = "/logout"
+TOKEN_COOKIE = "dpo-catalog-token"  # noqa: S105 - the cookie's name
 
 
 class AuthMode(enum.StrEnum):
@@ -133,13 +143,29 @@ async def _kept(
         raise
 
 
+def _sane(token: str) -> str | None:
+    token = token.strip()
+    return token if token and len(token) <= MAX_TOKEN_CHARACTERS else None
+
+
 def bearer_token(request: web.Request) -> str | None:
     """The token of ``Authorization: Bearer <token>``, if the request has one of a sane size."""
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARACTERS:
-        return None
-    return token
+    return _sane(token) if scheme.lower() == "bearer" else None
+
+
+def request_token(request: web.Request) -> str | None:
+    """The caller's token: the Authorization header's, else the sign-in cookie's."""
+    if "Authorization" in request.headers:
+        return bearer_token(request)
+    return _sane(request.cookies.get(TOKEN_COOKIE, ""))
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Whether a form post comes from the catalog's own pages (browsers send Origin with every
+    POST; a client without it is no browser to be tricked)."""
+    origin = request.headers.get("Origin")
+    return origin is None or yarl.URL(origin).host_port_subcomponent == request.host
 
 
 class KubernetesAuth:
@@ -201,7 +227,9 @@ class KubernetesAuth:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS or request.path.startswith("/static/"):
             return await handler(request)
-        token = bearer_token(request)
+        if request.path in (LOGIN_PATH, LOGOUT_PATH):
+            return await self._sign_in_or_out(request)
+        token = request_token(request)
         if token is None:
             return _unauthorized(request, "Send the request with Authorization: Bearer <token>")
         try:
@@ -211,17 +239,73 @@ class KubernetesAuth:
                 return _unauthorized(request, "The token was not accepted", invalid=True)
             access = await self.access(verdict.user)
         except (ApiError, aiohttp.ClientError, TimeoutError) as error:
-            # ApiError carries the API server's message, never the request's body (the token).
-            logger.warning("Cannot check a catalog caller with the API server: %s", error)
-            return _answer(
-                request, 503, "ReviewUnavailable", "Cannot check the caller now; try again soon"
-            )
+            return _unavailable(request, error)
         request[VIEW_KEY] = scoped(self.store, access)
         response = await handler(request)
         # What a response shows depends on who asked: no shared cache may serve it to another.
         response.headers["Cache-Control"] = "private, no-store"
         response.headers["Vary"] = "Authorization"
         return response
+
+    async def _sign_in_or_out(self, request: web.Request) -> web.StreamResponse:
+        """The sign-in form (GET /login), taking a token (POST /login), dropping it (POST
+        /logout)."""
+        if request.method not in ("GET", "HEAD", "POST"):
+            return _answer(request, 405, "MethodNotAllowed", "GET or POST", {"Allow": "GET, POST"})
+        if request.method != "POST":
+            return _login_page(request, signed_in=TOKEN_COOKIE in request.cookies)
+        if not _same_origin(request):
+            return _answer(request, 403, "Forbidden", "Sign in from the catalog's own page")
+        if request.path == LOGOUT_PATH:
+            response = _see_other(LOGIN_PATH)
+            response.del_cookie(TOKEN_COOKIE, path="/")
+            return response
+        return await self._sign_in(request)
+
+    async def _sign_in(self, request: web.Request) -> web.StreamResponse:
+        """A posted token, checked, into the sign-in cookie; the form again if refused."""
+        form = await request.post()
+        token = _sane(str(form.get("token", "")))
+        if token is None:
+            return _login_page(request, status=400, message="Paste a token")
+        try:
+            verdict = await self.verdict(token)
+        except (ApiError, aiohttp.ClientError, TimeoutError) as error:
+            return _unavailable(request, error)
+        if verdict.user is None:
+            logger.info("Catalog sign-in refused: %s", verdict.error)
+            return _login_page(request, status=401, message="The token was not accepted")
+        response = _see_other("/")
+        secure = request.secure or request.headers.get("X-Forwarded-Proto") == "https"
+        # A session cookie: the token's own expiry still applies (checked on every review).
+        response.set_cookie(
+            TOKEN_COOKIE, token, path="/", httponly=True, samesite="Strict", secure=secure
+        )
+        return response
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _login_page(
+    request: web.Request, *, status: int = 200, message: str = "", signed_in: bool = False
+) -> web.Response:
+    page = request.app[TEMPLATES_KEY].get_template("login.html.j2")
+    text = page.render(path=request.path, message=message, signed_in=signed_in)
+    return web.Response(
+        text=text, content_type="text/html", status=status, headers={"Cache-Control": "no-store"}
+    )
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path == urls.API or request.path.startswith(urls.API + "/")
+
+
+def _unavailable(request: web.Request, error: Exception) -> web.Response:
+    # ApiError carries the API server's message, never the request's body (the token).
+    logger.warning("Cannot check a catalog caller with the API server: %s", error)
+    return _answer(request, 503, "ReviewUnavailable", "Cannot check the caller now; try again soon")
 
 
 def _answer(
@@ -232,7 +316,7 @@ def _answer(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     """An error answer in the catalog's shapes: JSON under /api, text elsewhere."""
-    if request.path == urls.API or request.path.startswith(urls.API + "/"):
+    if _is_api(request):
         body = {"error": {"code": status, "reason": reason, "message": message}}
         return web.json_response(
             body, status=status, headers=headers, dumps=lambda d: json.dumps(d, indent=2)
@@ -240,12 +324,16 @@ def _answer(
     return web.Response(text=message + "\n", status=status, headers=headers)
 
 
+def _sign_in_page(request: web.Request, message: str, headers: dict[str, str]) -> web.Response:
+    """A 401 for a browser: the sign-in form, saying why."""
+    response = _login_page(request, status=401, message=message)
+    response.headers.update(headers)
+    return response
+
+
 def _unauthorized(request: web.Request, message: str, *, invalid: bool = False) -> web.Response:
     challenge = f'Bearer realm="{REALM}"' + (', error="invalid_token"' if invalid else "")
-    return _answer(
-        request,
-        401,
-        "Unauthorized",
-        message,
-        {"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
-    )
+    headers = {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}
+    if _is_api(request):
+        return _answer(request, 401, "Unauthorized", message, headers)
+    return _sign_in_page(request, message, headers)

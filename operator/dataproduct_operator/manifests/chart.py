@@ -254,8 +254,9 @@ products of namespaces where that user may list `dataproducts` (SubjectAccessRev
 the catalog's identity may create `tokenreviews` and `subjectaccessreviews`: the standalone
 catalog's ClusterRole holds both, and when the operator serves the catalog a ClusterRole
 `<release>-catalog-reviews` with just those two rules is bound to the operator's
-ServiceAccount. Browsers reach it through a proxy that forwards the user's token (recipe in
-docs/catalog.md); `catalog.auth: none` serves everyone.
+ServiceAccount. Browsers sign in with a token at `/login` (kept in an HttpOnly cookie), or
+reach it through a proxy that forwards the user's token (recipe in docs/catalog.md);
+`catalog.auth: none` serves everyone.
 
 NetworkPolicies (`networkPolicy.enabled`, default on) admit into the operator's pods only the
 metrics port from the namespaces in `networkPolicy.metricsNamespaces` (default `monitoring`,

@@ -154,9 +154,9 @@ class Catalog(_Values):
         "'Authorization: Bearer <token>' that the API server accepts (TokenReview), and shows "
         "only the products of namespaces where that user may list dataproducts "
         "(SubjectAccessReview; answers kept 60 s and 30 s); the catalog's identity gets create "
-        "on tokenreviews and subjectaccessreviews. For browsers put a proxy in front that "
-        "sends the user's token (docs/catalog.md). none: anyone who reaches the Service sees "
-        "every product the visibility settings show.",
+        "on tokenreviews and subjectaccessreviews. Browsers sign in with a token at /login, or "
+        "go through a proxy that sends the user's token (docs/catalog.md). none: anyone who "
+        "reaches the Service sees every product the visibility settings show.",
     )
     replicas: int = Field(default=1, ge=1, description="Replicas of the standalone catalog.")
     resources: FreeForm = Field(
