@@ -125,7 +125,8 @@ def _json(data: Any, *, status: int = 200) -> web.Response:
 
 def _store(request: web.Request) -> CatalogStore:
     """The store as the caller may read it: all of it, unless an auth middleware scoped it."""
-    return request.get(VIEW_KEY) or request.app[STORE_KEY]
+    view = request.get(VIEW_KEY)
+    return request.app[STORE_KEY] if view is None else view
 
 
 def _filters(request: web.Request) -> Filters:
