@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -86,6 +86,26 @@ def _public_url_option(flag: str) -> Callable[[F], F]:
         callback=lambda _ctx, _param, value: _public_url(value),
         help="The catalog's base URL as users reach it (e.g. https://catalog.example.com), for "
         "the links in exports; default: the URL each request was sent to.",
+    )
+
+
+def _auth_option(flag: str, help_text: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        type=click.Choice(["none", "kubernetes"]),
+        default="none",
+        show_default=True,
+        help=help_text,
+    )
+
+
+def _auth_ttl_option(flag: str, default: float, review: str, stale: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        type=click.FloatRange(min=0, max=600),
+        default=default,
+        show_default=True,
+        help=f"--auth kubernetes: seconds a {review}'s answer is kept ({stale}).",
     )
 
 
@@ -187,6 +207,11 @@ def cluster_status(directory: Path) -> None:
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--catalog-public-url")
+@_auth_option(
+    "--catalog-auth",
+    "As `dpo catalog --auth` (with its default TTLs); with kubernetes the operator's identity "
+    "needs create on tokenreviews and subjectaccessreviews.",
+)
 @click.option(
     "--leader-election/--no-leader-election",
     default=True,
@@ -225,6 +250,7 @@ def run(
     catalog_host: str,
     show_domain_products: bool,
     public_url: str | None,
+    catalog_auth: Literal["none", "kubernetes"],
     leader_election: bool,
     leader_election_namespace: str | None,
     lease_name: str,
@@ -252,6 +278,7 @@ def run(
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,
         catalog_public_url=public_url,
+        catalog_auth=catalog_auth,
         leader_election=leader_election,
         leader_election_namespace=leader_election_namespace,
         lease_name=lease_name,
@@ -281,6 +308,26 @@ def run(
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--public-url")
+@_auth_option(
+    "--auth",
+    "none: anyone who reaches the port sees what --show-domain-products allows (local use, or "
+    "behind a proxy that checks). kubernetes: every request but /healthz needs "
+    "'Authorization: Bearer <token>' the API server accepts (TokenReview), and shows only the "
+    "products of namespaces where that user may list dataproducts (SubjectAccessReview).",
+)
+@click.option(
+    "--auth-audience",
+    "auth_audiences",
+    multiple=True,
+    help="--auth kubernetes: accept only tokens meant for this audience (repeatable); default: "
+    "the API server's own audiences.",
+)
+@_auth_ttl_option(
+    "--auth-token-ttl", 60.0, "TokenReview", "a revoked token works this much longer at most"
+)
+@_auth_ttl_option(
+    "--auth-access-ttl", 30.0, "SubjectAccessReview", "a changed RoleBinding shows this much later"
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def catalog(
     kubeconfig: Path | None,
@@ -290,6 +337,10 @@ def catalog(
     host: str,
     show_domain_products: bool,
     public_url: str | None,
+    auth: Literal["none", "kubernetes"],
+    auth_audiences: tuple[str, ...],
+    auth_token_ttl: float,
+    auth_access_ttl: float,
     verbose: bool,
 ) -> None:
     """Serve the data product catalog alone, against the current cluster, until interrupted.
@@ -300,6 +351,7 @@ def catalog(
     import asyncio
     import logging
 
+    from dataproduct_operator.catalog.auth import AuthMode, AuthSettings
     from dataproduct_operator.catalog.model import Visibility
     from dataproduct_operator.catalog.serve import serve_forever
 
@@ -316,6 +368,12 @@ def catalog(
             port=port,
             visibility=Visibility(show_domain_products=show_domain_products),
             public_url=public_url,
+            auth=AuthMode(auth),
+            auth_settings=AuthSettings(
+                audiences=auth_audiences,
+                token_ttl_seconds=auth_token_ttl,
+                access_ttl_seconds=auth_access_ttl,
+            ),
         )
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.naming import connection_config_map_name
@@ -61,6 +62,8 @@ TEMPLATES_KEY: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.E
 Clock = Callable[[], datetime]
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 PUBLIC_URL_KEY: web.AppKey[str | None] = web.AppKey("public_url")
+# The store as this request's caller may read it (set by --auth kubernetes, catalog/auth.py).
+VIEW_KEY: web.RequestKey[CatalogStore] = web.RequestKey("view", CatalogStore)
 
 
 class CatalogError(Exception):
@@ -121,7 +124,9 @@ def _json(data: Any, *, status: int = 200) -> web.Response:
 
 
 def _store(request: web.Request) -> CatalogStore:
-    return request.app[STORE_KEY]
+    """The store as the caller may read it: all of it, unless an auth middleware scoped it."""
+    view = request.get(VIEW_KEY)
+    return request.app[STORE_KEY] if view is None else view
 
 
 def _filters(request: web.Request) -> Filters:
@@ -544,11 +549,17 @@ def _now() -> datetime:
 
 
 def build_app(
-    store: CatalogStore, *, clock: Clock = _now, public_url: str | None = None
+    store: CatalogStore,
+    *,
+    clock: Clock = _now,
+    public_url: str | None = None,
+    auth: Middleware | None = None,
 ) -> web.Application:
     """The catalog application over ``store`` (fed by a watch, or by tests); ``public_url``:
-    its base URL as users reach it, for the links in exports."""
-    app = web.Application(middlewares=[security_headers, errors, not_synced])
+    its base URL as users reach it, for the links in exports; ``auth``: the middleware that
+    checks callers and scopes what they read (catalog/auth.py), outside the error pages."""
+    checks: list[Middleware] = [auth] if auth is not None else []
+    app = web.Application(middlewares=[security_headers, *checks, errors, not_synced])
     app[STORE_KEY] = store
     app[CLOCK_KEY] = clock
     app[PUBLIC_URL_KEY] = public_url.rstrip("/") if public_url else None
@@ -578,10 +589,16 @@ def build_app(
 
 
 async def start_catalog(
-    store: CatalogStore, *, host: str, port: int, public_url: str | None = None
+    store: CatalogStore,
+    *,
+    host: str,
+    port: int,
+    public_url: str | None = None,
+    auth: Middleware | None = None,
 ) -> web.AppRunner:
     """Serve the catalog on ``host:port``; the caller cleans up the runner."""
-    runner = web.AppRunner(build_app(store, public_url=public_url), access_log=None)
+    app = build_app(store, public_url=public_url, auth=auth)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
