@@ -123,6 +123,9 @@ def test_every_base_image_is_pinned_to_an_exact_release() -> None:
         assert re.fullmatch(r"[a-z]+-\d{8}(-slim)?|\d+\.\d+(\.\d+)?(-[a-z0-9-]+)?", tag), base
     # The final stage runs the venv of the build stage: one base, one /usr/bin/python3.11.
     assert len(set(bases)) == 1, bases
+    # A syntax directive pulls BuildKit's frontend image by a moving tag (docker/dockerfile:1).
+    directive = re.match(r"#\s*syntax\s*=\s*(\S+)", DOCKERFILE.read_text())
+    assert directive is None or "@sha256:" in directive[1], directive
 
 
 def _apt_packages(command: str) -> dict[str, str]:
