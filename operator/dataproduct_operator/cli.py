@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -44,9 +45,25 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@contextmanager
+def _local_cluster(command: str) -> Iterator[None]:
+    """Imports of the local-cluster code, which the wheel and the image leave out."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("dataproduct_operator.cluster"):
+            raise
+        raise UserError(
+            f"`dpo {command}` is not available in this installation: the local control plane "
+            "ships with the source repository only, not with the wheel or the image. Run it "
+            "from a checkout (make venv, then .venv/bin/dpo, or make dev)"
+        ) from None
+
+
 @main.group(cls=_Group)
 def cluster() -> None:
-    """A local Kubernetes control plane (etcd, kube-apiserver, controllers, kwok)."""
+    """A local Kubernetes control plane (etcd, kube-apiserver, controllers, kwok); source
+    checkouts only."""
 
 
 _DIR_OPTION = click.option(
@@ -128,7 +145,8 @@ _SHOW_DOMAIN_PRODUCTS = click.option(
 )
 def cluster_up(directory: Path, timeout: float) -> None:
     """Start a control plane; return when it is ready. Writes DIR/kubeconfig."""
-    from dataproduct_operator.cluster import controlplane
+    with _local_cluster("cluster up"):
+        from dataproduct_operator.cluster import controlplane
 
     controlplane.up(directory, timeout=timeout)
     click.echo(f"  kubeconfig: {directory / 'kubeconfig'}", err=True)
@@ -140,7 +158,8 @@ def cluster_up(directory: Path, timeout: float) -> None:
 @_DIR_OPTION
 def cluster_down(directory: Path) -> None:
     """Stop every process that `dpo cluster up --dir DIR` started."""
-    from dataproduct_operator.cluster import controlplane
+    with _local_cluster("cluster down"):
+        from dataproduct_operator.cluster import controlplane
 
     controlplane.down(directory)
 
@@ -149,7 +168,8 @@ def cluster_down(directory: Path) -> None:
 @_DIR_OPTION
 def cluster_status(directory: Path) -> None:
     """Print the running components of DIR as JSON; exit 1 when none runs."""
-    from dataproduct_operator.cluster import controlplane
+    with _local_cluster("cluster status"):
+        from dataproduct_operator.cluster import controlplane
 
     running = controlplane.running_components(directory)
     click.echo(json.dumps([{"name": p.name, "pid": p.pid} for p in running], indent=2))
@@ -428,7 +448,8 @@ def dev(
     Starts a control plane in DIR, installs the CRDs, starts the operator (as cluster admin),
     applies EXAMPLES and reports each product as it becomes Ready. Ctrl-C stops it all.
     """
-    from dataproduct_operator.cluster.dev import DevSettings, run_dev
+    with _local_cluster("dev"):
+        from dataproduct_operator.cluster.dev import DevSettings, run_dev
 
     run_dev(
         DevSettings(
@@ -597,7 +618,8 @@ def generate(check: bool, root: Path) -> None:
 
 @main.group(cls=_Group)
 def tools() -> None:
-    """The control-plane binaries, built from their Go modules into a cache."""
+    """The control-plane binaries, built from their Go modules into a cache; source checkouts
+    only."""
 
 
 @tools.command("build")
@@ -605,7 +627,8 @@ def tools() -> None:
 @click.argument("names", nargs=-1)
 def tools_build(force: bool, names: tuple[str, ...]) -> None:
     """Build missing or outdated tools (all of them unless NAMES are given)."""
-    from dataproduct_operator.cluster import toolchain
+    with _local_cluster("tools build"):
+        from dataproduct_operator.cluster import toolchain
 
     toolchain.build_tools(names or toolchain.ALL_TOOLS, force=force)
 
@@ -613,6 +636,7 @@ def tools_build(force: bool, names: tuple[str, ...]) -> None:
 @tools.command("dir")
 def tools_dir() -> None:
     """Print the directory the binaries are taken from."""
-    from dataproduct_operator.cluster import toolchain
+    with _local_cluster("tools dir"):
+        from dataproduct_operator.cluster import toolchain
 
     click.echo(toolchain.binary_source().directory)
