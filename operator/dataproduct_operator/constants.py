@@ -24,6 +24,8 @@ ANNOTATION_RUN = f"{GROUP}/run"
 # Hash of the desired object, stored on each child: equal hash, nothing to apply.
 ANNOTATION_DESIRED_HASH = f"{GROUP}/desired-hash"
 ANNOTATION_RETAINED_FROM = f"{GROUP}/retained-from-uid"
+# Names the output ports whose data a change may delete (see manifests/admission.py).
+ANNOTATION_CONFIRM_DATA_DELETION = f"{GROUP}/confirm-data-deletion"
 
 KOPF_PREFIX = f"operator.{GROUP}"
 
