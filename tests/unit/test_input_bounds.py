@@ -83,6 +83,7 @@ def test_the_bounds_walk_finds_what_is_unbounded() -> None:
         "0,15,30,45 8-18/2 1-15 JAN-MAR mon-fri",
         "5/15 * * dec SUN",
         "  0   3 * * *  ",
+        "0\t3 * *\t*",
     ],
 )
 def test_schedules_in_range_are_accepted(schedule: str) -> None:

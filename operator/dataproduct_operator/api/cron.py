@@ -1,8 +1,8 @@
 """Cron schedules checked field by field, as the CronJob controller reads them (layer ``api``,
 pure).
 
-A schedule is five fields separated by spaces: minute, hour, day of month, month, day of week.
-Each field is a comma-separated list of items; an item is ``*``, a value or a range ``a-b``
+A schedule is five fields separated by spaces or tabs: minute, hour, day of month, month, day
+of week. Each field is a comma-separated list of items; an item is ``*``, a value or a range ``a-b``
 (``a <= b``), optionally followed by a step ``/n`` (``n >= 1``). Months and days of the week may
 be named (JAN-DEC, SUN-SAT, any case). The CronJob controller refuses anything else only when
 it schedules, long after ``kubectl apply`` said yes; here the CRD refuses it at apply time, one
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 # The whole shape: five space-separated fields of items. The per-field rules check the values.
 _ITEM_SHAPE = r"(\*|[0-9]+(-[0-9]+)?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]+)?"
 _FIELD_SHAPE = rf"{_ITEM_SHAPE}(,{_ITEM_SHAPE})*"
-CRON = rf"^ *{_FIELD_SHAPE}( +{_FIELD_SHAPE}){{4}} *$"
+# Fields are separated by spaces or tabs, as the CronJob controller reads them.
+_BLANK = r"[ \t]"
+CRON = rf"^{_BLANK}*{_FIELD_SHAPE}({_BLANK}+{_FIELD_SHAPE}){{4}}{_BLANK}*$"
 CRON_MESSAGE = "schedule must be a 5-field cron expression such as '0 * * * *'"
 MAX_SCHEDULE_LENGTH = 128
 _STEP = r"(/[1-9][0-9]{0,2})?"
@@ -48,7 +50,8 @@ class CronField:
         """The schedule with this field in range: the fields before it skipped, then a list of
         items (``*``, a value or a range, each with an optional step)."""
         item = rf"(\*|({self.values})(-({self.values}))?){_STEP}"
-        return rf"(?i)^ *([^ ]+ +){{{self.position}}}{item}(,{item})*( |$)"
+        skipped = rf"([^ \t]+{_BLANK}+){{{self.position}}}"
+        return rf"(?i)^{_BLANK}*{skipped}{item}(,{item})*({_BLANK}|$)"
 
     @property
     def message(self) -> str:
@@ -62,7 +65,7 @@ class CronField:
     def cel_rule(self) -> str:
         """True unless the schedule has the shape of one and this field is out of range: a
         schedule of another shape gets the shape's message alone."""
-        return f"self.matches(r'{self.pattern}')"
+        return f"!self.matches(r'{CRON}') || self.matches(r'{self.pattern}')"
 
     def holds(self, schedule: str) -> bool:
         """Whether this field of ``schedule`` is in range (the CEL rule, in Python)."""
