@@ -6,6 +6,7 @@ domains. Their fixtures are in ``tests/conftest.py``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -56,6 +57,12 @@ def run_kubectl(
 ) -> subprocess.CompletedProcess[str]:
     """Run kubectl as a user would against ``kubeconfig``."""
     return run_tool([str(binary), f"--kubeconfig={kubeconfig}", *args], check=check, stdin=stdin)
+
+
+def apply_as_user(kubectl: KubectlRunner, document: dict[str, Any]) -> tuple[bool, str]:
+    """``kubectl apply`` as a user would: (accepted, what kubectl printed)."""
+    result = kubectl("apply", "-f", "-", stdin=json.dumps(document), check=False)
+    return result.returncode == 0, result.stdout + result.stderr
 
 
 def namespace_name(test_name: str) -> str:

@@ -34,10 +34,15 @@ def product_path(namespace: str, name: str) -> str:
 
 def example(namespace: str, name: str = "orders") -> dict[str, Any]:
     """The sales/orders example, moved to ``namespace`` (and its domain, named alike: see the
-    ``domain`` fixture) and renamed to ``name``."""
+    ``domain`` fixture) and renamed to ``name``, its Secrets with it."""
     document = example_product()
     document["metadata"] = {"name": name, "namespace": namespace}
     document["spec"]["domain"] = namespace
+    # A product names only Secrets of its own (<product>-...): they follow the new name.
+    for source in document["spec"].get("inputs", []):
+        secret = (source.get("external") or {}).get("secretRef")
+        if secret:
+            secret["name"] = name + secret["name"].removeprefix("orders")
     return document
 
 

@@ -31,6 +31,8 @@ LABEL_VOLUME_NAMESPACE = f"{GROUP}/claim-namespace"
 # On a claim made to bind such a retained volume again: the volume's name (the claim's
 # spec.volumeName is then the operator's, and stays in what it applies).
 ANNOTATION_RETAINED_VOLUME = f"{GROUP}/retained-volume"
+# Names the output ports whose data a change may delete (see manifests/admission.py).
+ANNOTATION_CONFIRM_DATA_DELETION = f"{GROUP}/confirm-data-deletion"
 
 KOPF_PREFIX = f"operator.{GROUP}"
 

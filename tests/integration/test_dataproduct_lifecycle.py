@@ -16,6 +16,7 @@ import pytest
 
 from dataproduct_operator.api.kinds import LEGACY_FINALIZER
 from dataproduct_operator.constants import (
+    ANNOTATION_CONFIRM_DATA_DELETION,
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
     ANNOTATION_RUN,
@@ -419,6 +420,8 @@ def test_objects_without_the_managed_by_label_survive_prune_and_deletion(
         spec["outputPorts"] = spec["outputPorts"][:1]
         spec["pipelines"] = [p for p in spec["pipelines"] if p["name"] != "ingest"]
 
+    confirm = {ANNOTATION_CONFIRM_DATA_DELETION: "daily-revenue"}  # its data goes
+    kube.merge_patch(product_path(namespace, "orders"), {"metadata": {"annotations": confirm}})
     generation = change_spec(kube, namespace, "orders", drop_port_and_pipeline)
     wait_ready(kube, namespace, "orders", generation=generation)
     wait_for(

@@ -365,7 +365,14 @@ def _allowed(kube: BlockingClient, namespace: str, attributes: tuple[str, ...]) 
         (("rbac.authorization.k8s.io", "rolebindings", "delete"), True),
         (("datamesh.dev", "dataproducts", "patch"), True),
         (("datamesh.dev", "dataproducts", "create"), False),
-        (("", "secrets", "get"), False),
+        # get, update and patch by name only because the owner Roles grant them on their
+        # products' Secrets (the API server lets the operator grant only what it holds); never
+        # list, watch, create or delete.
+        (("", "secrets", "get"), True),
+        (("", "secrets", "list"), False),
+        (("", "secrets", "watch"), False),
+        (("", "secrets", "create"), False),
+        (("", "secrets", "delete"), False),
         (("", "pods", "create"), False),
         (("rbac.authorization.k8s.io", "clusterrolebindings", "create"), False),
         (("rbac.authorization.k8s.io", "roles", "escalate"), False),

@@ -15,6 +15,10 @@ from pydantic.alias_generators import to_camel
 
 from dataproduct_operator.api.base import DNS_LABEL
 from dataproduct_operator.manifests.crd import structural_schema
+from dataproduct_operator.manifests.policies import DEFAULT_ALLOWED_REGISTRIES
+
+# A registry host and optional port; nothing else can reach the CEL it is written into.
+REGISTRY_HOST = r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$"
 
 
 class _Values(BaseModel):
@@ -82,9 +86,18 @@ class Policies(_Values):
 
     enabled: bool = Field(
         default=False,
-        description="Install the starter MeshPolicies (all Deny): production-freshness, "
+        description="Install the starter MeshPolicies: production-freshness, "
         "pii-classification, production-contacts, retired-no-schedules, "
-        "breaking-change-major-version. Needs crds.enabled or the CRDs installed beforehand.",
+        "breaking-change-major-version (Deny) and allowed-registries (Audit). Needs "
+        "crds.enabled or the CRDs installed beforehand.",
+    )
+    allowed_registries: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_REGISTRIES),
+        max_length=64,
+        description="Registries (host[:port]) the starter policy allowed-registries accepts "
+        "pipeline images from; an image without a registry host is from docker.io. Audit "
+        "only: the policy's status lists the products that use others.",
+        json_schema_extra={"items": {"type": "string", "pattern": REGISTRY_HOST, "maxLength": 253}},
     )
 
 

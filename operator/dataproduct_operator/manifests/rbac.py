@@ -127,6 +127,14 @@ OPERATOR_RULES = (
         "bind each domain's owner team to datamesh-domain-editor, and to no other role",
         resource_names=(DOMAIN_EDITOR_ROLE,),
     ),
+    # Belongs with the namespaced writes (domain namespaces only), not the cluster-wide reads.
+    Rule(
+        "",
+        ("secrets",),
+        ("get", "update", "patch"),
+        "grant each owner team get, update and patch on the Secrets its product names (the "
+        "API server lets the operator grant only what it holds); the operator reads none",
+    ),
 )
 
 
@@ -166,6 +174,9 @@ DOMAIN_EDITOR_RULES = (
     Rule(GROUP, (PLURAL,), MANAGE, "declare, change and retire the domain's data products"),
     Rule("batch", ("jobs",), MANAGE, "run and clean up pipeline runs"),
     Rule("", ("persistentvolumeclaims",), MANAGE, "manage the volumes of the domain's data"),
+    # Only create: its answer holds what the caller sent, where an update's or a patch's holds
+    # the whole Secret. Reading and changing one is the owner Role's, by name.
+    Rule("", ("secrets",), ("create",), "create the Secrets of the domain's products"),
 )
 # What every holder of the built-in ``view`` (and so ``edit``, ``admin``) may read.
 VIEW_RULES = (Rule(GROUP, (PLURAL,), READ, "see the data products of a namespace"),)

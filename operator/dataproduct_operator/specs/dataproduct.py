@@ -279,8 +279,40 @@ def reader_rules(product_name: str) -> list[dict[str, Any]]:
     ]
 
 
-def owner_rules(product_name: str) -> list[dict[str, Any]]:
-    """What the owning team may do with its product and see of its children."""
+def referenced_secrets(product: DataProduct) -> list[str]:
+    """The Secrets the product's pipelines and inputs name, sorted; each starts with
+    ``<product>-`` (the CRD refuses any other)."""
+    names = {
+        variable.value_from.secret_key_ref.name
+        for pipeline in product.spec.pipelines
+        for variable in pipeline.env
+        if variable.value_from and variable.value_from.secret_key_ref
+    }
+    names |= {
+        source.external.secret_ref.name
+        for source in product.spec.inputs
+        if source.external and source.external.secret_ref
+    }
+    return sorted(names)
+
+
+def owner_rules(product_name: str, secrets: list[str] | None = None) -> list[dict[str, Any]]:
+    """What the owning team may do with its product and see of its children, and the Secrets
+    its spec references: read and change those, by name (it creates them through the domain
+    editor role, which cannot read any). No rule at all without Secrets: a rule whose
+    resourceNames is empty would cover every Secret of the namespace."""
+    own_secrets = (
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": list(secrets),
+                "verbs": ["get", "update", "patch"],
+            }
+        ]
+        if secrets
+        else []
+    )
     return [
         {
             "apiGroups": [GROUP],
@@ -299,6 +331,7 @@ def owner_rules(product_name: str) -> list[dict[str, Any]]:
             "resources": ["cronjobs", "jobs"],
             "verbs": ["get", "list", "watch"],
         },
+        *own_secrets,
     ]
 
 
@@ -309,7 +342,7 @@ def build_access(product: DataProduct) -> list[dict[str, Any]]:
         (reader_role_name(product.name), reader_rules(product.name), _reader_subjects(product)),
         (
             owner_role_name(product.name),
-            owner_rules(product.name),
+            owner_rules(product.name, referenced_secrets(product)),
             [
                 {
                     "kind": "Group",
