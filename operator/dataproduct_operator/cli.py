@@ -89,6 +89,50 @@ def _public_url_option(flag: str) -> Callable[[F], F]:
     )
 
 
+CATALOG_LIMIT_OPTIONS = (
+    (
+        "search-cpu-ms",
+        200,
+        "Catalog: CPU time one search may take; then it answers what it found, marked truncated.",
+    ),
+    ("export-cpu-ms", 10000, "Catalog: CPU time one whole-mesh export may take; then 503."),
+    (
+        "mesh-exports",
+        1,
+        "Catalog: whole-mesh exports served at once; another one meanwhile answers 429 with "
+        "Retry-After.",
+    ),
+)
+
+
+def _catalog_limit_options(prefix: str) -> Callable[[F], F]:
+    """What one request may cost the catalog (see docs/catalog.md, "Limits")."""
+
+    def decorate(command: F) -> F:
+        for name, default, text in CATALOG_LIMIT_OPTIONS:
+            command = click.option(
+                f"--{prefix}{name}",
+                name.replace("-", "_"),
+                type=click.IntRange(min=1),
+                default=default,
+                show_default=True,
+                help=text,
+            )(command)
+        return command
+
+    return decorate
+
+
+def _catalog_limits(search_cpu_ms: int, export_cpu_ms: int, mesh_exports: int) -> Any:
+    from dataproduct_operator.catalog.limits import CatalogLimits
+
+    return CatalogLimits(
+        search_cpu_seconds=search_cpu_ms / 1000,
+        export_cpu_seconds=export_cpu_ms / 1000,
+        mesh_exports_at_once=mesh_exports,
+    )
+
+
 _SHOW_DOMAIN_PRODUCTS = click.option(
     "--show-domain-products",
     is_flag=True,
@@ -187,6 +231,7 @@ def cluster_status(directory: Path) -> None:
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--catalog-public-url")
+@_catalog_limit_options("catalog-")
 @click.option(
     "--leader-election/--no-leader-election",
     default=True,
@@ -225,6 +270,9 @@ def run(
     catalog_host: str,
     show_domain_products: bool,
     public_url: str | None,
+    search_cpu_ms: int,
+    export_cpu_ms: int,
+    mesh_exports: int,
     leader_election: bool,
     leader_election_namespace: str | None,
     lease_name: str,
@@ -252,6 +300,7 @@ def run(
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,
         catalog_public_url=public_url,
+        catalog_limits=_catalog_limits(search_cpu_ms, export_cpu_ms, mesh_exports),
         leader_election=leader_election,
         leader_election_namespace=leader_election_namespace,
         lease_name=lease_name,
@@ -281,6 +330,7 @@ def run(
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--public-url")
+@_catalog_limit_options("")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def catalog(
     kubeconfig: Path | None,
@@ -290,6 +340,9 @@ def catalog(
     host: str,
     show_domain_products: bool,
     public_url: str | None,
+    search_cpu_ms: int,
+    export_cpu_ms: int,
+    mesh_exports: int,
     verbose: bool,
 ) -> None:
     """Serve the data product catalog alone, against the current cluster, until interrupted.
@@ -316,6 +369,7 @@ def catalog(
             port=port,
             visibility=Visibility(show_domain_products=show_domain_products),
             public_url=public_url,
+            limits=_catalog_limits(search_cpu_ms, export_cpu_ms, mesh_exports),
         )
     )
 

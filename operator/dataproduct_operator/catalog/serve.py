@@ -6,6 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from dataproduct_operator.catalog.limits import CatalogLimits
 from dataproduct_operator.catalog.model import Visibility
 from dataproduct_operator.catalog.server import start_catalog
 from dataproduct_operator.catalog.store import CatalogStore
@@ -26,6 +27,7 @@ async def serve_forever(
     port: int,
     visibility: Visibility,
     public_url: str | None = None,
+    limits: CatalogLimits | None = None,
 ) -> None:
     """Watch the mesh and serve the catalog until cancelled (Ctrl-C)."""
     # Loading may run an exec credential plugin: not on the event loop.
@@ -35,7 +37,9 @@ async def serve_forever(
     watch = MeshWatch(client, store, namespaces=namespaces)
     try:
         watch.start()
-        runner = await start_catalog(store, host=host, port=port, public_url=public_url)
+        runner = await start_catalog(
+            store, host=host, port=port, public_url=public_url, limits=limits
+        )
         try:
             while True:
                 try:

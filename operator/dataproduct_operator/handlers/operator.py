@@ -216,6 +216,7 @@ async def serve_catalog(
             host=config.catalog_host,
             port=config.catalog_port,
             public_url=config.catalog_public_url,
+            limits=config.catalog_limits,
         )
         try:
             yield
