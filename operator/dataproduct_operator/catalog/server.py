@@ -629,6 +629,7 @@ async def not_synced(request: web.Request, handler: Handler) -> web.StreamRespon
         _store(request).synced
         or request.path in ("/healthz", f"{urls.API}/openapi.json")
         or request.path.startswith("/static/")
+        or request.path == "/favicon.ico"
     ):
         return await handler(request)
     raise CatalogError(503, "NotSynced", "The catalog is still listing the mesh; try again soon")
@@ -648,6 +649,11 @@ async def static_file(request: web.Request) -> web.StreamResponse:
         content_type=media,
         headers={"Cache-Control": "public, max-age=300"},
     )
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Where browsers look for an icon when a page names none (a JSON answer, the SVG)."""
+    raise web.HTTPMovedPermanently("/static/favicon.svg")
 
 
 def _now() -> datetime:
@@ -687,6 +693,7 @@ def build_app(
             web.get("/lineage.svg", lineage_svg),
             web.get("/healthz", healthz),
             web.get("/static/{file}", static_file),
+            web.get("/favicon.ico", favicon),
             web.get(f"{api}/dataproducts", api_products),
             web.get(f"{api}/dataproducts/{{namespace}}/{{name}}", api_product),
             web.get(f"{api}/dataproducts/{{namespace}}/{{name}}/export/{{format}}", api_export),
