@@ -146,8 +146,8 @@ def test_a_blocked_deletion_neither_names_nor_counts_hidden_products() -> None:
     # The caller passes the products that are not Hidden; with only Hidden ones left the
     # message names none and gives no number, yet says how to find them.
     assert blocked_message("sales", ["orders"]) == (
-        "deletion waits: namespace sales still holds DataProducts (orders); delete every one "
-        "first (kubectl get dataproducts -n sales lists them)"
+        "deletion waits: namespace sales still holds DataProducts (orders); delete them "
+        "first (kubectl get dataproducts -n sales lists every one)"
     )
     only_hidden = blocked_message("sales", [])
     assert not any(character.isdigit() for character in only_hidden)

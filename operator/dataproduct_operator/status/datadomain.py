@@ -144,6 +144,6 @@ def blocked_message(namespace: str, products: list[str]) -> str:
         more = f" and {len(products) - 10} more" if len(products) > 10 else ""
         shown = f" ({', '.join(products[:10])}{more})"
     return (
-        f"deletion waits: namespace {namespace} still holds DataProducts{shown}; delete every "
-        f"one first (kubectl get dataproducts -n {namespace} lists them)"
+        f"deletion waits: namespace {namespace} still holds DataProducts{shown}; delete them "
+        f"first (kubectl get dataproducts -n {namespace} lists every one)"
     )
