@@ -50,17 +50,6 @@ def strip_bidi(text: str) -> str:
     return BIDI_CONTROLS.sub("", text)
 
 
-def strip_bidi_deep(value: T) -> T:
-    """Every string in ``value`` (dicts, lists, strings, as JSON holds them) stripped."""
-    if isinstance(value, str):
-        return strip_bidi(value)  # type: ignore[return-value]
-    if isinstance(value, dict):
-        return {strip_bidi_deep(k): strip_bidi_deep(v) for k, v in value.items()}  # type: ignore[return-value]
-    if isinstance(value, list):
-        return [strip_bidi_deep(item) for item in value]  # type: ignore[return-value]
-    return value
-
-
 # -- searches --------------------------------------------------------------------------------
 
 

@@ -30,7 +30,6 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
-from markupsafe import Markup
 
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.naming import connection_config_map_name
@@ -44,7 +43,6 @@ from dataproduct_operator.catalog.limits import (
     QueryTooLongError,
     search_words,
     strip_bidi,
-    strip_bidi_deep,
 )
 from dataproduct_operator.catalog.lineage import (
     LineageGraph,
@@ -135,21 +133,10 @@ def _templates(clock: Clock) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        finalize=_shown,
     )
     environment.globals["urls"] = urls
     environment.filters["ago"] = lambda timestamp: _ago(timestamp, clock())
     return environment
-
-
-def _shown(value: Any) -> Any:
-    """Every value a template prints, text stripped of bidirectional controls (markup stays
-    markup: the controls are never part of it)."""
-    if isinstance(value, Markup):
-        return Markup(strip_bidi(value))  # noqa: S704 - markup already; removing characters adds none
-    if isinstance(value, str):
-        return strip_bidi(value)
-    return value
 
 
 def _ago(timestamp: str | None, now: datetime) -> str:
@@ -167,13 +154,15 @@ def _page(
         .get_template(template)
         .render(path=request.path, synced=request.app[STORE_KEY].synced, **context)
     )
-    return web.Response(text=text, content_type="text/html", status=status)
+    # Bidirectional controls are never part of markup: stripped from the page in one pass.
+    return web.Response(text=strip_bidi(text), content_type="text/html", status=status)
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON answer; its texts are what the catalog's pages show: stripped like them."""
+    """A JSON answer; its texts are what the catalog's pages show: stripped like them (written
+    as UTF-8, not escaped, the controls can only be inside strings: one pass over the text)."""
     return web.Response(
-        text=json.dumps(strip_bidi_deep(data), indent=2),
+        text=strip_bidi(json.dumps(data, indent=2, ensure_ascii=False)),
         content_type="application/json",
         status=status,
         headers=headers,
