@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
 import tracemalloc
+import urllib.request
 from typing import Any
 
 import pytest
@@ -27,7 +30,7 @@ from dataproduct_operator.catalog.limits import (
     strip_bidi,
 )
 from dataproduct_operator.catalog.model import Filters, build_index
-from dataproduct_operator.catalog.server import WORKERS_KEY, build_app
+from dataproduct_operator.catalog.server import WORKERS_KEY, build_app, start_catalog
 from dataproduct_operator.catalog.store import PRODUCTS, CatalogStore
 from tests.catalog_mesh import NOW, example_store, product_object
 
@@ -162,7 +165,7 @@ def test_a_cpu_budget_stops_an_iteration_once_spent() -> None:
 
 def test_a_whole_mesh_export_while_another_runs_answers_429_with_retry_after() -> None:
     async def check(client: TestClient[Any, Any]) -> None:
-        workers = client.app[WORKERS_KEY]  # type: ignore[index]
+        workers = client.app[WORKERS_KEY]
         workers.mesh_exports = 1  # one running
         response = await client.get("/api/v1/export/backstage")
         body = await response.json()
@@ -191,7 +194,7 @@ def test_a_whole_mesh_export_past_its_cpu_budget_answers_503() -> None:
         response = await client.get("/api/v1/export/backstage")
         body = await response.json()
         assert response.status == 503 and body["error"]["reason"] == "ExportTooLarge"
-        assert client.app[WORKERS_KEY].mesh_exports == 0  # type: ignore[index]
+        assert client.app[WORKERS_KEY].mesh_exports == 0
 
     serve(store_of(many_products(200)), check, limits=CatalogLimits(export_cpu_seconds=1e-9))
 
@@ -281,3 +284,32 @@ def test_what_the_store_shortens_is_marked_and_the_page_says_where_the_full_obje
         assert small["truncated"] == [] and small["summary"]["truncated"] is False
 
     serve(store_of([maximal_product("huge")]), check)
+
+
+# -- the server's own thread -----------------------------------------------------------------
+
+
+def test_the_catalog_answers_while_the_event_loop_that_started_it_is_busy() -> None:
+    # In the operator's process the caller's loop is the operator's: a catalog request must
+    # never wait for it, nor hold up its next step.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    answered: dict[str, int] = {}
+
+    def ask() -> None:
+        url = f"http://127.0.0.1:{port}/api/v1/dataproducts?q=orders"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            answered["status"] = response.status
+
+    async def run() -> None:
+        server = await start_catalog(example_store(), host="127.0.0.1", port=port)
+        try:
+            asker = threading.Thread(target=ask)
+            asker.start()
+            asker.join(timeout=10)  # blocks this loop on purpose, as a long reconcile step would
+            assert answered == {"status": 200}
+        finally:
+            await server.cleanup()
+
+    asyncio.run(run())
