@@ -84,8 +84,8 @@ PUBLIC_URL_KEY: web.AppKey[str | None] = web.AppKey("public_url")
 @dataclass
 class Workers:
     """The catalog's worker threads and what they may spend: a thread for searches, and one
-    per whole-mesh export allowed at once. Few on purpose: a busy thread holds the
-    interpreter's lock half the time, and the event loop (the operator's) needs the rest."""
+    per whole-mesh export allowed at once. Few on purpose: each busy thread takes its share of
+    the interpreter's lock, which the operator's thread (in its process) needs too."""
 
     limits: CatalogLimits
     search: ThreadPoolExecutor = field(init=False)
@@ -498,8 +498,8 @@ async def api_mesh_export(request: web.Request) -> web.Response:
     """Every product listed in the mesh in one export: one Backstage location for the mesh.
 
     Seconds of CPU and megabytes for a large mesh: parsed and rendered in an export thread
-    under a CPU budget (503 past it), so the event loop (in the operator's process, the
-    operator's) goes on meanwhile; only so many at once (429 with Retry-After past that).
+    under a CPU budget (503 past it), so the catalog's event loop goes on meanwhile; only so
+    many at once (429 with Retry-After past that).
     """
     store, export, workers = _store(request), _export_format(request), request.app[WORKERS_KEY]
     limits = workers.limits
@@ -723,6 +723,10 @@ class CatalogServer:
         self._loop = asyncio.new_event_loop()
         try:
             self._loop.run_until_complete(self._serve())
+        except BaseException as error:
+            if not self._started.done():  # failed before serving: the caller hears why
+                self._started.set_exception(error)
+            raise
         finally:
             self._loop.close()
 
