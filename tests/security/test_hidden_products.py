@@ -3,16 +3,19 @@ many can read: not on the operator's /metrics, not in its domain's counts or con
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.specs.datadomain import ALLOW_READERS
 from tests.clusters import DOMAINS
 from tests.helpers import wait_for
 from tests.products import OperatorProcess, create_ready, example, operator_metrics, product_path
 
 SECRET = "acquisition-target"
+SPY = "spy-reader"  # the namespace of a reader only the Hidden product lists
 
 
 def domain_status(kube: BlockingClient, name: str) -> dict[str, Any]:
@@ -26,7 +29,18 @@ def test_a_hidden_product_is_in_no_metric_label_domain_count_or_condition(
     create_ready(kube, example(namespace, "orders"))
     hidden = example(namespace, SECRET)
     hidden["spec"]["discoverability"] = "Hidden"
+    hidden["spec"]["access"]["readers"].append(
+        {"kind": "ServiceAccount", "name": "reporting", "namespace": SPY}
+    )
     uid = create_ready(kube, hidden)["metadata"]["uid"]
+
+    # The domain lets the Hidden product's readers in (its NetworkPolicy names their namespace):
+    # from then on it knows the product, and its counts must still leave it out.
+    policy = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{ALLOW_READERS}"
+    wait_for(
+        lambda: SPY in json.dumps(kube.get(policy)),
+        description="the domain to let the Hidden product's readers in",
+    )
 
     def counted() -> dict[str, Any] | None:
         counts = domain_status(kube, namespace).get("dataProducts") or {}
