@@ -49,6 +49,17 @@ def delete_if_present(kube: BlockingClient, path: str) -> None:
             raise
 
 
+def get_if_present(kube: BlockingClient, path: str) -> dict[str, Any] | None:
+    """The object at ``path``, or None when there is none."""
+    try:
+        found: dict[str, Any] = kube.get(path)
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+    return found
+
+
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
     for item in obj.get("status", {}).get("conditions", []):
         if item["type"] == kind:
@@ -173,3 +184,18 @@ class OperatorProcess:
         self.process.kill()
         self.process.wait()
         self._output.close()
+
+
+def dpo_catalog(
+    output: IO[bytes], kubeconfig: Path, port: int, *args: str
+) -> subprocess.Popen[bytes]:
+    """``dpo catalog`` as ``kubeconfig``'s identity on ``port`` with ``args``, in a process of
+    its own writing to ``output``."""
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "dataproduct_operator", "catalog",
+            "--kubeconfig", str(kubeconfig), "--port", str(port), *args,
+        ],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip

@@ -532,9 +532,10 @@ def test_restarting_the_operator_with_ready_products_writes_nothing(
         wait_ready(kube, namespace, f"orders-{index}")
     wait_domain(kube, namespace, lambda status: status["dataProducts"]["ready"] == count)
     created = wait_quiet_writes(operator_writes)
-    # The count sees the operator's own writes: 9 children, the status and an Event each; and
-    # once the domain's network policy letting in the readers' namespaces, with its Event.
-    assert created - at_start == count * 11 + 2
+    # The count sees the operator's own writes: 9 children, the status and an Event each, and
+    # the reclaim policy of the volume of each of the 2 Retain ports; and once the domain's
+    # network policy letting in the readers' namespaces, with its Event.
+    assert created - at_start == count * 13 + 2
     assert first.stop() in (0, -15)
     before = operator_writes()
 

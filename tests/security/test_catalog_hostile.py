@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.parse
@@ -29,7 +27,7 @@ from dataproduct_operator.k8s.blocking import BlockingClient
 from tests.clusters import DOMAINS, delete_domain, domain_document
 from tests.helpers import wait_for
 from tests.integration.browser import browser_page
-from tests.products import PRODUCTS, free_port, product_path
+from tests.products import PRODUCTS, dpo_catalog, free_port, product_path
 
 # Each payload, if it ran, would set window.__pwned (or navigate); none may.
 SCRIPT = "<script>window.__pwned='script'</script>"
@@ -138,15 +136,7 @@ def catalog(control_plane: Any, hostile_mesh: str, tmp_path: Path) -> Iterator[t
     port = free_port()
     log = tmp_path / "catalog.log"
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "dataproduct_operator", "catalog",
-                "--kubeconfig", str(control_plane.kubeconfig), "--port", str(port),
-                "--namespace", hostile_mesh,
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        process = dpo_catalog(output, control_plane.kubeconfig, port, "--namespace", hostile_mesh)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(

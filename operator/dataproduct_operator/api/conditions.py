@@ -59,6 +59,8 @@ class Reason(StrEnum):
     APPLY_FAILED = "ApplyFailed"  # a child could not be applied; retried with backoff
     DOMAIN_MISMATCH = "DomainMismatch"
     DELETION_BLOCKED = "DeletionBlocked"
+    # A child's name is taken by another product's object (Ready and the aspect of that child)
+    NAME_CONFLICT = "NameConflict"
     # DataProduct aspects
     CLAIMS_BOUND = "ClaimsBound"
     CLAIMS_NOT_BOUND = "ClaimsNotBound"
@@ -99,6 +101,11 @@ class Reason(StrEnum):
     RETAINED = "Retained"
     RUN_SUCCEEDED = "RunSucceeded"
     POLICY_VIOLATION = "PolicyViolation"
+
+
+# Reasons an aspect passes on to Ready as they are (instead of ``<Aspect>NotReady``): they need
+# the user to change something, and Ready is what a user reads first.
+READY_REPEATS = frozenset({Reason.NAME_CONFLICT})
 
 
 def not_ready_reason(condition_type: str) -> str:

@@ -456,8 +456,11 @@ class DataProductSpec(ApiModel):
     )
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.RETAIN,
-        description="Retain: the data volumes survive deletion of the product. "
-        "Delete: they are deleted with it.",
+        description="Retain: the data volumes survive deletion of the product, and of its "
+        "namespace: once a claim is bound, its PersistentVolume gets the Retain reclaim policy "
+        "and labels for this port, and a product of the same namespace, domain, name and port "
+        "made again binds it again. Volumes not bound yet keep their StorageClass's reclaim "
+        "policy (often Delete). Delete: they are deleted with it.",
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import logging
 import threading
@@ -26,10 +27,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.naming import connection_config_map_name
@@ -79,6 +81,8 @@ TEMPLATES_KEY: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.E
 Clock = Callable[[], datetime]
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 PUBLIC_URL_KEY: web.AppKey[str | None] = web.AppKey("public_url")
+# The store as this request's caller may read it (set by --auth kubernetes, catalog/auth.py).
+VIEW_KEY: web.RequestKey[CatalogStore] = web.RequestKey("view", CatalogStore)
 
 
 @dataclass
@@ -173,7 +177,9 @@ def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
 
 
 def _store(request: web.Request) -> CatalogStore:
-    return request.app[STORE_KEY]
+    """The store as the caller may read it: all of it, unless an auth middleware scoped it."""
+    view = request.get(VIEW_KEY)
+    return request.app[STORE_KEY] if view is None else view
 
 
 def _filters(request: web.Request) -> Filters:
@@ -655,11 +661,14 @@ def build_app(
     clock: Clock = _now,
     public_url: str | None = None,
     limits: CatalogLimits | None = None,
+    auth: Middleware | None = None,
 ) -> web.Application:
     """The catalog application over ``store`` (fed by a watch, or by tests); ``public_url``:
     its base URL as users reach it, for the links in exports; ``limits``: what a request may
-    cost (see :mod:`~dataproduct_operator.catalog.limits`)."""
-    app = web.Application(middlewares=[security_headers, errors, not_synced])
+    cost (see :mod:`~dataproduct_operator.catalog.limits`); ``auth``: the middleware that
+    checks callers and scopes what they read (catalog/auth.py), outside the error pages."""
+    checks: list[Middleware] = [auth] if auth is not None else []
+    app = web.Application(middlewares=[security_headers, *checks, errors, not_synced])
     workers = Workers(limits or CatalogLimits())
     app[WORKERS_KEY] = workers
 
@@ -694,6 +703,34 @@ def build_app(
         ]
     )
     return app
+
+
+T = TypeVar("T")
+
+
+class _OnLoop:
+    """``target``'s coroutine methods run on ``loop`` (the one that owns its connections),
+    awaited from any other thread's loop; its other attributes as they are."""
+
+    def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._target, self._loop = target, loop
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            running = asyncio.run_coroutine_threadsafe(attribute(*args, **kwargs), self._loop)
+            return await asyncio.wrap_future(running)
+
+        return call
+
+
+def on_loop(target: T) -> T:
+    """``target`` (e.g. the operator's KubeClient, bound to the running loop) usable from the
+    catalog's own thread: each coroutine method called there runs on the running loop."""
+    return cast(T, _OnLoop(target, asyncio.get_running_loop()))
 
 
 class CatalogServer:
@@ -766,9 +803,13 @@ async def start_catalog(
     port: int,
     public_url: str | None = None,
     limits: CatalogLimits | None = None,
+    auth: Middleware | None = None,
 ) -> CatalogServer:
-    """Serve the catalog on ``host:port`` from a thread of its own; the caller cleans it up."""
-    server = CatalogServer(build_app(store, public_url=public_url, limits=limits), host, port)
+    """Serve the catalog on ``host:port`` from a thread of its own; the caller cleans it up.
+    An ``auth`` middleware runs on that thread: what it asks of the API server goes through
+    a client made for the caller's loop wrapped by :func:`on_loop`."""
+    app = build_app(store, public_url=public_url, limits=limits, auth=auth)
+    server = CatalogServer(app, host, port)
     await server.start()
     logger.info("Serving the catalog on http://%s:%s/", host, port)
     return server

@@ -38,6 +38,7 @@ CONFIG_MAPS = ("v1", "ConfigMap")
 JOBS = ("batch/v1", "Job")
 JOBS_KEPT_PER_PRODUCT = 20
 DRAWINGS_KEPT = 32  # lineage drawings of the current graph: the whole mesh and focused views
+SCOPED_GRAPHS_KEPT = 64  # lineage graphs of the current mesh as callers of --auth see them
 
 Kind = tuple[str, str]
 Key = tuple[str, str]  # namespace, name
@@ -140,6 +141,7 @@ class CatalogStore:
         self._graph: tuple[int, LineageGraph] | None = None
         self._drawings_of: LineageGraph | None = None
         self._drawings: OrderedDict[tuple[str | None, int], str] = OrderedDict()
+        self._scoped_graphs: OrderedDict[frozenset[str], tuple[int, LineageGraph]] = OrderedDict()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -171,6 +173,26 @@ class CatalogStore:
             )
             self._graph = (self._lineage_version, graph)
         return self._graph[1]
+
+    def lineage_within(self, namespaces: frozenset[str]) -> LineageGraph:
+        """The lineage graph as a caller who may see only the products of ``namespaces`` sees
+        it: every other product an anonymous unlisted node at most. Kept per set of namespaces
+        (the most recent :data:`SCOPED_GRAPHS_KEPT`) until the mesh's graph changes."""
+        kept = self._scoped_graphs.get(namespaces)
+        if kept is not None and kept[0] == self._lineage_version:
+            self._scoped_graphs.move_to_end(namespaces)
+            return kept[1]
+        graph = build_lineage(
+            [cached.lineage for cached in self._products.values()],
+            listed=lambda entry: (
+                entry.namespace in namespaces and self.visibility.in_mesh(entry.discoverability)
+            ),
+        )
+        self._scoped_graphs[namespaces] = (self._lineage_version, graph)
+        self._scoped_graphs.move_to_end(namespaces)
+        while len(self._scoped_graphs) > SCOPED_GRAPHS_KEPT:
+            self._scoped_graphs.popitem(last=False)
+        return graph
 
     def kept_drawing(self, graph: LineageGraph, key: tuple[str | None, int]) -> str | None:
         """A drawing of ``graph`` (the mesh's) kept under ``key`` (focus, hops). Laying out a

@@ -22,6 +22,7 @@ from dataproduct_operator.manifests.chart_values import (
 from dataproduct_operator.manifests.crd import KINDS, build_crd
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.manifests.rbac import (
+    build_catalog_review_rules,
     build_catalog_rules,
     build_cluster_role_rules,
     build_domain_cluster_roles,
@@ -99,11 +100,34 @@ def render_lease_role_template() -> str:
     )
 
 
+LABELS = '  labels:\n    {{- include "dataproduct-operator.labels" . | nindent 4 }}\n'
+
+
+def _cluster_role_and_binding(name: str, rules: list[dict[str, Any]], account: str) -> str:
+    """A ClusterRole ``name`` with ``rules``, bound to the ServiceAccount ``account`` of the
+    release's namespace."""
+    return (
+        "apiVersion: rbac.authorization.k8s.io/v1\n"
+        "kind: ClusterRole\n"
+        "metadata:\n"
+        f"  name: {name}\n" + LABELS + _yaml({"rules": rules}) + "---\n"
+        "apiVersion: rbac.authorization.k8s.io/v1\n"
+        "kind: ClusterRoleBinding\n"
+        "metadata:\n"
+        f"  name: {name}\n" + LABELS + "roleRef:\n"
+        "  apiGroup: rbac.authorization.k8s.io\n"
+        "  kind: ClusterRole\n"
+        f"  name: {name}\n"
+        "subjects:\n"
+        "  - kind: ServiceAccount\n"
+        f"    name: {account}\n"
+        "    namespace: {{ .Release.Namespace }}\n"
+    )
+
+
 def render_catalog_rbac_template() -> str:
     """The standalone catalog's identity: ServiceAccount, read-only ClusterRole, binding."""
-    rules = _yaml({"rules": build_catalog_rules()})
     name = '{{ include "dataproduct-operator.fullname" . }}-catalog'
-    labels = '  labels:\n    {{- include "dataproduct-operator.labels" . | nindent 4 }}\n'
     return (
         HEADER.format(source="operator/dataproduct_operator/manifests/rbac.py")
         + "{{- if and .Values.catalog.enabled .Values.catalog.standalone }}\n"
@@ -111,26 +135,25 @@ def render_catalog_rbac_template() -> str:
         "kind: ServiceAccount\n"
         "metadata:\n"
         f"  name: {name}\n"
-        "  namespace: {{ .Release.Namespace }}\n" + labels + "automountServiceAccountToken: true\n"
+        "  namespace: {{ .Release.Namespace }}\n" + LABELS + "automountServiceAccountToken: true\n"
         "{{- if .Values.rbac.create }}\n"
-        "---\n"
-        "apiVersion: rbac.authorization.k8s.io/v1\n"
-        "kind: ClusterRole\n"
-        "metadata:\n"
-        f"  name: {name}\n" + labels + rules + "---\n"
-        "apiVersion: rbac.authorization.k8s.io/v1\n"
-        "kind: ClusterRoleBinding\n"
-        "metadata:\n"
-        f"  name: {name}\n" + labels + "roleRef:\n"
-        "  apiGroup: rbac.authorization.k8s.io\n"
-        "  kind: ClusterRole\n"
-        f"  name: {name}\n"
-        "subjects:\n"
-        "  - kind: ServiceAccount\n"
-        f"    name: {name}\n"
-        "    namespace: {{ .Release.Namespace }}\n"
+        "---\n" + _cluster_role_and_binding(name, build_catalog_rules(), name) + "{{- end }}\n"
         "{{- end }}\n"
-        "{{- end }}\n"
+    )
+
+
+def render_catalog_reviews_template() -> str:
+    """The operator's right to ask the API server about the catalog's callers, when it serves
+    the catalog itself with ``catalog.auth: kubernetes`` (the standalone catalog's own role
+    holds these rules)."""
+    name = '{{ include "dataproduct-operator.fullname" . }}-catalog-reviews'
+    account = '{{ include "dataproduct-operator.serviceAccountName" . }}'
+    embedded = '(not .Values.catalog.standalone) (eq .Values.catalog.auth "kubernetes")'
+    return (
+        HEADER.format(source="operator/dataproduct_operator/manifests/rbac.py")
+        + f"{{{{- if and .Values.rbac.create .Values.catalog.enabled {embedded} }}}}\n"
+        + _cluster_role_and_binding(name, build_catalog_review_rules(), account)
+        + "{{- end }}\n"
     )
 
 
@@ -225,6 +248,24 @@ served by the operator's process, or with `catalog.standalone` by a Deployment o
 read-only identity) and an optional ServiceMonitor. Values are checked against
 `values.schema.json`: an unknown or mistyped key fails `helm install` with its path.
 
+The catalog checks its callers by default (`catalog.auth: kubernetes`): every request but
+`/healthz` needs a bearer token the API server accepts (TokenReview), and shows only the
+products of namespaces where that user may list `dataproducts` (SubjectAccessReview). For this
+the catalog's identity may create `tokenreviews` and `subjectaccessreviews`: the standalone
+catalog's ClusterRole holds both, and when the operator serves the catalog a ClusterRole
+`<release>-catalog-reviews` with just those two rules is bound to the operator's
+ServiceAccount. Browsers sign in with a token at `/login` (kept in an HttpOnly cookie), or
+reach it through a proxy that forwards the user's token (recipe in docs/catalog.md);
+`catalog.auth: none` serves everyone.
+
+NetworkPolicies (`networkPolicy.enabled`, default on) admit into the operator's pods only the
+metrics port from the namespaces in `networkPolicy.metricsNamespaces` (default `monitoring`,
+matched by `kubernetes.io/metadata.name`), the health port from anywhere (kubelet probes come
+from the node, which most network plugins admit regardless), and the catalog's port from
+`networkPolicy.catalogFrom` (NetworkPolicyPeers; empty: every source); the standalone catalog's
+pods admit only the catalog's port, from the same peers. Egress is not restricted. A
+NetworkPolicy takes effect only with a network plugin that enforces it.
+
 ```console
 kubectl create namespace dataproduct-system
 kubectl label namespace dataproduct-system pod-security.kubernetes.io/enforce=restricted
@@ -262,6 +303,7 @@ def chart_files() -> dict[str, str]:
         "templates/clusterrole.yaml": render_cluster_role_template(),
         "templates/domain-clusterroles.yaml": render_domain_roles_template(),
         "templates/catalog-rbac.yaml": render_catalog_rbac_template(),
+        "templates/catalog-reviews-rbac.yaml": render_catalog_reviews_template(),
         "templates/leader-election-rbac.yaml": render_lease_role_template(),
         "templates/meshpolicies.yaml": render_policies_template(),
         "README.md": render_chart_readme(),

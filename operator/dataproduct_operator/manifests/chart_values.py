@@ -170,6 +170,16 @@ class Catalog(_Values):
         description="The catalog's URL as users reach it (an Ingress), for the links in exports; "
         "empty: the URL each request was sent to.",
     )
+    auth: Literal["none", "kubernetes"] = Field(
+        default="kubernetes",
+        description="Who may read the catalog. kubernetes: every request but /healthz needs "
+        "'Authorization: Bearer <token>' that the API server accepts (TokenReview), and shows "
+        "only the products of namespaces where that user may list dataproducts "
+        "(SubjectAccessReview; answers kept 60 s and 30 s); the catalog's identity gets create "
+        "on tokenreviews and subjectaccessreviews. Browsers sign in with a token at /login, or "
+        "go through a proxy that sends the user's token (docs/catalog.md). none: anyone who "
+        "reaches the Service sees every product the visibility settings show.",
+    )
     replicas: int = Field(default=1, ge=1, description="Replicas of the standalone catalog.")
     resources: FreeForm = Field(
         default_factory=lambda: {
@@ -180,6 +190,29 @@ class Catalog(_Values):
     )
     service: CatalogService = Field(default_factory=CatalogService)
     limits: CatalogLimitValues = Field(default_factory=CatalogLimitValues)
+
+
+class NetworkPolicy(_Values):
+    """NetworkPolicies for the ingress of the operator's and the standalone catalog's pods
+    (egress is left open: the API server and the data stores are reached from them)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Create them. The health port stays open to every source: kubelet probes "
+        "come from the node, which most network plugins let through anyway.",
+    )
+    metrics_namespaces: list[str] = Field(
+        default_factory=lambda: ["monitoring"],
+        description="Namespaces (by kubernetes.io/metadata.name) from which the metrics port "
+        "may be scraped; empty: from nowhere.",
+        json_schema_extra={"items": {"type": "string", "pattern": DNS_LABEL}},
+    )
+    catalog_from: list[FreeForm] = Field(
+        default_factory=list,
+        description="NetworkPolicyPeers (namespaceSelector, podSelector, ipBlock) from which "
+        "the catalog's port may be reached, e.g. the ingress controller's namespace; empty: "
+        "from every source (with catalog.auth kubernetes the catalog checks every caller).",
+    )
 
 
 class LeaderElection(_Values):
@@ -241,6 +274,7 @@ class ChartValues(_Values):
     policies: Policies = Field(default_factory=Policies)
     metrics: Metrics = Field(default_factory=Metrics)
     catalog: Catalog = Field(default_factory=Catalog)
+    network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
     liveness_port: int = Field(
         default=8080, ge=1, le=65535, description="Port of the liveness endpoint (/healthz)."
     )

@@ -91,6 +91,14 @@ OPERATOR_RULES = (
         "set owner references that block owner deletion on the domain's objects",
     ),
     Rule("", ("namespaces",), (*READ, "create", "patch"), "each domain's namespace, never deleted"),
+    # PersistentVolumes are cluster-scoped: no namespaced role can grant this.
+    Rule(
+        "",
+        ("persistentvolumes",),
+        (*READ, "patch"),
+        "set the reclaim policy of Retain output ports' volumes to Retain, label them for their "
+        "port, and bind a released one to the claim of that port again (never create or delete)",
+    ),
     Rule(
         "",
         ("resourcequotas", "limitranges"),
@@ -122,6 +130,22 @@ OPERATOR_RULES = (
 )
 
 
+# The catalog's --auth kubernetes asks the API server about its callers (it writes nothing).
+CATALOG_REVIEW_RULES = (
+    Rule(
+        "authentication.k8s.io",
+        ("tokenreviews",),
+        ("create",),
+        "--auth kubernetes: ask whose a caller's bearer token is",
+    ),
+    Rule(
+        "authorization.k8s.io",
+        ("subjectaccessreviews",),
+        ("create",),
+        "--auth kubernetes: ask in which namespaces a caller may list data products",
+    ),
+)
+
 # The standalone catalog reads, and writes nothing.
 CATALOG_RULES = (
     Rule(
@@ -134,6 +158,7 @@ CATALOG_RULES = (
     # the operator's connection ConfigMaps by label and keeps nothing else.
     Rule("", ("configmaps",), ("list", "watch"), "show the products' connection ConfigMaps"),
     Rule("batch", ("jobs",), ("list", "watch"), "show the last pipeline runs"),
+    *CATALOG_REVIEW_RULES,
 )
 
 # What a domain's owner team may do in its namespace beyond reading (``view``).
@@ -171,6 +196,12 @@ def build_lease_rules(lease_name: str) -> list[dict[str, Any]]:
 def build_catalog_rules() -> list[dict[str, Any]]:
     """The PolicyRules of the standalone catalog's ClusterRole."""
     return [rule.to_wire() for rule in CATALOG_RULES]
+
+
+def build_catalog_review_rules() -> list[dict[str, Any]]:
+    """The PolicyRules the operator's identity gets when it serves the catalog with
+    ``--catalog-auth kubernetes`` (a ClusterRole of their own, beside the operator's)."""
+    return [rule.to_wire() for rule in CATALOG_REVIEW_RULES]
 
 
 def build_domain_cluster_roles() -> list[dict[str, Any]]:

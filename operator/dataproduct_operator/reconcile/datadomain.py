@@ -191,7 +191,6 @@ async def reconcile_data_domain(
         remove=remove,
         # The namespace first: the rest lives in it.
         later_kinds=(frozenset(ASPECT_OF_KIND) - {"Namespace"},),
-        may_adopt=lambda _: True,
         live=live,
     )
     observed = ObservedDomain(

@@ -37,6 +37,7 @@ from dataproduct_operator.api.naming import (
 )
 from dataproduct_operator.api.quantity import duration_seconds, larger_quantity
 from dataproduct_operator.constants import (
+    ANNOTATION_RETAINED_VOLUME,
     ANNOTATION_RUN,
     COMPONENT_ACCESS,
     COMPONENT_MONITORING,
@@ -125,11 +126,16 @@ def build_service_account(product: DataProduct) -> dict[str, Any]:
 
 
 def build_claim(
-    product: DataProduct, port: OutputPort, observed_size: str | None
+    product: DataProduct,
+    port: OutputPort,
+    observed_size: str | None,
+    volume_name: str | None = None,
 ) -> dict[str, Any]:
-    """The volume of one output port; never smaller than what already exists."""
+    """The volume of one output port; never smaller than what already exists. ``volume_name``:
+    the retained volume it binds again (see :mod:`.volumes`), named in an annotation too, so
+    that every later build keeps ``spec.volumeName`` (immutable once set)."""
     retain = product.spec.deletion_policy is DeletionPolicy.RETAIN
-    return render(
+    claim = render(
         "persistentvolumeclaim.yaml.j2",
         metadata=_metadata(
             product,
@@ -140,7 +146,11 @@ def build_claim(
         ),
         port=port,
         size=larger_quantity(port.storage.size, observed_size),
+        volume_name=volume_name,
     )
+    if volume_name:
+        claim["metadata"]["annotations"] = {ANNOTATION_RETAINED_VOLUME: volume_name}
+    return claim
 
 
 def _pod_context(product: DataProduct, pipeline: Pipeline) -> dict[str, Any]:
@@ -211,6 +221,21 @@ def build_run_job(product: DataProduct, request: RunRequest | None) -> dict[str,
         ),
         **_pod_context(product, pipeline),
     )
+
+
+def mounted_claims(obj: dict[str, Any]) -> set[str]:
+    """The claims the pods of a desired CronJob or Job mount (none for other kinds)."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    if obj.get("kind") not in ("CronJob", "Job"):
+        return set()
+    volumes = ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []
+    return {
+        volume["persistentVolumeClaim"]["claimName"]
+        for volume in volumes
+        if volume.get("persistentVolumeClaim")
+    }
 
 
 def _reader_subjects(product: DataProduct) -> list[dict[str, str]]:
@@ -370,12 +395,15 @@ def build_children(
     *,
     observed_claim_sizes: dict[str, str] | None = None,
     prometheus_available: bool = True,
+    volume_names: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every child the product should have right now, hash-stamped, in apply order."""
-    sizes = observed_claim_sizes or {}
+    """Every child the product should have right now, hash-stamped, in apply order.
+    ``volume_names``: port -> the retained volume its claim binds (see :mod:`.volumes`)."""
+    sizes, volumes = observed_claim_sizes or {}, volume_names or {}
     children: list[dict[str, Any] | None] = [build_service_account(product)]
     children += [
-        build_claim(product, port, sizes.get(port.name)) for port in product.spec.output_ports
+        build_claim(product, port, sizes.get(port.name), volumes.get(port.name))
+        for port in product.spec.output_ports
     ]
     children.append(build_connection_config_map(product))
     children += build_access(product)
