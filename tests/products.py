@@ -189,3 +189,18 @@ class OperatorProcess:
         self.process.kill()
         self.process.wait()
         self._output.close()
+
+
+def dpo_catalog(
+    output: IO[bytes], kubeconfig: Path, port: int, *args: str
+) -> subprocess.Popen[bytes]:
+    """``dpo catalog`` as ``kubeconfig``'s identity on ``port`` with ``args``, in a process of
+    its own writing to ``output``."""
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "dataproduct_operator", "catalog",
+            "--kubeconfig", str(kubeconfig), "--port", str(port), *args,
+        ],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip

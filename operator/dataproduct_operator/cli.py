@@ -106,6 +106,50 @@ def _public_url_option(flag: str) -> Callable[[F], F]:
     )
 
 
+CATALOG_LIMIT_OPTIONS = (
+    (
+        "search-cpu-ms",
+        200,
+        "Catalog: CPU time one search may take; then it answers what it found, marked truncated.",
+    ),
+    ("export-cpu-ms", 10000, "Catalog: CPU time one whole-mesh export may take; then 503."),
+    (
+        "mesh-exports",
+        1,
+        "Catalog: whole-mesh exports served at once; another one meanwhile answers 429 with "
+        "Retry-After.",
+    ),
+)
+
+
+def _catalog_limit_options(prefix: str) -> Callable[[F], F]:
+    """What one request may cost the catalog (see docs/catalog.md, "Limits")."""
+
+    def decorate(command: F) -> F:
+        for name, default, text in CATALOG_LIMIT_OPTIONS:
+            command = click.option(
+                f"--{prefix}{name}",
+                name.replace("-", "_"),
+                type=click.IntRange(min=1),
+                default=default,
+                show_default=True,
+                help=text,
+            )(command)
+        return command
+
+    return decorate
+
+
+def _catalog_limits(search_cpu_ms: int, export_cpu_ms: int, mesh_exports: int) -> Any:
+    from dataproduct_operator.catalog.limits import CatalogLimits
+
+    return CatalogLimits(
+        search_cpu_seconds=search_cpu_ms / 1000,
+        export_cpu_seconds=export_cpu_ms / 1000,
+        mesh_exports_at_once=mesh_exports,
+    )
+
+
 def _auth_option(flag: str, help_text: str) -> Callable[[F], F]:
     return click.option(
         flag,
@@ -227,6 +271,7 @@ def cluster_status(directory: Path) -> None:
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--catalog-public-url")
+@_catalog_limit_options("catalog-")
 @_auth_option(
     "--catalog-auth",
     "As `dpo catalog --auth` (with its default TTLs); with kubernetes the operator's identity "
@@ -270,6 +315,9 @@ def run(
     catalog_host: str,
     show_domain_products: bool,
     public_url: str | None,
+    search_cpu_ms: int,
+    export_cpu_ms: int,
+    mesh_exports: int,
     catalog_auth: Literal["none", "kubernetes"],
     leader_election: bool,
     leader_election_namespace: str | None,
@@ -298,6 +346,7 @@ def run(
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,
         catalog_public_url=public_url,
+        catalog_limits=_catalog_limits(search_cpu_ms, export_cpu_ms, mesh_exports),
         catalog_auth=catalog_auth,
         leader_election=leader_election,
         leader_election_namespace=leader_election_namespace,
@@ -328,6 +377,7 @@ def run(
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--public-url")
+@_catalog_limit_options("")
 @_auth_option(
     "--auth",
     "none: anyone who reaches the port sees what --show-domain-products allows (local use, or "
@@ -357,6 +407,9 @@ def catalog(
     host: str,
     show_domain_products: bool,
     public_url: str | None,
+    search_cpu_ms: int,
+    export_cpu_ms: int,
+    mesh_exports: int,
     auth: Literal["none", "kubernetes"],
     auth_audiences: tuple[str, ...],
     auth_token_ttl: float,
@@ -388,6 +441,7 @@ def catalog(
             port=port,
             visibility=Visibility(show_domain_products=show_domain_products),
             public_url=public_url,
+            limits=_catalog_limits(search_cpu_ms, export_cpu_ms, mesh_exports),
             auth=AuthMode(auth),
             auth_settings=AuthSettings(
                 audiences=auth_audiences,

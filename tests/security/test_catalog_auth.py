@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 import statistics
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -36,7 +35,14 @@ from tests.clusters import (
     service_account_token,
 )
 from tests.helpers import wait_for
-from tests.products import PRODUCTS, OperatorProcess, delete_if_present, example, free_port
+from tests.products import (
+    PRODUCTS,
+    OperatorProcess,
+    delete_if_present,
+    dpo_catalog,
+    example,
+    free_port,
+)
 
 CATALOG_RELEASE = "catalog-auth-under-test"
 CATALOG_ACCOUNT = f"{CATALOG_RELEASE}-dataproduct-operator-catalog"
@@ -110,15 +116,10 @@ def catalog(
         ) as kubeconfig,
         log.open("wb") as output,
     ):
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "dataproduct_operator", "catalog",
-                "--kubeconfig", str(kubeconfig), "--port", str(port), "--auth", "kubernetes",
-                # Longer than the tests take on a busy machine: what is counted is the cache.
-                "--auth-token-ttl", "300", "--auth-access-ttl", "300", "--verbose",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
+        process = dpo_catalog(
+            output, kubeconfig, port, "--auth", "kubernetes",
+            # Longer than the tests take on a busy machine: what is counted is the cache.
+            "--auth-token-ttl", "300", "--auth-access-ttl", "300", "--verbose",
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:

@@ -113,7 +113,10 @@ class DataDomainSpec(ApiModel):
 class ProductCounts(ApiModel):
     """The domain's data products."""
 
-    total: int = Field(default=0, description="How many DataProducts the namespace holds.")
+    total: int = Field(
+        default=0,
+        description="How many DataProducts the namespace holds, Hidden ones not counted.",
+    )
     ready: int = Field(default=0, description="How many of them are Ready.")
 
 

@@ -7,8 +7,9 @@ import logging
 from pathlib import Path
 
 from dataproduct_operator.catalog.auth import AuthMode, AuthSettings, KubernetesAuth
+from dataproduct_operator.catalog.limits import CatalogLimits
 from dataproduct_operator.catalog.model import Visibility
-from dataproduct_operator.catalog.server import start_catalog
+from dataproduct_operator.catalog.server import on_loop, start_catalog
 from dataproduct_operator.catalog.store import CatalogStore
 from dataproduct_operator.catalog.watch import MeshWatch
 from dataproduct_operator.k8s.client import KubeClient
@@ -27,6 +28,7 @@ async def serve_forever(
     port: int,
     visibility: Visibility,
     public_url: str | None = None,
+    limits: CatalogLimits | None = None,
     auth: AuthMode = AuthMode.NONE,
     auth_settings: AuthSettings | None = None,
 ) -> None:
@@ -40,12 +42,12 @@ async def serve_forever(
     watch = MeshWatch(client, store, namespaces=namespaces)
     checks = None
     if auth is AuthMode.KUBERNETES:
-        checks = KubernetesAuth(client, store, auth_settings).middleware
+        checks = KubernetesAuth(on_loop(client), store, auth_settings).middleware
         logger.info("Catalog callers need a bearer token (TokenReview, SubjectAccessReview)")
     try:
         watch.start()
         runner = await start_catalog(
-            store, host=host, port=port, public_url=public_url, auth=checks
+            store, host=host, port=port, public_url=public_url, limits=limits, auth=checks
         )
         try:
             while True:

@@ -136,6 +136,28 @@ class CatalogService(_Values):
     port: int = Field(default=80, ge=1, le=65535, description="Port of the Service.")
 
 
+class CatalogLimitValues(_Values):
+    """What one request may cost the catalog (docs/catalog.md, "Limits")."""
+
+    search_cpu_ms: int = Field(
+        default=200,
+        ge=1,
+        description="CPU time one search may take; then it answers what it found, marked "
+        "truncated.",
+    )
+    export_cpu_ms: int = Field(
+        default=10000,
+        ge=1,
+        description="CPU time one whole-mesh export may take; then it answers 503.",
+    )
+    mesh_exports: int = Field(
+        default=1,
+        ge=1,
+        description="Whole-mesh exports served at once per process; another one meanwhile "
+        "answers 429 with Retry-After.",
+    )
+
+
 class Catalog(_Values):
     """The data product catalog: web pages, JSON API (/api/v1/), lineage graph and exports."""
 
@@ -180,6 +202,7 @@ class Catalog(_Values):
         description="Resources of the standalone catalog's container.",
     )
     service: CatalogService = Field(default_factory=CatalogService)
+    limits: CatalogLimitValues = Field(default_factory=CatalogLimitValues)
 
 
 class NetworkPolicy(_Values):

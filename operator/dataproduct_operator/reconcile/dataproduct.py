@@ -32,7 +32,12 @@ from dataproduct_operator.api.conditions import (
     STORAGE_READY,
     Reason,
 )
-from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, DeletionPolicy
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    DataProductStatus,
+    DeletionPolicy,
+    Discoverability,
+)
 from dataproduct_operator.api.kinds import DATA_PRODUCT_KIND, LEGACY_FINALIZER
 from dataproduct_operator.api.naming import claim_name
 from dataproduct_operator.constants import (
@@ -621,7 +626,11 @@ def _follow_ups(
     audit's findings, None when the product was not audited)."""
     mesh = ctx.mesh
     follow_ups = []
-    known = ProductSummary(status.ready, frozenset(granted_namespaces(body)))
+    known = ProductSummary(
+        status.ready,
+        frozenset(granted_namespaces(body)),
+        hidden=product.spec.discoverability is Discoverability.HIDDEN,
+    )
     domain = mesh.domain_of(product.namespace)
     if mesh.domain_products.saw(product.namespace, product.name, known) and domain is not None:
         follow_ups.append(

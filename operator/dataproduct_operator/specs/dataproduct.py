@@ -22,6 +22,7 @@ from dataproduct_operator.api.dataproduct import (
     Toggle,
 )
 from dataproduct_operator.api.kinds import GROUP
+from dataproduct_operator.api.metric_labels import metric_labels
 from dataproduct_operator.api.naming import (
     claim_name,
     connection_config_map_name,
@@ -415,6 +416,7 @@ def build_prometheus_rule(product: DataProduct) -> dict[str, Any] | None:
         group=f"dataproduct-{product.namespace}-{product.name}",
         namespace=product.namespace,
         name=product.name,
+        labels=metric_labels(product),
         domain=product.spec.domain,
         stale_ports=stale_ports,
         has_pipelines=bool(product.spec.pipelines),
