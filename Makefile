@@ -15,15 +15,44 @@ GROW_TO ?=
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "Targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml
+# Every package comes from requirements/dev.lock, pinned with its hashes (pip refuses anything
+# else, wheels only); the project goes in after it without resolving dependencies of its own.
+$(VENV)/.locked: requirements/dev.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --only-binary :all: -r requirements/dev.lock
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.locked
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/python -m pip check || { echo "pyproject.toml needs packages requirements/*.lock lacks: run make lock"; exit 1; }
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## Create the virtualenv with the package and dev tools
+venv: $(VENV)/.installed ## Create the virtualenv from requirements/dev.lock (hashes checked), then the package
+
+# pip-compile resolves for the interpreter it runs on: the venv's Python 3.11 on Linux.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
+
+.PHONY: lock
+lock: $(VENV)/.locked ## Regenerate requirements/{runtime,dev,build}.lock (pins + hashes) from pyproject.toml (PyPI; UPGRADE=1 takes the newest allowed)
+	$(PIP_COMPILE) --output-file requirements/runtime.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --constraint requirements/runtime.lock \
+		--output-file requirements/dev.lock pyproject.toml
+	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --constraint requirements/dev.lock \
+		--output-file requirements/build.lock pyproject.toml
+
+SBOM ?= dist/sbom.cdx.json
+
+# The warning silenced says the graph of who needs whom is missing: a requirements file has none.
+.PHONY: sbom
+sbom: venv ## Write the CycloneDX SBOM of requirements/runtime.lock (what the image installs: versions, hashes) to $(SBOM)
+	@mkdir -p $(dir $(SBOM))
+	PYTHONWARNINGS="ignore:The Component this BOM is describing" $(BIN)/cyclonedx-py requirements \
+		--pyproject pyproject.toml --output-reproducible --output-format JSON \
+		--output-file $(SBOM) requirements/runtime.lock
+	@echo "Wrote $(SBOM)"
 
 .PHONY: tools
 tools: venv ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing
@@ -41,8 +70,9 @@ generate: venv ## Regenerate the generated files (CRDs, the chart's generated fi
 	$(DPO) generate
 
 .PHONY: verify
-verify: venv ## Fail if a generated file differs from what `make generate` writes
+verify: venv ## Fail if a generated file differs from what `make generate` writes, or the locks from pyproject.toml
 	$(DPO) generate --check
+	$(BIN)/python -m tests.locks
 
 .PHONY: lint
 lint: venv ## ruff (lint + format check), mypy --strict, import-linter layer contracts

@@ -14,9 +14,15 @@ ClusterRole, and measures:
 4. the whole mesh exported (Backstage, ODPS): how long, and a product page asked for meanwhile
    (the export renders in a worker thread; the event loop must go on);
 5. freshness: a product's description patched, until the product's API answer shows it;
-6. with ``--grow-to M``, its RSS growth per product from N to M.
+6. with ``--grow-to M``, its RSS growth per product from N to M;
+7. hostile: the operator started as the chart runs it (the catalog in its process, sharing its
+   event loop, over the same mesh), products created one by one in a domain of their own,
+   create->Ready timed while the catalog is quiet, then while 50 clients send 8 KB searches
+   and maximal allowed ones and 20 clients ask for whole-mesh exports without pause; the
+   operator's peak RSS.
 
-No operator runs: the products have no status, so the catalog shows their health as unknown.
+Until phase 7 no operator runs: the products have no status, so the catalog shows their health
+as unknown (in phase 7 the operator marks them DomainMismatch: they have no DataDomain).
 It prints tables, writes ``benchmarks/results/catalog-<time>.json`` and updates the catalog's
 section of ``docs/benchmarks.md``.
 """
@@ -45,13 +51,17 @@ from benchmarks.mesh import (
     CONCURRENCY,
     NAMESPACES,
     PROGRESS_SECONDS,
+    OperatorRun,
     Results,
     add_size_arguments,
     bench_product,
     checked_sizes,
     control_plane,
+    create_domains,
     create_namespaces,
     log,
+    onboard,
+    product_summary,
     recorded,
 )
 from benchmarks.report import (
@@ -64,7 +74,7 @@ from benchmarks.report import (
     render_table,
     update_docs,
 )
-from benchmarks.setup import Identity, create_identity, dispatched
+from benchmarks.setup import Identity, create_identities, create_identity, dispatched
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster.dev import install_crds
 from dataproduct_operator.cluster.process import sigterm_as_interrupt
@@ -485,6 +495,127 @@ def phase_growth(
     results["rss_growth_kib_per_product"] = (rss_after - rss_before) / (grow_to - n)
 
 
+# --- hostile visitors of the operator's catalog ---------------------------------------------------
+
+HOSTILE_NAMESPACE = f"{PREFIX}-hostile"
+HOSTILE_SEARCHERS = 50
+HOSTILE_EXPORTERS = 20
+HOSTILE_QUIET_PRODUCTS = 10
+HOSTILE_PRODUCTS = 20
+LONG_QUERY = "q=" + "a" * 8000  # 8 KB (aiohttp refuses request lines past 8190 bytes)
+# The longest search the catalog accepts (16 words, 256 characters), each word one that every
+# product's text holds: every listed product is looked at and matches.
+WIDEST_QUERY = urllib.parse.urlencode({"q": " ".join(["orders"] * 16).ljust(256)})
+
+
+@dataclass
+class Attack:
+    """Clients asking the catalog without pause, each over its own connection, until stopped;
+    what it answered, counted by route and status."""
+
+    port: int
+    stop: threading.Event = field(default_factory=threading.Event)
+    answers: dict[tuple[str, int], int] = field(default_factory=dict)
+    threads: list[threading.Thread] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _client(self, kind: str, paths: list[str]) -> None:
+        browser = Browser(self.port)
+        index = 0
+        while not self.stop.is_set():
+            path = paths[index % len(paths)]
+            index += 1
+            try:
+                status, _, _ = browser.get(path)
+            except (http.client.HTTPException, OSError):
+                status = 0
+            with self.lock:
+                self.answers[(kind, status)] = self.answers.get((kind, status), 0) + 1
+        browser.close()
+
+    def start(self) -> None:
+        searches = [f"/?{LONG_QUERY}", f"/?{WIDEST_QUERY}"]
+        exports = ["/api/v1/export/backstage"]
+        for kind, paths, count in (
+            ("search", searches, HOSTILE_SEARCHERS),
+            ("export", exports, HOSTILE_EXPORTERS),
+        ):
+            for _ in range(count):
+                thread = threading.Thread(target=self._client, args=(kind, paths), daemon=True)
+                thread.start()
+                self.threads.append(thread)
+
+    def finish(self) -> dict[tuple[str, int], int]:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=120)
+        return dict(self.answers)
+
+
+def time_ready(admin: BlockingClient, names: list[str]) -> list[float]:
+    """Create->Ready of products created one by one in the hostile namespace."""
+    collection = PRODUCTS.format(namespace=HOSTILE_NAMESPACE)
+    durations = []
+    for name in names:
+        started = time.monotonic()
+        admin.create(collection, bench_product(HOSTILE_NAMESPACE, name))
+        while not product_summary(admin.get(f"{collection}/{name}"))[1]:
+            if time.monotonic() - started > 120:
+                raise TimeoutError(f"{HOSTILE_NAMESPACE}/{name} not Ready after 120s")
+            time.sleep(POLL_SECONDS)
+        durations.append(time.monotonic() - started)
+        log(f"    {name}: Ready after {durations[-1]:.2f}s")
+    return sorted(durations)
+
+
+def phase_hostile(
+    admin: BlockingClient, work: Path, *, namespaces: list[str], log_path: Path, results: Results
+) -> None:
+    log(
+        f"7. Hostile: the operator serving the catalog over the mesh; products created while "
+        f"{HOSTILE_SEARCHERS} clients search and {HOSTILE_EXPORTERS} export the whole mesh"
+    )
+    operator, _ = create_identities(admin, work)
+    create_namespaces(admin, [HOSTILE_NAMESPACE])
+    create_domains(admin, [HOSTILE_NAMESPACE])
+    run = OperatorRun(operator, [*namespaces, HOSTILE_NAMESPACE], log_path, drift_interval=3600)
+    run.start()
+    try:
+        onboard(admin, run, [HOSTILE_NAMESPACE])  # and the mesh's products resumed: quiet
+        browser = Browser(run.catalog_port)
+        while browser.get("/healthz")[0] != 200:
+            time.sleep(POLL_SECONDS)
+        browser.close()
+        log(f"   quiet: {HOSTILE_QUIET_PRODUCTS} products created one by one")
+        quiet = time_ready(admin, [f"quiet-{i:02d}" for i in range(HOSTILE_QUIET_PRODUCTS)])
+        attack = Attack(run.catalog_port)
+        attack.start()
+        log(f"   under attack: {HOSTILE_PRODUCTS} products created one by one")
+        try:
+            attacked = time_ready(admin, [f"attacked-{i:02d}" for i in range(HOSTILE_PRODUCTS)])
+        finally:
+            answers = attack.finish()
+        _, peak = run.memory_kib()
+    finally:
+        run.stop()
+    results["hostile_ready_p50_s"] = statistics.median(quiet)
+    results["hostile_attack_ready_p50_s"] = statistics.median(attacked)
+    results["hostile_attack_ready_max_s"] = attacked[-1]
+    results["hostile_searches"] = (
+        f"{answers.get(('search', 400), 0)}, {answers.get(('search', 200), 0)}"
+    )
+    results["hostile_exports"] = (
+        f"{answers.get(('export', 200), 0)}, {answers.get(('export', 429), 0)}"
+    )
+    results["hostile_answers"] = {f"{kind} {status}": n for (kind, status), n in answers.items()}
+    results["hostile_peak_rss_mib"] = peak / 1024
+    log(
+        f"   create->Ready p50 {statistics.median(quiet):.2f}s quiet, "
+        f"{statistics.median(attacked):.2f}s under attack (max {attacked[-1]:.2f}s); "
+        f"answers {results.figures['hostile_answers']}; operator peak RSS {peak / 1024:.0f} MiB"
+    )
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -528,6 +659,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     browser.close()
                     run.stop()
+                if not args.no_hostile:
+                    phase_hostile(
+                        admin,
+                        work,
+                        namespaces=[f"{PREFIX}-{k}" for k in range(NAMESPACES)],
+                        log_path=args.operator_log,
+                        results=results,
+                    )
     return recorded(results.figures, KEYS, args.command)
 
 
@@ -539,15 +678,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--catalog-log", type=Path, default=Path(tempfile.gettempdir()) / "dpo-bench-catalog.log"
     )
+    parser.add_argument(
+        "--operator-log",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "dpo-bench-catalog-operator.log",
+        help="log of the operator of the hostile phase",
+    )
+    parser.add_argument("--no-hostile", action="store_true", help="skip the hostile phase")
     return checked_sizes(parser, argv, "benchmarks.catalog")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.catalog_log.unlink(missing_ok=True)
+    args.operator_log.unlink(missing_ok=True)
     with sigterm_as_interrupt():
         figures = run_benchmark(args)
-    print("No operator ran: the products have no status, and the catalog shows health unknown.")
+    print(
+        "Until the hostile phase no operator ran: the products have no status, and the "
+        "catalog shows health unknown."
+    )
     print(render_table(figures, CATALOG_ROWS))
     print()
     print(render_routes_table(figures["routes"]))

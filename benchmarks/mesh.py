@@ -139,9 +139,11 @@ class OperatorRun:
     drift_interval: float
     process: subprocess.Popen[bytes] | None = None
     metrics_port: int = 0
+    catalog_port: int = 0
 
     def start(self) -> None:
         self.metrics_port = _free_port()
+        self.catalog_port = _free_port()
         with self.log_path.open("ab") as output:
             self.process = subprocess.Popen(
                 [
@@ -151,7 +153,7 @@ class OperatorRun:
                     f"--drift-interval={self.drift_interval}",
                     f"--leader-election-namespace={SYSTEM_NAMESPACE}",
                     # As the chart runs it: the catalog served from the operator's process.
-                    f"--catalog-port={_free_port()}", "--catalog-host=127.0.0.1",
+                    f"--catalog-port={self.catalog_port}", "--catalog-host=127.0.0.1",
                     *(f"--namespace={namespace}" for namespace in self.namespaces),
                 ],
                 stdout=output,

@@ -5,14 +5,18 @@ domains. Their fixtures are in ``tests/conftest.py``.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import secrets
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
@@ -56,6 +60,12 @@ def run_kubectl(
     return run_tool([str(binary), f"--kubeconfig={kubeconfig}", *args], check=check, stdin=stdin)
 
 
+def apply_as_user(kubectl: KubectlRunner, document: dict[str, Any]) -> tuple[bool, str]:
+    """``kubectl apply`` as a user would: (accepted, what kubectl printed)."""
+    result = kubectl("apply", "-f", "-", stdin=json.dumps(document), check=False)
+    return result.returncode == 0, result.stdout + result.stderr
+
+
 def namespace_name(test_name: str) -> str:
     """A fresh namespace name that says which test made it."""
     stem = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
@@ -74,6 +84,13 @@ def write_service_account_kubeconfig(
         kube.create_if_missing(
             f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": name}}
         )
+    token = service_account_token(kube, namespace, name)
+    connection = Connection(server, kube.credentials.ca_pem, token=token)
+    return write_kubeconfig(path, connection, user=f"{namespace}-{name}")
+
+
+def service_account_token(kube: BlockingClient, namespace: str, name: str) -> str:
+    """A fresh TokenRequest token of a ServiceAccount (an hour), as a client would send it."""
     token_request = kube.create(
         f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
         {
@@ -82,8 +99,57 @@ def write_service_account_kubeconfig(
             "spec": {"expirationSeconds": 3600},
         },
     )
-    connection = Connection(server, kube.credentials.ca_pem, token=token_request["status"]["token"])
-    return write_kubeconfig(path, connection, user=f"{namespace}-{name}")
+    return str(token_request["status"]["token"])
+
+
+def bind_in_namespace(
+    kube: BlockingClient, namespace: str, account: str, role: tuple[str, str]
+) -> None:
+    """A RoleBinding in ``namespace`` of ``role`` (kind, name: Role or ClusterRole) to the
+    ServiceAccount ``account`` of that namespace."""
+    kind, name = role
+    kube.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+        {
+            "metadata": {"name": f"{account}-{name}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        },
+    )
+
+
+@contextlib.contextmanager
+def chart_catalog_identity(
+    helm: HelmRunner, kube: BlockingClient, server: str, release: str, kubeconfig: Path
+) -> Iterator[Path]:
+    """The standalone catalog's ServiceAccount, ClusterRole and binding as the chart renders
+    them for a release named ``release``; a kubeconfig at ``kubeconfig`` acting as it. Removed
+    afterwards."""
+    rendered = helm(
+        "template", release, str(CHART), "--namespace", OPERATOR_NAMESPACE,
+        "--set", "catalog.standalone=true", "--show-only", "templates/catalog-rbac.yaml",
+    ).stdout  # fmt: skip
+    documents = [d for d in yaml.safe_load_all(rendered) if d]
+    assert [d["kind"] for d in documents] == [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+    ]
+    paths = {
+        "ServiceAccount": f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts",
+        "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    }
+    for document in documents:
+        kube.create(paths[document["kind"]], document)
+    account = documents[0]["metadata"]["name"]
+    try:
+        yield write_service_account_kubeconfig(
+            kube, server, OPERATOR_NAMESPACE, account, kubeconfig, create=False
+        )
+    finally:
+        for document in documents:
+            delete_if_present(kube, f"{paths[document['kind']]}/{document['metadata']['name']}")
 
 
 def helm_environment(home: Path, kubeconfig: Path) -> dict[str, str]:

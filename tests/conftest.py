@@ -9,6 +9,7 @@ its own; tests that need none never start one.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -44,7 +45,7 @@ from tests.clusters import (
     write_service_account_kubeconfig,
 )
 from tests.helpers import wait_for
-from tests.products import OperatorProcess
+from tests.products import OperatorProcess, delete_if_present
 
 
 @pytest.fixture(scope="session")
@@ -167,6 +168,14 @@ def domain(kube: BlockingClient, crds: None, namespace: str) -> Iterator[str]:
     kube.create(DOMAINS, domain_document(namespace))
     yield namespace
     delete_domain(kube, namespace)
+
+
+@pytest.fixture
+def domain_name(kube: BlockingClient, crds: None, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A DataDomain name of this test's own; the domain is deleted afterwards if made."""
+    name = "t" + hashlib.sha256(request.node.name.encode()).hexdigest()[:8]
+    yield name
+    delete_if_present(kube, f"{DOMAINS}/{name}")
 
 
 OPERATOR_WRITES = "tests-operator-writes"

@@ -148,3 +148,37 @@ def write_kubeconfig_document(path: Path, document: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     path.chmod(0o600)
     return path
+
+
+def run_pip(*args: str) -> None:
+    """The test venv's pip, offline as the tests use it; its output only when it fails."""
+    import subprocess  # noqa: PLC0415 - only the packaging tests run pip
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", *args], check=True, capture_output=True, timeout=180
+    )
+
+
+def build_wheel(workdir: Path) -> Path:
+    """The project's wheel, built offline (the venv's setuptools) from a copy of the sources in
+    WORKDIR, as the image's build stage does: no build/ directory left in the repository, none
+    of an earlier build's files carried into it."""
+    import shutil  # noqa: PLC0415 - only the packaging tests build a wheel
+
+    source = workdir / "source"
+    source.mkdir(parents=True)
+    shutil.copy(REPO / "pyproject.toml", source)
+    shutil.copy(REPO / "README.md", source)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "operator", source / "operator", ignore=ignore)
+    run_pip(
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--wheel-dir",
+        str(workdir / "dist"),
+        str(source),
+    )
+    (wheel,) = (workdir / "dist").glob("dataproduct_operator-*.whl")
+    return wheel

@@ -36,10 +36,15 @@ def product_path(namespace: str, name: str) -> str:
 
 def example(namespace: str, name: str = "orders") -> dict[str, Any]:
     """The sales/orders example, moved to ``namespace`` (and its domain, named alike: see the
-    ``domain`` fixture) and renamed to ``name``."""
+    ``domain`` fixture) and renamed to ``name``, its Secrets with it."""
     document = example_product()
     document["metadata"] = {"name": name, "namespace": namespace}
     document["spec"]["domain"] = namespace
+    # A product names only Secrets of its own (<product>-...): they follow the new name.
+    for source in document["spec"].get("inputs", []):
+        secret = (source.get("external") or {}).get("secretRef")
+        if secret:
+            secret["name"] = name + secret["name"].removeprefix("orders")
     return document
 
 
@@ -49,6 +54,17 @@ def delete_if_present(kube: BlockingClient, path: str) -> None:
     except ApiError as error:
         if error.status != 404:
             raise
+
+
+def get_if_present(kube: BlockingClient, path: str) -> dict[str, Any] | None:
+    """The object at ``path``, or None when there is none."""
+    try:
+        found: dict[str, Any] = kube.get(path)
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+    return found
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -175,3 +191,18 @@ class OperatorProcess:
         self.process.kill()
         self.process.wait()
         self._output.close()
+
+
+def dpo_catalog(
+    output: IO[bytes], kubeconfig: Path, port: int, *args: str
+) -> subprocess.Popen[bytes]:
+    """``dpo catalog`` as ``kubeconfig``'s identity on ``port`` with ``args``, in a process of
+    its own writing to ``output``."""
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "dataproduct_operator", "catalog",
+            "--kubeconfig", str(kubeconfig), "--port", str(port), *args,
+        ],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip

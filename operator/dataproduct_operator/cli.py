@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -44,9 +45,25 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@contextmanager
+def _local_cluster(command: str) -> Iterator[None]:
+    """Imports of the local-cluster code, which the wheel and the image leave out."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("dataproduct_operator.cluster"):
+            raise
+        raise UserError(
+            f"`dpo {command}` is not available in this installation: the local control plane "
+            "ships with the source repository only, not with the wheel or the image. Run it "
+            "from a checkout (make venv, then .venv/bin/dpo, or make dev)"
+        ) from None
+
+
 @main.group(cls=_Group)
 def cluster() -> None:
-    """A local Kubernetes control plane (etcd, kube-apiserver, controllers, kwok)."""
+    """A local Kubernetes control plane (etcd, kube-apiserver, controllers, kwok); source
+    checkouts only."""
 
 
 _DIR_OPTION = click.option(
@@ -89,6 +106,70 @@ def _public_url_option(flag: str) -> Callable[[F], F]:
     )
 
 
+CATALOG_LIMIT_OPTIONS = (
+    (
+        "search-cpu-ms",
+        200,
+        "Catalog: CPU time one search may take; then it answers what it found, marked truncated.",
+    ),
+    ("export-cpu-ms", 10000, "Catalog: CPU time one whole-mesh export may take; then 503."),
+    (
+        "mesh-exports",
+        1,
+        "Catalog: whole-mesh exports served at once; another one meanwhile answers 429 with "
+        "Retry-After.",
+    ),
+)
+
+
+def _catalog_limit_options(prefix: str) -> Callable[[F], F]:
+    """What one request may cost the catalog (see docs/catalog.md, "Limits")."""
+
+    def decorate(command: F) -> F:
+        for name, default, text in CATALOG_LIMIT_OPTIONS:
+            command = click.option(
+                f"--{prefix}{name}",
+                name.replace("-", "_"),
+                type=click.IntRange(min=1),
+                default=default,
+                show_default=True,
+                help=text,
+            )(command)
+        return command
+
+    return decorate
+
+
+def _catalog_limits(search_cpu_ms: int, export_cpu_ms: int, mesh_exports: int) -> Any:
+    from dataproduct_operator.catalog.limits import CatalogLimits
+
+    return CatalogLimits(
+        search_cpu_seconds=search_cpu_ms / 1000,
+        export_cpu_seconds=export_cpu_ms / 1000,
+        mesh_exports_at_once=mesh_exports,
+    )
+
+
+def _auth_option(flag: str, help_text: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        type=click.Choice(["none", "kubernetes"]),
+        default="none",
+        show_default=True,
+        help=help_text,
+    )
+
+
+def _auth_ttl_option(flag: str, default: float, review: str, stale: str) -> Callable[[F], F]:
+    return click.option(
+        flag,
+        type=click.FloatRange(min=0, max=600),
+        default=default,
+        show_default=True,
+        help=f"--auth kubernetes: seconds a {review}'s answer is kept ({stale}).",
+    )
+
+
 _SHOW_DOMAIN_PRODUCTS = click.option(
     "--show-domain-products",
     is_flag=True,
@@ -108,7 +189,8 @@ _SHOW_DOMAIN_PRODUCTS = click.option(
 )
 def cluster_up(directory: Path, timeout: float) -> None:
     """Start a control plane; return when it is ready. Writes DIR/kubeconfig."""
-    from dataproduct_operator.cluster import controlplane
+    with _local_cluster("cluster up"):
+        from dataproduct_operator.cluster import controlplane
 
     controlplane.up(directory, timeout=timeout)
     click.echo(f"  kubeconfig: {directory / 'kubeconfig'}", err=True)
@@ -120,7 +202,8 @@ def cluster_up(directory: Path, timeout: float) -> None:
 @_DIR_OPTION
 def cluster_down(directory: Path) -> None:
     """Stop every process that `dpo cluster up --dir DIR` started."""
-    from dataproduct_operator.cluster import controlplane
+    with _local_cluster("cluster down"):
+        from dataproduct_operator.cluster import controlplane
 
     controlplane.down(directory)
 
@@ -129,7 +212,8 @@ def cluster_down(directory: Path) -> None:
 @_DIR_OPTION
 def cluster_status(directory: Path) -> None:
     """Print the running components of DIR as JSON; exit 1 when none runs."""
-    from dataproduct_operator.cluster import controlplane
+    with _local_cluster("cluster status"):
+        from dataproduct_operator.cluster import controlplane
 
     running = controlplane.running_components(directory)
     click.echo(json.dumps([{"name": p.name, "pid": p.pid} for p in running], indent=2))
@@ -187,6 +271,12 @@ def cluster_status(directory: Path) -> None:
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--catalog-public-url")
+@_catalog_limit_options("catalog-")
+@_auth_option(
+    "--catalog-auth",
+    "As `dpo catalog --auth` (with its default TTLs); with kubernetes the operator's identity "
+    "needs create on tokenreviews and subjectaccessreviews.",
+)
 @click.option(
     "--leader-election/--no-leader-election",
     default=True,
@@ -225,6 +315,10 @@ def run(
     catalog_host: str,
     show_domain_products: bool,
     public_url: str | None,
+    search_cpu_ms: int,
+    export_cpu_ms: int,
+    mesh_exports: int,
+    catalog_auth: Literal["none", "kubernetes"],
     leader_election: bool,
     leader_election_namespace: str | None,
     lease_name: str,
@@ -252,6 +346,8 @@ def run(
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,
         catalog_public_url=public_url,
+        catalog_limits=_catalog_limits(search_cpu_ms, export_cpu_ms, mesh_exports),
+        catalog_auth=catalog_auth,
         leader_election=leader_election,
         leader_election_namespace=leader_election_namespace,
         lease_name=lease_name,
@@ -281,6 +377,27 @@ def run(
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--public-url")
+@_catalog_limit_options("")
+@_auth_option(
+    "--auth",
+    "none: anyone who reaches the port sees what --show-domain-products allows (local use, or "
+    "behind a proxy that checks). kubernetes: every request but /healthz needs "
+    "'Authorization: Bearer <token>' the API server accepts (TokenReview), and shows only the "
+    "products of namespaces where that user may list dataproducts (SubjectAccessReview).",
+)
+@click.option(
+    "--auth-audience",
+    "auth_audiences",
+    multiple=True,
+    help="--auth kubernetes: accept only tokens meant for this audience (repeatable); default: "
+    "the API server's own audiences.",
+)
+@_auth_ttl_option(
+    "--auth-token-ttl", 60.0, "TokenReview", "a revoked token works this much longer at most"
+)
+@_auth_ttl_option(
+    "--auth-access-ttl", 30.0, "SubjectAccessReview", "a changed RoleBinding shows this much later"
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def catalog(
     kubeconfig: Path | None,
@@ -290,6 +407,13 @@ def catalog(
     host: str,
     show_domain_products: bool,
     public_url: str | None,
+    search_cpu_ms: int,
+    export_cpu_ms: int,
+    mesh_exports: int,
+    auth: Literal["none", "kubernetes"],
+    auth_audiences: tuple[str, ...],
+    auth_token_ttl: float,
+    auth_access_ttl: float,
     verbose: bool,
 ) -> None:
     """Serve the data product catalog alone, against the current cluster, until interrupted.
@@ -300,6 +424,7 @@ def catalog(
     import asyncio
     import logging
 
+    from dataproduct_operator.catalog.auth import AuthMode, AuthSettings
     from dataproduct_operator.catalog.model import Visibility
     from dataproduct_operator.catalog.serve import serve_forever
 
@@ -316,6 +441,13 @@ def catalog(
             port=port,
             visibility=Visibility(show_domain_products=show_domain_products),
             public_url=public_url,
+            limits=_catalog_limits(search_cpu_ms, export_cpu_ms, mesh_exports),
+            auth=AuthMode(auth),
+            auth_settings=AuthSettings(
+                audiences=auth_audiences,
+                token_ttl_seconds=auth_token_ttl,
+                access_ttl_seconds=auth_access_ttl,
+            ),
         )
     )
 
@@ -370,7 +502,8 @@ def dev(
     Starts a control plane in DIR, installs the CRDs, starts the operator (as cluster admin),
     applies EXAMPLES and reports each product as it becomes Ready. Ctrl-C stops it all.
     """
-    from dataproduct_operator.cluster.dev import DevSettings, run_dev
+    with _local_cluster("dev"):
+        from dataproduct_operator.cluster.dev import DevSettings, run_dev
 
     run_dev(
         DevSettings(
@@ -539,7 +672,8 @@ def generate(check: bool, root: Path) -> None:
 
 @main.group(cls=_Group)
 def tools() -> None:
-    """The control-plane binaries, built from their Go modules into a cache."""
+    """The control-plane binaries, built from their Go modules into a cache; source checkouts
+    only."""
 
 
 @tools.command("build")
@@ -547,7 +681,8 @@ def tools() -> None:
 @click.argument("names", nargs=-1)
 def tools_build(force: bool, names: tuple[str, ...]) -> None:
     """Build missing or outdated tools (all of them unless NAMES are given)."""
-    from dataproduct_operator.cluster import toolchain
+    with _local_cluster("tools build"):
+        from dataproduct_operator.cluster import toolchain
 
     toolchain.build_tools(names or toolchain.ALL_TOOLS, force=force)
 
@@ -555,6 +690,7 @@ def tools_build(force: bool, names: tuple[str, ...]) -> None:
 @tools.command("dir")
 def tools_dir() -> None:
     """Print the directory the binaries are taken from."""
-    from dataproduct_operator.cluster import toolchain
+    with _local_cluster("tools dir"):
+        from dataproduct_operator.cluster import toolchain
 
     click.echo(toolchain.binary_source().directory)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from dataproduct_operator.catalog.limits import CatalogLimits
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class OperatorConfig:
     catalog_host: str = "0.0.0.0"  # noqa: S104 - a Service in front of the pod needs every address
     catalog_show_domain_products: bool = False
     catalog_public_url: str | None = None  # the catalog's URL as users reach it, for export links
+    catalog_limits: CatalogLimits = field(default_factory=CatalogLimits)  # what a request may cost
+    # kubernetes: bearer tokens checked, callers shown what they may list (catalog/auth.py)
+    catalog_auth: Literal["none", "kubernetes"] = "none"
     leader_election: bool = True  # only the holder of the lease reconciles
     leader_election_namespace: str | None = None  # None: the pod's namespace (see runtime.leader)
     lease_name: str = "dataproduct-operator"

@@ -24,6 +24,15 @@ ANNOTATION_RUN = f"{GROUP}/run"
 # Hash of the desired object, stored on each child: equal hash, nothing to apply.
 ANNOTATION_DESIRED_HASH = f"{GROUP}/desired-hash"
 ANNOTATION_RETAINED_FROM = f"{GROUP}/retained-from-uid"
+# The PersistentVolume of a Retain output port is labelled for exactly that port: its claim's
+# namespace here, with LABEL_DOMAIN, LABEL_PRODUCT and LABEL_PORT; a product of the same
+# namespace, domain, name and port binds it again (see specs.volumes).
+LABEL_VOLUME_NAMESPACE = f"{GROUP}/claim-namespace"
+# On a claim made to bind such a retained volume again: the volume's name (the claim's
+# spec.volumeName is then the operator's, and stays in what it applies).
+ANNOTATION_RETAINED_VOLUME = f"{GROUP}/retained-volume"
+# Names the output ports whose data a change may delete (see manifests/admission.py).
+ANNOTATION_CONFIRM_DATA_DELETION = f"{GROUP}/confirm-data-deletion"
 
 KOPF_PREFIX = f"operator.{GROUP}"
 

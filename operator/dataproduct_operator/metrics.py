@@ -4,7 +4,8 @@ Reconcile totals and durations; errors by kind and class; whether this process l
 drift loop last completed a pass; and per product: readiness, the last successful and the last
 failed pipeline run, and data staleness (seconds since the last successful run), computed at
 scrape time so it grows between reconciles as real staleness does; per MeshPolicy rule, how many
-products violate it.
+products violate it. A Hidden product is never named: its series carry its uid and its pipelines
+are one series (:mod:`~dataproduct_operator.api.metric_labels`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, RunStatus
+from dataproduct_operator.api.metric_labels import HIDDEN_PIPELINE, metric_labels
 
 ProductKey = tuple[str, str]
 
@@ -33,6 +35,7 @@ def _timestamp(value: str | None) -> float | None:
 class _Health:
     """What the gauges need of a product's status (kept for every product: kept small)."""
 
+    labels: tuple[str, str]  # namespace, dataproduct: what the series carry
     domain: str
     ready: bool
     pipelines: tuple[tuple[str, float | None, bool], ...]  # name, last success, last failed
@@ -96,8 +99,19 @@ class ProductHealth(Collector):
             )
             for p in status.pipelines
         )
+        labels = metric_labels(product)
+        if labels.hidden and pipelines:
+            # One series for all its pipelines: their names could say what it is.
+            successes = [when for _, when, _ in pipelines if when is not None]
+            pipelines = (
+                (
+                    HIDDEN_PIPELINE,
+                    max(successes) if successes else None,
+                    any(failed for _, _, failed in pipelines),
+                ),
+            )
         self._products[(product.namespace, product.name)] = _Health(
-            product.spec.domain, ready, pipelines
+            (labels.namespace, labels.dataproduct), product.spec.domain, ready, pipelines
         )
 
     def forget(self, namespace: str, name: str) -> None:
@@ -128,7 +142,8 @@ class ProductHealth(Collector):
             "Seconds since any pipeline of the data product last succeeded",
             labels=["namespace", "dataproduct"],
         )
-        for (namespace, name), health in sorted(self._products.items()):
+        for health in sorted(self._products.values(), key=lambda h: h.labels):
+            namespace, name = health.labels
             ready.add_metric([namespace, name, health.domain], 1.0 if health.ready else 0.0)
             latest: float | None = None
             for pipeline, when, is_failed in health.pipelines:

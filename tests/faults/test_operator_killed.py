@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.constants import LABEL_PRODUCT
+from dataproduct_operator.constants import ANNOTATION_CONFIRM_DATA_DELETION, LABEL_PRODUCT
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from tests.faults.conftest import MakeNamespaces, StartOperator
@@ -101,7 +101,10 @@ class Workload:
             ports = [port["name"] for port in current["spec"]["outputPorts"]]
             wanted = ["a"] if "b" in ports else ["a", "b"]
             spec = fault_product(self.namespace, name, ports=wanted)["spec"]
-            self.kube.merge_patch(path, {"spec": {"outputPorts": spec["outputPorts"]}})
+            # Removing port b of a Delete product deletes its data: confirmed, as it must be.
+            confirm = {"annotations": {ANNOTATION_CONFIRM_DATA_DELETION: "b"}}
+            change = {"metadata": confirm, "spec": {"outputPorts": spec["outputPorts"]}}
+            self.kube.merge_patch(path, change)
             self.done["ports changed"] += 1
         else:
             self.kube.delete(path)

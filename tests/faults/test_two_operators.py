@@ -68,8 +68,9 @@ def test_two_operators_at_once_write_each_change_once_and_nothing_while_idle(
     fault.converged(took)
     written = wait_quiet_writes(operator_writes) - before
     children = sum(map(len, rendered_children(documents[0]).values()))
-    # What one operator writes: each child, the status, one Event; and one to spare.
-    bound = PRODUCTS * (children + 3)
+    # What one operator writes: each child, the status, one Event, the reclaim policy of the
+    # Retain port's volume; and one to spare.
+    bound = PRODUCTS * (children + 4)
     fault.check(f"{written} writes to converge {PRODUCTS} products (one operator: <= {bound})")
 
     settled = versions(observe_mesh(kube, [namespace]))

@@ -20,10 +20,8 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from tests.clusters import (
-    CHART,
-    OPERATOR_NAMESPACE,
     HelmRunner,
-    write_service_account_kubeconfig,
+    chart_catalog_identity,
 )
 from tests.helpers import wait_for
 from tests.products import (
@@ -140,38 +138,11 @@ def test_hidden_products_stay_out_of_the_catalog_of_a_real_cluster(
 def catalog_identity(
     helm: HelmRunner, kube: BlockingClient, control_plane: Any, tmp_path: Path
 ) -> Iterator[Path]:
-    """The standalone catalog's ServiceAccount, ClusterRole and binding as the chart renders
-    them, renamed for this test; a kubeconfig acting as that ServiceAccount."""
-    rendered = helm(
-        "template", CATALOG_ACCOUNT, str(CHART), "--namespace", OPERATOR_NAMESPACE,
-        "--set", "catalog.standalone=true", "--show-only", "templates/catalog-rbac.yaml",
-    ).stdout  # fmt: skip
-    documents = [d for d in yaml.safe_load_all(rendered) if d]
-    assert [d["kind"] for d in documents] == [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-    ]
-    paths = {
-        "ServiceAccount": f"/api/v1/namespaces/{OPERATOR_NAMESPACE}/serviceaccounts",
-        "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-        "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-    }
-    for document in documents:
-        kube.create(paths[document["kind"]], document)
-    account = documents[0]["metadata"]["name"]
-    try:
-        yield write_service_account_kubeconfig(
-            kube,
-            control_plane.server,
-            OPERATOR_NAMESPACE,
-            account,
-            tmp_path / "catalog.kubeconfig",
-            create=False,
-        )
-    finally:
-        for document in documents:
-            delete_if_present(kube, f"{paths[document['kind']]}/{document['metadata']['name']}")
+    """The standalone catalog's identity as the chart renders it, renamed for this test."""
+    with chart_catalog_identity(
+        helm, kube, control_plane.server, CATALOG_ACCOUNT, tmp_path / "catalog.kubeconfig"
+    ) as kubeconfig:
+        yield kubeconfig
 
 
 def test_dpo_catalog_alone_serves_the_mesh_with_only_read_permissions(

@@ -16,6 +16,7 @@ import pytest
 
 from dataproduct_operator.api.kinds import LEGACY_FINALIZER
 from dataproduct_operator.constants import (
+    ANNOTATION_CONFIRM_DATA_DELETION,
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
     ANNOTATION_RUN,
@@ -420,6 +421,8 @@ def test_objects_without_the_managed_by_label_survive_prune_and_deletion(
         spec["outputPorts"] = spec["outputPorts"][:1]
         spec["pipelines"] = [p for p in spec["pipelines"] if p["name"] != "ingest"]
 
+    confirm = {ANNOTATION_CONFIRM_DATA_DELETION: "daily-revenue"}  # its data goes
+    kube.merge_patch(product_path(namespace, "orders"), {"metadata": {"annotations": confirm}})
     generation = change_spec(kube, namespace, "orders", drop_port_and_pipeline)
     wait_ready(kube, namespace, "orders", generation=generation)
     wait_for(
@@ -533,9 +536,10 @@ def test_restarting_the_operator_with_ready_products_writes_nothing(
         wait_ready(kube, namespace, f"orders-{index}")
     wait_domain(kube, namespace, lambda status: status["dataProducts"]["ready"] == count)
     created = wait_quiet_writes(operator_writes)
-    # The count sees the operator's own writes: 9 children, the status and an Event each; and
-    # once the domain's network policy letting in the readers' namespaces, with its Event.
-    assert created - at_start == count * 11 + 2
+    # The count sees the operator's own writes: 9 children, the status and an Event each, and
+    # the reclaim policy of the volume of each of the 2 Retain ports; and once the domain's
+    # network policy letting in the readers' namespaces, with its Event.
+    assert created - at_start == count * 13 + 2
     assert first.stop() in (0, -15)
     before = operator_writes()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dataproduct_operator.constants import ANNOTATION_CONFIRM_DATA_DELETION
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import wait_for
@@ -152,6 +153,9 @@ def test_added_ports_and_pipelines_get_children_and_removed_ones_are_pruned(
         spec["pipelines"] = [p for p in spec["pipelines"] if p["name"] == "backfill"]
         spec["access"]["readers"] = []
 
+    # Removing the ports of a Delete product deletes their data: the change is confirmed.
+    confirm = {ANNOTATION_CONFIRM_DATA_DELETION: "daily-revenue,returns-v1"}
+    kube.merge_patch(product_path(namespace, "orders"), {"metadata": {"annotations": confirm}})
     generation = change_spec(kube, namespace, "orders", remove)
     wait_ready(kube, namespace, "orders", generation=generation)
     wait_for(

@@ -25,6 +25,7 @@ from playwright.sync_api import Page, expect
 
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.process import is_running
+from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from tests.clusters import run_kubectl
 from tests.helpers import EXAMPLES, example_documents, wait_for
 from tests.integration.browser import browser_page
@@ -132,7 +133,7 @@ def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleMe
     )
     try:
         dev.wait_for_line(r"Control plane ready", timeout=STARTUP_SECONDS)
-        dev.wait_for_line(r"All 5 policies Ready", timeout=READY_SECONDS)
+        dev.wait_for_line(rf"All {len(STARTER_POLICIES)} policies Ready", timeout=READY_SECONDS)
         dev.wait_for_line(r"All (\d+) domains Ready", timeout=ONBOARDED_SECONDS)
         dev.wait_for_line(r"All (\d+) products Ready", timeout=READY_SECONDS)
         catalog = dev.wait_for_line(r"^Catalog .*: (http://\S+)$", timeout=CATALOG_SECONDS)

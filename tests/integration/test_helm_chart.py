@@ -14,6 +14,8 @@ from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.manifests.rbac import (
+    CATALOG_REVIEW_RULES,
+    build_catalog_review_rules,
     build_catalog_rules,
     build_cluster_role_rules,
     build_namespace_writer_rules,
@@ -144,9 +146,122 @@ def test_standalone_catalog_runs_as_its_own_read_only_identity(helm: HelmRunner)
     assert service["spec"]["selector"] == selector
     role = _named(documents, "ClusterRole", "x-dataproduct-operator-catalog")
     assert role["rules"] == build_catalog_rules()
-    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role["rules"])
+    # It writes nothing: reads, and the reviews of --auth kubernetes (which store nothing).
+    reviews = [rule.to_wire() for rule in CATALOG_REVIEW_RULES]
+    for rule in role["rules"]:
+        assert set(rule["verbs"]) <= {"get", "list", "watch"} or rule in reviews, rule
+    assert all(r["verbs"] == ["create"] and r["resources"][0].endswith("reviews") for r in reviews)
     binding = _named(documents, "ClusterRoleBinding", "x-dataproduct-operator-catalog")
     assert binding["subjects"][0]["name"] == "x-dataproduct-operator-catalog"
+
+
+def test_catalog_auth_reaches_whichever_process_serves_it_with_the_reviews_it_needs(
+    helm: HelmRunner,
+) -> None:
+    def args(documents: list[dict[str, Any]], name: str) -> list[str]:
+        deployment = _named(documents, "Deployment", name)
+        return list(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    reviews = "x-dataproduct-operator-catalog-reviews"
+    embedded = _rendered(helm)  # the default: the operator serves it, with kubernetes auth
+    context = run_command.make_context("run", args(embedded, "x-dataproduct-operator")[1:])
+    assert context.params["catalog_auth"] == "kubernetes"
+    assert _named(embedded, "ClusterRole", reviews)["rules"] == build_catalog_review_rules()
+    binding = _named(embedded, "ClusterRoleBinding", reviews)
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "x-dataproduct-operator", "namespace": "default"}
+    ]
+    anonymous = _rendered(helm, "--set", "catalog.auth=none")
+    context = run_command.make_context("run", args(anonymous, "x-dataproduct-operator")[1:])
+    assert context.params["catalog_auth"] == "none"
+    assert not [d for d in anonymous if d["metadata"]["name"] == reviews]
+    standalone = _rendered(helm, "--set", "catalog.standalone=true")
+    catalog_args = args(standalone, "x-dataproduct-operator-catalog")
+    assert catalog_command.make_context("catalog", catalog_args[1:]).params["auth"] == "kubernetes"
+    assert not [d for d in standalone if d["metadata"]["name"] == reviews]
+    role = _named(standalone, "ClusterRole", "x-dataproduct-operator-catalog")
+    assert all(rule in role["rules"] for rule in build_catalog_review_rules())
+    refused = helm("template", "x", str(CHART), "--set", "catalog.auth=basic", check=False)
+    assert refused.returncode != 0 and "/catalog/auth" in refused.stderr
+
+
+def _ingress_ports(policy: dict[str, Any]) -> dict[str, list[dict[str, Any]] | None]:
+    """Port name -> the peers its rule admits (None: every source)."""
+    return {
+        port["port"]: rule.get("from")
+        for rule in policy["spec"]["ingress"]
+        for port in rule["ports"]
+    }
+
+
+def test_network_policy_admits_metrics_from_the_monitoring_namespace_only(
+    helm: HelmRunner, kube: BlockingClient, namespace: str
+) -> None:
+    documents = _rendered(helm, "--namespace", namespace)
+    policy = _named(documents, "NetworkPolicy", "x-dataproduct-operator")
+    operator = _named(documents, "Deployment", "x-dataproduct-operator")
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"]
+        == (operator["spec"]["selector"]["matchLabels"])
+    )
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    ports = _ingress_ports(policy)
+    assert ports == {
+        "metrics": [
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "In",
+                            "values": ["monitoring"],
+                        }
+                    ]
+                }
+            }
+        ],
+        "health": None,  # kubelet probes
+        "catalog": None,  # the catalog checks its callers (catalog.auth: kubernetes)
+    }
+    # Every port the pod serves is named in the policy: nothing else reaches it.
+    container = operator["spec"]["template"]["spec"]["containers"][0]
+    assert {p["name"] for p in container["ports"]} == set(ports)
+    # The API server takes it as it is.
+    kube.create(
+        f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies?dryRun=All", policy
+    )
+
+    peers = '{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}'
+    standalone = _rendered(
+        helm, "--namespace", namespace, "--set", "catalog.standalone=true",
+        "--set", "networkPolicy.metricsNamespaces={prometheus,ops}",
+        "--set-json", f"networkPolicy.catalogFrom=[{peers}]",
+    )  # fmt: skip
+    operator_ports = _ingress_ports(_named(standalone, "NetworkPolicy", "x-dataproduct-operator"))
+    assert set(operator_ports) == {"metrics", "health"}
+    metrics_from = operator_ports["metrics"]
+    assert metrics_from is not None
+    assert metrics_from[0]["namespaceSelector"]["matchExpressions"][0]["values"] == [
+        "prometheus",
+        "ops",
+    ]
+    catalog_policy = _named(standalone, "NetworkPolicy", "x-dataproduct-operator-catalog")
+    catalog = _named(standalone, "Deployment", "x-dataproduct-operator-catalog")
+    assert (
+        catalog_policy["spec"]["podSelector"]["matchLabels"]
+        == (catalog["spec"]["selector"]["matchLabels"])
+    )
+    assert _ingress_ports(catalog_policy) == {
+        "catalog": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}
+        ]
+    }
+    kube.create(
+        f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies?dryRun=All",
+        catalog_policy,
+    )
+    disabled = _rendered(helm, "--set", "networkPolicy.enabled=false")
+    assert not [d for d in disabled if d["kind"] == "NetworkPolicy"]
 
 
 def test_optional_service_monitor_scrapes_the_metrics_port(helm: HelmRunner) -> None:
@@ -248,11 +363,21 @@ def test_operator_role_is_the_generated_rules_without_wildcards(
         (("rbac.authorization.k8s.io", "roles", "create"), False),
         (("datamesh.dev", "dataproducts", "patch"), True),
         (("datamesh.dev", "dataproducts", "create"), False),
-        (("", "secrets", "get"), False),
+        # get, update and patch by name only because the owner Roles grant them on their
+        # products' Secrets (the API server lets the operator grant only what it holds); never
+        # list, watch, create or delete.
+        (("", "secrets", "get"), True),
+        (("", "secrets", "list"), False),
+        (("", "secrets", "watch"), False),
+        (("", "secrets", "create"), False),
+        (("", "secrets", "delete"), False),
         (("", "pods", "create"), False),
         (("rbac.authorization.k8s.io", "clusterrolebindings", "create"), False),
         (("rbac.authorization.k8s.io", "roles", "escalate"), False),
         (("", "namespaces", "delete"), False),
+        (("", "persistentvolumes", "patch"), True),  # retained volumes (cluster-scoped)
+        (("", "persistentvolumes", "delete"), False),
+        (("", "persistentvolumes", "create"), False),
         (("rbac.authorization.k8s.io", "clusterroles", "bind", "datamesh-domain-editor"), True),
         (("rbac.authorization.k8s.io", "clusterroles", "bind", "admin"), False),
         (

@@ -130,7 +130,8 @@ def test_a_warn_policy_accepts_the_product_with_the_warning(
         return "end it in -data" in result.stderr
 
     wait_for(warned, description="admission to warn")
-    product["metadata"]["name"] = "orders"
+    product = example(namespace, "orders")  # the same product, under its own name
+    product["spec"]["owner"]["team"] = "sales-analysts"
     result = kubectl("apply", "-f", "-", stdin=json.dumps(product))
     assert "created" in result.stdout
     assert "Warning:" in result.stderr and "end it in -data" in result.stderr

@@ -6,9 +6,6 @@ between them and the operator's arithmetic.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,16 +13,13 @@ import pytest
 from dataproduct_operator.api.datadomain import QUOTA_MEMORY, QUOTA_STORAGE
 from dataproduct_operator.api.dataproduct import PIPELINE_RESOURCES, STORAGE_SIZE
 from dataproduct_operator.k8s.blocking import BlockingClient
-from tests.clusters import DOMAINS, KubectlRunner
-from tests.products import delete_if_present, example
+from tests.clusters import DOMAINS, KubectlRunner, apply_as_user
+from tests.products import example
 
 CPU = PIPELINE_RESOURCES.named[0]
 
 
-def _apply(kubectl: KubectlRunner, document: dict[str, Any]) -> tuple[bool, str]:
-    """``kubectl apply`` as a user would: (accepted, what kubectl printed)."""
-    result = kubectl("apply", "-f", "-", stdin=json.dumps(document), check=False)
-    return result.returncode == 0, result.stdout + result.stderr
+_apply = apply_as_user
 
 
 def _product(namespace: str, size: str) -> dict[str, Any]:
@@ -63,14 +57,6 @@ def test_pipeline_resources_out_of_range_are_refused_with_the_message(
     accepted, printed = _apply(kubectl, product)
     assert not accepted, printed
     assert f"spec.pipelines[0].resources.requests: Invalid value: {CPU.message}" in printed, printed
-
-
-@pytest.fixture
-def domain_name(kube: BlockingClient, crds: None, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A DataDomain name of this test's own; the domain is deleted afterwards if made."""
-    name = "t" + hashlib.sha256(request.node.name.encode()).hexdigest()[:8]
-    yield name
-    delete_if_present(kube, f"{DOMAINS}/{name}")
 
 
 def _domain(name: str, **quota: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataproduct_operator.api.dataproduct import (
 from dataproduct_operator.manifests.crd import DATA_PRODUCT, build_crd
 from dataproduct_operator.manifests.generate import drifted_files
 from dataproduct_operator.manifests.reference import render_reference
+from tests.unit.test_input_bounds import schema_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,19 +22,15 @@ def test_generated_files_are_up_to_date() -> None:
     assert drifted_files(REPO) == [], "run `make generate` and commit the result"
 
 
-def _walk(node: dict[str, Any], path: str = "") -> list[str]:
+def _walk(schema: dict[str, Any]) -> list[str]:
     problems = []
-    if "$ref" in node or "title" in node:
-        problems.append(f"{path}: $ref or title left in")
-    if "anyOf" in node and not node.get("x-kubernetes-int-or-string"):
-        problems.append(f"{path}: anyOf outside int-or-string")
-    if "type" not in node and not node.get("x-kubernetes-int-or-string"):
-        problems.append(f"{path}: no type")
-    for name, sub in node.get("properties", {}).items():
-        problems += _walk(sub, f"{path}.{name}")
-    for key in ("items", "additionalProperties"):
-        if isinstance(node.get(key), dict):
-            problems += _walk(node[key], f"{path}[{key}]")
+    for path, node in schema_nodes(schema, ""):
+        if "$ref" in node or "title" in node:
+            problems.append(f"{path}: $ref or title left in")
+        if "anyOf" in node and not node.get("x-kubernetes-int-or-string"):
+            problems.append(f"{path}: anyOf outside int-or-string")
+        if "type" not in node and not node.get("x-kubernetes-int-or-string"):
+            problems.append(f"{path}: no type")
     return problems
 
 

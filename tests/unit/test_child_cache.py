@@ -52,7 +52,8 @@ def test_only_what_the_operator_reads_is_kept() -> None:
     kept = slim(claim("5"), "v1", "PersistentVolumeClaim")
     assert "managedFields" not in kept["metadata"]
     assert kept["metadata"]["annotations"] == {ANNOTATION_DESIRED_HASH: "h1"}
-    assert kept["spec"] == {"resources": {"requests": {"storage": "5Gi"}}}
+    # The size it never shrinks, the volume whose reclaim policy follows the port's.
+    assert kept["spec"] == {"resources": {"requests": {"storage": "5Gi"}}, "volumeName": "pv-1"}
     assert kept["status"]["phase"] == "Bound"
 
 

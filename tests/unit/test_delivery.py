@@ -26,7 +26,7 @@ from dataproduct_operator.manifests.rbac import (
 )
 from dataproduct_operator.reconcile.dataproduct import CHILD_KINDS, PROMETHEUS_RULE
 from dataproduct_operator.specs.dataproduct import owner_rules, reader_rules
-from tests.helpers import EXAMPLES
+from tests.helpers import EXAMPLES, build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "dataproduct-operator"
@@ -124,6 +124,7 @@ def test_cluster_wide_rules_write_no_namespaced_kind_but_role_bindings() -> None
             ("datamesh.dev", "datadomains/finalizers", "update"),
             ("", "namespaces", "create"),
             ("", "namespaces", "patch"),
+            ("", "persistentvolumes", "patch"),  # cluster-scoped: no namespaced role can
             *(("datamesh.dev", "meshpolicies/status", v) for v in ("update", "patch")),
             ("datamesh.dev", "meshpolicies/finalizers", "update"),
             *(
@@ -159,18 +160,10 @@ def test_image_user_is_the_user_the_chart_runs_as() -> None:
 
 
 def test_the_wheel_carries_every_file_the_package_reads(tmp_path: Path) -> None:
-    """The image installs the wheel: templates, assets and Go pins must be inside it."""
-    subprocess.run(
-        [
-            sys.executable,
-            *("-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"),
-            *("--wheel-dir", str(tmp_path / "dist"), str(REPO)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    (wheel,) = (tmp_path / "dist").glob("dataproduct_operator-*.whl")
+    """The image installs the wheel: templates and assets must be inside it; the local control
+    plane (cluster/: its assets and Go pins too) stays out, as tests/unit/test_supply_chain.py
+    checks."""
+    wheel = build_wheel(tmp_path / "wheel")
     assert wheel.name.startswith(f"dataproduct_operator-{__version__}-")
     with zipfile.ZipFile(wheel) as archive:
         shipped = set(archive.namelist())
@@ -179,9 +172,11 @@ def test_the_wheel_carries_every_file_the_package_reads(tmp_path: Path) -> None:
         path.relative_to(PACKAGE.parent).as_posix()
         for path in PACKAGE.rglob("*")
         if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
+        if "cluster" not in path.relative_to(PACKAGE).parts[:1]
     ]
     assert data_files
     assert sorted(set(data_files) - shipped) == []
+    assert [name for name in shipped if name.startswith("dataproduct_operator/cluster/")] == []
 
     # Rendering from the unpacked wheel alone, away from the repository, works.
     script = (

@@ -133,10 +133,22 @@ def test_a_blocked_deletion_names_the_products_and_keeps_the_other_conditions() 
     blocked = DataDomainStatus.model_validate(wire)
     ready = blocked.conditions[0]
     assert (ready.type, ready.status.value, ready.reason) == ("Ready", "False", "DeletionBlocked")
-    assert "12 DataProducts" in ready.message and "p-0" in ready.message
+    assert "p-0" in ready.message and "p-9" in ready.message and "p-10" not in ready.message
     assert "and 2 more" in ready.message and ready.last_transition_time == T1
     assert [c.type for c in blocked.conditions[1:]] == [
         "NamespaceReady",
         "QuotaReady",
         "AccessReady",
     ]
+
+
+def test_a_blocked_deletion_neither_names_nor_counts_hidden_products() -> None:
+    # The caller passes the products that are not Hidden; with only Hidden ones left the
+    # message names none and gives no number, yet says how to find them.
+    assert blocked_message("sales", ["orders"]) == (
+        "deletion waits: namespace sales still holds DataProducts (orders); delete them "
+        "first (kubectl get dataproducts -n sales lists every one)"
+    )
+    only_hidden = blocked_message("sales", [])
+    assert not any(character.isdigit() for character in only_hidden)
+    assert "kubectl get dataproducts -n sales" in only_hidden

@@ -4,15 +4,19 @@ the starter set against the examples, and the violations metric."""
 from __future__ import annotations
 
 import copy
+import json
+import re
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import generate_latest
 
 from dataproduct_operator.api.cel import CelCompileError, CelEvaluationError, compile_cel
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.meshpolicy import MeshPolicy, compile_policy
-from dataproduct_operator.manifests.policies import STARTER_POLICIES
+from dataproduct_operator.manifests.chart import REGISTRIES_TEMPLATE, render_policies_template
+from dataproduct_operator.manifests.policies import STARTER_POLICIES, allowed_registries_policy
 from dataproduct_operator.metrics import OperatorMetrics
 from dataproduct_operator.reconcile.mesh import Violations
 from dataproduct_operator.specs.meshpolicy import build_admission_objects
@@ -266,3 +270,44 @@ def test_violations_are_counted_per_policy_and_rule_in_prometheus_format() -> No
     violations.observe("sales", "orders", set())
     assert violations.forget("crm", "customers")
     assert "dataproduct_policy_violations{" not in generate_latest(metrics.registry).decode()
+
+
+def test_allowed_registries_reports_the_pipelines_whose_images_come_from_elsewhere() -> None:
+    (policy,) = [p for p in starters() if p.name == "allowed-registries"]
+    assert policy.spec.enforcement.value == "Audit"
+    document = example_product()
+    assert audit(document, policy) == []  # ghcr.io, the default
+    document["spec"]["pipelines"][0]["image"] = "busybox:1.36"  # Docker Hub
+    document["spec"]["pipelines"][1]["image"] = "localhost:5000/acme/backfill:1"
+    assert audit(document, policy) == [
+        "allowed-registries/images-from-allowed-registries: pipeline images come from the "
+        "registries ghcr.io; move these to one of them: ingest (busybox:1.36), "
+        "backfill (localhost:5000/acme/backfill:1)"
+    ]
+
+
+def test_the_charts_registries_reach_the_allowed_registries_rule() -> None:
+    listed = allowed_registries_policy("['registry.example.com:5000', 'docker.io']")
+    policy = MeshPolicy.from_object(listed)
+    document = example_product()
+    document["spec"]["pipelines"] = [
+        {"name": "a", "image": "registry.example.com:5000/team/job@sha256:" + "a" * 64},
+        {"name": "b", "image": "library/busybox"},
+        {"name": "c", "image": "ghcr.io/acme/c:1"},
+    ]
+    assert audit(document, policy) == [
+        "allowed-registries/images-from-allowed-registries: pipeline images come from the "
+        "registries registry.example.com:5000, docker.io; move these to one of them: "
+        "c (ghcr.io/acme/c:1)"
+    ]
+
+
+def test_the_chart_writes_its_registries_value_into_the_rule_as_a_cel_list() -> None:
+    template = render_policies_template()
+    assert REGISTRIES_TEMPLATE in template
+    registries = json.dumps(["a.example.com", "b.example.com:5000"])  # what toJson writes
+    rendered = template.replace(REGISTRIES_TEMPLATE, registries)
+    documents = [d for d in yaml.safe_load_all(re.sub(r"\{\{-.*\}\}", "", rendered)) if d]
+    (chart_policy,) = [d for d in documents if d["metadata"]["name"] == "allowed-registries"]
+    assert chart_policy["spec"] == allowed_registries_policy(registries)["spec"]
+    assert compile_policy(MeshPolicy.from_object(chart_policy)).errors == {}  # CEL compiles

@@ -64,6 +64,8 @@ class Reason(StrEnum):
     # A DataDomain naming a namespace that an older DataDomain holds
     NAMESPACE_TAKEN = "NamespaceTaken"
     DELETION_BLOCKED = "DeletionBlocked"
+    # A child's name is taken by another product's object (Ready and the aspect of that child)
+    NAME_CONFLICT = "NameConflict"
     # DataProduct aspects
     CLAIMS_BOUND = "ClaimsBound"
     CLAIMS_NOT_BOUND = "ClaimsNotBound"
@@ -104,6 +106,11 @@ class Reason(StrEnum):
     RETAINED = "Retained"
     RUN_SUCCEEDED = "RunSucceeded"
     POLICY_VIOLATION = "PolicyViolation"
+
+
+# Reasons an aspect passes on to Ready as they are (instead of ``<Aspect>NotReady``): they need
+# the user to change something, and Ready is what a user reads first.
+READY_REPEATS = frozenset({Reason.NAME_CONFLICT})
 
 
 def not_ready_reason(condition_type: str) -> str:

@@ -113,7 +113,10 @@ class DataDomainSpec(ApiModel):
 class ProductCounts(ApiModel):
     """The domain's data products."""
 
-    total: int = Field(default=0, description="How many DataProducts the namespace holds.")
+    total: int = Field(
+        default=0,
+        description="How many DataProducts the namespace holds, Hidden ones not counted.",
+    )
     ready: int = Field(default=0, description="How many of them are Ready.")
 
 
@@ -141,6 +144,11 @@ class DataDomainStatus(ApiModel):
     quota: list[QuotaUsage] = Field(default_factory=list, description="Use of the quota.")
 
 
+# Namespaces of the cluster itself: a domain there would hand its owner team the editor role
+# (and the operator its writes) where the cluster's own workloads live.
+RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
+_DOMAIN_NAMESPACE = "(has(self.spec.__namespace__) ? self.spec.__namespace__ : self.metadata.name)"
+
 # The domain's name is its namespace's unless spec.namespace says otherwise.
 ROOT_VALIDATIONS = (
     cel(
@@ -148,6 +156,12 @@ ROOT_VALIDATIONS = (
         f"self.metadata.name.matches('{DNS_LABEL}'))",
         "the DataDomain name must be a DNS label (at most 63 lower case letters, digits and "
         "'-') to name its namespace; otherwise set spec.namespace",
+    ),
+    cel(
+        f"!({_DOMAIN_NAMESPACE} in {list(RESERVED_NAMESPACES)})",
+        f"a DataDomain may not use the namespace {', '.join(RESERVED_NAMESPACES)}: they belong "
+        "to the cluster itself; name the domain after a namespace of its own or set "
+        "spec.namespace",
     ),
 )
 

@@ -7,6 +7,7 @@ lives here as schema facts and CEL rules, each with a message that says what mus
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -23,6 +24,15 @@ from dataproduct_operator.api.base import (
     validations,
 )
 from dataproduct_operator.api.conditions import Condition, ConditionStatus
+from dataproduct_operator.api.cron import (
+    CRON,
+    CRON_FIELDS,
+    CRON_MESSAGE,
+    MAX_SCHEDULE_LENGTH,
+    RANGE_ORDER_MESSAGE,
+    RANGE_ORDER_RULE,
+    check_schedule,
+)
 from dataproduct_operator.api.quantity import QuantityRange, ResourceRanges
 
 KIND = "DataProduct"
@@ -39,8 +49,20 @@ MAX_CLAIM_NAME = 63  # also a label value on the claim
 # Lets the API server apply the nested defaults when the whole object is left out.
 OBJECT_DEFAULT: dict[str, Any] = {"default": {}}
 
-CRON_FIELD = r"(\*|[0-9]+(-[0-9]+)?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]+)?"
-CRON = rf"^{CRON_FIELD}(,{CRON_FIELD})*(\s+{CRON_FIELD}(,{CRON_FIELD})*){{4}}$"
+# A container image reference as the container runtimes read it:
+# [host[:port]/]path[:tag][@sha256:<64 hex digits>], the path in lower case.
+_DOMAIN_PART = r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_PATH_PART = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = (
+    rf"^({_DOMAIN_PART}(\.{_DOMAIN_PART})*(:[0-9]{{1,5}})?/)?{_PATH_PART}(/{_PATH_PART})*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+IMAGE_MESSAGE = (
+    "image must be a container image reference [registry[:port]/]path[:tag][@sha256:digest], "
+    "the path in lower case, e.g. ghcr.io/acme/orders-ingest:1.4 or "
+    "registry.example.com:5000/team/job@sha256:<64 hex digits>"
+)
+MAX_IMAGE_LENGTH = 512
 DURATION = r"^[1-9][0-9]*(s|m|h|d|w)$"
 SEMVER = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -60,6 +82,9 @@ PIPELINE_RESOURCES = ResourceRanges(
     other=QuantityRange("any other resource", "1 or 10Gi", "1Pi"),
 )
 MAX_RESOURCES = 16  # entries of requests or limits; bounds the cost of their CEL rules
+MAX_ENV = 64  # environment variables of a pipeline; bounds the cost of the Secret name rule
+MAX_ARGUMENT_LENGTH = 4096  # one item of a command or of its arguments
+MAX_TAG_LENGTH = 64
 
 
 class Lifecycle(StrEnum):
@@ -122,13 +147,30 @@ class Contact(ApiModel):
     )
 
 
+# Groups and users named system: are Kubernetes' own: system:authenticated holds every
+# signed-in user, system:nodes and system:serviceaccounts the cluster's machinery.
+SYSTEM_PREFIX = "system:"
+SYSTEM_SUBJECT_REASON = (
+    "names starting with system: are reserved by Kubernetes: such groups hold every "
+    "authenticated user (system:authenticated) or node and controller identities"
+)
+
+
 class Owner(ApiModel):
     """Who owns the product."""
 
     team: str = Field(
         min_length=1,
         max_length=128,
-        description="The owning team; also the Kubernetes group granted the owner Role.",
+        json_schema_extra=validations(
+            cel(
+                f"!self.startsWith('{SYSTEM_PREFIX}')",
+                f"the owner team must be a group of the team's own, not {SYSTEM_PREFIX}...: "
+                + SYSTEM_SUBJECT_REASON,
+            )
+        ),
+        description="The owning team; also the Kubernetes group granted the owner Role. "
+        "It may not start with system:.",
     )
     contacts: list[Contact] = Field(
         default_factory=list, max_length=16, description="People to contact."
@@ -325,33 +367,56 @@ class Pipeline(ApiModel):
     """A job that produces the product's data: scheduled (CronJob) or on demand (Job)."""
 
     name: str = dns_label("Name of the pipeline, e.g. ingest.")
-    image: str = Field(min_length=1, max_length=512, description="Container image.")
-    command: list[str] = Field(default_factory=list, max_length=64, description="Entrypoint.")
-    args: list[str] = Field(default_factory=list, max_length=256, description="Arguments.")
+    image: str = Field(
+        min_length=1,
+        max_length=MAX_IMAGE_LENGTH,
+        json_schema_extra=validations(cel(f"self.matches(r'{IMAGE_REFERENCE}')", IMAGE_MESSAGE)),
+        description="Container image: [registry[:port]/]path[:tag][@sha256:digest], e.g. "
+        "ghcr.io/acme/orders-ingest:1.4.",
+    )
+    command: list[Annotated[str, Field(max_length=MAX_ARGUMENT_LENGTH)]] = Field(
+        default_factory=list, max_length=64, description="Entrypoint."
+    )
+    args: list[Annotated[str, Field(max_length=MAX_ARGUMENT_LENGTH)]] = Field(
+        default_factory=list, max_length=256, description="Arguments."
+    )
     env: list[EnvVar] = Field(
         default_factory=list,
-        max_length=64,
+        max_length=MAX_ENV,
         description="Extra environment variables.",
         json_schema_extra=keyed_by_name(),
     )
     resources: Resources | None = Field(default=None, description="Requests and limits.")
     schedule: str | None = Field(
         default=None,
-        max_length=128,
+        max_length=MAX_SCHEDULE_LENGTH,
         json_schema_extra=validations(
-            cel(
-                f"self.matches(r'{CRON}')",
-                "schedule must be a 5-field cron expression such as '0 * * * *'",
-            )
+            cel(f"self.matches(r'{CRON}')", CRON_MESSAGE),
+            *(cel(field.cel_rule(), field.message) for field in CRON_FIELDS),
+            cel(RANGE_ORDER_RULE, RANGE_ORDER_MESSAGE),
         ),
-        description="Cron schedule (5 fields). Absent: runs on demand, when the annotation "
-        "datamesh.dev/run names this pipeline.",
+        description="Cron schedule: minute (0-59), hour (0-23), day of month (1-31), month "
+        "(1-12 or JAN-DEC) and day of week (0-7 or SUN-SAT), separated by spaces; each a list "
+        "of *, values or ranges a-b, with an optional step /n. Absent: runs on demand, when "
+        "the annotation datamesh.dev/run names this pipeline.",
     )
     timeout_seconds: int | None = Field(
         default=None, ge=1, le=604800, description="A run is stopped after this many seconds."
     )
     retries: int = Field(default=0, ge=0, le=20, description="Retries of a failed run.")
     suspend: bool = Field(default=False, description="Pause the schedule.")
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, image: str) -> str:
+        if not re.fullmatch(IMAGE_REFERENCE[1:-1], image):
+            raise ValueError(IMAGE_MESSAGE)
+        return image
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_in_range(cls, schedule: str | None) -> str | None:
+        return None if schedule is None else check_schedule(schedule)
 
 
 class Reader(ApiModel):
@@ -366,6 +431,11 @@ class Reader(ApiModel):
             cel(
                 "self.kind == 'ServiceAccount' || !has(self.namespace)",
                 "only a ServiceAccount reader has a namespace; remove it",
+            ),
+            cel(
+                f"self.kind == 'ServiceAccount' || !self.name.startsWith('{SYSTEM_PREFIX}')",
+                f"a Group or User reader may not start with {SYSTEM_PREFIX}: "
+                + SYSTEM_SUBJECT_REASON,
             ),
         )
     }
@@ -421,7 +491,9 @@ class DataProductSpec(ApiModel):
     classification: Classification = Field(
         default=Classification.INTERNAL, description="Data classification."
     )
-    tags: list[str] = Field(default_factory=list, max_length=32, description="Free-form tags.")
+    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_TAG_LENGTH)]] = Field(
+        default_factory=list, max_length=32, description="Free-form tags."
+    )
     inputs: list[Input] = Field(
         default_factory=list,
         max_length=32,
@@ -456,8 +528,11 @@ class DataProductSpec(ApiModel):
     )
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.RETAIN,
-        description="Retain: the data volumes survive deletion of the product. "
-        "Delete: they are deleted with it.",
+        description="Retain: the data volumes survive deletion of the product, and of its "
+        "namespace: once a claim is bound, its PersistentVolume gets the Retain reclaim policy "
+        "and labels for this port, and a product of the same namespace, domain, name and port "
+        "made again binds it again. Volumes not bound yet keep their StorageClass's reclaim "
+        "policy (often Delete). Delete: they are deleted with it.",
     )
 
 
@@ -518,6 +593,33 @@ class DataProductStatus(ApiModel):
         return any(c.type == "Ready" and c.status is ConditionStatus.TRUE for c in self.conditions)
 
 
+def _has_product_prefix(name: str) -> str:
+    """CEL: the string ``name`` starts with ``<product>-``.
+
+    Written with substring and equality, not ``startsWith(self.metadata.name + '-')``: the API
+    server prices a rule by the largest values it could see, and takes the product's name to be
+    as long as a whole request; a comparison with a substring of the bounded ``name`` is priced
+    by that substring.
+    """
+    product = "self.metadata.name"
+    return (
+        f"(size({name}) > size({product}) && {name}.substring(0, size({product})) == {product} "
+        f"&& {name}.substring(size({product}), size({product}) + 1) == '-')"
+    )
+
+
+def _own_secrets_only(field: str, rule: str, field_path: str) -> dict[str, str]:
+    """CEL rule on the root: every Secret ``field`` names starts with ``<product>-``."""
+    because = "a pipeline reads only its own product's Secrets"
+    return cel(
+        rule,
+        f"{field} must start with the product's name and '-': {because}",
+        fieldPath=field_path,
+        messageExpression=f"'{field} must start with ' + self.metadata.name + "
+        f'"- (the product name and a dash): {because}"',
+    )
+
+
 ROOT_VALIDATIONS = (
     cel(
         f"size(self.metadata.name) <= {MAX_PRODUCT_NAME}",
@@ -525,6 +627,20 @@ ROOT_VALIDATIONS = (
     ),
     _child_names_fit("outputPorts", "port", "PersistentVolumeClaim", MAX_CLAIM_NAME),
     _child_names_fit("pipelines", "pipeline", "CronJob", MAX_CRONJOB_NAME),
+    _own_secrets_only(
+        "spec.pipelines[].env[].valueFrom.secretKeyRef.name",
+        "!has(self.spec.pipelines) || self.spec.pipelines.all(p, !has(p.env) || p.env.all(e, "
+        "!has(e.valueFrom) || !has(e.valueFrom.secretKeyRef) || "
+        f"{_has_product_prefix('e.valueFrom.secretKeyRef.name')}))",
+        ".spec.pipelines",
+    ),
+    _own_secrets_only(
+        "spec.inputs[].external.secretRef.name",
+        "!has(self.spec.inputs) || self.spec.inputs.all(i, !has(i.external) || "
+        "!has(i.external.secretRef) || "
+        f"{_has_product_prefix('i.external.secretRef.name')})",
+        ".spec.inputs",
+    ),
 )
 
 PRINTER_COLUMNS = (

@@ -38,10 +38,12 @@ from dataproduct_operator.api.dataproduct import (
     PipelineStatus,
     RunStatus,
 )
+from dataproduct_operator.api.kinds import API_VERSION
 from dataproduct_operator.api.naming import connection_config_map_name
 from dataproduct_operator.api.quantity import duration_seconds, parse_quantity
 from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.exports.ids import product_id
+from dataproduct_operator.catalog.limits import CpuBudgetSpentError
 from dataproduct_operator.catalog.lineage import Health, LineageGraph, health_of, product_node_id
 from dataproduct_operator.constants import LABEL_PIPELINE
 from dataproduct_operator.specs.dataproduct import CONNECTION_KEY
@@ -111,9 +113,14 @@ class ProductSummary(View):
     health_reason: str = Field(description="Reason of the Ready condition, if any.")
     url: str = Field(description="The product page.")
     api_url: str
+    truncated: bool = Field(
+        default=False,
+        description="Some texts or lists were shortened by the catalog (ending in …); "
+        "the product's page says which, and where the full object is.",
+    )
 
 
-def summarize(product: DataProduct) -> ProductSummary:
+def summarize(product: DataProduct, *, truncated: bool = False) -> ProductSummary:
     spec = product.spec
     ready = _condition(product.status.conditions, READY)
     return ProductSummary(
@@ -134,6 +141,7 @@ def summarize(product: DataProduct) -> ProductSummary:
         health_reason=ready.reason if ready else "",
         url=urls.product_url(product.namespace, product.name),
         api_url=urls.api_product_url(product.namespace, product.name),
+        truncated=truncated,
     )
 
 
@@ -151,7 +159,11 @@ class Filters(View):
             wanted = getattr(self, field)
             if wanted and str(getattr(summary, field)) != wanted:
                 return False
-        return all(word in _search_text(summary) for word in self.q.lower().split())
+        words = self.q.lower().split()
+        if not words:
+            return True
+        text = _search_text(summary)
+        return all(word in text for word in words)
 
 
 def _search_text(summary: ProductSummary) -> str:
@@ -171,12 +183,31 @@ class IndexView(View):
     lifecycles: list[str]
     classifications: list[str]
     healths: list[str]
+    truncated: bool = Field(
+        default=False,
+        description="The search spent its CPU budget before looking at every product: what it "
+        "found so far.",
+    )
+
+
+Meter = Callable[[Iterable[ProductSummary]], Iterable[ProductSummary]]
 
 
 def build_index(
-    summaries: Sequence[ProductSummary], filters: Filters, *, domains: Iterable[str] = ()
+    summaries: Sequence[ProductSummary],
+    filters: Filters,
+    *,
+    domains: Iterable[str] = (),
+    meter: Meter = iter,
 ) -> IndexView:
-    found = [s for s in summaries if filters.matches(s)]
+    """The index of ``summaries`` found by ``filters``; ``meter`` may stop the search
+    (:class:`CpuBudgetSpentError`), which then answers what it found so far, marked truncated."""
+    found: list[ProductSummary] = []
+    truncated = False
+    try:
+        found.extend(s for s in meter(summaries) if filters.matches(s))
+    except CpuBudgetSpentError:
+        truncated = True
     found.sort(key=lambda s: (s.domain, s.name, s.namespace))
     return IndexView(
         products=found,
@@ -186,6 +217,7 @@ def build_index(
         lifecycles=[item.value for item in Lifecycle],
         classifications=[item.value for item in Classification],
         healths=[item.value for item in Health],
+        truncated=truncated,
     )
 
 
@@ -308,6 +340,14 @@ class ProductDetail(View):
     snippets: list[Snippet]
     exports: dict[str, str] = Field(description="Export format -> API URL.")
     lineage_url: str = Field(description="The lineage graph around the product.")
+    truncated: list[str] = Field(
+        default_factory=list,
+        description="Fields the catalog keeps shortened (texts end in …, lists cut); the "
+        "full object is at fullObject.",
+    )
+    full_object: Snippet = Field(
+        description="Where the full object is: its API server path, and the kubectl command."
+    )
 
 
 def _freshness(target: str, pipelines: Sequence[PipelineStatus], now: datetime) -> SloView:
@@ -524,6 +564,7 @@ def build_product_detail(
     connection: Mapping[str, Any] | None,
     export_formats: Iterable[str],
     now: datetime | None = None,
+    truncated: Sequence[str] = (),
 ) -> ProductDetail:
     """The product page of ``product``; ``graph`` is the lineage the page may show (upstream
     and downstream come from it, with what may not be shown already unlisted)."""
@@ -531,7 +572,7 @@ def build_product_detail(
     spec = product.spec
     node_id = product_node_id(product.namespace, product.name)
     return ProductDetail(
-        summary=summarize(product),
+        summary=summarize(product, truncated=bool(truncated)),
         contacts=[ContactView(name=c.name, email=c.email) for c in spec.owner.contacts],
         discoverability=spec.discoverability.value,
         deletion_policy=spec.deletion_policy.value,
@@ -554,6 +595,16 @@ def build_product_detail(
             for name in export_formats
         },
         lineage_url=urls.lineage_url(focus=node_id, hops=LINEAGE_HOPS),
+        truncated=list(truncated),
+        full_object=_full_object(product),
+    )
+
+
+def _full_object(product: DataProduct) -> Snippet:
+    namespace, name = product.namespace, product.name
+    return Snippet(
+        title=f"/apis/{API_VERSION}/namespaces/{namespace}/dataproducts/{name}",
+        command=f"kubectl get dataproduct {name} -n {namespace} -o yaml",
     )
 
 

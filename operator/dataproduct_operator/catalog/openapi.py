@@ -141,6 +141,14 @@ def build_openapi(export_formats: Sequence[str]) -> dict[str, Any]:
                 "total": {"type": "integer", "description": "Products found (all pages)."},
                 "next": {"type": ["string", "null"], "description": "URL of the next page."},
                 "countsPerDomain": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "limit": {
+                    "type": "integer",
+                    "description": "Products per page: the limit asked for, at most 1000.",
+                },
+                "truncated": {
+                    "type": "boolean",
+                    "description": "The search spent its CPU budget: what it found until then.",
+                },
             },
         },
         "DomainList": {
@@ -155,12 +163,20 @@ def build_openapi(export_formats: Sequence[str]) -> dict[str, Any]:
         "schema": {"type": "string", "enum": list(export_formats)},
     }
     filters = [
-        _query("q", "Words that must all appear in the name, description, tags or columns."),
+        _query(
+            "q",
+            "Words that must all appear in the name, description, tags or columns (at most 16 "
+            "words and 256 characters; more answers 400).",
+        ),
         _query("domain", "Only this domain."),
         _query("lifecycle", "Only this lifecycle (Draft, Experimental, Production, ...)."),
         _query("classification", "Only this classification (Public, Internal, ...)."),
         _query("health", "Only this health (healthy, unhealthy, unknown)."),
-        _query("limit", "Products per page (1-1000, default 100).", {"type": "integer"}),
+        _query(
+            "limit",
+            "Products per page (default 100; more than 1000 gives 1000).",
+            {"type": "integer"},
+        ),
         _query("offset", "Products to skip.", {"type": "integer"}),
     ]
     api = urls.API
@@ -208,6 +224,16 @@ def build_openapi(export_formats: Sequence[str]) -> dict[str, Any]:
                 "responses": {
                     "200": EXPORT_RESPONSE,
                     **ERRORS,
+                    "429": _json_response(
+                        "As many whole-mesh exports as allowed at once are running; try again "
+                        "after the Retry-After header's seconds.",
+                        _ref("Error"),
+                    ),
+                    "503": _json_response(
+                        "The catalog is still listing the mesh, or the export spent its CPU "
+                        "budget (reason ExportTooLarge): export per product instead.",
+                        _ref("Error"),
+                    ),
                 },
             }
         },

@@ -6,8 +6,10 @@ import asyncio
 import logging
 from pathlib import Path
 
+from dataproduct_operator.catalog.auth import AuthMode, AuthSettings, KubernetesAuth
+from dataproduct_operator.catalog.limits import CatalogLimits
 from dataproduct_operator.catalog.model import Visibility
-from dataproduct_operator.catalog.server import start_catalog
+from dataproduct_operator.catalog.server import on_loop, start_catalog
 from dataproduct_operator.catalog.store import CatalogStore
 from dataproduct_operator.catalog.watch import MeshWatch
 from dataproduct_operator.k8s.client import KubeClient
@@ -26,16 +28,27 @@ async def serve_forever(
     port: int,
     visibility: Visibility,
     public_url: str | None = None,
+    limits: CatalogLimits | None = None,
+    auth: AuthMode = AuthMode.NONE,
+    auth_settings: AuthSettings | None = None,
 ) -> None:
-    """Watch the mesh and serve the catalog until cancelled (Ctrl-C)."""
+    """Watch the mesh and serve the catalog until cancelled (Ctrl-C); with ``auth``
+    kubernetes, to callers with a bearer token the API server accepts, each shown what it may
+    list (see :mod:`~dataproduct_operator.catalog.auth`)."""
     # Loading may run an exec credential plugin: not on the event loop.
     credentials = await asyncio.to_thread(Credentials.from_environment, kubeconfig, context=context)
     client = KubeClient(credentials)
     store = CatalogStore(visibility)
     watch = MeshWatch(client, store, namespaces=namespaces)
+    checks = None
+    if auth is AuthMode.KUBERNETES:
+        checks = KubernetesAuth(on_loop(client), store, auth_settings).middleware
+        logger.info("Catalog callers need a bearer token (TokenReview, SubjectAccessReview)")
     try:
         watch.start()
-        runner = await start_catalog(store, host=host, port=port, public_url=public_url)
+        runner = await start_catalog(
+            store, host=host, port=port, public_url=public_url, limits=limits, auth=checks
+        )
         try:
             while True:
                 try:

@@ -5,27 +5,47 @@ Thin on purpose: a request reads the :class:`~dataproduct_operator.catalog.store
 JSON. Errors of the JSON API are JSON with the matching status code; pages get an HTML error
 page. Which products a page may show is the store's :class:`Visibility`: Hidden products answer
 404 like products that do not exist, so a URL reveals nothing.
+
+What a request may cost is bounded (:mod:`~dataproduct_operator.catalog.limits`): searches are
+refused past a length, run in a worker thread of their own under a CPU budget, and so do
+whole-mesh exports, of which only so many run at once (another answers 429 with Retry-After).
+Every text shown, in pages and in the JSON API, is stripped of bidirectional controls. The
+server runs on a thread and event loop of its own (:class:`CatalogServer`), never the
+operator's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.naming import connection_config_map_name
 from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.exports import EXPORT_FORMATS, ExportFormat
+from dataproduct_operator.catalog.limits import (
+    MAX_PAGE_SIZE,
+    CatalogLimits,
+    CpuBudget,
+    CpuBudgetSpentError,
+    QueryTooLongError,
+    search_words,
+    strip_bidi,
+)
 from dataproduct_operator.catalog.lineage import (
     LineageGraph,
     UnknownNode,
@@ -36,6 +56,7 @@ from dataproduct_operator.catalog.model import (
     DomainDetail,
     DomainSummary,
     Filters,
+    IndexView,
     ProductSummary,
     build_domain_detail,
     build_index,
@@ -53,7 +74,6 @@ from dataproduct_operator.errors import UserError
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
-MAX_LIMIT = 1000
 MAX_HOPS = 10
 DEFAULT_HOPS = 2
 STORE_KEY: web.AppKey[CatalogStore] = web.AppKey("store", CatalogStore)
@@ -61,16 +81,46 @@ TEMPLATES_KEY: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.E
 Clock = Callable[[], datetime]
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 PUBLIC_URL_KEY: web.AppKey[str | None] = web.AppKey("public_url")
+# The store as this request's caller may read it (set by --auth kubernetes, catalog/auth.py).
+VIEW_KEY: web.RequestKey[CatalogStore] = web.RequestKey("view", CatalogStore)
+
+
+@dataclass
+class Workers:
+    """The catalog's worker threads and what they may spend: a thread for searches, and one
+    per whole-mesh export allowed at once. Few on purpose: each busy thread takes its share of
+    the interpreter's lock, which the operator's thread (in its process) needs too."""
+
+    limits: CatalogLimits
+    search: ThreadPoolExecutor = field(init=False)
+    export: ThreadPoolExecutor = field(init=False)
+    mesh_exports: int = 0  # running now
+
+    def __post_init__(self) -> None:
+        self.search = ThreadPoolExecutor(1, thread_name_prefix="catalog-search")
+        self.export = ThreadPoolExecutor(
+            self.limits.mesh_exports_at_once, thread_name_prefix="catalog-export"
+        )
+
+    def shutdown(self) -> None:
+        self.search.shutdown(wait=False, cancel_futures=True)
+        self.export.shutdown(wait=False, cancel_futures=True)
+
+
+WORKERS_KEY: web.AppKey[Workers] = web.AppKey("workers", Workers)
 
 
 class CatalogError(Exception):
     """A request the catalog cannot answer: becomes JSON (API) or an error page."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
+        self.headers = headers or {}
 
 
 def _not_found(what: str) -> CatalogError:
@@ -108,12 +158,18 @@ def _page(
         .get_template(template)
         .render(path=request.path, synced=request.app[STORE_KEY].synced, **context)
     )
-    return web.Response(text=text, content_type="text/html", status=status)
+    # Bidirectional controls are never part of markup: stripped from the page in one pass.
+    return web.Response(text=strip_bidi(text), content_type="text/html", status=status)
 
 
-def _json(data: Any, *, status: int = 200) -> web.Response:
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON answer; its texts are what the catalog's pages show: stripped like them (written
+    as UTF-8, not escaped, the controls can only be inside strings: one pass over the text)."""
     return web.Response(
-        text=json.dumps(data, indent=2), content_type="application/json", status=status
+        text=strip_bidi(json.dumps(data, indent=2, ensure_ascii=False)),
+        content_type="application/json",
+        status=status,
+        headers=headers,
     )
 
 
@@ -121,13 +177,20 @@ def _json(data: Any, *, status: int = 200) -> web.Response:
 
 
 def _store(request: web.Request) -> CatalogStore:
-    return request.app[STORE_KEY]
+    """The store as the caller may read it: all of it, unless an auth middleware scoped it."""
+    view = request.get(VIEW_KEY)
+    return request.app[STORE_KEY] if view is None else view
 
 
 def _filters(request: web.Request) -> Filters:
     query = request.query
+    q = query.get("q", "").strip()
+    try:
+        search_words(q)
+    except QueryTooLongError as error:
+        raise CatalogError(400, "QueryTooLong", f"{error}; search with fewer words") from None
     return Filters(
-        q=query.get("q", "").strip(),
+        q=q,
         domain=query.get("domain", ""),
         lifecycle=query.get("lifecycle", ""),
         classification=query.get("classification", ""),
@@ -152,6 +215,19 @@ def _mesh_summaries(store: CatalogStore) -> list[ProductSummary]:
     return [
         c.summary for c in store.products() if store.visibility.in_mesh(c.summary.discoverability)
     ]
+
+
+async def _search(request: web.Request, filters: Filters, **extra: Any) -> IndexView:
+    """The index for ``filters``, searched in the search thread under its CPU budget."""
+    workers = request.app[WORKERS_KEY]
+    summaries = _mesh_summaries(_store(request))
+    seconds = workers.limits.search_cpu_seconds
+
+    def search() -> IndexView:
+        budget = CpuBudget(seconds)  # started in the worker: its CPU time only
+        return build_index(summaries, filters, meter=budget.metered, **extra)
+
+    return await asyncio.get_running_loop().run_in_executor(workers.search, search)
 
 
 def _shown_product(request: web.Request) -> CachedProduct:
@@ -184,6 +260,7 @@ def _product_detail(request: web.Request, cached: CachedProduct) -> Any:
         connection=store.connection(product.namespace, connection_config_map_name(product.name)),
         export_formats=EXPORT_FORMATS,
         now=request.app[CLOCK_KEY](),
+        truncated=cached.truncated,
     )
 
 
@@ -264,7 +341,7 @@ async def _svg(store: CatalogStore, view: LineageView) -> str:
     if view.source is mesh and (kept := store.kept_drawing(mesh, key)) is not None:
         return kept
     draw = functools.partial(render_svg, view.graph, focus=view.focus)
-    svg = await asyncio.get_running_loop().run_in_executor(None, draw)
+    svg = strip_bidi(await asyncio.get_running_loop().run_in_executor(None, draw))
     if view.source is mesh:
         store.keep_drawing(mesh, key, svg)
     return svg
@@ -293,7 +370,7 @@ def _graph_json(graph: LineageGraph) -> dict[str, Any]:
 async def index_page(request: web.Request) -> web.Response:
     store = _store(request)
     filters = _filters(request)
-    view = build_index(_mesh_summaries(store), filters, domains=store.domains())
+    view = await _search(request, filters, domains=store.domains())
     pages = max(1, -(-len(view.products) // PAGE_SIZE))
     page = min(_int(request, "page", 1, 1, 1_000_000), pages)  # past the end: the last page
     start = (page - 1) * PAGE_SIZE
@@ -351,8 +428,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def api_products(request: web.Request) -> web.Response:
-    view = build_index(_mesh_summaries(_store(request)), _filters(request))
-    limit = _int(request, "limit", PAGE_SIZE, 1, MAX_LIMIT)
+    view = await _search(request, _filters(request))
+    # A larger page is clamped, not refused: a client asking for "everything" gets pages.
+    limit = min(_int(request, "limit", PAGE_SIZE, 1, 1_000_000_000), MAX_PAGE_SIZE)
     offset = _int(request, "offset", 0, 0, 10_000_000)
     items = view.products[offset : offset + limit]
     following = offset + limit
@@ -364,7 +442,9 @@ async def api_products(request: web.Request) -> web.Response:
             "items": [item.to_json() for item in items],
             "total": len(view.products),
             "next": next_url,
+            "limit": limit,
             "countsPerDomain": view.counts_per_domain,
+            "truncated": view.truncated,
         }
     )
 
@@ -421,23 +501,47 @@ async def api_export(request: web.Request) -> web.Response:
 
 
 async def api_mesh_export(request: web.Request) -> web.Response:
-    """Every product listed in the mesh in one export: one Backstage location for the mesh."""
-    store, export = _store(request), _export_format(request)
+    """Every product listed in the mesh in one export: one Backstage location for the mesh.
+
+    Seconds of CPU and megabytes for a large mesh: parsed and rendered in an export thread
+    under a CPU budget (503 past it), so the catalog's event loop goes on meanwhile; only so
+    many at once (429 with Retry-After past that).
+    """
+    store, export, workers = _store(request), _export_format(request), request.app[WORKERS_KEY]
+    limits = workers.limits
+    if workers.mesh_exports >= limits.mesh_exports_at_once:
+        raise CatalogError(
+            429,
+            "TooManyExports",
+            f"{workers.mesh_exports} whole-mesh export(s) running, the most at once; "
+            f"try again in {limits.retry_after_seconds}s",
+            headers={"Retry-After": str(limits.retry_after_seconds)},
+        )
     domains = store.domains()
     listed = [
-        _exported(store, c)
+        c
         for c in sorted(store.products(), key=lambda c: c.key)
         if store.visibility.in_mesh(c.summary.discoverability)
     ]
-    # Seconds for a large mesh: in a worker thread, so the event loop (in the operator's
-    # process, the operator's) goes on meanwhile.
-    render = functools.partial(
-        export.render_many,
-        [(product, domains.get(product.spec.domain)) for product in listed],
-        _event_time(request),
-        catalog_url=_public_url(request),
-    )
-    text = await asyncio.get_running_loop().run_in_executor(None, render)
+    event_time, catalog_url = _event_time(request), _public_url(request)
+
+    def render() -> str:
+        budget = CpuBudget(limits.export_cpu_seconds)  # started in the worker
+        items = (
+            (product, domains.get(product.spec.domain))
+            for product in (_exported(store, c) for c in budget.metered(listed, every=4))
+        )
+        return export.render_many(items, event_time, catalog_url=catalog_url)
+
+    workers.mesh_exports += 1
+    try:
+        text = await asyncio.get_running_loop().run_in_executor(workers.export, render)
+    except CpuBudgetSpentError as error:
+        raise CatalogError(
+            503, "ExportTooLarge", f"The whole-mesh export {error}; export per product instead"
+        ) from None
+    finally:
+        workers.mesh_exports -= 1
     return web.Response(
         text=text,
         content_type=export.media_type,
@@ -491,8 +595,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         body = {
             "error": {"code": failure.status, "reason": failure.reason, "message": failure.message}
         }
-        return _json(body, status=failure.status)
-    return _page(request, "error.html.j2", status=failure.status, error=failure)
+        return _json(body, status=failure.status, headers=failure.headers)
+    response = _page(request, "error.html.j2", status=failure.status, error=failure)
+    response.headers.update(failure.headers)
+    return response
 
 
 # Scripts and styles only from the catalog itself; the lineage SVG carries its own <style>.
@@ -518,6 +624,7 @@ async def not_synced(request: web.Request, handler: Handler) -> web.StreamRespon
         _store(request).synced
         or request.path in ("/healthz", f"{urls.API}/openapi.json")
         or request.path.startswith("/static/")
+        or request.path == "/favicon.ico"
     ):
         return await handler(request)
     raise CatalogError(503, "NotSynced", "The catalog is still listing the mesh; try again soon")
@@ -539,16 +646,36 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Where browsers look for an icon when a page names none (a JSON answer, the SVG)."""
+    raise web.HTTPMovedPermanently("/static/favicon.svg")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 def build_app(
-    store: CatalogStore, *, clock: Clock = _now, public_url: str | None = None
+    store: CatalogStore,
+    *,
+    clock: Clock = _now,
+    public_url: str | None = None,
+    limits: CatalogLimits | None = None,
+    auth: Middleware | None = None,
 ) -> web.Application:
     """The catalog application over ``store`` (fed by a watch, or by tests); ``public_url``:
-    its base URL as users reach it, for the links in exports."""
-    app = web.Application(middlewares=[security_headers, errors, not_synced])
+    its base URL as users reach it, for the links in exports; ``limits``: what a request may
+    cost (see :mod:`~dataproduct_operator.catalog.limits`); ``auth``: the middleware that
+    checks callers and scopes what they read (catalog/auth.py), outside the error pages."""
+    checks: list[Middleware] = [auth] if auth is not None else []
+    app = web.Application(middlewares=[security_headers, *checks, errors, not_synced])
+    workers = Workers(limits or CatalogLimits())
+    app[WORKERS_KEY] = workers
+
+    async def stop_workers(_: web.Application) -> None:
+        workers.shutdown()
+
+    app.on_cleanup.append(stop_workers)
     app[STORE_KEY] = store
     app[CLOCK_KEY] = clock
     app[PUBLIC_URL_KEY] = public_url.rstrip("/") if public_url else None
@@ -564,6 +691,7 @@ def build_app(
             web.get("/lineage.svg", lineage_svg),
             web.get("/healthz", healthz),
             web.get("/static/{file}", static_file),
+            web.get("/favicon.ico", favicon),
             web.get(f"{api}/dataproducts", api_products),
             web.get(f"{api}/dataproducts/{{namespace}}/{{name}}", api_product),
             web.get(f"{api}/dataproducts/{{namespace}}/{{name}}/export/{{format}}", api_export),
@@ -577,19 +705,111 @@ def build_app(
     return app
 
 
+T = TypeVar("T")
+
+
+class _OnLoop:
+    """``target``'s coroutine methods run on ``loop`` (the one that owns its connections),
+    awaited from any other thread's loop; its other attributes as they are."""
+
+    def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._target, self._loop = target, loop
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            running = asyncio.run_coroutine_threadsafe(attribute(*args, **kwargs), self._loop)
+            return await asyncio.wrap_future(running)
+
+        return call
+
+
+def on_loop(target: T) -> T:
+    """``target`` (e.g. the operator's KubeClient, bound to the running loop) usable from the
+    catalog's own thread: each coroutine method called there runs on the running loop."""
+    return cast(T, _OnLoop(target, asyncio.get_running_loop()))
+
+
+class CatalogServer:
+    """The catalog served from a thread of its own, with its own event loop.
+
+    In the operator's process the catalog would otherwise share the operator's event loop:
+    every request (even one refused at once) would queue ahead of the reconciles' next steps,
+    and a visitor sending requests without pause would slow every reconcile. On its own loop
+    it competes only for the interpreter's lock, which a busy thread hands over every few
+    milliseconds. The store is written by the watches on the caller's loop and only read here
+    (by whole-object operations, atomic under that lock).
+    """
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._app, self._host, self._port = app, host, port
+        self._started: Future[None] = Future()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="catalog", daemon=True)
+
+    async def start(self) -> None:
+        """Serve; fail with :class:`UserError` when the port cannot be had."""
+        self._thread.start()
+        await asyncio.wrap_future(self._started)
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as error:
+            if not self._started.done():  # failed before serving: the caller hears why
+                self._started.set_exception(error)
+            raise
+        finally:
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        runner = web.AppRunner(self._app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except OSError as error:
+            await runner.cleanup()
+            self._started.set_exception(
+                UserError(
+                    f"Cannot serve the catalog on port {self._port}: {error.strerror}; "
+                    "choose another port"
+                )
+            )
+            return
+        self._stop = asyncio.Event()
+        self._started.set_result(None)
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    async def cleanup(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        await asyncio.to_thread(self._thread.join)
+
+
 async def start_catalog(
-    store: CatalogStore, *, host: str, port: int, public_url: str | None = None
-) -> web.AppRunner:
-    """Serve the catalog on ``host:port``; the caller cleans up the runner."""
-    runner = web.AppRunner(build_app(store, public_url=public_url), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError as error:
-        await runner.cleanup()
-        raise UserError(
-            f"Cannot serve the catalog on port {port}: {error.strerror}; choose another port"
-        ) from error
+    store: CatalogStore,
+    *,
+    host: str,
+    port: int,
+    public_url: str | None = None,
+    limits: CatalogLimits | None = None,
+    auth: Middleware | None = None,
+) -> CatalogServer:
+    """Serve the catalog on ``host:port`` from a thread of its own; the caller cleans it up.
+    An ``auth`` middleware runs on that thread: what it asks of the API server goes through
+    a client made for the caller's loop wrapped by :func:`on_loop`."""
+    app = build_app(store, public_url=public_url, limits=limits, auth=auth)
+    server = CatalogServer(app, host, port)
+    await server.start()
     logger.info("Serving the catalog on http://%s:%s/", host, port)
-    return runner
+    return server

@@ -6,6 +6,9 @@ every page view, which never asks the API server. Products are parsed once per c
 their summary. The lineage graph is rebuilt only when something it shows changed (a product
 came or went, or its inputs, health, domain, description or discoverability changed: not the
 status writes of every reconcile), and the whole mesh's drawing is kept for the graph it shows.
+What is kept of each product and domain is bounded (:func:`~dataproduct_operator.catalog.limits.
+bounded_object`): a product of the largest size the API server admits costs the catalog tens of
+kilobytes, not megabytes, and says what was shortened.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pydantic import ValidationError
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.kinds import DATA_DOMAIN_KIND, DATA_PRODUCT_KIND
+from dataproduct_operator.catalog.limits import bounded_object
 from dataproduct_operator.catalog.lineage import LineageEntry, LineageGraph, build_lineage
 from dataproduct_operator.catalog.model import ProductSummary, Visibility, summarize
 from dataproduct_operator.constants import LABEL_PIPELINE, LABEL_PRODUCT
@@ -34,6 +38,7 @@ CONFIG_MAPS = ("v1", "ConfigMap")
 JOBS = ("batch/v1", "Job")
 JOBS_KEPT_PER_PRODUCT = 20
 DRAWINGS_KEPT = 32  # lineage drawings of the current graph: the whole mesh and focused views
+SCOPED_GRAPHS_KEPT = 64  # lineage graphs of the current mesh as callers of --auth see them
 
 Kind = tuple[str, str]
 Key = tuple[str, str]  # namespace, name
@@ -50,6 +55,7 @@ class CachedProduct:
     summary: ProductSummary
     lineage: LineageEntry
     document: bytes
+    truncated: tuple[str, ...] = ()  # paths of the fields the store shortened
 
     @property
     def product(self) -> DataProduct:
@@ -60,10 +66,11 @@ class CachedProduct:
         return self.lineage.namespace, self.lineage.name
 
 
-def _document(obj: dict[str, Any]) -> bytes:
-    """What :meth:`DataProduct.from_object` reads, compact: no annotations, no managedFields."""
+def _bounded(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What :meth:`DataProduct.from_object` reads, bounded: no annotations, no managedFields,
+    long texts and lists shortened."""
     metadata = obj.get("metadata") or {}
-    kept = {
+    slim = {
         "metadata": {
             key: metadata[key]
             for key in ("name", "namespace", "uid", "generation", "creationTimestamp")
@@ -72,7 +79,11 @@ def _document(obj: dict[str, Any]) -> bytes:
         "spec": obj.get("spec") or {},
         "status": obj.get("status") or {},
     }
-    return json.dumps(kept, separators=(",", ":")).encode()
+    return bounded_object(slim)
+
+
+def _document(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def _version(obj: dict[str, Any]) -> str:
@@ -130,6 +141,7 @@ class CatalogStore:
         self._graph: tuple[int, LineageGraph] | None = None
         self._drawings_of: LineageGraph | None = None
         self._drawings: OrderedDict[tuple[str | None, int], str] = OrderedDict()
+        self._scoped_graphs: OrderedDict[frozenset[str], tuple[int, LineageGraph]] = OrderedDict()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -139,8 +151,12 @@ class CatalogStore:
     def product(self, namespace: str, name: str) -> CachedProduct | None:
         return self._products.get((namespace, name))
 
+    # The readers below may run on the catalog's own thread while the watches write on theirs:
+    # each reads a table by one whole-object operation (a copy, a lookup), atomic under the
+    # interpreter's lock, and iterates only the copy.
+
     def domains(self) -> dict[str, DataDomain]:
-        return {name: domain for name, (_, domain) in self._domains.items()}
+        return {name: domain for name, (_, domain) in list(self._domains.items())}
 
     def connection(self, namespace: str, config_map: str) -> dict[str, Any] | None:
         return self._connections.get((namespace, config_map))
@@ -152,11 +168,31 @@ class CatalogStore:
         """The mesh-wide lineage graph (products not listed mesh-wide are unlisted nodes)."""
         if self._graph is None or self._graph[0] != self._lineage_version:
             graph = build_lineage(
-                [cached.lineage for cached in self._products.values()],
+                [cached.lineage for cached in self.products()],
                 listed=lambda entry: self.visibility.in_mesh(entry.discoverability),
             )
             self._graph = (self._lineage_version, graph)
         return self._graph[1]
+
+    def lineage_within(self, namespaces: frozenset[str]) -> LineageGraph:
+        """The lineage graph as a caller who may see only the products of ``namespaces`` sees
+        it: every other product an anonymous unlisted node at most. Kept per set of namespaces
+        (the most recent :data:`SCOPED_GRAPHS_KEPT`) until the mesh's graph changes."""
+        kept = self._scoped_graphs.get(namespaces)
+        if kept is not None and kept[0] == self._lineage_version:
+            self._scoped_graphs.move_to_end(namespaces)
+            return kept[1]
+        graph = build_lineage(
+            [cached.lineage for cached in self._products.values()],
+            listed=lambda entry: (
+                entry.namespace in namespaces and self.visibility.in_mesh(entry.discoverability)
+            ),
+        )
+        self._scoped_graphs[namespaces] = (self._lineage_version, graph)
+        self._scoped_graphs.move_to_end(namespaces)
+        while len(self._scoped_graphs) > SCOPED_GRAPHS_KEPT:
+            self._scoped_graphs.popitem(last=False)
+        return graph
 
     def kept_drawing(self, graph: LineageGraph, key: tuple[str | None, int]) -> str | None:
         """A drawing of ``graph`` (the mesh's) kept under ``key`` (focus, hops). Laying out a
@@ -212,8 +248,9 @@ class CatalogStore:
         cached = self._products.get(key)
         if not _newer(obj, cached.version if cached else None):
             return
+        kept, truncated = _bounded(obj)
         try:
-            product = DataProduct.from_object(obj)
+            product = DataProduct.from_object(kept)
         except ValidationError as error:
             # The CRD admitted it; a newer operator may know fields this one does not. What was
             # shown before goes: the change may have been to Hidden.
@@ -223,7 +260,11 @@ class CatalogStore:
             return
         lineage = LineageEntry.of(product)
         self._products[key] = CachedProduct(
-            _version(obj), summarize(product), lineage, _document(obj)
+            _version(obj),
+            summarize(product, truncated=bool(truncated)),
+            lineage,
+            _document(kept),
+            tuple(truncated),
         )
         # Only what the graph shows counts: most updates are the operator's status writes.
         if cached is None or cached.lineage != lineage:
@@ -238,7 +279,8 @@ class CatalogStore:
         if not _newer(obj, cached[0] if cached else None):
             return
         try:
-            self._domains[name] = (_version(obj), DataDomain.from_object(obj))
+            kept, _ = _bounded(obj)
+            self._domains[name] = (_version(obj), DataDomain.from_object(kept))
         except ValidationError as error:
             logger.warning("DataDomain %s cannot be shown: %s", name, error)
 

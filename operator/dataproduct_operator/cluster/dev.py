@@ -34,6 +34,7 @@ from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.manifests.admission import build_data_deletion_policy
 from dataproduct_operator.manifests.crd import KINDS, build_crd
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 
@@ -244,6 +245,8 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
         try:
             with BlockingClient.from_kubeconfig(info.kubeconfig) as client:
                 install_crds(client, out)
+                # As the chart does: changes that delete data need their confirmation.
+                apply_manifests(client, build_data_deletion_policy(), out)
                 log = Layout(info.directory).log(OPERATOR_COMPONENT)
                 command = operator_command(info.kubeconfig, settings)
                 operator = controlplane.start_attached(directory, OPERATOR_COMPONENT, command)

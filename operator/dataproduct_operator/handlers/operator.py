@@ -18,8 +18,9 @@ import kopf
 from aiohttp import web
 from prometheus_client import start_http_server
 
+from dataproduct_operator.catalog.auth import AuthMode, KubernetesAuth
 from dataproduct_operator.catalog.model import Visibility
-from dataproduct_operator.catalog.server import start_catalog
+from dataproduct_operator.catalog.server import on_loop, start_catalog
 from dataproduct_operator.catalog.store import CatalogStore
 from dataproduct_operator.catalog.watch import MeshWatch
 from dataproduct_operator.config import OperatorConfig
@@ -209,6 +210,9 @@ async def serve_catalog(
         return
     store = CatalogStore(Visibility(show_domain_products=config.catalog_show_domain_products))
     watch = MeshWatch(client, store, namespaces=config.namespaces, on_error=on_error)
+    checks = None
+    if AuthMode(config.catalog_auth) is AuthMode.KUBERNETES:
+        checks = KubernetesAuth(on_loop(client), store).middleware
     watch.start()
     try:
         runner = await start_catalog(
@@ -216,6 +220,8 @@ async def serve_catalog(
             host=config.catalog_host,
             port=config.catalog_port,
             public_url=config.catalog_public_url,
+            limits=config.catalog_limits,
+            auth=checks,
         )
         try:
             yield

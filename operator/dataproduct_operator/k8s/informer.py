@@ -25,6 +25,7 @@ import aiohttp
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
+    ANNOTATION_RETAINED_VOLUME,
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
     LABEL_PIPELINE,
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 Kind = tuple[str, str]  # apiVersion, kind
 ChildKey = tuple[str, str, str]  # kind, namespace, name
 OnChange = Callable[[str, dict[str, Any]], None]  # event type, slim object
-KEPT_ANNOTATIONS = (ANNOTATION_DESIRED_HASH, ANNOTATION_RETAINED_FROM)
+KEPT_ANNOTATIONS = (ANNOTATION_DESIRED_HASH, ANNOTATION_RETAINED_FROM, ANNOTATION_RETAINED_VOLUME)
 KEPT_LABELS = (
     LABEL_MANAGED_BY, LABEL_PRODUCT, LABEL_COMPONENT, LABEL_PIPELINE, LABEL_PORT, LABEL_RETAINED,
     LABEL_RUN,
@@ -103,8 +104,11 @@ def slim(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     if ours:
         kept["metadata"]["annotations"] = ours
     if kind == "PersistentVolumeClaim":
-        requests = ((obj.get("spec") or {}).get("resources") or {}).get("requests") or {}
+        spec = obj.get("spec") or {}
+        requests = (spec.get("resources") or {}).get("requests") or {}
         kept["spec"] = {"resources": {"requests": dict(requests)}}
+        if spec.get("volumeName"):  # the volume of a bound claim (see specs.volumes)
+            kept["spec"]["volumeName"] = spec["volumeName"]
         # An owned claim goes with its product; one without an owner is released instead.
         owners = metadata.get("ownerReferences") or []
         if owners:
@@ -525,8 +529,9 @@ def _backoff(failures: int) -> float:
 
 
 class WatchedObjects:
-    """Every object of one cluster-scoped kind, in full, kept current by a watch: for kinds
-    with few objects that the operator consults on every reconcile (DataDomains)."""
+    """Every object of one cluster-scoped kind (that ``selector`` selects), in full, kept
+    current by a watch: for kinds with few objects that the operator consults on every
+    reconcile (DataDomains; the PersistentVolumes it labelled)."""
 
     def __init__(
         self,
@@ -535,8 +540,10 @@ class WatchedObjects:
         on_change: OnChange | None = None,
         *,
         on_error: OnError | None = None,
+        selector: str | None = None,
     ) -> None:
         self._client = client
+        self._selector = selector
         self._on_error = on_error
         self._kind = kind
         self._on_change = on_change
@@ -550,7 +557,7 @@ class WatchedObjects:
                 self._client,
                 self._kind,
                 KNOWN_RESOURCES[self._kind].path(),
-                selector=None,
+                selector=self._selector,
                 accept=(None, None),
                 on_listed=self._listed,
                 on_event=self._record,
@@ -573,6 +580,13 @@ class WatchedObjects:
 
     def get(self, name: str) -> dict[str, Any] | None:
         return self._objects.get(name)
+
+    def put(self, obj: dict[str, Any]) -> None:
+        """Record an object as the operator just wrote it, telling no one: its watch event is
+        then nothing new, and the next reconcile sees the write."""
+        cached = self._objects.get(obj["metadata"]["name"])
+        if cached is None or _newer(obj, cached):
+            self._objects[obj["metadata"]["name"]] = obj
 
     def _listed(self, items: list[dict[str, Any]]) -> None:
         names = {item["metadata"]["name"] for item in items}

@@ -39,6 +39,7 @@ KNOWN_RESOURCES = {
         Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
         Resource("v1", "ConfigMap", "configmaps"),
         Resource("v1", "Namespace", "namespaces", namespaced=False),
+        Resource("v1", "PersistentVolume", "persistentvolumes", namespaced=False),
         Resource("v1", "Event", "events"),
         Resource("coordination.k8s.io/v1", "Lease", "leases"),
         Resource("rbac.authorization.k8s.io/v1", "Role", "roles"),

@@ -15,6 +15,10 @@ from pydantic.alias_generators import to_camel
 
 from dataproduct_operator.api.base import DNS_LABEL
 from dataproduct_operator.manifests.crd import structural_schema
+from dataproduct_operator.manifests.policies import DEFAULT_ALLOWED_REGISTRIES
+
+# A registry host and optional port; nothing else can reach the CEL it is written into.
+REGISTRY_HOST = r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$"
 
 
 class _Values(BaseModel):
@@ -83,9 +87,18 @@ class Policies(_Values):
 
     enabled: bool = Field(
         default=False,
-        description="Install the starter MeshPolicies (all Deny): production-freshness, "
+        description="Install the starter MeshPolicies: production-freshness, "
         "pii-classification, production-contacts, retired-no-schedules, "
-        "breaking-change-major-version. Needs crds.enabled or the CRDs installed beforehand.",
+        "breaking-change-major-version (Deny) and allowed-registries (Audit). Needs "
+        "crds.enabled or the CRDs installed beforehand.",
+    )
+    allowed_registries: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_REGISTRIES),
+        max_length=64,
+        description="Registries (host[:port]) the starter policy allowed-registries accepts "
+        "pipeline images from; an image without a registry host is from docker.io. Audit "
+        "only: the policy's status lists the products that use others.",
+        json_schema_extra={"items": {"type": "string", "pattern": REGISTRY_HOST, "maxLength": 253}},
     )
 
 
@@ -124,6 +137,28 @@ class CatalogService(_Values):
     port: int = Field(default=80, ge=1, le=65535, description="Port of the Service.")
 
 
+class CatalogLimitValues(_Values):
+    """What one request may cost the catalog (docs/catalog.md, "Limits")."""
+
+    search_cpu_ms: int = Field(
+        default=200,
+        ge=1,
+        description="CPU time one search may take; then it answers what it found, marked "
+        "truncated.",
+    )
+    export_cpu_ms: int = Field(
+        default=10000,
+        ge=1,
+        description="CPU time one whole-mesh export may take; then it answers 503.",
+    )
+    mesh_exports: int = Field(
+        default=1,
+        ge=1,
+        description="Whole-mesh exports served at once per process; another one meanwhile "
+        "answers 429 with Retry-After.",
+    )
+
+
 class Catalog(_Values):
     """The data product catalog: web pages, JSON API (/api/v1/), lineage graph and exports."""
 
@@ -149,6 +184,16 @@ class Catalog(_Values):
         description="The catalog's URL as users reach it (an Ingress), for the links in exports; "
         "empty: the URL each request was sent to.",
     )
+    auth: Literal["none", "kubernetes"] = Field(
+        default="kubernetes",
+        description="Who may read the catalog. kubernetes: every request but /healthz needs "
+        "'Authorization: Bearer <token>' that the API server accepts (TokenReview), and shows "
+        "only the products of namespaces where that user may list dataproducts "
+        "(SubjectAccessReview; answers kept 60 s and 30 s); the catalog's identity gets create "
+        "on tokenreviews and subjectaccessreviews. Browsers sign in with a token at /login, or "
+        "go through a proxy that sends the user's token (docs/catalog.md). none: anyone who "
+        "reaches the Service sees every product the visibility settings show.",
+    )
     replicas: int = Field(default=1, ge=1, description="Replicas of the standalone catalog.")
     resources: FreeForm = Field(
         default_factory=lambda: {
@@ -158,6 +203,30 @@ class Catalog(_Values):
         description="Resources of the standalone catalog's container.",
     )
     service: CatalogService = Field(default_factory=CatalogService)
+    limits: CatalogLimitValues = Field(default_factory=CatalogLimitValues)
+
+
+class NetworkPolicy(_Values):
+    """NetworkPolicies for the ingress of the operator's and the standalone catalog's pods
+    (egress is left open: the API server and the data stores are reached from them)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Create them. The health port stays open to every source: kubelet probes "
+        "come from the node, which most network plugins let through anyway.",
+    )
+    metrics_namespaces: list[str] = Field(
+        default_factory=lambda: ["monitoring"],
+        description="Namespaces (by kubernetes.io/metadata.name) from which the metrics port "
+        "may be scraped; empty: from nowhere.",
+        json_schema_extra={"items": {"type": "string", "pattern": DNS_LABEL}},
+    )
+    catalog_from: list[FreeForm] = Field(
+        default_factory=list,
+        description="NetworkPolicyPeers (namespaceSelector, podSelector, ipBlock) from which "
+        "the catalog's port may be reached, e.g. the ingress controller's namespace; empty: "
+        "from every source (with catalog.auth kubernetes the catalog checks every caller).",
+    )
 
 
 class LeaderElection(_Values):
@@ -228,6 +297,7 @@ class ChartValues(_Values):
     policies: Policies = Field(default_factory=Policies)
     metrics: Metrics = Field(default_factory=Metrics)
     catalog: Catalog = Field(default_factory=Catalog)
+    network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
     liveness_port: int = Field(
         default=8080, ge=1, le=65535, description="Port of the liveness endpoint (/healthz)."
     )

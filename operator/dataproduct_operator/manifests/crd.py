@@ -19,6 +19,7 @@ from dataproduct_operator.api import datadomain, dataproduct, meshpolicy
 from dataproduct_operator.api.kinds import GROUP, VERSION
 
 DROPPED_KEYS = frozenset({"title"})
+MAX_OBJECT_NAME = 253
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,12 @@ def build_crd(definition: KindDefinition) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            # Kubernetes' own bound of a name, told to the API server so it can price the CEL
+            # rules that read the name (unbounded, it would price them at the request size).
+            "metadata": {
+                "type": "object",
+                "properties": {"name": {"type": "string", "maxLength": MAX_OBJECT_NAME}},
+            },
             "spec": spec,
             "status": status,
         },

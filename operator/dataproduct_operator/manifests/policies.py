@@ -2,7 +2,9 @@
 
 Shipped by the chart behind ``policies.enabled`` and applied by ``dpo dev``; each one a rule of
 governance most meshes want from day one, written so that the message tells a domain engineer
-what to change. Every one is enforced at admission (Deny) and audited.
+what to change. Every one is enforced at admission (Deny) and audited, but
+``allowed-registries``, which is only audited until the platform team has listed its registries
+(the chart's ``policies.allowedRegistries``, rendered into the rule's CEL as a list literal).
 """
 
 from __future__ import annotations
@@ -31,10 +33,51 @@ _MAJOR_BUMPED = (
 )
 
 
+# The registry of an image reference, as container runtimes read it: the first part of the path
+# when it names a host (a dot, a port or localhost), else Docker Hub.
+_REGISTRY_HOST = "p.image.split('/')[0]"
+_REGISTRY = (
+    f"(p.image.contains('/') && ({_REGISTRY_HOST}.contains('.') || "
+    f"{_REGISTRY_HOST}.contains(':') || {_REGISTRY_HOST} == 'localhost') ? "
+    f"{_REGISTRY_HOST} : 'docker.io')"
+)
+DEFAULT_ALLOWED_REGISTRIES = ("ghcr.io",)
+# Stands for the list of registries in the chart's template, where Helm writes the value's.
+REGISTRIES_PLACEHOLDER = "ALLOWED_REGISTRIES_LIST"
+
+
+def _cel_list(items: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{item}'" for item in items) + "]"
+
+
+def allowed_registries_policy(registries: str) -> dict[str, Any]:
+    """``allowed-registries``, Audit: every pipeline image comes from one of ``registries`` (a
+    CEL list literal of registry hosts, such as ``['ghcr.io', 'registry.example.com:5000']``)."""
+    return _policy(
+        "allowed-registries",
+        "Pipeline images come only from the registries the platform team trusts.",
+        {
+            "name": "images-from-allowed-registries",
+            "expression": "!has(object.spec.pipelines) || "
+            f"object.spec.pipelines.all(p, {_REGISTRY} in {registries})",
+            "messageExpression": "'pipeline images come from the registries ' + "
+            f"{registries}.join(', ') + '; move these to one of them: ' + "
+            f"object.spec.pipelines.filter(p, !({_REGISTRY} in {registries}))"
+            ".map(p, p.name + ' (' + p.image + ')').join(', ')",
+        },
+        enforcement="Audit",
+    )
+
+
 def _policy(
-    name: str, description: str, rule: dict[str, str], *, lifecycles: tuple[str, ...] = ()
+    name: str,
+    description: str,
+    rule: dict[str, str],
+    *,
+    lifecycles: tuple[str, ...] = (),
+    enforcement: str = "Deny",
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"description": description, "enforcement": "Deny", "rules": [rule]}
+    spec: dict[str, Any] = {"description": description, "enforcement": enforcement, "rules": [rule]}
     if lifecycles:
         spec["match"] = {"lifecycles": list(lifecycles)}
     return {
@@ -105,4 +148,5 @@ STARTER_POLICIES: tuple[dict[str, Any], ...] = (
         },
         lifecycles=("Production",),
     ),
+    allowed_registries_policy(_cel_list(DEFAULT_ALLOWED_REGISTRIES)),
 )

@@ -126,6 +126,14 @@ OPERATOR_RULES = (
         ("update",),
         "set owner references that block owner deletion on the domain's objects",
     ),
+    # PersistentVolumes are cluster-scoped: no namespaced role can grant this.
+    Rule(
+        "",
+        ("persistentvolumes",),
+        (*READ, "patch"),
+        "set the reclaim policy of Retain output ports' volumes to Retain, label them for their "
+        "port, and bind a released one to the claim of that port again (never create or delete)",
+    ),
     Rule(
         "",
         ("namespaces",),
@@ -161,10 +169,34 @@ OPERATOR_RULES = (
 
 # The ClusterRole datamesh-operator-namespace-writer: never bound cluster-wide; the operator
 # binds it to itself in each namespace a DataDomain holds.
-NAMESPACE_WRITER_RULES = tuple(
-    Rule(group, resources, WRITE, why) for group, resources, why in NAMESPACED_KINDS
+NAMESPACE_WRITER_RULES = (
+    *(Rule(group, resources, WRITE, why) for group, resources, why in NAMESPACED_KINDS),
+    # Only where it is bound: a domain's namespace, never cluster-wide.
+    Rule(
+        "",
+        ("secrets",),
+        ("get", "update", "patch"),
+        "grant each owner team get, update and patch on the Secrets its product names (the "
+        "API server lets the operator grant only what it holds); the operator reads none",
+    ),
 )
 
+
+# The catalog's --auth kubernetes asks the API server about its callers (it writes nothing).
+CATALOG_REVIEW_RULES = (
+    Rule(
+        "authentication.k8s.io",
+        ("tokenreviews",),
+        ("create",),
+        "--auth kubernetes: ask whose a caller's bearer token is",
+    ),
+    Rule(
+        "authorization.k8s.io",
+        ("subjectaccessreviews",),
+        ("create",),
+        "--auth kubernetes: ask in which namespaces a caller may list data products",
+    ),
+)
 
 # The standalone catalog reads, and writes nothing.
 CATALOG_RULES = (
@@ -178,6 +210,7 @@ CATALOG_RULES = (
     # the operator's connection ConfigMaps by label and keeps nothing else.
     Rule("", ("configmaps",), ("list", "watch"), "show the products' connection ConfigMaps"),
     Rule("batch", ("jobs",), ("list", "watch"), "show the last pipeline runs"),
+    *CATALOG_REVIEW_RULES,
 )
 
 # What a domain's owner team may do in its namespace beyond reading (``view``).
@@ -185,6 +218,9 @@ DOMAIN_EDITOR_RULES = (
     Rule(GROUP, (PLURAL,), MANAGE, "declare, change and retire the domain's data products"),
     Rule("batch", ("jobs",), MANAGE, "run and clean up pipeline runs"),
     Rule("", ("persistentvolumeclaims",), MANAGE, "manage the volumes of the domain's data"),
+    # Only create: its answer holds what the caller sent, where an update's or a patch's holds
+    # the whole Secret. Reading and changing one is the owner Role's, by name.
+    Rule("", ("secrets",), ("create",), "create the Secrets of the domain's products"),
 )
 # What every holder of the built-in ``view`` (and so ``edit``, ``admin``) may read.
 VIEW_RULES = (Rule(GROUP, (PLURAL,), READ, "see the data products of a namespace"),)
@@ -224,6 +260,12 @@ def build_lease_rules(lease_name: str) -> list[dict[str, Any]]:
 def build_catalog_rules() -> list[dict[str, Any]]:
     """The PolicyRules of the standalone catalog's ClusterRole."""
     return [rule.to_wire() for rule in CATALOG_RULES]
+
+
+def build_catalog_review_rules() -> list[dict[str, Any]]:
+    """The PolicyRules the operator's identity gets when it serves the catalog with
+    ``--catalog-auth kubernetes`` (a ClusterRole of their own, beside the operator's)."""
+    return [rule.to_wire() for rule in CATALOG_REVIEW_RULES]
 
 
 def build_domain_cluster_roles() -> list[dict[str, Any]]:

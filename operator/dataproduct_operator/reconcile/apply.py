@@ -7,8 +7,8 @@ module decides what to write:
 - a desired object is applied when its hash stamp differs from the observed one's (or it is
   missing), and, on a drift pass, when a field it sets was changed by someone else
   (:func:`~dataproduct_operator.specs.drift.drifted_fields`), so a hand edit is undone;
-- an object not observed yet may clash with an object someone else made: it is looked up first,
-  and never taken over unless the caller's ``may_adopt`` says so;
+- whether an object not observed may be taken over is the caller's to decide before (for a
+  DataProduct's children: :func:`~dataproduct_operator.specs.ownership.refuse_adoption`);
 - an object of a kind in ``create_kinds`` that is not observed is created (POST) rather than
   applied: creating needs only ``create``, a server-side apply that creates needs ``patch`` too
   (the operator may create RoleBindings anywhere, but patch them only where it is bound);
@@ -131,8 +131,6 @@ async def apply_and_prune(
     stale: Iterable[dict[str, Any]] = (),
     remove: Callable[[dict[str, Any]], Awaitable[Removal]] | None = None,
     later_kinds: Sequence[frozenset[str]] = (),
-    look_up: Fetch | None = None,
-    may_adopt: Callable[[dict[str, Any]], bool] = is_ours,
     live: Fetch | None = None,
     on_applied: Callable[[dict[str, Any]], None] | None = None,
     create_kinds: frozenset[str] = frozenset(),
@@ -140,12 +138,11 @@ async def apply_and_prune(
 ) -> Applied:
     """Converge ``desired`` against ``observed``; see the module docstring.
 
-    ``later_kinds``: waves of kinds applied after every other kind, in order. ``look_up``: the
-    object of a desired name not observed (None: not looked up, e.g. when ``observed`` already
-    holds every name that exists). ``live``: on a drift pass, the live object of a desired one
-    whose stamp matches, to compare the fields we set. ``on_applied``: told of every answer.
-    ``create_kinds``: kinds created rather than applied when not observed. ``after_wave``:
-    awaited after each wave, with what was done so far.
+    ``later_kinds``: waves of kinds applied after every other kind, in order. ``live``: on a
+    drift pass, the live object of a desired one whose stamp matches, to compare the fields we
+    set. ``on_applied``: told of every answer. ``create_kinds``: kinds created rather than
+    applied when not observed. ``after_wave``: awaited after each wave, with what was done so
+    far.
     """
     result = Applied(objects={k: v for k, v in observed.items() if v is not None})
     changed = [d for d in desired if stamped_hash(observed.get(key_of(d))) != stamped_hash(d)]
@@ -157,15 +154,6 @@ async def apply_and_prune(
             if current is None or fields:
                 changed.append(obj)
                 result.restored.append(f"{ObjectRef.of(obj)} ({', '.join(fields) or 'gone'})")
-
-    if look_up is not None:
-        missing = [obj for obj in changed if key_of(obj) not in result.objects]
-        existing = await gather_limited(APPLY_CONCURRENCY, *(look_up(obj) for obj in missing))
-        for obj, other in zip(missing, existing, strict=True):
-            if other is not None and not may_adopt(other):
-                problem = f"exists and is not managed by {OPERATOR_NAME}; delete or rename it"
-                result.fail(aspect_of_kind[obj["kind"]], obj, problem)
-                changed.remove(obj)
 
     async def apply(obj: dict[str, Any]) -> None:
         try:

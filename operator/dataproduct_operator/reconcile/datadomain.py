@@ -33,6 +33,7 @@ from dataproduct_operator.api.conditions import (
     Reason,
 )
 from dataproduct_operator.api.datadomain import DataDomain, ProductCounts, namespace_of
+from dataproduct_operator.api.dataproduct import Discoverability
 from dataproduct_operator.api.kinds import DATA_PRODUCT, DATA_PRODUCT_KIND, DOMAIN_FINALIZER
 from dataproduct_operator.constants import LABEL_DOMAIN, NAMESPACE_WRITER_BINDING
 from dataproduct_operator.k8s.client import KubeClient
@@ -127,12 +128,22 @@ async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, st
 
 def summarize_product(product: dict[str, Any]) -> ProductSummary:
     """The summary of a product as the API server stores it (unparsed: cheap for hundreds)."""
-    return ProductSummary(product_ready(product), frozenset(granted_namespaces(product)))
+    return ProductSummary(
+        product_ready(product), frozenset(granted_namespaces(product)), hidden=is_hidden(product)
+    )
+
+
+def is_hidden(product: dict[str, Any]) -> bool:
+    """Whether a product (as the API server stores it) is Hidden."""
+    discoverability = (product.get("spec") or {}).get("discoverability")
+    return bool(discoverability == Discoverability.HIDDEN.value)
 
 
 def tally(products: dict[str, ProductSummary]) -> tuple[ProductCounts, set[str]]:
-    """The domain's product counts and its products' readers' namespaces."""
-    counts = ProductCounts(total=len(products), ready=sum(1 for p in products.values() if p.ready))
+    """The domain's product counts (Hidden ones not counted) and its products' readers'
+    namespaces (of every product: the network policies must let them in)."""
+    counted = [p for p in products.values() if not p.hidden]
+    counts = ProductCounts(total=len(counted), ready=sum(1 for p in counted if p.ready))
     return counts, set().union(*(p.granted for p in products.values()))
 
 
@@ -145,11 +156,12 @@ async def survey_products(client: KubeClient, namespace: str) -> dict[str, Produ
     return found
 
 
-async def products_of(client: KubeClient, namespace: str) -> list[str]:
-    """Names of the DataProducts in a namespace."""
-    return sorted(
-        obj["metadata"]["name"] for obj in await client.list(_path(DATA_PRODUCT_KIND, namespace))
-    )
+async def products_of(client: KubeClient, namespace: str) -> tuple[list[str], bool]:
+    """Names of the DataProducts in a namespace that are not Hidden, and whether it holds
+    any at all."""
+    products = await client.list(_path(DATA_PRODUCT_KIND, namespace))
+    shown = sorted(obj["metadata"]["name"] for obj in products if not is_hidden(obj))
+    return shown, bool(products)
 
 
 async def reconcile_data_domain(
@@ -206,7 +218,6 @@ async def reconcile_data_domain(
         remove=remove,
         # The namespace first: the rest lives in it.
         later_kinds=(BINDINGS, LAST_WAVE),
-        may_adopt=lambda _: True,
         live=live,
         create_kinds=BINDINGS,
         after_wave=wait_bound,
@@ -261,8 +272,8 @@ async def _let_go_when_empty(ctx: DomainContext, body: dict[str, Any], *, now: s
         # Another domain holds the namespace: its products are not this one's to wait for.
         await remove_finalizer(ctx.client, body, DOMAIN_FINALIZER)
         return Outcome()
-    products = await products_of(ctx.client, namespace)
-    if not products:
+    products, any_left = await products_of(ctx.client, namespace)
+    if not any_left:
         await remove_finalizer(ctx.client, body, DOMAIN_FINALIZER)
         return Outcome(notes=(Note(NORMAL, Reason.PRUNED, f"Deleted; namespace {namespace} kept"),))
     blocked = failure_outcome(

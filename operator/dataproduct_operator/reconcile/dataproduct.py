@@ -8,16 +8,19 @@ has no write powers there until the domain binds them), gets ``NamespaceNotInMes
 are observed by label, the desired ones built, those whose content hash differs (or, on a drift
 pass, whose fields we set were changed) server-side applied, what is ours and no longer desired
 pruned, the status computed and audited against every MeshPolicy, and the Events of what changed
-named. A claim of a product with ``deletionPolicy: Retain`` is never deleted: when its port goes
-away (or the product does, :func:`let_go_data_product`) it is released: no owner, no ``managed-by``
-label, labelled as retained.
+named. A desired child whose name an object of another product (or of no product) holds is left
+alone and reported (``NameConflict``, ``ApplyFailed``), with the pipelines that would mount such
+a claim (:func:`hold_taken_names`). A claim of a product with ``deletionPolicy: Retain`` is never
+deleted: when its port goes away (or the product does, :func:`let_go_data_product`) it is
+released: no owner, no ``managed-by`` label, labelled as retained; its volume keeps the data past
+the namespace (:func:`converge_volumes`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,8 +34,14 @@ from dataproduct_operator.api.conditions import (
     STORAGE_READY,
     Reason,
 )
-from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, DeletionPolicy
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    DataProductStatus,
+    DeletionPolicy,
+    Discoverability,
+)
 from dataproduct_operator.api.kinds import DATA_PRODUCT_KIND, LEGACY_FINALIZER
+from dataproduct_operator.api.naming import claim_name
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
     ANNOTATION_RETAINED_FROM,
@@ -43,10 +52,11 @@ from dataproduct_operator.constants import (
     LABEL_PORT,
     LABEL_PRODUCT,
     LABEL_RETAINED,
+    LABEL_VOLUME_NAMESPACE,
     NAMESPACE_WRITER_BINDING,
 )
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
-from dataproduct_operator.k8s.informer import ChildCache
+from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.reconcile.apply import (
@@ -72,7 +82,9 @@ from dataproduct_operator.reconcile.outcome import (
     invalid_spec_outcome,
 )
 from dataproduct_operator.specs.datadomain import granted_namespaces
-from dataproduct_operator.specs.dataproduct import build_children
+from dataproduct_operator.specs.dataproduct import build_children, mounted_claims
+from dataproduct_operator.specs.ownership import refuse_adoption
+from dataproduct_operator.specs.volumes import VolumePlan, plan_volumes, volume_selector
 from dataproduct_operator.status.dataproduct import (
     Failures,
     Mismatch,
@@ -108,6 +120,7 @@ CHILD_KINDS = (
 # has many Jobs of others: a run Job's name is asked of the API server instead.
 NAMED_KINDS = tuple(kind for kind in CHILD_KINDS if kind[1] != "Job")
 PROMETHEUS_RULE = ("monitoring.coreos.com/v1", "PrometheusRule")
+PERSISTENT_VOLUME = ("v1", "PersistentVolume")
 
 ASPECT_OF_KIND = {
     "PersistentVolumeClaim": STORAGE_READY,
@@ -121,6 +134,31 @@ ASPECT_OF_KIND = {
 }
 
 
+class NameWaits:
+    """Which products wait for a name another product's object holds (kind, namespace, name):
+    when that object goes, the runtime reconciles them at once rather than at their next
+    retry, which may be as far as the drift interval away."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+        self._of_product: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+
+    def wait(self, product: tuple[str, str], names: Iterable[tuple[str, str, str]]) -> None:
+        """Record the names ``product`` (namespace, name) waits for now, instead of before."""
+        for name in self._of_product.pop(product, set()):
+            self._waiting[name].discard(product)
+            if not self._waiting[name]:
+                del self._waiting[name]
+        wanted = set(names)
+        if wanted:
+            self._of_product[product] = wanted
+        for name in wanted:
+            self._waiting.setdefault(name, set()).add(product)
+
+    def waiting_for(self, kind: str, namespace: str, name: str) -> set[tuple[str, str]]:
+        return set(self._waiting.get((kind, namespace, name), set()))
+
+
 @dataclass(frozen=True)
 class ProductContext:
     """What a product's reconcile reads besides the product: the API, the children cache, the
@@ -130,8 +168,10 @@ class ProductContext:
     mesh: MeshState
     prometheus_available: Callable[[], Awaitable[bool]]
     cache: ChildCache | None = None
+    volumes: WatchedObjects | None = None  # the PersistentVolumes labelled for output ports
     observe_health: Callable[[DataProduct, DataProductStatus], None] | None = None
     forget_health: Callable[[str, str], None] | None = None
+    name_waits: NameWaits = field(default_factory=NameWaits)
 
 
 def product_path(namespace: str, name: str) -> str:
@@ -199,19 +239,64 @@ def _look_up(
     return look_up
 
 
-def _may_adopt(product: DataProduct) -> Callable[[dict[str, Any]], bool]:
-    """Ours already, or a claim this product's earlier incarnation retained."""
+@dataclass(frozen=True)
+class Held:
+    """Desired children left alone this pass: names others hold, and the workloads that would
+    mount a claim of such a name; each as (aspect, message)."""
 
-    def may_adopt(found: dict[str, Any]) -> bool:
-        labels = found["metadata"].get("labels") or {}
-        retained_claim = (
-            found.get("kind") == "PersistentVolumeClaim"
-            and labels.get(LABEL_RETAINED) == "true"
-            and labels.get(LABEL_PRODUCT) == product.name
+    conflicts: dict[Key, tuple[str, str]]  # the name is another product's
+    refused: dict[Key, tuple[str, str]]  # the name is an object of no product's
+    adopted: dict[Key, dict[str, Any]]  # objects of this product found by name, taken
+    taken: set[Key] = field(default_factory=set)  # names other products' objects hold
+
+    def names(self) -> set[Key]:
+        return set(self.conflicts) | set(self.refused)
+
+
+async def hold_taken_names(
+    desired: list[dict[str, Any]],
+    children: dict[Key, dict[str, Any]],
+    look_up: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
+) -> Held:
+    """Look up the desired children not among the product's own, decide which may be taken
+    (:func:`refuse_adoption`), and hold back the pipelines that would mount a refused claim."""
+    unseen = [obj for obj in desired if key_of(obj) not in children]
+    found = await gather_limited(APPLY_CONCURRENCY, *(look_up(obj) for obj in unseen))
+    held = Held({}, {}, {})
+    claims: dict[str, tuple[bool, str]] = {}
+    for obj, other in zip(unseen, found, strict=True):
+        refusal = refuse_adoption(obj, other)
+        if refusal is None:
+            if other is not None:
+                held.adopted[key_of(obj)] = other
+            continue
+        aspect = ASPECT_OF_KIND[obj["kind"]]
+        if refusal.name_conflict:
+            held.conflicts[key_of(obj)] = (aspect, refusal.message)
+            held.taken.add(key_of(obj))
+        else:
+            held.refused[key_of(obj)] = (aspect, f"{ObjectRef.of(obj)}: {refusal.message}")
+        if obj["kind"] == "PersistentVolumeClaim":
+            claims[refusal.name] = (refusal.name_conflict, refusal.message)
+    for obj in desired:
+        blocked = sorted(mounted_claims(obj) & set(claims))
+        if not blocked or key_of(obj) in held.names():
+            continue
+        message = (
+            f"{ObjectRef.of(obj)} is not applied while it would mount "
+            f"PersistentVolumeClaim {', '.join(blocked)}, which is not this product's"
         )
-        return is_ours(found) or retained_claim
+        aspect = ASPECT_OF_KIND[obj["kind"]]
+        conflict = any(claims[name][0] for name in blocked)
+        (held.conflicts if conflict else held.refused)[key_of(obj)] = (aspect, message)
+    return held
 
-    return may_adopt
+
+def _by_aspect(messages: Iterable[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for aspect, message in messages:
+        joined[aspect] = "; ".join(filter(None, [joined.get(aspect), message]))
+    return joined
 
 
 def _claim_sizes(children: dict[Key, dict[str, Any]]) -> dict[str, str]:
@@ -287,9 +372,141 @@ def _remover(
     return remove
 
 
+def port_claims(
+    product: DataProduct, children: dict[Key, dict[str, Any]], held: Held
+) -> dict[str, dict[str, Any] | None]:
+    """Each output port's claim as observed (None: to be made), but for claims whose name
+    another object holds: their volumes are none of this product's business."""
+    claims: dict[str, dict[str, Any] | None] = {}
+    for port in product.spec.output_ports:
+        key = ("PersistentVolumeClaim", claim_name(product.name, port.name))
+        if key not in held.names():
+            claims[port.name] = children.get(key) or held.adopted.get(key)
+    return claims
+
+
+@dataclass
+class Volumes:
+    """What :func:`converge_volumes` did: the volume each port's claim names (port -> volume),
+    the Events of the volumes bound again, and what failed (messages for StorageReady)."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+async def labelled_volumes(ctx: ProductContext, namespace: str) -> dict[str, dict[str, Any]]:
+    """The PersistentVolumes labelled for claims of ``namespace``, by name: from the watch
+    when there is one, else listed."""
+    if ctx.volumes is not None:
+        await ctx.volumes.wait_synced()
+        found = ctx.volumes.items()
+    else:
+        found = await ctx.client.list(
+            KNOWN_RESOURCES[PERSISTENT_VOLUME].path(), label_selector=volume_selector(namespace)
+        )
+    return {
+        volume["metadata"]["name"]: volume
+        for volume in found
+        if (volume["metadata"].get("labels") or {}).get(LABEL_VOLUME_NAMESPACE) == namespace
+    }
+
+
+async def converge_volumes(
+    ctx: ProductContext, product: DataProduct, claims: dict[str, dict[str, Any] | None]
+) -> Volumes:
+    """Send the patches :func:`~dataproduct_operator.specs.volumes.plan_volumes` asks for:
+    reclaim policies that follow the ports' deletionPolicy, and released volumes bound to the
+    claims about to be made. A failure is reported, never dropped: the data of that port is not
+    protected from the deletion of its namespace until a later pass succeeds."""
+    done = Volumes()
+    try:
+        volumes = await labelled_volumes(ctx, product.namespace)
+    except ApiError as error:
+        done.names = plan_volumes(product, claims, {}).pins  # the claims keep their volume
+        if _retains(product):  # a Delete port's volume is left to its StorageClass anyway
+            done.failures.append(
+                f"PersistentVolumes could not be read ({error.message or error.reason}): the "
+                "volumes of this product are not protected from the deletion of its namespace"
+            )
+        return done
+    plan = plan_volumes(product, claims, volumes)
+    done.names = dict(plan.pins)
+    answers = await gather_limited(
+        APPLY_CONCURRENCY,
+        *(_patch_volume(ctx, patch.volume, patch.patch) for patch in plan.patches),
+    )
+    for patch, answer in zip(plan.patches, answers, strict=True):
+        what = f"PersistentVolume {patch.volume} (output port {patch.port})"
+        if isinstance(answer, ApiError):
+            problem = answer.message or answer.reason
+            done.failures.append(f"{what}: could not {patch.purpose}: {problem}")
+        elif plan.rebinds.get(patch.port) == patch.volume:
+            done.names[patch.port] = patch.volume
+            message = f"Bound {what} to a new claim: the data it retained is back"
+            done.notes.append(Note(NORMAL, Reason.RETAINED, message))
+        # A reclaim policy set is seen on the volume; no Event (a write) for each one.
+    return done
+
+
+def _retains(product: DataProduct) -> bool:
+    return product.spec.deletion_policy is DeletionPolicy.RETAIN
+
+
+async def _patch_volume(
+    ctx: ProductContext, name: str, patch: dict[str, Any]
+) -> dict[str, Any] | ApiError:
+    """The volume as patched, or the API server's refusal."""
+    try:
+        answer = await ctx.client.merge_patch(
+            KNOWN_RESOURCES[PERSISTENT_VOLUME].path(name=name), patch
+        )
+    except ApiError as error:
+        return error
+    if ctx.volumes is not None:
+        ctx.volumes.put({**answer, "apiVersion": "v1", "kind": "PersistentVolume"})
+    return answer
+
+
+def pending_volume_work(
+    ctx: ProductContext, product: DataProduct, children: dict[Key, dict[str, Any]]
+) -> bool:
+    """Whether a reconcile has volumes to patch (a claim just bound, say), from what the
+    watches know; False when they know nothing yet."""
+    if ctx.volumes is None:
+        return False
+    claims = {
+        port.name: children.get(("PersistentVolumeClaim", claim_name(product.name, port.name)))
+        for port in product.spec.output_ports
+    }
+    bound = {port: claim for port, claim in claims.items() if claim is not None}
+    volumes = {
+        v["metadata"]["name"]: v
+        for v in ctx.volumes.items()
+        if (v["metadata"].get("labels") or {}).get(LABEL_VOLUME_NAMESPACE) == product.namespace
+    }
+    plan: VolumePlan = plan_volumes(product, bound, volumes)
+    return bool(plan.patches)
+
+
+@dataclass(frozen=True)
+class Converged:
+    """What converging the children did, and the names other products hold (aspect ->
+    message): reported as NameConflict and, like the failures, retried."""
+
+    result: Applied
+    conflicts: dict[str, str]
+    volume_notes: tuple[Note, ...] = ()  # what was done to PersistentVolumes
+
+    def retried(self) -> dict[str, str]:
+        """Every aspect that failed or met a name conflict, with its messages."""
+        both = [*self.result.failures.items(), *self.conflicts.items()]
+        return _by_aspect(both)
+
+
 async def converge_children(
     ctx: ProductContext, product: DataProduct, *, prometheus: bool, drift: bool, now: str
-) -> tuple[DataProductStatus, Applied]:
+) -> tuple[DataProductStatus, Converged]:
     """Apply what differs, prune what is no longer wanted, and compute the status."""
     client, cache = ctx.client, ctx.cache
     children, jobs = await observe(
@@ -299,6 +516,19 @@ async def converge_children(
         product, observed_claim_sizes=_claim_sizes(children), prometheus_available=prometheus
     )
     wanted = {key_of(d) for d in desired} | _run_jobs_to_keep(product, children)
+    held = await hold_taken_names(desired, children, _look_up(client, cache))
+    ctx.name_waits.wait(
+        (product.namespace, product.name),
+        [(kind, product.namespace, name) for kind, name in held.taken],
+    )
+    volumes = await converge_volumes(ctx, product, port_claims(product, children, held))
+    if volumes.names:
+        desired = build_children(
+            product,
+            observed_claim_sizes=_claim_sizes(children),
+            prometheus_available=prometheus,
+            volume_names=volumes.names,
+        )
 
     async def live(obj: dict[str, Any]) -> dict[str, Any] | None:
         return await client.get(object_path(obj), not_older_than="0")
@@ -309,14 +539,12 @@ async def converge_children(
 
     result = await apply_and_prune(
         client,
-        desired,
+        [obj for obj in desired if key_of(obj) not in held.names()],
         children,
         aspect_of_kind=ASPECT_OF_KIND,
         stale=[obj for key, obj in children.items() if key not in wanted],
         remove=_remover(client, product, cache),
         later_kinds=(BOUND_LATER,),
-        look_up=_look_up(client, cache),
-        may_adopt=_may_adopt(product),
         live=live if drift else None,
         on_applied=applied_to_cache,
     )
@@ -324,36 +552,41 @@ async def converge_children(
     listed = {key_of(job) for job in jobs}
     jobs = [job for job in jobs if key_of(job) in result.objects or key_of(job) not in children]
     jobs += [obj for key, obj in result.objects.items() if key[0] == "Job" and key not in listed]
+    refused = [*held.refused.values(), *((STORAGE_READY, m) for m in volumes.failures)]
+    for aspect, message in refused:
+        result.failures[aspect] = "; ".join(filter(None, [result.failures.get(aspect), message]))
+    conflicts = _by_aspect(held.conflicts.values())
     status = compute_status(
         product,
         Observed(result.objects, jobs),
-        failures=Failures(result.failures),
+        failures=Failures(result.failures, conflicts),
         prometheus_available=prometheus,
         now=now,
     )
-    return status, result
+    return status, Converged(result, conflicts, tuple(volumes.notes))
 
 
 async def refresh_status(
     ctx: ProductContext, product: DataProduct, *, prometheus: bool, now: str
-) -> DataProductStatus:
-    """The status from the children as they are, without applying anything."""
+) -> tuple[DataProductStatus, bool]:
+    """The status from the children as they are, without applying anything; and whether a
+    reconcile has volumes to patch (a claim of a Retain port just bound, say)."""
     children, jobs = await observe(
         ctx.client, product.namespace, product.name, prometheus=prometheus, cache=ctx.cache
     )
-    # A failure to apply stays reported until the next reconcile of this generation clears it.
-    still_failing = {
-        c.type: c.message
-        for c in product.status.conditions
-        if c.reason == Reason.APPLY_FAILED and c.observed_generation == product.generation
-    }
-    return compute_status(
+    # A failure to apply or a name conflict stays reported until the next reconcile of this
+    # generation clears it.
+    current = [c for c in product.status.conditions if c.observed_generation == product.generation]
+    still_failing = {c.type: c.message for c in current if c.reason == Reason.APPLY_FAILED}
+    conflicts = {c.type: c.message for c in current if c.reason == Reason.NAME_CONFLICT}
+    status = compute_status(
         product,
         Observed(children, jobs),
-        failures=Failures(still_failing),
+        failures=Failures(still_failing, conflicts),
         prometheus_available=prometheus,
         now=now,
     )
+    return status, pending_volume_work(ctx, product, children)
 
 
 def _claims_pending(status: DataProductStatus) -> bool:
@@ -362,14 +595,19 @@ def _claims_pending(status: DataProductStatus) -> bool:
     return bool(unbound) and all(phase == "Pending" for phase in unbound)
 
 
-def _new_failures(product: DataProduct, failures: dict[str, str]) -> list[Note]:
-    """An Event per failure that is new: not reported by the previous status already."""
+def _new_failures(product: DataProduct, converged: Converged) -> list[Note]:
+    """An Event per failure and per name conflict that is new: not reported by the previous
+    status already."""
     before = {c.type: c for c in product.status.conditions}
     notes = []
-    for aspect, message in failures.items():
-        known = before.get(aspect)
-        if known is None or (known.reason, known.message) != (Reason.APPLY_FAILED, message):
-            notes.append(Note(WARNING, Reason.APPLY_FAILED, f"{aspect}: {message}"))
+    for reason, problems in (
+        (Reason.APPLY_FAILED, converged.result.failures),
+        (Reason.NAME_CONFLICT, converged.conflicts),
+    ):
+        for aspect, message in problems.items():
+            known = before.get(aspect)
+            if known is None or (known.reason, known.message) != (reason, message):
+                notes.append(Note(WARNING, reason, f"{aspect}: {message}"))
     return notes
 
 
@@ -396,7 +634,11 @@ def _follow_ups(
     audit's findings, None when the product was not audited)."""
     mesh = ctx.mesh
     follow_ups = []
-    known = ProductSummary(status.ready, frozenset(granted_namespaces(body)))
+    known = ProductSummary(
+        status.ready,
+        frozenset(granted_namespaces(body)),
+        hidden=product.spec.discoverability is Discoverability.HIDDEN,
+    )
     domain = mesh.domain_of(product.namespace)
     if mesh.domain_products.saw(product.namespace, product.name, known) and domain is not None:
         follow_ups.append(
@@ -435,23 +677,25 @@ async def reconcile_data_product(
         return replace(held, look_again=Want.RECONCILE, look_again_after=ONBOARDING_RECHECK_SECONDS)
     prometheus = await ctx.prometheus_available()
     notes: list[Note] = []
-    converged: Applied | None = None
+    converged: Converged | None = None
+    volume_work = False
     if want & Want.RECONCILE:
         drift = bool(want & Want.DRIFT)
         status, converged = await converge_children(
             ctx, product, prometheus=prometheus, drift=drift, now=now
         )
     else:
-        status = await refresh_status(ctx, product, prometheus=prometheus, now=now)
+        status, volume_work = await refresh_status(ctx, product, prometheus=prometheus, now=now)
     violations = audit_product(product, body, ctx.mesh.audited_policies())
     status = with_compliance(product, status, violations, now=now)
     if ctx.observe_health is not None:
         ctx.observe_health(product, status)
-    failures = converged.failures if converged else {}
+    failures = converged.retried() if converged else {}
     first_status = product.status.observed_generation != product.generation
     if converged is not None:
-        notes += converged.change_notes()
-        notes += _new_failures(product, failures)
+        notes += converged.result.change_notes()
+        notes += converged.volume_notes
+        notes += _new_failures(product, converged)
     notes += _compliance_notes(product, status)
     for run in compute_run_events(product.status, status):
         notes.append(Note(WARNING if run.warning else NORMAL, run.reason, run.message, True))
@@ -463,10 +707,12 @@ async def reconcile_data_product(
         # one first status write instead of "Pending" now and "Bound" right after.
         hold_status=first_status and _claims_pending(status) and not failures,
         notes=tuple(notes),
-        applied=tuple(converged.applied) if converged else (),
-        pruned=tuple(converged.pruned) if converged else (),
-        released=tuple(converged.released) if converged else (),
+        applied=tuple(converged.result.applied) if converged else (),
+        pruned=tuple(converged.result.pruned) if converged else (),
+        released=tuple(converged.result.released) if converged else (),
         failures=failures,
+        # A refresh applies nothing: a volume to patch asks for a reconcile.
+        look_again=Want.RECONCILE if volume_work else Want.NOTHING,
         follow_ups=tuple(follow_ups),
     )
 
@@ -557,6 +803,7 @@ async def let_go_data_product(
         await remove_finalizer(ctx.client, current, LEGACY_FINALIZER)
     if ctx.forget_health is not None:
         ctx.forget_health(namespace, name)
+    ctx.name_waits.wait((namespace, name), ())
     mesh = ctx.mesh
     follow_ups = _policy_statuses(mesh) if mesh.violations.forget(namespace, name) else []
     domain = mesh.domain_of(namespace)

@@ -38,6 +38,7 @@ class ProductSummary(NamedTuple):
 
     ready: bool
     granted: frozenset[str]  # the namespaces of its ServiceAccount readers
+    hidden: bool = False  # discoverability Hidden: counted in no domain status
 
 
 @dataclass

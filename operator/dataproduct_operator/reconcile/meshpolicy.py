@@ -98,7 +98,6 @@ async def reconcile_mesh_policy(
         stale=stale,
         remove=remove,
         later_kinds=(frozenset({BINDING}),),
-        may_adopt=lambda _: True,
         live=live,
     )
     failures = list(result.failures.values())

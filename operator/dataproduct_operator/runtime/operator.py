@@ -18,14 +18,24 @@ from typing import Any
 
 from dataproduct_operator.api.kinds import DATA_DOMAIN, DATA_PRODUCT, DATA_PRODUCT_KIND, MESH_POLICY
 from dataproduct_operator.config import OperatorConfig
-from dataproduct_operator.constants import LABEL_MANAGED_BY, LABEL_PRODUCT, OPERATOR_NAME
+from dataproduct_operator.constants import (
+    LABEL_MANAGED_BY,
+    LABEL_PRODUCT,
+    LABEL_VOLUME_NAMESPACE,
+    OPERATOR_NAME,
+)
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.identity import Identity
-from dataproduct_operator.k8s.informer import ChildCache
+from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.metrics import OperatorMetrics
 from dataproduct_operator.reconcile.datadomain import DomainContext, reconcile_data_domain
-from dataproduct_operator.reconcile.dataproduct import CHILD_KINDS, NAMED_KINDS, ProductContext
+from dataproduct_operator.reconcile.dataproduct import (
+    CHILD_KINDS,
+    NAMED_KINDS,
+    PERSISTENT_VOLUME,
+    ProductContext,
+)
 from dataproduct_operator.reconcile.mesh import MeshState
 from dataproduct_operator.reconcile.meshpolicy import PolicyContext, reconcile_mesh_policy
 from dataproduct_operator.reconcile.outcome import FollowUp, Outcome, Want
@@ -85,6 +95,14 @@ class OperatorRuntime:
             name_kinds=NAMED_KINDS,
             on_error=self.watch_failed,
         )
+        # The PersistentVolumes the operator labelled for output ports (cluster-scoped).
+        self.volumes = WatchedObjects(
+            client,
+            PERSISTENT_VOLUME,
+            on_change=self._volume_changed,
+            on_error=self.watch_failed,
+            selector=LABEL_VOLUME_NAMESPACE,
+        )
         self.jobs = Jobs(self.clock, on_error=lambda reason: self._count_error("Job", reason))
         self.loops = Loops(
             self.clock, on_error=lambda reason: self._count_error("DriftLoop", reason)
@@ -126,9 +144,11 @@ class OperatorRuntime:
             mesh,
             probe.available,
             cache=self.children,
+            volumes=self.volumes,
             observe_health=self.metrics.health.observe,
             forget_health=self.metrics.health.forget,
         )
+        self.name_waits = product_context.name_waits
         product_worker = DataProductWorker(product_context, clock)
         products = Controller(
             product_worker,
@@ -193,6 +213,19 @@ class OperatorRuntime:
         ours = labels.get(LABEL_MANAGED_BY) == OPERATOR_NAME
         want = Want.RECONCILE if event == "DELETED" and ours else Want.REFRESH
         self.products.submit((namespace, name), want, after=CHILD_EVENT_DELAY_SECONDS)
+        if event == "DELETED":  # a name another product waits for may be free now
+            for waiting in self.name_waits.waiting_for(child["kind"], namespace, metadata["name"]):
+                self.products.submit(waiting, Want.RECONCILE, after=CHILD_EVENT_DELAY_SECONDS)
+
+    def _volume_changed(self, event: str, volume: dict[str, Any]) -> None:
+        """A volume labelled for a port changed (its reclaim policy edited, its claim gone):
+        the product of that port looks again (a refresh asks for a reconcile if need be)."""
+        if event == "LISTED":
+            return
+        labels = volume["metadata"].get("labels") or {}
+        namespace, name = labels.get(LABEL_VOLUME_NAMESPACE), labels.get(LABEL_PRODUCT)
+        if namespace and name and self._watches(namespace):
+            self.products.submit((namespace, name), Want.REFRESH, after=CHILD_EVENT_DELAY_SECONDS)
 
     def _watches(self, namespace: str) -> bool:
         return not self.config.namespaces or namespace in self.config.namespaces
@@ -264,6 +297,7 @@ class OperatorRuntime:
         """Start watching and working; with ``lease``, work only while leading."""
         self.mesh.start()
         self.children.start()
+        self.volumes.start()
         for controller in self.controllers.values():
             controller.start()
         self.loops.start()
@@ -293,6 +327,7 @@ class OperatorRuntime:
         for controller in self.controllers.values():
             await controller.stop()
         await self.children.stop()
+        await self.volumes.stop()
         await self.mesh.stop()
 
     def health(self) -> tuple[bool, list[LoopHealth]]:

@@ -22,6 +22,7 @@ from dataproduct_operator.api.dataproduct import (
     Toggle,
 )
 from dataproduct_operator.api.kinds import GROUP
+from dataproduct_operator.api.metric_labels import metric_labels
 from dataproduct_operator.api.naming import (
     claim_name,
     connection_config_map_name,
@@ -36,6 +37,7 @@ from dataproduct_operator.api.naming import (
 )
 from dataproduct_operator.api.quantity import duration_seconds, larger_quantity
 from dataproduct_operator.constants import (
+    ANNOTATION_RETAINED_VOLUME,
     ANNOTATION_RUN,
     COMPONENT_ACCESS,
     COMPONENT_MONITORING,
@@ -124,11 +126,16 @@ def build_service_account(product: DataProduct) -> dict[str, Any]:
 
 
 def build_claim(
-    product: DataProduct, port: OutputPort, observed_size: str | None
+    product: DataProduct,
+    port: OutputPort,
+    observed_size: str | None,
+    volume_name: str | None = None,
 ) -> dict[str, Any]:
-    """The volume of one output port; never smaller than what already exists."""
+    """The volume of one output port; never smaller than what already exists. ``volume_name``:
+    the retained volume it binds again (see :mod:`.volumes`), named in an annotation too, so
+    that every later build keeps ``spec.volumeName`` (immutable once set)."""
     retain = product.spec.deletion_policy is DeletionPolicy.RETAIN
-    return render(
+    claim = render(
         "persistentvolumeclaim.yaml.j2",
         metadata=_metadata(
             product,
@@ -139,7 +146,11 @@ def build_claim(
         ),
         port=port,
         size=larger_quantity(port.storage.size, observed_size),
+        volume_name=volume_name,
     )
+    if volume_name:
+        claim["metadata"]["annotations"] = {ANNOTATION_RETAINED_VOLUME: volume_name}
+    return claim
 
 
 def _pod_context(product: DataProduct, pipeline: Pipeline) -> dict[str, Any]:
@@ -212,6 +223,21 @@ def build_run_job(product: DataProduct, request: RunRequest | None) -> dict[str,
     )
 
 
+def mounted_claims(obj: dict[str, Any]) -> set[str]:
+    """The claims the pods of a desired CronJob or Job mount (none for other kinds)."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    if obj.get("kind") not in ("CronJob", "Job"):
+        return set()
+    volumes = ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []
+    return {
+        volume["persistentVolumeClaim"]["claimName"]
+        for volume in volumes
+        if volume.get("persistentVolumeClaim")
+    }
+
+
 def _reader_subjects(product: DataProduct) -> list[dict[str, str]]:
     subjects: list[dict[str, str]] = []
     for reader in product.spec.access.readers:
@@ -254,8 +280,40 @@ def reader_rules(product_name: str) -> list[dict[str, Any]]:
     ]
 
 
-def owner_rules(product_name: str) -> list[dict[str, Any]]:
-    """What the owning team may do with its product and see of its children."""
+def referenced_secrets(product: DataProduct) -> list[str]:
+    """The Secrets the product's pipelines and inputs name, sorted; each starts with
+    ``<product>-`` (the CRD refuses any other)."""
+    names = {
+        variable.value_from.secret_key_ref.name
+        for pipeline in product.spec.pipelines
+        for variable in pipeline.env
+        if variable.value_from and variable.value_from.secret_key_ref
+    }
+    names |= {
+        source.external.secret_ref.name
+        for source in product.spec.inputs
+        if source.external and source.external.secret_ref
+    }
+    return sorted(names)
+
+
+def owner_rules(product_name: str, secrets: list[str] | None = None) -> list[dict[str, Any]]:
+    """What the owning team may do with its product and see of its children, and the Secrets
+    its spec references: read and change those, by name (it creates them through the domain
+    editor role, which cannot read any). No rule at all without Secrets: a rule whose
+    resourceNames is empty would cover every Secret of the namespace."""
+    own_secrets = (
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": list(secrets),
+                "verbs": ["get", "update", "patch"],
+            }
+        ]
+        if secrets
+        else []
+    )
     return [
         {
             "apiGroups": [GROUP],
@@ -274,6 +332,7 @@ def owner_rules(product_name: str) -> list[dict[str, Any]]:
             "resources": ["cronjobs", "jobs"],
             "verbs": ["get", "list", "watch"],
         },
+        *own_secrets,
     ]
 
 
@@ -284,7 +343,7 @@ def build_access(product: DataProduct) -> list[dict[str, Any]]:
         (reader_role_name(product.name), reader_rules(product.name), _reader_subjects(product)),
         (
             owner_role_name(product.name),
-            owner_rules(product.name),
+            owner_rules(product.name, referenced_secrets(product)),
             [
                 {
                     "kind": "Group",
@@ -357,6 +416,7 @@ def build_prometheus_rule(product: DataProduct) -> dict[str, Any] | None:
         group=f"dataproduct-{product.namespace}-{product.name}",
         namespace=product.namespace,
         name=product.name,
+        labels=metric_labels(product),
         domain=product.spec.domain,
         stale_ports=stale_ports,
         has_pipelines=bool(product.spec.pipelines),
@@ -368,12 +428,15 @@ def build_children(
     *,
     observed_claim_sizes: dict[str, str] | None = None,
     prometheus_available: bool = True,
+    volume_names: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every child the product should have right now, hash-stamped, in apply order."""
-    sizes = observed_claim_sizes or {}
+    """Every child the product should have right now, hash-stamped, in apply order.
+    ``volume_names``: port -> the retained volume its claim binds (see :mod:`.volumes`)."""
+    sizes, volumes = observed_claim_sizes or {}, volume_names or {}
     children: list[dict[str, Any] | None] = [build_service_account(product)]
     children += [
-        build_claim(product, port, sizes.get(port.name)) for port in product.spec.output_ports
+        build_claim(product, port, sizes.get(port.name), volumes.get(port.name))
+        for port in product.spec.output_ports
     ]
     children.append(build_connection_config_map(product))
     children += build_access(product)

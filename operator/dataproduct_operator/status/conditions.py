@@ -12,6 +12,7 @@ from typing import Any
 
 from dataproduct_operator.api.conditions import (
     READY,
+    READY_REPEATS,
     Condition,
     ConditionStatus,
     Reason,
@@ -52,12 +53,17 @@ def build_condition(kind: str, aspect: Aspect, stamp: Stamp) -> Condition:
 
 
 def build_conditions(aspects: dict[str, Aspect], stamp: Stamp, *, ready: str) -> list[Condition]:
-    """``Ready`` (``ready`` its message when True), then a condition per aspect, in order."""
+    """``Ready`` (``ready`` its message when True), then a condition per aspect, in order.
+
+    Ready False takes the first aspect that is not True, or the first whose reason is one
+    Ready repeats (:data:`READY_REPEATS`), which it then takes as its own reason."""
     conditions = [build_condition(kind, aspect, stamp) for kind, aspect in aspects.items()]
     not_ready = [c for c in conditions if c.status is not ConditionStatus.TRUE]
     if not_ready:
-        first = not_ready[0]
-        summary = Aspect(False, not_ready_reason(first.type), f"{first.type}: {first.message}")
+        repeated = [c for c in not_ready if c.reason in READY_REPEATS]
+        first = (repeated or not_ready)[0]
+        reason = first.reason if repeated else not_ready_reason(first.type)
+        summary = Aspect(False, reason, f"{first.type}: {first.message}")
     else:
         summary = Aspect(True, Reason.RECONCILED, ready)
     return [build_condition(READY, summary, stamp), *conditions]

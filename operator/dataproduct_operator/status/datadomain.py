@@ -4,6 +4,8 @@ Conditions ``NamespaceReady`` (the namespace exists and is Active), ``QuotaReady
 the spec asks for is in place and counted, or none is asked for), ``AccessReady`` (the network
 policies and the owner team's RoleBinding are in place) and the summary ``Ready``; the count of
 the domain's data products and how many are Ready; the quota's use as the ResourceQuota reports.
+Hidden products are in no count and no message: a domain's status is read by many more than
+those who may list its products.
 """
 
 from __future__ import annotations
@@ -150,11 +152,13 @@ def taken_message(namespace: str, holder: str) -> str:
 
 
 def blocked_message(namespace: str, products: list[str]) -> str:
-    """Why a deleted domain is still there: the DataProducts its namespace holds."""
-    shown = ", ".join(products[:10]) + (
-        f" and {len(products) - 10} more" if len(products) > 10 else ""
-    )
+    """Why a deleted domain is still there: the DataProducts its namespace holds, named
+    (``products``: those that are not Hidden; the Hidden ones are neither named nor counted)."""
+    shown = ""
+    if products:
+        more = f" and {len(products) - 10} more" if len(products) > 10 else ""
+        shown = f" ({', '.join(products[:10])}{more})"
     return (
-        f"deletion waits: namespace {namespace} holds {len(products)} DataProducts "
-        f"({shown}); delete them first"
+        f"deletion waits: namespace {namespace} still holds DataProducts{shown}; delete them "
+        f"first (kubectl get dataproducts -n {namespace} lists every one)"
     )

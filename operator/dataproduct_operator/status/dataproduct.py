@@ -61,9 +61,11 @@ class Observed:
 
 @dataclass(frozen=True)
 class Failures:
-    """What reconcile could not do, per aspect (condition type) -> message."""
+    """What reconcile could not do, per aspect (condition type) -> message: failed applies,
+    and children whose name another product's object holds (``conflicts``)."""
 
     by_aspect: dict[str, str] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)
 
 
 def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, list[PortStatus]]:
@@ -249,6 +251,9 @@ def compute_status(
     }
     for aspect, message in failures.by_aspect.items():
         aspects[aspect] = (False, Reason.APPLY_FAILED, message)
+    for aspect, message in failures.conflicts.items():
+        failed = failures.by_aspect.get(aspect)
+        aspects[aspect] = (False, Reason.NAME_CONFLICT, "; ".join(filter(None, [message, failed])))
     stamp = Stamp(product.generation, previous, now)
     conditions = build_conditions(
         {kind: Aspect(*state) for kind, state in aspects.items()},
