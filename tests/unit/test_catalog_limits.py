@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from dataproduct_operator.api.dataproduct import MAX_TAG_LENGTH
 from dataproduct_operator.catalog.limits import (
     MAX_QUERY_CHARS,
     MAX_QUERY_WORDS,
@@ -203,8 +204,7 @@ def test_a_whole_mesh_export_past_its_cpu_budget_answers_503() -> None:
 
 
 def maximal_product(name: str) -> dict[str, Any]:
-    """A product with every list and text at the largest the CRD admits (tags, command and
-    args, which it does not bound yet, at sizes an API server admits in one object)."""
+    """A product with every list and text at the largest the CRD admits."""
     column = {"type": "t" * 64, "description": "d" * 1024, "pii": True}
     ports = [
         {
@@ -229,7 +229,7 @@ def maximal_product(name: str) -> dict[str, Any]:
         name,
         "sales",
         description="x" * 4096,
-        tags=["t" * 1000] * 32,
+        tags=["t" * MAX_TAG_LENGTH] * 32,
         owner={"team": "o" * 128, "contacts": [{"name": "n" * 128}] * 16},
         outputPorts=ports,
         pipelines=pipelines,

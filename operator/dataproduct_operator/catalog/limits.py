@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dataproduct_operator.api.dataproduct import MAX_IMAGE_LENGTH
+
 MAX_QUERY_CHARS = 256
 MAX_QUERY_WORDS = 16
 MAX_PAGE_SIZE = 1000  # products in one answer of the JSON API; larger limits are clamped
@@ -107,7 +109,9 @@ MAX_DESCRIPTION = 1024  # a product's or a port's description
 MAX_COLUMN_DESCRIPTION = 160
 MAX_LIST = 32  # items of any list or map the store keeps
 MAX_COLUMNS = 100  # columns kept over all ports of a product
-TEXT_LIMITS = {"description": MAX_DESCRIPTION}
+# An image reference must stay whole to stay one (the model checks its grammar); the CRD
+# bounds it already.
+TEXT_LIMITS = {"description": MAX_DESCRIPTION, "image": MAX_IMAGE_LENGTH}
 _INDEX = re.compile(r"\[\d+\]")
 # Of a pipeline the catalog shows its name, image and schedule, and exports never show its
 # command, arguments, environment or resources: the store does not keep them.
