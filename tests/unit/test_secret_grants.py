@@ -9,8 +9,8 @@ from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.manifests.rbac import (
     allows,
     build_cluster_role_rules,
-    build_namespace_writer_rules,
     build_domain_cluster_roles,
+    build_namespace_writer_rules,
 )
 from dataproduct_operator.specs.dataproduct import build_access, owner_rules, referenced_secrets
 
