@@ -363,10 +363,11 @@ def test_operator_role_is_the_generated_rules_without_wildcards(
         (("rbac.authorization.k8s.io", "roles", "create"), False),
         (("datamesh.dev", "dataproducts", "patch"), True),
         (("datamesh.dev", "dataproducts", "create"), False),
-        # get, update and patch by name only because the owner Roles grant them on their
-        # products' Secrets (the API server lets the operator grant only what it holds); never
-        # list, watch, create or delete.
-        (("", "secrets", "get"), True),
+        # get, update and patch only where it is bound, a domain's namespace, because the
+        # owner Roles grant them on their products' Secrets (the API server lets the operator
+        # grant only what it holds); outside, nothing; never list, watch, create or delete.
+        (("", "secrets", "get"), False),
+        (("", "secrets", "update"), False),
         (("", "secrets", "list"), False),
         (("", "secrets", "watch"), False),
         (("", "secrets", "create"), False),
