@@ -15,9 +15,14 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from dataproduct_operator.constants import NAMESPACE_WRITER_ROLE
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
-from dataproduct_operator.manifests.rbac import build_cluster_role_rules, build_lease_rules
+from dataproduct_operator.manifests.rbac import (
+    build_cluster_role_rules,
+    build_lease_rules,
+    build_namespace_writer_rules,
+)
 
 SYSTEM_NAMESPACE = "dataproduct-system"
 OPERATOR = "dataproduct-operator"
@@ -158,14 +163,21 @@ def allow_leader_lease(admin: BlockingClient, identity: Identity) -> None:
 
 
 def create_identities(admin: BlockingClient, directory: Path) -> tuple[Identity, Identity]:
-    """The operator (the chart's rules) and the benchmark client (those plus creating products)."""
+    """The operator (the chart's rules) and the benchmark client (those, the writes the
+    operator holds in a domain's namespace, everywhere, and creating products)."""
     operator_rules = build_cluster_role_rules()
     client_rules = [
         *operator_rules,
+        *build_namespace_writer_rules(),  # the baseline writes children as the operator would
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create"]},
         {"apiGroups": ["datamesh.dev"], "resources": ["dataproducts"], "verbs": ["create"]},
     ]
     operator = create_identity(admin, OPERATOR, operator_rules, directory, precedence=500)
+    # As the chart: the writes the operator binds to itself in each domain's namespace.
+    admin.create_if_missing(
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        {"metadata": {"name": NAMESPACE_WRITER_ROLE}, "rules": build_namespace_writer_rules()},
+    )
     allow_leader_lease(admin, operator)
     client = create_identity(admin, CLIENT, client_rules, directory, precedence=510)
     return operator, client

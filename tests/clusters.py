@@ -32,6 +32,7 @@ CHART = REPO / "charts" / "dataproduct-operator"
 RELEASE = "dataproduct-operator"  # also the ServiceAccount's name (the release's full name)
 OPERATOR_NAMESPACE = "dataproduct-system"
 DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
+OPERATOR_ACCOUNT = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{RELEASE}"
 
 
 def run_tool(
@@ -209,3 +210,28 @@ def wait_quiet_writes(
         return now if time.monotonic() - since >= quiet else None
 
     return wait_for(settled, timeout=timeout, interval=0.5, description="writes to stop")
+
+
+def operator_allowed(kube: BlockingClient, namespace: str, attributes: tuple[str, ...]) -> bool:
+    """Whether the operator's ServiceAccount may (group, resource, verb[, name]) in
+    ``namespace``: a SubjectAccessReview, as admin."""
+    group, resource, verb, name = (*attributes, "")[:4]
+    review = kube.create(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": OPERATOR_ACCOUNT,
+                "groups": ["system:serviceaccounts", "system:authenticated"],
+                "resourceAttributes": {
+                    "namespace": namespace,
+                    "group": group,
+                    "resource": resource,
+                    "verb": verb,
+                    "name": name,
+                },
+            },
+        },
+    )
+    return bool(review["status"]["allowed"])

@@ -181,6 +181,7 @@ def domain_name(kube: BlockingClient, crds: None, request: pytest.FixtureRequest
 OPERATOR_WRITES = "tests-operator-writes"
 DOMAIN_WRITES = "tests-operator-domain-writes"
 LEASE_WRITES = "tests-operator-lease-writes"
+REVIEWS = "tests-operator-reviews"
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +189,9 @@ def operator_writes(kube: BlockingClient, operator_release: str) -> Callable[[],
     """``operator_writes()``: the writes the API server has let through for the operator's
     ServiceAccount so far, counted by a FlowSchema of its own (other clients do not count), but
     for those of the DataDomains themselves (status, finalizer), which follow their products'
-    changes a few seconds late, and those of its leader Lease, renewed all the time."""
+    changes a few seconds late, those of its leader Lease, renewed all the time, and its
+    SelfSubjectReviews and SelfSubjectAccessReviews (created, but they change nothing: who it
+    is, once per process, and whether a new binding of its own is in effect)."""
     schema = build_flow_schema(
         OPERATOR_WRITES, (OPERATOR_NAMESPACE, RELEASE), precedence=400, verbs=WRITE_VERBS
     )
@@ -198,6 +201,7 @@ def operator_writes(kube: BlockingClient, operator_release: str) -> Callable[[],
     for name, resources in (
         (DOMAIN_WRITES, ("datadomains", "datadomains/status")),
         (LEASE_WRITES, ("leases",)),
+        (REVIEWS, ("selfsubjectreviews", "selfsubjectaccessreviews")),
     ):
         apart = build_flow_schema(
             name, (OPERATOR_NAMESPACE, RELEASE), precedence=390, verbs=WRITE_VERBS,

@@ -20,6 +20,8 @@ from tests.helpers import example_product, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTS = "/apis/datamesh.dev/v1alpha1/namespaces/{namespace}/dataproducts"
+# The RoleBindings of a domain in its namespace: its owner team's and the operator's own.
+DOMAIN_BINDINGS = ("datamesh-domain-editors", "datamesh-operator-namespace-writer")
 
 
 def free_port() -> int:

@@ -40,6 +40,13 @@ KOPF_PREFIX = f"operator.{GROUP}"
 # aggregates its rules (and those of the built-in "view") into it.
 DOMAIN_EDITOR_ROLE = "datamesh-domain-editor"
 LABEL_AGGREGATE_TO_DOMAIN_EDITOR = f"{GROUP}/aggregate-to-domain-editor"
+# The operator's write powers in a namespace: a ClusterRole the chart never binds cluster-wide;
+# the operator binds it to itself (a RoleBinding of this name) in each namespace a DataDomain
+# holds, and admission policies of the chart refuse such a binding anywhere else.
+NAMESPACE_WRITER_ROLE = "datamesh-operator-namespace-writer"
+NAMESPACE_WRITER_BINDING = NAMESPACE_WRITER_ROLE
+# Namespaces the operator never changes nor binds itself in, whatever the chart configures.
+PROTECTED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
 
 COMPONENT_STORAGE = "storage"
 COMPONENT_PIPELINE = "pipeline"

@@ -156,10 +156,14 @@ def test_a_domain_that_holds_products_is_deleted_only_once_they_are_gone(
 
     refused = wait_for(blocked, description="the deletion to be refused while a product is left")
     assert "orders" in refused["message"] and "delete them first" in refused["message"]
-    events = kube.get("/api/v1/namespaces/default/events")["items"]
-    assert any(
-        e["reason"] == "DeletionBlocked" and e["involvedObject"]["name"] == NAME for e in events
-    )
+
+    def blocked_event() -> bool:  # posted once the status is written: a moment after it
+        events = kube.get("/api/v1/namespaces/default/events")["items"]
+        return any(
+            e["reason"] == "DeletionBlocked" and e["involvedObject"]["name"] == NAME for e in events
+        )
+
+    wait_for(blocked_event, timeout=10, description="the DeletionBlocked Event")
     kube.delete(f"{products}/orders")
     wait_for(lambda: gone(kube, f"{DOMAINS}/{NAME}"), description="the domain to go")
     namespace = kube.get(f"/api/v1/namespaces/{NAME}")
@@ -200,7 +204,7 @@ def test_the_owner_team_manages_products_in_its_domain_and_nowhere_else(
     assert not may("list", "pods", namespace)
 
 
-def test_a_product_outside_a_domain_gets_domain_mismatch_and_nothing_until_onboarded(
+def test_a_product_outside_a_domain_is_not_in_the_mesh_and_gets_nothing_until_onboarded(
     kube: BlockingClient,
     namespace: str,
     onboarded: tuple[OperatorProcess, dict[str, Any]],
@@ -208,17 +212,24 @@ def test_a_product_outside_a_domain_gets_domain_mismatch_and_nothing_until_onboa
     products = PRODUCTS.format(namespace=namespace)
     kube.create(products, example(namespace))  # spec.domain names the namespace, no domain yet
 
-    def mismatch(path: str) -> dict[str, Any] | None:
+    def refused_with(reason: str, path: str) -> dict[str, Any] | None:
         found = condition(kube.get(path), "Ready") or {}
-        return found if found.get("reason") == "DomainMismatch" else None
+        return found if found.get("reason") == reason else None
 
-    refused = wait_for(lambda: mismatch(f"{products}/orders"), description="DomainMismatch")
+    def mismatch(path: str) -> dict[str, Any] | None:
+        return refused_with("DomainMismatch", path)
+
+    refused = wait_for(
+        lambda: refused_with("NamespaceNotInMesh", f"{products}/orders"),
+        description="NamespaceNotInMesh",
+    )
     assert f"namespace {namespace} belongs to no DataDomain" in refused["message"]
+    assert f"create a DataDomain for namespace {namespace}" in refused["message"]
     selector = {"labelSelector": "datamesh.dev/data-product=orders"}
     for kind in ("serviceaccounts", "persistentvolumeclaims", "configmaps"):
         assert kube.get(f"/api/v1/namespaces/{namespace}/{kind}", query=selector)["items"] == []
     events = kube.get(f"/api/v1/namespaces/{namespace}/events")["items"]
-    assert any(e["reason"] == "DomainMismatch" for e in events)
+    assert any(e["reason"] == "NamespaceNotInMesh" for e in events)
 
     other = f"/apis/datamesh.dev/v1alpha1/namespaces/{NAME}/dataproducts"
     elsewhere = example(NAME, "stray")

@@ -31,6 +31,7 @@ from dataproduct_operator.specs.dataproduct import parse_run_request
 from tests.clusters import wait_quiet_writes
 from tests.helpers import wait_for
 from tests.products import (
+    DOMAIN_BINDINGS,
     PRODUCTS,
     OperatorProcess,
     change_spec,
@@ -707,7 +708,7 @@ def test_adding_and_removing_readers_changes_the_subjects_of_the_reader_binding(
     document["spec"]["access"]["readers"] = []
     product = create_ready(kube, document)
     bindings = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"
-    assert names(kube, bindings) == {"orders-owner", "datamesh-domain-editors"}
+    assert names(kube, bindings) == {"orders-owner", *DOMAIN_BINDINGS}
     assert condition(product, "AccessReady")["status"] == "True"  # type: ignore[index]
 
     analysts = {"kind": "Group", "name": "finance-analysts"}
@@ -730,5 +731,5 @@ def test_adding_and_removing_readers_changes_the_subjects_of_the_reader_binding(
 
     set_readers([reporting])
     assert kube.get(f"{bindings}/orders-reader")["subjects"] == [reporting]
-    assert names(kube, bindings) == {"orders-reader", "orders-owner", "datamesh-domain-editors"}
+    assert names(kube, bindings) == {"orders-reader", "orders-owner", *DOMAIN_BINDINGS}
     assert apply_failures(kube, namespace) == []

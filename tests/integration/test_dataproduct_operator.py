@@ -12,6 +12,7 @@ from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from tests.helpers import wait_for
 from tests.products import (
+    DOMAIN_BINDINGS,
     PRODUCTS,
     OperatorProcess,
     change_spec,
@@ -46,6 +47,7 @@ def test_product_becomes_ready_with_every_child(
         "orders-reader",
         "orders-owner",
         "datamesh-domain-editors",  # the domain's, not the product's
+        "datamesh-operator-namespace-writer",  # the domain's: the operator's own
     }
     assert "orders" in names(kube, f"/api/v1/namespaces/{namespace}/serviceaccounts")
     connection = kube.get(f"/api/v1/namespaces/{namespace}/configmaps/orders-connection")
@@ -161,7 +163,7 @@ def test_added_ports_and_pipelines_get_children_and_removed_ones_are_pruned(
         description="the claims of the removed ports to be deleted",
     )
     assert names(kube, cronjobs) == set()
-    assert names(kube, bindings) == {"orders-owner", "datamesh-domain-editors"}
+    assert names(kube, bindings) == {"orders-owner", *DOMAIN_BINDINGS}
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from dataproduct_operator.manifests.rbac import (
     build_catalog_review_rules,
     build_catalog_rules,
     build_cluster_role_rules,
+    build_namespace_writer_rules,
 )
 from tests.clusters import (
     CHART,
@@ -25,13 +26,13 @@ from tests.clusters import (
     RELEASE,
     HelmRunner,
     install_release,
+    operator_allowed,
 )
 from tests.helpers import wait_for
 from tests.products import PRODUCTS, delete_if_present, example
 
 CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/dataproducts.datamesh.dev"
 CLUSTER_ROLE = f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{RELEASE}"
-OPERATOR_ACCOUNT = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{RELEASE}"
 
 
 def test_chart_lints_clean(helm: HelmRunner) -> None:
@@ -330,45 +331,43 @@ def test_operator_role_is_the_generated_rules_without_wildcards(
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field]
         assert not {"escalate", "impersonate"} & set(rule["verbs"])
-        if "bind" in rule["verbs"]:  # only the domain owner teams' role, by name
-            assert rule["resourceNames"] == ["datamesh-domain-editor"]
-
-
-def _allowed(kube: BlockingClient, namespace: str, attributes: tuple[str, ...]) -> bool:
-    """Whether the operator may (group, resource, verb[, name]) in ``namespace``."""
-    group, resource, verb, name = (*attributes, "")[:4]
-    review = kube.create(
-        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-        {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SubjectAccessReview",
-            "spec": {
-                "user": OPERATOR_ACCOUNT,
-                "groups": ["system:serviceaccounts", "system:authenticated"],
-                "resourceAttributes": {
-                    "namespace": namespace,
-                    "group": group,
-                    "resource": resource,
-                    "verb": verb,
-                    "name": name,
-                },
-            },
-        },
+        if "bind" in rule["verbs"]:  # only the domain owner teams' and its writer role, by name
+            assert rule["resourceNames"] == [
+                "datamesh-domain-editor",
+                "datamesh-operator-namespace-writer",
+            ]
+    writer = kube.get(
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/datamesh-operator-namespace-writer"
     )
-    return bool(review["status"]["allowed"])
+    assert writer["rules"] == build_namespace_writer_rules()
+    bindings = kube.get("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")["items"]
+    # Never bound cluster-wide: the operator binds it in domain namespaces only.
+    assert not [
+        b["metadata"]["name"]
+        for b in bindings
+        if b["roleRef"]["name"] == "datamesh-operator-namespace-writer"
+    ]
 
 
 @pytest.mark.parametrize(
     ("attributes", "expected"),
     [
-        (("", "persistentvolumeclaims", "create"), True),
-        (("rbac.authorization.k8s.io", "rolebindings", "delete"), True),
+        # Outside the namespaces of DataDomains: reads only (and creating a RoleBinding,
+        # which admission allows only in a domain's namespace)
+        (("", "persistentvolumeclaims", "list"), True),
+        (("", "persistentvolumeclaims", "create"), False),
+        (("batch", "jobs", "create"), False),
+        (("", "configmaps", "update"), False),
+        (("rbac.authorization.k8s.io", "rolebindings", "create"), True),
+        (("rbac.authorization.k8s.io", "rolebindings", "delete"), False),
+        (("rbac.authorization.k8s.io", "roles", "create"), False),
         (("datamesh.dev", "dataproducts", "patch"), True),
         (("datamesh.dev", "dataproducts", "create"), False),
-        # get, update and patch by name only because the owner Roles grant them on their
-        # products' Secrets (the API server lets the operator grant only what it holds); never
-        # list, watch, create or delete.
-        (("", "secrets", "get"), True),
+        # get, update and patch only where it is bound, a domain's namespace, because the
+        # owner Roles grant them on their products' Secrets (the API server lets the operator
+        # grant only what it holds); outside, nothing; never list, watch, create or delete.
+        (("", "secrets", "get"), False),
+        (("", "secrets", "update"), False),
         (("", "secrets", "list"), False),
         (("", "secrets", "watch"), False),
         (("", "secrets", "create"), False),
@@ -382,6 +381,15 @@ def _allowed(kube: BlockingClient, namespace: str, attributes: tuple[str, ...]) 
         (("", "persistentvolumes", "create"), False),
         (("rbac.authorization.k8s.io", "clusterroles", "bind", "datamesh-domain-editor"), True),
         (("rbac.authorization.k8s.io", "clusterroles", "bind", "admin"), False),
+        (
+            (
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "bind",
+                "datamesh-operator-namespace-writer",
+            ),
+            True,
+        ),
         (("admissionregistration.k8s.io", "validatingadmissionpolicies", "create"), True),
         (("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "create"), False),
     ],
@@ -389,7 +397,7 @@ def _allowed(kube: BlockingClient, namespace: str, attributes: tuple[str, ...]) 
 def test_operator_identity_has_only_what_it_needs(
     operator_release: str, kube: BlockingClient, attributes: tuple[str, ...], expected: bool
 ) -> None:
-    assert _allowed(kube, "some-domain", attributes) is expected
+    assert operator_allowed(kube, "some-domain", attributes) is expected
 
 
 def test_uninstall_keeps_the_crd_and_every_product_and_reinstall_adopts_them(
@@ -458,4 +466,4 @@ def test_operator_may_hold_its_own_leader_lease_and_no_other(
     attributes: tuple[str, ...],
     expected: bool,
 ) -> None:
-    assert _allowed(kube, namespace, attributes) is expected
+    assert operator_allowed(kube, namespace, attributes) is expected

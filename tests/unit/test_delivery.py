@@ -12,14 +12,17 @@ import pytest
 import yaml
 
 from dataproduct_operator import __version__
-from dataproduct_operator.constants import DOMAIN_EDITOR_ROLE
+from dataproduct_operator.constants import DOMAIN_EDITOR_ROLE, NAMESPACE_WRITER_ROLE
 from dataproduct_operator.k8s.resources import resource_of
 from dataproduct_operator.manifests.chart_values import ChartValues
 from dataproduct_operator.manifests.rbac import (
+    NAMESPACE_WRITER_RULES,
     OPERATOR_RULES,
+    WRITE,
     allows,
     build_cluster_role_rules,
     build_domain_cluster_roles,
+    build_namespace_writer_rules,
 )
 from dataproduct_operator.reconcile.dataproduct import CHILD_KINDS, PROMETHEUS_RULE
 from dataproduct_operator.specs.dataproduct import owner_rules, reader_rules
@@ -31,21 +34,22 @@ PACKAGE = REPO / "operator" / "dataproduct_operator"
 
 
 def test_operator_rules_name_every_verb_and_resource_and_never_escalate() -> None:
-    for rule in build_cluster_role_rules():
+    for rule in build_cluster_role_rules() + build_namespace_writer_rules():
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
         assert not {"escalate", "impersonate"} & set(rule["verbs"]), rule
-        if "bind" in rule["verbs"]:  # one role, by name: the domain owner teams' editor role
+        if "bind" in rule["verbs"]:  # two roles, by name: the editors' and its own writer role
             assert rule == {
                 "apiGroups": ["rbac.authorization.k8s.io"],
                 "resources": ["clusterroles"],
                 "verbs": ["bind"],
-                "resourceNames": [DOMAIN_EDITOR_ROLE],
+                "resourceNames": [DOMAIN_EDITOR_ROLE, NAMESPACE_WRITER_ROLE],
             }
         else:
             assert "resourceNames" not in rule
-    assert all(rule.reason for rule in OPERATOR_RULES)
+    assert all(rule.reason for rule in OPERATOR_RULES + NAMESPACE_WRITER_RULES)
     rules = build_cluster_role_rules()
     assert allows(rules, "rbac.authorization.k8s.io", "clusterroles", "bind", DOMAIN_EDITOR_ROLE)
+    assert allows(rules, "rbac.authorization.k8s.io", "clusterroles", "bind", NAMESPACE_WRITER_ROLE)
     assert not allows(rules, "rbac.authorization.k8s.io", "clusterroles", "bind", "admin")
 
 
@@ -72,8 +76,9 @@ def test_domain_editor_aggregates_view_and_its_own_rules_and_grants_no_secrets()
 
 
 def test_operator_holds_every_permission_it_grants_to_readers_and_owners() -> None:
-    """Kubernetes lets the operator write a Role only if it holds the Role's permissions."""
-    rules = build_cluster_role_rules()
+    """Kubernetes lets the operator write a Role only if it holds the Role's permissions in
+    that namespace: a domain's namespace, where it is bound to its writer role too."""
+    rules = build_cluster_role_rules() + build_namespace_writer_rules()
     granted = [*reader_rules("orders"), *owner_rules("orders")]
     for rule in granted:
         for group in rule["apiGroups"]:
@@ -83,11 +88,52 @@ def test_operator_holds_every_permission_it_grants_to_readers_and_owners() -> No
 
 
 @pytest.mark.parametrize(("api_version", "kind"), [*CHILD_KINDS, PROMETHEUS_RULE], ids=str)
-def test_operator_may_manage_every_child_kind(api_version: str, kind: str) -> None:
+def test_operator_reads_every_child_kind_everywhere_and_writes_it_only_where_bound(
+    api_version: str, kind: str
+) -> None:
     group = api_version.rpartition("/")[0]
     plural = resource_of(api_version, kind).plural
-    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
-        assert allows(build_cluster_role_rules(), group, plural, verb), (kind, verb)
+    cluster_wide, writer = build_cluster_role_rules(), build_namespace_writer_rules()
+    for verb in ("get", "list", "watch"):
+        assert allows(cluster_wide, group, plural, verb), (kind, verb)
+    for verb in WRITE:
+        assert allows(writer, group, plural, verb), (kind, verb)
+        # Cluster-wide it may only create RoleBindings (to bind itself; admission fences it).
+        expected = (plural, verb) == ("rolebindings", "create")
+        assert allows(cluster_wide, group, plural, verb) is expected, (kind, verb)
+
+
+def test_cluster_wide_rules_write_no_namespaced_kind_but_role_bindings() -> None:
+    namespaced_writes = [
+        (rule["apiGroups"][0], resource, verb)
+        for rule in build_cluster_role_rules()
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        if verb in WRITE
+    ]
+    assert sorted(namespaced_writes) == sorted(
+        [
+            *(("datamesh.dev", r, v) for r in ("dataproducts",) for v in ("update", "patch")),
+            *(("datamesh.dev", "dataproducts/status", v) for v in ("update", "patch")),
+            ("datamesh.dev", "dataproducts/finalizers", "update"),
+            ("rbac.authorization.k8s.io", "rolebindings", "create"),
+            ("", "events", "create"),
+            ("", "events", "patch"),
+            ("datamesh.dev", "datadomains", "patch"),
+            *(("datamesh.dev", "datadomains/status", v) for v in ("update", "patch")),
+            ("datamesh.dev", "datadomains/finalizers", "update"),
+            ("", "namespaces", "create"),
+            ("", "namespaces", "patch"),
+            ("", "persistentvolumes", "patch"),  # cluster-scoped: no namespaced role can
+            *(("datamesh.dev", "meshpolicies/status", v) for v in ("update", "patch")),
+            ("datamesh.dev", "meshpolicies/finalizers", "update"),
+            *(
+                ("admissionregistration.k8s.io", r, v)
+                for r in ("validatingadmissionpolicies", "validatingadmissionpolicybindings")
+                for v in WRITE
+            ),
+        ]
+    )
 
 
 def test_values_yaml_holds_the_documented_defaults_each_under_a_comment() -> None:

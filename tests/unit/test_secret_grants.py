@@ -10,6 +10,7 @@ from dataproduct_operator.manifests.rbac import (
     allows,
     build_cluster_role_rules,
     build_domain_cluster_roles,
+    build_namespace_writer_rules,
 )
 from dataproduct_operator.specs.dataproduct import build_access, owner_rules, referenced_secrets
 
@@ -94,8 +95,9 @@ def test_the_domain_team_may_create_secrets_but_not_read_or_change_any() -> None
 
 
 def test_the_operator_holds_what_the_owner_role_grants_on_secrets() -> None:
-    """The API server lets the operator write a Role only with the Role's permissions."""
-    rules = build_cluster_role_rules()
+    """The API server lets the operator write a Role only with the Role's permissions: in a
+    domain's namespace, its cluster-wide rules and those of the writer role it is bound to."""
+    rules = build_cluster_role_rules() + build_namespace_writer_rules()
     for rule in owner_rules("orders", ["orders-db", "orders-s3"]):
         for resource in rule["resources"]:
             for verb in rule["verbs"]:
@@ -106,3 +108,5 @@ def test_the_operator_holds_what_the_owner_role_grants_on_secrets() -> None:
                     )
     assert not allows(rules, "", "secrets", "list")
     assert not allows(rules, "", "secrets", "create")
+    # Outside the namespaces of domains it holds nothing on Secrets.
+    assert not allows(build_cluster_role_rules(), "", "secrets", "get")

@@ -12,11 +12,13 @@ from dataproduct_operator.specs.dataproduct import build_children, parse_run_req
 from dataproduct_operator.specs.stream import render_file
 from dataproduct_operator.status.dataproduct import (
     Failures,
+    Mismatch,
     Observed,
     compute_mismatch_status,
     compute_run_events,
     compute_status,
     find_domain_mismatch,
+    not_onboarded,
 )
 from tests.helpers import EXAMPLES, example_product
 
@@ -139,18 +141,28 @@ def test_a_product_outside_its_domains_namespace_is_a_domain_mismatch() -> None:
     subject = product()  # spec.domain sales, namespace sales
     assert find_domain_mismatch(subject, "sales") is None
     nowhere = find_domain_mismatch(subject, None)
-    assert nowhere is not None and "namespace sales belongs to no DataDomain" in nowhere
+    assert nowhere is not None and nowhere.reason == "NamespaceNotInMesh"
+    assert "namespace sales belongs to no DataDomain" in nowhere.message
+    assert "create a DataDomain for namespace sales" in nowhere.message
     elsewhere = find_domain_mismatch(subject, "finance")
-    assert elsewhere is not None
+    assert elsewhere is not None and elsewhere.reason == "DomainMismatch"
     assert (
-        "spec.domain is sales, but namespace sales belongs to the DataDomain finance" in elsewhere
+        "spec.domain is sales, but namespace sales belongs to the DataDomain finance"
+        in elsewhere.message
     )
+
+
+def test_a_product_of_a_domain_not_onboarded_yet_waits_for_it() -> None:
+    waiting = not_onboarded(product(), "sales")
+    assert waiting.reason == "NamespaceNotInMesh"
+    assert "the DataDomain sales has not bound the operator there" in waiting.message
 
 
 def test_a_domain_mismatch_makes_the_product_not_ready_and_keeps_the_rest() -> None:
     ready = product()
     ready = ready.model_copy(update={"status": status_of(ready, "Bound", "T1")})
-    status = compute_mismatch_status(ready, "spec.domain is sales, but ...", now="T2")
+    mismatch = Mismatch("DomainMismatch", "spec.domain is sales, but ...")
+    status = compute_mismatch_status(ready, mismatch, now="T2")
     conditions = {c.type: c for c in status.conditions}
     assert (conditions["Ready"].status.value, conditions["Ready"].reason) == (
         "False",

@@ -58,6 +58,11 @@ class Reason(StrEnum):
     FORBIDDEN = "Forbidden"  # the API server refused the operator; retried with backoff
     APPLY_FAILED = "ApplyFailed"  # a child could not be applied; retried with backoff
     DOMAIN_MISMATCH = "DomainMismatch"
+    # A product whose namespace no DataDomain holds (or not yet onboarded): the operator may
+    # not write there
+    NAMESPACE_NOT_IN_MESH = "NamespaceNotInMesh"
+    # A DataDomain naming a namespace that an older DataDomain holds
+    NAMESPACE_TAKEN = "NamespaceTaken"
     DELETION_BLOCKED = "DeletionBlocked"
     # A child's name is taken by another product's object (Ready and the aspect of that child)
     NAME_CONFLICT = "NameConflict"

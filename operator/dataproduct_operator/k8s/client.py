@@ -21,7 +21,7 @@ import aiohttp
 
 from dataproduct_operator.constants import FIELD_MANAGER
 from dataproduct_operator.k8s.credentials import Credentials
-from dataproduct_operator.k8s.resources import object_path
+from dataproduct_operator.k8s.resources import object_path, resource_of
 from dataproduct_operator.k8s.rest import (
     APPLY_PATCH,
     JSON,
@@ -241,6 +241,16 @@ class KubeClient:
         params = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
         result: dict[str, Any] = await self.request(
             "PATCH", object_path(obj), obj, content_type=APPLY_PATCH, params=params
+        )
+        return result
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create (POST) under the operator's field manager: for an object whose creation
+        needs only ``create`` where a server-side apply would also need ``patch``."""
+        metadata = obj["metadata"]
+        collection = resource_of(obj["apiVersion"], obj["kind"]).path(metadata.get("namespace"))
+        result: dict[str, Any] = await self.request(
+            "POST", collection, obj, params={"fieldManager": FIELD_MANAGER}
         )
         return result
 

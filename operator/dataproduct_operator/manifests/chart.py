@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from dataproduct_operator import __version__
+from dataproduct_operator.constants import NAMESPACE_WRITER_ROLE, PROTECTED_NAMESPACES
 from dataproduct_operator.manifests.admission import build_data_deletion_policy
 from dataproduct_operator.manifests.chart_values import (
     build_values_schema,
@@ -21,6 +22,7 @@ from dataproduct_operator.manifests.chart_values import (
     values_table,
 )
 from dataproduct_operator.manifests.crd import KINDS, build_crd
+from dataproduct_operator.manifests.guards import build_guard_policies
 from dataproduct_operator.manifests.policies import (
     REGISTRIES_PLACEHOLDER,
     STARTER_POLICIES,
@@ -32,7 +34,9 @@ from dataproduct_operator.manifests.rbac import (
     build_cluster_role_rules,
     build_domain_cluster_roles,
     build_lease_rules,
+    build_namespace_writer_rules,
 )
+from dataproduct_operator.manifests.rbac_docs import render_rbac_section
 
 CHART_DIR = "charts/dataproduct-operator"
 REGISTRIES_TEMPLATE = "{{ .Values.policies.allowedRegistries | toJson }}"
@@ -62,17 +66,75 @@ def build_chart_metadata() -> dict[str, Any]:
     }
 
 
-def render_cluster_role_template() -> str:
-    rules = _yaml({"rules": build_cluster_role_rules()})
+def _cluster_role_template(name: str, rules: list[dict[str, Any]]) -> str:
     return (
         HEADER.format(source="operator/dataproduct_operator/manifests/rbac.py")
         + "{{- if .Values.rbac.create }}\n"
         "apiVersion: rbac.authorization.k8s.io/v1\n"
         "kind: ClusterRole\n"
         "metadata:\n"
-        '  name: {{ include "dataproduct-operator.fullname" . }}\n'
+        f"  name: {name}\n"
         "  labels:\n"
-        '    {{- include "dataproduct-operator.labels" . | nindent 4 }}\n' + rules + "{{- end }}\n"
+        '    {{- include "dataproduct-operator.labels" . | nindent 4 }}\n'
+        + _yaml({"rules": rules})
+        + "{{- end }}\n"
+    )
+
+
+def render_cluster_role_template() -> str:
+    """The operator's cluster-wide ClusterRole, named after the release."""
+    name = '{{ include "dataproduct-operator.fullname" . }}'
+    return _cluster_role_template(name, build_cluster_role_rules())
+
+
+def render_namespace_writer_template() -> str:
+    """``datamesh-operator-namespace-writer``: the operator's write powers in a namespace,
+    bound by the operator itself in each domain's namespace, never cluster-wide."""
+    return _cluster_role_template(NAMESPACE_WRITER_ROLE, build_namespace_writer_rules())
+
+
+# Placeholders in the guards, replaced by Helm expressions (values are DNS labels, checked by
+# values.schema.json, so they cannot break out of a CEL string).
+_OPERATOR = "__OPERATOR_USERNAME__"
+_PROTECTED = "__PROTECTED_NAMESPACES__"
+_CONFIGURED = "__CONFIGURED_NAMESPACES__"
+
+
+def render_guards_template() -> str:
+    """The admission policies that fence the operator in (see
+    :mod:`~dataproduct_operator.manifests.guards`)."""
+    fixed = ", ".join(f'"{name}"' for name in PROTECTED_NAMESPACES)
+    documents = []
+    for document in build_guard_policies(_OPERATOR, _PROTECTED, _CONFIGURED):
+        body = _yaml(document)
+        if "{{" in body or "}}" in body:
+            raise ValueError("A guard must not contain Helm template delimiters")
+        head, _, rest = body.partition("  name: ")
+        name, _, rest = rest.partition("\n")
+        documents.append(
+            head
+            + f"  name: {name}\n"
+            + "  labels:\n"
+            + '    {{- include "dataproduct-operator.labels" . | nindent 4 }}\n'
+            + rest
+        )
+    text = "---\n".join(documents)
+    account = (
+        "system:serviceaccount:{{ .Release.Namespace }}:"
+        '{{ include "dataproduct-operator.serviceAccountName" . }}'
+    )
+    text = text.replace(_OPERATOR, account)
+    text = text.replace(f"expression: {_PROTECTED}", "expression: '{{ $protected | toJson }}'")
+    text = text.replace(f"expression: {_CONFIGURED}", "expression: '{{ $configured | toJson }}'")
+    if _OPERATOR in text or _PROTECTED in text or _CONFIGURED in text:
+        raise ValueError("A placeholder of the guards was left unreplaced")
+    return (
+        HEADER.format(source="operator/dataproduct_operator/manifests/guards.py")
+        + "{{- if .Values.rbac.create }}\n"
+        + "{{- $configured := prepend .Values.protectedNamespaces .Release.Namespace }}\n"
+        + f"{{{{- $protected := concat (list {fixed.replace(',', '')}) $configured }}}}\n"
+        + text
+        + "{{- end }}\n"
     )
 
 
@@ -258,12 +320,13 @@ Installs the dataproduct-operator: its Deployment (two replicas by default, of w
 of a leader Lease reconciles and the other stands by with warm caches; a PodDisruptionBudget;
 Pod Security "restricted"; liveness on `/healthz`, which fails when a drift loop is stuck;
 Prometheus metrics), ServiceAccount, a Role for its Lease in its own namespace, a
-least-privilege ClusterRole and binding
-(generated from the operator's one list of rules: no wildcards, no `escalate` or
-`impersonate`; `bind` on one ClusterRole only, by name: `datamesh-domain-editor`), the
-ClusterRoles of the domain teams (`datamesh-domain-editor`, which aggregates the built-in `view`
-and every ClusterRole labelled `datamesh.dev/aggregate-to-domain-editor: "true"`, such as the
-chart's `datamesh-domain-editor-rules`, which also lets the team create Secrets but read none;
+least-privilege ClusterRole and binding (read everywhere, write only what must be written
+cluster-wide), the ClusterRole `datamesh-operator-namespace-writer` that the operator binds to
+itself in each DataDomain's namespace only, the admission policies that fence it in (see
+[RBAC](#rbac)), the ClusterRoles of the domain teams (`datamesh-domain-editor`, which
+aggregates the built-in `view` and every ClusterRole labelled
+`datamesh.dev/aggregate-to-domain-editor: "true"`, such as the chart's
+`datamesh-domain-editor-rules`, which also lets the team create Secrets but read none;
 `datamesh-view`, aggregated into `view`: read DataProducts), the ValidatingAdmissionPolicy
 `datamesh-confirm-data-deletion` (an update that deletes the data of output ports needs the
 annotation `datamesh.dev/confirm-data-deletion` naming them), the `DataProduct`, `DataDomain`
@@ -310,6 +373,8 @@ Build the image with `docker build -f operator/Dockerfile -t <repository>:{__ver
 repository root. `helm uninstall` removes the operator and leaves the CRDs, every `DataProduct`
 (and so every volume) and every `DataDomain` in place; a later install adopts them.
 
+{render_rbac_section()}
+
 ## Values
 
 | key | default | description |
@@ -329,6 +394,8 @@ def chart_files() -> dict[str, str]:
         + render_values_yaml(),
         "values.schema.json": json.dumps(build_values_schema(), indent=2) + "\n",
         "templates/clusterrole.yaml": render_cluster_role_template(),
+        "templates/namespace-writer-clusterrole.yaml": render_namespace_writer_template(),
+        "templates/operator-guards.yaml": render_guards_template(),
         "templates/domain-clusterroles.yaml": render_domain_roles_template(),
         "templates/catalog-rbac.yaml": render_catalog_rbac_template(),
         "templates/catalog-reviews-rbac.yaml": render_catalog_reviews_template(),

@@ -76,8 +76,9 @@ class Rbac(_Values):
 
     create: bool = Field(
         default=True,
-        description="Create the ClusterRole and ClusterRoleBinding the operator needs "
-        "(least privilege: every verb named, no wildcards, no escalate).",
+        description="Create the operator's ClusterRoles, its bindings and the admission "
+        "policies that fence it in (least privilege: every verb named, no wildcards, no "
+        "escalate; write powers only in the namespaces of DataDomains). See the chart's README.",
     )
 
 
@@ -267,6 +268,15 @@ class ChartValues(_Values):
         default_factory=list,
         description="Namespaces whose DataProducts the operator handles; empty means all.",
         json_schema_extra={"items": {"type": "string", "pattern": DNS_LABEL}},
+    )
+    protected_namespaces: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Namespaces no DataDomain may use and in which the operator never binds "
+        "itself or changes the namespace, besides kube-system, kube-public, kube-node-lease, "
+        "default and the release's namespace (always protected), e.g. your monitoring and "
+        "ingress namespaces.",
+        json_schema_extra={"items": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63}},
     )
     drift_interval_seconds: int = Field(
         default=300,

@@ -1,11 +1,29 @@
 """The operator's own permissions and the domain teams': the source of the chart's ClusterRoles.
 
-Least privilege: every verb is named (no wildcards, no ``escalate``). Because Kubernetes lets an
-identity grant only what it holds itself, the rules include everything the per-product reader
-and owner Roles grant (see :mod:`dataproduct_operator.specs.dataproduct`); a unit test checks
-that they do. The one exception is the owner team of a domain, bound to the aggregated
-ClusterRole ``datamesh-domain-editor``: the operator may ``bind`` that one role by name and
-holds none of its permissions beyond its own.
+Least privilege: every verb is named (no wildcards, no ``escalate``), and the operator's write
+powers hold only where the mesh lives:
+
+- :data:`OPERATOR_RULES`, bound cluster-wide: read and watch every kind the operator manages;
+  write its own kinds' status and finalizers, Events, namespaces (get, create, patch) and the
+  admission policies of MeshPolicies; ``create`` RoleBindings and ``bind`` two ClusterRoles
+  by name (``datamesh-domain-editor`` and the writer role below), so that it can bind itself
+  in a namespace a DataDomain holds.
+- :data:`NAMESPACE_WRITER_RULES`, the ClusterRole ``datamesh-operator-namespace-writer``, never
+  bound cluster-wide: every write verb on the namespaced kinds it manages. The operator binds it
+  to itself in a domain's namespace when it onboards the domain.
+
+The chart's admission policies (:mod:`dataproduct_operator.manifests.guards`) fence the binding
+in: the operator's RoleBindings are refused outside domain namespaces and in protected ones, and
+it may not relabel a protected namespace or hand a namespace to another domain. (Its power over
+admission policies, needed for MeshPolicies, is the one no admission policy can fence: see the
+guards' module.)
+
+Because Kubernetes lets an identity grant only what it holds itself (in that namespace), the
+two sets together include everything the per-product reader and owner Roles grant (see
+:mod:`dataproduct_operator.specs.dataproduct`); a unit test checks that they do. The one
+exception is the owner team of a domain, bound to the aggregated ClusterRole
+``datamesh-domain-editor``: the operator may ``bind`` that one role by name and holds none of
+its permissions beyond its own.
 
 ``datamesh-domain-editor`` aggregates the built-in ``view`` (read everything but Secrets) and
 the ClusterRoles labelled ``datamesh.dev/aggregate-to-domain-editor``: the chart's
@@ -20,10 +38,15 @@ from typing import Any
 
 from dataproduct_operator.api.dataproduct import PLURAL
 from dataproduct_operator.api.kinds import GROUP
-from dataproduct_operator.constants import DOMAIN_EDITOR_ROLE, LABEL_AGGREGATE_TO_DOMAIN_EDITOR
+from dataproduct_operator.constants import (
+    DOMAIN_EDITOR_ROLE,
+    LABEL_AGGREGATE_TO_DOMAIN_EDITOR,
+    NAMESPACE_WRITER_ROLE,
+)
 
 READ = ("get", "list", "watch")
-MANAGE = (*READ, "create", "update", "patch", "delete")
+WRITE = ("create", "update", "patch", "delete")
+MANAGE = (*READ, *WRITE)
 
 
 @dataclass(frozen=True)
@@ -47,7 +70,32 @@ class Rule:
         return rule
 
 
+# The namespaced kinds the operator manages, and what for: read and watched everywhere (cluster
+# rules), written only where it is bound (writer rules).
+NAMESPACED_KINDS = (
+    (
+        "",
+        ("serviceaccounts", "persistentvolumeclaims", "configmaps"),
+        "the pipeline identity, the output-port claims and the connection ConfigMap",
+    ),
+    ("batch", ("cronjobs", "jobs"), "scheduled pipelines and on-demand runs"),
+    (
+        "rbac.authorization.k8s.io",
+        ("roles", "rolebindings"),
+        "the reader and owner Roles of each product and their bindings",
+    ),
+    (
+        "monitoring.coreos.com",
+        ("prometheusrules",),
+        "freshness and failed-run alerts, when the Prometheus operator is installed",
+    ),
+    ("", ("resourcequotas", "limitranges"), "each domain's quota and default container requests"),
+    ("networking.k8s.io", ("networkpolicies",), "each domain's ingress policies"),
+)
+
+# Bound cluster-wide: reading everywhere, writing only what must be written cluster-wide.
 OPERATOR_RULES = (
+    *(Rule(group, resources, READ, f"watch {why}") for group, resources, why in NAMESPACED_KINDS),
     Rule(
         GROUP,
         (PLURAL,),
@@ -63,23 +111,11 @@ OPERATOR_RULES = (
     ),
     Rule(GROUP, (f"{PLURAL}/data",), ("get",), "grant readers the data subresource"),
     Rule(
-        "",
-        ("serviceaccounts", "persistentvolumeclaims", "configmaps"),
-        MANAGE,
-        "the pipeline identity, the output-port claims and the connection ConfigMap",
-    ),
-    Rule("batch", ("cronjobs", "jobs"), MANAGE, "scheduled pipelines and on-demand runs"),
-    Rule(
         "rbac.authorization.k8s.io",
-        ("roles", "rolebindings"),
-        MANAGE,
-        "the reader and owner Roles of each product and their bindings",
-    ),
-    Rule(
-        "monitoring.coreos.com",
-        ("prometheusrules",),
-        MANAGE,
-        "freshness and failed-run alerts, when the Prometheus operator is installed",
+        ("rolebindings",),
+        ("create",),
+        "bind itself to datamesh-operator-namespace-writer in a domain's namespace it onboards "
+        "(refused by admission anywhere else)",
     ),
     Rule("", ("events",), ("create", "patch"), "Events on the DataProducts and DataDomains"),
     Rule(GROUP, ("datadomains",), (*READ, "patch"), "watch DataDomains"),
@@ -90,7 +126,6 @@ OPERATOR_RULES = (
         ("update",),
         "set owner references that block owner deletion on the domain's objects",
     ),
-    Rule("", ("namespaces",), (*READ, "create", "patch"), "each domain's namespace, never deleted"),
     # PersistentVolumes are cluster-scoped: no namespaced role can grant this.
     Rule(
         "",
@@ -101,11 +136,11 @@ OPERATOR_RULES = (
     ),
     Rule(
         "",
-        ("resourcequotas", "limitranges"),
-        MANAGE,
-        "each domain's quota and default container requests",
+        ("namespaces",),
+        (*READ, "create", "patch"),
+        "each domain's namespace, never deleted (protected namespaces and another domain's "
+        "label refused by admission)",
     ),
-    Rule("networking.k8s.io", ("networkpolicies",), MANAGE, "each domain's ingress policies"),
     Rule(GROUP, ("meshpolicies",), READ, "watch MeshPolicies"),
     Rule(GROUP, ("meshpolicies/status",), ("get", "update", "patch"), "write their status"),
     Rule(
@@ -118,16 +153,25 @@ OPERATOR_RULES = (
         "admissionregistration.k8s.io",
         ("validatingadmissionpolicies", "validatingadmissionpolicybindings"),
         MANAGE,
-        "enforce Deny and Warn MeshPolicies at admission",
+        "enforce Deny and Warn MeshPolicies at admission (it changes only those labelled "
+        "app.kubernetes.io/managed-by=dataproduct-operator; RBAC cannot narrow this to them: "
+        "see Accepted risk)",
     ),
     Rule(
         "rbac.authorization.k8s.io",
         ("clusterroles",),
         ("bind",),
-        "bind each domain's owner team to datamesh-domain-editor, and to no other role",
-        resource_names=(DOMAIN_EDITOR_ROLE,),
+        "bind each domain's owner team to datamesh-domain-editor, and itself to "
+        "datamesh-operator-namespace-writer in the domain's namespace; no other role",
+        resource_names=(DOMAIN_EDITOR_ROLE, NAMESPACE_WRITER_ROLE),
     ),
-    # Belongs with the namespaced writes (domain namespaces only), not the cluster-wide reads.
+)
+
+# The ClusterRole datamesh-operator-namespace-writer: never bound cluster-wide; the operator
+# binds it to itself in each namespace a DataDomain holds.
+NAMESPACE_WRITER_RULES = (
+    *(Rule(group, resources, WRITE, why) for group, resources, why in NAMESPACED_KINDS),
+    # Only where it is bound: a domain's namespace, never cluster-wide.
     Rule(
         "",
         ("secrets",),
@@ -188,10 +232,15 @@ def build_cluster_role_rules() -> list[dict[str, Any]]:
     return [rule.to_wire() for rule in OPERATOR_RULES]
 
 
-def build_lease_rules(lease_name: str) -> list[dict[str, Any]]:
-    """The PolicyRules of the operator's Role in its own namespace: its leader Lease (create
+def build_namespace_writer_rules() -> list[dict[str, Any]]:
+    """The PolicyRules of ``datamesh-operator-namespace-writer``, in a stable order."""
+    return [rule.to_wire() for rule in NAMESPACE_WRITER_RULES]
+
+
+def lease_rules(lease_name: str) -> tuple[Rule, ...]:
+    """The rules of the operator's Role in its own namespace: its leader Lease (create
     cannot be narrowed to a name; reading and renewing can)."""
-    rules = (
+    return (
         Rule("coordination.k8s.io", ("leases",), ("create",), "take the Lease the first time"),
         Rule(
             "coordination.k8s.io",
@@ -201,7 +250,11 @@ def build_lease_rules(lease_name: str) -> list[dict[str, Any]]:
             resource_names=(lease_name,),
         ),
     )
-    return [rule.to_wire() for rule in rules]
+
+
+def build_lease_rules(lease_name: str) -> list[dict[str, Any]]:
+    """The PolicyRules of the operator's Role in its own namespace (see :func:`lease_rules`)."""
+    return [rule.to_wire() for rule in lease_rules(lease_name)]
 
 
 def build_catalog_rules() -> list[dict[str, Any]]:

@@ -9,6 +9,9 @@ module decides what to write:
   (:func:`~dataproduct_operator.specs.drift.drifted_fields`), so a hand edit is undone;
 - whether an object not observed may be taken over is the caller's to decide before (for a
   DataProduct's children: :func:`~dataproduct_operator.specs.ownership.refuse_adoption`);
+- an object of a kind in ``create_kinds`` that is not observed is created (POST) rather than
+  applied: creating needs only ``create``, a server-side apply that creates needs ``patch`` too
+  (the operator may create RoleBindings anywhere, but patch them only where it is bound);
 - objects are applied in waves (e.g. Roles before the RoleBindings that bind them), a few at a
   time; a failure is recorded against the aspect (condition type) of its kind and the rest go on;
 - stale objects are removed by the caller's ``remove`` (deleted, or released when retained).
@@ -130,12 +133,16 @@ async def apply_and_prune(
     later_kinds: Sequence[frozenset[str]] = (),
     live: Fetch | None = None,
     on_applied: Callable[[dict[str, Any]], None] | None = None,
+    create_kinds: frozenset[str] = frozenset(),
+    after_wave: Callable[[Applied], Awaitable[None]] | None = None,
 ) -> Applied:
     """Converge ``desired`` against ``observed``; see the module docstring.
 
     ``later_kinds``: waves of kinds applied after every other kind, in order. ``live``: on a
     drift pass, the live object of a desired one whose stamp matches, to compare the fields we
-    set. ``on_applied``: told of every answer.
+    set. ``on_applied``: told of every answer. ``create_kinds``: kinds created rather than
+    applied when not observed. ``after_wave``: awaited after each wave, with what was done so
+    far.
     """
     result = Applied(objects={k: v for k, v in observed.items() if v is not None})
     changed = [d for d in desired if stamped_hash(observed.get(key_of(d))) != stamped_hash(d)]
@@ -150,7 +157,10 @@ async def apply_and_prune(
 
     async def apply(obj: dict[str, Any]) -> None:
         try:
-            answer = await client.apply(obj)
+            if obj["kind"] in create_kinds and key_of(obj) not in result.objects:
+                answer = await client.create(obj)
+            else:
+                answer = await client.apply(obj)
         except ApiError as error:
             result.fail(aspect_of_kind[obj["kind"]], obj, error.message or error.reason)
             return
@@ -166,6 +176,8 @@ async def apply_and_prune(
     waves += [[obj for obj in changed if obj["kind"] in kinds] for kinds in later_kinds]
     for wave in waves:
         await gather_limited(APPLY_CONCURRENCY, *(apply(obj) for obj in wave))
+        if after_wave is not None:
+            await after_wave(result)
 
     stale = list(stale)
     if stale and remove is not None:

@@ -9,6 +9,13 @@ changed Pod Security label or NetworkPolicy is restored); deletes the quota when
 longer asks for one; and computes the status. A namespace that exists already and is not the
 operator's is taken into the domain (labelled), never deleted: it may hold data. A deleted
 domain goes once its namespace holds no DataProduct; until then it says so.
+
+The operator's write powers in the namespace come from the domain: right after the namespace,
+it binds itself (its username learnt with a SelfSubjectReview) to
+``datamesh-operator-namespace-writer`` there, waits until the API server's authorizer has seen
+the binding, writes the rest, and asks for the products of the namespace to be reconciled.
+A domain naming a namespace that an older domain holds gets ``NamespaceTaken`` and touches
+nothing.
 """
 
 from __future__ import annotations
@@ -27,15 +34,17 @@ from dataproduct_operator.api.conditions import (
 )
 from dataproduct_operator.api.datadomain import DataDomain, ProductCounts, namespace_of
 from dataproduct_operator.api.dataproduct import Discoverability
-from dataproduct_operator.api.kinds import DATA_PRODUCT_KIND, DOMAIN_FINALIZER
-from dataproduct_operator.constants import LABEL_DOMAIN
+from dataproduct_operator.api.kinds import DATA_PRODUCT, DATA_PRODUCT_KIND, DOMAIN_FINALIZER
+from dataproduct_operator.constants import LABEL_DOMAIN, NAMESPACE_WRITER_BINDING
 from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.identity import Identity, wait_allowed
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
-from dataproduct_operator.reconcile.apply import Removal, apply_and_prune
+from dataproduct_operator.reconcile.apply import Applied, Removal, apply_and_prune
 from dataproduct_operator.reconcile.finalizers import add_finalizer, remove_finalizer
 from dataproduct_operator.reconcile.mesh import MeshState, ProductSummary
 from dataproduct_operator.reconcile.outcome import (
     NORMAL,
+    FollowUp,
     Note,
     Outcome,
     Want,
@@ -57,6 +66,7 @@ from dataproduct_operator.status.datadomain import (
     blocked_message,
     compute_domain_status,
     product_ready,
+    taken_message,
 )
 
 SURVEY_PAGE = 100  # products read at a time to count them and collect their readers
@@ -71,6 +81,11 @@ ASPECT_OF_KIND = {
     "NetworkPolicy": ACCESS_READY,
     "RoleBinding": ACCESS_READY,
 }
+# Applied in this order: the namespace; the RoleBindings (the operator's own gives it the write
+# powers the last wave needs; created, as it may not patch one before it is bound); the rest.
+BINDINGS = frozenset({"RoleBinding"})
+LAST_WAVE = frozenset(ASPECT_OF_KIND) - {"Namespace"} - BINDINGS
+WRITER_BINDING = ("RoleBinding", NAMESPACE_WRITER_BINDING)
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ class DomainContext:
 
     client: KubeClient
     mesh: MeshState
+    identity: Identity  # who the operator is, to bind itself in the domain's namespace
     watched_namespaces: tuple[str, ...] = ()  # empty: every namespace
 
 
@@ -97,9 +113,10 @@ async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, st
         found[(kind[1], DOMAIN_OBJECT_NAME)] = await client.get(
             _path(kind, namespace, DOMAIN_OBJECT_NAME)
         )
-    found[("RoleBinding", EDITORS)] = await client.get(
-        _path(("rbac.authorization.k8s.io/v1", "RoleBinding"), namespace, EDITORS)
-    )
+    for binding in (EDITORS, NAMESPACE_WRITER_BINDING):
+        found[("RoleBinding", binding)] = await client.get(
+            _path(("rbac.authorization.k8s.io/v1", "RoleBinding"), namespace, binding)
+        )
     policies = await client.list(
         _path(("networking.k8s.io/v1", "NetworkPolicy"), namespace),
         label_selector=f"{LABEL_DOMAIN}={domain.name}",
@@ -158,8 +175,13 @@ async def reconcile_data_domain(
     except ValidationError as error:
         return invalid_spec_outcome(body, error, now=now)
     client, mesh = ctx.client, ctx.mesh
-    await add_finalizer(client, body, DOMAIN_FINALIZER)  # held while its namespace has products
     await mesh.wait_synced()  # every domain's namespace known
+    holder = mesh.domain_of(domain.namespace)
+    if holder is not None and holder != domain.name:
+        message = taken_message(domain.namespace, holder)
+        return failure_outcome(body, Reason.NAMESPACE_TAKEN, message, now=now, retry=False)
+    await add_finalizer(client, body, DOMAIN_FINALIZER)  # held while its namespace has products
+    operator = await ctx.identity.username()
     watched = not ctx.watched_namespaces or domain.namespace in ctx.watched_namespaces
     known = mesh.domain_products.of(domain.namespace)
     found = await _observe(client, domain)
@@ -171,7 +193,7 @@ async def reconcile_data_domain(
             mesh.domain_products.seed(domain.namespace, products, started)
     counts, granted = tally(products or {})
     namespaces = consumer_namespaces(domain, mesh.namespaces_of_domains())
-    desired = build_domain_objects(domain, granted, namespaces)
+    desired = build_domain_objects(domain, granted, namespaces, operator)
     quota_key = ("ResourceQuota", DOMAIN_OBJECT_NAME)
     quota_wanted = any(obj["kind"] == "ResourceQuota" for obj in desired)
     stale = [] if quota_wanted or found.get(quota_key) is None else [found[quota_key]]
@@ -182,6 +204,11 @@ async def reconcile_data_domain(
     async def remove(obj: dict[str, Any]) -> Removal:
         return Removal(deleted=await client.delete(object_path(obj)))
 
+    async def wait_bound(applied: Applied) -> None:
+        if any((ref.kind, ref.name) == WRITER_BINDING for ref in applied.applied):
+            # RBAC takes a moment to see a new binding; the last wave needs it.
+            await wait_allowed(client, domain.namespace, "", "configmaps", "create")
+
     result = await apply_and_prune(
         client,
         desired,
@@ -190,9 +217,12 @@ async def reconcile_data_domain(
         stale=stale,
         remove=remove,
         # The namespace first: the rest lives in it.
-        later_kinds=(frozenset(ASPECT_OF_KIND) - {"Namespace"},),
+        later_kinds=(BINDINGS, LAST_WAVE),
         live=live,
+        create_kinds=BINDINGS,
+        after_wave=wait_bound,
     )
+    follow_ups = _onboarded(mesh, domain.namespace, result, products)
     observed = ObservedDomain(
         namespace=result.objects.get(("Namespace", domain.namespace)),
         quota=result.objects.get(quota_key),
@@ -209,7 +239,25 @@ async def reconcile_data_domain(
         now=now,
     )
     passing = any(c.reason in PASSING_STATES for c in status.conditions)
-    return result.outcome(body, status, look_again_after=RECHECK_SECONDS if passing else None)
+    outcome = result.outcome(body, status, look_again_after=RECHECK_SECONDS if passing else None)
+    return replace(outcome, follow_ups=follow_ups)
+
+
+def _onboarded(
+    mesh: MeshState,
+    namespace: str,
+    result: Applied,
+    products: dict[str, ProductSummary] | None,
+) -> tuple[FollowUp, ...]:
+    """Record that the operator is bound in ``namespace``; when that is new, the products
+    there (those known; the others look again by themselves) are reconciled at once."""
+    if WRITER_BINDING not in result.objects:
+        return ()
+    if namespace in mesh.onboarded:
+        return ()
+    mesh.onboarded.add(namespace)
+    known = mesh.domain_products.of(namespace) or products or {}
+    return tuple(FollowUp(DATA_PRODUCT, namespace, name, Want.RECONCILE) for name in sorted(known))
 
 
 async def _let_go_when_empty(ctx: DomainContext, body: dict[str, Any], *, now: str) -> Outcome:
@@ -219,6 +267,11 @@ async def _let_go_when_empty(ctx: DomainContext, body: dict[str, Any], *, now: s
     if DOMAIN_FINALIZER not in (body["metadata"].get("finalizers") or []):
         return Outcome()
     namespace = namespace_of(body)
+    holder = ctx.mesh.domain_of(namespace)
+    if holder is not None and holder != body["metadata"]["name"]:
+        # Another domain holds the namespace: its products are not this one's to wait for.
+        await remove_finalizer(ctx.client, body, DOMAIN_FINALIZER)
+        return Outcome()
     products, any_left = await products_of(ctx.client, namespace)
     if not any_left:
         await remove_finalizer(ctx.client, body, DOMAIN_FINALIZER)

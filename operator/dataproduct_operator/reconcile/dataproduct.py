@@ -2,23 +2,25 @@
 
 :func:`reconcile_data_product` takes a product as the API server stores it and returns one
 :class:`~dataproduct_operator.reconcile.outcome.Outcome`. A body the models refuse gets
-``InvalidSpec``; a product outside its domain's namespace gets ``DomainMismatch`` and nothing
-else. Otherwise the children are observed by label, the desired ones built, those whose content
-hash differs (or, on a drift pass, whose fields we set were changed) server-side applied, what
-is ours and no longer desired pruned, the status computed and audited against every MeshPolicy,
-and the Events of what changed named. A desired child whose name an object of another product
-(or of no product) holds is left alone and reported (``NameConflict``, ``ApplyFailed``), with
-the pipelines that would mount such a claim (:func:`hold_taken_names`). A claim of a product
-with ``deletionPolicy: Retain`` is never deleted: when its port goes away (or the product does,
-:func:`let_go_data_product`) it is released: no owner, no ``managed-by`` label, labelled as
-retained; its volume keeps the data past the namespace (:func:`converge_volumes`).
+``InvalidSpec``; a product in a namespace no DataDomain holds, or not onboarded yet (the operator
+has no write powers there until the domain binds them), gets ``NamespaceNotInMesh``, one whose
+``spec.domain`` names another domain ``DomainMismatch``, and nothing else. Otherwise the children
+are observed by label, the desired ones built, those whose content hash differs (or, on a drift
+pass, whose fields we set were changed) server-side applied, what is ours and no longer desired
+pruned, the status computed and audited against every MeshPolicy, and the Events of what changed
+named. A desired child whose name an object of another product (or of no product) holds is left
+alone and reported (``NameConflict``, ``ApplyFailed``), with the pipelines that would mount such
+a claim (:func:`hold_taken_names`). A claim of a product with ``deletionPolicy: Retain`` is never
+deleted: when its port goes away (or the product does, :func:`let_go_data_product`) it is
+released: no owner, no ``managed-by`` label, labelled as retained; its volume keeps the data past
+the namespace (:func:`converge_volumes`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,6 +53,7 @@ from dataproduct_operator.constants import (
     LABEL_PRODUCT,
     LABEL_RETAINED,
     LABEL_VOLUME_NAMESPACE,
+    NAMESPACE_WRITER_BINDING,
 )
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
@@ -84,11 +87,13 @@ from dataproduct_operator.specs.ownership import refuse_adoption
 from dataproduct_operator.specs.volumes import VolumePlan, plan_volumes, volume_selector
 from dataproduct_operator.status.dataproduct import (
     Failures,
+    Mismatch,
     Observed,
     compute_mismatch_status,
     compute_run_events,
     compute_status,
     find_domain_mismatch,
+    not_onboarded,
 )
 from dataproduct_operator.status.meshpolicy import Violation, audit_product, with_compliance
 
@@ -97,6 +102,9 @@ BOUND_LATER = frozenset({"RoleBinding"})  # applied after every other child
 # A domain is reconciled again this long after a product in it changed: its product counts and
 # the readers' namespaces of its network policies follow, once for a burst of changes.
 DOMAIN_AFTER_PRODUCTS_SECONDS = 5.0
+# A product whose domain has not bound the operator in its namespace yet looks again this often
+# (the domain asks for it too, once bound).
+ONBOARDING_RECHECK_SECONDS = 2.0
 POLICY_STATUS_AFTER_AUDIT_SECONDS = 5.0  # the violation counts follow, once for a burst
 
 CHILD_KINDS = (
@@ -660,9 +668,13 @@ async def reconcile_data_product(
     except ValidationError as error:
         return invalid_spec_outcome(body, error, now=now)
     await ctx.mesh.wait_synced()
-    mismatch = find_domain_mismatch(product, ctx.mesh.domain_of(product.namespace))
+    domain = ctx.mesh.domain_of(product.namespace)
+    mismatch = find_domain_mismatch(product, domain)
     if mismatch is not None:
         return _hold_off(ctx, body, product, mismatch, now=now)
+    if domain is not None and not await _onboarded(ctx, product.namespace):
+        held = _hold_off(ctx, body, product, not_onboarded(product, domain), now=now, event=False)
+        return replace(held, look_again=Want.RECONCILE, look_again_after=ONBOARDING_RECHECK_SECONDS)
     prometheus = await ctx.prometheus_available()
     notes: list[Note] = []
     converged: Converged | None = None
@@ -705,17 +717,40 @@ async def reconcile_data_product(
     )
 
 
+async def _onboarded(ctx: ProductContext, namespace: str) -> bool:
+    """Whether the operator has bound its writer role in ``namespace`` (known to the mesh once
+    seen; looked up once after a restart)."""
+    mesh = ctx.mesh
+    if namespace in mesh.onboarded:
+        return True
+    path = KNOWN_RESOURCES[("rbac.authorization.k8s.io/v1", "RoleBinding")].path(
+        namespace, NAMESPACE_WRITER_BINDING
+    )
+    if await ctx.client.get(path) is None:
+        return False
+    mesh.onboarded.add(namespace)
+    return True
+
+
 def _hold_off(
-    ctx: ProductContext, body: dict[str, Any], product: DataProduct, message: str, *, now: str
+    ctx: ProductContext,
+    body: dict[str, Any],
+    product: DataProduct,
+    mismatch: Mismatch,
+    *,
+    now: str,
+    event: bool = True,
 ) -> Outcome:
-    """Report the mismatch (status, and a Warning Event when it is new); create nothing."""
-    status = compute_mismatch_status(product, message, now=now)
+    """Report the mismatch (status, and a Warning Event when it is new and ``event``); create
+    nothing."""
+    status = compute_mismatch_status(product, mismatch, now=now)
     if ctx.observe_health is not None:
         ctx.observe_health(product, status)
     before = next((c for c in product.status.conditions if c.type == READY), None)
     notes = []
-    if before is None or (before.reason, before.message) != (Reason.DOMAIN_MISMATCH, message):
-        notes.append(Note(WARNING, Reason.DOMAIN_MISMATCH, message, with_status=True))
+    new = before is None or (before.reason, before.message) != mismatch
+    if event and new:
+        notes.append(Note(WARNING, mismatch.reason, mismatch.message, with_status=True))
     follow_ups = _follow_ups(ctx, body, product, status, None)
     return Outcome(subject=body, status=status, notes=tuple(notes), follow_ups=tuple(follow_ups))
 

@@ -2,7 +2,9 @@
 
 The reconciles of every kind share it: every DataDomain and MeshPolicy, watched into memory
 (a product is provisioned only in its domain's namespace and audited against every policy on
-each pass); the domain of each namespace; the policies compiled; the products of each domain as
+each pass); the domain of each namespace (the oldest DataDomain naming it holds it: see
+:func:`~dataproduct_operator.status.datadomain.namespace_holder`), and the namespaces where the
+operator has bound its writer role already; the policies compiled; the products of each domain as
 their reconciles last saw them (a domain is reconciled without reading hundreds of products);
 and which rules each product violates (a policy's status counts them). Watch events that change
 something another kind depends on are passed to the runtime through two callbacks.
@@ -24,6 +26,7 @@ from dataproduct_operator.api.meshpolicy import CompiledPolicy, MeshPolicy, comp
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.informer import OnError, WatchedObjects
 from dataproduct_operator.reconcile.outcome import describe_validation_error
+from dataproduct_operator.status.datadomain import namespace_holder
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +119,11 @@ class MeshState:
         self.policies = WatchedObjects(
             client, MESH_POLICY_KIND, on_change=self._policy_changed, on_error=on_error
         )
-        self.domain_of_namespace: dict[str, str] = {}
+        self.domain_of_namespace: dict[str, str] = {}  # the holder of each namespace
+        # namespace -> {domain: creationTimestamp} of every DataDomain naming it
+        self.claims: dict[str, dict[str, str]] = {}
+        # Namespaces where the operator's writer RoleBinding was seen in effect
+        self.onboarded: set[str] = set()
         self.compiled_policies: dict[str, CompiledPolicy] = {}
         self.domain_products = DomainProducts()
         self.violations = Violations()
@@ -140,6 +147,10 @@ class MeshState:
     def domain_of(self, namespace: str) -> str | None:
         return self.domain_of_namespace.get(namespace)
 
+    def claimants(self, namespace: str) -> list[str]:
+        """Every DataDomain naming ``namespace``, the holder among them."""
+        return sorted(self.claims.get(namespace, {}))
+
     def namespaces_of_domains(self) -> dict[str, str]:
         """Every domain's namespace, by domain name."""
         return {name: namespace for namespace, name in self.domain_of_namespace.items()}
@@ -148,14 +159,28 @@ class MeshState:
         return list(self.compiled_policies.values())
 
     def _domain_changed(self, event: str, obj: dict[str, Any]) -> None:
-        name = obj["metadata"]["name"]
-        before = {ns for ns, domain in self.domain_of_namespace.items() if domain == name}
+        metadata = obj["metadata"]
+        name = metadata["name"]
+        before = {ns for ns, claim in self.claims.items() if name in claim}
         after = set() if event == "DELETED" else {namespace_of(obj)}
         for namespace in before - after:
-            del self.domain_of_namespace[namespace]
+            del self.claims[namespace][name]
         for namespace in after:
-            self.domain_of_namespace[namespace] = name
-        moved = before ^ after
+            self.claims.setdefault(namespace, {})[name] = metadata.get("creationTimestamp") or ""
+        moved = set()
+        for namespace in before | after:
+            claim = self.claims.get(namespace) or {}
+            holder = namespace_holder(claim) if claim else None
+            if holder != self.domain_of_namespace.get(namespace):
+                moved.add(namespace)
+                # The operator's binding there is owned by the domain that held it: it goes with
+                # it, and the next holder binds the operator anew.
+                self.onboarded.discard(namespace)
+            if holder is None:
+                self.claims.pop(namespace, None)
+                self.domain_of_namespace.pop(namespace, None)
+            else:
+                self.domain_of_namespace[namespace] = holder
         # At the initial listing every product is reconciled at start anyway.
         if moved and event != "LISTED" and self.on_namespaces_moved is not None:
             self.on_namespaces_moved(moved)

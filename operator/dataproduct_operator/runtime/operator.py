@@ -25,6 +25,7 @@ from dataproduct_operator.constants import (
     OPERATOR_NAME,
 )
 from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.identity import Identity
 from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.metrics import OperatorMetrics
@@ -158,7 +159,7 @@ class OperatorRuntime:
             **common,
         )
         product_worker.latest_version = products.latest_version
-        domain_context = DomainContext(client, mesh, config.namespaces)
+        domain_context = DomainContext(client, mesh, Identity(client), config.namespaces)
         policy_context = PolicyContext(client, mesh)
         stored = []
         for kind, store, path, reconcile in (
@@ -230,8 +231,12 @@ class OperatorRuntime:
         return not self.config.namespaces or namespace in self.config.namespaces
 
     def _namespaces_moved(self, namespaces: set[str]) -> None:
-        """The domain of these namespaces changed: every product there is reconciled (a
-        DomainMismatch may be over, or begin)."""
+        """The domain of these namespaces changed: every DataDomain naming one is reconciled
+        (a NamespaceTaken may be over), and every product there (a DomainMismatch or
+        NamespaceNotInMesh may be over, or begin)."""
+        for namespace in sorted(namespaces):
+            for domain in self.mesh.claimants(namespace):
+                self.domains.submit(("", domain), Want.RECONCILE, after=MESH_CHANGE_DELAY_SECONDS)
         for namespace in sorted(ns for ns in namespaces if self._watches(ns)):
 
             async def reconcile_namespace(namespace: str = namespace) -> None:

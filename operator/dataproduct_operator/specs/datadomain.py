@@ -5,9 +5,10 @@ ResourceQuota from ``spec.quota``, a LimitRange that gives containers default re
 quota on requests never refuses a pod that names none), and NetworkPolicies: ingress denied but
 from the namespace itself and from the namespaces of the ServiceAccounts its products grant
 read access to; and a RoleBinding of the owner team's group to the aggregated ClusterRole
-``datamesh-domain-editor`` (manage DataProducts, Jobs and claims; read the rest). The namespace
-has no owner: deleting a domain never deletes a namespace that
-holds data. The objects in it are owned by the domain.
+``datamesh-domain-editor`` (manage DataProducts, Jobs and claims; read the rest), and one of
+the operator itself to ``datamesh-operator-namespace-writer``: its write powers there, held in
+no namespace a domain does not hold. The namespace has no owner: deleting a domain never
+deletes a namespace that holds data. The objects in it are owned by the domain.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataproduct_operator.constants import (
     DOMAIN_EDITOR_ROLE,
     LABEL_DOMAIN,
     LABEL_MANAGED_BY,
+    NAMESPACE_WRITER_BINDING,
+    NAMESPACE_WRITER_ROLE,
     OPERATOR_NAME,
 )
 from dataproduct_operator.specs.hashing import stamp_hash
@@ -158,16 +161,43 @@ def build_editor_role_binding(domain: DataDomain) -> dict[str, Any]:
     )
 
 
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+
+
+def subject_of(username: str) -> dict[str, str]:
+    """The RBAC subject of an authenticated username: a ServiceAccount's
+    (``system:serviceaccount:<namespace>:<name>``) or a User."""
+    if username.startswith(SERVICE_ACCOUNT_PREFIX):
+        namespace, _, name = username.removeprefix(SERVICE_ACCOUNT_PREFIX).partition(":")
+        if namespace and name and ":" not in name:
+            return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+    return {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": username}
+
+
+def build_operator_binding(domain: DataDomain, operator: str) -> dict[str, Any]:
+    """The operator (its username ``operator``) bound to ``datamesh-operator-namespace-writer``
+    in the domain's namespace: its write powers there and nowhere else."""
+    return render(
+        "rolebinding.yaml.j2",
+        metadata=_metadata(domain, NAMESPACE_WRITER_BINDING),
+        role_kind="ClusterRole",
+        role=NAMESPACE_WRITER_ROLE,
+        subjects=[subject_of(operator)],
+    )
+
+
 def build_domain_objects(
     domain: DataDomain,
     granted: set[str] | None = None,
     consumer_namespaces: set[str] | None = None,
+    operator: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every object the domain should have right now, hash-stamped, the namespace first.
 
     ``granted``: the readers' namespaces of the DataProducts in the domain's namespace (see
     :func:`granted_namespaces`); ``consumer_namespaces``: the namespaces its
-    ``spec.allowedConsumers`` stand for (None: no restriction).
+    ``spec.allowedConsumers`` stand for (None: no restriction); ``operator``: the operator's
+    username, bound to its writer role there (None: no such binding, e.g. rendering a file).
     """
     namespaces = reader_namespaces(domain, granted or set(), consumer_namespaces)
     objects = [
@@ -176,5 +206,6 @@ def build_domain_objects(
         build_limit_range(domain),
         *build_network_policies(domain, namespaces),
         build_editor_role_binding(domain),
+        build_operator_binding(domain, operator) if operator is not None else None,
     ]
     return [stamp_hash(obj) for obj in objects if obj is not None]

@@ -136,6 +136,21 @@ def compute_domain_status(
     )
 
 
+def namespace_holder(claims: dict[str, str]) -> str:
+    """Which of the DataDomains naming one namespace holds it (``claims``: domain ->
+    creationTimestamp, RFC 3339): the one created first, then the first by name."""
+    return min(claims, key=lambda domain: (claims[domain], domain))
+
+
+def taken_message(namespace: str, holder: str) -> str:
+    """Why a DataDomain does nothing: another one holds its namespace."""
+    return (
+        f"namespace {namespace} is held by the DataDomain {holder}, created earlier: nothing is "
+        f"done for this domain; set spec.namespace to another namespace (create a new "
+        f"DataDomain, spec.namespace cannot change) or delete this one"
+    )
+
+
 def blocked_message(namespace: str, products: list[str]) -> str:
     """Why a deleted domain is still there: the DataProducts its namespace holds, named
     (``products``: those that are not Hidden; the Hidden ones are neither named nor counted)."""

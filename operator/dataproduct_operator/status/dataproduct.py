@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from dataproduct_operator.api.conditions import (
     ACCESS_READY,
@@ -268,30 +268,52 @@ def compute_status(
     )
 
 
-def find_domain_mismatch(product: DataProduct, namespace_domain: str | None) -> str | None:
+class Mismatch(NamedTuple):
+    """Why a product is not provisioned where it is: a reason of Ready and what to change."""
+
+    reason: str
+    message: str
+
+
+def find_domain_mismatch(product: DataProduct, namespace_domain: str | None) -> Mismatch | None:
     """Why the product does not belong where it is, or None when it does: its namespace must
-    be a DataDomain's (``namespace_domain``), and ``spec.domain`` must name that domain."""
+    be held by a DataDomain (``namespace_domain``; the operator may write only there), and
+    ``spec.domain`` must name that domain."""
     where = f"namespace {product.namespace}"
     if namespace_domain is None:
-        return (
-            f"{where} belongs to no DataDomain: onboard the domain {product.spec.domain} "
-            f"(a DataDomain with spec.namespace {product.namespace}) or move the product to "
-            "its domain's namespace; nothing is created until then"
+        return Mismatch(
+            Reason.NAMESPACE_NOT_IN_MESH,
+            f"{where} belongs to no DataDomain, and the operator writes only in domains' "
+            f"namespaces: create a DataDomain for namespace {product.namespace} (the domain "
+            f"{product.spec.domain}, spec.namespace {product.namespace}) or move the product to "
+            "its domain's namespace; nothing is created until then",
         )
     if namespace_domain != product.spec.domain:
-        return (
+        return Mismatch(
+            Reason.DOMAIN_MISMATCH,
             f"spec.domain is {product.spec.domain}, but {where} belongs to the DataDomain "
             f"{namespace_domain}: set spec.domain to {namespace_domain} or move the product to "
-            f"the namespace of {product.spec.domain}; nothing is created until then"
+            f"the namespace of {product.spec.domain}; nothing is created until then",
         )
     return None
 
 
-def compute_mismatch_status(product: DataProduct, message: str, *, now: str) -> DataProductStatus:
-    """Not Ready, reason DomainMismatch, for the current generation; the rest as it was (the
-    operator neither creates nor deletes anything for such a product)."""
+def not_onboarded(product: DataProduct, domain: str) -> Mismatch:
+    """The product's domain holds its namespace but has not bound the operator there yet."""
+    return Mismatch(
+        Reason.NAMESPACE_NOT_IN_MESH,
+        f"namespace {product.namespace} is not onboarded yet: the DataDomain {domain} has not "
+        "bound the operator there (its Ready condition says why); nothing is created until then",
+    )
+
+
+def compute_mismatch_status(
+    product: DataProduct, mismatch: Mismatch, *, now: str
+) -> DataProductStatus:
+    """Not Ready, with the mismatch's reason, for the current generation; the rest as it was
+    (the operator neither creates nor deletes anything for such a product)."""
     stamp = Stamp(product.generation, {c.type: c for c in product.status.conditions}, now)
-    ready = build_condition(READY, Aspect(False, Reason.DOMAIN_MISMATCH, message), stamp)
+    ready = build_condition(READY, Aspect(False, mismatch.reason, mismatch.message), stamp)
     others = [c for c in product.status.conditions if c.type != READY]
     return product.status.model_copy(
         update={"conditions": [ready, *others], "observed_generation": product.generation}

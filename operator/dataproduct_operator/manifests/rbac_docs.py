@@ -1,0 +1,117 @@
+"""The chart README's list of the RBAC it grants (layer ``manifests``, pure).
+
+Generated from the same :class:`~dataproduct_operator.manifests.rbac.Rule` tuples, with their
+reasons, as the chart's roles, and from the guards' descriptions, so the README cannot drift from
+what the chart installs (``make verify``).
+"""
+
+from __future__ import annotations
+
+from dataproduct_operator.constants import (
+    DOMAIN_EDITOR_ROLE,
+    NAMESPACE_WRITER_BINDING,
+    NAMESPACE_WRITER_ROLE,
+    PROTECTED_NAMESPACES,
+)
+from dataproduct_operator.manifests.guards import build_guard_policies
+from dataproduct_operator.manifests.rbac import (
+    CATALOG_RULES,
+    DOMAIN_EDITOR_RULES,
+    NAMESPACE_WRITER_RULES,
+    OPERATOR_RULES,
+    VIEW_RULES,
+    Rule,
+    lease_rules,
+)
+
+# (role, how it is bound, its rules)
+ROLES: tuple[tuple[str, str, tuple[Rule, ...]], ...] = (
+    (
+        "ClusterRole `<release>`",
+        "bound cluster-wide to the operator's ServiceAccount: reads everywhere, writes only "
+        "what must be written cluster-wide",
+        OPERATOR_RULES,
+    ),
+    (
+        f"ClusterRole `{NAMESPACE_WRITER_ROLE}`",
+        "never bound cluster-wide: the operator binds it to itself (RoleBinding "
+        f"`{NAMESPACE_WRITER_BINDING}`) in each namespace a DataDomain holds, when it onboards "
+        "the domain; admission refuses the binding anywhere else",
+        NAMESPACE_WRITER_RULES,
+    ),
+    (
+        "Role `<release>-leader-election`",
+        "in the release's namespace, bound to the operator's ServiceAccount",
+        lease_rules("<release>"),
+    ),
+    (
+        "ClusterRole `<release>-catalog`",
+        "bound cluster-wide to the standalone catalog's ServiceAccount (with `catalog.standalone`)",
+        CATALOG_RULES,
+    ),
+    (
+        f"ClusterRole `{DOMAIN_EDITOR_ROLE}-rules`",
+        f"aggregated into `{DOMAIN_EDITOR_ROLE}` (with the built-in `view`), which the operator "
+        "binds to each domain's owner team in the domain's namespace",
+        DOMAIN_EDITOR_RULES,
+    ),
+    (
+        "ClusterRole `datamesh-view`",
+        "aggregated into the built-in `view` (and so `edit` and `admin`)",
+        VIEW_RULES,
+    ),
+)
+
+
+def _code(items: tuple[str, ...]) -> str:
+    return ", ".join(f"`{item or 'core'}`" for item in items)
+
+
+def render_rbac_section() -> str:
+    """The ``## RBAC`` section of the chart's README (without a trailing blank line)."""
+    lines = [
+        "## RBAC",
+        "",
+        "What the chart grants (behind `rbac.create`), generated from "
+        "`operator/dataproduct_operator/manifests/rbac.py`: every verb named, no wildcards, no "
+        "`escalate` or `impersonate`. The operator holds write powers only in the namespaces of "
+        "DataDomains: it learns its own username with a SelfSubjectReview and binds itself there.",
+    ]
+    for role, bound, rules in ROLES:
+        lines += ["", f"### {role}", "", f"{bound[0].upper()}{bound[1:]}.", ""]
+        lines += ["| API group | resources | verbs | names | why |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {_code((rule.api_group,))} | {_code(rule.resources)} | {_code(rule.verbs)} | "
+            f"{_code(rule.resource_names) if rule.resource_names else 'any'} | {rule.reason} |"
+            for rule in rules
+        ]
+    protected = ", ".join(f"`{name}`" for name in PROTECTED_NAMESPACES)
+    lines += [
+        "",
+        "### Admission policies",
+        "",
+        "ValidatingAdmissionPolicies with `failurePolicy: Fail`, each bound with `Deny`. All but "
+        "the last match only requests of the operator's ServiceAccount. Protected namespaces: "
+        f"{protected}, the release's namespace and the value `protectedNamespaces`.",
+        "",
+        "| policy | what it refuses |",
+        "|---|---|",
+    ]
+    for document in build_guard_policies("", "[]", "[]"):
+        if document["kind"] == "ValidatingAdmissionPolicy":
+            metadata = document["metadata"]
+            description = next(iter(metadata["annotations"].values()))
+            lines.append(f"| `{metadata['name']}` | {description} |")
+    lines += [
+        "",
+        "### Accepted risk",
+        "",
+        "The operator may create, change and delete ValidatingAdmissionPolicies and their "
+        "bindings cluster-wide (it enforces MeshPolicies with them), and RBAC cannot narrow "
+        "that to its own. The API server applies no policy created through the API to admission "
+        "policies themselves, so the guards above cannot protect each other: an attacker who "
+        "holds the operator's token can delete them and then bind the writer role anywhere. "
+        "Keep the operator's token as safe as a cluster-admin's, or leave MeshPolicies unused "
+        "and remove the admission-policy rule with your own RBAC (`rbac.create: false`).",
+    ]
+    return "\n".join(lines)
