@@ -128,9 +128,9 @@ def render_rbac_section() -> str:
         "### Accepted risk",
         "",
         "Whoever holds the operator's token can still write admission policies in the pool's "
-        "names: add a policy that refuses what it likes (DataProducts, namespaces), or delete "
-        "the ones enforcing MeshPolicies (the operator puts them back at its next pass). Keep "
-        "the operator's token as safe as any write access to the mesh, or set "
-        "`policies.maxEnforced` to what you use.",
+        "names: add one that refuses whatever requests it matches (a denial of service, though "
+        "it grants nobody anything), or delete the ones enforcing MeshPolicies (the operator "
+        "puts them back at its next drift pass). Keep the operator's token as safe as any write "
+        "access to the mesh, and set `policies.maxEnforced` to what you use.",
     ]
     return "\n".join(lines)
