@@ -17,6 +17,11 @@ from typing import Any, Literal, TypeVar
 import click
 
 from dataproduct_operator import __version__
+from dataproduct_operator.constants import (
+    ADMISSION_SLOT_PREFIX,
+    DEFAULT_ADMISSION_SLOTS,
+    MAX_ADMISSION_SLOTS,
+)
 from dataproduct_operator.errors import UserError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -257,6 +262,15 @@ def cluster_status(directory: Path) -> None:
     help="Products converged at once.",
 )
 @click.option(
+    "--admission-policy-slots",
+    type=click.IntRange(min=1, max=MAX_ADMISSION_SLOTS),
+    default=DEFAULT_ADMISSION_SLOTS,
+    show_default=True,
+    help="MeshPolicies enforced at admission at once: the pool of admission-policy names "
+    f"{ADMISSION_SLOT_PREFIX}000 and on that the operator's ClusterRole grants (the chart's "
+    "policies.maxEnforced).",
+)
+@click.option(
     "--catalog-port",
     type=click.IntRange(min=0, max=65535),
     default=0,
@@ -311,6 +325,7 @@ def run(
     liveness_port: int,
     drift_interval: float,
     concurrent_reconciles: int,
+    admission_policy_slots: int,
     catalog_port: int,
     catalog_host: str,
     show_domain_products: bool,
@@ -342,6 +357,7 @@ def run(
         liveness_port=liveness_port or None,
         drift_interval_seconds=drift_interval,
         concurrent_reconciles=concurrent_reconciles,
+        admission_policy_slots=admission_policy_slots,
         catalog_port=catalog_port or None,
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from dataproduct_operator.catalog.limits import CatalogLimits
+from dataproduct_operator.constants import DEFAULT_ADMISSION_SLOTS
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class OperatorConfig:
     max_status_hold_seconds: float = 30.0  # a first status waits this long at most for claims
     workers: int = 100
     concurrent_reconciles: int = 16  # products converged at once
+    # MeshPolicies enforced at admission at once: the pool of names the chart grants
+    admission_policy_slots: int = DEFAULT_ADMISSION_SLOTS
     prometheus_check_seconds: float = 60.0
     catalog_port: int | None = None  # None: the catalog is not served by this process
     catalog_host: str = "0.0.0.0"  # noqa: S104 - a Service in front of the pod needs every address

@@ -46,6 +46,23 @@ LABEL_AGGREGATE_TO_DOMAIN_EDITOR = f"{GROUP}/aggregate-to-domain-editor"
 NAMESPACE_WRITER_ROLE = "datamesh-operator-namespace-writer"
 NAMESPACE_WRITER_BINDING = NAMESPACE_WRITER_ROLE
 # Namespaces the operator never changes nor binds itself in, whatever the chart configures.
+# The fixed pool of names the admission policies of MeshPolicies take: the chart's ClusterRole
+# grants the operator these names only (by resourceNames), so it cannot touch an admission policy
+# it did not make. The chart value policies.maxEnforced and `dpo run --admission-policy-slots`
+# set the pool's size.
+ADMISSION_SLOT_PREFIX = "datamesh-policy-"
+ADMISSION_SLOT_DIGITS = 3  # datamesh-policy-000 ... datamesh-policy-255
+DEFAULT_ADMISSION_SLOTS = 32
+MAX_ADMISSION_SLOTS = 256
+
+
+def admission_slot_names(count: int) -> tuple[str, ...]:
+    """The pool of ``count`` names, in the order they are handed out."""
+    return tuple(
+        f"{ADMISSION_SLOT_PREFIX}{index:0{ADMISSION_SLOT_DIGITS}d}" for index in range(count)
+    )
+
+
 PROTECTED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
 
 COMPONENT_STORAGE = "storage"

@@ -10,6 +10,7 @@ import yaml
 
 from dataproduct_operator.cli import catalog as catalog_command
 from dataproduct_operator.cli import run as run_command
+from dataproduct_operator.constants import DEFAULT_ADMISSION_SLOTS, admission_slot_names
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
@@ -64,6 +65,7 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
         "--set", "metrics.port=9100", "--set", "livenessPort=9101",
         "--set", "catalog.port=9102", "--set", "catalog.showDomainProducts=true",
         "--set", "catalog.publicUrl=https://catalog.example.com",
+        "--set", "policies.maxEnforced=5",
     ).stdout  # fmt: skip
     (deployment,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -77,6 +79,7 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
     assert context.params["catalog_port"] == 9102
     assert context.params["show_domain_products"] is True
     assert context.params["public_url"] == "https://catalog.example.com"
+    assert context.params["admission_policy_slots"] == 5
 
 
 def _rendered(helm: HelmRunner, *values: str) -> list[dict[str, Any]]:
@@ -86,6 +89,22 @@ def _rendered(helm: HelmRunner, *values: str) -> list[dict[str, Any]]:
 def _named(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     (document,) = [d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name]
     return document
+
+
+def test_the_operator_role_grants_the_pool_of_admission_policy_names_the_values_size(
+    helm: HelmRunner,
+) -> None:
+    for values, slots in (((), DEFAULT_ADMISSION_SLOTS), (("--set", "policies.maxEnforced=3"), 3)):
+        role = _named(_rendered(helm, *values), "ClusterRole", "x-dataproduct-operator")
+        assert role["rules"] == build_cluster_role_rules(slots)
+        (named,) = [r for r in role["rules"] if "validatingadmissionpolicies" in r["resources"]
+                    and "resourceNames" in r]  # fmt: skip
+        assert named["resourceNames"] == list(admission_slot_names(slots))
+    for bad in ("0", "257"):
+        result = helm(
+            "template", "x", str(CHART), "--set", f"policies.maxEnforced={bad}", check=False
+        )
+        assert result.returncode != 0 and "/policies/maxEnforced" in result.stderr
 
 
 def test_catalog_is_served_by_the_operator_behind_its_own_service_by_default(
@@ -390,7 +409,45 @@ def test_operator_role_is_the_generated_rules_without_wildcards(
             ),
             True,
         ),
-        (("admissionregistration.k8s.io", "validatingadmissionpolicies", "create"), True),
+        # Admission policies: the pool's names only, and create only with a name (apply).
+        (("admissionregistration.k8s.io", "validatingadmissionpolicies", "list"), True),
+        (
+            (
+                "admissionregistration.k8s.io",
+                "validatingadmissionpolicies",
+                "create",
+                "datamesh-policy-000",
+            ),
+            True,
+        ),
+        (
+            (
+                "admissionregistration.k8s.io",
+                "validatingadmissionpolicybindings",
+                "delete",
+                "datamesh-policy-031",
+            ),
+            True,
+        ),
+        (("admissionregistration.k8s.io", "validatingadmissionpolicies", "create"), False),
+        (
+            (
+                "admissionregistration.k8s.io",
+                "validatingadmissionpolicies",
+                "delete",
+                "datamesh-operator-rolebindings",
+            ),
+            False,
+        ),
+        (
+            (
+                "admissionregistration.k8s.io",
+                "validatingadmissionpolicybindings",
+                "patch",
+                "datamesh-policy-032",
+            ),
+            False,
+        ),
         (("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "create"), False),
     ],
 )

@@ -8,70 +8,30 @@ refused while its admission policy is garbage-collected.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-
+from dataproduct_operator.constants import DEFAULT_ADMISSION_SLOTS, admission_slot_names
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from tests.clusters import KubectlRunner
 from tests.helpers import wait_for
+from tests.meshpolicies import (
+    ADMISSION_POLICIES,
+    BINDINGS,
+    POLICIES,
+    MakePolicy,
+    admission_objects,
+    policy_condition,
+)
 from tests.products import (
     PRODUCTS,
     OperatorProcess,
     condition,
     create_ready,
-    delete_if_present,
     example,
     operator_metrics,
     product_path,
 )
-
-POLICIES = "/apis/datamesh.dev/v1alpha1/meshpolicies"
-ADMISSION_POLICIES = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
-BINDINGS = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
-MakePolicy = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture
-def make_policy(kube: BlockingClient, domain: str) -> Iterator[MakePolicy]:
-    """``make_policy(name, rules, enforcement, **match)``: a MeshPolicy for the test's domain
-    only, deleted afterwards."""
-    made: list[str] = []
-
-    def make(
-        name: str, rules: list[dict[str, str]], enforcement: str, **match: list[str]
-    ) -> dict[str, Any]:
-        policy = {
-            "apiVersion": "datamesh.dev/v1alpha1",
-            "kind": "MeshPolicy",
-            "metadata": {"name": name},
-            "spec": {
-                "rules": rules,
-                "enforcement": enforcement,
-                "match": {**match, "domains": [domain]},
-            },
-        }
-        made.append(name)
-        created: dict[str, Any] = kube.create(POLICIES, policy)
-        return created
-
-    yield make
-    for name in made:
-        delete_if_present(kube, f"{POLICIES}/{name}")
-
-
-def policy_condition(kube: BlockingClient, name: str, kind: str, reason: str) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        policy = kube.get(f"{POLICIES}/{name}")
-        current = (policy.get("status") or {}).get("observedGeneration") == policy["metadata"][
-            "generation"
-        ]
-        found = condition(policy, kind)
-        return found if current and found and found["reason"] == reason else None
-
-    return wait_for(reached, description=f"MeshPolicy {name} {kind} {reason}")
 
 
 def refused_on_dry_run(kubectl: KubectlRunner, product: dict[str, Any]) -> bool:
@@ -97,8 +57,11 @@ def test_a_deny_policy_makes_kubectl_apply_fail_with_its_message(
     make_policy("team-names", [TEAM_RULE], "Deny")
     ready = policy_condition(kube, "team-names", "Ready", "Enforced")
     assert "refuses" in ready["message"]
-    admission = kube.get(f"{ADMISSION_POLICIES}/datamesh-policy-team-names")
+    slot = kube.get(f"{POLICIES}/team-names")["status"]["admissionPolicy"]
+    assert slot in admission_slot_names(DEFAULT_ADMISSION_SLOTS)
+    admission = kube.get(f"{ADMISSION_POLICIES}/{slot}")
     assert admission["metadata"]["ownerReferences"][0]["name"] == "team-names"
+    assert admission_objects(kube, BINDINGS, "team-names") == [slot]
     product = example(namespace)
     product["spec"]["owner"]["team"] = "sales-analysts"
     wait_for(lambda: refused_on_dry_run(kubectl, product), description="admission to apply")
@@ -106,7 +69,7 @@ def test_a_deny_policy_makes_kubectl_apply_fail_with_its_message(
     assert result.returncode != 0
     assert "spec.owner.team must name a data team: end it in -data" in result.stderr
     assert "MeshPolicy team-names, rule team-suffix" in result.stderr
-    assert "datamesh-policy-team-names" in result.stderr
+    assert f"ValidatingAdmissionPolicy '{slot}'" in result.stderr
     product["spec"]["owner"]["team"] = "sales-data"
     assert "created" in kubectl("apply", "-f", "-", stdin=json.dumps(product)).stdout
     # An update that leaves the spec alone (an annotation) is not judged again.
@@ -153,7 +116,8 @@ def test_audit_marks_an_existing_product_and_clears_it_after_the_fix(
     }
     make_policy("certified-only", [rule], "Audit")
     assert policy_condition(kube, "certified-only", "Ready", "Auditing")
-    assert not kube.exists(f"{ADMISSION_POLICIES}/datamesh-policy-certified-only")
+    assert admission_objects(kube, ADMISSION_POLICIES, "certified-only") == []
+    assert "admissionPolicy" not in kube.get(f"{POLICIES}/certified-only")["status"]
 
     def compliance(status: str) -> dict[str, Any] | None:
         found = condition(kube.get(product_path(namespace, "orders")), "PolicyCompliant")
@@ -198,7 +162,7 @@ def test_an_invalid_expression_shows_in_the_policy_status_and_blocks_nothing(
     assert valid["status"] == "False"
     assert "rule broken: syntax error at line 1, column 23" in valid["message"]
     assert policy_condition(kube, "broken-syntax", "Ready", "Invalid")["status"] == "False"
-    assert not kube.exists(f"{ADMISSION_POLICIES}/datamesh-policy-broken-syntax")
+    assert admission_objects(kube, ADMISSION_POLICIES, "broken-syntax") == []
     events = kube.get("/api/v1/namespaces/default/events")["items"]
     assert any(
         e["reason"] == "InvalidExpression" and e["involvedObject"]["name"] == "broken-syntax"
@@ -209,7 +173,8 @@ def test_an_invalid_expression_shows_in_the_policy_status_and_blocks_nothing(
     make_policy("unknown-field", [unknown], "Deny")
     failed = policy_condition(kube, "unknown-field", "Ready", "TypeCheckFailed")
     assert "nosuchfield" in failed["message"]
-    assert not kube.exists(f"{BINDINGS}/datamesh-policy-unknown-field"), "never bound"
+    assert admission_objects(kube, ADMISSION_POLICIES, "unknown-field"), "checked by the API server"
+    assert admission_objects(kube, BINDINGS, "unknown-field") == [], "never bound"
     create_ready(kube, example(namespace))  # the broken policies stop nothing
     assert operator.process.poll() is None
 

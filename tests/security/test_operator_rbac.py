@@ -7,6 +7,7 @@ the operator's own.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.constants import NAMESPACE_WRITER_BINDING, NAMESPACE_WRITER_ROLE
+from dataproduct_operator.constants import (
+    DEFAULT_ADMISSION_SLOTS,
+    NAMESPACE_WRITER_BINDING,
+    NAMESPACE_WRITER_ROLE,
+    admission_slot_names,
+)
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from tests.clusters import (
@@ -165,28 +171,36 @@ def foreign_policy(kube: BlockingClient, crds: None) -> Iterator[str]:
     delete_if_present(kube, f"{POLICIES}/{name}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the API server applies no ValidatingAdmissionPolicy created through the API to "
-    "admission policies themselves (k8s.io/apiserver policy/generic: isExcludedFromAPIHooks), and "
-    "RBAC cannot narrow the operator's power over them to its own: the accepted risk of the "
-    "chart's README. Passes once that power is narrowed (e.g. by names the chart knows).",
-)
 def test_the_operator_cannot_delete_or_change_an_admission_policy_it_did_not_make(
-    kube: BlockingClient, as_operator: KubectlRunner, foreign_policy: str
+    kube: BlockingClient,
+    as_operator: KubectlRunner,
+    operator_kubeconfig: Path,
+    foreign_policy: str,
 ) -> None:
     cannot = 'cannot {verb} resource "validatingadmissionpolicies"'
     refused(
         as_operator("delete", "validatingadmissionpolicy", foreign_policy, "--dry-run=server"),
         cannot.format(verb="delete"),
     )
+    # kubectl reads the object first, which is refused already; a PATCH of its own is too.
     refused(
         as_operator(
             "label", "validatingadmissionpolicy", foreign_policy,
             "app.kubernetes.io/managed-by=dataproduct-operator", "--dry-run=server",
         ),
-        cannot.format(verb="patch"),
+        cannot.format(verb="get"),
     )  # fmt: skip
+    relabel = {"metadata": {"labels": {"app.kubernetes.io/managed-by": "dataproduct-operator"}}}
+    with (
+        BlockingClient.from_kubeconfig(operator_kubeconfig) as operator_client,
+        pytest.raises(ApiError) as refusal,
+    ):
+        operator_client.request(
+            "PATCH", f"{POLICIES}/{foreign_policy}", relabel,
+            content_type="application/merge-patch+json", query={"dryRun": "All"},
+        )  # fmt: skip
+    assert refusal.value.status == 403
+    assert cannot.format(verb="patch") in refusal.value.message
     # Nor the chart's own guards (dry runs: they stay whatever the answer).
     for guarded in ("datamesh-operator-rolebindings", "datamesh-operator-namespaces"):
         refused(
@@ -195,6 +209,32 @@ def test_the_operator_cannot_delete_or_change_an_admission_policy_it_did_not_mak
         )
     assert kube.get(f"{POLICIES}/{foreign_policy}")["metadata"]["labels"] == {"team": "platform"}
     assert kube.exists(f"{POLICIES}/datamesh-operator-rolebindings")
+    # Nor make one outside the pool of names the chart grants it, nor one of the pool by a
+    # create that names no object (a POST to the collection): only server-side apply names it.
+    document = kube.get(f"{POLICIES}/{foreign_policy}")
+    for name in ("t-operator-made", admission_slot_names(DEFAULT_ADMISSION_SLOTS)[-1]):
+        made = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": document["spec"],
+        }
+        refused(
+            as_operator("create", "-f", "-", "--dry-run=server", stdin=json.dumps(made)),
+            cannot.format(verb="create"),
+        )
+    refused(
+        as_operator(
+            "apply", "--server-side", "--dry-run=server", "-f", "-",
+            stdin=json.dumps({**made, "metadata": {"name": "t-operator-made"}}),
+        ),
+        cannot.format(verb="patch"),
+    )  # fmt: skip
+    # The pool itself it may write, by server-side apply (a dry run: nothing stays).
+    applied = as_operator(
+        "apply", "--server-side", "--dry-run=server", "-f", "-", stdin=json.dumps(made)
+    )
+    assert applied.returncode == 0, applied.stderr
 
 
 def _domain(name: str, namespace: str) -> dict[str, Any]:

@@ -12,7 +12,12 @@ import pytest
 import yaml
 
 from dataproduct_operator import __version__
-from dataproduct_operator.constants import DOMAIN_EDITOR_ROLE, NAMESPACE_WRITER_ROLE
+from dataproduct_operator.constants import (
+    DEFAULT_ADMISSION_SLOTS,
+    DOMAIN_EDITOR_ROLE,
+    NAMESPACE_WRITER_ROLE,
+    admission_slot_names,
+)
 from dataproduct_operator.k8s.resources import resource_of
 from dataproduct_operator.manifests.chart_values import ChartValues
 from dataproduct_operator.manifests.rbac import (
@@ -44,6 +49,8 @@ def test_operator_rules_name_every_verb_and_resource_and_never_escalate() -> Non
                 "verbs": ["bind"],
                 "resourceNames": [DOMAIN_EDITOR_ROLE, NAMESPACE_WRITER_ROLE],
             }
+        elif "admissionregistration.k8s.io" in rule["apiGroups"] and "delete" in rule["verbs"]:
+            assert rule["resourceNames"] == list(admission_slot_names(DEFAULT_ADMISSION_SLOTS))
         else:
             assert "resourceNames" not in rule
     assert all(rule.reason for rule in OPERATOR_RULES + NAMESPACE_WRITER_RULES)
@@ -51,6 +58,40 @@ def test_operator_rules_name_every_verb_and_resource_and_never_escalate() -> Non
     assert allows(rules, "rbac.authorization.k8s.io", "clusterroles", "bind", DOMAIN_EDITOR_ROLE)
     assert allows(rules, "rbac.authorization.k8s.io", "clusterroles", "bind", NAMESPACE_WRITER_ROLE)
     assert not allows(rules, "rbac.authorization.k8s.io", "clusterroles", "bind", "admin")
+
+
+ADMISSION = "admissionregistration.k8s.io"
+ADMISSION_KINDS = ("validatingadmissionpolicies", "validatingadmissionpolicybindings")
+
+
+@pytest.mark.parametrize("slots", [DEFAULT_ADMISSION_SLOTS, 3])
+def test_the_operator_writes_admission_policies_of_the_pool_only(slots: int) -> None:
+    rules = build_cluster_role_rules(slots)
+    pool = admission_slot_names(slots)
+    (named,) = [r for r in rules if ADMISSION in r["apiGroups"] and "resourceNames" in r]
+    assert named == {
+        "apiGroups": [ADMISSION],
+        "resources": list(ADMISSION_KINDS),
+        "verbs": ["get", "create", "update", "patch", "delete"],
+        "resourceNames": list(pool),
+    }
+    for resource in ADMISSION_KINDS:
+        for verb in ("list", "watch"):
+            assert allows(rules, ADMISSION, resource, verb)
+        for verb in ("get", *WRITE):
+            assert allows(rules, ADMISSION, resource, verb, pool[-1])
+            for name in (f"datamesh-policy-{slots:03d}", "datamesh-operator-rolebindings"):
+                assert not allows(rules, ADMISSION, resource, verb, name)
+
+
+def test_the_chart_renders_the_pool_from_policies_max_enforced() -> None:
+    template = (CHART / "templates" / "clusterrole.yaml").read_text()
+    assert "range $slot := until (int .Values.policies.maxEnforced)" in template
+    assert 'printf "datamesh-policy-%03d" $slot' in template
+    schema = ChartValues.model_json_schema(by_alias=True)
+    assert ChartValues().policies.max_enforced == DEFAULT_ADMISSION_SLOTS
+    policies = schema["$defs"]["Policies"]["properties"]["maxEnforced"]
+    assert (policies["minimum"], policies["maximum"]) == (1, 256)
 
 
 def test_domain_editor_aggregates_view_and_its_own_rules_and_grants_no_secrets() -> None:

@@ -15,11 +15,16 @@ from prometheus_client import generate_latest
 from dataproduct_operator.api.cel import CelCompileError, CelEvaluationError, compile_cel
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.api.meshpolicy import MeshPolicy, compile_policy
+from dataproduct_operator.constants import admission_slot_names
 from dataproduct_operator.manifests.chart import REGISTRIES_TEMPLATE, render_policies_template
 from dataproduct_operator.manifests.policies import STARTER_POLICIES, allowed_registries_policy
 from dataproduct_operator.metrics import OperatorMetrics
 from dataproduct_operator.reconcile.mesh import Violations
-from dataproduct_operator.specs.meshpolicy import build_admission_objects
+from dataproduct_operator.specs.meshpolicy import (
+    build_admission_objects,
+    choose_admission_slot,
+    enforced_at_admission,
+)
 from dataproduct_operator.status.meshpolicy import (
     ObservedAdmission,
     audit_product,
@@ -29,6 +34,7 @@ from dataproduct_operator.status.meshpolicy import (
 from tests.helpers import EXAMPLES, example_documents, example_product
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"
+SLOT = "datamesh-policy-007"
 
 
 def policy(
@@ -83,8 +89,11 @@ def test_cel_errors_are_short_and_say_what_is_wrong() -> None:
 
 
 def test_deny_and_warn_become_an_admission_policy_and_its_binding() -> None:
-    vap, binding = build_admission_objects(policy(lifecycles=["Production"], domains=["sales"]))
-    assert vap["metadata"]["name"] == binding["metadata"]["name"] == "datamesh-policy-team-names"
+    vap, binding = build_admission_objects(
+        policy(lifecycles=["Production"], domains=["sales"]), SLOT
+    )
+    assert vap["metadata"]["name"] == binding["metadata"]["name"] == SLOT
+    assert vap["metadata"]["labels"]["datamesh.dev/mesh-policy"] == "team-names"
     assert vap["metadata"]["ownerReferences"][0]["kind"] == "MeshPolicy"
     assert vap["spec"]["failurePolicy"] == "Fail"
     (rules,) = vap["spec"]["matchConstraints"]["resourceRules"]
@@ -100,26 +109,76 @@ def test_deny_and_warn_become_an_admission_policy_and_its_binding() -> None:
         "end spec.owner.team in -data (MeshPolicy team-names, rule team-suffix)"
     )
     assert binding["spec"] == {
-        "policyName": "datamesh-policy-team-names",
+        "policyName": SLOT,
         "validationActions": ["Deny"],
     }
-    (_, warn) = build_admission_objects(policy(enforcement="Warn"))
+    (_, warn) = build_admission_objects(policy(enforcement="Warn"), SLOT)
     assert warn["spec"]["validationActions"] == ["Warn"]
 
 
 def test_audit_policies_and_broken_ones_have_no_admission_objects() -> None:
-    assert build_admission_objects(policy(enforcement="Audit")) == []
+    assert build_admission_objects(policy(enforcement="Audit"), SLOT) == []
     broken = [{"name": "x", "expression": "object.spec ==", "message": "m"}]
-    assert build_admission_objects(policy(rules=broken)) == []
+    assert build_admission_objects(policy(rules=broken), SLOT) == []
+    assert not enforced_at_admission(compile_policy(policy(enforcement="Audit")))
+    assert not enforced_at_admission(compile_policy(policy(rules=broken)))
+    assert enforced_at_admission(compile_policy(policy(enforcement="Warn")))
 
 
 def test_a_message_expression_names_the_policy_and_rule_too() -> None:
     rules = [{"name": "r", "expression": "false", "messageExpression": "'tags: ' + 'x'"}]
-    (vap, _) = build_admission_objects(policy(rules=rules))
+    (vap, _) = build_admission_objects(policy(rules=rules), SLOT)
     (validation,) = vap["spec"]["validations"]
     assert (
         validation["messageExpression"] == "('tags: ' + 'x') + ' (MeshPolicy team-names, rule r)'"
     )
+    # Should the expression fail, the API server shows the message: it names them as well.
+    assert validation["message"] == "failed expression: false (MeshPolicy team-names, rule r)"
+
+
+# --- the pool of admission-policy names --------------------------------------------------------
+
+POOL = admission_slot_names(4)
+
+
+def test_the_pool_is_zero_padded_names_in_the_order_they_are_handed_out() -> None:
+    assert POOL == (
+        "datamesh-policy-000", "datamesh-policy-001", "datamesh-policy-002", "datamesh-policy-003"
+    )  # fmt: skip
+    assert admission_slot_names(256)[-1] == "datamesh-policy-255"
+
+
+def test_a_policy_takes_the_lowest_free_name_and_keeps_it_across_passes() -> None:
+    assert choose_admission_slot(POOL, {}, "a") == POOL[0]
+    holders: dict[str, str | None] = {POOL[0]: "a", POOL[2]: "c"}
+    assert choose_admission_slot(POOL, holders, "b") == POOL[1]
+    holders[POOL[1]] = "b"
+    # Kept on every later pass, even once a lower name is free.
+    del holders[POOL[0]]
+    assert choose_admission_slot(POOL, holders, "b") == POOL[1]
+    assert choose_admission_slot(POOL, holders, "c") == POOL[2]
+    assert choose_admission_slot(POOL, holders, "d") == POOL[0]
+
+
+def test_a_name_held_by_an_object_the_operator_did_not_make_is_never_taken() -> None:
+    assert choose_admission_slot(POOL, {POOL[0]: None}, "a") == POOL[1]
+
+
+def test_a_full_pool_leaves_a_new_policy_without_a_name_and_ready_false() -> None:
+    holders: dict[str, str | None] = dict(zip(POOL, "wxyz", strict=True))
+    assert choose_admission_slot(POOL, holders, "a") is None
+    assert choose_admission_slot(POOL, holders, "y") == POOL[2]
+    waiting = compile_policy(policy())
+    status = compute_policy_status(
+        waiting, ObservedAdmission(None, None), [], failures=[], now=T0, pool_full=len(POOL)
+    )
+    ready = status.conditions[0]
+    assert (ready.type, ready.status.value, ready.reason) == ("Ready", "False", "NoAdmissionSlot")
+    assert ready.message == (
+        "not enforced: 4 MeshPolicies are enforced at admission, the chart's "
+        "policies.maxEnforced: raise it or set one to Audit"
+    )
+    assert status.admission_policy is None
 
 
 # --- audit and status --------------------------------------------------------------------------

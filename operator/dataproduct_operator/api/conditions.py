@@ -100,6 +100,7 @@ class Reason(StrEnum):
     TYPE_CHECK_FAILED = "TypeCheckFailed"
     INVALID_EXPRESSION = "InvalidExpression"
     TYPE_CHECK_PENDING = "TypeCheckPending"
+    NO_ADMISSION_SLOT = "NoAdmissionSlot"  # every name of the chart's pool is taken
     # Events only
     APPLIED = "Applied"
     PRUNED = "Pruned"

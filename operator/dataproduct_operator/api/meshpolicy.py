@@ -138,9 +138,16 @@ class MeshPolicyStatus(ApiModel):
         default_factory=list,
         description=f"namespace/name of violating products, the first {MAX_LISTED_VIOLATIONS}.",
     )
+    admission_policy: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The ValidatingAdmissionPolicy and binding that enforce the policy at "
+        "admission: one name of the pool the chart grants the operator (policies.maxEnforced). "
+        "Unset while the policy is not enforced at admission.",
+    )
 
 
-# The name appears in the admission policy's name, in messages and in metric labels.
+# The name appears in a label of its admission policy, in messages and in metric labels.
 ROOT_VALIDATIONS = (
     cel(
         f"size(self.metadata.name) <= 63 && self.metadata.name.matches('{DNS_LABEL}')",

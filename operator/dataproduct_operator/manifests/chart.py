@@ -14,7 +14,13 @@ from typing import Any
 import yaml
 
 from dataproduct_operator import __version__
-from dataproduct_operator.constants import NAMESPACE_WRITER_ROLE, PROTECTED_NAMESPACES
+from dataproduct_operator.constants import (
+    ADMISSION_SLOT_DIGITS,
+    ADMISSION_SLOT_PREFIX,
+    NAMESPACE_WRITER_ROLE,
+    PROTECTED_NAMESPACES,
+    admission_slot_names,
+)
 from dataproduct_operator.manifests.admission import build_data_deletion_policy
 from dataproduct_operator.manifests.chart_values import (
     build_values_schema,
@@ -81,10 +87,33 @@ def _cluster_role_template(name: str, rules: list[dict[str, Any]]) -> str:
     )
 
 
+_SLOTS = "__ADMISSION_SLOTS__"
+
+
+def _slots_range(indent: str) -> str:
+    """The pool of admission-policy names, policies.maxEnforced of them, as
+    :func:`~dataproduct_operator.constants.admission_slot_names` writes them (a value the
+    schema bounds, so the list stays short)."""
+    name = f'printf "{ADMISSION_SLOT_PREFIX}%0{ADMISSION_SLOT_DIGITS}d" $slot'
+    return (
+        f"{indent}{{{{- range $slot := until (int .Values.policies.maxEnforced) }}}}\n"
+        f"{indent}- {{{{ {name} }}}}\n"
+        f"{indent}{{{{- end }}}}"
+    )
+
+
 def render_cluster_role_template() -> str:
-    """The operator's cluster-wide ClusterRole, named after the release."""
+    """The operator's cluster-wide ClusterRole, named after the release; the admission-policy
+    names it may write are rendered from the value policies.maxEnforced."""
     name = '{{ include "dataproduct-operator.fullname" . }}'
-    return _cluster_role_template(name, build_cluster_role_rules())
+    rules = build_cluster_role_rules(1)
+    for rule in rules:
+        if rule.get("resourceNames") == list(admission_slot_names(1)):
+            rule["resourceNames"] = [_SLOTS]
+    template = _cluster_role_template(name, rules)
+    placeholder = next(line for line in template.splitlines() if line.endswith(f"- {_SLOTS}"))
+    indent = placeholder[: placeholder.index("-")]
+    return template.replace(placeholder, _slots_range(indent))
 
 
 def render_namespace_writer_template() -> str:

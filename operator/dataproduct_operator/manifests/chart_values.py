@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from dataproduct_operator.api.base import DNS_LABEL
+from dataproduct_operator.constants import (
+    ADMISSION_SLOT_PREFIX,
+    DEFAULT_ADMISSION_SLOTS,
+    MAX_ADMISSION_SLOTS,
+)
 from dataproduct_operator.manifests.crd import structural_schema
 from dataproduct_operator.manifests.policies import DEFAULT_ALLOWED_REGISTRIES
 
@@ -99,6 +104,15 @@ class Policies(_Values):
         "pipeline images from; an image without a registry host is from docker.io. Audit "
         "only: the policy's status lists the products that use others.",
         json_schema_extra={"items": {"type": "string", "pattern": REGISTRY_HOST, "maxLength": 253}},
+    )
+    max_enforced: int = Field(
+        default=DEFAULT_ADMISSION_SLOTS,
+        ge=1,
+        le=MAX_ADMISSION_SLOTS,
+        description="MeshPolicies enforced at admission (Deny, Warn) at once, starter or not. "
+        "Each takes one name of a pool the operator's ClusterRole grants by name "
+        f"({ADMISSION_SLOT_PREFIX}000 and on), so it cannot touch any other admission policy; "
+        "one more is Ready=False, reason NoAdmissionSlot, until one is deleted or set to Audit.",
     )
 
 

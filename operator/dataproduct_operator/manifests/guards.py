@@ -13,8 +13,9 @@ further; each one matches only requests of the operator's own ServiceAccount:
 No admission policy can fence the operator's writes to admission policies themselves: the API
 server does not apply ValidatingAdmissionPolicies created through the API to
 ValidatingAdmissionPolicies and their bindings (to avoid circular dependencies; only static,
-manifest-based ones would be), so the operator's cluster-wide power over them, needed for
-MeshPolicies, could remove these guards. That residual risk is stated in the chart's README.
+manifest-based ones would be). RBAC fences them instead: the operator may write admission
+policies only in the chart's pool of names for MeshPolicies (``datamesh-policy-000`` and on,
+see :func:`~dataproduct_operator.manifests.rbac.admission_slot_rule`), never these guards.
 
 One more, ``datamesh-domain-namespaces``, holds for every user: a DataDomain may not name the
 operator's namespace or one of the chart's ``protectedNamespaces``. (The fixed platform

@@ -5,7 +5,8 @@ powers hold only where the mesh lives:
 
 - :data:`OPERATOR_RULES`, bound cluster-wide: read and watch every kind the operator manages;
   write its own kinds' status and finalizers, Events, namespaces (get, create, patch) and the
-  admission policies of MeshPolicies; ``create`` RoleBindings and ``bind`` two ClusterRoles
+  admission policies of MeshPolicies, by name: only the chart's pool ``datamesh-policy-000``
+  and on (``policies.maxEnforced`` names); ``create`` RoleBindings and ``bind`` two ClusterRoles
   by name (``datamesh-domain-editor`` and the writer role below), so that it can bind itself
   in a namespace a DataDomain holds.
 - :data:`NAMESPACE_WRITER_RULES`, the ClusterRole ``datamesh-operator-namespace-writer``, never
@@ -14,9 +15,9 @@ powers hold only where the mesh lives:
 
 The chart's admission policies (:mod:`dataproduct_operator.manifests.guards`) fence the binding
 in: the operator's RoleBindings are refused outside domain namespaces and in protected ones, and
-it may not relabel a protected namespace or hand a namespace to another domain. (Its power over
-admission policies, needed for MeshPolicies, is the one no admission policy can fence: see the
-guards' module.)
+it may not relabel a protected namespace or hand a namespace to another domain. No admission
+policy can fence its power over admission policies (see the guards' module): RBAC does, by
+resourceNames, so the guards and every admission policy outside the pool are out of its reach.
 
 Because Kubernetes lets an identity grant only what it holds itself (in that namespace), the
 two sets together include everything the per-product reader and owner Roles grant (see
@@ -39,9 +40,11 @@ from typing import Any
 from dataproduct_operator.api.dataproduct import PLURAL
 from dataproduct_operator.api.kinds import GROUP
 from dataproduct_operator.constants import (
+    DEFAULT_ADMISSION_SLOTS,
     DOMAIN_EDITOR_ROLE,
     LABEL_AGGREGATE_TO_DOMAIN_EDITOR,
     NAMESPACE_WRITER_ROLE,
+    admission_slot_names,
 )
 
 READ = ("get", "list", "watch")
@@ -93,8 +96,27 @@ NAMESPACED_KINDS = (
     ("networking.k8s.io", ("networkpolicies",), "each domain's ingress policies"),
 )
 
+ADMISSION_GROUP = "admissionregistration.k8s.io"
+ADMISSION_RESOURCES = ("validatingadmissionpolicies", "validatingadmissionpolicybindings")
+
+
+def admission_slot_rule(slots: int) -> Rule:
+    """The operator's power over admission policies: the chart's pool of names only, so that
+    it cannot delete or change one it did not make (the chart's guards among them). Create is
+    granted by name too: the operator creates with server-side apply, whose request names the
+    object; a POST to the collection names none and is refused."""
+    return Rule(
+        ADMISSION_GROUP,
+        ADMISSION_RESOURCES,
+        ("get", *WRITE),
+        "enforce Deny and Warn MeshPolicies at admission, each in one name of the pool of "
+        "policies.maxEnforced names",
+        resource_names=admission_slot_names(slots),
+    )
+
+
 # Bound cluster-wide: reading everywhere, writing only what must be written cluster-wide.
-OPERATOR_RULES = (
+_OPERATOR_RULES = (
     *(Rule(group, resources, READ, f"watch {why}") for group, resources, why in NAMESPACED_KINDS),
     Rule(
         GROUP,
@@ -150,12 +172,10 @@ OPERATOR_RULES = (
         "set owner references that block owner deletion on the admission policies",
     ),
     Rule(
-        "admissionregistration.k8s.io",
-        ("validatingadmissionpolicies", "validatingadmissionpolicybindings"),
-        MANAGE,
-        "enforce Deny and Warn MeshPolicies at admission (it changes only those labelled "
-        "app.kubernetes.io/managed-by=dataproduct-operator; RBAC cannot narrow this to them: "
-        "see Accepted risk)",
+        ADMISSION_GROUP,
+        ADMISSION_RESOURCES,
+        ("list", "watch"),
+        "find which names of the pool below the MeshPolicies hold (by their labels)",
     ),
     Rule(
         "rbac.authorization.k8s.io",
@@ -166,6 +186,15 @@ OPERATOR_RULES = (
         resource_names=(DOMAIN_EDITOR_ROLE, NAMESPACE_WRITER_ROLE),
     ),
 )
+
+
+def operator_rules(slots: int = DEFAULT_ADMISSION_SLOTS) -> tuple[Rule, ...]:
+    """The rules of the operator's ClusterRole, with a pool of ``slots`` admission-policy
+    names (the chart value policies.maxEnforced)."""
+    return (*_OPERATOR_RULES, admission_slot_rule(slots))
+
+
+OPERATOR_RULES = operator_rules()
 
 # The ClusterRole datamesh-operator-namespace-writer: never bound cluster-wide; the operator
 # binds it to itself in each namespace a DataDomain holds.
@@ -227,9 +256,10 @@ VIEW_RULES = (Rule(GROUP, (PLURAL,), READ, "see the data products of a namespace
 VIEW_AGGREGATION = "rbac.authorization.k8s.io/aggregate-to-view"
 
 
-def build_cluster_role_rules() -> list[dict[str, Any]]:
-    """The PolicyRules of the operator's ClusterRole, in a stable order."""
-    return [rule.to_wire() for rule in OPERATOR_RULES]
+def build_cluster_role_rules(slots: int = DEFAULT_ADMISSION_SLOTS) -> list[dict[str, Any]]:
+    """The PolicyRules of the operator's ClusterRole, in a stable order, with a pool of
+    ``slots`` admission-policy names."""
+    return [rule.to_wire() for rule in operator_rules(slots)]
 
 
 def build_namespace_writer_rules() -> list[dict[str, Any]]:

@@ -8,10 +8,12 @@ what the chart installs (``make verify``).
 from __future__ import annotations
 
 from dataproduct_operator.constants import (
+    DEFAULT_ADMISSION_SLOTS,
     DOMAIN_EDITOR_ROLE,
     NAMESPACE_WRITER_BINDING,
     NAMESPACE_WRITER_ROLE,
     PROTECTED_NAMESPACES,
+    admission_slot_names,
 )
 from dataproduct_operator.manifests.guards import build_guard_policies
 from dataproduct_operator.manifests.rbac import (
@@ -67,6 +69,13 @@ def _code(items: tuple[str, ...]) -> str:
     return ", ".join(f"`{item or 'core'}`" for item in items)
 
 
+def _names(rule: Rule) -> str:
+    if rule.resource_names == admission_slot_names(DEFAULT_ADMISSION_SLOTS):
+        first, last = rule.resource_names[0], rule.resource_names[-1]
+        return f"`{first}` … `{last}` (`policies.maxEnforced` names)"
+    return _code(rule.resource_names) if rule.resource_names else "any"
+
+
 def render_rbac_section() -> str:
     """The ``## RBAC`` section of the chart's README (without a trailing blank line)."""
     lines = [
@@ -82,7 +91,7 @@ def render_rbac_section() -> str:
         lines += ["| API group | resources | verbs | names | why |", "|---|---|---|---|---|"]
         lines += [
             f"| {_code((rule.api_group,))} | {_code(rule.resources)} | {_code(rule.verbs)} | "
-            f"{_code(rule.resource_names) if rule.resource_names else 'any'} | {rule.reason} |"
+            f"{_names(rule)} | {rule.reason} |"
             for rule in rules
         ]
     protected = ", ".join(f"`{name}`" for name in PROTECTED_NAMESPACES)
@@ -104,14 +113,24 @@ def render_rbac_section() -> str:
             lines.append(f"| `{metadata['name']}` | {description} |")
     lines += [
         "",
+        "### Admission policies of MeshPolicies",
+        "",
+        "The API server applies no policy created through the API to admission policies "
+        "themselves, so the guards above cannot protect each other; RBAC does. The operator may "
+        "write ValidatingAdmissionPolicies and their bindings by name only: a pool of "
+        "`policies.maxEnforced` names (`datamesh-policy-000` and on), one for each MeshPolicy "
+        "enforced at admission. It cannot delete or change the guards or any other admission "
+        "policy (it may list and watch them all), and it creates with server-side apply, which "
+        "names the object (a create that names none is refused). One more enforced MeshPolicy "
+        "than the pool holds is `Ready=False`, reason `NoAdmissionSlot`, until one is deleted "
+        "or set to Audit.",
+        "",
         "### Accepted risk",
         "",
-        "The operator may create, change and delete ValidatingAdmissionPolicies and their "
-        "bindings cluster-wide (it enforces MeshPolicies with them), and RBAC cannot narrow "
-        "that to its own. The API server applies no policy created through the API to admission "
-        "policies themselves, so the guards above cannot protect each other: an attacker who "
-        "holds the operator's token can delete them and then bind the writer role anywhere. "
-        "Keep the operator's token as safe as a cluster-admin's, or leave MeshPolicies unused "
-        "and remove the admission-policy rule with your own RBAC (`rbac.create: false`).",
+        "Whoever holds the operator's token can still write admission policies in the pool's "
+        "names: add one that refuses whatever requests it matches (a denial of service, though "
+        "it grants nobody anything), or delete the ones enforcing MeshPolicies (the operator "
+        "puts them back at its next drift pass). Keep the operator's token as safe as any write "
+        "access to the mesh, and set `policies.maxEnforced` to what you use.",
     ]
     return "\n".join(lines)

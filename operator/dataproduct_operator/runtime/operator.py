@@ -23,6 +23,7 @@ from dataproduct_operator.constants import (
     LABEL_PRODUCT,
     LABEL_VOLUME_NAMESPACE,
     OPERATOR_NAME,
+    admission_slot_names,
 )
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.identity import Identity
@@ -160,7 +161,9 @@ class OperatorRuntime:
         )
         product_worker.latest_version = products.latest_version
         domain_context = DomainContext(client, mesh, Identity(client), config.namespaces)
-        policy_context = PolicyContext(client, mesh)
+        policy_context = PolicyContext(
+            client, mesh, slots=admission_slot_names(config.admission_policy_slots)
+        )
         stored = []
         for kind, store, path, reconcile in (
             (DATA_DOMAIN, mesh.domains, domain_path, partial(_domain, domain_context)),

@@ -5,8 +5,9 @@ product as stored (``object``; ``oldObject`` null, as on create). A rule that is
 cannot be evaluated for the product, is a violation. The product's ``PolicyCompliant`` condition
 lists its violations; it does not change ``Ready`` (the product still works). The policy's own
 status: ``Valid`` (every expression compiles), ``Ready`` (enforced at admission: the API server
-has type-checked the admission policy without a warning, and it is bound; Audit: at once) and the
-violating products.
+has type-checked the admission policy without a warning, and it is bound; Audit: at once; never
+while every name of the pool of admission policies is taken: ``NoAdmissionSlot``), the name of
+its admission policy and the violating products.
 """
 
 from __future__ import annotations
@@ -86,8 +87,19 @@ class ObservedAdmission:
     binding: dict[str, Any] | None
 
 
+def no_slot_message(pool_size: int) -> str:
+    """Why a policy to enforce at admission is not: every name of the pool is taken."""
+    return (
+        f"not enforced: {pool_size} MeshPolicies are enforced at admission, the chart's "
+        "policies.maxEnforced: raise it or set one to Audit"
+    )
+
+
 def _admission(
-    compiled: CompiledPolicy, observed: ObservedAdmission, failures: list[str]
+    compiled: CompiledPolicy,
+    observed: ObservedAdmission,
+    failures: list[str],
+    pool_full: int | None,
 ) -> Aspect:
     enforcement = compiled.policy.spec.enforcement
     if compiled.errors:
@@ -98,6 +110,8 @@ def _admission(
         return Aspect(False, Reason.APPLY_FAILED, "; ".join(failures))
     if enforcement is Enforcement.AUDIT:
         return Aspect(True, Reason.AUDITING, "audited by the operator; not enforced at admission")
+    if pool_full is not None:
+        return Aspect(False, Reason.NO_ADMISSION_SLOT, no_slot_message(pool_full))
     problem = _enforcement_problem(observed)
     if problem is not None:
         return problem
@@ -142,9 +156,13 @@ def compute_policy_status(
     *,
     failures: list[str],
     now: str,
+    admission_policy: str | None = None,
+    pool_full: int | None = None,
 ) -> MeshPolicyStatus:
     """The policy's status; ``violating``: namespace/name of every violating product;
-    ``failures``: what reconcile could not apply."""
+    ``failures``: what reconcile could not apply; ``admission_policy``: the name of the pool
+    its admission objects take; ``pool_full``: the size of the pool, when every name of it is
+    taken by other policies."""
     policy = compiled.policy
     stamp = Stamp(policy.generation, {c.type: c for c in policy.status.conditions}, now)
     if compiled.errors:
@@ -156,9 +174,10 @@ def compute_policy_status(
     return MeshPolicyStatus(
         observed_generation=policy.generation,
         conditions=[
-            build_condition(READY, _admission(compiled, observed, failures), stamp),
+            build_condition(READY, _admission(compiled, observed, failures, pool_full), stamp),
             build_condition(VALID, valid, stamp),
         ],
         violations=len(listed),
         violating_products=listed[:MAX_LISTED_VIOLATIONS],
+        admission_policy=admission_policy,
     )
