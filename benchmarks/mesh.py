@@ -4,7 +4,8 @@
 own, for N products of a realistic shape spread over 5 namespaces, it measures:
 
 1. the limit baseline: the same children plus the products, created by an async client at the
-   operator's concurrency, until every claim is Bound (what Ready needs of the cluster);
+   operator's concurrency, until every claim is Bound (what Ready needs of the cluster), and
+   the bound volumes of the Retain ports patched to keep their data, as the operator does;
 2. the operator creating them, until every product is Ready;
 3. idle writes; 4. writes and time to idle after a restart; 5. an update storm;
 6. create->Ready latency of single products; 7. the operator's memory (and its growth per
@@ -41,7 +42,7 @@ from typing import Any
 from benchmarks.report import render_markdown, render_table, update_docs
 from benchmarks.setup import SYSTEM_NAMESPACE, Identity, create_identities, dispatched
 from benchmarks.watching import WatchedCollection
-from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.api.dataproduct import DataProduct, DeletionPolicy
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.dev import install_crds
 from dataproduct_operator.k8s.blocking import BlockingClient
@@ -122,8 +123,12 @@ def product_names(prefix: str, start: int, stop: int) -> list[tuple[str, str]]:
 
 
 def children_per_product() -> int:
+    """The objects a product needs, and the patch of each Retain port's bound volume (its
+    reclaim policy, so the data outlives the namespace): the writes the work takes."""
     product = DataProduct.from_object(bench_product("x", "p-00000"))
-    return len(build_children(product, prometheus_available=False))
+    retained = product.spec.deletion_policy is DeletionPolicy.RETAIN
+    volumes = len(product.spec.output_ports) if retained else 0
+    return len(build_children(product, prometheus_available=False)) + volumes
 
 
 # --- the operator process ----------------------------------------------------------------------
@@ -374,6 +379,15 @@ def phase_raw(admin: BlockingClient, client: Identity, n: int, results: Results)
         asyncio.run(_apply_all(client, [o for o in objects if o["kind"] == "RoleBinding"]))
         results["t_raw_create_s"] = time.monotonic() - started
         wait_for(bound, 2 * n, what="claims Bound", timeout=3600, started=started)
+        # As the operator does for a Retain port: its bound volume kept past its claim.
+        volumes = admin.get("/api/v1/persistentvolumes").get("items") or []
+        retain = {"spec": {"persistentVolumeReclaimPolicy": "Retain"}}
+        patches = [
+            (f"/api/v1/persistentvolumes/{volume['metadata']['name']}", retain)
+            for volume in volumes
+            if (volume["spec"].get("claimRef") or {}).get("namespace") in in_phase
+        ]
+        asyncio.run(_patch_all(client, patches))
         results["t_raw_s"] = time.monotonic() - started
     results["w_raw"] = (dispatched(admin, client) - before).writes
     log(f"   {len(objects)} objects in {results.figures['t_raw_s']:.1f}s")

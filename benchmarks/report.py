@@ -12,7 +12,7 @@ from typing import Any
 # (key, what it is, goal on the 2-core machine or "")
 ROWS = (
     ("n", "products", ""),
-    ("children_per_product", "children per product", ""),
+    ("children_per_product", "children per product (and Retain volume patches)", ""),
     ("t_raw_create_s", "baseline: create every object directly (s)", ""),
     ("t_raw_s", "baseline: ... and every claim Bound, T_raw (s)", ""),
     ("t_op_s", "operator: create products until all Ready, T_op (s)", ""),

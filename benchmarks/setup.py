@@ -52,6 +52,13 @@ class Identity:
         """The leader Lease's reads and renewals, counted apart from the work on products."""
         return f"bench-{self.name}-lease"
 
+    @property
+    def reviews_schema(self) -> str:
+        """Its SelfSubjectReviews and SelfSubjectAccessReviews, counted apart: created, but
+        they change nothing (who it is, once per process, and whether a binding of its own is
+        in effect)."""
+        return f"bench-{self.name}-reviews"
+
 
 def build_flow_schema(
     name: str,
@@ -135,8 +142,9 @@ def create_identity(
 
 
 def allow_leader_lease(admin: BlockingClient, identity: Identity) -> None:
-    """The operator's Role on its leader Lease, as the chart makes it, and a FlowSchema that
-    counts the Lease's requests apart (matched before the identity's others)."""
+    """The operator's Role on its leader Lease, as the chart makes it, and FlowSchemas that
+    count the Lease's requests and the operator's reviews of itself apart (matched before the
+    identity's others)."""
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{SYSTEM_NAMESPACE}"
     name = f"{identity.name}-leader-election"
     admin.create_if_missing(
@@ -160,6 +168,14 @@ def allow_leader_lease(admin: BlockingClient, identity: Identity) -> None:
         resources=("leases",),
     )
     admin.create_if_missing(FLOW_SCHEMAS, schema)
+    reviews = build_flow_schema(
+        identity.reviews_schema,
+        (SYSTEM_NAMESPACE, identity.name),
+        precedence=490,
+        verbs=WRITE_VERBS,
+        resources=("selfsubjectreviews", "selfsubjectaccessreviews"),
+    )
+    admin.create_if_missing(FLOW_SCHEMAS, reviews)
 
 
 def create_identities(admin: BlockingClient, directory: Path) -> tuple[Identity, Identity]:
