@@ -170,6 +170,48 @@ def test_a_domain_that_holds_products_is_deleted_only_once_they_are_gone(
     assert namespace["status"]["phase"] == "Active", "the namespace is never deleted"
 
 
+def test_a_deleted_domain_waits_until_the_claims_kept_by_retain_are_released(
+    kube: BlockingClient, onboarded: tuple[OperatorProcess, dict[str, Any]]
+) -> None:
+    # A claim the operator still manages without an owner: one it keeps under Retain and has
+    # yet to release (as when its product went while the operator was throttled). Its
+    # binding in the namespace goes with the domain, so the domain waits for the release.
+    claims = f"/api/v1/namespaces/{NAME}/persistentvolumeclaims"
+    kube.create(
+        claims,
+        {
+            "metadata": {
+                "name": "gone-orders-v1",
+                "labels": {
+                    "app.kubernetes.io/managed-by": "dataproduct-operator",
+                    "datamesh.dev/data-product": "gone",
+                },
+            },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    kube.delete(f"{DOMAINS}/{NAME}")
+
+    def blocked() -> dict[str, Any] | None:
+        found = condition(kube.get(f"{DOMAINS}/{NAME}"), "Ready") or {}
+        return found if found.get("reason") == "DeletionBlocked" else None
+
+    refused = wait_for(blocked, description="the deletion to wait for the release")
+    assert refused["message"] == (
+        f"deletion waits: 1 PersistentVolumeClaims in namespace {NAME} kept by deletionPolicy "
+        "Retain are still to be released by the operator"
+    )
+    # Released (as the operator does: no longer managed by it): the domain goes.
+    kube.merge_patch(
+        f"{claims}/gone-orders-v1",
+        {"metadata": {"labels": {"app.kubernetes.io/managed-by": None}}},
+    )
+    wait_for(lambda: gone(kube, f"{DOMAINS}/{NAME}"), description="the domain to go")
+
+
 def test_the_owner_team_manages_products_in_its_domain_and_nowhere_else(
     kube: BlockingClient,
     kubectl: KubectlRunner,

@@ -35,7 +35,12 @@ from dataproduct_operator.api.conditions import (
 from dataproduct_operator.api.datadomain import DataDomain, ProductCounts, namespace_of
 from dataproduct_operator.api.dataproduct import Discoverability
 from dataproduct_operator.api.kinds import DATA_PRODUCT, DATA_PRODUCT_KIND, DOMAIN_FINALIZER
-from dataproduct_operator.constants import LABEL_DOMAIN, NAMESPACE_WRITER_BINDING
+from dataproduct_operator.constants import (
+    LABEL_DOMAIN,
+    LABEL_MANAGED_BY,
+    NAMESPACE_WRITER_BINDING,
+    OPERATOR_NAME,
+)
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.identity import Identity, wait_allowed
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
@@ -66,6 +71,7 @@ from dataproduct_operator.status.datadomain import (
     blocked_message,
     compute_domain_status,
     product_ready,
+    releases_pending_message,
     taken_message,
 )
 
@@ -162,6 +168,17 @@ async def products_of(client: KubeClient, namespace: str) -> tuple[list[str], bo
     products = await client.list(_path(DATA_PRODUCT_KIND, namespace))
     shown = sorted(obj["metadata"]["name"] for obj in products if not is_hidden(obj))
     return shown, bool(products)
+
+
+async def unreleased_claims(client: KubeClient, namespace: str) -> int:
+    """Claims in ``namespace`` the operator still manages without an owner: those of products
+    gone that it keeps under Retain and has yet to release (a claim with an owner goes with its
+    product)."""
+    claims = await client.list(
+        _path(("v1", "PersistentVolumeClaim"), namespace),
+        label_selector=f"{LABEL_MANAGED_BY}={OPERATOR_NAME}",
+    )
+    return sum(1 for claim in claims if not claim["metadata"].get("ownerReferences"))
 
 
 async def reconcile_data_domain(
@@ -273,10 +290,15 @@ async def _let_go_when_empty(ctx: DomainContext, body: dict[str, Any], *, now: s
         await remove_finalizer(ctx.client, body, DOMAIN_FINALIZER)
         return Outcome()
     products, any_left = await products_of(ctx.client, namespace)
+    message = blocked_message(namespace, products)
     if not any_left:
-        await remove_finalizer(ctx.client, body, DOMAIN_FINALIZER)
-        return Outcome(notes=(Note(NORMAL, Reason.PRUNED, f"Deleted; namespace {namespace} kept"),))
-    blocked = failure_outcome(
-        body, Reason.DELETION_BLOCKED, blocked_message(namespace, products), now=now, retry=False
-    )
+        # The products' claims kept under Retain are released by the operator after the
+        # products go; the domain (and with it the operator's binding in the namespace) waits.
+        unreleased = await unreleased_claims(ctx.client, namespace)
+        if not unreleased:
+            await remove_finalizer(ctx.client, body, DOMAIN_FINALIZER)
+            deleted = f"Deleted; namespace {namespace} kept"
+            return Outcome(notes=(Note(NORMAL, Reason.PRUNED, deleted),))
+        message = releases_pending_message(namespace, unreleased)
+    blocked = failure_outcome(body, Reason.DELETION_BLOCKED, message, now=now, retry=False)
     return replace(blocked, look_again=Want.RECONCILE, look_again_after=DELETION_RECHECK_SECONDS)

@@ -151,6 +151,16 @@ def taken_message(namespace: str, holder: str) -> str:
     )
 
 
+def releases_pending_message(namespace: str, claims: int) -> str:
+    """Why a deleted domain with no products left is still there: claims of its products,
+    kept by deletionPolicy Retain, that the operator has yet to hand over (it needs the powers
+    the domain gives it in the namespace to do so)."""
+    return (
+        f"deletion waits: {claims} PersistentVolumeClaims in namespace {namespace} kept by "
+        "deletionPolicy Retain are still to be released by the operator"
+    )
+
+
 def blocked_message(namespace: str, products: list[str]) -> str:
     """Why a deleted domain is still there: the DataProducts its namespace holds, named
     (``products``: those that are not Hidden; the Hidden ones are neither named nor counted)."""
