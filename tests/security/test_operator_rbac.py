@@ -55,6 +55,34 @@ def as_operator(kubectl_binary: Path, operator_kubeconfig: Path) -> KubectlRunne
     return runner
 
 
+GUARD_PROBES = {
+    "datamesh-operator-rolebindings": (
+        "create", "rolebinding", "t-guard-probe", "-n", "kube-system",
+        f"--clusterrole={NAMESPACE_WRITER_ROLE}",
+        f"--serviceaccount={OPERATOR_NAMESPACE}:{RELEASE}",
+    ),
+    "datamesh-operator-namespaces": (
+        "label", "namespace", "kube-system", "datamesh.dev/domain=kube-system",
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def guards_in_effect(as_operator: KubectlRunner) -> None:
+    """Wait until the API server enforces the chart's guards: a new ValidatingAdmissionPolicy
+    takes effect a few seconds after it is created (``helm --wait`` does not wait for that).
+    Probed with server-side dry runs, which are admitted as real requests and change nothing."""
+    for policy, probe in GUARD_PROBES.items():
+
+        def refused_by_policy(policy: str = policy, probe: tuple[str, ...] = probe) -> bool:
+            answer = as_operator(*probe, "--dry-run=server")
+            return answer.returncode != 0 and f"ValidatingAdmissionPolicy '{policy}'" in (
+                answer.stderr
+            )
+
+        wait_for(refused_by_policy, timeout=60, description=f"{policy} to be in effect")
+
+
 def may(kube: BlockingClient, namespace: str, group: str, resource: str, verb: str) -> bool:
     """A SubjectAccessReview, as admin, for the operator's ServiceAccount."""
     return operator_allowed(kube, namespace, (group, resource, verb))
