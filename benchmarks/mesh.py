@@ -45,6 +45,7 @@ from benchmarks.watching import WatchedCollection
 from dataproduct_operator.api.dataproduct import DataProduct, DeletionPolicy
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.dev import install_crds
+from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.credentials import Credentials
@@ -322,8 +323,13 @@ def create_namespaces(admin: BlockingClient, names: list[str]) -> None:
 
 def create_domains(admin: BlockingClient, names: list[str]) -> None:
     """A DataDomain for each namespace of the operator's products (products outside a domain
-    get DomainMismatch and nothing else); the operator onboards them when it starts."""
+    get DomainMismatch and nothing else); the operator onboards them when it starts. The
+    namespaces exist (:func:`create_namespaces`): each is handed over to the mesh first, as a
+    platform admin does (the operator labels only the namespaces it creates)."""
     for name in names:
+        admin.merge_patch(
+            f"/api/v1/namespaces/{name}", {"metadata": {"labels": {LABEL_DOMAIN: name}}}
+        )
         admin.create(
             DOMAINS,
             {

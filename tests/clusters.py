@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
 from dataproduct_operator.k8s.rest import ApiError
@@ -182,6 +183,16 @@ def domain_document(name: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"owners": {"team": f"{name}-team"}},
     }
+
+
+def hand_over(kube: BlockingClient, namespace: str, domain: str | None = None) -> None:
+    """As a platform admin, hand an existing namespace over to the mesh: label it with its
+    DataDomain (``domain``, by default the namespace's name). The operator labels only the
+    namespaces it creates; a domain for an existing one waits for this."""
+    kube.merge_patch(
+        f"/api/v1/namespaces/{namespace}",
+        {"metadata": {"labels": {LABEL_DOMAIN: domain or namespace}}},
+    )
 
 
 def delete_domain(kube: BlockingClient, name: str) -> None:

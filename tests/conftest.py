@@ -37,6 +37,7 @@ from tests.clusters import (
     ServiceAccountKubeconfig,
     delete_domain,
     domain_document,
+    hand_over,
     helm_environment,
     install_release,
     namespace_name,
@@ -163,8 +164,10 @@ def crds(operator_release: str, kube: BlockingClient) -> None:
 
 @pytest.fixture
 def domain(kube: BlockingClient, crds: None, namespace: str) -> Iterator[str]:
-    """A DataDomain named after the test's namespace and owning it, so products there belong
-    to a domain; deleted afterwards, its finalizer dropped if no operator is left to do it."""
+    """A DataDomain named after the test's namespace and owning it (handed over to the mesh as
+    a platform admin does), so products there belong to a domain; deleted afterwards, its
+    finalizer dropped if no operator is left to do it."""
+    hand_over(kube, namespace)
     kube.create(DOMAINS, domain_document(namespace))
     yield namespace
     delete_domain(kube, namespace)

@@ -19,6 +19,7 @@ from tests.clusters import (
     OPERATOR_NAMESPACE,
     delete_domain,
     domain_document,
+    hand_over,
     namespace_name,
 )
 from tests.faults.report import FaultRow, render_table
@@ -106,6 +107,7 @@ def make_namespaces(
         for name in names:
             kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
             made.append(name)
+            hand_over(kube, name)
             kube.create(DOMAINS, domain_document(name))
         return names
 

@@ -16,7 +16,7 @@ import pytest
 
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
-from tests.clusters import KubectlRunner
+from tests.clusters import KubectlRunner, hand_over
 from tests.helpers import wait_for
 from tests.products import (
     PRODUCTS,
@@ -288,6 +288,7 @@ def test_a_product_outside_a_domain_is_not_in_the_mesh_and_gets_nothing_until_on
         "metadata": {"name": namespace},
         "spec": {"owners": {"team": "late-data"}},
     }
+    hand_over(kube, namespace)  # an existing namespace: a platform admin hands it over
     kube.create(DOMAINS, domain)
     try:
         wait_ready(kube, namespace, "orders")  # onboarding the domain lets the product in

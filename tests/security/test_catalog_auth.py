@@ -31,6 +31,7 @@ from tests.clusters import (
     chart_catalog_identity,
     delete_domain,
     domain_document,
+    hand_over,
     namespace_name,
     service_account_token,
 )
@@ -152,6 +153,7 @@ def mesh(kube: BlockingClient, crds: None, request: pytest.FixtureRequest) -> It
     try:
         for name in (allowed, other):
             kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
+            hand_over(kube, name)
             kube.create(DOMAINS, domain_document(name))
             kube.create(PRODUCTS.format(namespace=name), example(name, "orders"))
         kube.create(

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from dataproduct_operator.k8s.blocking import BlockingClient
-from tests.clusters import DOMAINS, delete_domain, domain_document
+from tests.clusters import DOMAINS, delete_domain, domain_document, hand_over
 from tests.helpers import wait_for
 from tests.integration.browser import browser_page
 from tests.products import PRODUCTS, dpo_catalog, free_port, product_path
@@ -108,6 +108,7 @@ def hostile_mesh(kube: BlockingClient, crds: None, namespace: str) -> Iterator[s
         costCenter=IMG,
         owners={"team": SCRIPT, "contacts": [{"name": SVG_SCRIPT, "email": EMAIL}]},
     )
+    hand_over(kube, namespace)
     kube.create(DOMAINS, document)
     try:
         collection = PRODUCTS.format(namespace=namespace)

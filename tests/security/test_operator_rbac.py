@@ -1,8 +1,10 @@
 """The operator cannot be turned into cluster-admin: as the chart's ServiceAccount (its own
 token, and SubjectAccessReviews as admin) it writes only in the namespaces of DataDomains, cannot
-bind itself anywhere else or relabel a protected namespace to get there, and cannot touch an
-admission policy it did not make; a DataDomain cannot take a namespace another one holds, nor
-the operator's own.
+bind itself anywhere else or relabel a protected namespace to get there, cannot take an
+existing namespace into the mesh (only a platform admin hands one over; it may create new,
+labelled ones), and cannot touch an admission policy it did not make; a DataDomain cannot take a
+namespace another one holds, nor the operator's own; one for an existing namespace waits until
+a platform admin hands it over.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from tests.clusters import (
     RELEASE,
     KubectlRunner,
     delete_domain,
+    domain_document,
+    hand_over,
+    namespace_name,
     operator_allowed,
     run_kubectl,
 )
@@ -48,6 +53,34 @@ def as_operator(kubectl_binary: Path, operator_kubeconfig: Path) -> KubectlRunne
         return run_kubectl(kubectl_binary, operator_kubeconfig, *args, check=check, stdin=stdin)
 
     return runner
+
+
+GUARD_PROBES = {
+    "datamesh-operator-rolebindings": (
+        "create", "rolebinding", "t-guard-probe", "-n", "kube-system",
+        f"--clusterrole={NAMESPACE_WRITER_ROLE}",
+        f"--serviceaccount={OPERATOR_NAMESPACE}:{RELEASE}",
+    ),
+    "datamesh-operator-namespaces": (
+        "label", "namespace", "kube-system", "datamesh.dev/domain=kube-system",
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def guards_in_effect(as_operator: KubectlRunner) -> None:
+    """Wait until the API server enforces the chart's guards: a new ValidatingAdmissionPolicy
+    takes effect a few seconds after it is created (``helm --wait`` does not wait for that).
+    Probed with server-side dry runs, which are admitted as real requests and change nothing."""
+    for policy, probe in GUARD_PROBES.items():
+
+        def refused_by_policy(policy: str = policy, probe: tuple[str, ...] = probe) -> bool:
+            answer = as_operator(*probe, "--dry-run=server")
+            return answer.returncode != 0 and f"ValidatingAdmissionPolicy '{policy}'" in (
+                answer.stderr
+            )
+
+        wait_for(refused_by_policy, timeout=60, description=f"{policy} to be in effect")
 
 
 def may(kube: BlockingClient, namespace: str, group: str, resource: str, verb: str) -> bool:
@@ -121,6 +154,99 @@ def test_the_operator_writes_no_configmap_outside_the_namespaces_of_domains(
     assert not may(kube, namespace, "", "configmaps", "create")
     # Reading is cluster-wide: the operator watches the kinds it manages everywhere.
     assert may(kube, namespace, "", "configmaps", "list")
+
+
+def handed_over_message(namespace: str) -> str:
+    return (
+        f"namespace {namespace} exists and is not part of the mesh: the operator labels only the "
+        "namespaces it creates; a platform admin hands it over with kubectl label namespace "
+        f"{namespace} datamesh.dev/domain={namespace}"
+    )
+
+
+def test_the_operator_cannot_take_an_existing_namespace_into_the_mesh(
+    kube: BlockingClient, as_operator: KubectlRunner, namespace: str, crds: None
+) -> None:
+    # A stolen token's path into an existing namespace: label it, bind the writer role there.
+    refused(
+        as_operator("label", "namespace", namespace, f"datamesh.dev/domain={namespace}"),
+        "ValidatingAdmissionPolicy 'datamesh-operator-namespaces'",
+        handed_over_message(namespace),
+    )
+    labels = kube.get(f"/api/v1/namespaces/{namespace}")["metadata"].get("labels") or {}
+    assert "datamesh.dev/domain" not in labels
+    refused(
+        bind_writer(as_operator, namespace),
+        f"namespace {namespace} carries no datamesh.dev/domain label",
+    )
+    assert not may(kube, namespace, "", "configmaps", "create")
+    assert not may(kube, namespace, "batch", "jobs", "create")
+
+
+def test_the_operator_may_create_a_new_namespace_labelled_for_a_domain(
+    kube: BlockingClient, as_operator: KubectlRunner, crds: None, request: pytest.FixtureRequest
+) -> None:
+    name = namespace_name(request.node.name)
+    document = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"datamesh.dev/domain": name}},
+    }
+    try:
+        created = as_operator("create", "-f", "-", stdin=json.dumps(document))
+        assert created.returncode == 0, created.stderr
+        labels = kube.get(f"/api/v1/namespaces/{name}")["metadata"]["labels"]
+        assert labels["datamesh.dev/domain"] == name
+    finally:
+        delete_if_present(kube, f"/api/v1/namespaces/{name}")
+
+
+def test_a_domain_for_an_existing_namespace_waits_until_a_platform_admin_hands_it_over(
+    kube: BlockingClient, operator: OperatorProcess, namespace: str, crds: None
+) -> None:
+    kube.create(DOMAINS, domain_document(namespace))
+    try:
+
+        def waiting() -> dict[str, Any] | None:
+            found = condition(kube.get(f"{DOMAINS}/{namespace}"), "Ready") or {}
+            return found if found.get("reason") == "NamespaceNotHandedOver" else None
+
+        ready = wait_for(waiting, timeout=90, description="NamespaceNotHandedOver")
+        message = (
+            f"namespace {namespace} exists and is not part of the mesh: a platform admin hands "
+            f"it over with kubectl label namespace {namespace} datamesh.dev/domain={namespace}"
+        )
+        assert ready["status"] == "False"
+        assert ready["message"] == f"NamespaceReady: {message}"
+        aspect = condition(kube.get(f"{DOMAINS}/{namespace}"), "NamespaceReady") or {}
+        assert (aspect.get("status"), aspect.get("reason")) == ("False", "NamespaceNotHandedOver")
+        events = kube.get(
+            "/api/v1/namespaces/default/events",
+            query={"fieldSelector": f"involvedObject.name={namespace}"},
+        )["items"]
+        assert any(
+            e["reason"] == "NamespaceNotHandedOver" and e["type"] == "Warning" for e in events
+        )
+        # Nothing in the namespace touched: no label, no binding, no policy.
+        labels = kube.get(f"/api/v1/namespaces/{namespace}")["metadata"].get("labels") or {}
+        assert "datamesh.dev/domain" not in labels
+        bindings = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"
+        assert kube.get(bindings)["items"] == []
+        policies = f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies"
+        assert kube.get(policies)["items"] == []
+
+        hand_over(kube, namespace)
+
+        def onboarded() -> dict[str, Any] | None:
+            found = condition(kube.get(f"{DOMAINS}/{namespace}"), "Ready") or {}
+            return found if found.get("status") == "True" else None
+
+        wait_for(onboarded, timeout=90, description="the handed-over domain to be Ready")
+        assert kube.exists(f"{bindings}/{NAMESPACE_WRITER_BINDING}")
+        labels = kube.get(f"/api/v1/namespaces/{namespace}")["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    finally:
+        delete_domain(kube, namespace)
 
 
 def test_the_operator_writes_in_a_domain_namespace_once_the_domain_is_reconciled(

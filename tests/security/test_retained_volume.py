@@ -14,7 +14,7 @@ from typing import Any
 
 from dataproduct_operator.constants import LABEL_VOLUME_NAMESPACE
 from dataproduct_operator.k8s.blocking import BlockingClient
-from tests.clusters import DOMAINS, domain_document
+from tests.clusters import DOMAINS, domain_document, hand_over
 from tests.helpers import wait_for
 from tests.products import (
     PRODUCTS,
@@ -99,6 +99,7 @@ def test_retained_data_survives_deleting_and_recreating_its_namespace(
     volume_with(kube, name, policy="Retain", phase="Released")
 
     kube.create("/api/v1/namespaces", {"metadata": {"name": namespace}})
+    hand_over(kube, namespace)
     kube.create(DOMAINS, domain_document(namespace))
     create_ready(kube, retained_product(namespace))
 

@@ -10,6 +10,7 @@ from dataproduct_operator.status.datadomain import (
     ObservedDomain,
     blocked_message,
     compute_domain_status,
+    handed_over,
     product_ready,
 )
 
@@ -42,7 +43,10 @@ QUOTA = {
 
 def observed(**changes: Any) -> ObservedDomain:
     found: dict[str, Any] = {
-        "namespace": {"status": {"phase": "Active"}},
+        "namespace": {
+            "metadata": {"name": "sales", "labels": {"datamesh.dev/domain": "sales"}},
+            "status": {"phase": "Active"},
+        },
         "quota": QUOTA,
         "network_policies": set(POLICIES),
         "editors": {"metadata": {"name": "datamesh-domain-editors"}},
@@ -152,3 +156,30 @@ def test_a_blocked_deletion_neither_names_nor_counts_hidden_products() -> None:
     only_hidden = blocked_message("sales", [])
     assert not any(character.isdigit() for character in only_hidden)
     assert "kubectl get dataproducts -n sales" in only_hidden
+
+
+def test_an_existing_namespace_without_the_domain_label_waits_for_a_platform_admin() -> None:
+    unlabelled = {"metadata": {"name": "sales", "labels": {}}, "status": {"phase": "Active"}}
+    status = status_of(observed(namespace=unlabelled, quota=None, network_policies=set()))
+    found = {c.type: c for c in status.conditions}
+    message = (
+        "namespace sales exists and is not part of the mesh: a platform admin hands it over "
+        "with kubectl label namespace sales datamesh.dev/domain=sales"
+    )
+    assert (found["NamespaceReady"].status.value, found["NamespaceReady"].reason) == (
+        "False",
+        "NamespaceNotHandedOver",
+    )
+    assert found["NamespaceReady"].message == message
+    # Ready repeats the reason: it is what the user reads first, and it needs an admin's act.
+    assert (found["Ready"].status.value, found["Ready"].reason) == (
+        "False",
+        "NamespaceNotHandedOver",
+    )
+    assert found["Ready"].message == f"NamespaceReady: {message}"
+
+
+def test_a_namespace_labelled_for_the_domain_by_an_admin_counts_as_handed_over() -> None:
+    assert handed_over({"metadata": {"labels": {"datamesh.dev/domain": "sales"}}})
+    assert not handed_over({"metadata": {"labels": {"team": "sales"}}})
+    assert not handed_over({"metadata": {}})

@@ -189,7 +189,10 @@ def test_the_operator_changes_no_protected_namespace_and_hands_none_to_another_d
     }
     assert _failures(policy, **relabel) == [
         "namespace kube-system is protected: the operator does not change it; use another "
-        "namespace for the DataDomain"
+        "namespace for the DataDomain",
+        "namespace kube-system exists and is not part of the mesh: the operator labels only the "
+        "namespaces it creates; a platform admin hands it over with kubectl label namespace "
+        "kube-system datamesh.dev/domain=sales",
     ]
     hand_over = {
         "request": {"operation": "UPDATE"},
@@ -201,10 +204,29 @@ def test_the_operator_changes_no_protected_namespace_and_hands_none_to_another_d
         "another domain; to move it, remove the label by hand (kubectl label namespace sales "
         "datamesh.dev/domain-)"
     ]
-    onboard = {**hand_over, "oldObject": _namespace("sales", None)}
-    assert _failures(policy, **onboard) == []
     keep = {**hand_over, "object": _namespace("sales", "sales")}
     assert _failures(policy, **keep) == []
+
+
+def test_the_operator_labels_only_the_namespaces_it_creates() -> None:
+    policy = _guard(NAMESPACES_GUARD)
+    take_over = {
+        "request": {"operation": "UPDATE"},
+        "oldObject": _namespace("payments", None),
+        "object": _namespace("payments", "payments"),
+    }
+    assert _failures(policy, **take_over) == [
+        "namespace payments exists and is not part of the mesh: the operator labels only the "
+        "namespaces it creates; a platform admin hands it over with kubectl label namespace "
+        "payments datamesh.dev/domain=payments"
+    ]
+    create = {"request": {"operation": "CREATE"}, "object": _namespace("sales", "sales")}
+    assert _failures(policy, **create) == []
+    handed_over = {**take_over, "oldObject": _namespace("payments", "payments")}
+    assert _failures(policy, **handed_over) == []
+    # An existing namespace without the label, changed otherwise, stays as RBAC allows.
+    untouched = {**take_over, "object": _namespace("payments", None)}
+    assert _failures(policy, **untouched) == []
 
 
 def test_no_domain_takes_the_operators_namespace_or_a_configured_one() -> None:

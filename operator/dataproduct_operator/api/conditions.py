@@ -85,6 +85,9 @@ class Reason(StrEnum):
     NAMESPACE_MISSING = "NamespaceMissing"
     NAMESPACE_ACTIVE = "NamespaceActive"
     NAMESPACE_TERMINATING = "NamespaceTerminating"
+    # A DataDomain naming a namespace that exists without the domain label: a platform admin
+    # hands it over by labelling it; the operator labels only the namespaces it creates
+    NAMESPACE_NOT_HANDED_OVER = "NamespaceNotHandedOver"
     NO_QUOTA = "NoQuota"
     QUOTA_MISSING = "QuotaMissing"
     QUOTA_PENDING = "QuotaPending"
@@ -111,7 +114,7 @@ class Reason(StrEnum):
 
 # Reasons an aspect passes on to Ready as they are (instead of ``<Aspect>NotReady``): they need
 # the user to change something, and Ready is what a user reads first.
-READY_REPEATS = frozenset({Reason.NAME_CONFLICT})
+READY_REPEATS = frozenset({Reason.NAME_CONFLICT, Reason.NAMESPACE_NOT_HANDED_OVER})
 
 
 def not_ready_reason(condition_type: str) -> str:

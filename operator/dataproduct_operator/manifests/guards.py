@@ -7,8 +7,10 @@ further; each one matches only requests of the operator's own ServiceAccount:
 
 - ``datamesh-operator-rolebindings``: a RoleBinding by the operator only in a namespace that
   carries the domain label (``datamesh.dev/domain``) and is not protected;
-- ``datamesh-operator-namespaces``: no change to a protected namespace, and no domain label
-  changed to another domain (or removed);
+- ``datamesh-operator-namespaces``: no change to a protected namespace, no domain label added
+  to a namespace that exists without one (the operator labels only the namespaces it creates;
+  a platform admin hands an existing one over by labelling it), and no domain label changed to
+  another domain (or removed);
 
 No admission policy can fence the operator's writes to admission policies themselves: the API
 server does not apply ValidatingAdmissionPolicies created through the API to
@@ -134,13 +136,22 @@ def build_guard_policies(operator: str, protected: str, configured: str) -> list
     )
     namespaces = _policy(
         NAMESPACES_GUARD,
-        "The operator changes no protected namespace and hands no namespace to another domain.",
+        "The operator changes no protected namespace, takes no existing namespace into the mesh "
+        "and hands no namespace to another domain.",
         [_rule("", ["namespaces"], ["CREATE", "UPDATE"])],
         [
             {
                 "expression": "!(object.metadata.name in variables.protected)",
                 "messageExpression": "'namespace ' + object.metadata.name + ' is protected: "
                 "the operator does not change it; use another namespace for the DataDomain'",
+            },
+            {
+                "expression": f"request.operation != 'UPDATE' || ({had_domain}) || "
+                f"!({_labelled('object', LABEL_DOMAIN)})",
+                "messageExpression": "'namespace ' + object.metadata.name + ' exists and is not "
+                "part of the mesh: the operator labels only the namespaces it creates; a "
+                "platform admin hands it over with kubectl label namespace ' + "
+                f"object.metadata.name + ' {LABEL_DOMAIN}=' + {_label('object', LABEL_DOMAIN)}",
             },
             {
                 "expression": f"request.operation != 'UPDATE' || !({had_domain}) || "

@@ -132,5 +132,13 @@ def render_rbac_section() -> str:
         "it grants nobody anything), or delete the ones enforcing MeshPolicies (the operator "
         "puts them back at its next drift pass). Keep the operator's token as safe as any write "
         "access to the mesh, and set `policies.maxEnforced` to what you use.",
+        "",
+        "The operator may create namespaces (a DataDomain's, when missing) and label them with "
+        "their domain, so whoever holds its token can create new namespaces labelled as domains, "
+        "bind the writer role there and write Jobs and ConfigMaps in them: new, empty namespaces "
+        "of its own, never an existing one. The guard `datamesh-operator-namespaces` refuses "
+        "the operator adding the domain label to a namespace that exists without it: an existing "
+        "namespace joins the mesh only when a platform admin labels it (`kubectl label "
+        "namespace sales datamesh.dev/domain=sales`).",
     ]
     return "\n".join(lines)

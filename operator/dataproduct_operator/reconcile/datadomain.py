@@ -6,9 +6,11 @@ the limit range, the owner team's RoleBinding, the network policies (by the doma
 the data products in the namespace; builds the desired objects; applies those whose content
 hash differs, or whose fields we set were changed by hand (every pass reads them whole, so a
 changed Pod Security label or NetworkPolicy is restored); deletes the quota when the spec no
-longer asks for one; and computes the status. A namespace that exists already and is not the
-operator's is taken into the domain (labelled), never deleted: it may hold data. A deleted
-domain goes once its namespace holds no DataProduct; until then it says so.
+longer asks for one; and computes the status. The operator labels only a namespace it creates:
+one that exists already without the domain label is not part of the mesh until a platform
+admin hands it over (labels it with this domain); until then the domain touches nothing in it
+and says so (``NamespaceNotHandedOver``). A namespace is never deleted: it may hold data. A
+deleted domain goes once its namespace holds no DataProduct; until then it says so.
 
 The operator's write powers in the namespace come from the domain: right after the namespace,
 it binds itself (its username learnt with a SelfSubjectReview) to
@@ -49,6 +51,7 @@ from dataproduct_operator.reconcile.finalizers import add_finalizer, remove_fina
 from dataproduct_operator.reconcile.mesh import MeshState, ProductSummary
 from dataproduct_operator.reconcile.outcome import (
     NORMAL,
+    WARNING,
     FollowUp,
     Note,
     Outcome,
@@ -64,12 +67,14 @@ from dataproduct_operator.specs.datadomain import (
     build_domain_objects,
     consumer_namespaces,
     granted_namespaces,
+    quota_hard,
 )
 from dataproduct_operator.status.datadomain import (
     PASSING_STATES,
     ObservedDomain,
     blocked_message,
     compute_domain_status,
+    handed_over,
     product_ready,
     releases_pending_message,
     taken_message,
@@ -80,6 +85,9 @@ DELETION_RECHECK_SECONDS = 5.0  # a deleted domain that holds products looks aga
 # States that pass by themselves: a quota not counted yet, a namespace still being deleted
 # (made again once it is gone). The domain looks again this often until they are over.
 RECHECK_SECONDS = 1.0
+# A namespace that exists and is not handed over yet (no domain label) is looked at again this
+# often: the operator does not watch namespaces; a platform admin labels it when ready.
+HANDOVER_RECHECK_SECONDS = 5.0
 ASPECT_OF_KIND = {
     "Namespace": NAMESPACE_READY,
     "ResourceQuota": QUOTA_READY,
@@ -108,12 +116,12 @@ def _path(kind: tuple[str, str], namespace: str | None = None, name: str | None 
     return KNOWN_RESOURCES[kind].path(namespace, name)
 
 
-async def _observe(client: KubeClient, domain: DataDomain) -> dict[tuple[str, str], Any]:
+async def _observe(
+    client: KubeClient, domain: DataDomain, live_namespace: dict[str, Any] | None
+) -> dict[tuple[str, str], Any]:
     namespace = domain.namespace
-    found: dict[tuple[str, str], Any] = {
-        ("Namespace", namespace): await client.get(_path(("v1", "Namespace"), name=namespace))
-    }
-    if found[("Namespace", namespace)] is None:
+    found: dict[tuple[str, str], Any] = {("Namespace", namespace): live_namespace}
+    if live_namespace is None:
         return found
     for kind in (("v1", "ResourceQuota"), ("v1", "LimitRange")):
         found[(kind[1], DOMAIN_OBJECT_NAME)] = await client.get(
@@ -197,11 +205,14 @@ async def reconcile_data_domain(
     if holder is not None and holder != domain.name:
         message = taken_message(domain.namespace, holder)
         return failure_outcome(body, Reason.NAMESPACE_TAKEN, message, now=now, retry=False)
+    live_namespace = await client.get(_path(("v1", "Namespace"), name=domain.namespace))
+    if live_namespace is not None and not handed_over(live_namespace):
+        return _not_handed_over(domain, body, live_namespace, now=now)
     await add_finalizer(client, body, DOMAIN_FINALIZER)  # held while its namespace has products
     operator = await ctx.identity.username()
     watched = not ctx.watched_namespaces or domain.namespace in ctx.watched_namespaces
     known = mesh.domain_products.of(domain.namespace)
-    found = await _observe(client, domain)
+    found = await _observe(client, domain, live_namespace)
     products = None if (want & Want.DRIFT or not watched) else known
     started = time.monotonic()
     if products is None and found[("Namespace", domain.namespace)] is not None:
@@ -258,6 +269,38 @@ async def reconcile_data_domain(
     passing = any(c.reason in PASSING_STATES for c in status.conditions)
     outcome = result.outcome(body, status, look_again_after=RECHECK_SECONDS if passing else None)
     return replace(outcome, follow_ups=follow_ups)
+
+
+def _not_handed_over(
+    domain: DataDomain, body: dict[str, Any], live_namespace: dict[str, Any], *, now: str
+) -> Outcome:
+    """The outcome for a namespace that exists without the domain label: nothing touched in it
+    (the operator may label only the namespaces it creates), NamespaceReady False with what a
+    platform admin runs to hand it over, a Warning Event when that is new, and a look again
+    (namespaces are not watched) until the label is there."""
+    observed = ObservedDomain(namespace=live_namespace, quota=None, network_policies=set())
+    status = compute_domain_status(
+        domain,
+        observed,
+        quota_wanted=bool(quota_hard(domain)),
+        network_policies_wanted={DENY_INGRESS, ALLOW_READERS},
+        failures={},
+        now=now,
+    )
+    # A namespace still being deleted says so instead; it is made again (labelled) once gone.
+    aspect = next(c for c in status.conditions if c.type == NAMESPACE_READY)
+    before = next((c for c in domain.status.conditions if c.type == NAMESPACE_READY), None)
+    new = aspect.reason == Reason.NAMESPACE_NOT_HANDED_OVER and (
+        before is None or (before.reason, before.message) != (aspect.reason, aspect.message)
+    )
+    notes = (Note(WARNING, aspect.reason, aspect.message, with_status=True),) if new else ()
+    return Outcome(
+        subject=body,
+        status=status,
+        notes=notes,
+        look_again=Want.RECONCILE,
+        look_again_after=HANDOVER_RECHECK_SECONDS,
+    )
 
 
 def _onboarded(

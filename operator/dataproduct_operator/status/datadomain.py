@@ -1,8 +1,10 @@
 """The status of a DataDomain from its spec and what is observed (layer ``status``, pure).
 
-Conditions ``NamespaceReady`` (the namespace exists and is Active), ``QuotaReady`` (the quota
-the spec asks for is in place and counted, or none is asked for), ``AccessReady`` (the network
-policies and the owner team's RoleBinding are in place) and the summary ``Ready``; the count of
+Conditions ``NamespaceReady`` (the namespace exists, is Active and is part of the mesh: it
+carries the domain label, which the operator sets only on a namespace it creates and a platform
+admin on an existing one), ``QuotaReady`` (the quota the spec asks for is in place and counted,
+or none is asked for), ``AccessReady`` (the network policies and the owner team's RoleBinding
+are in place) and the summary ``Ready``; the count of
 the domain's data products and how many are Ready; the quota's use as the ResourceQuota reports.
 Hidden products are in no count and no message: a domain's status is read by many more than
 those who may list its products.
@@ -26,6 +28,7 @@ from dataproduct_operator.api.datadomain import (
     ProductCounts,
     QuotaUsage,
 )
+from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.status.conditions import (
     Aspect,
     Stamp,
@@ -58,7 +61,24 @@ def _namespace(domain: DataDomain, observed: ObservedDomain) -> Aspect:
     if phase != "Active":
         message = f"namespace {domain.namespace} is {phase}; it is made again once it is gone"
         return Aspect(False, Reason.NAMESPACE_TERMINATING, message)
+    if not handed_over(observed.namespace):
+        message = not_handed_over_message(domain.namespace, domain.name)
+        return Aspect(False, Reason.NAMESPACE_NOT_HANDED_OVER, message)
     return Aspect(True, Reason.NAMESPACE_ACTIVE, f"namespace {domain.namespace} is Active")
+
+
+def handed_over(namespace: dict[str, Any]) -> bool:
+    """Whether an existing namespace is part of the mesh: it carries the domain label (the
+    operator sets it only on namespaces it creates; a platform admin sets it on others)."""
+    return LABEL_DOMAIN in ((namespace.get("metadata") or {}).get("labels") or {})
+
+
+def not_handed_over_message(namespace: str, domain: str) -> str:
+    """Why a DataDomain touches nothing in its namespace: it exists without the domain label."""
+    return (
+        f"namespace {namespace} exists and is not part of the mesh: a platform admin hands it "
+        f"over with kubectl label namespace {namespace} {LABEL_DOMAIN}={domain}"
+    )
 
 
 def _quota(wanted: bool, observed: ObservedDomain) -> Aspect:
