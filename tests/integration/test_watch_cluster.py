@@ -17,6 +17,7 @@ from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.informer import list_then_watch
 from dataproduct_operator.k8s.kubeconfig import Connection
+from tests.helpers import wait_for
 
 
 class BlackholeProxy:
@@ -88,6 +89,12 @@ def test_a_blackholed_watch_resumes_from_its_last_version_after_the_read_timeout
     kube: BlockingClient, control_plane: ClusterInfo, namespace: str
 ) -> None:
     configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
+    # kube-controller-manager publishes its CA into every new namespace a moment after it is
+    # made: waited for, so that the one listing is the only way that ConfigMap is seen.
+    wait_for(
+        lambda: kube.exists(f"{configmaps}/kube-root-ca.crt"),
+        description="the namespace's kube-root-ca.crt",
+    )
     kube.create(configmaps, {"metadata": {"name": "before"}})
     listings: list[set[str]] = []
     events: list[tuple[str, str]] = []
