@@ -65,6 +65,13 @@ browser: ## Install Debian's chromium for the catalog's browser tests, if missin
 		echo "Installing chromium (apt-get)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+.PHONY: image-python
+image-python: ## Install Debian's python3.11 and python3.11-venv (the image's Python, for the image recipe test), if missing (apt-get, as root)
+	@test -x /usr/bin/python3.11 && /usr/bin/python3.11 -c 'import ensurepip' 2>/dev/null || { \
+		test "$$(id -u)" = 0 || { echo "Debian's python3.11-venv is missing: apt-get install python3.11 python3.11-venv"; exit 1; }; \
+		echo "Installing python3.11 and python3.11-venv (apt-get)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3.11 python3.11-venv; }
+
 .PHONY: generate
 generate: venv ## Regenerate the generated files (CRDs, the chart's generated files, docs/api/) from the package
 	$(DPO) generate
@@ -96,7 +103,7 @@ integration: venv tools browser ## Integration tests against a local control pla
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: security
-security: venv tools browser ## Security tier: least privilege by impersonation, refusals at apply, tenant isolation, the catalog under abuse
+security: venv tools browser image-python ## Security tier: least privilege by impersonation, refusals at apply, tenant isolation, the catalog under abuse
 	$(BIN)/pytest tests/security $(PYTEST_ARGS)
 
 .PHONY: faults
@@ -104,7 +111,7 @@ faults: venv tools ## Fault suite on its own control plane: API server paused, e
 	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools browser lint verify ## Everything CI runs: lint, verify, unit, integration and security tests, and the fault suite beside them (its output after theirs)
+test: venv tools browser image-python lint verify ## Everything CI runs: lint, verify, unit, integration and security tests, and the fault suite beside them (its output after theirs)
 	$(BIN)/python -m tests.tiers --live "tests/unit tests/integration tests/security" --beside tests/faults -- $(PYTEST_ARGS)
 
 .PHONY: dev

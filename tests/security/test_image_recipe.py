@@ -62,7 +62,7 @@ def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     if probe.returncode:
         pytest.fail(
-            "The image's recipe needs Debian's python3.11-venv: apt-get install python3.11-venv"
+            "The image's recipe needs Debian's python3.11-venv: make image-python installs it"
         )
     root = tmp_path_factory.mktemp("image-root")
     build = read_stages()[1]
