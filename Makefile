@@ -31,17 +31,31 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.locked
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv from requirements/dev.lock (hashes checked), then the package
 
+# datacontract-cli, for the tests that check the ODCS export with a tool this project did not
+# write: its many dependencies get a virtualenv of their own, so they never meet ours.
+DATACONTRACT_VENV ?= .venv-datacontract
+
+$(DATACONTRACT_VENV)/.locked: requirements/datacontract.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(DATACONTRACT_VENV)
+	$(DATACONTRACT_VENV)/bin/python -m pip install --quiet --require-hashes --only-binary :all: -r requirements/datacontract.lock
+	@touch $@
+
+.PHONY: datacontract
+datacontract: $(DATACONTRACT_VENV)/.locked ## Create $(DATACONTRACT_VENV) with datacontract-cli from requirements/datacontract.lock (hashes checked), for the tests
+
 # pip-compile resolves for the interpreter it runs on: the venv's Python 3.11 on Linux.
 PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
 
 .PHONY: lock
-lock: $(VENV)/.locked ## Regenerate requirements/{runtime,dev,build}.lock (pins + hashes) from pyproject.toml (PyPI; UPGRADE=1 takes the newest allowed)
+lock: $(VENV)/.locked ## Regenerate requirements/{runtime,dev,build}.lock (pins + hashes) from pyproject.toml, and requirements/datacontract.lock from its .in (PyPI; UPGRADE=1 takes the newest allowed)
 	$(PIP_COMPILE) --output-file requirements/runtime.lock pyproject.toml
 	$(PIP_COMPILE) --extra dev --constraint requirements/runtime.lock \
 		--output-file requirements/dev.lock pyproject.toml
 	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --constraint requirements/dev.lock \
 		--output-file requirements/build.lock pyproject.toml
+	$(PIP_COMPILE) --output-file requirements/datacontract.lock requirements/datacontract.in
 
 SBOM ?= dist/sbom.cdx.json
 
@@ -95,11 +109,11 @@ format: venv ## Format and auto-fix the code
 	$(BIN)/ruff check --fix operator tests benchmarks
 
 .PHONY: unit
-unit: venv ## Unit tests: no cluster, no network
+unit: venv datacontract ## Unit tests: no cluster, no network
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: integration
-integration: venv tools browser ## Integration tests against a local control plane (started by the tests)
+integration: venv tools browser datacontract ## Integration tests against a local control plane (started by the tests)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: security
@@ -111,7 +125,7 @@ faults: venv tools ## Fault suite on its own control plane: API server paused, e
 	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools browser image-python lint verify ## Everything CI runs: lint, verify, unit, integration and security tests, and the fault suite beside them (its output after theirs)
+test: venv tools browser image-python datacontract lint verify ## Everything CI runs: lint, verify, unit, integration and security tests, and the fault suite beside them (its output after theirs)
 	$(BIN)/python -m tests.tiers --live "tests/unit tests/integration tests/security" --beside tests/faults -- $(PYTEST_ARGS)
 
 .PHONY: dev
@@ -138,4 +152,4 @@ cluster-down: venv ## Stop the local control plane in $(CLUSTER_DIR)
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches in the repository (not the tool cache)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DATACONTRACT_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,9 +1,11 @@
-"""Whether requirements/*.lock still cover pyproject.toml (`make verify`, a unit test).
+"""Whether requirements/*.lock still cover pyproject.toml and requirements/*.in (`make verify`,
+a unit test).
 
 `make lock` writes the locks with pip-compile; nothing else keeps them in step with the
-dependencies pyproject.toml declares. A dependency added, or a range narrowed, without
-`make lock` would otherwise go unnoticed until an install resolved it differently (the project
-itself is installed with --no-deps). Pure text checks: no index, no network.
+dependencies pyproject.toml and requirements/datacontract.in declare. A dependency added, or a
+range narrowed, without `make lock` would otherwise go unnoticed until an install resolved it
+differently (the project itself is installed with --no-deps). Pure text checks: no index, no
+network.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 RUNTIME_LOCK = Path("requirements/runtime.lock")
 DEV_LOCK = Path("requirements/dev.lock")
 BUILD_LOCK = Path("requirements/build.lock")  # the image's wheel build: the build backend alone
+# datacontract-cli's own virtualenv (`make datacontract`): its .in file, not pyproject.toml.
+DATACONTRACT_IN = Path("requirements/datacontract.in")
+DATACONTRACT_LOCK = Path("requirements/datacontract.lock")
 # The platform the locks are resolved for, whatever runs this check.
 LOCK_PYTHON = "3.11"
 LOCK_ENVIRONMENT = {
@@ -79,6 +84,12 @@ def _uncovered(requirements: list[str], lock: dict[str, LockedPackage], where: s
     return problems
 
 
+def _requirements_file(path: Path) -> list[str]:
+    """The requirements of a pip-compile input file: one a line, ``#`` comments ignored."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
 def lock_problems(root: Path = REPO) -> list[str]:
     """What disagrees between pyproject.toml and the locks under ROOT; empty when they agree."""
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
@@ -87,7 +98,7 @@ def lock_problems(root: Path = REPO) -> list[str]:
     build_requirements: list[str] = pyproject["build-system"]["requires"]
     problems: list[str] = []
     locks: dict[Path, dict[str, LockedPackage]] = {}
-    for relative in (RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK):
+    for relative in (RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK, DATACONTRACT_LOCK):
         path = root / relative
         if not path.is_file():
             problems.append(f"{relative} is missing")
@@ -107,6 +118,9 @@ def lock_problems(root: Path = REPO) -> list[str]:
     if problems:
         return problems
     runtime, dev, build = locks[RUNTIME_LOCK], locks[DEV_LOCK], locks[BUILD_LOCK]
+    problems += _uncovered(
+        _requirements_file(root / DATACONTRACT_IN), locks[DATACONTRACT_LOCK], str(DATACONTRACT_LOCK)
+    )
     problems += _uncovered(runtime_requirements, runtime, str(RUNTIME_LOCK))
     problems += _uncovered(build_requirements, build, str(BUILD_LOCK))
     # The project goes into the venv with --no-build-isolation: its build backend is locked too.
@@ -130,12 +144,12 @@ def main() -> int:
     problems = lock_problems()
     if problems:
         sys.stderr.write(
-            "The dependency locks do not match pyproject.toml:\n"
+            "The dependency locks do not match pyproject.toml or requirements/*.in:\n"
             + "".join(f"  {problem}\n" for problem in problems)
             + "Run `make lock` and commit requirements/*.lock.\n"
         )
         return 1
-    sys.stderr.write("The dependency locks match pyproject.toml\n")
+    sys.stderr.write("The dependency locks match pyproject.toml and requirements/*.in\n")
     return 0
 
 

@@ -23,7 +23,15 @@ from dataproduct_operator import __version__
 from dataproduct_operator.manifests.chart_values import ChartValues
 from tests.dockerfile import DOCKERFILE, read_stages, runs
 from tests.helpers import build_wheel, run_pip
-from tests.locks import BUILD_LOCK, DEV_LOCK, RUNTIME_LOCK, lock_problems, read_lock
+from tests.locks import (
+    BUILD_LOCK,
+    DATACONTRACT_IN,
+    DATACONTRACT_LOCK,
+    DEV_LOCK,
+    RUNTIME_LOCK,
+    lock_problems,
+    read_lock,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "dataproduct-operator"
@@ -44,7 +52,7 @@ def _repository_copy(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "requirements").mkdir(parents=True)
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    for lock in (RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK):
+    for lock in (RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK, DATACONTRACT_IN, DATACONTRACT_LOCK):
         shutil.copy(REPO / lock, root / lock)
     return root
 
@@ -61,6 +69,24 @@ def test_a_dependency_added_to_pyproject_but_not_locked_is_reported(tmp_path: Pa
     assert f"humanize>=4 is not in {DEV_LOCK}" in problems
     (narrowed,) = [p for p in problems if p.startswith("pytest")]
     assert re.fullmatch(rf"pytest<8\.0\.1,>=8 does not allow {DEV_LOCK}'s pytest==\S+", narrowed)
+
+
+def test_datacontract_cli_is_locked_apart_with_hashes_and_a_narrowed_range_is_reported(
+    tmp_path: Path,
+) -> None:
+    locked = read_lock(REPO / DATACONTRACT_LOCK)
+    assert {"datacontract-cli", "psycopg"} <= locked.keys()  # psycopg: the postgres extra
+    assert all(pin.hashes for pin in locked.values())
+    root = _repository_copy(tmp_path)
+    source = root / DATACONTRACT_IN
+    source.write_text(source.read_text().replace(">=1.2.8,<2", ">=1.0,<1.2") + "sqlparse\n")
+    problems = lock_problems(root)
+    version = locked["datacontract-cli"].version
+    assert (
+        f"datacontract-cli[postgres]<1.2,>=1.0 does not allow {DATACONTRACT_LOCK}'s "
+        f"datacontract-cli=={version}" in problems
+    )
+    assert f"sqlparse is not in {DATACONTRACT_LOCK}" in problems
 
 
 def test_a_pin_without_hashes_or_a_drifted_version_is_reported(tmp_path: Path) -> None:
@@ -98,13 +124,21 @@ def test_make_venv_installs_only_hashed_pins_then_the_project_without_dependenci
     installed = _make_rule("$(VENV)/.installed")
     assert re.search(r"pip install .*--no-deps --no-build-isolation -e \.", installed)
     assert "pip check" in installed
+    datacontract = _make_rule("$(DATACONTRACT_VENV)/.locked")
+    assert re.search(
+        rf"pip install .*--require-hashes --only-binary :all: -r {DATACONTRACT_LOCK}", datacontract
+    )
     makefile = (REPO / "Makefile").read_text().replace("\\\n", " ")
     installs = re.findall(r"pip install [^\n]*", makefile)
-    assert len(installs) == 2
+    assert len(installs) == 3
     assert all("--require-hashes" in line or "--no-deps" in line for line in installs), installs
     lock = _make_rule("lock")
-    for output in (RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK):
+    for output in (RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK, DATACONTRACT_LOCK):
         assert f"--output-file {output}" in lock
+    assert f"--output-file {DATACONTRACT_LOCK} {DATACONTRACT_IN}" in lock
+    for target in ("test", "unit", "integration"):  # the tiers whose tests run datacontract-cli
+        (prerequisites,) = re.findall(rf"(?m)^{target}:([^#\n]*)", makefile)
+        assert "datacontract" in prerequisites.split(), target
     assert "-m tests.locks" in _make_rule("verify")
 
 
