@@ -145,7 +145,7 @@ def build_claim(
             owned=not retain,
         ),
         port=port,
-        size=larger_quantity(port.storage.size, observed_size),
+        size=larger_quantity(port.volume.size, observed_size),
         volume_name=volume_name,
     )
     if volume_name:

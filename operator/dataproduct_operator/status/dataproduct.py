@@ -84,9 +84,9 @@ def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, 
             problems.append(f"claim {name} is {phase}")
         requested = (claim or {}).get("spec", {}).get("resources", {}).get("requests", {})
         kept = requested.get("storage")
-        if kept and parse_quantity(kept) > parse_quantity(port.storage.size):
+        if kept and parse_quantity(kept) > parse_quantity(port.volume.size):
             notes.append(
-                f"claim {name} keeps {kept}: a claim never shrinks (spec asks {port.storage.size})"
+                f"claim {name} keeps {kept}: a claim never shrinks (spec asks {port.volume.size})"
             )
     if problems:
         return False, Reason.CLAIMS_NOT_BOUND, "; ".join(problems + notes), ports
