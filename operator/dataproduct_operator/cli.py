@@ -562,6 +562,14 @@ def render(file: Path, namespace: str) -> None:
 )
 @click.option("--namespace", "-n", default=None, help="Namespace of the product in the cluster.")
 @click.option("--name", default=None, help="Name of the product in the cluster.")
+@click.option(
+    "--port",
+    "port_name",
+    default=None,
+    help="odcs only: the contract of this output port alone, as one YAML document (what "
+    "datacontract-cli reads: `datacontract lint` and `datacontract test` refuse a stream); "
+    "needs exactly one product.",
+)
 @_KUBECONFIG_OPTION
 @_CONTEXT_OPTION
 @click.option(
@@ -579,6 +587,7 @@ def export(
     manifest: Path | None,
     namespace: str | None,
     name: str | None,
+    port_name: str | None,
     kubeconfig: Path | None,
     context: str | None,
     catalog_url: str | None,
@@ -587,11 +596,17 @@ def export(
     """Export DataProducts to an open standard: from MANIFEST, or from the cluster.
 
     MANIFEST is a YAML file of DataProducts (DataDomains in it add their details); or give
-    --namespace and --name to read the product, and its DataDomain, from the cluster.
+    --namespace and --name to read the product, and its DataDomain, from the cluster. A store
+    port's table is named by the endpoint in the product's status (host, port, database,
+    schema, table): export from the cluster once the product is Ready.
+
+    odcs writes one contract per output port, as a YAML stream: datacontract-cli reads one
+    contract per file, so for it give --port.
     """
     from datetime import UTC, datetime
 
     from dataproduct_operator.catalog.exports import export_format
+    from dataproduct_operator.catalog.exports.common import endpoints_of
 
     export_as = export_format(format_name)
     if manifest is not None and (namespace or name or kubeconfig or context):
@@ -600,14 +615,25 @@ def export(
         from dataproduct_operator.catalog.fetch import read_manifest
 
         items = read_manifest(manifest)
+        upstream = endpoints_of(product for product, _ in items)
     elif namespace and name:
-        from dataproduct_operator.catalog.fetch import read_from_cluster
+        from dataproduct_operator.catalog.fetch import read_from_cluster, read_upstream_endpoints
 
         items = [read_from_cluster(namespace, name, kubeconfig=kubeconfig, context=context)]
+        upstream = read_upstream_endpoints(items[0][0], kubeconfig=kubeconfig, context=context)
     else:
         raise click.UsageError("Give a MANIFEST, or --namespace and --name of a DataProduct")
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    text = export_as.render_many(items, now, catalog_url=catalog_url)
+    if port_name is not None:
+        if len(items) != 1:
+            listed = ", ".join(f"{p.namespace}/{p.name}" for p, _ in items)
+            raise click.UsageError(
+                f"--port needs exactly one DataProduct; MANIFEST holds {len(items)} ({listed}): "
+                "give a file with one, or --namespace and --name"
+            )
+        text = export_as.render_port(items[0][0], port_name)
+    else:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        text = export_as.render_many(items, now, catalog_url=catalog_url, upstream=upstream)
     if output is None:
         click.echo(text, nl=False)
     else:

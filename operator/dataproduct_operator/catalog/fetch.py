@@ -1,8 +1,9 @@
 """The products ``dpo export`` exports, from a manifest or the cluster (layer ``catalog``).
 
 The imperative side of the exports: it reads a file or the API server (through the package's
-blocking client, one request each for the product and its domain) and hands the parsed
-objects to the pure renderers of :mod:`dataproduct_operator.catalog.exports`.
+blocking client, one request each for the product and its domain, and one per product it
+reads from, for their tables' endpoints) and hands the parsed objects to the pure renderers of
+:mod:`dataproduct_operator.catalog.exports`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataproduct_operator.api.datadomain import KIND as DOMAIN_KIND
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import KIND, DataProduct
 from dataproduct_operator.api.kinds import API_VERSION
+from dataproduct_operator.catalog.exports.common import EndpointLookup, endpoints_of
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.credentials import Credentials
@@ -85,3 +87,33 @@ def read_from_cluster(
         return product, DataDomain.from_object(domain_obj)
     except ValidationError:
         return product, None
+
+
+def read_upstream_endpoints(
+    product: DataProduct, *, kubeconfig: Path | None = None, context: str | None = None
+) -> EndpointLookup:
+    """The endpoints of the ports ``product`` reads from other products, as far as they can be
+    read: an upstream that is missing, unreadable to this user or not valid is left out (its
+    input is then named as a volume port is), since the export is whole without it."""
+    refs = {
+        (item.data_product.namespace or product.namespace, item.data_product.name)
+        for item in product.spec.inputs
+        if item.data_product is not None
+    }
+    if not refs:
+        return endpoints_of([])
+    credentials = Credentials.from_environment(kubeconfig, context=context)
+    products = resource_of(API_VERSION, KIND)
+    upstreams = []
+    try:
+        with BlockingClient(credentials) as client:
+            for namespace, name in sorted(refs):
+                try:
+                    upstreams.append(
+                        DataProduct.from_object(client.get(products.path(namespace, name)))
+                    )
+                except (ApiError, ValidationError):
+                    continue
+    except (OSError, ValueError) as error:
+        raise UserError(f"Cannot reach the API server at {credentials.server}: {error}") from error
+    return endpoints_of(upstreams)

@@ -23,15 +23,18 @@ from dataproduct_operator.api.dataproduct import (
     OutputPort,
     Slo,
     Storage,
+    StoreRef,
 )
 from dataproduct_operator.catalog.exports.odcs import (
     ACCESS_MODE_PROPERTY,
     AVAILABILITY_PROPERTY,
     CLAIM_PROPERTY,
     CLASS_PROPERTY,
+    COLUMN_TYPE_PROPERTY,
     FRESHNESS_PROPERTY,
     PII_TAG,
     SIZE_PROPERTY,
+    STORE_PROPERTY,
 )
 from dataproduct_operator.errors import UserError
 
@@ -162,11 +165,15 @@ def _column(entry: dict[str, Any], where: str) -> Column:
         raise _fail(
             where, f"logicalType must be one of {', '.join(ODCS_LOGICAL_TYPES)}, got {logical!r}"
         )
-    column_type = _field(entry, "physicalType", str, where) or logical
+    custom = _custom_properties(entry, where)
+    column_type = (
+        _typed(custom.get(COLUMN_TYPE_PROPERTY), str, where, COLUMN_TYPE_PROPERTY)
+        or _field(entry, "physicalType", str, where)
+        or logical
+    )
     if column_type is None:
         raise _fail(where, "needs a logicalType or a physicalType")
     tags = [_typed(tag, str, where, "each tag") for tag in _field(entry, "tags", list, where) or []]
-    custom = _custom_properties(entry, where)
     pii = any(tag.lower() == PII_TAG for tag in tags) or custom.get(PII_TAG) is True
     return _model(
         Column,
@@ -216,21 +223,29 @@ def _slo(contract: dict[str, Any]) -> Slo | None:
     return _model(Slo, found, where) if found else None
 
 
-def _server(contract: dict[str, Any]) -> tuple[Format, Storage | None]:
-    """The port's format, and its volume when the contract asks for more than the defaults
-    (else None: the port goes where a port naming neither store nor volume goes)."""
+def _server(contract: dict[str, Any]) -> tuple[Format, Storage | None, StoreRef | None]:
+    """The port's format, and its volume when the contract asks for more than the defaults, or
+    the DataStore its table is in (both None: the port goes where a port naming neither store
+    nor volume goes)."""
     servers = _items(contract, "servers", "")
     if not servers:
-        return Format.PARQUET, None
-    # The volume's server, where there are several; else the first one.
+        return Format.PARQUET, None, None
+    # The volume's or the store's server, where there are several; else the first one.
     chosen = next(
-        ((path, s) for path, s in servers if CLAIM_PROPERTY in _custom_properties(s, path)),
+        (
+            (path, s)
+            for path, s in servers
+            if {CLAIM_PROPERTY, STORE_PROPERTY} & _custom_properties(s, path).keys()
+        ),
         servers[0],
     )
     path, server = chosen
     declared = (_field(server, "format", str, path) or Format.PARQUET.value).strip().lower()
     port_format = Format(declared) if declared in set(Format) else Format.OTHER
     custom = _custom_properties(server, path)
+    if custom.get(STORE_PROPERTY) is not None:
+        store = _typed(custom[STORE_PROPERTY], str, f"{path}.customProperties", STORE_PROPERTY)
+        return port_format, None, _model(StoreRef, {"name": store}, f"{path}.customProperties")
     storage: dict[str, Any] = {}
     for key, field in (
         (SIZE_PROPERTY, "size"),
@@ -240,7 +255,7 @@ def _server(contract: dict[str, Any]) -> tuple[Format, Storage | None]:
         if custom.get(key) is not None:
             storage[field] = _typed(custom[key], str, f"{path}.customProperties", key)
     volume = _model(Storage, storage, f"{path}.customProperties")
-    return port_format, None if volume == Storage() else volume
+    return port_format, None if volume == Storage() else volume, None
 
 
 def output_port_from_odcs(contract: dict[str, Any]) -> OutputPort:
@@ -253,7 +268,7 @@ def output_port_from_odcs(contract: dict[str, Any]) -> OutputPort:
         columns = [
             _column(entry, path) for path, entry in _items(schema_object, "properties", where)
         ]
-        port_format, storage = _server(document)
+        port_format, storage, store = _server(document)
         return _model(
             OutputPort,
             {
@@ -261,6 +276,7 @@ def output_port_from_odcs(contract: dict[str, Any]) -> OutputPort:
                 "description": _field(schema_object, "description", str, where),
                 "format": port_format,
                 "storage": storage,
+                "store": store,
                 "schema": columns,
                 "slo": _slo(document),
             },

@@ -208,6 +208,11 @@ def build_openapi(export_formats: Sequence[str]) -> dict[str, Any]:
                     namespace,
                     name,
                     format_parameter,
+                    _query(
+                        "port",
+                        "odcs only: the contract of this output port alone, one YAML document "
+                        "(what datacontract-cli reads); 404 for another format or no such port.",
+                    ),
                 ],
                 "responses": {
                     "200": EXPORT_RESPONSE,

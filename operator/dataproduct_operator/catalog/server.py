@@ -33,10 +33,11 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.api.dataproduct import DataProduct, PortEndpoint
 from dataproduct_operator.api.naming import connection_config_map_name
 from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.exports import EXPORT_FORMATS, ExportFormat
+from dataproduct_operator.catalog.exports.common import EndpointLookup, port_endpoint
 from dataproduct_operator.catalog.limits import (
     MAX_PAGE_SIZE,
     CatalogLimits,
@@ -485,13 +486,44 @@ def _exported(store: CatalogStore, cached: CachedProduct) -> DataProduct:
     return without_unshown_inputs(cached.product, shown)
 
 
+def _upstream_endpoints(store: CatalogStore) -> EndpointLookup:
+    """The endpoints of the ports of products the catalog shows mesh-wide: an input from any
+    other product is not exported at all (:func:`_exported`)."""
+
+    def lookup(namespace: str, name: str, port: str) -> PortEndpoint | None:
+        cached = store.product(namespace, name)
+        if cached is None or not store.visibility.in_mesh(cached.summary.discoverability):
+            return None
+        return port_endpoint(cached.product, port)
+
+    return lookup
+
+
 async def api_export(request: web.Request) -> web.Response:
     store = _store(request)
     cached = _shown_product(request)
     export = _export_format(request)
     product = _exported(store, cached)
+    port = request.query.get("port")
+    if port is not None:
+        try:
+            text = export.render_port(product, port)
+        except UserError as error:
+            raise CatalogError(404, "NotFound", str(error)) from None
+        filename = f"{product.namespace}.{product.name}.{port}.{export.file_suffix}"
+        return web.Response(
+            text=text,
+            content_type=export.media_type,
+            headers={"Content-Disposition": f'inline; filename="{filename}"'},
+        )
     domain = store.domains().get(product.spec.domain)
-    text = export.render(product, domain, _event_time(request), catalog_url=_public_url(request))
+    text = export.render(
+        product,
+        domain,
+        _event_time(request),
+        catalog_url=_public_url(request),
+        upstream=_upstream_endpoints(store),
+    )
     filename = f"{product.namespace}.{product.name}.{export.file_suffix}"
     return web.Response(
         text=text,
@@ -531,7 +563,9 @@ async def api_mesh_export(request: web.Request) -> web.Response:
             (product, domains.get(product.spec.domain))
             for product in (_exported(store, c) for c in budget.metered(listed, every=4))
         )
-        return export.render_many(items, event_time, catalog_url=catalog_url)
+        return export.render_many(
+            items, event_time, catalog_url=catalog_url, upstream=_upstream_endpoints(store)
+        )
 
     workers.mesh_exports += 1
     try:

@@ -1,16 +1,26 @@
 """What the open-standard exports share (layer ``catalog``, pure).
 
 The lifecycle-to-status mapping of the Bitol standards, the people to contact, the
-``customProperties`` entries and the project's URL as the producer of metadata. A source URI is
-shown only through :func:`dataproduct_operator.catalog.lineage.redact_uri`, the catalog's one
-redactor, so an export never shows more of it than the lineage graph does.
+``customProperties`` entries, the project's URL as the producer of metadata, and where a store
+port's table is (its endpoint, from the product's status: the operator records it once the table
+exists) and how a reader logs in to read it (never a password: the exports name the Secret).
+A source URI is shown only through :func:`dataproduct_operator.catalog.lineage.redact_uri`, the
+catalog's one redactor, so an export never shows more of it than the lineage graph does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import DataProduct, Lifecycle, Owner, Pipeline
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    Lifecycle,
+    Owner,
+    Pipeline,
+    PortEndpoint,
+)
+from dataproduct_operator.api.naming import reader_secret_name
 
 # The producer of every exported document; OpenLineage wants a URI it can show.
 PROJECT_URL = "https://github.com/datamesh-dev/dataproduct-operator"
@@ -79,3 +89,48 @@ def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
     if pipeline.suspend:
         summary["suspended"] = True
     return summary
+
+
+def port_endpoint(product: DataProduct, port_name: str) -> PortEndpoint | None:
+    """The table of a store port, as the product's status records it; None for a volume port,
+    or a store port not placed yet (a manifest without status)."""
+    for port in product.status.output_ports:
+        if port.name == port_name:
+            return port.endpoint
+    return None
+
+
+def endpoint_properties(endpoint: PortEndpoint) -> dict[str, Any]:
+    """An endpoint as the exports write it (the status's field names)."""
+    return endpoint.model_dump(by_alias=True, mode="json")
+
+
+def reader_login_note(endpoint: PortEndpoint) -> str:
+    """How a reader logs in to a store port's table: the Secret, never a credential."""
+    secret = reader_secret_name(endpoint.store, "<serviceaccount>")
+    return (
+        f"A reader's ServiceAccount logs in with the PG* variables (PGHOST, PGPORT, PGDATABASE, "
+        f"PGUSER, PGPASSWORD, PGSSLMODE) of the Secret {secret} in its own namespace, written "
+        f"by the operator once the product lists it among its readers; a Group or User reader "
+        f"reads through the role its DBA maps it to."
+    )
+
+
+# (namespace, product, port) -> the endpoint of that port, when known: how one product's export
+# names the tables of the products it reads, so lineage edges meet their upstream's dataset.
+EndpointLookup = Callable[[str, str, str], PortEndpoint | None]
+
+
+def no_endpoints(_namespace: str, _product: str, _port: str) -> PortEndpoint | None:
+    return None
+
+
+def endpoints_of(products: Iterable[DataProduct]) -> EndpointLookup:
+    """The endpoints the statuses of ``products`` record."""
+    found = {
+        (product.namespace, product.name, port.name): port.endpoint
+        for product in products
+        for port in product.status.output_ports
+        if port.endpoint is not None
+    }
+    return lambda namespace, product, port: found.get((namespace, product, port))

@@ -12,7 +12,14 @@ Where our fields land, so that :mod:`dataproduct_operator.catalog.imports` reads
   (``nullValues`` and ``duplicateValues`` must be 0) for tools that check quality rules only;
 - the SLO: ``slaProperties`` ``latency`` (freshness) and ``availability``;
 - the volume: a ``local`` server (the volume is mounted where readers read it) with the
-  format and mount path, and the claim, size, class and access mode as its customProperties.
+  format and mount path, and the claim, size, class and access mode as its customProperties;
+- a store port's table (once the status records its endpoint; until then a ``custom`` server
+  naming the DataStore): a ``postgres`` server with the
+  host, port, database and schema readers connect to, the DataStore and table as its
+  customProperties, and the table as the schema object's ``physicalName``, so a tool such as
+  ``datacontract test`` finds it. Its columns carry no ``physicalType`` of our free-form type
+  (the table's SQL type is another word for it); a type that is not the logical one rides along
+  as the property's customProperty ``columnType``.
 """
 
 from __future__ import annotations
@@ -20,7 +27,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import Column, DataProduct, Format, OutputPort, Slo
+from dataproduct_operator.api.dataproduct import (
+    Column,
+    DataProduct,
+    Format,
+    OutputPort,
+    PortEndpoint,
+    Slo,
+)
 from dataproduct_operator.api.naming import (
     claim_name,
     connection_config_map_name,
@@ -29,6 +43,8 @@ from dataproduct_operator.api.naming import (
 from dataproduct_operator.catalog.exports.common import (
     bitol_status,
     custom_property,
+    port_endpoint,
+    reader_login_note,
     support_channels,
     team_members,
     version_of,
@@ -65,6 +81,10 @@ CLAIM_PROPERTY = "persistentVolumeClaim"
 SIZE_PROPERTY = "storageSize"
 CLASS_PROPERTY = "storageClassName"
 ACCESS_MODE_PROPERTY = "accessMode"
+STORE_PROPERTY = "dataStore"
+TABLE_PROPERTY = "table"
+COLUMN_TYPE_PROPERTY = "columnType"
+POSTGRES_SERVER = "postgres"
 
 _DURATION = re.compile(r"^([1-9][0-9]*)([smhdw])$")
 
@@ -74,10 +94,10 @@ def logical_type(column_type: str) -> str:
     return LOGICAL_TYPE_OF.get(column_type.strip().lower(), "string")
 
 
-def _property(column: Column) -> dict[str, Any]:
+def _property(column: Column, *, in_table: bool) -> dict[str, Any]:
     logical = logical_type(column.type)
     entry: dict[str, Any] = {"name": column.name, "logicalType": logical}
-    if column.type != logical:
+    if column.type != logical and not in_table:
         entry["physicalType"] = column.type
     if column.description:
         entry["description"] = column.description
@@ -110,6 +130,8 @@ def _property(column: Column) -> dict[str, Any]:
         )
     if quality:
         entry["quality"] = quality
+    if column.type != logical and in_table:
+        entry["customProperties"] = [custom_property(COLUMN_TYPE_PROPERTY, column.type)]
     return entry
 
 
@@ -150,7 +172,26 @@ def _sla_properties(slo: Slo | None) -> list[dict[str, Any]]:
     return properties
 
 
-def _server(product: DataProduct, port: OutputPort) -> dict[str, Any]:
+def _store_server(endpoint: PortEndpoint) -> dict[str, Any]:
+    return {
+        "server": endpoint.store,
+        "type": POSTGRES_SERVER,
+        "description": (
+            f"The table {endpoint.schema_}.{endpoint.table} in DataStore {endpoint.store} "
+            f"(PostgreSQL). {reader_login_note(endpoint)}"
+        ),
+        "host": endpoint.host,
+        "port": endpoint.port,
+        "database": endpoint.database,
+        "schema": endpoint.schema_,
+        "customProperties": [
+            custom_property(STORE_PROPERTY, endpoint.store),
+            custom_property(TABLE_PROPERTY, endpoint.table),
+        ],
+    }
+
+
+def _volume_server(product: DataProduct, port: OutputPort) -> dict[str, Any]:
     claim = claim_name(product.name, port.name)
     path = port_mount_path(port.name)
     storage = port.volume
@@ -180,6 +221,31 @@ def _server(product: DataProduct, port: OutputPort) -> dict[str, Any]:
     }
 
 
+def _unplaced_store_server(store: str) -> dict[str, Any]:
+    return {
+        "server": store,
+        "type": "custom",
+        "description": (
+            f"A table in DataStore {store}, not created yet: its host, database, schema and "
+            "table are in the product's status once the operator has placed it (export it "
+            "from the cluster then)."
+        ),
+        "customProperties": [custom_property(STORE_PROPERTY, store)],
+    }
+
+
+def _server(
+    product: DataProduct, port: OutputPort, endpoint: PortEndpoint | None
+) -> dict[str, Any]:
+    """Where the port's data is: its table once placed, the store it names until then, else
+    its volume (a port naming neither is in a volume until the status says otherwise)."""
+    if endpoint is not None:
+        return _store_server(endpoint)
+    if port.store is not None:
+        return _unplaced_store_server(port.store.name)
+    return _volume_server(product, port)
+
+
 def find_port(product: DataProduct, port_name: str) -> OutputPort:
     for port in product.spec.output_ports:
         if port.name == port_name:
@@ -195,10 +261,16 @@ def build_odcs(product: DataProduct, port_name: str) -> dict[str, Any]:
     """The ODCS contract of the output port ``port_name`` of ``product``."""
     spec = product.spec
     port = find_port(product, port_name)
+    endpoint = port_endpoint(product, port.name)
     schema_object: dict[str, Any] = {"name": port.name, "logicalType": "object"}
+    if endpoint is not None:
+        schema_object["physicalName"] = endpoint.table
+        schema_object["physicalType"] = "table"
     if port.description:
         schema_object["description"] = port.description
-    schema_object["properties"] = [_property(column) for column in port.schema_]
+    schema_object["properties"] = [
+        _property(column, in_table=endpoint is not None) for column in port.schema_
+    ]
     contract: dict[str, Any] = {
         "apiVersion": ODCS_API_VERSION,
         "kind": "DataContract",
@@ -213,7 +285,7 @@ def build_odcs(product: DataProduct, port_name: str) -> dict[str, Any]:
     if spec.tags:
         contract["tags"] = list(spec.tags)
     contract["schema"] = [schema_object]
-    contract["servers"] = [_server(product, port)]
+    contract["servers"] = [_server(product, port, endpoint)]
     sla = _sla_properties(port.slo)
     if sla:
         contract["slaProperties"] = sla

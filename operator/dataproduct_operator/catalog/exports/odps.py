@@ -3,7 +3,9 @@
 ODPS describes the product and points at one ODCS contract per output port (``contractId``).
 Everything of ours that ODPS has no field for (classification, the owner team, pipelines,
 external inputs, how many readers, deletion policy, discoverability, the Kubernetes namespace,
-the domain's cost center) is kept under ``customProperties``.
+the domain's cost center, and each store port's table: ``outputPortEndpoints``) is kept under
+``customProperties``. A store port's ``type`` is ``postgres`` (a volume port's, its format), and
+the usage says where each port's data is and how a reader logs in (never a credential).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.exports.common import (
     bitol_status,
     custom_property,
+    endpoint_properties,
     pipeline_summary,
+    port_endpoint,
+    reader_login_note,
     support_channels,
     team_members,
     version_of,
@@ -29,11 +34,30 @@ ODPS_API_VERSION = "v1.0.0"
 
 
 def _usage(product: DataProduct) -> str:
-    claims = ", ".join(claim_name(product.name, port.name) for port in product.spec.output_ports)
-    return (
+    config_map = connection_config_map_name(product.name)
+    endpoints = [
+        (port.name, port_endpoint(product, port.name)) for port in product.spec.output_ports
+    ]
+    claims = ", ".join(claim_name(product.name, name) for name, e in endpoints if e is None)
+    volumes = (
         f"Readers mount the output ports' volumes (PersistentVolumeClaims {claims} in namespace "
-        f"{product.namespace}); the ConfigMap {connection_config_map_name(product.name)} says "
-        "where each port's data is and what its schema is."
+        f"{product.namespace})"
+    )
+    tables = [(name, e) for name, e in endpoints if e is not None]
+    if not tables:
+        return (
+            f"{volumes}; the ConfigMap {config_map} says where each port's data is and what "
+            "its schema is."
+        )
+    listed = ", ".join(
+        f"{name} in {e.schema_}.{e.table} (DataStore {e.store}, PostgreSQL {e.host}:{e.port}, "
+        f"database {e.database})"
+        for name, e in tables
+    )
+    return (
+        f"Readers query the output ports' tables: {listed}. {reader_login_note(tables[0][1])} "
+        + (f"{volumes}. " if claims else "")
+        + f"The ConfigMap {config_map} says where each port's data is and what its schema is."
     )
 
 
@@ -59,7 +83,7 @@ def _output_ports(product: DataProduct) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"name": port.name}
         if port.description:
             entry["description"] = port.description
-        entry["type"] = port.format.value
+        entry["type"] = "postgres" if port_endpoint(product, port.name) else port.format.value
         entry["version"] = version_of(product)
         entry["contractId"] = contract_id(product.namespace, product.name, port.name)
         ports.append(entry)
@@ -85,6 +109,13 @@ def _custom_properties(product: DataProduct, domain: DataDomain | None) -> list[
     ]
     if external:
         properties.append(custom_property("externalInputs", external))
+    endpoints = [
+        {"port": port.name, **endpoint_properties(endpoint)}
+        for port in spec.output_ports
+        if (endpoint := port_endpoint(product, port.name)) is not None
+    ]
+    if endpoints:
+        properties.append(custom_property("outputPortEndpoints", endpoints))
     if spec.pipelines:
         pipelines = [pipeline_summary(pipeline) for pipeline in spec.pipelines]
         properties.append(custom_property("pipelines", pipelines))

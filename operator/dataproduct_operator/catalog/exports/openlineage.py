@@ -2,9 +2,14 @@
 
 A ``JobEvent`` per pipeline (the product's inputs in, its output ports out) and a
 ``DatasetEvent`` per output port, which a lineage backend such as Marquez takes before any run
-happened. Dataset names follow OpenLineage's naming conventions: our ports are in namespace
-``datamesh://<Kubernetes namespace>`` and named ``<product>.<port>``, so another product's input
-names the same dataset its producer exports; an external source is named from its URI as the
+happened. Dataset names follow OpenLineage's naming conventions: a store port is its table,
+namespace ``postgres://<host>:<port>`` and name ``<database>.<schema>.<table>`` (the endpoint
+its product's status records), as every tool that reads or writes that table names it; a volume
+port (or a store port not placed yet) is in namespace ``datamesh://<Kubernetes namespace>`` and
+named ``<product>.<port>``. Another product's input names its upstream's port the same way, the
+endpoint coming from the upstream's status (``upstream``: the catalog knows every product, ``dpo
+export`` reads the upstreams it can), so the edge meets the dataset its producer exports; an
+external source is named from its URI as the
 catalog redacts it (``scheme://authority`` as namespace, the path as name), so no credential,
 query, fragment or parameter reaches an event; only a JDBC ``databaseName`` is taken back.
 """
@@ -14,8 +19,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import Column, DataProduct, Input, OutputPort, Pipeline
-from dataproduct_operator.catalog.exports.common import PROJECT_URL
+from dataproduct_operator.api.dataproduct import (
+    Column,
+    DataProduct,
+    Input,
+    OutputPort,
+    Pipeline,
+    PortEndpoint,
+)
+from dataproduct_operator.catalog.exports.common import (
+    PROJECT_URL,
+    EndpointLookup,
+    no_endpoints,
+    port_endpoint,
+)
 from dataproduct_operator.catalog.lineage import redact_uri
 from dataproduct_operator.errors import UserError
 
@@ -49,6 +66,27 @@ def dataset_namespace(kubernetes_namespace: str) -> str:
 
 def dataset_name(product_name: str, port_name: str) -> str:
     return f"{product_name}.{port_name}"
+
+
+def table_dataset(endpoint: PortEndpoint) -> tuple[str, str]:
+    """(namespace, name) of a store port's table, after OpenLineage's naming for PostgreSQL."""
+    return (
+        f"postgres://{endpoint.host}:{endpoint.port}",
+        f"{endpoint.database}.{endpoint.schema_}.{endpoint.table}",
+    )
+
+
+def port_dataset(
+    namespace: str, product_name: str, port_name: str, endpoint: PortEndpoint | None
+) -> dict[str, str]:
+    """The namespace and name of an output port's dataset: its table when it has one."""
+    if endpoint is not None:
+        table_namespace, name = table_dataset(endpoint)
+        return {"namespace": table_namespace, "name": name}
+    return {
+        "namespace": dataset_namespace(namespace),
+        "name": dataset_name(product_name, port_name),
+    }
 
 
 def _facet(schema_url: str, **fields: Any) -> dict[str, Any]:
@@ -89,11 +127,11 @@ def _jdbc_database(uri: str) -> str:
     return ""
 
 
-def _input_dataset(product: DataProduct, item: Input) -> dict[str, Any]:
+def _input_dataset(product: DataProduct, item: Input, upstream: EndpointLookup) -> dict[str, Any]:
     if item.data_product is not None:
         ref = item.data_product
-        namespace = dataset_namespace(ref.namespace or product.namespace)
-        return {"namespace": namespace, "name": dataset_name(ref.name, ref.port)}
+        namespace = ref.namespace or product.namespace
+        return port_dataset(namespace, ref.name, ref.port, upstream(namespace, ref.name, ref.port))
     source = item.external
     if source is None:  # the CRD's CEL rule wants exactly one of the two
         raise UserError(f"Input {item.name} names neither a data product nor an external source")
@@ -103,9 +141,9 @@ def _input_dataset(product: DataProduct, item: Input) -> dict[str, Any]:
 
 def _port_dataset(product: DataProduct, port: OutputPort) -> dict[str, Any]:
     description = port.description or product.spec.description
+    endpoint = port_endpoint(product, port.name)
     return {
-        "namespace": dataset_namespace(product.namespace),
-        "name": dataset_name(product.name, port.name),
+        **port_dataset(product.namespace, product.name, port.name, endpoint),
         "facets": {
             "schema": _schema_facet(list(port.schema_)),
             "documentation": _facet(DATASET_DOCUMENTATION_FACET, description=description),
@@ -113,7 +151,9 @@ def _port_dataset(product: DataProduct, port: OutputPort) -> dict[str, Any]:
     }
 
 
-def _job_event(product: DataProduct, pipeline: Pipeline, event_time: str) -> dict[str, Any]:
+def _job_event(
+    product: DataProduct, pipeline: Pipeline, event_time: str, upstream: EndpointLookup
+) -> dict[str, Any]:
     when = f"on the schedule {pipeline.schedule}" if pipeline.schedule else "on demand"
     description = (
         f"{product.spec.description} Pipeline {pipeline.name} of the data product "
@@ -136,14 +176,19 @@ def _job_event(product: DataProduct, pipeline: Pipeline, event_time: str) -> dic
                 ),
             },
         },
-        "inputs": [_input_dataset(product, item) for item in product.spec.inputs],
+        "inputs": [_input_dataset(product, item, upstream) for item in product.spec.inputs],
         "outputs": [_port_dataset(product, port) for port in product.spec.output_ports],
     }
 
 
-def build_openlineage(product: DataProduct, *, event_time: str) -> list[dict[str, Any]]:
-    """The events of ``product`` at ``event_time`` (an ISO 8601 UTC timestamp)."""
-    events = [_job_event(product, pipeline, event_time) for pipeline in product.spec.pipelines]
+def build_openlineage(
+    product: DataProduct, *, event_time: str, upstream: EndpointLookup = no_endpoints
+) -> list[dict[str, Any]]:
+    """The events of ``product`` at ``event_time`` (an ISO 8601 UTC timestamp); ``upstream``
+    gives the endpoints of the ports it reads, where known."""
+    events = [
+        _job_event(product, pipeline, event_time, upstream) for pipeline in product.spec.pipelines
+    ]
     events += [
         {
             "eventTime": event_time,
