@@ -36,10 +36,13 @@ from dataproduct_operator.api.dataproduct import (
     Lifecycle,
     OutputPort,
     PipelineStatus,
+    PortEndpoint,
+    PortGrant,
+    ReaderKind,
     RunStatus,
 )
 from dataproduct_operator.api.kinds import API_VERSION
-from dataproduct_operator.api.naming import connection_config_map_name
+from dataproduct_operator.api.naming import connection_config_map_name, reader_secret_name
 from dataproduct_operator.api.quantity import duration_seconds, parse_quantity
 from dataproduct_operator.catalog import urls
 from dataproduct_operator.catalog.exports.ids import product_id
@@ -246,6 +249,28 @@ class SloView(View):
     detail: str = Field(description="Why it is in that state, in words.")
 
 
+class EndpointView(View):
+    """Where a store port's table is: what a reader connects to (never a credential)."""
+
+    store: str
+    host: str
+    port: int
+    database: str
+    schema_name: str
+    table: str
+
+
+class ReadCommand(View):
+    """How one reader of a store port reads it: the Secret with its login (in the reader's
+    namespace) and the psql line that uses it; for a Group or User, the role a DBA maps its
+    logins onto."""
+
+    reader: str = Field(description="Who reads: ServiceAccount namespace/name, Group or User.")
+    secret: str | None = Field(description="namespace/name of the Secret with its login.")
+    role: str | None = Field(description="The store role of a Group or User reader.")
+    command: str
+
+
 class PortView(View):
     name: str
     description: str | None
@@ -255,6 +280,12 @@ class PortView(View):
     phase: str | None
     columns: list[ColumnView]
     slos: list[SloView]
+    endpoint: EndpointView | None = Field(
+        default=None, description="The table of a store port, once the operator placed it."
+    )
+    reads: list[ReadCommand] = Field(
+        default_factory=list, description="How each reader granted on a store port reads it."
+    )
 
 
 class ConditionView(View):
@@ -407,8 +438,57 @@ def describe_age(seconds: float) -> str:
     return f"{whole}s"
 
 
+# The PG* variables of a reader Secret psql takes from the environment; host, port and database
+# are on the command line, from the endpoint, so the line says where it connects.
+_LOGIN_VARIABLES = ("PGUSER", "PGPASSWORD", "PGSSLMODE")
+
+
+def _select(endpoint: PortEndpoint) -> str:
+    # Shown, never run; the operator's schema and table names are [a-z0-9_] only.
+    return f"SELECT * FROM {endpoint.schema_}.{endpoint.table} LIMIT 10"  # noqa: S608
+
+
+def _psql(endpoint: PortEndpoint) -> str:
+    return (
+        f'psql "host={endpoint.host} port={endpoint.port} dbname={endpoint.database}" '
+        f"-c '{_select(endpoint)}'"
+    )
+
+
+def _read_command(endpoint: PortEndpoint, grant: PortGrant) -> ReadCommand:
+    """The lines a reader runs: a ServiceAccount's login is in its Secret, whose PG* keys go to
+    the environment (shown as the command that sets them, never their values); a Group or
+    User reads through a login its DBA grants the role."""
+    if grant.kind is ReaderKind.SERVICE_ACCOUNT and grant.namespace:
+        secret = reader_secret_name(endpoint.store, grant.name)
+        template = "".join(
+            f'export {key}={{{{index .data "{key}" | base64decode}}}}{{{{"\\n"}}}}'
+            for key in _LOGIN_VARIABLES
+        )
+        return ReadCommand(
+            reader=f"ServiceAccount {grant.namespace}/{grant.name}",
+            secret=f"{grant.namespace}/{secret}",
+            role=None,
+            command=(
+                f'eval "$(kubectl get secret {secret} -n {grant.namespace} '
+                f"-o go-template='{template}')\"\n{_psql(endpoint)}"
+            ),
+        )
+    return ReadCommand(
+        reader=f"{grant.kind.value} {grant.name}",
+        secret=None,
+        role=grant.role,
+        command=f"-- as a login granted the role {grant.role}\n{_select(endpoint)};",
+    )
+
+
+def _endpoint_view(endpoint: PortEndpoint) -> EndpointView:
+    return EndpointView(schema_name=endpoint.schema_, **endpoint.model_dump(exclude={"schema_"}))
+
+
 def _port_view(product: DataProduct, port: OutputPort, now: datetime) -> PortView:
     status = next((p for p in product.status.output_ports if p.name == port.name), None)
+    endpoint = status.endpoint if status else None
     slos: list[SloView] = []
     if port.slo is not None and port.slo.freshness is not None:
         slos.append(_freshness(port.slo.freshness, product.status.pipelines, now))
@@ -441,6 +521,8 @@ def _port_view(product: DataProduct, port: OutputPort, now: datetime) -> PortVie
             for c in port.schema_
         ],
         slos=slos,
+        endpoint=_endpoint_view(endpoint) if endpoint else None,
+        reads=[_read_command(endpoint, g) for g in status.grants] if status and endpoint else [],
     )
 
 

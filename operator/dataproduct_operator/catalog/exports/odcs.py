@@ -18,8 +18,9 @@ Where our fields land, so that :mod:`dataproduct_operator.catalog.imports` reads
   host, port, database and schema readers connect to, the DataStore and table as its
   customProperties, and the table as the schema object's ``physicalName``, so a tool such as
   ``datacontract test`` finds it. Its columns carry no ``physicalType`` of our free-form type
-  (the table's SQL type is another word for it); a type that is not the logical one rides along
-  as the property's customProperty ``columnType``.
+  (a checker compares it with the table's SQL type, another word for it): only the columns
+  whose SQL type has no ODCS logical type (``jsonb``, ``bytea``) name it; a type that is not
+  the logical one rides along as the property's customProperty ``columnType``.
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ _LOGICAL_ALIASES = {
     "time": ("time",),
 }
 LOGICAL_TYPE_OF = {alias: logical for logical, names in _LOGICAL_ALIASES.items() for alias in names}
+# Column types whose PostgreSQL type (docs/stores.md) no ODCS logical type describes: a store
+# port's contract names that SQL type, which a checker verifies against the table.
+TABLE_ONLY_TYPES = {
+    "object": "jsonb",
+    "json": "jsonb",
+    "array": "jsonb",
+    "bytes": "bytea",
+    "binary": "bytea",
+}
 
 PII_TAG = "pii"
 FRESHNESS_PROPERTY = "latency"
@@ -99,6 +109,9 @@ def _property(column: Column, *, in_table: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": column.name, "logicalType": logical}
     if column.type != logical and not in_table:
         entry["physicalType"] = column.type
+    table_type = TABLE_ONLY_TYPES.get(column.type.strip().lower())
+    if in_table and table_type:
+        entry["physicalType"] = table_type
     if column.description:
         entry["description"] = column.description
     if column.required:
