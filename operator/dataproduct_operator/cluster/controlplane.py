@@ -379,6 +379,7 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
 
     ready = time.monotonic() - started
     state["readySeconds"] = round(ready, 2)
+    state["postgresReadySeconds"] = postgres_ready
     layout.state.write_text(json.dumps(state, indent=2) + "\n")
     print(f"Control plane ready in {ready:.1f}s", file=out)
     return ClusterInfo(
