@@ -69,8 +69,19 @@ sbom: venv ## Write the CycloneDX SBOM of requirements/runtime.lock (what the im
 	@echo "Wrote $(SBOM)"
 
 .PHONY: tools
-tools: venv ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing
+tools: venv postgres ## Build the control-plane binaries (etcd, kube-*, kwok, kubectl, helm) if missing; install PostgreSQL if missing
 	$(DPO) tools build
+
+# Debian's postgresql package would create and start a system cluster ("main", port 5432) on
+# install; the local cluster runs its own server, so postgresql-common is told not to, first.
+.PHONY: postgres
+postgres: ## Install Debian's PostgreSQL server (for `dpo cluster up`), if missing (apt-get, as root)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || test -n "$$DPO_POSTGRES_BIN_DIR" || { \
+		test "$$(id -u)" = 0 || { echo "PostgreSQL is missing: install Debian's postgresql package (apt-get install postgresql)"; exit 1; }; \
+		echo "Installing PostgreSQL (apt-get)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-common && \
+		sed -i 's/^#* *create_main_cluster *=.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
 
 .PHONY: browser
 browser: ## Install Debian's chromium for the catalog's browser tests, if missing (apt-get, as root)

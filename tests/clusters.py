@@ -1,6 +1,6 @@
 """Helpers for the tiers that run against a local control plane (integration, faults): the
 tools as a user runs them, ServiceAccount identities, the chart's release, namespaces and
-domains. Their fixtures are in ``tests/conftest.py``.
+domains, SQL on the cluster's PostgreSQL. Their fixtures are in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
+from psycopg import sql
 
+from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
@@ -246,3 +249,41 @@ def operator_allowed(kube: BlockingClient, namespace: str, attributes: tuple[str
         },
     )
     return bool(review["status"]["allowed"])
+
+
+Statement = str | sql.Composable
+SqlRows = list[tuple[Any, ...]]
+
+
+def run_sql(
+    conninfo: dict[str, Any], statement: Statement, params: tuple[Any, ...] | None = None
+) -> SqlRows:
+    """One statement in its own connection and transaction (autocommit); its rows, or none
+    for a statement that returns none. Errors (``psycopg.errors.InsufficientPrivilege``,
+    ...) propagate, for a test to assert on."""
+    with psycopg.connect(**conninfo, autocommit=True, connect_timeout=10) as conn:
+        cursor = conn.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def superuser_sql(
+    postgres: LocalPostgres,
+    statement: Statement,
+    params: tuple[Any, ...] | None = None,
+    *,
+    database: str | None = None,
+) -> SqlRows:
+    """As the superuser, over the unix socket: to inspect, or to sabotage (a GRANT by hand)."""
+    return run_sql(postgres.superuser_conninfo(database), statement, params)
+
+
+def login_sql(
+    postgres: LocalPostgres,
+    user: str,
+    password: str,
+    statement: Statement,
+    params: tuple[Any, ...] | None = None,
+) -> SqlRows:
+    """As ``user`` with ``password`` over TCP, as a pipeline or a reader connects."""
+    conninfo = {**postgres.admin_conninfo(), "user": user, "password": password}
+    return run_sql(conninfo, statement, params)

@@ -1,10 +1,10 @@
 """Fixtures for the tiers that run against a real local control plane (integration, faults).
 
-One control plane per test session (``dpo cluster up`` in a temporary directory), the chart
-installed into it by helm, a fresh namespace per test, and kubeconfigs for named
-ServiceAccounts obtained through TokenRequest so a test can act as a non-admin identity: the
-operator runs as the chart's ServiceAccount. Each tier's pytest run starts a control plane of
-its own; tests that need none never start one.
+One control plane per test session (``dpo cluster up`` in a temporary directory, with its
+PostgreSQL), the chart installed into it by helm, a fresh namespace per test, and kubeconfigs
+for named ServiceAccounts obtained through TokenRequest so a test can act as a non-admin
+identity: the operator runs as the chart's ServiceAccount. Each tier's pytest run starts a
+control plane of its own; tests that need none never start one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from benchmarks.setup import (
 )
 from dataproduct_operator.cluster import controlplane, toolchain
 from dataproduct_operator.cluster.controlplane import ClusterInfo
+from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.manifests.crd import KINDS
@@ -58,6 +59,15 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterI
         yield info
     finally:
         controlplane.down(directory)
+
+
+@pytest.fixture(scope="session")
+def postgres(control_plane: ClusterInfo) -> LocalPostgres:
+    """The cluster's PostgreSQL (``up`` starts it with the control plane): its admin
+    (``datamesh_admin``: LOGIN, CREATEROLE, CREATE on ``datamesh``; not a superuser) over
+    TCP, and its superuser over the unix socket. SQL helpers: ``tests.clusters.superuser_sql``
+    and ``login_sql``."""
+    return control_plane.postgres
 
 
 @pytest.fixture(scope="session")

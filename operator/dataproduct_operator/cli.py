@@ -193,13 +193,21 @@ _SHOW_DOMAIN_PRODUCTS = click.option(
     help="Seconds to wait for each component to become ready.",
 )
 def cluster_up(directory: Path, timeout: float) -> None:
-    """Start a control plane; return when it is ready. Writes DIR/kubeconfig."""
+    """Start a control plane and PostgreSQL; return when they are ready. Writes
+    DIR/kubeconfig, and PostgreSQL's admin connection in DIR/postgres/admin.json."""
     with _local_cluster("cluster up"):
         from dataproduct_operator.cluster import controlplane
 
-    controlplane.up(directory, timeout=timeout)
+    info = controlplane.up(directory, timeout=timeout)
     click.echo(f"  kubeconfig: {directory / 'kubeconfig'}", err=True)
     click.echo(f"  try: kubectl --kubeconfig {directory / 'kubeconfig'} get nodes", err=True)
+    database = info.postgres
+    click.echo(
+        f"  postgres: {database.username}@{database.host}:{database.port}/{database.database} "
+        f"(password in {directory / 'postgres' / 'admin.json'}, log in "
+        f"{directory / 'logs' / 'postgres.log'})",
+        err=True,
+    )
     click.echo(f"  stop: dpo cluster down --dir {directory}", err=True)
 
 

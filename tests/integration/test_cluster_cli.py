@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from dataproduct_operator.cluster import toolchain
+import pytest
+
+from dataproduct_operator.cluster import postgres, toolchain
 from tests.clusters import run_kubectl
 from tests.helpers import wait_for
 
@@ -51,11 +55,16 @@ def test_up_serves_readyz_and_down_leaves_no_process_behind(
     try:
         assert up.returncode == 0, up.stderr
         assert "Control plane ready in" in up.stderr
+        assert "postgres                 ready after" in up.stderr
         readyz = run_kubectl(kubectl_binary, directory / "kubeconfig", "get", "--raw", "/readyz")
         assert readyz.stdout == "ok"
-        for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kwok"):
+        for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kwok", "postgres"):
             assert (directory / "logs" / f"{component}.log").is_file()
+        assert "database system is ready" in (directory / "logs" / "postgres.log").read_text()
+        # PostgreSQL's files are outside a pytest directory (its user cannot enter one).
         assert len(processes_mentioning(str(directory))) == 5
+        server_files = json.loads((directory / "state.json").read_text())["postgres"]["server"]
+        assert len(processes_mentioning(server_files)) == 1
 
         again = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory))
         assert again.returncode == 1
@@ -64,10 +73,13 @@ def test_up_serves_readyz_and_down_leaves_no_process_behind(
     finally:
         down = run_dpo(dpo_command, "cluster", "down", "--dir", str(directory))
     assert down.returncode == 0, down.stderr
-    assert "Stopped kwok, kube-scheduler, kube-controller-manager, kube-apiserver, etcd" in (
-        down.stderr
+    assert (
+        "Stopped postgres, kwok, kube-scheduler, kube-controller-manager, kube-apiserver, etcd"
+        in down.stderr
     )
     assert processes_mentioning(str(directory)) == []
+    assert processes_mentioning(server_files) == []
+    assert not Path(server_files).exists()
 
 
 def test_down_without_a_running_cluster_says_so_and_succeeds(
@@ -101,6 +113,52 @@ def test_failing_component_is_named_with_its_log_and_the_others_are_stopped(
     assert "cannot load scheduler configuration" in result.stderr
     assert "Traceback" not in result.stderr
     assert processes_mentioning(str(directory)) == []
+
+
+def test_failing_postgres_is_named_with_its_log_and_the_others_are_stopped(
+    dpo_command: list[str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # Where the server's user can run programs from (a pytest directory it cannot enter).
+    bin_dir = Path(tempfile.mkdtemp(prefix="dpo-test-postgres-bin-"))
+    request.addfinalizer(lambda: shutil.rmtree(bin_dir))
+    bin_dir.chmod(0o755)
+    real = postgres.find_binaries()
+    (bin_dir / "initdb").symlink_to(real.initdb)
+    broken = bin_dir / "postgres"
+    broken.write_text(f"""#!/bin/sh
+case "$1" in --boot|--single|-V|--version) exec {real.postgres} "$@";; esac
+echo 'FATAL:  could not create shared memory segment' >&2
+exit 2
+""")
+    broken.chmod(0o755)
+    directory = tmp_path / "cluster"
+    env = {**os.environ, postgres.BIN_DIR_VARIABLE: str(bin_dir)}
+
+    result = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory), env=env)
+
+    assert result.returncode == 1
+    assert "postgres exited during start with code 2" in result.stderr
+    assert "could not create shared memory segment" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Stopped kwok, kube-scheduler, kube-controller-manager, kube-apiserver, etcd" in (
+        result.stderr
+    )
+    assert processes_mentioning(str(directory)) == []
+
+
+def test_missing_postgres_says_how_to_install_it_before_starting_anything(
+    dpo_command: list[str], tmp_path: Path
+) -> None:
+    directory = tmp_path / "cluster"
+    env = {**os.environ, postgres.BIN_DIR_VARIABLE: str(tmp_path / "nowhere")}
+
+    result = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory), env=env)
+
+    assert result.returncode == 1
+    assert "PostgreSQL is not installed" in result.stderr
+    assert "make tools" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (directory / "state.json").exists()
 
 
 def test_ctrl_c_during_up_stops_what_was_started(dpo_command: list[str], tmp_path: Path) -> None:

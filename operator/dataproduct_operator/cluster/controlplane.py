@@ -1,27 +1,29 @@
 """Bring a local control plane up and down in a directory (layer ``cluster``, imperative).
 
 ``up`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on free
-loopback ports, creates a default StorageClass and one fake Node, and returns when the API
-server is ready, the node is Ready and the ``default`` ServiceAccount exists. Every started pid
-is recorded in ``DIR/state.json`` as soon as it starts, so ``down`` (or an interrupted ``up``)
-stops exactly what was started. For fault tests, a running component can be paused (SIGSTOP)
-and resumed, or stopped and started again with the same command line and data.
+loopback ports, creates a default StorageClass and one fake Node, starts PostgreSQL (see
+:mod:`dataproduct_operator.cluster.postgres`), and returns when the API server is ready, the
+node is Ready, the ``default`` ServiceAccount exists and PostgreSQL's admin can connect.
+Every started pid is recorded in ``DIR/state.json`` as soon as it starts, so ``down`` (or an
+interrupted ``up``) stops exactly what was started. For fault tests, a running component can be
+paused (SIGSTOP) and resumed, or stopped and started again with the same command line and data.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from dataproduct_operator.cluster import pki
+from dataproduct_operator.cluster import pki, postgres
 from dataproduct_operator.cluster.components import (
     Layout,
     Ports,
@@ -29,6 +31,7 @@ from dataproduct_operator.cluster.components import (
     default_storage_class,
     fake_node,
 )
+from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.cluster.process import (
     ComponentProcess,
     child_exit_code,
@@ -54,7 +57,15 @@ from dataproduct_operator.k8s.rest import ApiError
 NODE_NAME = "kwok-node-0"
 STATE_VERSION = 1
 # Paths under DIR that `up` owns and recreates; nothing else in DIR is ever touched.
-OWNED_ENTRIES = ("pki", "etcd-data", "kubeconfigs", "logs", "kwok-stages.yaml", "kubeconfig")
+OWNED_ENTRIES = (
+    "pki",
+    "etcd-data",
+    "kubeconfigs",
+    "logs",
+    "kwok-stages.yaml",
+    "kubeconfig",
+    "postgres",
+)
 # kube-controller-manager's in-tree hostpath provisioner always creates volumes here.
 HOSTPATH_PROVISIONER_ROOT = Path("/tmp/hostpath_pv")  # noqa: S108
 KWOK_STAGES = Path(__file__).parent / "assets" / "kwok-stages.yaml"
@@ -69,6 +80,10 @@ class ClusterInfo:
     server: str
     kubernetes_version: str
     ready_seconds: float
+    postgres: LocalPostgres
+    # How long PostgreSQL held up `up` once the control plane was ready (initdb runs before,
+    # beside etcd and the API server).
+    postgres_ready_seconds: float
 
 
 class ClusterAlreadyRunningError(UserError):
@@ -87,6 +102,11 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _stop_signal(name: str) -> signal.Signals:
+    """The signal that asks a component to stop at once."""
+    return postgres.STOP_SIGNAL if name == postgres.NAME else signal.SIGTERM
 
 
 def _read_state(layout: Layout) -> dict[str, Any] | None:
@@ -116,8 +136,14 @@ class _Starter:
         self.state = state
         self.processes: list[ComponentProcess] = []
 
-    def start(self, name: str, argv: list[str]) -> None:
-        self.processes.append(start_process(name, argv, self.layout.log(name)))
+    def start(self, name: str, argv: list[str], *, executable: str | None = None) -> None:
+        """Start and record a component; ``executable``: the program ``argv`` ends up
+        running, when ``argv[0]`` only prepares for it (``setpriv``)."""
+        process = start_process(name, argv, self.layout.log(name))
+        self.processes.append(replace(process, executable=executable or process.executable))
+        self.save()
+
+    def save(self) -> None:
         self.state["components"] = [asdict(component) for component in self.processes]
         self.layout.state.write_text(json.dumps(self.state, indent=2) + "\n")
 
@@ -133,7 +159,11 @@ class _Starter:
                 )
 
     def stop_all(self) -> list[str]:
-        stopped = [c.name for c in reversed(self.processes) if stop_child(c)]
+        stopped = [
+            c.name
+            for c in reversed(self.processes)
+            if stop_child(c, first_signal=_stop_signal(c.name))
+        ]
         self.layout.state.unlink(missing_ok=True)
         return stopped
 
@@ -231,6 +261,72 @@ def _node_ready(client: BlockingClient) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+Step = Callable[[str, str, Callable[[], bool], float], None]
+
+
+def _start_control_plane(
+    starter: _Starter,
+    commands: dict[str, list[str]],
+    ports: Ports,
+    credentials: tuple[Connection, pki.KeyPair],
+    step: Step,
+) -> None:
+    """etcd, the API server, then the controllers, the scheduler and kwok, each waited for."""
+    admin, etcd_client = credentials
+    layout = starter.layout
+    t = time.monotonic()
+    starter.start("etcd", commands["etcd"])
+    etcd = Connection(
+        f"https://127.0.0.1:{ports.etcd_client}",
+        admin.ca_pem,
+        etcd_client.cert_pem,
+        etcd_client.key_pem,
+    )
+    with BlockingClient.from_connection(etcd, timeout=5) as probe:
+        step("etcd", "etcd /health", _https_ok(probe, "/health"), t)
+
+    t = time.monotonic()
+    starter.start("kube-apiserver", commands["kube-apiserver"])
+    with BlockingClient.from_connection(admin, timeout=5) as probe:
+        step("kube-apiserver", "kube-apiserver /readyz", _https_ok(probe, "/readyz"), t)
+    write_kubeconfig(layout.kubeconfig, admin)
+
+    t = time.monotonic()
+    for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        starter.start(name, commands[name])
+    with BlockingClient.from_connection(admin) as client:
+        client.create_if_missing("/apis/storage.k8s.io/v1/storageclasses", default_storage_class())
+        client.create_if_missing("/api/v1/nodes", fake_node(NODE_NAME))
+        for name, port in (
+            ("kube-controller-manager", ports.controller_manager),
+            ("kube-scheduler", ports.scheduler),
+        ):
+            health = Connection(f"https://127.0.0.1:{port}", admin.ca_pem)
+            with BlockingClient.from_connection(health, timeout=5) as probe:
+                step(name, f"{name} /healthz", _https_ok(probe, "/healthz"), t)
+        step("kwok", f"node {NODE_NAME} Ready", lambda: _node_ready(client), t)
+        step(
+            "serviceaccounts",
+            "the default ServiceAccount",
+            lambda: client.exists("/api/v1/namespaces/default/serviceaccounts/default"),
+            t,
+        )
+
+
+def _start_postgres(
+    starter: _Starter, database: postgres.PostgresSetup, step: Step
+) -> tuple[LocalPostgres, float]:
+    """PostgreSQL's server once ``initdb`` is done, then its admin; and how long this took."""
+    t = time.monotonic()
+    database.finish_initdb()
+    starter.start(
+        postgres.NAME, database.server_command(), executable=str(database.binaries.postgres)
+    )
+    step(postgres.NAME, "PostgreSQL to accept connections", database.accepting, t)
+    local_postgres = database.create_admin()
+    return local_postgres, round(time.monotonic() - t, 2)
+
+
 def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> ClusterInfo:
     """Start the control plane in ``directory``; return once it is ready to use."""
     started = time.monotonic()
@@ -245,8 +341,11 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
         )
     binaries = require_binaries(CONTROL_PLANE_TOOLS)
     version = read_versions().kubernetes
-    ports = Ports(*_free_ports(5))
+    *control_plane_ports, postgres_port = _free_ports(6)
+    ports = Ports(*control_plane_ports)
+    database = postgres.PostgresSetup(layout.root, postgres_port, layout.log(postgres.NAME))
     print(f"Starting a local control plane (Kubernetes {version}) in {directory}", file=out)
+    postgres.remove_server_files(layout.root, (_read_state(layout) or {}).get("postgres"))
     admin, etcd_client = _prepare_directory(layout, ports)
     commands = build_commands(layout, ports, binaries)
     state: dict[str, Any] = {
@@ -263,56 +362,35 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
         print(f"  {name:<24} ready after {time.monotonic() - since:5.1f}s", file=out, flush=True)
 
     try:
-        t = time.monotonic()
-        starter.start("etcd", commands["etcd"])
-        etcd = Connection(
-            f"https://127.0.0.1:{ports.etcd_client}",
-            admin.ca_pem,
-            etcd_client.cert_pem,
-            etcd_client.key_pem,
-        )
-        with BlockingClient.from_connection(etcd, timeout=5) as probe:
-            step("etcd", "etcd /health", _https_ok(probe, "/health"), t)
-
-        t = time.monotonic()
-        starter.start("kube-apiserver", commands["kube-apiserver"])
-        with BlockingClient.from_connection(admin, timeout=5) as probe:
-            step("kube-apiserver", "kube-apiserver /readyz", _https_ok(probe, "/readyz"), t)
-        write_kubeconfig(layout.kubeconfig, admin)
-
-        t = time.monotonic()
-        for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
-            starter.start(name, commands[name])
-        with BlockingClient.from_connection(admin) as client:
-            client.create_if_missing(
-                "/apis/storage.k8s.io/v1/storageclasses", default_storage_class()
-            )
-            client.create_if_missing("/api/v1/nodes", fake_node(NODE_NAME))
-            for name, port in (
-                ("kube-controller-manager", ports.controller_manager),
-                ("kube-scheduler", ports.scheduler),
-            ):
-                health = Connection(f"https://127.0.0.1:{port}", admin.ca_pem)
-                with BlockingClient.from_connection(health, timeout=5) as probe:
-                    step(name, f"{name} /healthz", _https_ok(probe, "/healthz"), t)
-            step("kwok", f"node {NODE_NAME} Ready", lambda: _node_ready(client), t)
-            step(
-                "serviceaccounts",
-                "the default ServiceAccount",
-                lambda: client.exists("/api/v1/namespaces/default/serviceaccounts/default"),
-                t,
-            )
+        database.begin()
+        state["postgres"] = database.record()
+        starter.save()
+        if database.note:
+            print(f"  {postgres.NAME:<24} {database.note}", file=out, flush=True)
+        _start_control_plane(starter, commands, ports, (admin, etcd_client), step)
+        local_postgres, postgres_ready = _start_postgres(starter, database, step)
     except BaseException:
+        database.abort()
         stopped = starter.stop_all()
+        postgres.remove_server_files(layout.root, database.record())
         if stopped:
             print(f"Stopped {', '.join(stopped)}", file=out)
         raise
 
     ready = time.monotonic() - started
     state["readySeconds"] = round(ready, 2)
+    state["postgresReadySeconds"] = postgres_ready
     layout.state.write_text(json.dumps(state, indent=2) + "\n")
     print(f"Control plane ready in {ready:.1f}s", file=out)
-    return ClusterInfo(layout.root, layout.kubeconfig, admin.server, version, ready)
+    return ClusterInfo(
+        layout.root,
+        layout.kubeconfig,
+        admin.server,
+        version,
+        ready,
+        local_postgres,
+        postgres_ready,
+    )
 
 
 def _provisioned_volume_paths(layout: Layout) -> list[Path]:
@@ -336,9 +414,13 @@ def down(directory: Path, *, out: TextIO | None = None) -> list[str]:
     """
     out = out or sys.stderr
     layout = Layout(directory.resolve())
-    recorded = _recorded_processes(_read_state(layout))
+    state = _read_state(layout)
+    recorded = _recorded_processes(state)
     volume_paths = _provisioned_volume_paths(layout) if any(map(is_running, recorded)) else []
-    stopped = [p.name for p in reversed(recorded) if stop_process(p)]
+    stopped = [
+        p.name for p in reversed(recorded) if stop_process(p, first_signal=_stop_signal(p.name))
+    ]
+    postgres.remove_server_files(layout.root, (state or {}).get("postgres"))
     layout.state.unlink(missing_ok=True)
     for path in volume_paths:
         shutil.rmtree(path, ignore_errors=True)
@@ -389,17 +471,22 @@ def paused(directory: Path, name: str) -> Iterator[ComponentProcess]:
 
 @contextmanager
 def stopped(directory: Path, name: str, *, grace_seconds: float = 10.0) -> Iterator[None]:
-    """The component stopped (SIGTERM) inside the block and started again when it ends, with
-    the same command line (so the same ports and data) and its output appended to the same
-    log; recorded in place of the old process, so ``down`` stops the new one."""
+    """The component stopped (SIGTERM; PostgreSQL: a fast shutdown) inside the block and
+    started again when it ends, with the same command line (so the same ports and data) and
+    its output appended to the same log; recorded in place of the old process, so ``down``
+    stops the new one."""
     layout = Layout(directory.resolve())
     process = component(directory, name)
-    argv = command_line(process)
-    stop_process(process, grace_seconds=grace_seconds)
+    # PostgreSQL's recorded command line switches user first; its /proc one no longer does.
+    recorded = (_read_state(layout) or {}).get(name, {}).get("argv")
+    argv = recorded or command_line(process)
+    stop_process(process, grace_seconds=grace_seconds, first_signal=_stop_signal(name))
     try:
         yield
     finally:
-        started = start_process(name, argv, layout.log(name))
+        started = replace(
+            start_process(name, argv, layout.log(name)), executable=process.executable
+        )
         state = _read_state(layout) or {}
         state["components"] = [
             asdict(started) if entry.get("pid") == process.pid else entry

@@ -140,24 +140,39 @@ def command_line(component: ComponentProcess) -> list[str]:
     return [argument.decode() for argument in raw.split(b"\0")[:-1]]
 
 
-def stop_process(component: ComponentProcess, *, grace_seconds: float = 10.0) -> bool:
-    """SIGTERM, then SIGKILL after the grace period. Returns whether it was running."""
+def stop_process(
+    component: ComponentProcess,
+    *,
+    grace_seconds: float = 10.0,
+    first_signal: signal.Signals = signal.SIGTERM,
+) -> bool:
+    """``first_signal`` (SIGTERM), then SIGKILL after the grace period. Returns whether it
+    was running."""
     if not is_running(component):
         return False
-    _terminate(component.pid, lambda: is_running(component), grace_seconds)
+    _terminate(component.pid, lambda: is_running(component), grace_seconds, first_signal)
     return True
 
 
-def stop_child(component: ComponentProcess, *, grace_seconds: float = 10.0) -> bool:
+def stop_child(
+    component: ComponentProcess,
+    *,
+    grace_seconds: float = 10.0,
+    first_signal: signal.Signals = signal.SIGTERM,
+) -> bool:
     """Stop a child of this process, whatever it runs now. Returns whether it was running."""
     if child_exit_code(component.pid) is not None:
         return False
-    _terminate(component.pid, lambda: child_exit_code(component.pid) is None, grace_seconds)
+    _terminate(
+        component.pid, lambda: child_exit_code(component.pid) is None, grace_seconds, first_signal
+    )
     return True
 
 
-def _terminate(pid: int, alive: Callable[[], bool], grace_seconds: float) -> None:
-    for signal_number, wait_seconds in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
+def _terminate(
+    pid: int, alive: Callable[[], bool], grace_seconds: float, first_signal: signal.Signals
+) -> None:
+    for signal_number, wait_seconds in ((first_signal, grace_seconds), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal_number)
             # A paused process acts on SIGTERM only once it runs again.

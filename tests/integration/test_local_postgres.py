@@ -1,0 +1,135 @@
+"""PostgreSQL of the local cluster: `dpo cluster up` starts it with a non-superuser admin that
+can do what a DataStore needs, `dpo cluster down` stops it without a trace, and a SIGKILL
+leaves nothing that blocks the next `up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dataproduct_operator.cluster import controlplane
+from dataproduct_operator.cluster.postgres import LocalPostgres, accepting, local_postgres
+from tests.clusters import login_sql, superuser_sql
+from tests.helpers import wait_for
+
+
+def test_admin_is_no_superuser_and_can_create_roles_and_schemas(postgres: LocalPostgres) -> None:
+    admin = (postgres.username, postgres.password)
+    rows = login_sql(
+        postgres,
+        *admin,
+        "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user",
+    )
+    assert rows == [(False, True, False)]
+    login_sql(postgres, *admin, "CREATE ROLE t_admin_can_create NOLOGIN")
+    login_sql(postgres, *admin, "CREATE SCHEMA t_admin_can_create AUTHORIZATION CURRENT_USER")
+    schemas = superuser_sql(
+        postgres,
+        "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 't_admin_can_create'",
+    )
+    assert schemas == [(postgres.username,)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        login_sql(postgres, *admin, "CREATE DATABASE t_admin_cannot")
+    superuser_sql(postgres, "DROP SCHEMA t_admin_can_create")
+    superuser_sql(postgres, "DROP ROLE t_admin_can_create")
+
+
+def test_admin_file_is_private_and_matches_the_cluster(
+    control_plane: controlplane.ClusterInfo, postgres: LocalPostgres
+) -> None:
+    path = control_plane.directory / "postgres" / "admin.json"
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode == 0o600, oct(mode)
+    assert path.stat().st_uid == os.geteuid()
+    assert local_postgres(control_plane.directory) == postgres
+    assert json.loads(path.read_text())["host"] == "127.0.0.1"
+
+
+def test_only_the_superuser_connects_through_the_socket(postgres: LocalPostgres) -> None:
+    with pytest.raises(psycopg.OperationalError, match=r"no pg_hba\.conf entry"):
+        psycopg.connect(
+            **{**postgres.superuser_conninfo(), "user": postgres.username},
+            password=postgres.password,
+            connect_timeout=5,
+        ).close()
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        login_sql(postgres, postgres.username, "not-the-password", "SELECT 1")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def postgres_processes(postmaster: int) -> list[int]:
+    """The postmaster and its children still alive."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        state, parent = fields[0], int(fields[1])
+        if state != "Z" and postmaster in (int(proc.name), parent):
+            found.append(int(proc.name))
+    return found
+
+
+def test_postgres_stopped_then_started_keeps_its_data_and_down_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "cluster"
+    info = controlplane.up(directory)
+    try:
+        pg = info.postgres
+        server_files = Path(
+            json.loads((directory / "state.json").read_text())["postgres"]["server"]
+        )
+        login_sql(pg, pg.username, pg.password, "CREATE SCHEMA t_kept")
+        with controlplane.stopped(directory, "postgres"):
+            assert not port_open(pg.port)
+            with pytest.raises(psycopg.OperationalError):
+                login_sql(pg, pg.username, pg.password, "SELECT 1")
+        wait_for(lambda: accepting(pg), description="postgres to accept connections again")
+        rows = login_sql(
+            pg,
+            pg.username,
+            pg.password,
+            "SELECT nspname FROM pg_namespace WHERE nspname = 't_kept'",
+        )
+        assert rows == [("t_kept",)]
+        postmaster = controlplane.component(directory, "postgres").pid
+        assert len(postgres_processes(postmaster)) > 1  # the postmaster and its workers
+    finally:
+        stopped = controlplane.down(directory)
+    assert stopped[0] == "postgres"
+    assert postgres_processes(postmaster) == []
+    assert not port_open(pg.port)
+    assert not server_files.exists()
+
+
+def test_down_after_sigkill_of_postgres_then_up_starts_a_fresh_one(tmp_path: Path) -> None:
+    directory = tmp_path / "cluster"
+    first = controlplane.up(directory).postgres
+    try:
+        postmaster = controlplane.component(directory, "postgres").pid
+        os.kill(postmaster, signal.SIGKILL)
+        wait_for(lambda: not postgres_processes(postmaster), description="postgres to be gone")
+        assert "postgres" not in controlplane.down(directory)
+
+        again = controlplane.up(directory).postgres
+        assert again.password != first.password
+        rows = login_sql(again, again.username, again.password, "SELECT current_user")
+        assert rows == [(again.username,)]
+    finally:
+        controlplane.down(directory)

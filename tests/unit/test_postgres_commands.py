@@ -1,0 +1,87 @@
+"""The local PostgreSQL's command lines and access rules: loopback only, passwords by SCRAM,
+the superuser only through the socket, no root, and nothing slowed down by flushes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataproduct_operator.cluster import postgres_commands as commands
+from dataproduct_operator.cluster.postgres_commands import PostgresBinaries, ServerFiles
+
+BINARIES = PostgresBinaries(Path("/usr/lib/postgresql/15/bin"))
+FILES = ServerFiles(Path("/c/postgres/server"))
+
+
+def _settings(argv: list[str]) -> dict[str, str]:
+    pairs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-c"]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def test_server_listens_on_loopback_only_with_its_socket_private() -> None:
+    argv = commands.build_server_command(BINARIES, FILES, 5433)
+    assert argv[:3] == ["/usr/lib/postgresql/15/bin/postgres", "-D", "/c/postgres/server/data"]
+    settings = _settings(argv)
+    assert settings["listen_addresses"] == "127.0.0.1"
+    assert settings["port"] == "5433"
+    assert settings["unix_socket_directories"] == "/c/postgres/server/run"
+    assert settings["unix_socket_permissions"] == "0700"
+    assert settings["password_encryption"] == "scram-sha-256"
+
+
+def test_server_skips_flushes_of_the_throw_away_cluster() -> None:
+    settings = _settings(commands.build_server_command(BINARIES, FILES, 5433))
+    assert settings["fsync"] == "off"
+    assert settings["synchronous_commit"] == "off"
+    assert "--no-sync" in commands.build_initdb_command(BINARIES, FILES)
+
+
+def test_initdb_makes_a_utf8_cluster_whose_superuser_is_postgres() -> None:
+    argv = commands.build_initdb_command(BINARIES, FILES)
+    assert argv[0] == "/usr/lib/postgresql/15/bin/initdb"
+    assert "--pgdata=/c/postgres/server/data" in argv
+    assert "--username=postgres" in argv
+    assert "--encoding=UTF8" in argv
+    assert "--auth-host=scram-sha-256" in argv
+
+
+def test_passwords_over_loopback_tcp_and_only_the_superuser_on_the_socket() -> None:
+    rules = [line.split() for line in commands.build_hba().splitlines() if not line.startswith("#")]
+    assert rules == [
+        ["local", "all", "postgres", "peer", "map=superuser"],
+        ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
+    ]
+
+
+def test_superuser_map_names_each_operating_system_user_once() -> None:
+    rules = [
+        line.split() for line in commands.build_ident(["root", "postgres", "root"]).splitlines()
+    ]
+    assert [rule for rule in rules if rule[0] != "#"] == [
+        ["superuser", "root", "postgres"],
+        ["superuser", "postgres", "postgres"],
+    ]
+
+
+def test_run_as_switches_user_and_drops_groups_in_the_same_process() -> None:
+    assert commands.run_as(["/bin/postgres", "-D", "d"], "postgres") == [
+        "/usr/bin/setpriv",
+        "--reuid=postgres",
+        "--regid=postgres",
+        "--clear-groups",
+        "--",
+        "/bin/postgres",
+        "-D",
+        "d",
+    ]
+    assert commands.run_as(["/bin/postgres"], None) == ["/bin/postgres"]
+
+
+def test_a_socket_path_past_the_kernel_limit_does_not_fit() -> None:
+    assert commands.socket_path_fits(FILES, 5433)
+    longest = ServerFiles(
+        Path("/" + "d" * (commands.SOCKET_PATH_LIMIT - len("/run/.s.PGSQL.5433") - 2))
+    )
+    assert len(str(longest.socket(5433))) == commands.SOCKET_PATH_LIMIT - 1  # and the NUL
+    assert commands.socket_path_fits(longest, 5433)
+    too_long = ServerFiles(longest.root.with_name(longest.root.name + "d"))
+    assert not commands.socket_path_fits(too_long, 5433)
