@@ -87,21 +87,34 @@ def test_a_store_port_not_placed_yet_names_its_store_without_an_endpoint() -> No
     assert _errors(_odcs_validator(), yaml.safe_load(yaml.safe_dump(contract))) == []
 
 
-def test_a_store_port_contract_keeps_column_types_apart_from_the_tables_sql_types() -> None:
+def test_a_store_port_contracts_physical_types_are_the_tables_sql_types() -> None:
     document = store_port_document()
-    document["spec"]["outputPorts"][0]["schema"][1]["type"] = "long"
+    columns = document["spec"]["outputPorts"][0]["schema"]
+    columns[1]["type"] = "long"
+    columns.append({"name": "at", "type": "timestamp"})
+    columns.append({"name": "payload", "type": "json"})
     contract = build_odcs(DataProduct.from_object(document), "orders-v1")
+    types = {p["name"]: p.get("physicalType") for p in contract["schema"][0]["properties"]}
+    assert types == {
+        "order_id": "text",
+        "line": "bigint",
+        "email": "text",
+        "amount_cents": "bigint",
+        "at": "timestamp with time zone",
+        "payload": "jsonb",
+    }
+    # datacontract test checks a physicalType against the table's own type: "long" would
+    # fail it, so our word for the type is a custom property.
     line = contract["schema"][0]["properties"][1]
-    # datacontract test checks a physicalType against the table's own type (bigint): "long"
-    # would fail it, so our word for the type is a custom property.
-    assert "physicalType" not in line
     assert line["logicalType"] == "integer"
     assert line["customProperties"] == [{"property": "columnType", "value": "long"}]
 
 
 def test_a_store_port_contract_imports_back_as_the_same_port_in_the_same_store() -> None:
     document = store_port_document()
-    document["spec"]["outputPorts"][0]["schema"][1]["type"] = "long"
+    columns = document["spec"]["outputPorts"][0]["schema"]
+    columns[1]["type"] = "long"
+    columns += [{"name": "at", "type": "timestamp"}, {"name": "payload", "type": "json"}]
     product = DataProduct.from_object(document)
     port = output_port_from_odcs(build_odcs(product, "orders-v1"))
     assert port == product.spec.output_ports[0]

@@ -156,7 +156,9 @@ def _classification(value: Any, where: str) -> Classification | None:
     raise _fail(where, f"classification must be one of {allowed} (any case), got {text!r}")
 
 
-def _column(entry: dict[str, Any], where: str) -> Column:
+def _column(entry: dict[str, Any], where: str, *, in_table: bool = False) -> Column:
+    """One column; ``in_table``: the contract's server is a store's table, whose
+    ``physicalType`` is the SQL type (our type is ``columnType``, else the logical one)."""
     name = _field(entry, "name", str, where)
     if name is None:
         raise _fail(where, "name must name the column")
@@ -166,9 +168,10 @@ def _column(entry: dict[str, Any], where: str) -> Column:
             where, f"logicalType must be one of {', '.join(ODCS_LOGICAL_TYPES)}, got {logical!r}"
         )
     custom = _custom_properties(entry, where)
+    physical = _field(entry, "physicalType", str, where)
     column_type = (
         _typed(custom.get(COLUMN_TYPE_PROPERTY), str, where, COLUMN_TYPE_PROPERTY)
-        or _field(entry, "physicalType", str, where)
+        or (None if in_table else physical)
         or logical
     )
     if column_type is None:
@@ -265,10 +268,11 @@ def output_port_from_odcs(contract: dict[str, Any]) -> OutputPort:
     try:
         ((where, schema_object),) = _items(document, "schema", "")
         name = _port_name(schema_object, where)
-        columns = [
-            _column(entry, path) for path, entry in _items(schema_object, "properties", where)
-        ]
         port_format, storage, store = _server(document)
+        columns = [
+            _column(entry, path, in_table=store is not None)
+            for path, entry in _items(schema_object, "properties", where)
+        ]
         return _model(
             OutputPort,
             {

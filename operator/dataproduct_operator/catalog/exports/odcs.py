@@ -17,10 +17,10 @@ Where our fields land, so that :mod:`dataproduct_operator.catalog.imports` reads
   naming the DataStore): a ``postgres`` server with the
   host, port, database and schema readers connect to, the DataStore and table as its
   customProperties, and the table as the schema object's ``physicalName``, so a tool such as
-  ``datacontract test`` finds it. Its columns carry no ``physicalType`` of our free-form type
-  (a checker compares it with the table's SQL type, another word for it): only the columns
-  whose SQL type has no ODCS logical type (``jsonb``, ``bytea``) name it; a type that is not
-  the logical one rides along as the property's customProperty ``columnType``.
+  ``datacontract test`` finds it. Its columns' ``physicalType`` is the table's SQL type (as
+  the store creates it, :func:`dataproduct_operator.stores.postgres.types.sql_type`), which a
+  checker compares with the table itself; our type, where it is not the logical one, rides
+  along as the property's customProperty ``columnType``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from dataproduct_operator.catalog.exports.common import (
 )
 from dataproduct_operator.catalog.exports.ids import contract_id, product_id
 from dataproduct_operator.errors import UserError
+from dataproduct_operator.stores.postgres.types import SQL_TYPES, sql_type
 
 # The newest ODCS v3 the open_data_contract_standard package's schema accepts (a test checks).
 ODCS_API_VERSION = "v3.2.0"
@@ -69,15 +70,6 @@ _LOGICAL_ALIASES = {
     "time": ("time",),
 }
 LOGICAL_TYPE_OF = {alias: logical for logical, names in _LOGICAL_ALIASES.items() for alias in names}
-# Column types whose PostgreSQL type (docs/stores.md) no ODCS logical type describes: a store
-# port's contract names that SQL type, which a checker verifies against the table.
-TABLE_ONLY_TYPES = {
-    "object": "jsonb",
-    "json": "jsonb",
-    "array": "jsonb",
-    "bytes": "bytea",
-    "binary": "bytea",
-}
 
 PII_TAG = "pii"
 FRESHNESS_PROPERTY = "latency"
@@ -109,9 +101,9 @@ def _property(column: Column, *, in_table: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": column.name, "logicalType": logical}
     if column.type != logical and not in_table:
         entry["physicalType"] = column.type
-    table_type = TABLE_ONLY_TYPES.get(column.type.strip().lower())
-    if in_table and table_type:
-        entry["physicalType"] = table_type
+    if in_table and column.type.strip().lower() in SQL_TYPES:
+        # (a type outside them: the store refuses the port, and its status says so)
+        entry["physicalType"] = sql_type(column.type)
     if column.description:
         entry["description"] = column.description
     if column.required:
