@@ -1,7 +1,8 @@
 """Interoperability with a tool this project did not write: the ODCS contract `dpo export
 --format odcs --port` writes for a store port passes `datacontract test` (datacontract-cli,
 from its own virtualenv, `make datacontract`) against the port's real table in the local
-cluster's PostgreSQL, logged in as a reader that may only SELECT.
+cluster's PostgreSQL, logged in as a reader that may only SELECT; and `dpo export` from the
+cluster names a store port, and a consumer's input from it, by the table the status records.
 
 Until the operator creates a port's table (the store driver wired into the reconcile layer),
 this test plays the operator's part itself, as the ``postgres`` fixture's admin: it creates the
@@ -26,10 +27,14 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from dataproduct_operator.cli import main
+from dataproduct_operator.cluster.controlplane import ClusterInfo
 from dataproduct_operator.cluster.postgres import LocalPostgres
+from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.stores.postgres.naming import schema_name, table_name
 from tests.clusters import login_sql, run_sql
-from tests.datacontract import STORE, run_datacontract, store_port_document
+from tests.datacontract import ENDPOINT, STORE, run_datacontract, store_port_document
+from tests.helpers import example_product
+from tests.products import PRODUCTS, product_path
 
 ROWS = [
     ("o-1", 1, "ana@example.com", 1250),
@@ -146,3 +151,51 @@ def test_the_exported_contract_of_a_store_port_passes_datacontract_test_as_its_r
     failed = run_datacontract("test", str(broken), env=reader_env)
     assert failed.returncode != 0
     assert "currency" in failed.stdout and "line" in failed.stdout
+
+
+def _in_cluster(kube: BlockingClient, document: dict[str, Any], namespace: str) -> None:
+    """Create the product in ``namespace`` with the status ``document`` holds, written as the
+    operator writes it (the status subresource). Operator's part, until it places tables: no
+    operator runs in this module, so nothing rewrites it."""
+    body = {key: value for key, value in document.items() if key != "status"}
+    body["metadata"] = {"name": document["metadata"]["name"], "namespace": namespace}
+    body["spec"] = {**document["spec"], "domain": namespace}
+    kube.create(PRODUCTS.format(namespace=namespace), body)
+    if "status" in document:
+        path = product_path(namespace, body["metadata"]["name"]) + "/status"
+        kube.merge_patch(path, {"status": document["status"]})
+
+
+def test_dpo_export_from_the_cluster_names_store_ports_and_upstreams_by_their_tables(
+    kube: BlockingClient, domain: str, control_plane: ClusterInfo, tmp_path: Path
+) -> None:
+    namespace = domain
+    _in_cluster(kube, store_port_document(), namespace)
+    revenue = example_product("finance-revenue.yaml")
+    revenue["spec"]["inputs"][0]["dataProduct"] = {
+        "namespace": namespace, "name": "orders", "port": "orders-v1",
+    }  # fmt: skip
+    _in_cluster(kube, revenue, namespace)
+    source = ("--kubeconfig", str(control_plane.kubeconfig), "--namespace", namespace)
+
+    def export(*args: str) -> str:
+        result = CliRunner().invoke(main, ["export", *args, *source], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return str(result.stdout)
+
+    (contract,) = list(
+        yaml.safe_load_all(export("-f", "odcs", "--port", "orders-v1", "--name", "orders"))
+    )
+    (server,) = contract["servers"]
+    assert (server["type"], server["host"], server["schema"]) == (
+        "postgres", ENDPOINT["host"], ENDPOINT["schema"],
+    )  # fmt: skip
+    contract_file = tmp_path / "orders-v1.odcs.yaml"
+    contract_file.write_text(yaml.safe_dump(contract, sort_keys=False))
+    linted = run_datacontract("lint", str(contract_file))
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+    # The consumer's export reads its upstream from the cluster: its input is that table.
+    events = yaml.safe_load(export("-f", "openlineage", "--name", "revenue"))
+    inputs = {(d["namespace"], d["name"]) for e in events for d in e.get("inputs", [])}
+    assert (f"postgres://{ENDPOINT['host']}:5432", "mesh.sales__orders.orders_v1") in inputs
