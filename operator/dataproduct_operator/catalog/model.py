@@ -9,6 +9,7 @@ which products a page may show is decided by :class:`Visibility`.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -443,6 +444,28 @@ def describe_age(seconds: float) -> str:
 _LOGIN_VARIABLES = ("PGUSER", "PGPASSWORD", "PGSSLMODE")
 
 
+# What an endpoint's host, database, schema and table may hold for the page to offer a command
+# with them: the DataStore's own patterns and the operator's names never hold more. A status
+# holding anything else (written by hand) gets no command: a line a reader copies into a shell
+# must not carry what a shell or psql would read as more than a name.
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.$-]*")
+
+
+def _plain(*names: str | None) -> bool:
+    return all(_PLAIN.fullmatch(name) for name in names if name is not None)
+
+
+def _reads(endpoint: PortEndpoint, grants: list[PortGrant]) -> list[ReadCommand]:
+    where = (endpoint.store, endpoint.host, endpoint.database, endpoint.schema_, endpoint.table)
+    if not _plain(*where):
+        return []
+    return [
+        _read_command(endpoint, grant)
+        for grant in grants
+        if _plain(grant.name, grant.namespace, grant.role)
+    ]
+
+
 def _select(endpoint: PortEndpoint) -> str:
     # Shown, never run; the operator's schema and table names are [a-z0-9_] only.
     return f"SELECT * FROM {endpoint.schema_}.{endpoint.table} LIMIT 10"  # noqa: S608
@@ -522,7 +545,7 @@ def _port_view(product: DataProduct, port: OutputPort, now: datetime) -> PortVie
         ],
         slos=slos,
         endpoint=_endpoint_view(endpoint) if endpoint else None,
-        reads=[_read_command(endpoint, g) for g in status.grants] if status and endpoint else [],
+        reads=_reads(endpoint, status.grants) if status and endpoint else [],
     )
 
 
