@@ -2,7 +2,8 @@
 
 A mesh whose every text field the API server admits as free text (descriptions, team names,
 contacts, tags, column names, types and descriptions, sources, readers, the domain's texts, a
-status message) holds a cross-site-scripting payload or bidirectional controls, applied through
+status message, a store port's endpoint and grants as a status written by hand may hold them)
+holds a cross-site-scripting payload or bidirectional controls, applied through
 the API server and served by ``dpo catalog``: every page loads in headless Chromium with no
 script run and no console error, the payloads shown as text. Then the limits over HTTP: a long
 search answers 400, concurrent whole-mesh exports one 200 at a time and 429 with Retry-After
@@ -121,8 +122,22 @@ def hostile_mesh(kube: BlockingClient, crds: None, namespace: str) -> Iterator[s
             "message": PAYLOAD,
             "lastTransitionTime": "2026-11-20T10:00:00Z",
         }
+        # The status has no patterns: whatever may write it, its texts are payloads here.
+        port = {
+            "name": "data",
+            "phase": "Placed",
+            "endpoint": {
+                "store": SCRIPT, "host": IMG, "port": 5432, "database": SVG,
+                "schema": SVG_SCRIPT, "table": f"{JS_URL}{BIDI}",
+            },
+            "grants": [
+                {"kind": "ServiceAccount", "name": SCRIPT, "namespace": namespace, "role": IMG},
+                {"kind": "Group", "name": SVG, "role": BIDI},
+            ],
+        }  # fmt: skip
         kube.merge_patch(
-            f"{product_path(namespace, 'victim')}/status", {"status": {"conditions": [condition]}}
+            f"{product_path(namespace, 'victim')}/status",
+            {"status": {"conditions": [condition], "outputPorts": [port]}},
         )
         for index in range(FILLER):
             kube.create(collection, filler_product(namespace, index))
@@ -200,6 +215,10 @@ def test_every_catalog_page_shows_the_payloads_as_text_and_runs_none(
             if path.startswith("/dataproducts/"):
                 shown = page.inner_text("body")
                 assert SCRIPT in shown and "onerror=" in shown, "payloads shown as text"
+            if path == f"/dataproducts/{namespace}/victim":
+                # The endpoint's payloads are shown, and no command a reader would copy.
+                assert "table in DataStore <script>" in page.inner_text("body")
+                assert "psql" not in html and "kubectl get secret" not in html
         assert problems.errors == [], problems.errors
 
 
@@ -207,7 +226,7 @@ def test_exports_of_hostile_products_are_served_as_data_never_as_a_page(
     catalog: tuple[str, str],
 ) -> None:
     base, namespace = catalog
-    for export in ("odcs", "odps", "backstage", "openlineage"):
+    for export in ("odcs", "odps", "backstage", "openlineage", "odcs?port=data"):
         status, headers, body = status_of(
             f"{base}/api/v1/dataproducts/{namespace}/victim/export/{export}"
         )
