@@ -93,8 +93,9 @@ def read_upstream_endpoints(
     product: DataProduct, *, kubeconfig: Path | None = None, context: str | None = None
 ) -> EndpointLookup:
     """The endpoints of the ports ``product`` reads from other products, as far as they can be
-    read: an upstream that is missing, unreadable to this user or not valid is left out (its
-    input is then named as a volume port is), since the export is whole without it."""
+    read: an upstream that is missing, forbidden to this user or not valid is left out (its
+    input is then named as a volume port is), since the export is whole without it; any other
+    error of the API server is the export's error."""
     refs = {
         (item.data_product.namespace or product.namespace, item.data_product.name)
         for item in product.spec.inputs
@@ -109,10 +110,14 @@ def read_upstream_endpoints(
         with BlockingClient(credentials) as client:
             for namespace, name in sorted(refs):
                 try:
-                    upstreams.append(
-                        DataProduct.from_object(client.get(products.path(namespace, name)))
-                    )
-                except (ApiError, ValidationError):
+                    obj = client.get(products.path(namespace, name))
+                except ApiError as error:
+                    if error.status in (403, 404):
+                        continue
+                    raise UserError(f"Reading {KIND} {namespace}/{name} failed: {error}") from error
+                try:
+                    upstreams.append(DataProduct.from_object(obj))
+                except ValidationError:
                     continue
     except (OSError, ValueError) as error:
         raise UserError(f"Cannot reach the API server at {credentials.server}: {error}") from error
