@@ -208,3 +208,15 @@ def test_an_endpoint_a_shell_would_read_as_more_than_names_gets_no_command() -> 
         ]
 
     serve(example_store(extra=[fine]), check_grant)
+
+
+def test_each_port_links_to_its_contract_alone_which_the_api_serves() -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        shown = await page(client, "/dataproducts/sales/orders")
+        for port in ("orders-v1", "daily-revenue"):
+            url = f"/api/v1/dataproducts/sales/orders/export/odcs?port={port}"
+            assert f'<a href="{html_text.escape(url)}">ODCS</a>' in shown
+            (contract,) = list(yaml.safe_load_all(await page(client, url)))
+            assert contract["id"] == f"sales.orders.{port}"
+
+    serve(example_store(extra=[_orders_in_a_store()]), check)

@@ -287,6 +287,9 @@ class PortView(View):
     reads: list[ReadCommand] = Field(
         default_factory=list, description="How each reader granted on a store port reads it."
     )
+    contract_url: str = Field(
+        default="", description="The port's ODCS contract alone, one YAML document."
+    )
 
 
 class ConditionView(View):
@@ -546,6 +549,7 @@ def _port_view(product: DataProduct, port: OutputPort, now: datetime) -> PortVie
         slos=slos,
         endpoint=_endpoint_view(endpoint) if endpoint else None,
         reads=_reads(endpoint, status.grants) if status and endpoint else [],
+        contract_url=urls.api_port_contract_url(product.namespace, product.name, port.name),
     )
 
 

@@ -47,3 +47,8 @@ def api_product_url(namespace: str, name: str) -> str:
 
 def api_export_url(namespace: str, name: str, format_name: str) -> str:
     return f"{api_product_url(namespace, name)}/export/{_segment(format_name)}"
+
+
+def api_port_contract_url(namespace: str, name: str, port: str) -> str:
+    """One output port's ODCS contract alone (one YAML document, as datacontract-cli reads)."""
+    return f"{api_export_url(namespace, name, 'odcs')}?{urlencode({'port': port})}"
