@@ -8,14 +8,13 @@ import json
 import os
 import signal
 import socket
-import stat
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from dataproduct_operator.cluster import controlplane
-from dataproduct_operator.cluster.postgres import LocalPostgres, accepting, local_postgres
+from dataproduct_operator.cluster.postgres import LocalPostgres, accepting
 from tests.clusters import login_sql, superuser_sql
 from tests.helpers import wait_for
 
@@ -39,28 +38,6 @@ def test_admin_is_no_superuser_and_can_create_roles_and_schemas(postgres: LocalP
         login_sql(postgres, *admin, "CREATE DATABASE t_admin_cannot")
     superuser_sql(postgres, "DROP SCHEMA t_admin_can_create")
     superuser_sql(postgres, "DROP ROLE t_admin_can_create")
-
-
-def test_admin_file_is_private_and_matches_the_cluster(
-    control_plane: controlplane.ClusterInfo, postgres: LocalPostgres
-) -> None:
-    path = control_plane.directory / "postgres" / "admin.json"
-    mode = stat.S_IMODE(path.stat().st_mode)
-    assert mode == 0o600, oct(mode)
-    assert path.stat().st_uid == os.geteuid()
-    assert local_postgres(control_plane.directory) == postgres
-    assert json.loads(path.read_text())["host"] == "127.0.0.1"
-
-
-def test_only_the_superuser_connects_through_the_socket(postgres: LocalPostgres) -> None:
-    with pytest.raises(psycopg.OperationalError, match=r"no pg_hba\.conf entry"):
-        psycopg.connect(
-            **{**postgres.superuser_conninfo(), "user": postgres.username},
-            password=postgres.password,
-            connect_timeout=5,
-        ).close()
-    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        login_sql(postgres, postgres.username, "not-the-password", "SELECT 1")
 
 
 def port_open(port: int) -> bool:
