@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from dataproduct_operator.cluster import controlplane
-from dataproduct_operator.cluster.postgres import LocalPostgres, accepting
-from tests.clusters import login_sql, superuser_sql
+from dataproduct_operator.cluster.postgres import LocalPostgres
+from tests.clusters import login_sql, postgres_stopped, superuser_sql
 from tests.helpers import wait_for
 
 
@@ -73,11 +73,10 @@ def test_postgres_stopped_then_started_keeps_its_data_and_down_leaves_nothing(
             json.loads((directory / "state.json").read_text())["postgres"]["server"]
         )
         login_sql(pg, pg.username, pg.password, "CREATE SCHEMA t_kept")
-        with controlplane.stopped(directory, "postgres"):
+        with postgres_stopped(directory, pg):
             assert not port_open(pg.port)
             with pytest.raises(psycopg.OperationalError):
                 login_sql(pg, pg.username, pg.password, "SELECT 1")
-        wait_for(lambda: accepting(pg), description="postgres to accept connections again")
         rows = login_sql(
             pg,
             pg.username,
