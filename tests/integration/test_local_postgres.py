@@ -46,29 +46,41 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def postgres_processes(postmaster: int) -> list[int]:
-    """The postmaster and its children still alive."""
+def server_processes(postmaster: int) -> list[int]:
+    """The postmaster and its children (checkpointer, walwriter, sessions, ...)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (FileNotFoundError, ProcessLookupError):
             continue
-        state, parent = fields[0], int(fields[1])
-        if state != "Z" and postmaster in (int(proc.name), parent):
+        if postmaster in (int(proc.name), parent):
             found.append(int(proc.name))
-    return found
+    return alive(found)
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that still run (zombies excluded): a child of a killed postmaster
+    is no longer its child, so it is followed by pid."""
+    running = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state != "Z":
+            running.append(pid)
+    return running
 
 
 def test_postgres_stopped_then_started_keeps_its_data_and_down_leaves_nothing(
     tmp_path: Path,
 ) -> None:
     directory = tmp_path / "cluster"
-    info = controlplane.up(directory)
+    pg = controlplane.up(directory).postgres
     try:
-        pg = info.postgres
         server_files = Path(
             json.loads((directory / "state.json").read_text())["postgres"]["server"]
         )
@@ -84,12 +96,12 @@ def test_postgres_stopped_then_started_keeps_its_data_and_down_leaves_nothing(
             "SELECT nspname FROM pg_namespace WHERE nspname = 't_kept'",
         )
         assert rows == [("t_kept",)]
-        postmaster = controlplane.component(directory, "postgres").pid
-        assert len(postgres_processes(postmaster)) > 1  # the postmaster and its workers
+        processes = server_processes(controlplane.component(directory, "postgres").pid)
+        assert len(processes) > 1  # the postmaster and its workers
     finally:
         stopped = controlplane.down(directory)
     assert stopped[0] == "postgres"
-    assert postgres_processes(postmaster) == []
+    assert alive(processes) == []
     assert not port_open(pg.port)
     assert not server_files.exists()
 
@@ -99,9 +111,12 @@ def test_down_after_sigkill_of_postgres_then_up_starts_a_fresh_one(tmp_path: Pat
     first = controlplane.up(directory).postgres
     try:
         postmaster = controlplane.component(directory, "postgres").pid
+        processes = server_processes(postmaster)
         os.kill(postmaster, signal.SIGKILL)
-        wait_for(lambda: not postgres_processes(postmaster), description="postgres to be gone")
+        # Its workers notice the postmaster's death and exit on their own.
+        wait_for(lambda: not alive(processes), description="every postgres process to exit")
         assert "postgres" not in controlplane.down(directory)
+        assert not port_open(first.port)
 
         again = controlplane.up(directory).postgres
         assert again.password != first.password
