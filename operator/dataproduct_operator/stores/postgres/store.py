@@ -152,6 +152,8 @@ class PostgresStore:
             max_size=settings.max_connections,
             open=False,
             timeout=settings.connect_timeout_seconds + 1,
+            # A connection the server closed (a restart) is replaced before use, not failed on.
+            check=AsyncConnectionPool.check_connection,
             name=f"datastore-{settings.store}",
         )
         self._opened = False
@@ -255,7 +257,7 @@ class PostgresStore:
             try:
                 async with connection.transaction():
                     await self._execute(connection, statement)
-            except (errors.DataException, errors.IntegrityConstraintViolation) as error:
+            except (psycopg.DataError, psycopg.IntegrityError) as error:
                 port, _, column = statement.subject.partition(".")
                 refused.append(RefusedChange(port, column or None, (
                     f"PostgreSQL refused the change of {statement.subject} over the rows the "
