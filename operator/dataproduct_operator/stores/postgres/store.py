@@ -171,7 +171,9 @@ class PostgresStore:
             return driver.AuthenticationFailedError(message)
         if isinstance(error, errors.InsufficientPrivilege):
             return driver.PrivilegeMissingError(message)
-        return driver.StoreUnavailableError(message)
+        if isinstance(error, psycopg.OperationalError):
+            return driver.StoreUnavailableError(message)
+        return driver.StoreError(message)  # a statement the server refused: its message
 
     async def _probe(self) -> driver.StoreError:
         """The reason no connection came from the pool: one direct attempt, its error."""
@@ -202,10 +204,8 @@ class PostgresStore:
         except PoolTimeout:
             raise await self._probe() from None
         except psycopg.Error as error:
-            # Races are tried again by _transaction; other errors are the store's state.
-            if _is_race(error) or not isinstance(
-                error, psycopg.OperationalError | errors.InsufficientPrivilege
-            ):
+            # Races are tried again by _transaction; every other error becomes a typed one.
+            if _is_race(error):
                 raise
             raise self._error(error) from None
 
