@@ -429,3 +429,23 @@ def test_a_stopped_server_is_unavailable_and_once_started_works_without_duplicat
     with_store(postgres, across_restart)
     assert len(product.roles()) == 4
     assert product.as_reader(f"SELECT count(*) FROM {product.table}") == [(0,)]
+
+
+def test_a_burst_of_products_queues_for_the_pool_and_never_exceeds_it(
+    postgres: LocalPostgres,
+) -> None:
+    products = [Product(postgres, f"t-store-burst-{i}") for i in range(12)]
+    count = "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't_store_burst%'"
+
+    async def burst(store: PostgresStore) -> tuple[int, list[tuple[Any, ...]]]:
+        password = LoginPassword(WRITER_PASSWORD, changed=True)
+        await asyncio.gather(*(
+            store.ensure_ports(p.ref, (PORT,), (), writer_password=password) for p in products
+        ))  # fmt: skip
+        placed = superuser_sql(postgres, count)
+        await asyncio.gather(*(store.delete(replace(p.ref, deletion_policy=DeletionPolicy.DELETE))
+                               for p in products))  # fmt: skip
+        return store.counter.peak_connections, placed
+
+    assert with_store(postgres, burst, max_connections=2) == (2, [(12,)])
+    assert superuser_sql(postgres, count) == [(0,)]

@@ -14,6 +14,7 @@ observation. Connection failures become :class:`StoreUnavailableError` or
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONNECTIONS = 5
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
+DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 30.0
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 DEFAULT_LOCK_TIMEOUT_MS = 10_000
 RACE_ATTEMPTS = 3
@@ -90,6 +92,7 @@ class PostgresSettings:
     sslrootcert: str | None = None  # a file path, for verify-full
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    acquire_timeout_seconds: float = DEFAULT_ACQUIRE_TIMEOUT_SECONDS  # a free connection, at most
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
 
@@ -147,11 +150,11 @@ class PostgresStore:
         self.settings = settings
         self.counter = StatementCounter()
         self._pool = AsyncConnectionPool(
-            kwargs=settings.connection_kwargs(),
+            # Autocommit: reads need no transaction; changes open theirs explicitly.
+            kwargs={**settings.connection_kwargs(), "autocommit": True},
             min_size=0,
             max_size=settings.max_connections,
             open=False,
-            timeout=settings.connect_timeout_seconds + 1,
             # A connection the server closed (a restart) is replaced before use, not failed on.
             check=AsyncConnectionPool.check_connection,
             name=f"datastore-{settings.store}",
@@ -175,39 +178,57 @@ class PostgresStore:
             return driver.StoreUnavailableError(message)
         return driver.StoreError(message)  # a statement the server refused: its message
 
-    async def _probe(self) -> driver.StoreError:
-        """The reason no connection came from the pool: one direct attempt, its error."""
+    async def _probe(self) -> driver.StoreError | None:
+        """Why the pool gets no connection: one direct attempt; its error, or None."""
         try:
             connection = await psycopg.AsyncConnection.connect(**self.settings.connection_kwargs())
         except psycopg.Error as error:
             return self._error(error)
         await connection.close()
-        return driver.StoreUnavailableError(
-            f"no connection free among {self.settings.max_connections} in time"
-        )
+        return None
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _acquire(self) -> psycopg.AsyncConnection[Any]:
+        """A connection from the pool. A burst waits its turn up to the acquire timeout; a
+        store that is down is told apart within the connect timeout: when this store holds no
+        connection and the pool still gives none, one direct attempt says why (and never adds
+        to a busy pool: it runs only when none of the pool's connections is in use)."""
         if not self._opened:
             await self._pool.open(wait=False)
             self._opened = True
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        deadline = loop.time() + settings.acquire_timeout_seconds
+        while True:
+            wait = min(settings.connect_timeout_seconds + 1.0, deadline - loop.time())
+            try:
+                return await self._pool.getconn(timeout=max(wait, 0.1))
+            except PoolTimeout:
+                if self.counter.connections_in_use == 0:
+                    failure = await self._probe()
+                    if failure is not None:
+                        raise failure from None
+                if loop.time() >= deadline:
+                    raise driver.StoreUnavailableError(
+                        f"no connection of {settings.max_connections} free within "
+                        f"{settings.acquire_timeout_seconds} s"
+                    ) from None
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        connection = await self._acquire()
+        counter = self.counter
+        counter.connections_in_use += 1
+        counter.peak_connections = max(counter.peak_connections, counter.connections_in_use)
         try:
-            async with self._pool.connection() as connection:
-                self.counter.connections_in_use += 1
-                self.counter.peak_connections = max(
-                    self.counter.peak_connections, self.counter.connections_in_use
-                )
-                try:
-                    yield connection
-                finally:
-                    self.counter.connections_in_use -= 1
-        except PoolTimeout:
-            raise await self._probe() from None
+            yield connection
         except psycopg.Error as error:
             # Races are tried again by _transaction; every other error becomes a typed one.
             if _is_race(error):
                 raise
             raise self._error(error) from None
+        finally:
+            counter.connections_in_use -= 1
+            await self._pool.putconn(connection)
 
     async def _read(
         self, connection: psycopg.AsyncConnection[Any], query: str, params: dict[str, Any]
