@@ -449,3 +449,17 @@ def test_a_burst_of_products_queues_for_the_pool_and_never_exceeds_it(
 
     assert with_store(postgres, burst, max_connections=2) == (2, [(12,)])
     assert superuser_sql(postgres, count) == [(0,)]
+
+
+def test_hostile_column_names_become_exactly_those_columns(postgres: LocalPostgres) -> None:
+    product = Product(postgres, "t-store-hostile")
+    names = ['x"; DROP SCHEMA public CASCADE; --', "it's", "Ölçü {}", "%(schema)s"]
+    port = PortSpec(PORT.name, tuple(ColumnSpec(name, "string", unique=True) for name in names))
+    result = with_store(postgres, lambda store: product.ensure(store, ports=(port,)))
+    assert result.refused == ()
+    columns = superuser_sql(postgres, (
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+        "ORDER BY ordinal_position"), (product.schema,))  # fmt: skip
+    assert [row[0] for row in columns] == names
+    assert superuser_sql(postgres, "SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
+    assert with_store(postgres, lambda store: product.ensure(store, ports=(port,))).changes == 0
