@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg import errors, sql
@@ -65,6 +65,7 @@ from dataproduct_operator.stores.postgres.state import (
 from dataproduct_operator.stores.postgres.statements import Effect, Statement
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_CONNECTIONS = 5
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
@@ -286,7 +287,9 @@ class PostgresStore:
                     "spec")))  # fmt: skip
         return refused
 
-    async def _transaction(self, key: str, work: Any) -> Any:
+    async def _transaction(
+        self, key: str, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+    ) -> T:
         """``work(connection)`` in one transaction under the product's advisory lock; tried again
         when it raced another transaction over a shared object."""
         for attempt in range(1, RACE_ATTEMPTS + 1):
@@ -349,8 +352,7 @@ class PostgresStore:
                 changes=len(plan.statements),
             )
 
-        result: EnsureResult = await self._transaction(desired.schema, work)
-        return result
+        return await self._transaction(desired.schema, work)
 
     async def _memberships(
         self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef], grant: bool
@@ -363,8 +365,7 @@ class PostgresStore:
             await self._apply(connection, plan)
             return plan, grants
 
-        result: tuple[Plan, tuple[Grant, ...]] = await self._transaction(desired.schema, work)
-        return result
+        return await self._transaction(desired.schema, work)
 
     async def grant(
         self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef]
@@ -434,8 +435,7 @@ class PostgresStore:
                 changes=len(plan.statements),
             )
 
-        result: DeleteResult = await self._transaction(desired.schema, work)
-        return result
+        return await self._transaction(desired.schema, work)
 
     async def ensure_reader_login(self, reader: ReaderRef, password: LoginPassword) -> LoginResult:
         """The login of a reader ServiceAccount: made with the password's verifier when missing,
@@ -465,8 +465,7 @@ class PostgresStore:
                 return LoginResult(role.name, password_set=True)
             return LoginResult(role.name)
 
-        result: LoginResult = await self._transaction(role.name, work)
-        return result
+        return await self._transaction(role.name, work)
 
     async def drop_reader_if_unused(self, reader: ReaderRef) -> bool:
         """Drop a reader's role (a ServiceAccount's login, a Group's or User's role the operator
@@ -487,8 +486,7 @@ class PostgresStore:
                 return False  # granted something by hand elsewhere: kept
             return True
 
-        result: bool = await self._transaction(role.name, work)
-        return result
+        return await self._transaction(role.name, work)
 
     async def list_managed_schemas(self) -> tuple[ManagedSchema, ...]:
         async with self._connection() as connection:
