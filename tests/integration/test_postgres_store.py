@@ -10,6 +10,7 @@ schema or role.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -305,7 +306,10 @@ def test_delete_deletion_drops_the_schema_and_the_product_roles(postgres: LocalP
     assert product.roles() == []
 
 
-def test_a_changed_password_works_and_the_old_one_stops_working(postgres: LocalPostgres) -> None:
+def test_a_changed_password_works_and_the_old_one_stops_working(
+    postgres: LocalPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="dataproduct_operator.stores")
     product = Product(postgres, "t-store-rotate")
     with_store(postgres, product.ensure)
 
@@ -326,6 +330,10 @@ def test_a_changed_password_works_and_the_old_one_stops_working(postgres: LocalP
     stored = superuser_sql(postgres, "SELECT rolpassword FROM pg_authid WHERE rolname = %s",
                            (product.writer,))  # fmt: skip
     assert stored[0][0].startswith("SCRAM-SHA-256$4096:")
+    # The statements are logged at debug level, but neither passwords nor verifiers.
+    assert "ALTER ROLE" in caplog.text or "CREATE ROLE" in caplog.text
+    for secret in ("SCRAM-SHA-256", WRITER_PASSWORD, "writer-2", "reader-2", postgres.password):
+        assert secret not in caplog.text
 
 
 def test_an_idle_ensure_executes_reads_only(postgres: LocalPostgres) -> None:

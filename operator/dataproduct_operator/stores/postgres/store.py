@@ -265,6 +265,8 @@ class PostgresStore:
         self, connection: psycopg.AsyncConnection[Any], statement: Statement
     ) -> None:
         self.counter.changes += 1
+        # str() of a statement carrying a password verifier is a placeholder, never the verifier.
+        log.debug("PostgreSQL store %s: %s", self.settings.store, statement)
         await connection.execute(_compose(statement))
 
     async def _apply(
