@@ -20,8 +20,8 @@ from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
 from dataproduct_operator.manifests.rbac import (
     build_cluster_role_rules,
-    build_lease_rules,
     build_namespace_writer_rules,
+    build_own_namespace_rules,
 )
 
 SYSTEM_NAMESPACE = "dataproduct-system"
@@ -148,7 +148,7 @@ def allow_leader_lease(admin: BlockingClient, identity: Identity) -> None:
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{SYSTEM_NAMESPACE}"
     name = f"{identity.name}-leader-election"
     admin.create_if_missing(
-        f"{rbac}/roles", {"metadata": {"name": name}, "rules": build_lease_rules(OPERATOR)}
+        f"{rbac}/roles", {"metadata": {"name": name}, "rules": build_own_namespace_rules(OPERATOR)}
     )
     admin.create_if_missing(
         f"{rbac}/rolebindings",

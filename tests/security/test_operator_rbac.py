@@ -270,10 +270,13 @@ def test_the_operator_writes_in_a_domain_namespace_once_the_domain_is_reconciled
     ]
     assert may(kube, domain, "", "configmaps", "create")
     assert may(kube, domain, "batch", "jobs", "create")
-    # Secrets: what the owner Roles grant on their products' Secrets, no more.
+    # Secrets: the store logins' Secrets it writes, and what the owner Roles grant on their
+    # products' Secrets; never listed nor watched.
     assert may(kube, domain, "", "secrets", "get")
+    assert may(kube, domain, "", "secrets", "create")
     assert not may(kube, domain, "", "secrets", "list")
-    assert not may(kube, domain, "", "secrets", "create")
+    assert not may(kube, domain, "", "secrets", "watch")
+    assert not may(kube, "kube-system", "", "secrets", "get")
     created = as_operator("create", "configmap", "t-probe", "-n", domain)
     assert created.returncode == 0, created.stderr
     job = create_job(as_operator, domain)

@@ -76,7 +76,8 @@ def test_minimal_product_gets_the_documented_defaults() -> None:
     assert product.generation == 3
     assert product.spec.lifecycle is Lifecycle.DRAFT
     assert product.spec.deletion_policy is DeletionPolicy.RETAIN
-    assert product.spec.output_ports[0].storage.size == "1Gi"
+    assert product.spec.output_ports[0].storage is None  # the default store, else a volume
+    assert product.spec.output_ports[0].volume.size == "1Gi"
     assert product.spec.monitoring.alerts.value == "Enabled"
 
 

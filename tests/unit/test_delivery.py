@@ -168,6 +168,7 @@ def test_cluster_wide_rules_write_no_namespaced_kind_but_role_bindings() -> None
             ("", "persistentvolumes", "patch"),  # cluster-scoped: no namespaced role can
             *(("datamesh.dev", "meshpolicies/status", v) for v in ("update", "patch")),
             ("datamesh.dev", "meshpolicies/finalizers", "update"),
+            *(("datamesh.dev", "datastores/status", v) for v in ("update", "patch")),
             *(
                 ("admissionregistration.k8s.io", r, v)
                 for r in ("validatingadmissionpolicies", "validatingadmissionpolicybindings")

@@ -107,6 +107,9 @@ def test_the_operator_holds_what_the_owner_role_grants_on_secrets() -> None:
                         verb,
                     )
     assert not allows(rules, "", "secrets", "list")
-    assert not allows(rules, "", "secrets", "create")
-    # Outside the namespaces of domains it holds nothing on Secrets.
-    assert not allows(build_cluster_role_rules(), "", "secrets", "get")
+    assert not allows(rules, "", "secrets", "watch")
+    # In a domain's namespace it writes the store logins' Secrets (create, delete)...
+    assert allows(build_namespace_writer_rules(), "", "secrets", "create")
+    # ...and outside the namespaces of domains it holds nothing on Secrets.
+    for verb in ("get", "create", "update", "delete"):
+        assert not allows(build_cluster_role_rules(), "", "secrets", verb)

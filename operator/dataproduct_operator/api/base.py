@@ -31,6 +31,25 @@ QUANTITY = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)
 MAX_QUANTITY_LENGTH = 64
 
 
+# Printer columns every kind ends with (Reason shown with -o wide).
+READY_COLUMN: dict[str, Any] = {
+    "name": "Ready",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+}
+REASON_COLUMN: dict[str, Any] = {
+    "name": "Reason",
+    "type": "string",
+    "priority": 1,
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+}
+AGE_COLUMN: dict[str, Any] = {
+    "name": "Age",
+    "type": "date",
+    "jsonPath": ".metadata.creationTimestamp",
+}
+
+
 class ApiModel(BaseModel):
     """Base of every API model: camelCase on the wire, immutable, unknown fields ignored."""
 

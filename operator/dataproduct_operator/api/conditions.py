@@ -43,6 +43,8 @@ PIPELINES_READY = "PipelinesReady"  # DataProduct
 ACCESS_READY = "AccessReady"  # DataProduct, DataDomain
 MONITORING_READY = "MonitoringReady"  # DataProduct
 POLICY_COMPLIANT = "PolicyCompliant"  # DataProduct
+# DataProduct: every input that is another product's port can be read by its pipelines
+INPUTS_READY = "InputsReady"
 NAMESPACE_READY = "NamespaceReady"  # DataDomain
 QUOTA_READY = "QuotaReady"  # DataDomain
 VALID = "Valid"  # MeshPolicy
@@ -81,6 +83,25 @@ class Reason(StrEnum):
     ALERT_RULES_IN_PLACE = "AlertRulesInPlace"
     POLICY_VIOLATED = "PolicyViolated"
     COMPLIANT = "Compliant"
+    # DataProduct ports in a DataStore (StorageReady) and its readers there (AccessReady)
+    PORTS_PLACED = "PortsPlaced"
+    STORE_UNAVAILABLE = "StoreUnavailable"  # the server is down or refused; retried with backoff
+    STORE_NOT_FOUND = "StoreNotFound"
+    STORE_NOT_ALLOWED = "StoreNotAllowed"  # the product's domain is not in allowedDomains
+    # A column type change PostgreSQL cannot cast, or a change the store refuses
+    SCHEMA_CHANGE_REFUSED = "SchemaChangeRefused"
+    # A ServiceAccount reader in a namespace no DataDomain holds: no credentials can go there
+    READER_OUTSIDE_MESH = "ReaderOutsideMesh"
+    # InputsReady
+    INPUTS_AVAILABLE = "InputsAvailable"
+    NO_INPUTS = "NoInputs"
+    UPSTREAM_NOT_FOUND = "UpstreamNotFound"
+    ACCESS_NOT_GRANTED = "AccessNotGranted"
+    # DataStore
+    CONNECTED = "Connected"
+    PRIVILEGE_MISSING = "PrivilegeMissing"
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    CREDENTIALS_UNREADABLE = "CredentialsUnreadable"
     # DataDomain aspects
     NAMESPACE_MISSING = "NamespaceMissing"
     NAMESPACE_ACTIVE = "NamespaceActive"
@@ -110,6 +131,8 @@ class Reason(StrEnum):
     RETAINED = "Retained"
     RUN_SUCCEEDED = "RunSucceeded"
     POLICY_VIOLATION = "PolicyViolation"
+    CREDENTIALS_ROTATED = "CredentialsRotated"
+    COLUMNS_KEPT = "ColumnsKept"  # columns removed from the spec stay in the table
 
 
 # Reasons an aspect passes on to Ready as they are (instead of ``<Aspect>NotReady``): they need

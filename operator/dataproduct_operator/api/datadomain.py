@@ -13,7 +13,9 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from dataproduct_operator.api.base import (
+    AGE_COLUMN,
     DNS_LABEL,
+    READY_COLUMN,
     ApiModel,
     ClusterObject,
     InRange,
@@ -169,12 +171,8 @@ PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Namespace", "type": "string", "jsonPath": ".status.namespace"},
     {"name": "Owner", "type": "string", "jsonPath": ".spec.owners.team"},
     {"name": "Products", "type": "integer", "jsonPath": ".status.dataProducts.total"},
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-    },
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    READY_COLUMN,
+    AGE_COLUMN,
 )
 
 

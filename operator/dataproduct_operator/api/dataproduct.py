@@ -14,6 +14,9 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 
 from dataproduct_operator.api.base import (
+    AGE_COLUMN,
+    READY_COLUMN,
+    REASON_COLUMN,
     ApiModel,
     InRange,
     IntOrString,
@@ -280,16 +283,39 @@ class Slo(ApiModel):
     )
 
 
+class StoreRef(ApiModel):
+    """A DataStore an output port lives in."""
+
+    name: str = dns_label("Name of the DataStore (kubectl get datastores).")
+
+
 class OutputPort(ApiModel):
-    """A way consumers get the data: one volume, one format, one schema."""
+    """A way consumers get the data: a table in a data store (or a volume), one format, one
+    schema."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!(has(self.storage) && has(self.store))",
+                "a port sets at most one of storage (a volume) or store (a DataStore); with "
+                "neither it goes to the default DataStore, else to a volume",
+            )
+        )
+    }
 
     name: str = dns_label("Name of the port, e.g. orders-v1.")
     description: str | None = Field(default=None, max_length=2048, description="What it offers.")
     format: Format = Field(default=Format.PARQUET, description="Format of the data.")
-    storage: Storage = Field(
-        default_factory=Storage,
-        description="Volume for the data.",
-        json_schema_extra=OBJECT_DEFAULT,
+    storage: Storage | None = Field(
+        default=None,
+        description="A volume (PersistentVolumeClaim) for the data, private to the product's "
+        "namespace.",
+    )
+    store: StoreRef | None = Field(
+        default=None,
+        description="The DataStore whose table holds the data, readable by the product's "
+        "readers with their own logins. With neither store nor storage: the DataStore marked "
+        "datamesh.dev/is-default-store, else a volume.",
     )
     schema_: list[Column] = Field(
         default_factory=list,
@@ -299,6 +325,11 @@ class OutputPort(ApiModel):
         json_schema_extra=keyed_by_name(),
     )
     slo: Slo | None = Field(default=None, description="Service level objectives.")
+
+    @property
+    def volume(self) -> Storage:
+        """The volume of a port kept in one: ``storage``, or its defaults when left out."""
+        return self.storage or Storage()
 
 
 class EnvFromKey(ApiModel):
@@ -536,13 +567,44 @@ class DataProductSpec(ApiModel):
     )
 
 
+class PortEndpoint(ApiModel):
+    """Where a port's table is: what a reader connects to."""
+
+    store: str = Field(description="The DataStore.")
+    host: str = Field(description="Host of the server.")
+    port: int = Field(description="TCP port of the server.")
+    database: str = Field(description="Database.")
+    schema_: str = Field(alias="schema", description="Schema of the product.")
+    table: str = Field(description="Table of the port.")
+
+
+class PortGrant(ApiModel):
+    """An identity that may read a port, and the store role it reads with."""
+
+    kind: ReaderKind = Field(description="Group, User or ServiceAccount.")
+    name: str = Field(description="Name of the group, user or ServiceAccount.")
+    namespace: str | None = Field(default=None, description="Namespace of a ServiceAccount.")
+    role: str = Field(description="The store's role (a login for a ServiceAccount).")
+
+
 class PortStatus(ApiModel):
-    """Observed state of an output port's volume."""
+    """Observed state of an output port: its volume, or its table in a data store."""
 
     name: str = Field(description="Port name.")
-    claim_name: str = Field(description="The PersistentVolumeClaim holding its data.")
-    phase: str = Field(description="Phase of the claim: Pending, Bound, Lost or Missing.")
+    claim_name: str | None = Field(
+        default=None, description="The PersistentVolumeClaim holding its data (a volume port)."
+    )
+    phase: str = Field(
+        description="A volume: the claim's phase (Pending, Bound, Lost or Missing). A store: "
+        "Placed, Pending or Failed."
+    )
     capacity: str | None = Field(default=None, description="Capacity of the bound volume.")
+    endpoint: PortEndpoint | None = Field(
+        default=None, description="The table in a data store (a store port)."
+    )
+    grants: list[PortGrant] = Field(
+        default_factory=list, description="Who may read the table, and with which store role."
+    )
 
 
 class RunStatus(StrEnum):
@@ -646,18 +708,9 @@ ROOT_VALIDATIONS = (
 PRINTER_COLUMNS = (
     {"name": "Domain", "type": "string", "jsonPath": ".spec.domain"},
     {"name": "Lifecycle", "type": "string", "jsonPath": ".spec.lifecycle"},
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-    },
-    {
-        "name": "Reason",
-        "type": "string",
-        "priority": 1,
-        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-    },
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    READY_COLUMN,
+    REASON_COLUMN,
+    AGE_COLUMN,
 )
 
 

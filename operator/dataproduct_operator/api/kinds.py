@@ -14,6 +14,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 DATA_PRODUCT = "DataProduct"
 DATA_DOMAIN = "DataDomain"
 MESH_POLICY = "MeshPolicy"
+DATA_STORE = "DataStore"
 
 # A deleted DataDomain stays until its namespace holds no DataProduct.
 DOMAIN_FINALIZER = f"{GROUP}/domain-protection"
@@ -25,3 +26,4 @@ LEGACY_FINALIZER = f"{GROUP}/cleanup"
 DATA_PRODUCT_KIND = (API_VERSION, DATA_PRODUCT)
 DATA_DOMAIN_KIND = (API_VERSION, DATA_DOMAIN)
 MESH_POLICY_KIND = (API_VERSION, MESH_POLICY)
+DATA_STORE_KIND = (API_VERSION, DATA_STORE)

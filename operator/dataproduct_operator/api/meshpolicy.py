@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import Field
 
 from dataproduct_operator.api.base import (
+    AGE_COLUMN,
     DNS_LABEL,
+    READY_COLUMN,
     ApiModel,
     ClusterObject,
     cel,
@@ -158,12 +160,8 @@ ROOT_VALIDATIONS = (
 PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Enforcement", "type": "string", "jsonPath": ".spec.enforcement"},
     {"name": "Violations", "type": "integer", "jsonPath": ".status.violations"},
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-    },
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    READY_COLUMN,
+    AGE_COLUMN,
 )
 
 

@@ -6,6 +6,7 @@ They are part of the contract: consumers mount ``<product>-<port>`` claims and r
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 DATA_MOUNT_ROOT = "/data"
@@ -50,3 +51,35 @@ def port_mount_path(port_name: str) -> str:
 def port_path_variable(port_name: str) -> str:
     """The environment variable that tells a pipeline where a port's volume is mounted."""
     return "OUTPUT_PORT_" + re.sub(r"[^A-Za-z0-9]", "_", port_name).upper() + "_PATH"
+
+
+def _variable_part(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def output_table_variable(port_name: str) -> str:
+    """The environment variable that names a store port's table (``schema.table``)."""
+    return f"OUTPUT_{_variable_part(port_name)}_TABLE"
+
+
+def input_variable_prefix(input_name: str) -> str:
+    """The prefix of an input's variables: ``INPUT_<NAME>_TABLE`` and the reader's ``PG*``."""
+    return f"INPUT_{_variable_part(input_name)}_"
+
+
+def writer_secret_name(product_name: str) -> str:
+    """The Secret with the product's writer login for its store, in its namespace."""
+    return f"{product_name}-store"
+
+
+MAX_SECRET_NAME = 253
+
+
+def reader_secret_name(store: str, service_account: str) -> str:
+    """The Secret with a ServiceAccount's reader login for ``store``, in the ServiceAccount's
+    namespace: ``dm-store-<store>-<serviceaccount>``, shortened with a hash past 253."""
+    name = f"dm-store-{store}-{service_account}"
+    if len(name) <= MAX_SECRET_NAME:
+        return name
+    digest = hashlib.sha256(f"{store}/{service_account}".encode()).hexdigest()[:10]
+    return f"{name[: MAX_SECRET_NAME - 11].rstrip('-.')}-{digest}"

@@ -216,10 +216,12 @@ def _slo(contract: dict[str, Any]) -> Slo | None:
     return _model(Slo, found, where) if found else None
 
 
-def _server(contract: dict[str, Any]) -> tuple[Format, Storage]:
+def _server(contract: dict[str, Any]) -> tuple[Format, Storage | None]:
+    """The port's format, and its volume when the contract asks for more than the defaults
+    (else None: the port goes where a port naming neither store nor volume goes)."""
     servers = _items(contract, "servers", "")
     if not servers:
-        return Format.PARQUET, Storage()
+        return Format.PARQUET, None
     # The volume's server, where there are several; else the first one.
     chosen = next(
         ((path, s) for path, s in servers if CLAIM_PROPERTY in _custom_properties(s, path)),
@@ -237,7 +239,8 @@ def _server(contract: dict[str, Any]) -> tuple[Format, Storage]:
     ):
         if custom.get(key) is not None:
             storage[field] = _typed(custom[key], str, f"{path}.customProperties", key)
-    return port_format, _model(Storage, storage, f"{path}.customProperties")
+    volume = _model(Storage, storage, f"{path}.customProperties")
+    return port_format, None if volume == Storage() else volume
 
 
 def output_port_from_odcs(contract: dict[str, Any]) -> OutputPort:

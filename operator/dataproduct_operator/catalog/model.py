@@ -425,7 +425,7 @@ def _port_view(product: DataProduct, port: OutputPort, now: datetime) -> PortVie
         name=port.name,
         description=port.description,
         format=port.format.value,
-        size=port.storage.size,
+        size=port.volume.size,
         claim_name=status.claim_name if status else None,
         phase=status.phase if status else None,
         columns=[

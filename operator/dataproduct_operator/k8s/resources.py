@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dataproduct_operator.api.kinds import API_VERSION, DATA_DOMAIN, DATA_PRODUCT, MESH_POLICY
+from dataproduct_operator.api.kinds import (
+    API_VERSION,
+    DATA_DOMAIN,
+    DATA_PRODUCT,
+    DATA_STORE,
+    MESH_POLICY,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ KNOWN_RESOURCES = {
         Resource("v1", "ServiceAccount", "serviceaccounts"),
         Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
         Resource("v1", "ConfigMap", "configmaps"),
+        Resource("v1", "Secret", "secrets"),
         Resource("v1", "Namespace", "namespaces", namespaced=False),
         Resource("v1", "PersistentVolume", "persistentvolumes", namespaced=False),
         Resource("v1", "Event", "events"),
@@ -53,6 +60,7 @@ KNOWN_RESOURCES = {
         Resource(API_VERSION, DATA_PRODUCT, "dataproducts"),
         Resource(API_VERSION, DATA_DOMAIN, "datadomains", namespaced=False),
         Resource(API_VERSION, MESH_POLICY, "meshpolicies", namespaced=False),
+        Resource(API_VERSION, DATA_STORE, "datastores", namespaced=False),
         Resource(
             "admissionregistration.k8s.io/v1",
             "ValidatingAdmissionPolicy",

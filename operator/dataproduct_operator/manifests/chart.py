@@ -39,8 +39,8 @@ from dataproduct_operator.manifests.rbac import (
     build_catalog_rules,
     build_cluster_role_rules,
     build_domain_cluster_roles,
-    build_lease_rules,
     build_namespace_writer_rules,
+    build_own_namespace_rules,
 )
 from dataproduct_operator.manifests.rbac_docs import render_rbac_section
 
@@ -168,10 +168,11 @@ def render_guards_template() -> str:
 
 
 def render_lease_role_template() -> str:
-    """The operator's Role and RoleBinding in its own namespace: its leader Lease."""
+    """The operator's Role and RoleBinding in its own namespace: its leader Lease, and the
+    DataStores' admin credentials."""
     name = '{{ include "dataproduct-operator.fullname" . }}'
     # The Lease is named after the release (see the Deployment's --lease-name).
-    rules = _yaml({"rules": build_lease_rules(name)}).replace(f"'{name}'", name)
+    rules = _yaml({"rules": build_own_namespace_rules(name)}).replace(f"'{name}'", name)
     labels = '  labels:\n    {{- include "dataproduct-operator.labels" . | nindent 4 }}\n'
     return (
         HEADER.format(source="operator/dataproduct_operator/manifests/rbac.py")

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dataproduct_operator.api import datadomain, dataproduct, meshpolicy
+from dataproduct_operator.api import datadomain, dataproduct, datastore, meshpolicy
 from dataproduct_operator.api.kinds import GROUP, VERSION
 
 DROPPED_KEYS = frozenset({"title"})
@@ -94,7 +94,17 @@ MESH_POLICY = _definition(
     "enforced by the API server (Deny, Warn) and audited by dataproduct-operator.",
 )
 
-KINDS = (DATA_PRODUCT, DATA_DOMAIN, MESH_POLICY)
+DATA_STORE = _definition(
+    datastore,
+    scope="Cluster",
+    spec_model=datastore.DataStoreSpec,
+    status_model=datastore.DataStoreStatus,
+    description="A data store output ports live in (PostgreSQL first), with the credentials of "
+    "a login that may create roles and schemas, registered by the platform team: "
+    "dataproduct-operator places ports, grants readers and checks the login's privileges.",
+)
+
+KINDS = (DATA_PRODUCT, DATA_DOMAIN, MESH_POLICY, DATA_STORE)
 
 
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -141,6 +141,8 @@ _OPERATOR_RULES = (
     ),
     Rule("", ("events",), ("create", "patch"), "Events on the DataProducts and DataDomains"),
     Rule(GROUP, ("datadomains",), (*READ, "patch"), "watch DataDomains"),
+    Rule(GROUP, ("datastores",), READ, "watch DataStores: where output ports live"),
+    Rule(GROUP, ("datastores/status",), ("get", "update", "patch"), "write their status"),
     Rule(GROUP, ("datadomains/status",), ("get", "update", "patch"), "write their status"),
     Rule(
         GROUP,
@@ -204,9 +206,12 @@ NAMESPACE_WRITER_RULES = (
     Rule(
         "",
         ("secrets",),
-        ("get", "update", "patch"),
-        "grant each owner team get, update and patch on the Secrets its product names (the "
-        "API server lets the operator grant only what it holds); the operator reads none",
+        ("create", "get", "update", "patch", "delete"),
+        "write the store logins' Secrets: a product's writer login (<product>-store) and the "
+        "reader logins of the namespace's ServiceAccounts (dm-store-<store>-<serviceaccount>), "
+        "read back to hand the same password to the store; grant each owner team get, update "
+        "and patch on the Secrets its product names (the API server lets the operator grant "
+        "only what it holds)",
     ),
 )
 
@@ -267,10 +272,18 @@ def build_namespace_writer_rules() -> list[dict[str, Any]]:
     return [rule.to_wire() for rule in NAMESPACE_WRITER_RULES]
 
 
-def lease_rules(lease_name: str) -> tuple[Rule, ...]:
+def own_namespace_rules(lease_name: str) -> tuple[Rule, ...]:
     """The rules of the operator's Role in its own namespace: its leader Lease (create
-    cannot be narrowed to a name; reading and renewing can)."""
+    cannot be narrowed to a name; reading and renewing can), and the DataStores' admin
+    credentials (names unknown to the chart: the namespace is the fence)."""
     return (
+        Rule(
+            "",
+            ("secrets",),
+            ("get",),
+            "read the admin credentials of DataStores: spec.credentialsSecretRef names a Secret "
+            "in this namespace",
+        ),
         Rule("coordination.k8s.io", ("leases",), ("create",), "take the Lease the first time"),
         Rule(
             "coordination.k8s.io",
@@ -282,9 +295,10 @@ def lease_rules(lease_name: str) -> tuple[Rule, ...]:
     )
 
 
-def build_lease_rules(lease_name: str) -> list[dict[str, Any]]:
-    """The PolicyRules of the operator's Role in its own namespace (see :func:`lease_rules`)."""
-    return [rule.to_wire() for rule in lease_rules(lease_name)]
+def build_own_namespace_rules(lease_name: str) -> list[dict[str, Any]]:
+    """The PolicyRules of the operator's Role in its own namespace (see
+    :func:`own_namespace_rules`)."""
+    return [rule.to_wire() for rule in own_namespace_rules(lease_name)]
 
 
 def build_catalog_rules() -> list[dict[str, Any]]:

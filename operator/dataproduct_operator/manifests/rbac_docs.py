@@ -23,7 +23,7 @@ from dataproduct_operator.manifests.rbac import (
     OPERATOR_RULES,
     VIEW_RULES,
     Rule,
-    lease_rules,
+    own_namespace_rules,
 )
 
 # (role, how it is bound, its rules)
@@ -44,7 +44,7 @@ ROLES: tuple[tuple[str, str, tuple[Rule, ...]], ...] = (
     (
         "Role `<release>-leader-election`",
         "in the release's namespace, bound to the operator's ServiceAccount",
-        lease_rules("<release>"),
+        own_namespace_rules("<release>"),
     ),
     (
         "ClusterRole `<release>-catalog`",

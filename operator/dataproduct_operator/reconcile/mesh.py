@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from dataproduct_operator.api.datadomain import namespace_of
-from dataproduct_operator.api.kinds import DATA_DOMAIN_KIND, MESH_POLICY_KIND
+from dataproduct_operator.api.datastore import DataStore
+from dataproduct_operator.api.kinds import DATA_DOMAIN_KIND, DATA_STORE_KIND, MESH_POLICY_KIND
 from dataproduct_operator.api.meshpolicy import CompiledPolicy, MeshPolicy, compile_policy
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.informer import OnError, WatchedObjects
@@ -119,6 +120,11 @@ class MeshState:
         self.policies = WatchedObjects(
             client, MESH_POLICY_KIND, on_change=self._policy_changed, on_error=on_error
         )
+        self.stores = WatchedObjects(
+            client, DATA_STORE_KIND, on_change=self._store_changed, on_error=on_error
+        )
+        # Every DataStore as parsed (the ones the models refuse left out), by name
+        self.data_stores: dict[str, DataStore] = {}
         self.domain_of_namespace: dict[str, str] = {}  # the holder of each namespace
         # namespace -> {domain: creationTimestamp} of every DataDomain naming it
         self.claims: dict[str, dict[str, str]] = {}
@@ -129,20 +135,26 @@ class MeshState:
         self.violations = Violations()
         self.on_namespaces_moved: Callable[[set[str]], None] | None = None
         self.on_rules_changed: Callable[[], None] | None = None
+        # A DataStore came, went, or changed what products placed in it see: its connection,
+        # allowed domains or the default-store annotation (not its status).
+        self.on_stores_changed: Callable[[str], None] | None = None
 
     def start(self) -> None:
         self.domains.start()
         self.policies.start()
+        self.stores.start()
 
     async def stop(self) -> None:
         await self.domains.stop()
         await self.policies.stop()
+        await self.stores.stop()
 
     async def wait_synced(self) -> None:
         """Return once every domain and policy has been listed (fails, to be retried, after
         the informers' timeout)."""
         await self.domains.wait_synced()
         await self.policies.wait_synced()
+        await self.stores.wait_synced()
 
     def domain_of(self, namespace: str) -> str | None:
         return self.domain_of_namespace.get(namespace)
@@ -184,6 +196,25 @@ class MeshState:
         # At the initial listing every product is reconciled at start anyway.
         if moved and event != "LISTED" and self.on_namespaces_moved is not None:
             self.on_namespaces_moved(moved)
+
+    def _store_changed(self, event: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        before = self.data_stores.get(name)
+        after: DataStore | None = None
+        if event != "DELETED":
+            try:
+                after = DataStore.from_object(obj)
+            except ValidationError as error:
+                # Written under a looser CRD: no port goes there; its reconcile says why.
+                logger.warning("DataStore %s: not used: %s", name, describe_validation_error(error))
+        if after is None:
+            self.data_stores.pop(name, None)
+        else:
+            self.data_stores[name] = after
+        seen = (before.spec, before.annotations) if before else None
+        now = (after.spec, after.annotations) if after else None
+        if seen != now and event != "LISTED" and self.on_stores_changed is not None:
+            self.on_stores_changed(name)
 
     def _policy_changed(self, event: str, obj: dict[str, Any]) -> None:
         if self._compile(event, obj) and event != "LISTED" and self.on_rules_changed is not None:

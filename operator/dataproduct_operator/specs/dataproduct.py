@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from dataproduct_operator.api.dataproduct import (
@@ -18,6 +19,7 @@ from dataproduct_operator.api.dataproduct import (
     DeletionPolicy,
     OutputPort,
     Pipeline,
+    PortEndpoint,
     ReaderKind,
     Toggle,
 )
@@ -27,6 +29,8 @@ from dataproduct_operator.api.naming import (
     claim_name,
     connection_config_map_name,
     cronjob_name,
+    input_variable_prefix,
+    output_table_variable,
     owner_role_name,
     port_mount_path,
     port_path_variable,
@@ -59,6 +63,38 @@ from dataproduct_operator.specs.ownership import controller_reference
 from dataproduct_operator.specs.render import render
 
 CONNECTION_KEY = "output-ports.json"
+
+
+@dataclass(frozen=True)
+class InputWiring:
+    """An input from another product's store port its pipelines can read: the table, and the
+    reader Secret (in this namespace) with this product's login."""
+
+    name: str
+    table: str  # schema.table
+    secret: str
+
+
+@dataclass(frozen=True)
+class StoreWiring:
+    """What the product's store holds for it: which ports live in a store (they get no
+    volume), the endpoint of each placed one, the Secret with its writer login once written,
+    and the inputs ready to read."""
+
+    store_ports: frozenset[str] = frozenset()
+    endpoints: Mapping[str, PortEndpoint] = field(default_factory=dict)
+    writer_secret: str | None = None
+    inputs: tuple[InputWiring, ...] = ()
+
+    def in_store(self, port: str) -> bool:
+        return port in self.store_ports
+
+    def volume_ports(self, product: DataProduct) -> list[OutputPort]:
+        return [p for p in product.spec.output_ports if p.name not in self.store_ports]
+
+
+def qualified_table(endpoint: PortEndpoint) -> str:
+    return f"{endpoint.schema_}.{endpoint.table}"
 
 
 @dataclass(frozen=True)
@@ -145,7 +181,7 @@ def build_claim(
             owned=not retain,
         ),
         port=port,
-        size=larger_quantity(port.storage.size, observed_size),
+        size=larger_quantity(port.volume.size, observed_size),
         volume_name=volume_name,
     )
     if volume_name:
@@ -153,7 +189,11 @@ def build_claim(
     return claim
 
 
-def _pod_context(product: DataProduct, pipeline: Pipeline) -> dict[str, Any]:
+def _pod_context(product: DataProduct, pipeline: Pipeline, wiring: StoreWiring) -> dict[str, Any]:
+    """Environment and volumes of a pipeline's pods: each volume port mounted; each placed
+    store port's table, and the writer login (the PG* variables of libpq) from its Secret;
+    each ready input's table and the reader login, prefixed with ``INPUT_<NAME>_``."""
+    volume_ports = wiring.volume_ports(product)
     env: list[dict[str, Any]] = [
         {"name": "DATAPRODUCT_NAME", "value": product.name},
         {"name": "DATAPRODUCT_NAMESPACE", "value": product.namespace},
@@ -162,16 +202,31 @@ def _pod_context(product: DataProduct, pipeline: Pipeline) -> dict[str, Any]:
     ]
     env += [
         {"name": port_path_variable(port.name), "value": port_mount_path(port.name)}
-        for port in product.spec.output_ports
+        for port in volume_ports
+    ]
+    env += [
+        {"name": output_table_variable(port), "value": qualified_table(endpoint)}
+        for port, endpoint in sorted(wiring.endpoints.items())
+    ]
+    env += [
+        {"name": f"{input_variable_prefix(source.name)}TABLE", "value": source.table}
+        for source in wiring.inputs
     ]
     env += [variable.to_wire() for variable in pipeline.env]
+    env_from: list[dict[str, Any]] = []
+    if wiring.writer_secret:
+        env_from.append({"secretRef": {"name": wiring.writer_secret}})
+    env_from += [
+        {"prefix": input_variable_prefix(source.name), "secretRef": {"name": source.secret}}
+        for source in wiring.inputs
+    ]
     mounts = [
         {
             "volume": f"port-{port.name}",
             "path": port_mount_path(port.name),
             "claim": claim_name(product.name, port.name),
         }
-        for port in product.spec.output_ports
+        for port in volume_ports
     ]
     resources = pipeline.resources.to_wire() if pipeline.resources else None
     return {
@@ -179,12 +234,15 @@ def _pod_context(product: DataProduct, pipeline: Pipeline) -> dict[str, Any]:
         "pod_labels": {**product_labels(product), LABEL_PIPELINE: pipeline.name},
         "service_account": service_account_name(product.name),
         "env": env,
+        "env_from": env_from,
         "mounts": mounts,
         "resources": resources or None,
     }
 
 
-def build_cronjob(product: DataProduct, pipeline: Pipeline) -> dict[str, Any] | None:
+def build_cronjob(
+    product: DataProduct, pipeline: Pipeline, wiring: StoreWiring | None = None
+) -> dict[str, Any] | None:
     """A CronJob for a scheduled pipeline; None for an on-demand one."""
     if pipeline.schedule is None:
         return None
@@ -196,11 +254,13 @@ def build_cronjob(product: DataProduct, pipeline: Pipeline) -> dict[str, Any] | 
             COMPONENT_PIPELINE,
             extra_labels={LABEL_PIPELINE: pipeline.name},
         ),
-        **_pod_context(product, pipeline),
+        **_pod_context(product, pipeline, wiring or StoreWiring()),
     )
 
 
-def build_run_job(product: DataProduct, request: RunRequest | None) -> dict[str, Any] | None:
+def build_run_job(
+    product: DataProduct, request: RunRequest | None, wiring: StoreWiring | None = None
+) -> dict[str, Any] | None:
     """The Job of an on-demand run, when the run annotation names an unscheduled pipeline
     and that request has not started a run yet (see ``PipelineStatus.last_run_id``)."""
     if request is None:
@@ -219,7 +279,7 @@ def build_run_job(product: DataProduct, request: RunRequest | None) -> dict[str,
             COMPONENT_PIPELINE_RUN,
             extra_labels={LABEL_PIPELINE: pipeline.name, LABEL_RUN: request.run_id},
         ),
-        **_pod_context(product, pipeline),
+        **_pod_context(product, pipeline, wiring or StoreWiring()),
     )
 
 
@@ -336,14 +396,16 @@ def owner_rules(product_name: str, secrets: list[str] | None = None) -> list[dic
     ]
 
 
-def build_access(product: DataProduct) -> list[dict[str, Any]]:
-    """Reader and owner Roles with their bindings (no reader binding without readers)."""
+def build_access(product: DataProduct, writer_secret: str | None = None) -> list[dict[str, Any]]:
+    """Reader and owner Roles with their bindings (no reader binding without readers). The
+    owner team may read the Secrets the spec names and the writer login's (``writer_secret``)."""
     objects = []
+    secrets = sorted({*referenced_secrets(product), *([writer_secret] if writer_secret else [])})
     for role, rules, subjects in (
         (reader_role_name(product.name), reader_rules(product.name), _reader_subjects(product)),
         (
             owner_role_name(product.name),
-            owner_rules(product.name, referenced_secrets(product)),
+            owner_rules(product.name, secrets),
             [
                 {
                     "kind": "Group",
@@ -362,14 +424,27 @@ def build_access(product: DataProduct) -> list[dict[str, Any]]:
     return objects
 
 
-def connection_details(product: DataProduct) -> list[dict[str, Any]]:
-    """What a consumer needs to find each output port's data."""
+def _where(product: DataProduct, port: OutputPort, wiring: StoreWiring) -> dict[str, Any]:
+    if not wiring.in_store(port.name):
+        return {
+            "claimName": claim_name(product.name, port.name),
+            "mountPath": port_mount_path(port.name),
+        }
+    endpoint = wiring.endpoints.get(port.name)
+    return {"endpoint": endpoint.to_wire()} if endpoint else {}
+
+
+def connection_details(
+    product: DataProduct, wiring: StoreWiring | None = None
+) -> list[dict[str, Any]]:
+    """What a consumer needs to find each output port's data: the table of a store port (once
+    placed), the claim of a volume port."""
+    wiring = wiring or StoreWiring()
     return [
         {
             "name": port.name,
             "format": port.format.value,
-            "claimName": claim_name(product.name, port.name),
-            "mountPath": port_mount_path(port.name),
+            **_where(product, port, wiring),
             "schema": [column.to_wire() for column in port.schema_],
             **({"slo": port.slo.to_wire()} if port.slo else {}),
         }
@@ -377,13 +452,15 @@ def connection_details(product: DataProduct) -> list[dict[str, Any]]:
     ]
 
 
-def build_connection_config_map(product: DataProduct) -> dict[str, Any]:
+def build_connection_config_map(
+    product: DataProduct, wiring: StoreWiring | None = None
+) -> dict[str, Any]:
     """The ConfigMap that tells consumers where the data is."""
     data = {
         "dataProduct": product.name,
         "namespace": product.namespace,
         "domain": product.spec.domain,
-        CONNECTION_KEY: json.dumps(connection_details(product), indent=2, sort_keys=True),
+        CONNECTION_KEY: json.dumps(connection_details(product, wiring), indent=2, sort_keys=True),
     }
     return render(
         "configmap.yaml.j2",
@@ -429,21 +506,23 @@ def build_children(
     observed_claim_sizes: dict[str, str] | None = None,
     prometheus_available: bool = True,
     volume_names: dict[str, str] | None = None,
+    wiring: StoreWiring | None = None,
 ) -> list[dict[str, Any]]:
     """Every child the product should have right now, hash-stamped, in apply order.
-    ``volume_names``: port -> the retained volume its claim binds (see :mod:`.volumes`)."""
+    ``volume_names``: port -> the retained volume its claim binds (see :mod:`.volumes`);
+    ``wiring``: what the product's store holds for it (no store ports when None)."""
     sizes, volumes = observed_claim_sizes or {}, volume_names or {}
+    wiring = wiring or StoreWiring()
     children: list[dict[str, Any] | None] = [build_service_account(product)]
     children += [
         build_claim(product, port, sizes.get(port.name), volumes.get(port.name))
-        for port in product.spec.output_ports
+        for port in wiring.volume_ports(product)
     ]
-    children.append(build_connection_config_map(product))
-    children += build_access(product)
-    children += [build_cronjob(product, pipeline) for pipeline in product.spec.pipelines]
-    children.append(
-        build_run_job(product, parse_run_request(product.annotations.get(ANNOTATION_RUN)))
-    )
+    children.append(build_connection_config_map(product, wiring))
+    children += build_access(product, wiring.writer_secret)
+    children += [build_cronjob(product, pipeline, wiring) for pipeline in product.spec.pipelines]
+    run = parse_run_request(product.annotations.get(ANNOTATION_RUN))
+    children.append(build_run_job(product, run, wiring))
     if prometheus_available:
         children.append(build_prometheus_rule(product))
     return [stamp_hash(child) for child in children if child is not None]

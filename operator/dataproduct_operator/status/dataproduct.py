@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from dataproduct_operator.api.conditions import (
     ACCESS_READY,
+    INPUTS_READY,
     MONITORING_READY,
     PIPELINES_READY,
     READY,
@@ -44,8 +45,15 @@ from dataproduct_operator.status.conditions import (
     build_condition,
     build_conditions,
 )
+from dataproduct_operator.status.stores import (
+    InputCheck,
+    StoreResult,
+    inputs_aspect,
+    readers_outside_mesh_message,
+    store_storage,
+)
 
-ASPECTS = (STORAGE_READY, PIPELINES_READY, ACCESS_READY, MONITORING_READY)
+ASPECTS = (STORAGE_READY, PIPELINES_READY, ACCESS_READY, MONITORING_READY, INPUTS_READY)
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,40 @@ class Failures:
     conflicts: dict[str, str] = field(default_factory=dict)
 
 
-def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, list[PortStatus]]:
+def _storage(
+    product: DataProduct, observed: Observed, store: StoreResult | None
+) -> tuple[bool, str, str, list[PortStatus]]:
+    """StorageReady and the ports' status: the volume ports' claims, and the store ports as
+    the store part of the reconcile found them (``store``)."""
+    volume_ok, volume_reason, volume_message, volume_ports = _volumes(product, observed, store)
+    if store is None:
+        return volume_ok, volume_reason, volume_message, volume_ports
+    by_name = {port.name: port for port in volume_ports}
+    for port in store.choice.store_ports:
+        by_name[port] = store.ports.get(port) or PortStatus(name=port, phase="Pending")
+    ports = [by_name[port.name] for port in product.spec.output_ports if port.name in by_name]
+    in_store = store_storage(store)
+    if in_store is None:
+        return volume_ok, volume_reason, volume_message, ports
+    if not volume_ports:
+        return (*in_store, ports)
+    if not in_store[0]:
+        return (*in_store, ports)
+    if not volume_ok:
+        return volume_ok, volume_reason, volume_message, ports
+    return True, in_store[1], f"{in_store[2]}; {volume_message}", ports
+
+
+def _volumes(
+    product: DataProduct, observed: Observed, store: StoreResult | None
+) -> tuple[bool, str, str, list[PortStatus]]:
     ports = []
     problems: list[str] = []
     notes: list[str] = []
+    in_store = store.choice.store_ports if store else ()
     for port in product.spec.output_ports:
+        if port.name in in_store:
+            continue
         name = claim_name(product.name, port.name)
         claim = observed.get("PersistentVolumeClaim", name)
         phase = "Missing" if claim is None else claim.get("status", {}).get("phase", "Pending")
@@ -84,9 +121,9 @@ def _storage(product: DataProduct, observed: Observed) -> tuple[bool, str, str, 
             problems.append(f"claim {name} is {phase}")
         requested = (claim or {}).get("spec", {}).get("resources", {}).get("requests", {})
         kept = requested.get("storage")
-        if kept and parse_quantity(kept) > parse_quantity(port.storage.size):
+        if kept and parse_quantity(kept) > parse_quantity(port.volume.size):
             notes.append(
-                f"claim {name} keeps {kept}: a claim never shrinks (spec asks {port.storage.size})"
+                f"claim {name} keeps {kept}: a claim never shrinks (spec asks {port.volume.size})"
             )
     if problems:
         return False, Reason.CLAIMS_NOT_BOUND, "; ".join(problems + notes), ports
@@ -193,7 +230,9 @@ def _pipelines(
     return True, Reason.PIPELINES_SCHEDULED, f"{len(statuses)} pipeline(s) in place", statuses
 
 
-def _access(product: DataProduct, observed: Observed) -> tuple[bool, str, str]:
+def _access(
+    product: DataProduct, observed: Observed, store: StoreResult | None
+) -> tuple[bool, str, str]:
     expected = [
         ("Role", reader_role_name(product.name)),
         ("Role", owner_role_name(product.name)),
@@ -205,6 +244,9 @@ def _access(product: DataProduct, observed: Observed) -> tuple[bool, str, str]:
     missing = [f"{kind} {name}" for kind, name in expected if observed.get(kind, name) is None]
     if missing:
         return False, Reason.ACCESS_MISSING, "missing " + ", ".join(missing)
+    if store is not None and store.readers_outside_mesh:
+        message = readers_outside_mesh_message(store.readers_outside_mesh)
+        return False, Reason.READER_OUTSIDE_MESH, message
     readers = len(product.spec.access.readers)
     return True, Reason.ACCESS_GRANTED, f"{readers} reader(s) granted; connection details published"
 
@@ -236,18 +278,23 @@ def compute_status(
     failures: Failures,
     prometheus_available: bool,
     now: str,
+    store: StoreResult | None = None,
+    inputs: list[InputCheck] | None = None,
 ) -> DataProductStatus:
-    """The whole status for the product's current generation."""
+    """The whole status for the product's current generation. ``store``: what the store part
+    of the reconcile found (None: the product has no store ports); ``inputs``: its inputs from
+    other products, checked."""
     previous = {c.type: c for c in product.status.conditions}
-    storage_ok, storage_reason, storage_message, ports = _storage(product, observed)
+    storage_ok, storage_reason, storage_message, ports = _storage(product, observed, store)
     pipelines_ok, pipelines_reason, pipelines_message, pipelines = _pipelines(
         product, observed, product.status
     )
     aspects = {
         STORAGE_READY: (storage_ok, storage_reason, storage_message),
         PIPELINES_READY: (pipelines_ok, pipelines_reason, pipelines_message),
-        ACCESS_READY: _access(product, observed),
+        ACCESS_READY: _access(product, observed, store),
         MONITORING_READY: _monitoring(product, observed, prometheus_available),
+        INPUTS_READY: inputs_aspect(inputs or []),
     }
     for aspect, message in failures.by_aspect.items():
         aspects[aspect] = (False, Reason.APPLY_FAILED, message)

@@ -153,7 +153,7 @@ def _sla_properties(slo: Slo | None) -> list[dict[str, Any]]:
 def _server(product: DataProduct, port: OutputPort) -> dict[str, Any]:
     claim = claim_name(product.name, port.name)
     path = port_mount_path(port.name)
-    storage = port.storage
+    storage = port.volume
     properties = [
         custom_property(CLAIM_PROPERTY, claim),
         custom_property("namespace", product.namespace),
