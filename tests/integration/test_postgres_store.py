@@ -34,7 +34,8 @@ from dataproduct_operator.stores.driver import (
     StoreUnavailableError,
 )
 from dataproduct_operator.stores.postgres import naming
-from dataproduct_operator.stores.postgres.store import PostgresSettings, PostgresStore
+from dataproduct_operator.stores.postgres.settings import PostgresSettings
+from dataproduct_operator.stores.postgres.store import PostgresStore
 from tests.clusters import login_sql, superuser_sql
 from tests.helpers import wait_for
 

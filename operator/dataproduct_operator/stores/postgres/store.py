@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -56,6 +56,7 @@ from dataproduct_operator.stores.postgres.plan import (
     plan_memberships,
     plan_retain,
 )
+from dataproduct_operator.stores.postgres.settings import PostgresSettings
 from dataproduct_operator.stores.postgres.state import (
     DesiredProduct,
     ObservedProduct,
@@ -67,53 +68,11 @@ from dataproduct_operator.stores.postgres.statements import Effect, Statement
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DEFAULT_MAX_CONNECTIONS = 5
-DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
-DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 30.0
-DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
-DEFAULT_LOCK_TIMEOUT_MS = 10_000
 RACE_ATTEMPTS = 3
 # A table without statistics yet (reltuples = -1) is counted exactly when smaller than this.
 EXACT_COUNT_MAX_BYTES = 8 * 1024 * 1024
 _RACES = (errors.DuplicateObject, errors.UniqueViolation, errors.SerializationFailure,
           errors.DeadlockDetected)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class PostgresSettings:
-    """Where and how to connect; ``password`` is the admin's, from the DataStore's Secret."""
-
-    store: str  # the DataStore's name, for endpoints
-    host: str
-    database: str
-    user: str
-    password: str = field(repr=False)
-    port: int = 5432
-    sslmode: str = "disable"
-    sslrootcert: str | None = None  # a file path, for verify-full
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
-    acquire_timeout_seconds: float = DEFAULT_ACQUIRE_TIMEOUT_SECONDS  # a free connection, at most
-    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
-    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
-
-    def connection_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "dbname": self.database,
-            "user": self.user,
-            "password": self.password,
-            "sslmode": self.sslmode,
-            "connect_timeout": self.connect_timeout_seconds,
-            "application_name": "dataproduct-operator",
-            "options": f"-c statement_timeout={self.statement_timeout_ms} "
-            f"-c lock_timeout={self.lock_timeout_ms} "
-            "-c idle_in_transaction_session_timeout=60000",
-        }
-        if self.sslrootcert:
-            kwargs["sslrootcert"] = self.sslrootcert
-        return kwargs
 
 
 @dataclass
