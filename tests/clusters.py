@@ -20,7 +20,8 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from dataproduct_operator.cluster.postgres import LocalPostgres
+from dataproduct_operator.cluster import controlplane
+from dataproduct_operator.cluster.postgres import LocalPostgres, accepting
 from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.kubeconfig import Connection, write_kubeconfig
@@ -287,3 +288,13 @@ def login_sql(
     """As ``user`` with ``password`` over TCP, as a pipeline or a reader connects."""
     conninfo = {**postgres.admin_conninfo(), "user": user, "password": password}
     return run_sql(conninfo, statement, params)
+
+
+@contextlib.contextmanager
+def postgres_stopped(directory: Path, postgres: LocalPostgres) -> Iterator[None]:
+    """The cluster's PostgreSQL stopped inside the block (a fast shutdown: open sessions end,
+    the port closes) and started again when it ends, with the same data, port and password;
+    accepting connections again by the time the block has been left."""
+    with controlplane.stopped(directory, "postgres"):
+        yield
+    wait_for(lambda: accepting(postgres), timeout=30, description="PostgreSQL to accept again")

@@ -34,12 +34,20 @@ def product_path(namespace: str, name: str) -> str:
     return f"{PRODUCTS.format(namespace=namespace)}/{name}"
 
 
-def example(namespace: str, name: str = "orders") -> dict[str, Any]:
+def example(
+    namespace: str, name: str = "orders", *, upstream_inputs: bool = False
+) -> dict[str, Any]:
     """The sales/orders example, moved to ``namespace`` (and its domain, named alike: see the
-    ``domain`` fixture) and renamed to ``name``, its Secrets with it."""
+    ``domain`` fixture) and renamed to ``name``, its Secrets with it. Its input from another
+    product (crm/customers) only with ``upstream_inputs``: that product is not there, so its
+    InputsReady, and Ready with it, would stay False."""
     document = example_product()
     document["metadata"] = {"name": name, "namespace": namespace}
     document["spec"]["domain"] = namespace
+    if not upstream_inputs:
+        document["spec"]["inputs"] = [
+            source for source in document["spec"].get("inputs", []) if "dataProduct" not in source
+        ]
     # A product names only Secrets of its own (<product>-...): they follow the new name.
     for source in document["spec"].get("inputs", []):
         secret = (source.get("external") or {}).get("secretRef")

@@ -33,6 +33,11 @@ LABEL_VOLUME_NAMESPACE = f"{GROUP}/claim-namespace"
 ANNOTATION_RETAINED_VOLUME = f"{GROUP}/retained-volume"
 # Names the output ports whose data a change may delete (see manifests/admission.py).
 ANNOTATION_CONFIRM_DATA_DELETION = f"{GROUP}/confirm-data-deletion"
+# Any new value rotates the store passwords of a product's writer and its ServiceAccount readers.
+ANNOTATION_ROTATE_CREDENTIALS = f"{GROUP}/rotate-credentials"
+# On a reader login's Secret: the store and the ServiceAccount it is for.
+LABEL_STORE = f"{GROUP}/store"
+LABEL_SERVICE_ACCOUNT = f"{GROUP}/service-account"
 
 KOPF_PREFIX = f"operator.{GROUP}"
 

@@ -60,7 +60,7 @@ def test_product_becomes_ready_with_every_child(
     }
     assert {c["type"] for c in status["conditions"]} == {
         "Ready", "StorageReady", "PipelinesReady", "AccessReady", "MonitoringReady",
-        "PolicyCompliant",
+        "InputsReady", "PolicyCompliant",
     }  # fmt: skip
     assert condition(product, "MonitoringReady")["reason"] == "PrometheusOperatorNotInstalled"  # type: ignore[index]
 

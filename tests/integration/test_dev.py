@@ -5,6 +5,7 @@ Each test starts its own control plane through `dpo dev`, beside the session's o
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -24,9 +25,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from dataproduct_operator.cluster import controlplane
+from dataproduct_operator.cluster.postgres import local_postgres
 from dataproduct_operator.cluster.process import is_running
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
-from tests.clusters import run_kubectl
+from tests.clusters import login_sql, run_kubectl
 from tests.helpers import EXAMPLES, example_documents, wait_for
 from tests.integration.browser import browser_page
 from tests.products import free_port
@@ -320,6 +322,36 @@ def test_catalog_works_without_javascript(example_mesh: ExampleMesh) -> None:
         page.wait_for_url("**/lineage?focus=*")
         assert page.locator('svg [data-node-id="product:crm/customers"]').count() == 1
     assert problems.errors == []
+
+
+def test_dev_registers_the_local_postgres_as_the_default_store_with_working_credentials(
+    example_mesh: ExampleMesh, kubectl_binary: Path
+) -> None:
+    kubeconfig = example_mesh.kubeconfig
+    store = json.loads(
+        run_kubectl(kubectl_binary, kubeconfig, "get", "dst", "local-postgres", "-o", "json").stdout
+    )
+    assert store["metadata"]["annotations"]["datamesh.dev/is-default-store"] == "true"
+    connection = store["spec"]["postgres"]
+    postgres = local_postgres(example_mesh.directory)
+    assert (connection["host"], connection["port"]) == (postgres.host, postgres.port)
+    assert connection["database"] == "datamesh"
+    reference = store["spec"]["credentialsSecretRef"]
+    assert reference["namespace"] == "dataproduct-system"  # the operator's namespace in dev
+    secret = json.loads(
+        run_kubectl(
+            kubectl_binary, kubeconfig, "-n", reference["namespace"],
+            "get", "secret", reference["name"], "-o", "json",
+        ).stdout
+    )  # fmt: skip
+    username, password = (
+        base64.b64decode(secret["data"][key]).decode() for key in ("username", "password")
+    )
+    rows = login_sql(
+        postgres, username, password, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+    )
+    assert rows == [(False,)]
+    assert password not in example_mesh.dev.output
 
 
 def test_dev_ctrl_c_stops_everything(example_mesh: ExampleMesh) -> None:

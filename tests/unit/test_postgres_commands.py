@@ -1,11 +1,16 @@
 """The local PostgreSQL's command lines and access rules: loopback only, passwords by SCRAM,
-the superuser only through the socket, no root, and nothing slowed down by flushes."""
+the superuser only through the socket, no root, and nothing slowed down by flushes; and its
+registration as the dev setup's default DataStore."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+from dataproduct_operator.api.datastore import DataStore
 from dataproduct_operator.cluster import postgres_commands as commands
+from dataproduct_operator.cluster.dev import OPERATOR_NAMESPACE, build_local_store
+from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.cluster.postgres_commands import PostgresBinaries, ServerFiles
 
 BINARIES = PostgresBinaries(Path("/usr/lib/postgresql/15/bin"))
@@ -85,3 +90,22 @@ def test_a_socket_path_past_the_kernel_limit_does_not_fit() -> None:
     assert commands.socket_path_fits(longest, 5433)
     too_long = ServerFiles(longest.root.with_name(longest.root.name + "d"))
     assert not commands.socket_path_fits(too_long, 5433)
+
+
+def test_dev_registers_the_local_postgres_as_the_default_store_with_its_admin_secret() -> None:
+    postgres = LocalPostgres("127.0.0.1", 5433, "datamesh", "datamesh_admin", "s3cret", Path("/r"))
+    namespace, secret, document = build_local_store(postgres)
+    assert namespace["metadata"]["name"] == OPERATOR_NAMESPACE
+    store = DataStore.from_object(document)
+    assert store.name == "local-postgres"
+    assert store.is_default
+    assert store.spec.postgres is not None
+    assert (store.spec.postgres.host, store.spec.postgres.port) == ("127.0.0.1", 5433)
+    assert store.spec.postgres.database == "datamesh"
+    reference = store.spec.credentials_secret_ref
+    assert (reference.namespace, reference.name) == (
+        secret["metadata"]["namespace"],
+        secret["metadata"]["name"],
+    )
+    decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    assert decoded == {"username": "datamesh_admin", "password": "s3cret"}

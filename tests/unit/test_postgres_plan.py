@@ -468,3 +468,11 @@ def test_managed_schemas_are_read_from_their_markers() -> None:
     assert observe.parse_managed_schema(SCHEMA, "a DBA's comment") is None
     edited = observe.parse_managed_schema(SCHEMA, SCHEMA_MARKER.replace("Retain", "Drop"))
     assert edited is not None and edited.deletion_policy == DeletionPolicy.RETAIN
+
+
+def test_a_table_someone_else_made_in_the_schema_is_kept_and_left_alone() -> None:
+    foreign = ObservedTable("scratch", "postgres", acl=(AclEntry("mallory", "SELECT"),))
+    observed = replace(converged(), tables=(*converged().tables, foreign))
+    plan = ensure(observed)
+    assert plan.kept_tables == ["scratch"]
+    assert rendered(plan) == []

@@ -14,7 +14,7 @@ from psycopg import sql as psycopg_sql
 from dataproduct_operator.stores.driver import ConfirmedDeletions
 from dataproduct_operator.stores.postgres import scram, types
 from dataproduct_operator.stores.postgres import statements as sql
-from dataproduct_operator.stores.postgres.store import _compose
+from dataproduct_operator.stores.postgres.store import _compose, _safe_message
 
 
 @pytest.mark.parametrize(
@@ -149,3 +149,10 @@ def test_composed_statements_use_psycopg_identifiers_and_literals() -> None:
     composed = _compose(sql.comment_on_role("dm_x", "it's"))
     kinds = {type(part) for part in composed._obj}  # the composition's parts
     assert psycopg_sql.Identifier in kinds and psycopg_sql.Literal in kinds
+
+
+def test_error_messages_never_carry_the_admin_password() -> None:
+    error = Exception('connection to "db" failed: bad option "password=s3cr3t-Pw"')
+    assert _safe_message(error, "s3cr3t-Pw") == (
+        'connection to "db" failed: bad option "password=<password>"'
+    )

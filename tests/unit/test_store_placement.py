@@ -191,3 +191,39 @@ def test_inputs_ready_names_what_to_add_where_until_the_upstream_grants_the_pipe
 def test_a_reader_secret_name_past_253_characters_is_shortened_with_a_hash():
     long = reader_secret_name("s" * 63, "a" * 253)
     assert len(long) <= 253 and long != reader_secret_name("s" * 63, "a" * 252 + "b")
+
+
+def test_the_default_applies_when_a_port_is_first_placed_and_never_moves_it_after():
+    on_volume = DataProduct.from_object(
+        {
+            "metadata": {"name": "revenue", "namespace": "finance"},
+            "spec": _product([{"name": "a"}]).spec.to_wire(),
+            "status": {"outputPorts": [{"name": "a", "claimName": "revenue-a", "phase": "Bound"}]},
+        }
+    )
+    stores = {"pg": _store("pg", default=True)}
+    assert choose_store(on_volume, stores).store_ports == ()
+    in_store = DataProduct.from_object(
+        {
+            "metadata": {"name": "revenue", "namespace": "finance"},
+            "spec": _product([{"name": "a"}]).spec.to_wire(),
+            "status": {
+                "outputPorts": [
+                    {
+                        "name": "a",
+                        "phase": "Placed",
+                        "endpoint": {
+                            "store": "old",
+                            "host": "pg",
+                            "port": 5432,
+                            "database": "mesh",
+                            "schema": "finance__revenue",
+                            "table": "a",
+                        },
+                    }
+                ]
+            },
+        }
+    )
+    choice = choose_store(in_store, {**stores, "old": _store("old")})
+    assert choice.ok and choice.store is not None and choice.store.name == "old"

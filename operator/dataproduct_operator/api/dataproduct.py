@@ -648,6 +648,14 @@ class DataProductStatus(ApiModel):
     pipelines: list[PipelineStatus] = Field(
         default_factory=list, description="Each pipeline's runs."
     )
+    credentials_rotation: str | None = Field(
+        default=None,
+        description="The value of the datamesh.dev/rotate-credentials annotation last acted "
+        "on: the store passwords of the product's writer and readers were changed then.",
+    )
+    credentials_rotated_at: str | None = Field(
+        default=None, description="When the store passwords were last rotated."
+    )
 
     @property
     def ready(self) -> bool:

@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -431,7 +431,9 @@ def down(directory: Path, *, out: TextIO | None = None) -> list[str]:
     return stopped
 
 
-def start_attached(directory: Path, name: str, argv: list[str]) -> ComponentProcess:
+def start_attached(
+    directory: Path, name: str, argv: list[str], *, environment: Mapping[str, str] | None = None
+) -> ComponentProcess:
     """Start a process that belongs to the cluster running in ``directory``.
 
     It is recorded with the components, so ``down`` stops it first (and ``dpo cluster status``
@@ -442,7 +444,7 @@ def start_attached(directory: Path, name: str, argv: list[str]) -> ComponentProc
     state = _read_state(layout)
     if state is None or not running_components(layout.root):
         raise UserError(f"No cluster is running in {directory}; start one with `dpo cluster up`")
-    process = start_process(name, argv, layout.log(name))
+    process = start_process(name, argv, layout.log(name), environment=environment)
     state["components"] = [*state.get("components", []), asdict(process)]
     layout.state.write_text(json.dumps(state, indent=2) + "\n")
     return process

@@ -1,7 +1,9 @@
 """``dpo dev``: the operator and the example mesh on an embedded control plane (layer ``cluster``).
 
-One command for a first look: a local control plane, the CRDs, the operator as a process of
-the cluster, the starter MeshPolicies, and the manifests of ``examples/`` applied in two steps:
+One command for a first look: a local control plane, the CRDs, the local PostgreSQL registered
+as the default DataStore ``local-postgres`` (its admin Secret in the operator's namespace), the
+operator as a process of the cluster, the starter MeshPolicies, and the manifests of
+``examples/`` applied in two steps:
 first the cluster-scoped ones (the DataDomains, which onboard their namespaces), and once every
 domain and policy is Ready, the DataProducts; progress is printed as each becomes Ready.
 Ctrl-C (or SIGTERM) stops the operator and the control plane, and nothing of them is left
@@ -11,6 +13,7 @@ outright, ``dpo cluster down --dir DIR`` still stops everything.
 
 from __future__ import annotations
 
+import base64
 import sys
 import time
 import urllib.request
@@ -21,9 +24,13 @@ from typing import Any, TextIO
 
 import yaml
 
+from dataproduct_operator.api import datastore
 from dataproduct_operator.api.conditions import READY
+from dataproduct_operator.api.kinds import API_VERSION
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.components import Layout
+from dataproduct_operator.cluster.postgres import NAME as POSTGRES
+from dataproduct_operator.cluster.postgres import LocalPostgres, admin_file
 from dataproduct_operator.cluster.process import (
     ComponentProcess,
     child_exit_code,
@@ -43,6 +50,11 @@ OPERATOR_COMPONENT = "dataproduct-operator"
 CRD_ESTABLISHED_SECONDS = 30.0
 POLL_SECONDS = 0.25
 CATALOG_READY_SECONDS = 30.0
+# The operator's own namespace in `dpo dev`: the one the chart's install instructions use. The
+# operator process is told so (POD_NAMESPACE) and the store's admin Secret lives there.
+OPERATOR_NAMESPACE = "dataproduct-system"
+LOCAL_STORE = "local-postgres"
+LOCAL_STORE_SECRET = f"{LOCAL_STORE}-admin"
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,50 @@ def load_manifests(source: Path) -> list[dict[str, Any]]:
         objects,
         key=lambda obj: KNOWN_RESOURCES[(obj["apiVersion"], obj["kind"])].namespaced,
     )
+
+
+def build_local_store(postgres: LocalPostgres) -> list[dict[str, Any]]:
+    """The operator's namespace, the admin Secret in it, and the default DataStore
+    ``local-postgres`` for the local cluster's PostgreSQL (pure)."""
+
+    def encoded(value: str) -> str:
+        return base64.b64encode(value.encode()).decode()
+
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": LOCAL_STORE_SECRET, "namespace": OPERATOR_NAMESPACE},
+            "type": "kubernetes.io/basic-auth",
+            "data": {
+                datastore.USERNAME_KEY: encoded(postgres.username),
+                datastore.PASSWORD_KEY: encoded(postgres.password),
+            },
+        },
+        {
+            "apiVersion": API_VERSION,
+            "kind": datastore.KIND,
+            "metadata": {
+                "name": LOCAL_STORE,
+                "annotations": {datastore.DEFAULT_STORE_ANNOTATION: "true"},
+            },
+            "spec": {
+                "type": datastore.StoreType.POSTGRES.value,
+                "postgres": {
+                    "host": postgres.host,
+                    "port": postgres.port,
+                    "database": postgres.database,
+                    # Loopback to a server on this machine: nothing to encrypt against.
+                    "sslMode": datastore.SslMode.DISABLE.value,
+                },
+                "credentialsSecretRef": {
+                    "namespace": OPERATOR_NAMESPACE,
+                    "name": LOCAL_STORE_SECRET,
+                },
+            },
+        },
+    ]
 
 
 def _established(crd: dict[str, Any]) -> bool:
@@ -247,9 +303,15 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 install_crds(client, out)
                 # As the chart does: changes that delete data need their confirmation.
                 apply_manifests(client, build_data_deletion_policy(), out)
+                apply_manifests(client, build_local_store(info.postgres), out)
                 log = Layout(info.directory).log(OPERATOR_COMPONENT)
                 command = operator_command(info.kubeconfig, settings)
-                operator = controlplane.start_attached(directory, OPERATOR_COMPONENT, command)
+                operator = controlplane.start_attached(
+                    directory,
+                    OPERATOR_COMPONENT,
+                    command,
+                    environment={"POD_NAMESPACE": OPERATOR_NAMESPACE},
+                )
                 print(f"  operator started (pid {operator.pid}), log: {log}", file=out, flush=True)
                 check_alive = _alive_check(operator, log)
                 steps = {
@@ -304,7 +366,7 @@ def _print_hints(
         "",
         "Look at the data products, the domains and the policies:",
         f"  kubectl --kubeconfig {shown} get dataproducts -A",
-        f"  kubectl --kubeconfig {shown} get datadomains,meshpolicies",
+        f"  kubectl --kubeconfig {shown} get datadomains,meshpolicies,datastores",
         f"  kubectl --kubeconfig {shown} get pvc,cronjobs,configmaps,roles,rolebindings -A "
         "-l app.kubernetes.io/managed-by=dataproduct-operator",
         "Try a product that breaks a policy (the API server refuses it, saying why):",
@@ -316,6 +378,8 @@ def _print_hints(
         f"Catalog (products, domains, lineage, exports): http://127.0.0.1:{settings.catalog_port}/"
         if settings.catalog_port
         else "Catalog: disabled",
+        f"PostgreSQL (the default DataStore {LOCAL_STORE}): its admin's connection in "
+        f"{admin_file(directory)}, its log in {Layout(directory).log(POSTGRES)}",
         f"Operator log: {log}",
         f"Ctrl-C stops the operator and the control plane in {directory}.",
     ]

@@ -12,7 +12,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +28,11 @@ class ComponentProcess:
     executable: str
 
 
-def start_process(name: str, argv: list[str], log_path: Path) -> ComponentProcess:
+def start_process(
+    name: str, argv: list[str], log_path: Path, *, environment: Mapping[str, str] | None = None
+) -> ComponentProcess:
     """Start a component in a new session with its output appended to its log; return at once.
+    ``environment``: variables set for it on top of this process's.
 
     ``posix_spawn`` rather than ``subprocess.Popen``: the component outlives the handle here
     (``dpo cluster up`` returns while it runs), so no ``Popen`` object is left to complain.
@@ -40,7 +43,7 @@ def start_process(name: str, argv: list[str], log_path: Path) -> ComponentProces
         pid = os.posix_spawn(
             argv[0],
             argv,
-            dict(os.environ),
+            {**os.environ, **(environment or {})},
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, log_fd, 1),

@@ -26,7 +26,7 @@ from dataproduct_operator.catalog.watch import MeshWatch
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.constants import KOPF_PREFIX
 from dataproduct_operator.errors import UserError
-from dataproduct_operator.handlers import datadomain, dataproduct, meshpolicy
+from dataproduct_operator.handlers import datadomain, dataproduct, datastore, meshpolicy
 from dataproduct_operator.k8s.client import CONNECT_SECONDS, KubeClient
 from dataproduct_operator.k8s.credentials import Credentials, Identity
 from dataproduct_operator.k8s.informer import READ_TIMEOUT_SECONDS, WATCH_SECONDS, OnError
@@ -131,6 +131,7 @@ def build_registry(runtime: OperatorRuntime) -> kopf.OperatorRegistry:
     dataproduct.register(registry, runtime)
     datadomain.register(registry, runtime)
     meshpolicy.register(registry, runtime)
+    datastore.register(registry, runtime)
     return registry
 
 

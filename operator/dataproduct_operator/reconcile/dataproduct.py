@@ -19,6 +19,7 @@ the namespace (:func:`converge_volumes`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,7 +41,7 @@ from dataproduct_operator.api.dataproduct import (
     DeletionPolicy,
     Discoverability,
 )
-from dataproduct_operator.api.kinds import DATA_PRODUCT_KIND, LEGACY_FINALIZER
+from dataproduct_operator.api.kinds import DATA_PRODUCT, DATA_PRODUCT_KIND, LEGACY_FINALIZER
 from dataproduct_operator.api.naming import claim_name
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
@@ -81,8 +82,19 @@ from dataproduct_operator.reconcile.outcome import (
     Want,
     invalid_spec_outcome,
 )
+from dataproduct_operator.reconcile.stores import (
+    StoreConnections,
+    StoreWork,
+    converge_store_ports,
+    release_store_ports,
+)
 from dataproduct_operator.specs.datadomain import granted_namespaces
-from dataproduct_operator.specs.dataproduct import build_children, mounted_claims
+from dataproduct_operator.specs.dataproduct import (
+    InputWiring,
+    StoreWiring,
+    build_children,
+    mounted_claims,
+)
 from dataproduct_operator.specs.ownership import refuse_adoption
 from dataproduct_operator.specs.volumes import VolumePlan, plan_volumes, volume_selector
 from dataproduct_operator.status.dataproduct import (
@@ -96,6 +108,17 @@ from dataproduct_operator.status.dataproduct import (
     not_onboarded,
 )
 from dataproduct_operator.status.meshpolicy import Violation, audit_product, with_compliance
+from dataproduct_operator.status.placement import StoreChoice, choose_store
+from dataproduct_operator.status.stores import (
+    InputCheck,
+    ProductKey,
+    StoreResult,
+    check_inputs,
+    upstream_key,
+)
+from dataproduct_operator.stores.driver import StoreError
+
+logger = logging.getLogger(__name__)
 
 RUN_HISTORY = 3  # on-demand run Jobs kept per pipeline
 BOUND_LATER = frozenset({"RoleBinding"})  # applied after every other child
@@ -106,6 +129,9 @@ DOMAIN_AFTER_PRODUCTS_SECONDS = 5.0
 # (the domain asks for it too, once bound).
 ONBOARDING_RECHECK_SECONDS = 2.0
 POLICY_STATUS_AFTER_AUDIT_SECONDS = 5.0  # the violation counts follow, once for a burst
+# A product granted (or no longer granted) another's port is reconciled this long after: its
+# InputsReady and its pipelines' inputs follow.
+CONSUMER_AFTER_SECONDS = 0.5
 
 CHILD_KINDS = (
     ("v1", "ServiceAccount"),
@@ -172,6 +198,7 @@ class ProductContext:
     observe_health: Callable[[DataProduct, DataProductStatus], None] | None = None
     forget_health: Callable[[str, str], None] | None = None
     name_waits: NameWaits = field(default_factory=NameWaits)
+    stores: StoreConnections | None = None  # None: store ports stay unplaced (no driver)
 
 
 def product_path(namespace: str, name: str) -> str:
@@ -505,15 +532,28 @@ class Converged:
 
 
 async def converge_children(
-    ctx: ProductContext, product: DataProduct, *, prometheus: bool, drift: bool, now: str
+    ctx: ProductContext,
+    product: DataProduct,
+    *,
+    prometheus: bool,
+    drift: bool,
+    now: str,
+    stores: StoreWork | None = None,
+    inputs: list[InputCheck] | None = None,
 ) -> tuple[DataProductStatus, Converged]:
-    """Apply what differs, prune what is no longer wanted, and compute the status."""
+    """Apply what differs, prune what is no longer wanted, and compute the status.
+    ``stores``: what the store side did (the wiring of the pipelines); ``inputs``: the inputs
+    from other products, checked."""
     client, cache = ctx.client, ctx.cache
+    wiring = _wired(stores, inputs)
     children, jobs = await observe(
         client, product.namespace, product.name, prometheus=prometheus, cache=cache
     )
     desired = build_children(
-        product, observed_claim_sizes=_claim_sizes(children), prometheus_available=prometheus
+        product,
+        observed_claim_sizes=_claim_sizes(children),
+        prometheus_available=prometheus,
+        wiring=wiring,
     )
     wanted = {key_of(d) for d in desired} | _run_jobs_to_keep(product, children)
     held = await hold_taken_names(desired, children, _look_up(client, cache))
@@ -528,6 +568,7 @@ async def converge_children(
             observed_claim_sizes=_claim_sizes(children),
             prometheus_available=prometheus,
             volume_names=volumes.names,
+            wiring=wiring,
         )
 
     async def live(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -562,8 +603,70 @@ async def converge_children(
         failures=Failures(result.failures, conflicts),
         prometheus_available=prometheus,
         now=now,
+        store=stores.result if stores else None,
+        inputs=inputs,
     )
     return status, Converged(result, conflicts, tuple(volumes.notes))
+
+
+def _wired(stores: StoreWork | None, inputs: list[InputCheck] | None) -> StoreWiring:
+    """The store wiring with the inputs ready to read added."""
+    wiring = stores.wiring if stores else StoreWiring()
+    ready = tuple(
+        InputWiring(check.name, check.table, check.secret)
+        for check in inputs or []
+        if check.table is not None and check.secret is not None
+    )
+    return replace(wiring, inputs=ready)
+
+
+async def check_product_inputs(ctx: ProductContext, product: DataProduct) -> list[InputCheck]:
+    """The product's inputs from other products, checked against those products as the API
+    server's watch cache has them."""
+    keys = {
+        upstream_key(product, ref) for source in product.spec.inputs if (ref := source.data_product)
+    }
+    upstreams: dict[ProductKey, DataProduct | None] = {}
+    for key in sorted(keys):
+        body = await ctx.client.get(product_path(*key), not_older_than="0")
+        try:
+            upstreams[key] = DataProduct.from_object(body) if body else None
+        except ValidationError:
+            upstreams[key] = None
+    return check_inputs(product, upstreams)
+
+
+def previous_store_result(product: DataProduct, choice: StoreChoice) -> StoreResult | None:
+    """What the store side last found, from the status (a refresh does not ask the store)."""
+    if not choice.store_ports:
+        return None
+    ports = {p.name: p for p in product.status.output_ports if p.endpoint is not None}
+    storage = next((c for c in product.status.conditions if c.type == STORAGE_READY), None)
+    failing = (
+        storage is not None
+        and storage.status.value == "False"
+        and storage.reason in (STORE_REASONS)
+    )
+    return StoreResult(
+        choice,
+        ports=ports,
+        reason=storage.reason if failing and storage else None,
+        message=storage.message if failing and storage else "",
+    )
+
+
+# The reasons of StorageReady the store side gives (kept by a refresh).
+STORE_REASONS = frozenset(
+    {
+        Reason.STORE_UNAVAILABLE,
+        Reason.STORE_NOT_FOUND,
+        Reason.STORE_NOT_ALLOWED,
+        Reason.SCHEMA_CHANGE_REFUSED,
+        Reason.CREDENTIALS_UNREADABLE,
+        Reason.AUTHENTICATION_FAILED,
+        Reason.PRIVILEGE_MISSING,
+    }
+)
 
 
 async def refresh_status(
@@ -579,12 +682,15 @@ async def refresh_status(
     current = [c for c in product.status.conditions if c.observed_generation == product.generation]
     still_failing = {c.type: c.message for c in current if c.reason == Reason.APPLY_FAILED}
     conflicts = {c.type: c.message for c in current if c.reason == Reason.NAME_CONFLICT}
+    choice = choose_store(product, ctx.mesh.data_stores)
     status = compute_status(
         product,
         Observed(children, jobs),
         failures=Failures(still_failing, conflicts),
         prometheus_available=prometheus,
         now=now,
+        store=previous_store_result(product, choice),
+        inputs=await check_product_inputs(ctx, product),
     )
     return status, pending_volume_work(ctx, product, children)
 
@@ -679,10 +785,13 @@ async def reconcile_data_product(
     notes: list[Note] = []
     converged: Converged | None = None
     volume_work = False
+    stores: StoreWork | None = None
     if want & Want.RECONCILE:
         drift = bool(want & Want.DRIFT)
+        stores = await _converge_stores(ctx, product, now=now)
+        inputs = await check_product_inputs(ctx, product)
         status, converged = await converge_children(
-            ctx, product, prometheus=prometheus, drift=drift, now=now
+            ctx, product, prometheus=prometheus, drift=drift, now=now, stores=stores, inputs=inputs
         )
     else:
         status, volume_work = await refresh_status(ctx, product, prometheus=prometheus, now=now)
@@ -691,7 +800,13 @@ async def reconcile_data_product(
     if ctx.observe_health is not None:
         ctx.observe_health(product, status)
     failures = converged.retried() if converged else {}
+    store_failure = _store_failure(stores)
+    if store_failure is not None:
+        failures = {**failures, STORAGE_READY: store_failure}
     first_status = product.status.observed_generation != product.generation
+    if stores is not None:
+        notes += stores.notes
+        notes += _store_failure_notes(product, stores)
     if converged is not None:
         notes += converged.result.change_notes()
         notes += converged.volume_notes
@@ -700,6 +815,7 @@ async def reconcile_data_product(
     for run in compute_run_events(product.status, status):
         notes.append(Note(WARNING if run.warning else NORMAL, run.reason, run.message, True))
     follow_ups = _follow_ups(ctx, body, product, status, violations)
+    follow_ups += _consumers_to_wire(product, status)
     return Outcome(
         subject=body,
         status=status,
@@ -715,6 +831,97 @@ async def reconcile_data_product(
         look_again=Want.RECONCILE if volume_work else Want.NOTHING,
         follow_ups=tuple(follow_ups),
     )
+
+
+async def _converge_stores(ctx: ProductContext, product: DataProduct, *, now: str) -> StoreWork:
+    choice = choose_store(product, ctx.mesh.data_stores)
+    if ctx.stores is not None:
+        work = await converge_store_ports(ctx.stores, ctx.mesh, product, choice, now=now)
+        placed = len(work.result.ports) if work.result else 0
+        ctx.mesh.place(
+            (product.namespace, product.name), choice.store.name if choice.store else None, placed
+        )
+        return work
+    return StoreWork(
+        StoreResult(
+            choice,
+            reason=Reason.STORE_UNAVAILABLE if choice.store_ports else None,
+            message="this operator runs without store drivers",
+        )
+        if choice.store_ports
+        else None,
+        StoreWiring(store_ports=frozenset(choice.store_ports)),
+    )
+
+
+def _store_failure(stores: StoreWork | None) -> str | None:
+    """The store side's failure to retry with backoff (a refused schema change waits for the
+    spec instead: retrying changes nothing)."""
+    result = stores.result if stores else None
+    if result is None or result.reason in (None, Reason.SCHEMA_CHANGE_REFUSED):
+        return None
+    if not result.choice.ok:
+        return None  # a missing or refusing store: the DataStore's events bring it back
+    return result.message
+
+
+def _store_failure_notes(product: DataProduct, stores: StoreWork) -> list[Note]:
+    """A Warning Event when the store side's failure is new."""
+    result = stores.result
+    if result is None:
+        return []
+    reason, message = result.reason or result.choice.reason, result.message or result.choice.message
+    if reason is None:
+        return []
+    before = next((c for c in product.status.conditions if c.type == STORAGE_READY), None)
+    if before is not None and (before.reason, before.message) == (reason, message):
+        return []
+    return [Note(WARNING, str(reason), message, with_status=True)]
+
+
+def _granted_accounts(status: DataProductStatus) -> set[tuple[str, str]]:
+    return {
+        (grant.namespace, grant.name)
+        for port in status.output_ports
+        for grant in port.grants
+        if grant.namespace is not None
+    }
+
+
+def _consumers_to_wire(product: DataProduct, status: DataProductStatus) -> list[FollowUp]:
+    """The products whose pipelines run as a ServiceAccount granted or no longer granted (a
+    product's pipelines run as the ServiceAccount of its name): their InputsReady follows."""
+    changed = _granted_accounts(product.status) ^ _granted_accounts(status)
+    return [
+        FollowUp(DATA_PRODUCT, namespace, name, Want.RECONCILE, CONSUMER_AFTER_SECONDS)
+        for namespace, name in sorted(changed)
+    ]
+
+
+async def let_go_of_store_ports(ctx: ProductContext, last: dict[str, Any]) -> list[Note]:
+    """A deleted product's schema in its store, handled by its deletionPolicy (see
+    :func:`~dataproduct_operator.reconcile.stores.release_store_ports`). A store that cannot be
+    reached now is tidied by its DataStore's drift pass, which finds schemas of products gone."""
+    if ctx.stores is None:
+        return []
+    try:
+        product = DataProduct.from_object(last)
+    except ValidationError:
+        return []
+    choice = choose_store(product, ctx.mesh.data_stores)
+    if choice.store is None or not choice.store_ports:
+        return []
+    try:
+        return await release_store_ports(ctx.stores, ctx.mesh, product, choice.store)
+    except StoreError as error:
+        logger.warning(
+            "DataProduct %s/%s: its store %s is left to the DataStore's drift pass: %s",
+            product.namespace,
+            product.name,
+            choice.store.name,
+            error,
+        )
+        return []
 
 
 async def _onboarded(ctx: ProductContext, namespace: str) -> bool:
@@ -798,6 +1005,9 @@ async def let_go_data_product(
     if released:
         message = f"Released {shown(released)}, kept by deletionPolicy Retain"
         notes.append(Note(NORMAL, Reason.RETAINED, message))
+    if last is not None:
+        notes += await let_go_of_store_ports(ctx, last)
+    ctx.mesh.place((namespace, name), None, 0)
     if current is not None:
         # Let go of a deleted product an earlier version held (a conflict if it changed).
         await remove_finalizer(ctx.client, current, LEGACY_FINALIZER)

@@ -125,6 +125,8 @@ class MeshState:
         )
         # Every DataStore as parsed (the ones the models refuse left out), by name
         self.data_stores: dict[str, DataStore] = {}
+        # store -> product -> its ports placed there, as the products' reconciles last saw them
+        self.placed_ports: dict[str, dict[ProductKey, int]] = {}
         self.domain_of_namespace: dict[str, str] = {}  # the holder of each namespace
         # namespace -> {domain: creationTimestamp} of every DataDomain naming it
         self.claims: dict[str, dict[str, str]] = {}
@@ -166,6 +168,13 @@ class MeshState:
     def namespaces_of_domains(self) -> dict[str, str]:
         """Every domain's namespace, by domain name."""
         return {name: namespace for namespace, name in self.domain_of_namespace.items()}
+
+    def place(self, product: ProductKey, store: str | None, ports: int) -> None:
+        """Record how many ports ``product`` has in ``store`` (None, or 0 ports: none)."""
+        for placed in self.placed_ports.values():
+            placed.pop(product, None)
+        if store is not None and ports:
+            self.placed_ports.setdefault(store, {})[product] = ports
 
     def audited_policies(self) -> list[CompiledPolicy]:
         return list(self.compiled_policies.values())

@@ -18,6 +18,7 @@ from typing import Any
 from dataproduct_operator.api.kinds import (
     DATA_DOMAIN_KIND,
     DATA_PRODUCT,
+    DATA_STORE_KIND,
     LEGACY_FINALIZER,
     MESH_POLICY_KIND,
 )
@@ -38,6 +39,7 @@ from dataproduct_operator.runtime.controller import Key
 Handled = tuple[int | None, str | None]  # generation, run request
 DOMAIN_RESOURCE = KNOWN_RESOURCES[DATA_DOMAIN_KIND]
 POLICY_RESOURCE = KNOWN_RESOURCES[MESH_POLICY_KIND]
+STORE_RESOURCE = KNOWN_RESOURCES[DATA_STORE_KIND]
 
 
 def _run_request(body: dict[str, Any]) -> str | None:
@@ -130,7 +132,7 @@ Reconcile = Callable[[dict[str, Any], Want, str], Awaitable[Outcome]]  # body, w
 @dataclass
 class StoredKindWorker:
     """A cluster-scoped kind whose objects the mesh keeps in memory (``store``): DataDomain
-    (its reconcile also lets a deleted domain go) and MeshPolicy."""
+    (its reconcile also lets a deleted domain go), MeshPolicy and DataStore."""
 
     kind: str
     store: WatchedObjects
@@ -185,3 +187,7 @@ def domain_path(name: str) -> str:
 
 def policy_path(name: str) -> str:
     return POLICY_RESOURCE.path(name=name)
+
+
+def store_path(name: str) -> str:
+    return STORE_RESOURCE.path(name=name)

@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-from dataproduct_operator.api.kinds import DATA_DOMAIN, DATA_PRODUCT, DATA_PRODUCT_KIND, MESH_POLICY
+from dataproduct_operator.api.kinds import (
+    DATA_DOMAIN,
+    DATA_PRODUCT,
+    DATA_PRODUCT_KIND,
+    DATA_STORE,
+    DATA_STORE_KIND,
+    MESH_POLICY,
+)
 from dataproduct_operator.config import OperatorConfig
 from dataproduct_operator.constants import (
     LABEL_MANAGED_BY,
@@ -37,9 +44,11 @@ from dataproduct_operator.reconcile.dataproduct import (
     PERSISTENT_VOLUME,
     ProductContext,
 )
+from dataproduct_operator.reconcile.datastore import StoreContext, reconcile_data_store
 from dataproduct_operator.reconcile.mesh import MeshState
 from dataproduct_operator.reconcile.meshpolicy import PolicyContext, reconcile_mesh_policy
 from dataproduct_operator.reconcile.outcome import FollowUp, Outcome, Want
+from dataproduct_operator.reconcile.stores import StoreConnections
 from dataproduct_operator.runtime.backoff import BackoffPolicy
 from dataproduct_operator.runtime.clock import Clock, SystemClock
 from dataproduct_operator.runtime.controller import Controller, Counters, RetryPolicies
@@ -52,6 +61,7 @@ from dataproduct_operator.runtime.kinds import (
     StoredKindWorker,
     domain_path,
     policy_path,
+    store_path,
 )
 from dataproduct_operator.runtime.leader import LeaderElector, LeaseSettings
 from dataproduct_operator.runtime.loops import LoopHealth, Loops
@@ -62,10 +72,12 @@ CHILD_EVENT_DELAY_SECONDS = 0.3  # child events of one product within this delay
 MESH_CHANGE_DELAY_SECONDS = 0.3
 DRIFT_PAGE = 100  # products listed (and kept in memory) at a time by the drift pass
 PRODUCT_RESOURCE = KNOWN_RESOURCES[DATA_PRODUCT_KIND]
+STORE_RESOURCE = KNOWN_RESOURCES[DATA_STORE_KIND]
 DRIFT_LOOPS = {
     DATA_PRODUCT: "drift-dataproducts",
     DATA_DOMAIN: "drift-datadomains",
     MESH_POLICY: "drift-meshpolicies",
+    DATA_STORE: "drift-datastores",
 }
 
 
@@ -88,6 +100,8 @@ class OperatorRuntime:
         self.mesh = MeshState(client, on_error=self.watch_failed)
         self.mesh.on_namespaces_moved = self._namespaces_moved
         self.mesh.on_rules_changed = self._rules_changed
+        self.mesh.on_stores_changed = self._stores_changed
+        self.store_connections = StoreConnections(client)
         self.children = ChildCache(
             client,
             list(CHILD_KINDS),
@@ -110,20 +124,22 @@ class OperatorRuntime:
         )
         self.elector: LeaderElector | None = None
         self._election: asyncio.Task[None] | None = None
-        self.products, self.domains, self.policies = self._controllers()
+        self.products, self.domains, self.policies, self.stores = self._controllers()
         self.controllers = {
             DATA_PRODUCT: self.products,
             DATA_DOMAIN: self.domains,
             MESH_POLICY: self.policies,
+            DATA_STORE: self.stores,
         }
         interval = config.drift_interval_seconds
         self.loops.add(DRIFT_LOOPS[DATA_PRODUCT], interval, self._drift_products)
         self.loops.add(DRIFT_LOOPS[DATA_DOMAIN], interval, self._drift_domains)
         self.loops.add(DRIFT_LOOPS[MESH_POLICY], interval, self._drift_policies)
+        self.loops.add(DRIFT_LOOPS[DATA_STORE], interval, self._drift_stores)
         self.metrics.count_policy_violations(self.mesh.violations.counts)
         self.metrics.count_loop_passes(self.loops.last_passes)
 
-    def _controllers(self) -> tuple[Controller, Controller, Controller]:
+    def _controllers(self) -> tuple[Controller, Controller, Controller, Controller]:
         config, client, clock, mesh = self.config, self.client, self.clock, self.mesh
         retry = RetryPolicies(
             quiet=BackoffPolicy(config.retry_quiet_base_seconds, config.retry_quiet_max_seconds),
@@ -148,6 +164,7 @@ class OperatorRuntime:
             volumes=self.volumes,
             observe_health=self.metrics.health.observe,
             forget_health=self.metrics.health.forget,
+            stores=self.store_connections,
         )
         self.name_waits = product_context.name_waits
         product_worker = DataProductWorker(product_context, clock)
@@ -164,17 +181,19 @@ class OperatorRuntime:
         policy_context = PolicyContext(
             client, mesh, slots=admission_slot_names(config.admission_policy_slots)
         )
+        store_context = StoreContext(client, mesh, self.store_connections)
         stored = []
         for kind, store, path, reconcile in (
             (DATA_DOMAIN, mesh.domains, domain_path, partial(_domain, domain_context)),
             (MESH_POLICY, mesh.policies, policy_path, partial(_policy, policy_context)),
+            (DATA_STORE, mesh.stores, store_path, partial(_store, store_context)),
         ):
             worker = StoredKindWorker(kind, store, client, clock, path, reconcile)
             stored.append(
                 Controller(worker, client, clock, main_workers=2, fast_workers=1, **common)
             )
-        domains, policies = stored
-        return products, domains, policies
+        domains, policies, stores = stored
+        return products, domains, policies, stores
 
     # -- counting --------------------------------------------------------------------------
 
@@ -256,6 +275,18 @@ class OperatorRuntime:
             "audit-every-product", self._audit_every_product, after=MESH_CHANGE_DELAY_SECONDS
         )
 
+    def _stores_changed(self, store: str) -> None:
+        """A DataStore came, went or changed (its connection, allowed domains, the default
+        mark): every product is reconciled, since where its ports go may follow."""
+        del store
+        self.jobs.ask(
+            "place-every-product", self._reconcile_every_product, after=MESH_CHANGE_DELAY_SECONDS
+        )
+
+    async def _reconcile_every_product(self) -> None:
+        async for page in self._product_pages():
+            await self.products.submit_and_wait(page, Want.RECONCILE)
+
     async def _audit_every_product(self) -> None:
         async for page in self._product_pages():
             await self.products.submit_and_wait(page, Want.REFRESH)
@@ -288,6 +319,11 @@ class OperatorRuntime:
         if self.leading.is_set():
             bodies = await self.client.list(DOMAIN_RESOURCE.path())
             await self.domains.submit_and_wait(bodies, Want.RECONCILE | Want.DRIFT)
+
+    async def _drift_stores(self) -> None:
+        if self.leading.is_set():
+            bodies = await self.client.list(STORE_RESOURCE.path())
+            await self.stores.submit_and_wait(bodies, Want.RECONCILE | Want.DRIFT)
 
     async def _drift_policies(self) -> None:
         if self.leading.is_set():
@@ -332,6 +368,7 @@ class OperatorRuntime:
         await self.children.stop()
         await self.volumes.stop()
         await self.mesh.stop()
+        await self.store_connections.close()
 
     def health(self) -> tuple[bool, list[LoopHealth]]:
         """Whether this process leads, and its drift loops' health (a standby has none)."""
@@ -345,6 +382,10 @@ async def _domain(context: DomainContext, body: dict[str, Any], want: Want, now:
 
 async def _policy(context: PolicyContext, body: dict[str, Any], want: Want, now: str) -> Outcome:
     return await reconcile_mesh_policy(context, body, want=want, now=now)
+
+
+async def _store(context: StoreContext, body: dict[str, Any], want: Want, now: str) -> Outcome:
+    return await reconcile_data_store(context, body, want=want, now=now)
 
 
 def _key(body: dict[str, Any]) -> tuple[str, str]:

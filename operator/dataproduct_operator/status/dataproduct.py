@@ -307,11 +307,19 @@ def compute_status(
         stamp,
         ready="all children are in place",
     )
+    rotation, rotated_at = (
+        product.status.credentials_rotation,
+        product.status.credentials_rotated_at,
+    )
+    if store is not None and store.rotated_at is not None:
+        rotation, rotated_at = store.rotation, store.rotated_at
     return DataProductStatus(
         observed_generation=product.generation,
         conditions=conditions,
         output_ports=ports,
         pipelines=pipelines,
+        credentials_rotation=rotation,
+        credentials_rotated_at=rotated_at,
     )
 
 

@@ -3,8 +3,11 @@ pure).
 
 A port names a volume (``storage``), a store (``store``) or neither; then it goes to the
 DataStore annotated ``datamesh.dev/is-default-store: "true"``, and to a volume when no store is
-marked (or when more than one is: the choice would be a guess, so the product says so). All the
-store ports of one product live in one store: its pipelines get one writer login.
+marked (or when more than one is: the choice would be a guess, so the product says so). The
+default applies when a port is first placed: a port naming neither that the status shows on a
+volume stays there, and one in a store stays in that store, whatever is marked default later
+(moving it would leave its data behind). All the store ports of one product live in one store:
+its pipelines get one writer login.
 """
 
 from __future__ import annotations
@@ -42,18 +45,29 @@ def default_stores(stores: Mapping[str, DataStore]) -> list[DataStore]:
 def choose_store(product: DataProduct, stores: Mapping[str, DataStore]) -> StoreChoice:
     """See the module docstring. ``stores``: every DataStore, by name."""
     defaults = default_stores(stores)
+    placed = {port.name: port for port in product.status.output_ports}
     wanted: dict[str, str] = {}  # port -> store name
     for port in product.spec.output_ports:
+        before = placed.get(port.name)
         if port.store is not None:
             wanted[port.name] = port.store.name
-        elif port.storage is None and defaults:
+        elif port.storage is not None or (before is not None and before.claim_name):
+            continue
+        elif before is not None and before.endpoint is not None:
+            wanted[port.name] = before.endpoint.store
+        elif defaults:
             wanted[port.name] = defaults[0].name
     ports = tuple(wanted)
     if not wanted:
         return StoreChoice(None, ())
-    if len(defaults) > 1 and any(
-        p.store is None for p in product.spec.output_ports if p.name in wanted
-    ):
+    undecided = [
+        p.name
+        for p in product.spec.output_ports
+        if p.name in wanted
+        and p.store is None
+        and (p.name not in placed or placed[p.name].endpoint is None)
+    ]
+    if len(defaults) > 1 and undecided:
         return StoreChoice(
             None,
             ports,

@@ -40,6 +40,9 @@ class StoreResult:
     message: str = ""
     notes: tuple[str, ...] = ()
     readers_outside_mesh: tuple[str, ...] = ()
+    # The datamesh.dev/rotate-credentials value acted on now, and when (None: no rotation)
+    rotation: str | None = None
+    rotated_at: str | None = None
 
 
 def store_storage(result: StoreResult) -> tuple[bool, str, str] | None:

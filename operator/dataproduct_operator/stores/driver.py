@@ -19,15 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from dataproduct_operator.api.conditions import Reason
 from dataproduct_operator.api.dataproduct import DeletionPolicy, ReaderKind
 
-# Condition reasons of the failures below, as the issue names them (api/conditions.py Reason).
-REASON_STORE_UNAVAILABLE = "StoreUnavailable"
-REASON_AUTHENTICATION_FAILED = "AuthenticationFailed"
-REASON_PRIVILEGE_MISSING = "PrivilegeMissing"
-REASON_SCHEMA_CHANGE_REFUSED = "SchemaChangeRefused"
-REASON_OWNERSHIP_CONFLICT = "StoreConflict"
-REASON_CONNECTED = "Connected"
+# The condition reasons of the failures below (the one vocabulary: api/conditions.py).
+REASON_STORE_UNAVAILABLE = Reason.STORE_UNAVAILABLE
+REASON_AUTHENTICATION_FAILED = Reason.AUTHENTICATION_FAILED
+REASON_PRIVILEGE_MISSING = Reason.PRIVILEGE_MISSING
+REASON_SCHEMA_CHANGE_REFUSED = Reason.SCHEMA_CHANGE_REFUSED
+# A schema or role with the product's name that the operator did not make for it.
+REASON_OWNERSHIP_CONFLICT = Reason.NAME_CONFLICT
+REASON_CONNECTED = Reason.CONNECTED
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ class StoreVerification:
     """The admin credentials checked: ``reason`` is Connected when all is well, else the reason
     to report with ``message`` (naming the missing privileges)."""
 
-    reason: str
+    reason: str  # a Reason value
     message: str = ""
     server_version: str | None = None
     missing_privileges: tuple[str, ...] = ()
@@ -224,7 +226,7 @@ class StoreVerification:
 class StoreError(Exception):
     """A failure to report with :attr:`reason` and retry with backoff."""
 
-    reason = REASON_STORE_UNAVAILABLE
+    reason: str = REASON_STORE_UNAVAILABLE
 
 
 class StoreUnavailableError(StoreError):

@@ -361,7 +361,8 @@ class _Planner:
                 _column_acls(plan, schema, found)
         for name in plan.kept_tables:
             kept = observed.table(name)
-            if kept is not None:
+            # A table someone else made in the schema and still owns is theirs to grant.
+            if kept is not None and kept.owner == self.owner:
                 _acl_diff(plan, _AclTarget("table", kept.owner, schema, name), kept.acl, {})
                 _column_acls(plan, schema, kept)
         _default_acl_diff(plan, desired, observed, {TABLES: {writer: WRITER_PRIVILEGES}})

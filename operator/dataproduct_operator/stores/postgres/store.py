@@ -14,12 +14,13 @@ observation. Connection failures become :class:`StoreUnavailableError` or
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg import errors, sql
@@ -55,6 +56,7 @@ from dataproduct_operator.stores.postgres.plan import (
     plan_memberships,
     plan_retain,
 )
+from dataproduct_operator.stores.postgres.settings import PostgresSettings
 from dataproduct_operator.stores.postgres.state import (
     DesiredProduct,
     ObservedProduct,
@@ -64,52 +66,13 @@ from dataproduct_operator.stores.postgres.state import (
 from dataproduct_operator.stores.postgres.statements import Effect, Statement
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-DEFAULT_MAX_CONNECTIONS = 5
-DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
-DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
-DEFAULT_LOCK_TIMEOUT_MS = 10_000
 RACE_ATTEMPTS = 3
 # A table without statistics yet (reltuples = -1) is counted exactly when smaller than this.
 EXACT_COUNT_MAX_BYTES = 8 * 1024 * 1024
 _RACES = (errors.DuplicateObject, errors.UniqueViolation, errors.SerializationFailure,
           errors.DeadlockDetected)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class PostgresSettings:
-    """Where and how to connect; ``password`` is the admin's, from the DataStore's Secret."""
-
-    store: str  # the DataStore's name, for endpoints
-    host: str
-    database: str
-    user: str
-    password: str = field(repr=False)
-    port: int = 5432
-    sslmode: str = "disable"
-    sslrootcert: str | None = None  # a file path, for verify-full
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
-    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
-    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
-
-    def connection_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "dbname": self.database,
-            "user": self.user,
-            "password": self.password,
-            "sslmode": self.sslmode,
-            "connect_timeout": self.connect_timeout_seconds,
-            "application_name": "dataproduct-operator",
-            "options": f"-c statement_timeout={self.statement_timeout_ms} "
-            f"-c lock_timeout={self.lock_timeout_ms} "
-            "-c idle_in_transaction_session_timeout=60000",
-        }
-        if self.sslrootcert:
-            kwargs["sslrootcert"] = self.sslrootcert
-        return kwargs
 
 
 @dataclass
@@ -147,11 +110,13 @@ class PostgresStore:
         self.settings = settings
         self.counter = StatementCounter()
         self._pool = AsyncConnectionPool(
-            kwargs=settings.connection_kwargs(),
+            # Autocommit: reads need no transaction; changes open theirs explicitly.
+            kwargs={**settings.connection_kwargs(), "autocommit": True},
             min_size=0,
             max_size=settings.max_connections,
             open=False,
-            timeout=settings.connect_timeout_seconds + 1,
+            # A connection the server closed (a restart) is replaced before use, not failed on.
+            check=AsyncConnectionPool.check_connection,
             name=f"datastore-{settings.store}",
         )
         self._opened = False
@@ -169,43 +134,61 @@ class PostgresStore:
             return driver.AuthenticationFailedError(message)
         if isinstance(error, errors.InsufficientPrivilege):
             return driver.PrivilegeMissingError(message)
-        return driver.StoreUnavailableError(message)
+        if isinstance(error, psycopg.OperationalError):
+            return driver.StoreUnavailableError(message)
+        return driver.StoreError(message)  # a statement the server refused: its message
 
-    async def _probe(self) -> driver.StoreError:
-        """The reason no connection came from the pool: one direct attempt, its error."""
+    async def _probe(self) -> driver.StoreError | None:
+        """Why the pool gets no connection: one direct attempt; its error, or None."""
         try:
             connection = await psycopg.AsyncConnection.connect(**self.settings.connection_kwargs())
         except psycopg.Error as error:
             return self._error(error)
         await connection.close()
-        return driver.StoreUnavailableError(
-            f"no connection free among {self.settings.max_connections} in time"
-        )
+        return None
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _acquire(self) -> psycopg.AsyncConnection[Any]:
+        """A connection from the pool. A burst waits its turn up to the acquire timeout; a
+        store that is down is told apart within the connect timeout: when this store holds no
+        connection and the pool still gives none, one direct attempt says why (and never adds
+        to a busy pool: it runs only when none of the pool's connections is in use)."""
         if not self._opened:
             await self._pool.open(wait=False)
             self._opened = True
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        deadline = loop.time() + settings.acquire_timeout_seconds
+        while True:
+            wait = min(settings.connect_timeout_seconds + 1.0, deadline - loop.time())
+            try:
+                return await self._pool.getconn(timeout=max(wait, 0.1))
+            except PoolTimeout:
+                if self.counter.connections_in_use == 0:
+                    failure = await self._probe()
+                    if failure is not None:
+                        raise failure from None
+                if loop.time() >= deadline:
+                    raise driver.StoreUnavailableError(
+                        f"no connection of {settings.max_connections} free within "
+                        f"{settings.acquire_timeout_seconds} s"
+                    ) from None
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        connection = await self._acquire()
+        counter = self.counter
+        counter.connections_in_use += 1
+        counter.peak_connections = max(counter.peak_connections, counter.connections_in_use)
         try:
-            async with self._pool.connection() as connection:
-                self.counter.connections_in_use += 1
-                self.counter.peak_connections = max(
-                    self.counter.peak_connections, self.counter.connections_in_use
-                )
-                try:
-                    yield connection
-                finally:
-                    self.counter.connections_in_use -= 1
-        except PoolTimeout:
-            raise await self._probe() from None
+            yield connection
         except psycopg.Error as error:
-            # Races are tried again by _transaction; other errors are the store's state.
-            if _is_race(error) or not isinstance(
-                error, psycopg.OperationalError | errors.InsufficientPrivilege
-            ):
+            # Races are tried again by _transaction; every other error becomes a typed one.
+            if _is_race(error):
                 raise
             raise self._error(error) from None
+        finally:
+            counter.connections_in_use -= 1
+            await self._pool.putconn(connection)
 
     async def _read(
         self, connection: psycopg.AsyncConnection[Any], query: str, params: dict[str, Any]
@@ -241,6 +224,8 @@ class PostgresStore:
         self, connection: psycopg.AsyncConnection[Any], statement: Statement
     ) -> None:
         self.counter.changes += 1
+        # str() of a statement carrying a password verifier is a placeholder, never the verifier.
+        log.debug("PostgreSQL store %s: %s", self.settings.store, statement)
         await connection.execute(_compose(statement))
 
     async def _apply(
@@ -255,7 +240,7 @@ class PostgresStore:
             try:
                 async with connection.transaction():
                     await self._execute(connection, statement)
-            except (errors.DataException, errors.IntegrityConstraintViolation) as error:
+            except (psycopg.DataError, psycopg.IntegrityError) as error:
                 port, _, column = statement.subject.partition(".")
                 refused.append(RefusedChange(port, column or None, (
                     f"PostgreSQL refused the change of {statement.subject} over the rows the "
@@ -263,7 +248,9 @@ class PostgresStore:
                     "spec")))  # fmt: skip
         return refused
 
-    async def _transaction(self, key: str, work: Any) -> Any:
+    async def _transaction(
+        self, key: str, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+    ) -> T:
         """``work(connection)`` in one transaction under the product's advisory lock; tried again
         when it raced another transaction over a shared object."""
         for attempt in range(1, RACE_ATTEMPTS + 1):
@@ -326,8 +313,7 @@ class PostgresStore:
                 changes=len(plan.statements),
             )
 
-        result: EnsureResult = await self._transaction(desired.schema, work)
-        return result
+        return await self._transaction(desired.schema, work)
 
     async def _memberships(
         self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef], grant: bool
@@ -340,8 +326,7 @@ class PostgresStore:
             await self._apply(connection, plan)
             return plan, grants
 
-        result: tuple[Plan, tuple[Grant, ...]] = await self._transaction(desired.schema, work)
-        return result
+        return await self._transaction(desired.schema, work)
 
     async def grant(
         self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef]
@@ -411,8 +396,7 @@ class PostgresStore:
                 changes=len(plan.statements),
             )
 
-        result: DeleteResult = await self._transaction(desired.schema, work)
-        return result
+        return await self._transaction(desired.schema, work)
 
     async def ensure_reader_login(self, reader: ReaderRef, password: LoginPassword) -> LoginResult:
         """The login of a reader ServiceAccount: made with the password's verifier when missing,
@@ -442,8 +426,7 @@ class PostgresStore:
                 return LoginResult(role.name, password_set=True)
             return LoginResult(role.name)
 
-        result: LoginResult = await self._transaction(role.name, work)
-        return result
+        return await self._transaction(role.name, work)
 
     async def drop_reader_if_unused(self, reader: ReaderRef) -> bool:
         """Drop a reader's role (a ServiceAccount's login, a Group's or User's role the operator
@@ -464,8 +447,7 @@ class PostgresStore:
                 return False  # granted something by hand elsewhere: kept
             return True
 
-        result: bool = await self._transaction(role.name, work)
-        return result
+        return await self._transaction(role.name, work)
 
     async def list_managed_schemas(self) -> tuple[ManagedSchema, ...]:
         async with self._connection() as connection:

@@ -1,0 +1,498 @@
+"""The store side of a DataProduct's reconcile, and the connections to the stores (layer
+``reconcile``, imperative).
+
+:class:`StoreConnections` keeps one driver per DataStore, made from its spec and the admin
+login of its credentials Secret (read in the operator's own namespace, the only one where it
+may read Secrets), made anew when either changes.
+
+:func:`converge_store_ports` places a product's store ports in its store and keeps what the
+store holds for it converged, in this order, each step safe to repeat:
+
+1. the logins of its ServiceAccount readers in namespaces of the mesh (made, or given the
+   password of their Secret again), their Secrets written once the login has their password;
+   readers in other namespaces are reported (``ReaderOutsideMesh``) and granted nothing;
+2. the schema, tables, columns, roles and the whole ACL the operator owns (``ensure_ports``:
+   a hand-made GRANT on them is revoked there), with the writer login's password from its
+   Secret (a new one when the Secret is missing or a rotation is asked), the Secret written
+   after the store took the password;
+3. the readers no longer in the spec: their grants went in step 2; a login left with no grant
+   is dropped and its Secret deleted.
+
+A store that cannot be reached, refuses or conflicts gives ``StoreUnavailable`` (or its own
+reason) on StorageReady, retried with backoff; nothing is duplicated when it comes back (every
+step observes before it acts).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+from base64 import b64decode
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dataproduct_operator.api.conditions import Reason
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    PortEndpoint,
+    PortGrant,
+    PortStatus,
+    Reader,
+    ReaderKind,
+)
+from dataproduct_operator.api.datastore import (
+    CA_KEY,
+    PASSWORD_KEY,
+    USERNAME_KEY,
+    DataStore,
+    SslMode,
+)
+from dataproduct_operator.api.naming import reader_secret_name, writer_secret_name
+from dataproduct_operator.constants import (
+    ANNOTATION_CONFIRM_DATA_DELETION,
+    ANNOTATION_ROTATE_CREDENTIALS,
+)
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.reconcile.mesh import MeshState
+from dataproduct_operator.reconcile.outcome import NORMAL, WARNING, Note
+from dataproduct_operator.specs.dataproduct import StoreWiring
+from dataproduct_operator.specs.logins import (
+    Login,
+    build_reader_secret,
+    build_writer_secret,
+    is_our_login_secret,
+    secret_password,
+)
+from dataproduct_operator.status.placement import StoreChoice
+from dataproduct_operator.status.stores import StoreResult
+from dataproduct_operator.stores.driver import (
+    ColumnSpec,
+    ConfirmedDeletions,
+    EnsureResult,
+    LoginPassword,
+    PortSpec,
+    ProductRef,
+    ReaderRef,
+    StoreError,
+)
+from dataproduct_operator.stores.postgres import naming as postgres_naming
+from dataproduct_operator.stores.postgres.store import PostgresSettings, PostgresStore
+
+logger = logging.getLogger(__name__)
+
+PASSWORD_BYTES = 32
+SECRETS_PATH = "/api/v1/namespaces/{namespace}/secrets/{name}"
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+def secret_path(namespace: str, name: str) -> str:
+    return SECRETS_PATH.format(namespace=namespace, name=name)
+
+
+class CredentialsUnreadableError(StoreError):
+    """The DataStore's credentials Secret cannot be read or lacks a key."""
+
+    reason = Reason.CREDENTIALS_UNREADABLE
+
+
+def _decoded(secret: dict[str, Any], key: str) -> str | None:
+    encoded = (secret.get("data") or {}).get(key)
+    if not encoded:
+        return None
+    try:
+        return b64decode(encoded).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class StoreConnections:
+    """One driver per DataStore (see the module docstring); ``make``: how a driver is made."""
+
+    client: KubeClient
+    make: Callable[[PostgresSettings], PostgresStore] = PostgresStore
+    _drivers: dict[str, tuple[tuple[Any, ...], PostgresStore]] = field(default_factory=dict)
+    _ca_dir: Path | None = None
+
+    async def _read_secret(self, store: DataStore, name: str) -> dict[str, Any]:
+        ref = store.spec.credentials_secret_ref
+        where = f"Secret {ref.namespace}/{name}"
+        try:
+            secret = await self.client.get(secret_path(ref.namespace, name))
+        except ApiError as error:
+            if error.status == 403:
+                raise CredentialsUnreadableError(
+                    f"the operator may not read {where}: it reads Secrets only in its own "
+                    "namespace; keep the store's Secrets there"
+                ) from None
+            raise
+        if secret is None:
+            raise CredentialsUnreadableError(f"{where} does not exist")
+        return secret
+
+    def _ca_file(self, store: DataStore, pem: str) -> str:
+        if self._ca_dir is None:
+            self._ca_dir = Path(tempfile.mkdtemp(prefix="datastore-ca-"))
+        path = self._ca_dir / f"{store.name}.crt"
+        path.write_text(pem)
+        path.chmod(0o600)
+        return str(path)
+
+    async def driver(self, store: DataStore) -> PostgresStore:
+        """The store's driver: the one made before while the store's spec and its Secrets are
+        as they were, else a new one (the old one closed)."""
+        postgres = store.spec.postgres
+        if postgres is None:
+            raise CredentialsUnreadableError(f"DataStore {store.name} has no spec.postgres")
+        ref = store.spec.credentials_secret_ref
+        secret = await self._read_secret(store, ref.name)
+        ca = None
+        if postgres.ca_secret_ref is not None:
+            ca = await self._read_secret(store, postgres.ca_secret_ref.name)
+        key = (
+            store.uid,
+            store.spec,
+            secret["metadata"].get("resourceVersion"),
+            (ca or {}).get("metadata", {}).get("resourceVersion"),
+        )
+        known = self._drivers.get(store.name)
+        if known is not None and known[0] == key:
+            return known[1]
+        user, password = _decoded(secret, USERNAME_KEY), _decoded(secret, PASSWORD_KEY)
+        if not user or not password:
+            raise CredentialsUnreadableError(
+                f"Secret {ref.namespace}/{ref.name} needs the keys {USERNAME_KEY} and "
+                f"{PASSWORD_KEY}"
+            )
+        root_cert = None
+        if ca is not None and postgres.ca_secret_ref is not None:
+            pem = _decoded(ca, postgres.ca_secret_ref.key or CA_KEY)
+            if not pem:
+                raise CredentialsUnreadableError(
+                    f"Secret {ref.namespace}/{postgres.ca_secret_ref.name} has no key "
+                    f"{postgres.ca_secret_ref.key}"
+                )
+            root_cert = self._ca_file(store, pem)
+        settings = PostgresSettings(
+            store=store.name,
+            host=postgres.host,
+            port=postgres.port,
+            database=postgres.database,
+            user=user,
+            password=password,
+            sslmode=postgres.ssl_mode.value,
+            sslrootcert=root_cert if postgres.ssl_mode is SslMode.VERIFY_FULL else None,
+        )
+        if known is not None:
+            await known[1].close()
+        made = self.make(settings)
+        self._drivers[store.name] = (key, made)
+        return made
+
+    def known(self, name: str) -> PostgresStore | None:
+        """The driver made for a store, if any (for counts and benchmarks)."""
+        known = self._drivers.get(name)
+        return known[1] if known else None
+
+    async def forget(self, name: str) -> None:
+        known = self._drivers.pop(name, None)
+        if known is not None:
+            await known[1].close()
+
+    async def close(self) -> None:
+        for name in list(self._drivers):
+            await self.forget(name)
+
+
+# -- the product's side --------------------------------------------------------------------
+
+
+def product_ref(product: DataProduct) -> ProductRef:
+    return ProductRef(product.namespace, product.name, product.uid, product.spec.deletion_policy)
+
+
+def port_specs(product: DataProduct, ports: tuple[str, ...]) -> list[PortSpec]:
+    return [
+        PortSpec(
+            port.name,
+            tuple(ColumnSpec(c.name, c.type, c.required, c.unique) for c in port.schema_),
+        )
+        for port in product.spec.output_ports
+        if port.name in ports
+    ]
+
+
+def reader_ref(product: DataProduct, reader: Reader) -> ReaderRef:
+    namespace = None
+    if reader.kind is ReaderKind.SERVICE_ACCOUNT:
+        namespace = reader.namespace or product.namespace
+    return ReaderRef(reader.kind, reader.name, namespace)
+
+
+def _granted_before(product: DataProduct) -> set[ReaderRef]:
+    """The readers the last status lists as granted on a port of the product."""
+    return {
+        ReaderRef(grant.kind, grant.name, grant.namespace)
+        for port in product.status.output_ports
+        for grant in port.grants
+    }
+
+
+def _readers_in_mesh(
+    product: DataProduct, mesh: MeshState
+) -> tuple[list[ReaderRef], tuple[str, ...]]:
+    """The spec's readers that can be granted, and the ServiceAccount readers in namespaces no
+    DataDomain holds (``namespace/name``)."""
+    granted: list[ReaderRef] = []
+    outside: list[str] = []
+    for reader in product.spec.access.readers:
+        ref = reader_ref(product, reader)
+        if ref in granted:
+            continue
+        if ref.kind is ReaderKind.SERVICE_ACCOUNT and mesh.domain_of(ref.namespace or "") is None:
+            outside.append(f"{ref.namespace}/{ref.name}")
+            continue
+        granted.append(ref)
+    return granted, tuple(outside)
+
+
+@dataclass
+class StoreWork:
+    """What the store part did: the result for the status, the wiring for the children, the
+    Events to post."""
+
+    result: StoreResult | None
+    wiring: StoreWiring
+    notes: list[Note] = field(default_factory=list)
+
+
+class _SecretWriter:
+    """Reads and writes login Secrets for one pass, never overwriting one it did not make."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+
+    async def password(self, namespace: str, name: str) -> str | None:
+        """The password a login Secret of ours holds, None when there is none."""
+        secret = await self.client.get(secret_path(namespace, name))
+        if secret is None:
+            return None
+        if not is_our_login_secret(secret):
+            raise StoreError(
+                f"Secret {namespace}/{name} exists and was not made by the operator: rename or "
+                "delete it, the operator writes the login there"
+            )
+        return secret_password(secret)
+
+    async def write(self, secret: dict[str, Any]) -> None:
+        await self.client.apply(secret)
+
+    async def delete(self, namespace: str, name: str) -> None:
+        secret = await self.client.get(secret_path(namespace, name))
+        if secret is not None and is_our_login_secret(secret):
+            await self.client.delete(
+                secret_path(namespace, name), uid=secret["metadata"].get("uid")
+            )
+
+
+def _port_statuses(result: EnsureResult) -> dict[str, PortStatus]:
+    ports = {}
+    for placement in result.ports:
+        endpoint = placement.endpoint
+        if endpoint is None:
+            continue
+        ports[placement.port] = PortStatus(
+            name=placement.port,
+            phase="Placed",
+            endpoint=PortEndpoint.model_validate(
+                {
+                    "store": endpoint.store,
+                    "host": endpoint.host,
+                    "port": endpoint.port,
+                    "database": endpoint.database,
+                    "schema": endpoint.schema,
+                    "table": endpoint.table,
+                }
+            ),
+            grants=[
+                PortGrant(
+                    kind=grant.reader.kind,
+                    name=grant.reader.name,
+                    namespace=grant.reader.namespace,
+                    role=grant.role,
+                )
+                for grant in placement.grants
+            ],
+        )
+    return ports
+
+
+async def converge_store_ports(
+    connections: StoreConnections,
+    mesh: MeshState,
+    product: DataProduct,
+    choice: StoreChoice,
+    *,
+    now: str,
+) -> StoreWork:
+    """See the module docstring."""
+    if not choice.store_ports:
+        return StoreWork(None, StoreWiring())
+    unplaced = StoreWiring(store_ports=frozenset(choice.store_ports))
+    if not choice.ok or choice.store is None:
+        return StoreWork(StoreResult(choice), unplaced)
+    store = choice.store
+    try:
+        return await _converge(connections, mesh, product, choice, store, now=now)
+    except StoreError as error:
+        reason = getattr(error, "reason", Reason.STORE_UNAVAILABLE)
+        message = f"DataStore {store.name}: {error}"
+        return StoreWork(StoreResult(choice, reason=str(reason), message=message), unplaced)
+
+
+async def _converge(
+    connections: StoreConnections,
+    mesh: MeshState,
+    product: DataProduct,
+    choice: StoreChoice,
+    store: DataStore,
+    *,
+    now: str,
+) -> StoreWork:
+    driver = await connections.driver(store)
+    secrets_ = _SecretWriter(connections.client)
+    notes: list[Note] = []
+    wanted_rotation = product.annotations.get(ANNOTATION_ROTATE_CREDENTIALS)
+    rotate = bool(wanted_rotation) and wanted_rotation != product.status.credentials_rotation
+    readers, outside = _readers_in_mesh(product, mesh)
+    # 1. the ServiceAccount readers' logins
+    for reader in readers:
+        if reader.kind is ReaderKind.SERVICE_ACCOUNT and reader.namespace:
+            await _ensure_reader_login(driver, secrets_, store, reader, rotate=rotate)
+    # 2. the product's objects, the writer login and the ACL
+    writer_name = writer_secret_name(product.name)
+    password = None if rotate else await secrets_.password(product.namespace, writer_name)
+    writer = LoginPassword(password or new_password(), changed=password is None)
+    confirmed = ConfirmedDeletions.parse(product.annotations.get(ANNOTATION_CONFIRM_DATA_DELETION))
+    result = await driver.ensure_ports(
+        product_ref(product),
+        port_specs(product, choice.store_ports),
+        readers,
+        writer_password=writer,
+        confirmed=confirmed,
+    )
+    if writer.changed and result.schema is not None:
+        login = Login(_writer_role(result.schema), writer.password)
+        await secrets_.write(build_writer_secret(product, store, login))
+    # 3. readers no longer granted
+    for gone in sorted(_granted_before(product) - set(readers), key=str):
+        dropped = await driver.drop_reader_if_unused(gone)
+        namespace = gone.namespace or ""
+        if dropped and gone.kind is ReaderKind.SERVICE_ACCOUNT and mesh.domain_of(namespace):
+            await secrets_.delete(namespace, reader_secret_name(store.name, gone.name))
+    if result.adopted:
+        notes.append(Note(NORMAL, Reason.RETAINED, f"Adopted schema {result.schema} with its rows"))
+    kept_note: tuple[str, ...] = ()
+    kept = [f"{c.port}.{c.column}" for c in result.kept_columns]
+    if kept:
+        message = (
+            f"columns {', '.join(kept)} are no longer in the spec and kept with their data "
+            f"(list them in {ANNOTATION_CONFIRM_DATA_DELETION} to drop them)"
+        )
+        kept_note = (message,)
+        if not any(message in c.message for c in product.status.conditions):
+            notes.append(Note(WARNING, Reason.COLUMNS_KEPT, message, with_status=True))
+    if rotate:
+        notes.append(
+            Note(
+                NORMAL,
+                Reason.CREDENTIALS_ROTATED,
+                f"Rotated the store passwords of {product.name}'s writer and its readers",
+                with_status=True,
+            )
+        )
+    ports = _port_statuses(result)
+    refused = "; ".join(
+        f"{r.port}{'.' + r.column if r.column else ''}: {r.message}" for r in result.refused
+    )
+    wiring = StoreWiring(
+        store_ports=frozenset(choice.store_ports),
+        endpoints={name: port.endpoint for name, port in ports.items() if port.endpoint},
+        writer_secret=writer_name,
+    )
+    store_result = StoreResult(
+        choice,
+        ports=ports,
+        reason=Reason.SCHEMA_CHANGE_REFUSED if refused else None,
+        message=refused,
+        notes=kept_note,
+        readers_outside_mesh=outside,
+        rotation=wanted_rotation if rotate else None,
+        rotated_at=now if rotate else None,
+    )
+    return StoreWork(store_result, wiring, notes)
+
+
+def _writer_role(schema: str) -> str:
+    return postgres_naming.writer_role(schema)
+
+
+async def _ensure_reader_login(
+    driver: PostgresStore,
+    secrets_: _SecretWriter,
+    store: DataStore,
+    reader: ReaderRef,
+    *,
+    rotate: bool,
+) -> None:
+    """A ServiceAccount reader's login exists with the password of its Secret (a new password,
+    written to the Secret once the store has it, when there is none or a rotation is asked)."""
+    namespace = reader.namespace or ""
+    name = reader_secret_name(store.name, reader.name)
+    password = None if rotate else await secrets_.password(namespace, name)
+    chosen = password or new_password()
+    login = await driver.ensure_reader_login(
+        reader, LoginPassword(chosen, changed=password is None)
+    )
+    if password is None:
+        # The store has the new password now: hand it over.
+        await secrets_.write(
+            build_reader_secret(store, namespace, reader.name, Login(login.role, chosen))
+        )
+
+
+async def release_store_ports(
+    connections: StoreConnections, mesh: MeshState, product: DataProduct, store: DataStore
+) -> list[Note]:
+    """A deleted product: Retain keeps its schema and rows, revokes every grant and disables
+    its logins; Delete drops the schema and its roles. Then each reader's login left with no
+    grant is dropped, its Secret deleted."""
+    driver = await connections.driver(store)
+    result = await driver.delete(product_ref(product))
+    secrets_ = _SecretWriter(connections.client)
+    readers, _ = _readers_in_mesh(product, mesh)
+    for reader in readers:
+        namespace = reader.namespace or ""
+        dropped = await driver.drop_reader_if_unused(reader)
+        if dropped and reader.kind is ReaderKind.SERVICE_ACCOUNT:
+            await secrets_.delete(namespace, reader_secret_name(store.name, reader.name))
+    if not result.changes:
+        return []
+    if result.schema_dropped:
+        message = (
+            f"Dropped the schema of {product.name} in DataStore {store.name} "
+            "(deletionPolicy Delete)"
+        )
+    else:
+        message = (
+            f"Kept the schema of {product.name} in DataStore {store.name} with its rows "
+            "(deletionPolicy Retain): grants revoked, logins disabled"
+        )
+    return [Note(NORMAL, Reason.RETAINED if not result.schema_dropped else Reason.PRUNED, message)]

@@ -1,0 +1,45 @@
+"""A DataProduct as the store drivers' inputs (layer ``stores``, pure).
+
+The reconcile layer decides which ports go to which store; these functions turn the API model
+into the drivers' typed inputs, so no driver reads the API model itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dataproduct_operator.api.dataproduct import DataProduct, OutputPort
+from dataproduct_operator.constants import ANNOTATION_CONFIRM_DATA_DELETION
+from dataproduct_operator.stores.driver import (
+    ColumnSpec,
+    ConfirmedDeletions,
+    PortSpec,
+    ProductRef,
+    ReaderRef,
+)
+
+
+def product_ref(product: DataProduct) -> ProductRef:
+    return ProductRef(product.namespace, product.name, product.uid, product.spec.deletion_policy)
+
+
+def port_spec(port: OutputPort) -> PortSpec:
+    return PortSpec(
+        port.name,
+        tuple(ColumnSpec(c.name, c.type, c.required, c.unique) for c in port.schema_),
+    )
+
+
+def port_specs(ports: Iterable[OutputPort]) -> tuple[PortSpec, ...]:
+    return tuple(port_spec(port) for port in ports)
+
+
+def readers(product: DataProduct) -> tuple[ReaderRef, ...]:
+    return tuple(
+        ReaderRef(reader.kind, reader.name, reader.namespace)
+        for reader in product.spec.access.readers
+    )
+
+
+def confirmed_deletions(product: DataProduct) -> ConfirmedDeletions:
+    return ConfirmedDeletions.parse(product.annotations.get(ANNOTATION_CONFIRM_DATA_DELETION))

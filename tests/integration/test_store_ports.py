@@ -1,0 +1,602 @@
+"""Output ports in a real PostgreSQL: the operator (as the chart's ServiceAccount) registers a
+DataStore, places ports there, hands logins to the writer and the readers through Secrets, and
+takes access away again; every claim checked by logging in to the real server."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from dataproduct_operator.cluster.controlplane import ClusterInfo, stopped
+from dataproduct_operator.cluster.postgres import LocalPostgres
+from dataproduct_operator.k8s.blocking import BlockingClient
+from tests.clusters import (
+    DOMAINS,
+    OPERATOR_NAMESPACE,
+    delete_domain,
+    domain_document,
+    hand_over,
+    login_sql,
+    namespace_name,
+    superuser_sql,
+)
+from tests.helpers import wait_for
+from tests.products import (
+    OperatorProcess,
+    change_spec,
+    condition,
+    create_ready,
+    delete_if_present,
+    get_if_present,
+    product_path,
+    wait_ready,
+)
+
+STORES = "/apis/datamesh.dev/v1alpha1/datastores"
+STORE = "t-pg"
+ADMIN_SECRET = "t-pg-admin"
+
+
+def _secret(namespace: str, name: str, values: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+    }
+
+
+def _store_document(name: str, postgres: LocalPostgres, secret: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataStore",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "Postgres",
+            "postgres": {
+                "host": postgres.host,
+                "port": postgres.port,
+                "database": postgres.database,
+                "sslMode": "disable",
+            },
+            "credentialsSecretRef": {"namespace": OPERATOR_NAMESPACE, "name": secret},
+        },
+    }
+
+
+def _put_secret(kube: BlockingClient, document: dict[str, Any]) -> None:
+    metadata = document["metadata"]
+    path = f"/api/v1/namespaces/{metadata['namespace']}/secrets/{metadata['name']}"
+    delete_if_present(kube, path)
+    kube.create(f"/api/v1/namespaces/{metadata['namespace']}/secrets", document)
+
+
+@pytest.fixture(scope="module")
+def store(kube: BlockingClient, crds: None, postgres: LocalPostgres) -> Iterator[str]:
+    """The local PostgreSQL registered as a DataStore (not the default), its admin login (no
+    superuser) in a Secret of the operator's namespace."""
+    admin = {"username": postgres.username, "password": postgres.password}
+    _put_secret(kube, _secret(OPERATOR_NAMESPACE, ADMIN_SECRET, admin))
+    delete_if_present(kube, f"{STORES}/{STORE}")
+    kube.create(STORES, _store_document(STORE, postgres, ADMIN_SECRET))
+    yield STORE
+    delete_if_present(kube, f"{STORES}/{STORE}")
+
+
+@pytest.fixture
+def consumer(kube: BlockingClient, crds: None, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A second domain's namespace: where the readers' ServiceAccounts live."""
+    name = namespace_name("consumer-" + request.node.name)
+    kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    hand_over(kube, name)
+    kube.create(DOMAINS, domain_document(name))
+    yield name
+    delete_domain(kube, name)
+    delete_if_present(kube, f"/api/v1/namespaces/{name}")
+
+
+def _ready_store(kube: BlockingClient, name: str) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        found = get_if_present(kube, f"{STORES}/{name}")
+        ok = (condition(found, "Ready") or {}).get("status") == "True" if found else False
+        return found if ok else None
+
+    return wait_for(ready, timeout=60, description=f"DataStore {name} to be Ready")
+
+
+def _store_reason(kube: BlockingClient, name: str, reason: str) -> dict[str, Any]:
+    def reported() -> dict[str, Any] | None:
+        found = get_if_present(kube, f"{STORES}/{name}")
+        return (
+            found if found and (condition(found, "Ready") or {}).get("reason") == reason else None
+        )
+
+    return wait_for(reported, timeout=60, description=f"DataStore {name} to say {reason}")
+
+
+def _product(namespace: str, readers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataProduct",
+        "metadata": {"name": "orders", "namespace": namespace},
+        "spec": {
+            "domain": namespace,
+            "owner": {"team": f"{namespace}-team"},
+            "description": "Orders, one row per order.",
+            "outputPorts": [
+                {
+                    "name": "orders-v1",
+                    "store": {"name": STORE},
+                    "schema": [
+                        {"name": "order_id", "type": "string", "required": True, "unique": True},
+                        {"name": "amount", "type": "integer"},
+                        {"name": "placed_at", "type": "timestamp"},
+                    ],
+                }
+            ],
+            "access": {"readers": readers},
+            **spec,
+        },
+    }
+
+
+def _login(kube: BlockingClient, namespace: str, name: str) -> tuple[str, str]:
+    secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    return data["PGUSER"], data["PGPASSWORD"]
+
+
+def _wait_secret(kube: BlockingClient, namespace: str, name: str) -> tuple[str, str]:
+    path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
+    wait_for(lambda: get_if_present(kube, path), timeout=30, description=f"Secret {name}")
+    return _login(kube, namespace, name)
+
+
+def q(template: str, *name: str) -> sql.Composed:
+    """``template`` with ``{t}`` the quoted (schema-qualified) name."""
+    return sql.SQL(template).format(t=sql.Identifier(*name))
+
+
+def _product_roles(postgres: LocalPostgres, schema: str) -> int:
+    """The roles the operator made for a product's schema (by their ownership marker)."""
+    needle = f'%"schema":"{schema}"%'
+    rows = superuser_sql(
+        postgres,
+        "SELECT count(*) FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE %s",
+        (needle,),
+    )
+    return int(rows[0][0])
+
+
+def _denied(postgres: LocalPostgres, user: str, password: str, statement: sql.Composed) -> bool:
+    try:
+        login_sql(postgres, user, password, statement)
+    except psycopg.errors.InsufficientPrivilege:
+        return True
+    return False
+
+
+def _columns(postgres: LocalPostgres, schema: str, table: str) -> dict[str, tuple[str, str]]:
+    rows = superuser_sql(
+        postgres,
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s",
+        (schema, table),
+    )
+    return {name: (kind, nullable) for name, kind, nullable in rows}
+
+
+def test_a_store_is_ready_and_says_what_is_wrong_with_a_bad_login(
+    operator: OperatorProcess, kube: BlockingClient, store: str, postgres: LocalPostgres
+) -> None:
+    found = _ready_store(kube, store)
+    assert found["status"]["serverVersion"].startswith("15")
+    # A wrong password: AuthenticationFailed, and the password is nowhere in the status.
+    wrong = {"username": postgres.username, "password": "not-the-password"}
+    _put_secret(kube, _secret(OPERATOR_NAMESPACE, "t-pg-wrong", wrong))
+    kube.create(STORES, _store_document("t-pg-wrong", postgres, "t-pg-wrong"))
+    try:
+        refused = _store_reason(kube, "t-pg-wrong", "AuthenticationFailed")
+        assert "not-the-password" not in str(refused["status"])
+    finally:
+        delete_if_present(kube, f"{STORES}/t-pg-wrong")
+    # A login without CREATEROLE: PrivilegeMissing, naming it.
+    superuser_sql(postgres, "DROP ROLE IF EXISTS t_weak")
+    superuser_sql(postgres, "CREATE ROLE t_weak LOGIN PASSWORD 'weak-pass'")
+    weak = {"username": "t_weak", "password": "weak-pass"}
+    _put_secret(kube, _secret(OPERATOR_NAMESPACE, "t-pg-weak", weak))
+    kube.create(STORES, _store_document("t-pg-weak", postgres, "t-pg-weak"))
+    try:
+        missing = _store_reason(kube, "t-pg-weak", "PrivilegeMissing")
+        assert "CREATEROLE" in condition(missing, "Ready")["message"]  # type: ignore[index]
+    finally:
+        delete_if_present(kube, f"{STORES}/t-pg-weak")
+
+
+def test_a_store_port_gets_a_table_a_writer_and_readers_who_may_only_select(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    *,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
+    consumer: str,
+) -> None:
+    reader = {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
+    product = create_ready(kube, _product(domain, [reader]))
+    (port,) = product["status"]["outputPorts"]
+    endpoint = port["endpoint"]
+    assert (endpoint["store"], endpoint["port"]) == (store, postgres.port)
+    schema, table = endpoint["schema"], endpoint["table"]
+    assert table == "orders_v1"
+    assert _columns(postgres, schema, table) == {
+        "order_id": ("text", "NO"),
+        "amount": ("bigint", "YES"),
+        "placed_at": ("timestamp with time zone", "YES"),
+    }
+    assert port["grants"][0]["name"] == "revenue"
+    # No claim for a store port.
+    claims = kube.get(f"/api/v1/namespaces/{domain}/persistentvolumeclaims")["items"]
+    assert claims == []
+    # The writer inserts with the login of its Secret; the pipelines take it whole.
+    writer = _wait_secret(kube, domain, "orders-store")
+    login_sql(
+        postgres, *writer, q("INSERT INTO {t} (order_id, amount) VALUES ('o-1', 42)", schema, table)
+    )
+    # The reader's login, in its own namespace, selects and may do nothing else.
+    user, password = _wait_secret(kube, consumer, f"dm-store-{store}-revenue")
+    assert login_sql(
+        postgres, user, password, q("SELECT order_id, amount FROM {t}", schema, table)
+    ) == [("o-1", 42)]
+    for statement in (
+        q("INSERT INTO {t} (order_id) VALUES ('o-2')", schema, table),
+        q("UPDATE {t} SET amount = 0", schema, table),
+        q("DELETE FROM {t}", schema, table),
+        q("CREATE TABLE {t} (x int)", schema, "intruder"),
+    ):
+        assert _denied(postgres, user, password, statement), statement
+    # Nothing of the passwords in the status or the Events.
+    events = kube.get(f"/api/v1/namespaces/{domain}/events")["items"]
+    assert password not in str(product) and writer[1] not in str(product)
+    assert password not in str(events) and writer[1] not in str(events)
+
+
+def _create(kube: BlockingClient, document: dict[str, Any]) -> dict[str, Any]:
+    namespace = document["metadata"]["namespace"]
+    kube.create(f"/apis/datamesh.dev/v1alpha1/namespaces/{namespace}/dataproducts", document)
+    return document
+
+
+def _consumer_product(namespace: str, upstream: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataProduct",
+        "metadata": {"name": "revenue", "namespace": namespace},
+        "spec": {
+            "domain": namespace,
+            "owner": {"team": f"{namespace}-team"},
+            "description": "Revenue per day.",
+            "inputs": [
+                {
+                    "name": "orders",
+                    "dataProduct": {"namespace": upstream, "name": "orders", "port": "orders-v1"},
+                }
+            ],
+            "outputPorts": [{"name": "daily", "store": {"name": STORE}}],
+            "pipelines": [
+                {"name": "build", "image": "registry.local/revenue:1", "schedule": "0 * * * *"}
+            ],
+        },
+    }
+
+
+def _inputs(kube: BlockingClient, namespace: str, reason: str) -> dict[str, Any]:
+    def reported() -> dict[str, Any] | None:
+        found = get_if_present(kube, product_path(namespace, "revenue"))
+        got = (condition(found, "InputsReady") or {}).get("reason") if found else None
+        return found if got == reason else None
+
+    return wait_for(reported, timeout=30, description=f"InputsReady {reason}")
+
+
+def test_a_consumer_reads_its_input_only_once_granted_and_loses_it_when_removed(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    *,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
+    consumer: str,
+) -> None:
+    create_ready(kube, _product(domain, []))
+    _create(kube, _consumer_product(consumer, domain))
+    refused = _inputs(kube, consumer, "AccessNotGranted")
+    message = condition(refused, "InputsReady")["message"]  # type: ignore[index]
+    assert f"{{kind: ServiceAccount, name: revenue, namespace: {consumer}}}" in message
+    secret_path = f"/api/v1/namespaces/{consumer}/secrets/dm-store-{store}-revenue"
+    assert get_if_present(kube, secret_path) is None
+    # The owners add the consumer's pipelines as a reader: its pipelines get the input.
+    reader = {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
+    change_spec(kube, domain, "orders", lambda s: s["access"].update(readers=[reader]))
+    _inputs(kube, consumer, "InputsAvailable")
+    cronjob = kube.get(f"/apis/batch/v1/namespaces/{consumer}/cronjobs/revenue-build")
+    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    schema = get_if_present(kube, product_path(domain, "orders"))["status"]["outputPorts"][0][  # type: ignore[index]
+        "endpoint"
+    ]["schema"]
+    assert env["INPUT_ORDERS_TABLE"] == f"{schema}.orders_v1"
+    assert {"prefix": "INPUT_ORDERS_", "secretRef": {"name": f"dm-store-{store}-revenue"}} in (
+        container["envFrom"]
+    )
+    assert {"secretRef": {"name": "revenue-store"}} in container["envFrom"]
+    user, password = _login(kube, consumer, f"dm-store-{store}-revenue")
+    login_sql(postgres, user, password, q("SELECT count(*) FROM {t}", schema, "orders_v1"))
+
+    # Removed from the readers: no access within 15 s; the login held no other grant, so it
+    # is dropped and its Secret goes.
+    def gone() -> bool | None:
+        try:
+            login_sql(postgres, user, password, q("SELECT count(*) FROM {t}", schema, "orders_v1"))
+        except psycopg.errors.InsufficientPrivilege:
+            return True
+        except psycopg.OperationalError as error:
+            return "password authentication failed" in str(error) or None
+        return None
+
+    change_spec(kube, domain, "orders", lambda s: s["access"].update(readers=[]))
+    wait_for(gone, timeout=15, description="the removed reader to be refused")
+    wait_for(
+        lambda: get_if_present(kube, secret_path) is None or None,
+        timeout=15,
+        description="the reader's Secret to go",
+    )
+    assert superuser_sql(postgres, "SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)) == []
+    _inputs(kube, consumer, "AccessNotGranted")
+
+
+def test_a_grant_made_by_hand_is_revoked_at_the_next_drift_pass(
+    kube: BlockingClient,
+    store: str,
+    *,
+    postgres: LocalPostgres,
+    domain: str,
+    operator_kubeconfig: Any,
+    tmp_path: Any,
+) -> None:
+    fast = OperatorProcess(operator_kubeconfig, tmp_path / "operator.log", drift_interval=3.0)
+    try:
+        product = create_ready(kube, _product(domain, []))
+        endpoint = product["status"]["outputPorts"][0]["endpoint"]
+        table = (endpoint["schema"], endpoint["table"])
+        superuser_sql(postgres, "DROP ROLE IF EXISTS t_snoop")
+        superuser_sql(postgres, "CREATE ROLE t_snoop LOGIN PASSWORD 'snoop-pass'")
+        superuser_sql(postgres, q("GRANT USAGE ON SCHEMA {t} TO t_snoop", endpoint["schema"]))
+        superuser_sql(postgres, q("GRANT SELECT ON {t} TO t_snoop", *table))
+        wait_for(
+            lambda: (
+                _denied(postgres, "t_snoop", "snoop-pass", q("SELECT * FROM {t}", *table)) or None
+            ),
+            timeout=30,
+            description="the hand-made grant to be revoked",
+        )
+    finally:
+        fast.stop()
+        superuser_sql(postgres, "DROP OWNED BY t_snoop")
+        superuser_sql(postgres, "DROP ROLE IF EXISTS t_snoop")
+
+
+def test_retain_keeps_the_rows_and_disables_the_logins_and_a_new_product_adopts_them(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
+) -> None:
+    product = create_ready(kube, _product(domain, []))
+    endpoint = product["status"]["outputPorts"][0]["endpoint"]
+    table = (endpoint["schema"], endpoint["table"])
+    writer = _wait_secret(kube, domain, "orders-store")
+    login_sql(postgres, *writer, q("INSERT INTO {t} (order_id) VALUES ('kept')", *table))
+    kube.delete(product_path(domain, "orders"))
+    role = writer[0]
+
+    def disabled() -> bool | None:
+        rows = superuser_sql(
+            postgres, "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,)
+        )
+        return (rows == [(False,)]) or None
+
+    wait_for(disabled, timeout=30, description="the writer login to be disabled")
+    assert superuser_sql(postgres, q("SELECT order_id FROM {t}", *table)) == [("kept",)]
+    # Made again: the schema is adopted with its rows, the writer may log in again.
+    wait_for(
+        lambda: get_if_present(kube, product_path(domain, "orders")) is None or None,
+        timeout=30,
+        description="the product to be gone",
+    )
+    again = create_ready(kube, _product(domain, []))
+    assert again["status"]["outputPorts"][0]["endpoint"] == endpoint
+    writer = _wait_secret(kube, domain, "orders-store")
+    wait_for(
+        lambda: (
+            login_sql(postgres, *writer, q("SELECT order_id FROM {t}", *table)) == [("kept",)]
+            or None
+        ),
+        timeout=30,
+        description="the writer to log in again and see the kept rows",
+    )
+
+
+def test_delete_drops_the_schema_and_its_roles(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
+) -> None:
+    product = create_ready(kube, _product(domain, [], deletionPolicy="Delete"))
+    schema = product["status"]["outputPorts"][0]["endpoint"]["schema"]
+    kube.delete(product_path(domain, "orders"))
+
+    def dropped() -> bool | None:
+        rows = superuser_sql(postgres, "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+        return (not rows and not _product_roles(postgres, schema)) or None
+
+    wait_for(dropped, timeout=30, description="the schema and its roles to be dropped")
+
+
+def test_rotation_changes_the_password_and_the_old_one_stops_working(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
+) -> None:
+    product = create_ready(kube, _product(domain, []))
+    endpoint = product["status"]["outputPorts"][0]["endpoint"]
+    old = _wait_secret(kube, domain, "orders-store")
+    kube.merge_patch(
+        product_path(domain, "orders"),
+        {"metadata": {"annotations": {"datamesh.dev/rotate-credentials": "2026-11-29"}}},
+    )
+
+    def rotated() -> dict[str, Any] | None:
+        found = get_if_present(kube, product_path(domain, "orders"))
+        return (
+            found if found and found["status"].get("credentialsRotation") == "2026-11-29" else None
+        )
+
+    found = wait_for(rotated, timeout=30, description="the rotation to be recorded")
+    assert found["status"]["credentialsRotatedAt"]
+    new = _login(kube, domain, "orders-store")
+    assert new[1] != old[1]
+    table = (endpoint["schema"], endpoint["table"])
+    login_sql(postgres, *new, q("SELECT count(*) FROM {t}", *table))
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        login_sql(postgres, *old, "SELECT 1")
+
+
+def test_a_stopped_server_is_store_unavailable_and_ready_again_with_no_duplicate(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    *,
+    store: str,
+    postgres: LocalPostgres,
+    control_plane: ClusterInfo,
+    domain: str,
+) -> None:
+    _ready_store(kube, store)
+    with stopped(control_plane.directory, "postgres"):
+        _create(kube, _product(domain, []))
+
+        def unavailable() -> dict[str, Any] | None:
+            found = get_if_present(kube, product_path(domain, "orders"))
+            got = (condition(found, "StorageReady") or {}).get("reason") if found else None
+            return found if got == "StoreUnavailable" else None
+
+        wait_for(unavailable, timeout=60, description="StoreUnavailable")
+        _store_reason(kube, store, "StoreUnavailable")
+    product = wait_ready(kube, domain, "orders", timeout=90)
+    schema = product["status"]["outputPorts"][0]["endpoint"]["schema"]
+    assert _product_roles(postgres, schema) == 3  # owner, writer, one read role: nothing twice
+    _ready_store(kube, store)
+
+
+def test_a_removed_column_is_kept_and_reported_and_a_castable_type_change_applied(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
+) -> None:
+    product = create_ready(kube, _product(domain, []))
+    endpoint = product["status"]["outputPorts"][0]["endpoint"]
+    schema, table = endpoint["schema"], endpoint["table"]
+
+    def change(spec: dict[str, Any]) -> None:
+        columns = spec["outputPorts"][0]["schema"]
+        columns[:] = [c for c in columns if c["name"] != "placed_at"]
+        columns.append({"name": "note", "type": "string"})
+        next(c for c in columns if c["name"] == "amount")["type"] = "decimal"
+
+    change_spec(kube, domain, "orders", change)
+
+    def applied() -> dict[str, Any] | None:
+        columns = _columns(postgres, schema, table)
+        return columns if "note" in columns and columns["amount"][0] == "numeric" else None
+
+    columns = wait_for(applied, timeout=30, description="the column changes")
+    assert "placed_at" in columns  # kept
+    found = get_if_present(kube, product_path(domain, "orders"))
+    assert "placed_at" in condition(found, "StorageReady")["message"]  # type: ignore[arg-type,index]
+    # Not castable: refused, said why.
+    change_spec(
+        kube,
+        domain,
+        "orders",
+        lambda s: next(c for c in s["outputPorts"][0]["schema"] if c["name"] == "note").update(
+            type="integer"
+        ),
+    )
+
+    def refused() -> dict[str, Any] | None:
+        found = get_if_present(kube, product_path(domain, "orders"))
+        got = condition(found, "StorageReady") or {} if found else {}
+        return got if got.get("reason") == "SchemaChangeRefused" else None
+
+    reported = wait_for(refused, timeout=30, description="SchemaChangeRefused")
+    assert "note" in reported["message"]
+    assert _columns(postgres, schema, table)["note"][0] == "text"
+
+
+def test_a_reader_outside_the_mesh_is_reported(
+    operator: OperatorProcess, kube: BlockingClient, store: str, domain: str
+) -> None:
+    outsider = {"kind": "ServiceAccount", "name": "x", "namespace": "nowhere-in-the-mesh"}
+    _create(kube, _product(domain, [outsider]))
+
+    def reported() -> dict[str, Any] | None:
+        found = get_if_present(kube, product_path(domain, "orders"))
+        got = condition(found, "AccessReady") or {} if found else {}
+        return got if got.get("reason") == "ReaderOutsideMesh" else None
+
+    assert (
+        "nowhere-in-the-mesh/x"
+        in wait_for(reported, timeout=30, description="ReaderOutsideMesh")["message"]
+    )
+
+
+def test_a_reader_removed_from_one_product_is_refused_there_and_keeps_the_other(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    store: str,
+    *,
+    postgres: LocalPostgres,
+    domain: str,
+    consumer: str,
+) -> None:
+    reader = {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
+    orders = create_ready(kube, _product(domain, [reader]))
+    customers = _product(domain, [reader])
+    customers["metadata"]["name"] = "customers"
+    customers = create_ready(kube, customers)
+    tables = {
+        name: (p["status"]["outputPorts"][0]["endpoint"]["schema"], "orders_v1")
+        for name, p in (("orders", orders), ("customers", customers))
+    }
+    user, password = _wait_secret(kube, consumer, f"dm-store-{store}-revenue")
+    change_spec(kube, domain, "orders", lambda s: s["access"].update(readers=[]))
+    statement = q("SELECT count(*) FROM {t}", *tables["orders"])
+    wait_for(
+        lambda: _denied(postgres, user, password, statement) or None,
+        timeout=15,
+        description="permission denied on the product it was removed from",
+    )
+    assert login_sql(postgres, user, password, q("SELECT count(*) FROM {t}", *tables["customers"]))
+    assert get_if_present(kube, f"/api/v1/namespaces/{consumer}/secrets/dm-store-{store}-revenue")
