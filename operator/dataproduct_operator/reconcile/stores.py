@@ -40,7 +40,6 @@ from dataproduct_operator.api.dataproduct import (
     PortEndpoint,
     PortGrant,
     PortStatus,
-    Reader,
     ReaderKind,
 )
 from dataproduct_operator.api.datastore import (
@@ -70,17 +69,20 @@ from dataproduct_operator.specs.logins import (
 from dataproduct_operator.status.placement import StoreChoice
 from dataproduct_operator.status.stores import StoreResult
 from dataproduct_operator.stores.driver import (
-    ColumnSpec,
-    ConfirmedDeletions,
     EnsureResult,
     LoginPassword,
-    PortSpec,
-    ProductRef,
     ReaderRef,
     StoreError,
 )
+from dataproduct_operator.stores.inputs import (
+    confirmed_deletions,
+    port_specs,
+    product_ref,
+    readers,
+)
 from dataproduct_operator.stores.postgres import naming as postgres_naming
-from dataproduct_operator.stores.postgres.store import PostgresSettings, PostgresStore
+from dataproduct_operator.stores.postgres.settings import PostgresSettings, postgres_settings
+from dataproduct_operator.stores.postgres.store import PostgresStore
 
 logger = logging.getLogger(__name__)
 
@@ -180,15 +182,9 @@ class StoreConnections:
                     f"{postgres.ca_secret_ref.key}"
                 )
             root_cert = self._ca_file(store, pem)
-        settings = PostgresSettings(
-            store=store.name,
-            host=postgres.host,
-            port=postgres.port,
-            database=postgres.database,
-            user=user,
-            password=password,
-            sslmode=postgres.ssl_mode.value,
-            sslrootcert=root_cert if postgres.ssl_mode is SslMode.VERIFY_FULL else None,
+        verify = postgres.ssl_mode is SslMode.VERIFY_FULL
+        settings = postgres_settings(
+            store, user=user, password=password, sslrootcert=root_cert if verify else None
         )
         if known is not None:
             await known[1].close()
@@ -214,28 +210,6 @@ class StoreConnections:
 # -- the product's side --------------------------------------------------------------------
 
 
-def product_ref(product: DataProduct) -> ProductRef:
-    return ProductRef(product.namespace, product.name, product.uid, product.spec.deletion_policy)
-
-
-def port_specs(product: DataProduct, ports: tuple[str, ...]) -> list[PortSpec]:
-    return [
-        PortSpec(
-            port.name,
-            tuple(ColumnSpec(c.name, c.type, c.required, c.unique) for c in port.schema_),
-        )
-        for port in product.spec.output_ports
-        if port.name in ports
-    ]
-
-
-def reader_ref(product: DataProduct, reader: Reader) -> ReaderRef:
-    namespace = None
-    if reader.kind is ReaderKind.SERVICE_ACCOUNT:
-        namespace = reader.namespace or product.namespace
-    return ReaderRef(reader.kind, reader.name, namespace)
-
-
 def _granted_before(product: DataProduct) -> set[ReaderRef]:
     """The readers the last status lists as granted on a port of the product."""
     return {
@@ -252,8 +226,7 @@ def _readers_in_mesh(
     DataDomain holds (``namespace/name``)."""
     granted: list[ReaderRef] = []
     outside: list[str] = []
-    for reader in product.spec.access.readers:
-        ref = reader_ref(product, reader)
+    for ref in readers(product):
         if ref in granted:
             continue
         if ref.kind is ReaderKind.SERVICE_ACCOUNT and mesh.domain_of(ref.namespace or "") is None:
@@ -371,28 +344,27 @@ async def _converge(
     notes: list[Note] = []
     wanted_rotation = product.annotations.get(ANNOTATION_ROTATE_CREDENTIALS)
     rotate = bool(wanted_rotation) and wanted_rotation != product.status.credentials_rotation
-    readers, outside = _readers_in_mesh(product, mesh)
+    granted, outside = _readers_in_mesh(product, mesh)
     # 1. the ServiceAccount readers' logins
-    for reader in readers:
+    for reader in granted:
         if reader.kind is ReaderKind.SERVICE_ACCOUNT and reader.namespace:
             await _ensure_reader_login(driver, secrets_, store, reader, rotate=rotate)
     # 2. the product's objects, the writer login and the ACL
     writer_name = writer_secret_name(product.name)
     password = None if rotate else await secrets_.password(product.namespace, writer_name)
     writer = LoginPassword(password or new_password(), changed=password is None)
-    confirmed = ConfirmedDeletions.parse(product.annotations.get(ANNOTATION_CONFIRM_DATA_DELETION))
     result = await driver.ensure_ports(
         product_ref(product),
-        port_specs(product, choice.store_ports),
-        readers,
+        port_specs(p for p in product.spec.output_ports if p.name in choice.store_ports),
+        granted,
         writer_password=writer,
-        confirmed=confirmed,
+        confirmed=confirmed_deletions(product),
     )
     if writer.changed and result.schema is not None:
         login = Login(_writer_role(result.schema), writer.password)
         await secrets_.write(build_writer_secret(product, store, login))
     # 3. readers no longer granted
-    for gone in sorted(_granted_before(product) - set(readers), key=str):
+    for gone in sorted(_granted_before(product) - set(granted), key=str):
         dropped = await driver.drop_reader_if_unused(gone)
         namespace = gone.namespace or ""
         if dropped and gone.kind is ReaderKind.SERVICE_ACCOUNT and mesh.domain_of(namespace):
@@ -477,8 +449,8 @@ async def release_store_ports(
     driver = await connections.driver(store)
     result = await driver.delete(product_ref(product))
     secrets_ = _SecretWriter(connections.client)
-    readers, _ = _readers_in_mesh(product, mesh)
-    for reader in readers:
+    in_mesh, _ = _readers_in_mesh(product, mesh)
+    for reader in in_mesh:
         namespace = reader.namespace or ""
         dropped = await driver.drop_reader_if_unused(reader)
         if dropped and reader.kind is ReaderKind.SERVICE_ACCOUNT:
