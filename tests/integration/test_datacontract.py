@@ -60,18 +60,24 @@ def _export(control_plane: ClusterInfo, namespace: str, *args: str) -> str:
     return str(result.stdout)
 
 
+@pytest.fixture
+def orders(operator: OperatorProcess, kube: BlockingClient, store: str, domain: str) -> Any:
+    """sales/orders placed by the operator in the test's domain: the object, once Ready."""
+    return create_ready(kube, _orders(domain, store))
+
+
 def test_the_exported_contract_of_a_store_port_passes_datacontract_test_as_its_reader(
-    operator: OperatorProcess,
+    orders: dict[str, Any],
     kube: BlockingClient,
-    *,
-    store: str,
     postgres: LocalPostgres,
-    domain: str,
     control_plane: ClusterInfo,
     tmp_path: Path,
 ) -> None:
-    product = create_ready(kube, _orders(domain, store))
-    (port,) = product["status"]["outputPorts"]
+    domain, store = (
+        orders["metadata"]["namespace"],
+        orders["spec"]["outputPorts"][0]["store"]["name"],
+    )
+    (port,) = orders["status"]["outputPorts"]
     schema, table = port["endpoint"]["schema"], port["endpoint"]["table"]
     writer = _wait_secret(kube, domain, "orders-store")
     for row in ROWS:  # the pipelines' part: rows, so the checks look at data
@@ -115,15 +121,12 @@ def test_the_exported_contract_of_a_store_port_passes_datacontract_test_as_its_r
 
 
 def test_a_consumers_lineage_export_names_its_upstreams_table_as_its_input(
-    operator: OperatorProcess,
+    orders: dict[str, Any],
     kube: BlockingClient,
-    *,
-    store: str,
     postgres: LocalPostgres,
-    domain: str,
     control_plane: ClusterInfo,
 ) -> None:
-    orders = create_ready(kube, _orders(domain, store))
+    domain = orders["metadata"]["namespace"]
     endpoint = orders["status"]["outputPorts"][0]["endpoint"]
     revenue = example_product("finance-revenue.yaml")
     revenue["metadata"] = {"name": "revenue", "namespace": domain}
