@@ -3,6 +3,7 @@ and alone (`dpo catalog`, as the chart's read-only catalog identity), kept curre
 
 from __future__ import annotations
 
+import html
 import json
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from tests.clusters import (
     chart_catalog_identity,
 )
 from tests.helpers import wait_for
+from tests.integration.test_store_ports import store
 from tests.products import (
     PRODUCTS,
     OperatorProcess,
@@ -38,6 +40,7 @@ from tests.products import (
 pytestmark = pytest.mark.integration
 
 CATALOG_ACCOUNT = "catalog-under-test"
+__all__ = ["store"]  # the DataStore fixture of the store tests: the local PostgreSQL, registered
 
 
 def get(url: str) -> tuple[int, Any]:
@@ -132,6 +135,36 @@ def test_hidden_products_stay_out_of_the_catalog_of_a_real_cluster(
     assert (status, error["error"]["reason"]) == (404, "NotFound")
     _, listed = get(f"{base}/api/v1/dataproducts?domain={namespace}")
     assert [p["name"] for p in listed["items"]] == ["visible-orders"]
+
+
+def test_the_catalog_shows_a_placed_store_ports_table_and_how_its_reader_reads_it(
+    kube: BlockingClient, store: str, postgres: Any, domain: str, operator_with_catalog: str
+) -> None:
+    base, namespace = operator_with_catalog, domain
+    orders = example(namespace)
+    orders["spec"].update(inputs=[], pipelines=[])
+    orders["spec"]["outputPorts"] = orders["spec"]["outputPorts"][:1]
+    orders["spec"]["outputPorts"][0].pop("storage")
+    orders["spec"]["outputPorts"][0]["store"] = {"name": store}
+    reader = {"kind": "ServiceAccount", "name": "analyst", "namespace": namespace}
+    orders["spec"]["access"] = {"readers": [reader]}
+    endpoint = create_ready(kube, orders)["status"]["outputPorts"][0]["endpoint"]
+
+    def shown() -> str | None:
+        with urllib.request.urlopen(f"{base}/dataproducts/{namespace}/orders", timeout=10) as page:  # noqa: S310
+            text = html.unescape(page.read().decode())
+        return text if "table in DataStore" in text else None
+
+    text = wait_for(shown, timeout=15, description="the catalog to show the placed port")
+    assert f"<code>{postgres.host}:{postgres.port}</code>" in text
+    assert f"<code>{endpoint['schema']}.{endpoint['table']}</code>" in text
+    assert f"kubectl get secret dm-store-{store}-analyst -n {namespace}" in text
+    table = f"{endpoint['schema']}.{endpoint['table']}"
+    assert f"-c 'SELECT * FROM {table} LIMIT 10'" in text  # noqa: S608 - text on the page
+    url = f"{base}/api/v1/dataproducts/{namespace}/orders/export/odcs?port=orders-v1"
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our own server
+        (contract,) = list(yaml.safe_load_all(response.read()))
+    assert contract["servers"][0]["schema"] == endpoint["schema"]
 
 
 @pytest.fixture
