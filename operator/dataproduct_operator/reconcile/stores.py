@@ -82,6 +82,7 @@ from dataproduct_operator.stores.inputs import (
 )
 from dataproduct_operator.stores.postgres import naming as postgres_naming
 from dataproduct_operator.stores.postgres.settings import PostgresSettings, postgres_settings
+from dataproduct_operator.stores.postgres.state import reader_role
 from dataproduct_operator.stores.postgres.store import PostgresStore
 
 logger = logging.getLogger(__name__)
@@ -299,7 +300,9 @@ def _port_statuses(result: EnsureResult) -> dict[str, PortStatus]:
                     kind=grant.reader.kind,
                     name=grant.reader.name,
                     namespace=grant.reader.namespace,
-                    role=grant.role,
+                    # the reader's own role (its login, or the role a DBA maps real logins
+                    # onto), a member of the port's read role grant.role
+                    role=reader_role(grant.reader).name,
                 )
                 for grant in placement.grants
             ],
