@@ -192,10 +192,25 @@ def _columns(postgres: LocalPostgres, schema: str, table: str) -> dict[str, tupl
 
 
 def test_a_store_is_ready_and_says_what_is_wrong_with_a_bad_login(
-    operator: OperatorProcess, kube: BlockingClient, store: str, postgres: LocalPostgres
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    *,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
 ) -> None:
     found = _ready_store(kube, store)
     assert found["status"]["serverVersion"].startswith("15")
+    # It counts the ports placed in it, following its products.
+    create_ready(kube, _product(domain, []))
+    wait_for(
+        lambda: (
+            (get_if_present(kube, f"{STORES}/{store}") or {}).get("status", {}).get("portsPlaced")
+            or None
+        ),
+        timeout=30,
+        description="the store to count its ports",
+    )
     # A wrong password: AuthenticationFailed, and the password is nowhere in the status.
     wrong = {"username": postgres.username, "password": "not-the-password"}
     _put_secret(kube, _secret(OPERATOR_NAMESPACE, "t-pg-wrong", wrong))

@@ -245,6 +245,7 @@ class StoreWork:
     result: StoreResult | None
     wiring: StoreWiring
     notes: list[Note] = field(default_factory=list)
+    stores_counted: set[str] = field(default_factory=set)  # stores whose count of ports changed
 
 
 class _SecretWriter:
