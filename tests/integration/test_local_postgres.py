@@ -124,3 +124,32 @@ def test_down_after_sigkill_of_postgres_then_up_starts_a_fresh_one(tmp_path: Pat
         assert rows == [(again.username,)]
     finally:
         controlplane.down(directory)
+
+
+def test_a_port_taken_before_postgres_binds_it_gets_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ports are chosen when ``up`` begins and PostgreSQL binds its own seconds later:
+    another process taking it meanwhile costs a start on another port, not the cluster."""
+    chosen = controlplane._free_ports
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        first = [True]
+
+        def ports(count: int) -> list[int]:
+            found = chosen(count)
+            if first[0] and count > 1:
+                first[0] = False
+                return [*found[:-1], taken]  # PostgreSQL's is the last
+            return found
+
+        monkeypatch.setattr(controlplane, "_free_ports", ports)
+        directory = tmp_path / "cluster"
+        info = controlplane.up(directory).postgres
+        try:
+            assert info.port != taken
+            assert login_sql(info, info.username, info.password, "SELECT 1") == [(1,)]
+        finally:
+            controlplane.down(directory)

@@ -192,10 +192,25 @@ def _columns(postgres: LocalPostgres, schema: str, table: str) -> dict[str, tupl
 
 
 def test_a_store_is_ready_and_says_what_is_wrong_with_a_bad_login(
-    operator: OperatorProcess, kube: BlockingClient, store: str, postgres: LocalPostgres
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    *,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
 ) -> None:
     found = _ready_store(kube, store)
     assert found["status"]["serverVersion"].startswith("15")
+    # It counts the ports placed in it, following its products.
+    create_ready(kube, _product(domain, []))
+    wait_for(
+        lambda: (
+            (get_if_present(kube, f"{STORES}/{store}") or {}).get("status", {}).get("portsPlaced")
+            or None
+        ),
+        timeout=30,
+        description="the store to count its ports",
+    )
     # A wrong password: AuthenticationFailed, and the password is nowhere in the status.
     wrong = {"username": postgres.username, "password": "not-the-password"}
     _put_secret(kube, _secret(OPERATOR_NAMESPACE, "t-pg-wrong", wrong))
@@ -228,7 +243,8 @@ def test_a_store_port_gets_a_table_a_writer_and_readers_who_may_only_select(
     consumer: str,
 ) -> None:
     reader = {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
-    product = create_ready(kube, _product(domain, [reader]))
+    analysts = {"kind": "Group", "name": "finance-analysts"}
+    product = create_ready(kube, _product(domain, [reader, analysts]))
     (port,) = product["status"]["outputPorts"]
     endpoint = port["endpoint"]
     assert (endpoint["store"], endpoint["port"]) == (store, postgres.port)
@@ -260,10 +276,24 @@ def test_a_store_port_gets_a_table_a_writer_and_readers_who_may_only_select(
         q("CREATE TABLE {t} (x int)", schema, "intruder"),
     ):
         assert _denied(postgres, user, password, statement), statement
-    # Nothing of the passwords in the status or the Events.
+    # A Group reader: a role named for it (NOLOGIN), member of the port's read role.
+    group = next(g for g in port["grants"] if g["kind"] == "Group")
+    assert group["role"] == "dm_group_finance_analysts"
+    memberships = superuser_sql(
+        postgres,
+        "SELECT r.rolcanlogin, shobj_description(g.oid, 'pg_authid') FROM pg_roles r "
+        "JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid "
+        "WHERE r.rolname = %s",
+        (group["role"],),
+    )
+    assert [(can_login, '"role":"read"' in marker) for can_login, marker in memberships] == [
+        (False, True)
+    ]
+    # Nothing of the passwords in the status, the Events or the operator's log.
     events = kube.get(f"/api/v1/namespaces/{domain}/events")["items"]
-    assert password not in str(product) and writer[1] not in str(product)
-    assert password not in str(events) and writer[1] not in str(events)
+    log = operator.log.read_text()
+    for secret in (password, writer[1]):
+        assert secret not in str(product) and secret not in str(events) and secret not in log
 
 
 def _create(kube: BlockingClient, document: dict[str, Any]) -> dict[str, Any]:
@@ -560,6 +590,19 @@ def test_a_reader_outside_the_mesh_is_reported(
 ) -> None:
     outsider = {"kind": "ServiceAccount", "name": "x", "namespace": "nowhere-in-the-mesh"}
     _create(kube, _product(domain, [outsider]))
+    missing = _product(domain, [])
+    missing["metadata"]["name"] = "elsewhere"
+    missing["spec"]["outputPorts"][0]["store"] = {"name": "no-such-store"}
+    _create(kube, missing)
+
+    def not_found() -> dict[str, Any] | None:
+        found = get_if_present(kube, product_path(domain, "elsewhere"))
+        got = condition(found, "StorageReady") or {} if found else {}
+        return got if got.get("reason") == "StoreNotFound" else None
+
+    assert (
+        "no-such-store" in wait_for(not_found, timeout=30, description="StoreNotFound")["message"]
+    )
 
     def reported() -> dict[str, Any] | None:
         found = get_if_present(kube, product_path(domain, "orders"))

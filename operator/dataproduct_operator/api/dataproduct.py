@@ -584,7 +584,11 @@ class PortGrant(ApiModel):
     kind: ReaderKind = Field(description="Group, User or ServiceAccount.")
     name: str = Field(description="Name of the group, user or ServiceAccount.")
     namespace: str | None = Field(default=None, description="Namespace of a ServiceAccount.")
-    role: str = Field(description="The store's role (a login for a ServiceAccount).")
+    role: str = Field(
+        description="The reader's own role in the store: a ServiceAccount's login, or the "
+        "NOLOGIN role of a Group or User that a DBA maps real logins onto; a member of the "
+        "port's read role."
+    )
 
 
 class PortStatus(ApiModel):

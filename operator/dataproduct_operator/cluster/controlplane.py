@@ -90,6 +90,10 @@ class ClusterAlreadyRunningError(UserError):
     """``up`` on a directory whose cluster still runs."""
 
 
+# Starts of PostgreSQL when its port was taken between choosing it and binding it.
+POSTGRES_PORT_ATTEMPTS = 3
+
+
 def _free_ports(count: int) -> list[int]:
     """Distinct free loopback ports (all held open until chosen, so none repeats)."""
     sockets = []
@@ -141,6 +145,11 @@ class _Starter:
         running, when ``argv[0]`` only prepares for it (``setpriv``)."""
         process = start_process(name, argv, self.layout.log(name))
         self.processes.append(replace(process, executable=executable or process.executable))
+        self.save()
+
+    def forget(self, name: str) -> None:
+        """Forget a component that exited (to start it again)."""
+        self.processes = [c for c in self.processes if c.name != name]
         self.save()
 
     def save(self) -> None:
@@ -316,13 +325,27 @@ def _start_control_plane(
 def _start_postgres(
     starter: _Starter, database: postgres.PostgresSetup, step: Step
 ) -> tuple[LocalPostgres, float]:
-    """PostgreSQL's server once ``initdb`` is done, then its admin; and how long this took."""
+    """PostgreSQL's server once ``initdb`` is done, then its admin; and how long this took.
+
+    Its port was chosen free when ``up`` began, seconds earlier: when another process (an
+    outgoing connection's ephemeral port, say) took it meanwhile, the server starts again on
+    another free port."""
     t = time.monotonic()
     database.finish_initdb()
-    starter.start(
-        postgres.NAME, database.server_command(), executable=str(database.binaries.postgres)
-    )
-    step(postgres.NAME, "PostgreSQL to accept connections", database.accepting, t)
+    for attempt in range(1, POSTGRES_PORT_ATTEMPTS + 1):
+        starter.start(
+            postgres.NAME, database.server_command(), executable=str(database.binaries.postgres)
+        )
+        try:
+            step(postgres.NAME, "PostgreSQL to accept connections", database.accepting, t)
+            break
+        except ComponentStartError:
+            if attempt == POSTGRES_PORT_ATTEMPTS or not postgres.port_was_taken(database.log):
+                raise
+            starter.forget(postgres.NAME)
+            database.port = _free_ports(1)[0]
+            starter.state["postgres"] = database.record()
+            starter.save()
     local_postgres = database.create_admin()
     return local_postgres, round(time.monotonic() - t, 2)
 

@@ -185,6 +185,11 @@ def remove_server_files(directory: Path, record: dict[str, Any] | None) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def port_was_taken(log: Path) -> bool:
+    """Whether the server's last start failed because its port was in use."""
+    return "could not create any TCP/IP sockets" in tail(log)
+
+
 class PostgresSetup:
     """One ``up``'s PostgreSQL: files placed and ``initdb`` started by :meth:`begin`, then
     the server started by the caller (recorded with the other components) with

@@ -359,12 +359,12 @@ aggregates the built-in `view` and every ClusterRole labelled
 `datamesh-domain-editor-rules`, which also lets the team create Secrets but read none;
 `datamesh-view`, aggregated into `view`: read DataProducts), the ValidatingAdmissionPolicy
 `datamesh-confirm-data-deletion` (an update that deletes the data of output ports needs the
-annotation `datamesh.dev/confirm-data-deletion` naming them), the `DataProduct`, `DataDomain`
-and `MeshPolicy` CRDs (behind `crds.enabled`, kept on uninstall while `crds.keep`), the starter
-MeshPolicies (behind `policies.enabled`; created by a post-install/post-upgrade hook once the
-CRDs are served, left in place by `helm uninstall` and by turning the value off: delete them
-with `kubectl delete mpol <name>`), the data product catalog
-and its Service `<release>-catalog` (web pages, JSON API under `/api/v1/`, lineage, exports;
+annotation `datamesh.dev/confirm-data-deletion` naming them), the `DataProduct`, `DataDomain`,
+`MeshPolicy` and `DataStore` CRDs (behind `crds.enabled`, kept on uninstall while
+`crds.keep`), the starter MeshPolicies (behind `policies.enabled`; created by a
+post-install/post-upgrade hook once the CRDs are served, left in place by `helm uninstall`
+and by turning the value off: delete them with `kubectl delete mpol <name>`), the data product
+catalog and its Service `<release>-catalog` (web pages, JSON API under `/api/v1/`, lineage, exports;
 served by the operator's process, or with `catalog.standalone` by a Deployment of its own with a
 read-only identity) and an optional ServiceMonitor. Values are checked against
 `values.schema.json`: an unknown or mistyped key fails `helm install` with its path.
@@ -398,6 +398,49 @@ kubectl apply -f examples/
 kubectl get dataproducts -A
 kubectl -n dataproduct-system port-forward service/dataproduct-operator-catalog 8090:80
 ```
+
+## Registering an existing PostgreSQL
+
+Output ports live in a `DataStore`: a PostgreSQL server the operator places products' schemas
+in, with a login that has `CREATEROLE` and `CREATE` on the database (no superuser). Its Secret
+(keys `username` and `password`) must be in the release's namespace, the only one where the
+operator may read Secrets:
+
+```sql
+CREATE ROLE datamesh_admin LOGIN CREATEROLE PASSWORD '<password>';
+GRANT CREATE ON DATABASE mesh TO datamesh_admin;
+```
+
+```console
+kubectl -n dataproduct-system create secret generic shared-pg-admin \\
+  --type=kubernetes.io/basic-auth --from-literal=username=datamesh_admin \\
+  --from-literal=password='<password>'
+kubectl -n dataproduct-system create secret generic shared-pg-ca --from-file=ca.crt=ca.pem
+kubectl apply -f datastore.yaml   # below
+kubectl get dst   # Ready, with the server's version; or the missing privilege named
+```
+
+```yaml
+apiVersion: datamesh.dev/v1alpha1
+kind: DataStore
+metadata:
+  name: shared-pg
+  annotations: {{datamesh.dev/is-default-store: "true"}}  # ports naming no store go here
+spec:
+  type: Postgres
+  postgres:
+    host: shared-pg-rw.databases.svc
+    database: mesh
+    sslMode: verify-full
+    caSecretRef: {{name: shared-pg-ca}}
+  credentialsSecretRef: {{namespace: dataproduct-system, name: shared-pg-admin}}
+```
+
+For a CloudNativePG cluster, declare the role in `spec.managed.roles` (`createrole: true`) and use
+the `<cluster>-rw` Service and the `<cluster>-ca` Secret's `ca.crt`; for a managed server, the
+provider's administrative user and CA bundle. `sslMode` is `disable` (trusted networks only),
+`require` (encrypted) or `verify-full` (certificate and host name checked). What the operator
+creates in the database, and how readers get their logins, in docs/stores.md.
 
 Build the image with `docker build -f operator/Dockerfile -t <repository>:{__version__} .` from the
 repository root. `helm uninstall` removes the operator and leaves the CRDs, every `DataProduct`

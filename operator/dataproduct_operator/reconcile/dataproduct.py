@@ -41,7 +41,12 @@ from dataproduct_operator.api.dataproduct import (
     DeletionPolicy,
     Discoverability,
 )
-from dataproduct_operator.api.kinds import DATA_PRODUCT, DATA_PRODUCT_KIND, LEGACY_FINALIZER
+from dataproduct_operator.api.kinds import (
+    DATA_PRODUCT,
+    DATA_PRODUCT_KIND,
+    DATA_STORE,
+    LEGACY_FINALIZER,
+)
 from dataproduct_operator.api.naming import claim_name
 from dataproduct_operator.constants import (
     ANNOTATION_DESIRED_HASH,
@@ -132,6 +137,8 @@ POLICY_STATUS_AFTER_AUDIT_SECONDS = 5.0  # the violation counts follow, once for
 # A product granted (or no longer granted) another's port is reconciled this long after: its
 # InputsReady and its pipelines' inputs follow.
 CONSUMER_AFTER_SECONDS = 0.5
+# A DataStore's count of ports placed follows its products this long after, once for a burst.
+STORE_AFTER_PRODUCTS_SECONDS = 5.0
 
 CHILD_KINDS = (
     ("v1", "ServiceAccount"),
@@ -816,6 +823,10 @@ async def reconcile_data_product(
         notes.append(Note(WARNING if run.warning else NORMAL, run.reason, run.message, True))
     follow_ups = _follow_ups(ctx, body, product, status, violations)
     follow_ups += _consumers_to_wire(product, status)
+    follow_ups += [
+        FollowUp(DATA_STORE, "", store, Want.REFRESH, STORE_AFTER_PRODUCTS_SECONDS)
+        for store in sorted(stores.stores_counted if stores else ())
+    ]
     return Outcome(
         subject=body,
         status=status,
@@ -838,9 +849,8 @@ async def _converge_stores(ctx: ProductContext, product: DataProduct, *, now: st
     if ctx.stores is not None:
         work = await converge_store_ports(ctx.stores, ctx.mesh, product, choice, now=now)
         placed = len(work.result.ports) if work.result else 0
-        ctx.mesh.place(
-            (product.namespace, product.name), choice.store.name if choice.store else None, placed
-        )
+        store = choice.store.name if choice.store else None
+        work.stores_counted = ctx.mesh.place((product.namespace, product.name), store, placed)
         return work
     return StoreWork(
         StoreResult(
@@ -1007,7 +1017,7 @@ async def let_go_data_product(
         notes.append(Note(NORMAL, Reason.RETAINED, message))
     if last is not None:
         notes += await let_go_of_store_ports(ctx, last)
-    ctx.mesh.place((namespace, name), None, 0)
+    counted = ctx.mesh.place((namespace, name), None, 0)
     if current is not None:
         # Let go of a deleted product an earlier version held (a conflict if it changed).
         await remove_finalizer(ctx.client, current, LEGACY_FINALIZER)
@@ -1016,6 +1026,10 @@ async def let_go_data_product(
     ctx.name_waits.wait((namespace, name), ())
     mesh = ctx.mesh
     follow_ups = _policy_statuses(mesh) if mesh.violations.forget(namespace, name) else []
+    follow_ups += [
+        FollowUp(DATA_STORE, "", store, Want.REFRESH, STORE_AFTER_PRODUCTS_SECONDS)
+        for store in sorted(counted)
+    ]
     domain = mesh.domain_of(namespace)
     if mesh.domain_products.saw(namespace, name, None) and domain is not None:
         follow_ups.append(

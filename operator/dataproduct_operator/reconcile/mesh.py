@@ -169,12 +169,22 @@ class MeshState:
         """Every domain's namespace, by domain name."""
         return {name: namespace for namespace, name in self.domain_of_namespace.items()}
 
-    def place(self, product: ProductKey, store: str | None, ports: int) -> None:
-        """Record how many ports ``product`` has in ``store`` (None, or 0 ports: none)."""
-        for placed in self.placed_ports.values():
-            placed.pop(product, None)
-        if store is not None and ports:
-            self.placed_ports.setdefault(store, {})[product] = ports
+    def place(self, product: ProductKey, store: str | None, ports: int) -> set[str]:
+        """Record how many ports ``product`` has in ``store`` (None, or 0 ports: none); the
+        stores whose count changed."""
+        changed = set()
+        for name, placed in self.placed_ports.items():
+            if name != store and placed.pop(product, None) is not None:
+                changed.add(name)
+        if store is not None:
+            placed = self.placed_ports.setdefault(store, {})
+            if placed.get(product, 0) != ports:
+                changed.add(store)
+            if ports:
+                placed[product] = ports
+            else:
+                placed.pop(product, None)
+        return changed
 
     def audited_policies(self) -> list[CompiledPolicy]:
         return list(self.compiled_policies.values())

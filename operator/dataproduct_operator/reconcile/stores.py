@@ -82,6 +82,7 @@ from dataproduct_operator.stores.inputs import (
 )
 from dataproduct_operator.stores.postgres import naming as postgres_naming
 from dataproduct_operator.stores.postgres.settings import PostgresSettings, postgres_settings
+from dataproduct_operator.stores.postgres.state import reader_role
 from dataproduct_operator.stores.postgres.store import PostgresStore
 
 logger = logging.getLogger(__name__)
@@ -244,6 +245,7 @@ class StoreWork:
     result: StoreResult | None
     wiring: StoreWiring
     notes: list[Note] = field(default_factory=list)
+    stores_counted: set[str] = field(default_factory=set)  # stores whose count of ports changed
 
 
 class _SecretWriter:
@@ -299,7 +301,9 @@ def _port_statuses(result: EnsureResult) -> dict[str, PortStatus]:
                     kind=grant.reader.kind,
                     name=grant.reader.name,
                     namespace=grant.reader.namespace,
-                    role=grant.role,
+                    # the reader's own role (its login, or the role a DBA maps real logins
+                    # onto), a member of the port's read role grant.role
+                    role=reader_role(grant.reader).name,
                 )
                 for grant in placement.grants
             ],
