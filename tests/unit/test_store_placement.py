@@ -9,9 +9,10 @@ from dataproduct_operator.api.conditions import Reason
 from dataproduct_operator.api.dataproduct import DataProduct, PortEndpoint
 from dataproduct_operator.api.datastore import DataStore
 from dataproduct_operator.api.naming import reader_secret_name
+from dataproduct_operator.reconcile.dataproduct import wire_inputs
 from dataproduct_operator.specs.dataproduct import InputWiring, StoreWiring, build_children
 from dataproduct_operator.status.placement import choose_store
-from dataproduct_operator.status.stores import check_inputs, inputs_aspect
+from dataproduct_operator.status.stores import InputCheck, check_inputs, inputs_aspect
 
 
 def _store(name: str, *, default: bool = False, domains: list[str] | None = None) -> DataStore:
@@ -227,3 +228,12 @@ def test_the_default_applies_when_a_port_is_first_placed_and_never_moves_it_afte
     )
     choice = choose_store(in_store, {**stores, "old": _store("old")})
     assert choice.ok and choice.store is not None and choice.store.name == "old"
+
+
+def test_pipelines_get_their_inputs_only_once_every_input_is_ready():
+    ready = InputCheck("orders", Reason.INPUTS_AVAILABLE, "", "s.orders", "dm-store-pg-revenue")
+    waiting = InputCheck("customers", Reason.ACCESS_NOT_GRANTED, "not a reader")
+    assert wire_inputs(None, [ready]).inputs == (
+        InputWiring("orders", "s.orders", "dm-store-pg-revenue"),
+    )
+    assert wire_inputs(None, [ready, waiting]).inputs == ()

@@ -552,7 +552,7 @@ async def converge_children(
     ``stores``: what the store side did (the wiring of the pipelines); ``inputs``: the inputs
     from other products, checked."""
     client, cache = ctx.client, ctx.cache
-    wiring = _wired(stores, inputs)
+    wiring = wire_inputs(stores, inputs)
     children, jobs = await observe(
         client, product.namespace, product.name, prometheus=prometheus, cache=cache
     )
@@ -616,15 +616,18 @@ async def converge_children(
     return status, Converged(result, conflicts, tuple(volumes.notes))
 
 
-def _wired(stores: StoreWork | None, inputs: list[InputCheck] | None) -> StoreWiring:
-    """The store wiring with the inputs ready to read added."""
+def wire_inputs(stores: StoreWork | None, inputs: list[InputCheck] | None) -> StoreWiring:
+    """The store wiring, with the inputs once every one is ready (InputsReady): a pipeline
+    never runs with some of its inputs."""
     wiring = stores.wiring if stores else StoreWiring()
-    ready = tuple(
+    ready = [
         InputWiring(check.name, check.table, check.secret)
         for check in inputs or []
         if check.table is not None and check.secret is not None
-    )
-    return replace(wiring, inputs=ready)
+    ]
+    if len(ready) != len(inputs or []):
+        return wiring
+    return replace(wiring, inputs=tuple(ready))
 
 
 async def check_product_inputs(ctx: ProductContext, product: DataProduct) -> list[InputCheck]:
