@@ -414,6 +414,7 @@ def phase_drift(run: OperatorRun, products: int, interval: float, results: Resul
     results["restart_reads_per_product"] = store_counts(run).reads / products
     resumed = wait_no_changes(run, reads=False)
     results["restart_changes"] = resumed.changes
+    log(f"   every product resumed: {resumed.changes} changes; waiting for a whole drift pass")
     # One whole pass: from the end of one to the end of the next.
     first = resumed.drift_passes + 1
     wait_until(lambda: store_counts(run).drift_passes >= first, "a drift pass", timeout=3600)
@@ -421,6 +422,7 @@ def phase_drift(run: OperatorRun, products: int, interval: float, results: Resul
     wait_until(lambda: store_counts(run).drift_passes > start.drift_passes, "the next drift pass",
                timeout=3600)  # fmt: skip
     spent = store_counts(run) - start
+    log(f"   a drift pass: {spent.changes} changes, {spent.reads} reads")
     results["drift_changes"] = spent.changes
     results["drift_reads_per_product"] = spent.reads / products
 
