@@ -148,6 +148,10 @@ bench: venv tools ## Mesh-scale benchmark on its own control plane: N products (
 	$(BIN)/python -m benchmarks.mesh --n $(N) $(if $(GROW_TO),--grow-to $(GROW_TO)) \
 		--command "make bench N=$(N)$(if $(GROW_TO), GROW_TO=$(GROW_TO))"
 
+.PHONY: bench-stores
+bench-stores: venv tools ## Store benchmark on its own control plane and PostgreSQL: N products (default 50) with 2 PostgreSQL ports and 3 readers: T_op/T_raw, statements per product, peak connections, idle drift statements, create->Ready p50
+	$(BIN)/python -m benchmarks.stores --n $(N) --command "make bench-stores N=$(N)"
+
 .PHONY: bench-catalog
 bench-catalog: venv tools ## The catalog at mesh scale on its own control plane: N products (default 50): sync time, RSS, page latencies, freshness, API calls per view; GROW_TO=M also measures memory growth to M
 	$(BIN)/python -m benchmarks.catalog --n $(N) $(if $(GROW_TO),--grow-to $(GROW_TO)) \

@@ -4,16 +4,18 @@ Reconcile totals and durations; errors by kind and class; whether this process l
 drift loop last completed a pass; and per product: readiness, the last successful and the last
 failed pipeline run, and data staleness (seconds since the last successful run), computed at
 scrape time so it grows between reconciles as real staleness does; per MeshPolicy rule, how many
-products violate it. A Hidden product is never named: its series carry its uid and its pipelines
-are one series (:mod:`~dataproduct_operator.api.metric_labels`).
+products violate it; per DataStore, the statements its driver executed (reads, changes) and the
+most connections its pool held at once. A Hidden product is never named: its series carry its
+uid and its pipelines are one series (:mod:`~dataproduct_operator.api.metric_labels`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -81,6 +83,48 @@ class LoopHeartbeats(Collector):
             count.add_metric([loop], passes)
         yield heartbeat
         yield count
+
+
+class StoreCounts(Protocol):
+    """What one store's driver executed so far (its ``StatementCounter``, read at scrape time)."""
+
+    reads: int
+    changes: int
+    transactions: int
+    peak_connections: int
+
+
+class StoreStatements(Collector):
+    """The statements each DataStore's driver executed, by kind (``read``: catalog queries and
+    locks; ``change``: DDL and DCL), its transactions, and the most connections its pool held at
+    once (``counts``: store -> counts, asked at scrape time). A driver made anew (the store's
+    spec or Secret changed) starts again from zero, as a restarted process does."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, StoreCounts]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        statements = CounterMetricFamily(
+            "dataproduct_store_statements",
+            "Statements the operator executed in the DataStore, by kind (read, change)",
+            labels=["store", "kind"],
+        )
+        transactions = CounterMetricFamily(
+            "dataproduct_store_transactions",
+            "Transactions the operator ran in the DataStore",
+            labels=["store"],
+        )
+        peak = GaugeMetricFamily(
+            "dataproduct_store_peak_connections",
+            "The most connections to the DataStore the operator's pool held at once",
+            labels=["store"],
+        )
+        for store, counts in sorted(self._counts().items()):
+            statements.add_metric([store, "read"], counts.reads)
+            statements.add_metric([store, "change"], counts.changes)
+            transactions.add_metric([store], counts.transactions)
+            peak.add_metric([store], counts.peak_connections)
+        yield from (statements, transactions, peak)
 
 
 class ProductHealth(Collector):
@@ -197,6 +241,9 @@ class OperatorMetrics:
 
     def count_policy_violations(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
         self.registry.register(PolicyViolations(counts))
+
+    def count_store_statements(self, counts: Callable[[], Mapping[str, StoreCounts]]) -> None:
+        self.registry.register(StoreStatements(counts))
 
     def count_loop_passes(self, passes: Callable[[], dict[str, tuple[float | None, int]]]) -> None:
         self.registry.register(LoopHeartbeats(passes))

@@ -13,27 +13,39 @@ from pathlib import Path
 
 from benchmarks.catalog import KEYS as CATALOG_KEYS
 from benchmarks.mesh import KEYS
+from benchmarks.stores import KEYS as STORES_KEYS
+from benchmarks.stores import POOL
 from tests.helpers import REPO
 
 N = 5
+HAND_WRITTEN = "# Benchmarks\n\nHand-written text stays.\n"
 
 
-def test_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> None:
+def run_benchmark(
+    module: str, tmp_path: Path, *arguments: str, timeout: int
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``python -m <module>`` at size N, writing its results and docs page under ``tmp_path``
+    (the page starts with hand-written text that must stay); the run and the page."""
     docs = tmp_path / "benchmarks.md"
-    docs.write_text("# Benchmarks\n\nHand-written text stays.\n")
+    docs.write_text(HAND_WRITTEN)
     result = subprocess.run(
-        [
-            sys.executable, "-m", "benchmarks.mesh", f"--n={N}", "--idle-seconds=2",
-            "--latency-count=2", f"--results-dir={tmp_path / 'results'}", f"--docs={docs}",
-            f"--operator-log={tmp_path / 'operator.log'}", "--command=make bench N=5",
-        ],
+        [sys.executable, "-m", module, f"--n={N}", *arguments,
+         f"--results-dir={tmp_path / 'results'}", f"--docs={docs}"],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+    return result, docs
+
+
+def test_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> None:
+    result, docs = run_benchmark(
+        "benchmarks.mesh", tmp_path, "--idle-seconds=2", "--latency-count=2",
+        f"--operator-log={tmp_path / 'operator.log'}", "--command=make bench N=5", timeout=600,
+    )  # fmt: skip
 
     (written,) = (tmp_path / "results").glob("*.json")
     figures = json.loads(written.read_text())
@@ -51,7 +63,7 @@ def test_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> None:
 
     assert "T_op / T_raw" in result.stdout
     text = docs.read_text()
-    assert text.startswith("# Benchmarks\n\nHand-written text stays.\n")
+    assert text.startswith(HAND_WRITTEN)
     assert "$ make bench N=5" in text
     assert f"| products | {N} |" in text
 
@@ -84,22 +96,11 @@ def test_request_costs_are_measured_for_every_kind_of_request() -> None:
 
 
 def test_catalog_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> None:
-    docs = tmp_path / "benchmarks.md"
-    docs.write_text("# Benchmarks\n\nHand-written text stays.\n")
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "benchmarks.catalog", f"--n={N}", "--requests=2",
-            "--freshness-count=2", f"--grow-to={2 * N}", f"--results-dir={tmp_path / 'results'}",
-            f"--docs={docs}", f"--catalog-log={tmp_path / 'catalog.log'}",
-            "--command=make bench-catalog N=5",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result, docs = run_benchmark(
+        "benchmarks.catalog", tmp_path, "--requests=2", "--freshness-count=2",
+        f"--grow-to={2 * N}", f"--catalog-log={tmp_path / 'catalog.log'}",
+        "--command=make bench-catalog N=5", timeout=300,
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
 
     (written,) = (tmp_path / "results").glob("catalog-*.json")
     figures = json.loads(written.read_text())
@@ -116,6 +117,35 @@ def test_catalog_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> 
 
     assert "health unknown" in result.stdout
     text = docs.read_text()
-    assert text.startswith("# Benchmarks\n\nHand-written text stays.\n")
+    assert text.startswith(HAND_WRITTEN)
     assert "$ make bench-catalog N=5" in text
     assert "| `/lineage` |" in text
+
+
+def test_store_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> None:
+    result, docs = run_benchmark(
+        "benchmarks.stores", tmp_path, "--latency-count=2", "--drift-interval=1",
+        f"--operator-log={tmp_path / 'operator.log'}", "--command=make bench-stores N=5",
+        timeout=300,
+    )  # fmt: skip
+
+    (written,) = (tmp_path / "results").glob("stores-*.json")
+    figures = json.loads(written.read_text())
+    assert set(STORES_KEYS) <= set(figures)
+    assert figures["n"] == N
+    for key in ("t_raw_s", "t_op_s", "ratio", "p50_ready_s", "drift_reads_per_product"):
+        assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
+    # The operator ran at least the statements of the baseline, within its pool.
+    assert figures["changes_per_product"] >= figures["raw_statements_per_product"] > 0
+    assert 1 <= figures["peak_connections_pool"] <= POOL
+    assert 1 <= figures["peak_connections_server"] <= POOL
+    # Nothing changed: a drift pass and a restart only read.
+    assert figures["drift_changes"] == 0
+    assert figures["restart_changes"] == 0
+    assert json.loads(result.stdout.strip().splitlines()[-1])["n"] == N
+
+    assert "T_op / T_raw" in result.stdout
+    text = docs.read_text()
+    assert text.startswith(HAND_WRITTEN)
+    assert "$ make bench-stores N=5" in text
+    assert f"| products (2 PostgreSQL ports, 3 ServiceAccount readers each) | {N} |" in text

@@ -83,7 +83,7 @@ from dataproduct_operator.stores.inputs import (
 from dataproduct_operator.stores.postgres import naming as postgres_naming
 from dataproduct_operator.stores.postgres.settings import PostgresSettings, postgres_settings
 from dataproduct_operator.stores.postgres.state import reader_role
-from dataproduct_operator.stores.postgres.store import PostgresStore
+from dataproduct_operator.stores.postgres.store import PostgresStore, StatementCounter
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +197,10 @@ class StoreConnections:
         """The driver made for a store, if any (for counts and benchmarks)."""
         known = self._drivers.get(name)
         return known[1] if known else None
+
+    def counters(self) -> dict[str, StatementCounter]:
+        """What each store's driver executed so far (for the operator's metrics)."""
+        return {name: driver.counter for name, (_, driver) in self._drivers.items()}
 
     async def forget(self, name: str) -> None:
         known = self._drivers.pop(name, None)

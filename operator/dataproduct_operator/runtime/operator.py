@@ -138,6 +138,7 @@ class OperatorRuntime:
         self.loops.add(DRIFT_LOOPS[DATA_STORE], interval, self._drift_stores)
         self.metrics.count_policy_violations(self.mesh.violations.counts)
         self.metrics.count_loop_passes(self.loops.last_passes)
+        self.metrics.count_store_statements(self.store_connections.counters)
 
     def _controllers(self) -> tuple[Controller, Controller, Controller, Controller]:
         config, client, clock, mesh = self.config, self.client, self.clock, self.mesh

@@ -231,9 +231,22 @@ class PostgresStore:
     async def _apply(
         self, connection: psycopg.AsyncConnection[Any], plan: Plan
     ) -> list[RefusedChange]:
-        """Run the plan's statements; data-dependent ones in savepoints, their refusals returned."""
+        """Run the plan's statements; data-dependent ones in savepoints, their refusals returned.
+
+        The statements before the first data-dependent one cannot fail on the rows: they go in
+        one pipeline (one round trip instead of one each; the first error still aborts the
+        transaction and is raised as before)."""
         refused: list[RefusedChange] = []
-        for statement in plan.statements:
+        statements = plan.statements
+        leading = next(
+            (i for i, s in enumerate(statements) if s.effect is Effect.DATA_DEPENDENT),
+            len(statements),
+        )
+        if leading:
+            async with connection.pipeline():
+                for statement in statements[:leading]:
+                    await self._execute(connection, statement)
+        for statement in statements[leading:]:
             if statement.effect is not Effect.DATA_DEPENDENT:
                 await self._execute(connection, statement)
                 continue
