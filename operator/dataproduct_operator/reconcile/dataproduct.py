@@ -707,7 +707,8 @@ async def refresh_status(
 
 def _claims_pending(status: DataProductStatus) -> bool:
     """Every claim that is not bound is pending (none lost or missing)."""
-    unbound = [port.phase for port in status.output_ports if port.phase != "Bound"]
+    claims = [port for port in status.output_ports if port.claim_name]
+    unbound = [port.phase for port in claims if port.phase != "Bound"]
     return bool(unbound) and all(phase == "Pending" for phase in unbound)
 
 
