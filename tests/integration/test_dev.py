@@ -403,10 +403,20 @@ def test_dev_puts_the_example_ports_in_postgres_and_its_printed_reader_reads_but
         and any("dataProduct" in source for source in p["spec"].get("inputs", []))
     } == {"InputsAvailable"}
 
-    stores = run_kubectl(kubectl_binary, kubeconfig, "get", "dst").stdout.splitlines()
-    header = stores[0].split()
-    (local,) = [dict(zip(header, row.split(), strict=True)) for row in stores[1:]]
-    assert (local["NAME"], local["READY"]) == ("local-postgres", "True"), stores
+    ports = sum(len(p["spec"]["outputPorts"]) for p in products)
+
+    def local_store_counting_every_port() -> dict[str, str] | None:
+        stores = run_kubectl(kubectl_binary, kubeconfig, "get", "dst").stdout.splitlines()
+        header = stores[0].split()
+        (local,) = [dict(zip(header, row.split(), strict=True)) for row in stores[1:]]
+        return local if local["PORTS"] == str(ports) else None
+
+    local = wait_for(
+        local_store_counting_every_port,
+        timeout=10,
+        description=f"kubectl get dst to count {ports} ports",
+    )
+    assert (local["NAME"], local["READY"]) == ("local-postgres", "True"), local
     assert "get dst" in example_mesh.dev.output
 
     read = _run_printed(_printed_command(example_mesh.dev, "SELECT"), kubectl_binary)

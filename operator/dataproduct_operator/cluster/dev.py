@@ -342,8 +342,7 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 products = [client.get(object_path(product)) for product in namespaced]
             if settings.catalog_port:
                 _wait_for_catalog(settings.catalog_port, check_alive)
-            _print_hints(info.kubeconfig, directory, settings, log, out)
-            _print_read_hints(info.kubeconfig, products, out)
+            _print_hints(info.kubeconfig, directory, settings, log, products, out=out)
             while True:
                 check_alive()
                 time.sleep(1.0)
@@ -370,18 +369,26 @@ def _wait_for_catalog(port: int, check_alive: Callable[[], None]) -> None:
 
 
 def _print_hints(
-    kubeconfig: Path, directory: Path, settings: DevSettings, log: Path, out: TextIO
+    kubeconfig: Path,
+    directory: Path,
+    settings: DevSettings,
+    log: Path,
+    products: list[dict[str, Any]],
+    *,
+    out: TextIO,
 ) -> None:
+    """What to look at and try, ``products`` as the operator reported them once Ready."""
     shown = _shown(kubeconfig)
     lines = [
         "",
         "Look at the data products, the domains and the policies:",
         f"  kubectl --kubeconfig {shown} get dataproducts -A",
         f"  kubectl --kubeconfig {shown} get datadomains,meshpolicies",
-        "The store the ports are tables in (Ready: connected, its privileges checked):",
-        f"  kubectl --kubeconfig {shown} get dst",
         f"  kubectl --kubeconfig {shown} get pvc,cronjobs,configmaps,roles,rolebindings -A "
         "-l app.kubernetes.io/managed-by=dataproduct-operator",
+        "The store the ports are tables in (Ready: connected, its privileges checked):",
+        f"  kubectl --kubeconfig {shown} get dst",
+        *_read_hints(shown, products),
         "Try a product that breaks a policy (the API server refuses it, saying why):",
         f"  kubectl --kubeconfig {shown} -n sales patch dataproduct orders --type=merge "
         """-p '{"spec":{"classification":"Public"}}'""",
@@ -405,19 +412,16 @@ def _shown(path: Path) -> Path:
     return path.relative_to(here) if path.is_relative_to(here) else path
 
 
-def _print_read_hints(kubeconfig: Path, products: list[dict[str, Any]], out: TextIO) -> None:
+def _read_hints(kubeconfig: Path, products: list[dict[str, Any]]) -> list[str]:
     """The read that works and the write that is refused, with a consumer's reader login; a
     line saying why not when no consumer's input is ready in a store."""
     read = find_granted_read(products)
     if read is None:
-        print(
-            "No product reads another's table yet (an input from a product in a store, "
-            "InputsReady): nothing to show with psql",
-            file=out,
-            flush=True,
-        )
-        return
+        return [
+            "No product reads another's table (an input from a product in a store, "
+            "InputsReady): no psql command to show"
+        ]
     psql = find_binaries().psql
-    if not psql.exists():
+    if not psql.exists():  # the server without its client: the one on the PATH, if any
         psql = Path(shutil.which("psql") or "psql")
-    print("\n".join(build_read_hints(read, _shown(kubeconfig), psql)), file=out, flush=True)
+    return build_read_hints(read, kubeconfig, psql)
