@@ -47,11 +47,13 @@ def run_datacontract(
 
 def store_port_document(endpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     """The example sales/orders with its orders-v1 port in the store ``local-postgres``, its
-    status recording the table (``endpoint``) and the finance reader's grant."""
+    status recording the table (``endpoint``) and the finance reader's grant, and its
+    daily-revenue port on a volume, as CSV files."""
     document = example_product()
     ports = document["spec"]["outputPorts"]
     ports[0].pop("storage", None)
     ports[0]["store"] = {"name": STORE}
+    ports[1].update(format="csv", storage={"size": "1Gi"})
     document["status"] = {
         "outputPorts": [
             {

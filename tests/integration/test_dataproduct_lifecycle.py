@@ -622,7 +622,9 @@ def test_a_larger_claim_size_is_applied_and_a_smaller_one_is_not(
     start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     start_operator()
-    create_ready(kube, document_of(namespace))
+    document = document_of(namespace)
+    document["spec"]["outputPorts"][0]["storage"] = {"size": "5Gi"}
+    create_ready(kube, document)
     claim_path = f"{collection('PersistentVolumeClaim', namespace)}/orders-orders-v1"
 
     def requested() -> str:

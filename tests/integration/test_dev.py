@@ -207,10 +207,10 @@ def test_dev_prints_the_catalog_url_and_its_api_lists_the_example_mesh(
     assert {f"{p['namespace']}/{p['name']}" for p in listed["items"]} == EXAMPLE_PRODUCTS
     assert {p["health"] for p in listed["items"]} == {"healthy"}
     orders = _get_json(f"{base}/api/v1/dataproducts/sales/orders")
-    # The connection details come from the operator's ConfigMap in the cluster.
-    assert [port["claimName"] for port in orders["connection"]] == [
-        "orders-orders-v1",
-        "orders-daily-revenue",
+    # The ports as the operator's status reports them: tables in the default store, no claims.
+    assert [(p["name"], p["phase"], p["claimName"]) for p in orders["ports"]] == [
+        ("orders-v1", "Placed", None),
+        ("daily-revenue", "Placed", None),
     ]
     assert [u["label"] for u in orders["upstream"] if u["kind"] == "product"] == ["customers"]
     assert {d["label"] for d in orders["downstream"]} == {"revenue", "customer-segments"}
@@ -324,13 +324,18 @@ def test_catalog_works_without_javascript(example_mesh: ExampleMesh) -> None:
     assert problems.errors == []
 
 
+def _kubectl_get(mesh: ExampleMesh, kubectl_binary: Path, *args: str) -> Any:
+    """``kubectl get ARGS -o json`` on the mesh, parsed."""
+    return json.loads(
+        run_kubectl(kubectl_binary, mesh.kubeconfig, "get", *args, "-o", "json").stdout
+    )
+
+
 def test_dev_registers_the_local_postgres_as_the_default_store_with_working_credentials(
     example_mesh: ExampleMesh, kubectl_binary: Path
 ) -> None:
     kubeconfig = example_mesh.kubeconfig
-    store = json.loads(
-        run_kubectl(kubectl_binary, kubeconfig, "get", "dst", "local-postgres", "-o", "json").stdout
-    )
+    store = _kubectl_get(example_mesh, kubectl_binary, "dst", "local-postgres")
     assert store["metadata"]["annotations"]["datamesh.dev/is-default-store"] == "true"
     connection = store["spec"]["postgres"]
     postgres = local_postgres(example_mesh.directory)
@@ -352,6 +357,75 @@ def test_dev_registers_the_local_postgres_as_the_default_store_with_working_cred
     )
     assert rows == [(False,)]
     assert password not in example_mesh.dev.output
+
+
+def _printed_command(dev: DevProcess, statement: str) -> str:
+    """The psql command dev printed that runs ``statement`` (SELECT or INSERT)."""
+    line = dev.wait_for_line(rf"^  (env \$\(kubectl .* -c '{statement} .*')$", timeout=1)
+    return line[1]
+
+
+def _run_printed(command: str, kubectl_binary: Path) -> subprocess.CompletedProcess[str]:
+    """Run a printed command as a user would paste it into a shell, kubectl on the PATH."""
+    path = f"{kubectl_binary.parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_dev_puts_the_example_ports_in_postgres_and_its_printed_reader_reads_but_cannot_write(
+    example_mesh: ExampleMesh, kubectl_binary: Path
+) -> None:
+    kubeconfig = example_mesh.kubeconfig
+    products = _kubectl_get(example_mesh, kubectl_binary, "dp", "-A")["items"]
+    assert {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in products} == (
+        EXAMPLE_PRODUCTS
+    )
+    for product in products:
+        conditions = {c["type"]: c for c in product["status"]["conditions"]}
+        assert conditions["Ready"]["status"] == "True", conditions["Ready"]
+        assert conditions["InputsReady"]["status"] == "True", conditions["InputsReady"]
+        ports = product["status"]["outputPorts"]
+        assert [p["name"] for p in ports] == [p["name"] for p in product["spec"]["outputPorts"]]
+        assert all(p["endpoint"]["store"] == "local-postgres" for p in ports), ports
+        assert not any(p.get("claimName") for p in ports), ports
+    # The example consumers read across domains: each input granted by its upstream.
+    assert {
+        c["reason"]
+        for p in products
+        for c in p["status"]["conditions"]
+        if c["type"] == "InputsReady"
+        and any("dataProduct" in source for source in p["spec"].get("inputs", []))
+    } == {"InputsAvailable"}
+
+    ports = sum(len(p["spec"]["outputPorts"]) for p in products)
+
+    def local_store_counting_every_port() -> dict[str, str] | None:
+        stores = run_kubectl(kubectl_binary, kubeconfig, "get", "dst").stdout.splitlines()
+        header = stores[0].split()
+        (local,) = [dict(zip(header, row.split(), strict=True)) for row in stores[1:]]
+        return local if local["PORTS"] == str(ports) else None
+
+    local = wait_for(
+        local_store_counting_every_port,
+        timeout=10,
+        description=f"kubectl get dst to count {ports} ports",
+    )
+    assert (local["NAME"], local["READY"]) == ("local-postgres", "True"), local
+    assert "get dst" in example_mesh.dev.output
+
+    read = _run_printed(_printed_command(example_mesh.dev, "SELECT"), kubectl_binary)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.splitlines()[0].split("|")[0].strip() == "day", read.stdout
+    assert "(0 rows)" in read.stdout
+    write = _run_printed(_printed_command(example_mesh.dev, "INSERT"), kubectl_binary)
+    assert write.returncode != 0, write.stdout
+    assert "permission denied for table daily_revenue" in write.stderr, write.stderr
 
 
 def test_dev_ctrl_c_stops_everything(example_mesh: ExampleMesh) -> None:

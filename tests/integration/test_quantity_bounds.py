@@ -24,7 +24,7 @@ _apply = apply_as_user
 
 def _product(namespace: str, size: str) -> dict[str, Any]:
     product = example(namespace)
-    product["spec"]["outputPorts"][0]["storage"]["size"] = size
+    product["spec"]["outputPorts"][0]["storage"] = {"size": size}
     return product
 
 

@@ -490,7 +490,10 @@ def test_slo_becomes_latency_and_availability_sla_properties() -> None:
 
 
 def test_the_port_volume_is_a_local_server_with_its_claim() -> None:
-    (server,) = build_odcs(_product(), "orders-v1")["servers"]
+    document = example_product()
+    port = document["spec"]["outputPorts"][0]
+    port.update(format="parquet", storage={"size": "5Gi"})  # the example's port is a table
+    (server,) = build_odcs(DataProduct.from_object(document), "orders-v1")["servers"]
     assert (server["type"], server["path"], server["format"]) == (
         "local",
         "/data/orders-v1",

@@ -292,7 +292,7 @@ def test_a_body_the_models_refuse_gets_invalid_spec_naming_the_field_and_is_not_
         refused = product()
         # As an older, looser CRD could have let it through.
         refused["spec"] = example_product()["spec"]
-        refused["spec"]["outputPorts"][0]["storage"]["size"] = "1e9999999"
+        refused["spec"]["outputPorts"][0]["storage"] = {"size": "1e9999999"}
         refused["spec"]["classification"] = "Secret"
         api.put_object(PATH, refused)
 

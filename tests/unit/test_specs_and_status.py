@@ -53,9 +53,13 @@ def test_retained_claims_have_no_owner_and_deleted_ones_do() -> None:
 
 
 def test_a_claim_never_shrinks_but_grows() -> None:
+    document = example_product()
+    document["spec"]["outputPorts"][0]["storage"] = {"size": "5Gi"}
+    on_a_volume = DataProduct.from_object(document)
+
     def size(observed: str) -> str:
         claims = by_kind(
-            build_children(product(), observed_claim_sizes={"orders-v1": observed}),
+            build_children(on_a_volume, observed_claim_sizes={"orders-v1": observed}),
             "PersistentVolumeClaim",
         )
         return str(claims[0]["spec"]["resources"]["requests"]["storage"])

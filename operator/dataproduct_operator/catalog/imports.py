@@ -243,7 +243,9 @@ def _server(contract: dict[str, Any]) -> tuple[Format, Storage | None, StoreRef 
         servers[0],
     )
     path, server = chosen
-    declared = (_field(server, "format", str, path) or Format.PARQUET.value).strip().lower()
+    # A postgres server holds a table, with no file format to declare: the port's format says so.
+    implied = Format.POSTGRES if server.get("type") == "postgres" else Format.PARQUET
+    declared = (_field(server, "format", str, path) or implied.value).strip().lower()
     port_format = Format(declared) if declared in set(Format) else Format.OTHER
     custom = _custom_properties(server, path)
     if custom.get(STORE_PROPERTY) is not None:

@@ -5,7 +5,10 @@ as the default DataStore ``local-postgres`` (its admin Secret in the operator's 
 operator as a process of the cluster, the starter MeshPolicies, and the manifests of
 ``examples/`` applied in two steps:
 first the cluster-scoped ones (the DataDomains, which onboard their namespaces), and once every
-domain and policy is Ready, the DataProducts; progress is printed as each becomes Ready.
+domain and policy is Ready, the DataProducts; progress is printed as each becomes Ready (the
+store first: the examples' ports become its tables). Once the mesh is up, it prints how to look
+at it, and two psql commands with a consumer's reader login (see ``store_hints``): a SELECT of
+its upstream's table that works, and an INSERT that PostgreSQL refuses.
 Ctrl-C (or SIGTERM) stops the operator and the control plane, and nothing of them is left
 running. The operator is recorded with the cluster's components, so if this command is killed
 outright, ``dpo cluster down --dir DIR`` still stops everything.
@@ -14,6 +17,7 @@ outright, ``dpo cluster down --dir DIR`` still stops everything.
 from __future__ import annotations
 
 import base64
+import shutil
 import sys
 import time
 import urllib.request
@@ -30,13 +34,14 @@ from dataproduct_operator.api.kinds import API_VERSION
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.components import Layout
 from dataproduct_operator.cluster.postgres import NAME as POSTGRES
-from dataproduct_operator.cluster.postgres import LocalPostgres, admin_file
+from dataproduct_operator.cluster.postgres import LocalPostgres, admin_file, find_binaries
 from dataproduct_operator.cluster.process import (
     ComponentProcess,
     child_exit_code,
     sigterm_as_interrupt,
     tail,
 )
+from dataproduct_operator.cluster.store_hints import build_read_hints, find_granted_read
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
@@ -303,7 +308,8 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 install_crds(client, out)
                 # As the chart does: changes that delete data need their confirmation.
                 apply_manifests(client, build_data_deletion_policy(), out)
-                apply_manifests(client, build_local_store(info.postgres), out)
+                *store_home, store = build_local_store(info.postgres)
+                apply_manifests(client, store_home, out)
                 log = Layout(info.directory).log(OPERATOR_COMPONENT)
                 command = operator_command(info.kubeconfig, settings)
                 operator = controlplane.start_attached(
@@ -315,6 +321,10 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 print(f"  operator started (pid {operator.pid}), log: {log}", file=out, flush=True)
                 check_alive = _alive_check(operator, log)
                 steps = {
+                    f"Registering the local PostgreSQL as the default DataStore {LOCAL_STORE}": (
+                        [store],
+                        "stores",
+                    ),
                     "Applying the starter MeshPolicies": (list(STARTER_POLICIES), "policies"),
                     f"Onboarding the domains of {settings.examples}": (cluster_wide, "domains"),
                     f"Applying the products of {settings.examples}": (namespaced, "products"),
@@ -329,9 +339,10 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                         out=out,
                         check_alive=check_alive,
                     )
+                products = [client.get(object_path(product)) for product in namespaced]
             if settings.catalog_port:
                 _wait_for_catalog(settings.catalog_port, check_alive)
-            _print_hints(info.kubeconfig, directory, settings, log, out)
+            _print_hints(info.kubeconfig, directory, settings, log, products, out=out)
             while True:
                 check_alive()
                 time.sleep(1.0)
@@ -358,17 +369,26 @@ def _wait_for_catalog(port: int, check_alive: Callable[[], None]) -> None:
 
 
 def _print_hints(
-    kubeconfig: Path, directory: Path, settings: DevSettings, log: Path, out: TextIO
+    kubeconfig: Path,
+    directory: Path,
+    settings: DevSettings,
+    log: Path,
+    products: list[dict[str, Any]],
+    *,
+    out: TextIO,
 ) -> None:
-    here = Path.cwd()
-    shown = kubeconfig.relative_to(here) if kubeconfig.is_relative_to(here) else kubeconfig
+    """What to look at and try, ``products`` as the operator reported them once Ready."""
+    shown = _shown(kubeconfig)
     lines = [
         "",
         "Look at the data products, the domains and the policies:",
         f"  kubectl --kubeconfig {shown} get dataproducts -A",
-        f"  kubectl --kubeconfig {shown} get datadomains,meshpolicies,datastores",
+        f"  kubectl --kubeconfig {shown} get datadomains,meshpolicies",
         f"  kubectl --kubeconfig {shown} get pvc,cronjobs,configmaps,roles,rolebindings -A "
         "-l app.kubernetes.io/managed-by=dataproduct-operator",
+        "The store the ports are tables in (Ready: connected, its privileges checked):",
+        f"  kubectl --kubeconfig {shown} get dst",
+        *_read_hints(shown, products),
         "Try a product that breaks a policy (the API server refuses it, saying why):",
         f"  kubectl --kubeconfig {shown} -n sales patch dataproduct orders --type=merge "
         """-p '{"spec":{"classification":"Public"}}'""",
@@ -384,3 +404,24 @@ def _print_hints(
         f"Ctrl-C stops the operator and the control plane in {directory}.",
     ]
     print("\n".join(lines), file=out, flush=True)
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it is under it: shorter to copy."""
+    here = Path.cwd()
+    return path.relative_to(here) if path.is_relative_to(here) else path
+
+
+def _read_hints(kubeconfig: Path, products: list[dict[str, Any]]) -> list[str]:
+    """The read that works and the write that is refused, with a consumer's reader login; a
+    line saying why not when no consumer's input is ready in a store."""
+    read = find_granted_read(products)
+    if read is None:
+        return [
+            "No product reads another's table (an input from a product in a store, "
+            "InputsReady): no psql command to show"
+        ]
+    psql = find_binaries().psql
+    if not psql.exists():  # the server without its client: the one on the PATH, if any
+        psql = Path(shutil.which("psql") or "psql")
+    return build_read_hints(read, kubeconfig, psql)

@@ -46,6 +46,11 @@ class PostgresBinaries:
     def postgres(self) -> Path:
         return self.directory / "postgres"
 
+    @property
+    def psql(self) -> Path:
+        """The client of the same version, for the commands ``dpo dev`` prints."""
+        return self.directory / "psql"
+
 
 @dataclass(frozen=True)
 class ServerFiles:
