@@ -122,9 +122,17 @@ class PostgresStore:
         self._opened = False
 
     async def close(self) -> None:
-        if self._opened:
+        if not self._opened:
+            return
+        self._opened = False
+        try:
             await self._pool.close()
-            self._opened = False
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this task is cancelled: so be it
+            # Else the pool's own worker tasks, which close() cancels, were gathered with the
+            # cancellation they ended with: the pool is closed.
 
     # --- connections and errors ---------------------------------------------------------------
 
