@@ -585,8 +585,13 @@ def test_a_removed_column_is_kept_and_reported_and_a_castable_type_change_applie
     assert _columns(postgres, schema, table)["note"][0] == "text"
 
 
-def test_a_reader_outside_the_mesh_is_reported(
-    operator: OperatorProcess, kube: BlockingClient, store: str, domain: str
+def test_a_reader_outside_the_mesh_a_missing_store_and_a_fenced_one_are_reported(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    *,
+    store: str,
+    postgres: LocalPostgres,
+    domain: str,
 ) -> None:
     outsider = {"kind": "ServiceAccount", "name": "x", "namespace": "nowhere-in-the-mesh"}
     _create(kube, _product(domain, [outsider]))
@@ -603,6 +608,31 @@ def test_a_reader_outside_the_mesh_is_reported(
     assert (
         "no-such-store" in wait_for(not_found, timeout=30, description="StoreNotFound")["message"]
     )
+    # A store that admits other domains only.
+    fenced = _store_document("t-pg-fenced", postgres, ADMIN_SECRET)
+    fenced["spec"]["allowedDomains"] = ["some-other-domain"]
+    kube.create(STORES, fenced)
+    try:
+        kube.merge_patch(
+            product_path(domain, "elsewhere"),
+            {
+                "spec": {
+                    "outputPorts": [
+                        {**missing["spec"]["outputPorts"][0], "store": {"name": "t-pg-fenced"}}
+                    ]
+                }
+            },
+        )
+
+        def not_allowed() -> dict[str, Any] | None:
+            found = get_if_present(kube, product_path(domain, "elsewhere"))
+            got = condition(found, "StorageReady") or {} if found else {}
+            return got if got.get("reason") == "StoreNotAllowed" else None
+
+        message = wait_for(not_allowed, timeout=30, description="StoreNotAllowed")["message"]
+        assert "spec.allowedDomains" in message and domain in message
+    finally:
+        delete_if_present(kube, f"{STORES}/t-pg-fenced")
 
     def reported() -> dict[str, Any] | None:
         found = get_if_present(kube, product_path(domain, "orders"))
