@@ -42,7 +42,7 @@ $(DATACONTRACT_VENV)/.locked: requirements/datacontract.lock
 	@touch $@
 
 .PHONY: datacontract
-datacontract: $(DATACONTRACT_VENV)/.locked ## Create $(DATACONTRACT_VENV) with datacontract-cli from requirements/datacontract.lock (hashes checked), for the tests
+datacontract: $(DATACONTRACT_VENV)/.locked ## Create .venv-datacontract (DATACONTRACT_VENV) with datacontract-cli from requirements/datacontract.lock (hashes checked), for the tests
 
 # pip-compile resolves for the interpreter it runs on: the venv's Python 3.11 on Linux.
 PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \

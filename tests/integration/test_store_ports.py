@@ -325,13 +325,21 @@ def _consumer_product(namespace: str, upstream: str) -> dict[str, Any]:
     }
 
 
-def _inputs(kube: BlockingClient, namespace: str, reason: str) -> dict[str, Any]:
-    def reported() -> dict[str, Any] | None:
-        found = get_if_present(kube, product_path(namespace, "revenue"))
-        got = (condition(found, "InputsReady") or {}).get("reason") if found else None
-        return found if got == reason else None
+def _condition(
+    kube: BlockingClient, namespace: str, name: str, kind: str, reason: str, *, timeout: float = 30
+) -> dict[str, Any]:
+    """The product's condition ``kind``, once its reason is ``reason``."""
 
-    return wait_for(reported, timeout=30, description=f"InputsReady {reason}")
+    def reported() -> dict[str, Any] | None:
+        found = get_if_present(kube, product_path(namespace, name))
+        got = (condition(found, kind) or {}) if found else {}
+        return got if got.get("reason") == reason else None
+
+    return wait_for(reported, timeout=timeout, description=f"{name}: {kind} {reason}")
+
+
+def _inputs(kube: BlockingClient, namespace: str, reason: str) -> dict[str, Any]:
+    return _condition(kube, namespace, "revenue", "InputsReady", reason)
 
 
 def test_a_consumer_reads_its_input_only_once_granted_and_loses_it_when_removed(
@@ -345,8 +353,7 @@ def test_a_consumer_reads_its_input_only_once_granted_and_loses_it_when_removed(
 ) -> None:
     create_ready(kube, _product(domain, []))
     _create(kube, _consumer_product(consumer, domain))
-    refused = _inputs(kube, consumer, "AccessNotGranted")
-    message = condition(refused, "InputsReady")["message"]  # type: ignore[index]
+    message = _inputs(kube, consumer, "AccessNotGranted")["message"]
     assert f"{{kind: ServiceAccount, name: revenue, namespace: {consumer}}}" in message
     secret_path = f"/api/v1/namespaces/{consumer}/secrets/dm-store-{store}-revenue"
     assert get_if_present(kube, secret_path) is None
@@ -524,13 +531,7 @@ def test_a_stopped_server_is_store_unavailable_and_ready_again_with_no_duplicate
     _ready_store(kube, store)
     with stopped(control_plane.directory, "postgres"):
         _create(kube, _product(domain, []))
-
-        def unavailable() -> dict[str, Any] | None:
-            found = get_if_present(kube, product_path(domain, "orders"))
-            got = (condition(found, "StorageReady") or {}).get("reason") if found else None
-            return found if got == "StoreUnavailable" else None
-
-        wait_for(unavailable, timeout=60, description="StoreUnavailable")
+        _condition(kube, domain, "orders", "StorageReady", "StoreUnavailable", timeout=60)
         _store_reason(kube, store, "StoreUnavailable")
     product = wait_ready(kube, domain, "orders", timeout=90)
     schema = product["status"]["outputPorts"][0]["endpoint"]["schema"]
@@ -574,13 +575,7 @@ def test_a_removed_column_is_kept_and_reported_and_a_castable_type_change_applie
             type="integer"
         ),
     )
-
-    def refused() -> dict[str, Any] | None:
-        found = get_if_present(kube, product_path(domain, "orders"))
-        got = condition(found, "StorageReady") or {} if found else {}
-        return got if got.get("reason") == "SchemaChangeRefused" else None
-
-    reported = wait_for(refused, timeout=30, description="SchemaChangeRefused")
+    reported = _condition(kube, domain, "orders", "StorageReady", "SchemaChangeRefused")
     assert "note" in reported["message"]
     assert _columns(postgres, schema, table)["note"][0] == "text"
 
@@ -599,15 +594,8 @@ def test_a_reader_outside_the_mesh_a_missing_store_and_a_fenced_one_are_reported
     missing["metadata"]["name"] = "elsewhere"
     missing["spec"]["outputPorts"][0]["store"] = {"name": "no-such-store"}
     _create(kube, missing)
-
-    def not_found() -> dict[str, Any] | None:
-        found = get_if_present(kube, product_path(domain, "elsewhere"))
-        got = condition(found, "StorageReady") or {} if found else {}
-        return got if got.get("reason") == "StoreNotFound" else None
-
-    assert (
-        "no-such-store" in wait_for(not_found, timeout=30, description="StoreNotFound")["message"]
-    )
+    not_found = _condition(kube, domain, "elsewhere", "StorageReady", "StoreNotFound")
+    assert "no-such-store" in not_found["message"]
     # A store that admits other domains only.
     fenced = _store_document("t-pg-fenced", postgres, ADMIN_SECRET)
     fenced["spec"]["allowedDomains"] = ["some-other-domain"]
@@ -623,26 +611,14 @@ def test_a_reader_outside_the_mesh_a_missing_store_and_a_fenced_one_are_reported
                 }
             },
         )
-
-        def not_allowed() -> dict[str, Any] | None:
-            found = get_if_present(kube, product_path(domain, "elsewhere"))
-            got = condition(found, "StorageReady") or {} if found else {}
-            return got if got.get("reason") == "StoreNotAllowed" else None
-
-        message = wait_for(not_allowed, timeout=30, description="StoreNotAllowed")["message"]
+        message = _condition(kube, domain, "elsewhere", "StorageReady", "StoreNotAllowed")[
+            "message"
+        ]
         assert "spec.allowedDomains" in message and domain in message
     finally:
         delete_if_present(kube, f"{STORES}/t-pg-fenced")
-
-    def reported() -> dict[str, Any] | None:
-        found = get_if_present(kube, product_path(domain, "orders"))
-        got = condition(found, "AccessReady") or {} if found else {}
-        return got if got.get("reason") == "ReaderOutsideMesh" else None
-
-    assert (
-        "nowhere-in-the-mesh/x"
-        in wait_for(reported, timeout=30, description="ReaderOutsideMesh")["message"]
-    )
+    outside = _condition(kube, domain, "orders", "AccessReady", "ReaderOutsideMesh")
+    assert "nowhere-in-the-mesh/x" in outside["message"]
 
 
 def test_a_reader_removed_from_one_product_is_refused_there_and_keeps_the_other(

@@ -30,7 +30,7 @@ import secrets
 import tempfile
 from base64 import b64decode
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -290,16 +290,7 @@ def _port_statuses(result: EnsureResult) -> dict[str, PortStatus]:
         ports[placement.port] = PortStatus(
             name=placement.port,
             phase="Placed",
-            endpoint=PortEndpoint.model_validate(
-                {
-                    "store": endpoint.store,
-                    "host": endpoint.host,
-                    "port": endpoint.port,
-                    "database": endpoint.database,
-                    "schema": endpoint.schema,
-                    "table": endpoint.table,
-                }
-            ),
+            endpoint=PortEndpoint.model_validate(asdict(endpoint)),
             grants=[
                 PortGrant(
                     kind=grant.reader.kind,
@@ -369,7 +360,7 @@ async def _converge(
         confirmed=confirmed_deletions(product),
     )
     if writer.changed and result.schema is not None:
-        login = Login(_writer_role(result.schema), writer.password)
+        login = Login(postgres_naming.writer_role(result.schema), writer.password)
         await secrets_.write(build_writer_secret(product, store, login))
     # 3. readers no longer granted
     for gone in sorted(_granted_before(product) - set(granted), key=str):
@@ -418,10 +409,6 @@ async def _converge(
         rotated_at=now if rotate else None,
     )
     return StoreWork(store_result, wiring, notes)
-
-
-def _writer_role(schema: str) -> str:
-    return postgres_naming.writer_role(schema)
 
 
 async def _ensure_reader_login(
