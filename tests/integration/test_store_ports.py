@@ -145,6 +145,11 @@ def _product(namespace: str, readers: list[dict[str, Any]], **spec: Any) -> dict
     }
 
 
+def revenue_reader(consumer: str) -> dict[str, str]:
+    """The consumer domain's ServiceAccount ``revenue`` as a reader."""
+    return {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
+
+
 def _login(kube: BlockingClient, namespace: str, name: str) -> tuple[str, str]:
     secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
     data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
@@ -242,7 +247,7 @@ def test_a_store_port_gets_a_table_a_writer_and_readers_who_may_only_select(
     domain: str,
     consumer: str,
 ) -> None:
-    reader = {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
+    reader = revenue_reader(consumer)
     analysts = {"kind": "Group", "name": "finance-analysts"}
     product = create_ready(kube, _product(domain, [reader, analysts]))
     (port,) = product["status"]["outputPorts"]
@@ -358,7 +363,7 @@ def test_a_consumer_reads_its_input_only_once_granted_and_loses_it_when_removed(
     secret_path = f"/api/v1/namespaces/{consumer}/secrets/dm-store-{store}-revenue"
     assert get_if_present(kube, secret_path) is None
     # The owners add the consumer's pipelines as a reader: its pipelines get the input.
-    reader = {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
+    reader = revenue_reader(consumer)
     change_spec(kube, domain, "orders", lambda s: s["access"].update(readers=[reader]))
     _inputs(kube, consumer, "InputsAvailable")
     cronjob = kube.get(f"/apis/batch/v1/namespaces/{consumer}/cronjobs/revenue-build")
@@ -426,6 +431,34 @@ def test_a_grant_made_by_hand_is_revoked_at_the_next_drift_pass(
         fast.stop()
         superuser_sql(postgres, "DROP OWNED BY t_snoop")
         superuser_sql(postgres, "DROP ROLE IF EXISTS t_snoop")
+
+
+def test_a_readers_login_dropped_by_hand_comes_back_with_the_password_of_its_secret(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    store: str,
+    *,
+    postgres: LocalPostgres,
+    domain: str,
+    consumer: str,
+) -> None:
+    product = create_ready(kube, _product(domain, [revenue_reader(consumer)]))
+    endpoint = product["status"]["outputPorts"][0]["endpoint"]
+    select = q("SELECT count(*) FROM {t}", endpoint["schema"], endpoint["table"])
+    user, password = _wait_secret(kube, consumer, f"dm-store-{store}-revenue")
+    assert login_sql(postgres, user, password, select) == [(0,)]
+    superuser_sql(postgres, q("DROP ROLE {t}", user))
+    # The product's next pass finds the login gone, though it made sure of it a moment ago.
+    change_spec(kube, domain, "orders", lambda spec: spec.update(description="Orders; v2."))
+
+    def selects() -> bool | None:
+        try:
+            return login_sql(postgres, user, password, select) == [(0,)] or None
+        except psycopg.OperationalError:
+            return None
+
+    wait_for(selects, timeout=30, description="the login to be back with its Secret's password")
+    assert _login(kube, consumer, f"dm-store-{store}-revenue") == (user, password)
 
 
 def test_retain_keeps_the_rows_and_disables_the_logins_and_a_new_product_adopts_them(
@@ -630,7 +663,7 @@ def test_a_reader_removed_from_one_product_is_refused_there_and_keeps_the_other(
     domain: str,
     consumer: str,
 ) -> None:
-    reader = {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
+    reader = revenue_reader(consumer)
     orders = create_ready(kube, _product(domain, [reader]))
     customers = _product(domain, [reader])
     customers["metadata"]["name"] = "customers"

@@ -26,6 +26,7 @@ from dataproduct_operator.stores.driver import (
 from dataproduct_operator.stores.postgres import markers, naming, observe
 from dataproduct_operator.stores.postgres.plan import (
     Plan,
+    missing_logins,
     plan_delete,
     plan_ensure,
     plan_memberships,
@@ -248,6 +249,17 @@ def test_a_missing_reader_role_is_made_with_its_marker() -> None:
         '\'{"managedBy":"dataproduct-operator","name":"ana","role":"user"}\'',
     ]
     assert statements[2:] == [f'GRANT "{READ}" TO "dm_user_ana"']
+
+
+def test_a_service_accounts_login_gone_or_unable_to_log_in_is_reported_missing() -> None:
+    desired = build_desired(PRODUCT, (PORT,), READERS)
+    assert missing_logins(desired, converged()) == ()
+    sa = READERS[0]
+    assert missing_logins(desired, with_role(converged(), SA, can_login=False)) == (sa,)
+    gone = replace(converged(), roles=tuple(r for r in converged().roles if r.name != SA))
+    assert missing_logins(desired, gone) == (sa,)
+    # a Group's role has no login of its own: never reported
+    assert missing_logins(desired, with_role(converged(), GROUP, can_login=False)) == ()
 
 
 def test_roles_changed_by_hand_are_set_back() -> None:

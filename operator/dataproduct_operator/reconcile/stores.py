@@ -25,9 +25,11 @@ step observes before it acts).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import tempfile
+import time
 from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -69,6 +71,7 @@ from dataproduct_operator.specs.logins import (
 from dataproduct_operator.status.placement import StoreChoice
 from dataproduct_operator.status.stores import StoreResult
 from dataproduct_operator.stores.driver import (
+    AuthenticationFailedError,
     EnsureResult,
     LoginPassword,
     ReaderRef,
@@ -88,6 +91,12 @@ from dataproduct_operator.stores.postgres.store import PostgresStore, StatementC
 logger = logging.getLogger(__name__)
 
 PASSWORD_BYTES = 32
+# A store's admin Secret read for a product's pass serves the next passes this long (a
+# DataStore's own passes read it every time; a login refused makes the next pass read it again).
+ADMIN_SECRET_RECHECK_SECONDS = 10.0
+# A reader's login and its Secret, once made sure of, serve every product granting that reader
+# this long before they are looked at again.
+LOGIN_RECHECK_SECONDS = 60.0
 SECRETS_PATH = "/api/v1/namespaces/{namespace}/secrets/{name}"
 
 
@@ -116,12 +125,48 @@ def _decoded(secret: dict[str, Any], key: str) -> str | None:
 
 
 @dataclass
+class ReaderLogins:
+    """The ServiceAccount reader logins made sure of lately, per store and role.
+
+    A reader's login and its Secret are looked at by one product's pass at a time (an asyncio
+    lock per login: the other products granting it wait without holding a store connection, and
+    two passes never hand out two passwords), and once made sure of they serve every product
+    granting that reader for :data:`LOGIN_RECHECK_SECONDS`. A rotation, a pass that finds the
+    login gone or unable to log in, and a dropped login look again at once."""
+
+    clock: Callable[[], float] = time.monotonic
+    recheck_seconds: float = LOGIN_RECHECK_SECONDS
+    _checked: dict[tuple[str, str], float] = field(default_factory=dict)
+    _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, store: str, role: str) -> asyncio.Lock:
+        return self._locks.setdefault((store, role), asyncio.Lock())
+
+    def fresh(self, store: str, role: str) -> bool:
+        checked = self._checked.get((store, role))
+        return checked is not None and self.clock() - checked < self.recheck_seconds
+
+    def confirm(self, store: str, role: str) -> None:
+        self._checked[(store, role)] = self.clock()
+
+    def forget(self, store: str, role: str) -> None:
+        self._checked.pop((store, role), None)
+
+    def forget_store(self, store: str) -> None:
+        for key in [key for key in self._checked if key[0] == store]:
+            del self._checked[key]
+
+
+@dataclass
 class StoreConnections:
     """One driver per DataStore (see the module docstring); ``make``: how a driver is made."""
 
     client: KubeClient
     make: Callable[[PostgresSettings], PostgresStore] = PostgresStore
+    clock: Callable[[], float] = time.monotonic
+    logins: ReaderLogins = field(default_factory=ReaderLogins)
     _drivers: dict[str, tuple[tuple[Any, ...], PostgresStore]] = field(default_factory=dict)
+    _read_at: dict[str, float] = field(default_factory=dict)  # a driver's Secrets last read
     _ca_dir: Path | None = None
 
     async def _read_secret(self, store: DataStore, name: str) -> dict[str, Any]:
@@ -148,12 +193,23 @@ class StoreConnections:
         path.chmod(0o600)
         return str(path)
 
-    async def driver(self, store: DataStore) -> PostgresStore:
+    async def driver(self, store: DataStore, *, recent: bool = False) -> PostgresStore:
         """The store's driver: the one made before while the store's spec and its Secrets are
-        as they were, else a new one (the old one closed)."""
+        as they were, else a new one (the old one closed). ``recent``: a driver made for the
+        same spec whose Secrets were read within :data:`ADMIN_SECRET_RECHECK_SECONDS` is taken
+        without reading them again."""
         postgres = store.spec.postgres
         if postgres is None:
             raise CredentialsUnreadableError(f"DataStore {store.name} has no spec.postgres")
+        known = self._drivers.get(store.name)
+        if (
+            recent
+            and known is not None
+            and known[0][:2] == (store.uid, store.spec)
+            and self.clock() - self._read_at.get(store.name, float("-inf"))
+            < ADMIN_SECRET_RECHECK_SECONDS
+        ):
+            return known[1]
         ref = store.spec.credentials_secret_ref
         secret = await self._read_secret(store, ref.name)
         ca = None
@@ -165,7 +221,7 @@ class StoreConnections:
             secret["metadata"].get("resourceVersion"),
             (ca or {}).get("metadata", {}).get("resourceVersion"),
         )
-        known = self._drivers.get(store.name)
+        self._read_at[store.name] = self.clock()
         if known is not None and known[0] == key:
             return known[1]
         user, password = _decoded(secret, USERNAME_KEY), _decoded(secret, PASSWORD_KEY)
@@ -189,6 +245,7 @@ class StoreConnections:
         )
         if known is not None:
             await known[1].close()
+        self.logins.forget_store(store.name)  # perhaps another server: look at them again
         made = self.make(settings)
         self._drivers[store.name] = (key, made)
         return made
@@ -202,8 +259,14 @@ class StoreConnections:
         """What each store's driver executed so far (for the operator's metrics)."""
         return {name: driver.counter for name, (_, driver) in self._drivers.items()}
 
+    def recheck(self, name: str) -> None:
+        """The next pass over the store reads its Secrets again."""
+        self._read_at.pop(name, None)
+
     async def forget(self, name: str) -> None:
         known = self._drivers.pop(name, None)
+        self._read_at.pop(name, None)
+        self.logins.forget_store(name)
         if known is not None:
             await known[1].close()
 
@@ -324,6 +387,8 @@ async def converge_store_ports(
     try:
         return await _converge(connections, mesh, product, choice, store, now=now)
     except StoreError as error:
+        if isinstance(error, AuthenticationFailedError):
+            connections.recheck(store.name)  # perhaps the admin's Secret changed: read it again
         reason = getattr(error, "reason", Reason.STORE_UNAVAILABLE)
         message = f"DataStore {store.name}: {error}"
         return StoreWork(StoreResult(choice, reason=str(reason), message=message), unplaced)
@@ -338,8 +403,9 @@ async def _converge(
     *,
     now: str,
 ) -> StoreWork:
-    driver = await connections.driver(store)
+    driver = await connections.driver(store, recent=True)
     secrets_ = _SecretWriter(connections.client)
+    logins = connections.logins
     notes: list[Note] = []
     wanted_rotation = product.annotations.get(ANNOTATION_ROTATE_CREDENTIALS)
     rotate = bool(wanted_rotation) and wanted_rotation != product.status.credentials_rotation
@@ -347,7 +413,7 @@ async def _converge(
     # 1. the ServiceAccount readers' logins
     for reader in granted:
         if reader.kind is ReaderKind.SERVICE_ACCOUNT and reader.namespace:
-            await _ensure_reader_login(driver, secrets_, store, reader, rotate=rotate)
+            await _ensure_reader_login(logins, driver, secrets_, store, reader, rotate=rotate)
     # 2. the product's objects, the writer login and the ACL
     writer_name = writer_secret_name(product.name)
     password = None if rotate else await secrets_.password(product.namespace, writer_name)
@@ -362,9 +428,13 @@ async def _converge(
     if writer.changed and result.schema is not None:
         login = Login(postgres_naming.writer_role(result.schema), writer.password)
         await secrets_.write(build_writer_secret(product, store, login))
+    # A login taken as made sure of but found gone or unable to log in: looked at again now.
+    for reader in result.logins_missing:
+        logins.forget(store.name, reader_role(reader).name)
+        await _ensure_reader_login(logins, driver, secrets_, store, reader, rotate=False)
     # 3. readers no longer granted
     for gone in sorted(_granted_before(product) - set(granted), key=str):
-        dropped = await driver.drop_reader_if_unused(gone)
+        dropped = await _drop_reader_if_unused(logins, driver, store, gone)
         namespace = gone.namespace or ""
         if dropped and gone.kind is ReaderKind.SERVICE_ACCOUNT and mesh.domain_of(namespace):
             await secrets_.delete(namespace, reader_secret_name(store.name, gone.name))
@@ -412,6 +482,7 @@ async def _converge(
 
 
 async def _ensure_reader_login(
+    logins: ReaderLogins,
     driver: PostgresStore,
     secrets_: _SecretWriter,
     store: DataStore,
@@ -420,19 +491,36 @@ async def _ensure_reader_login(
     rotate: bool,
 ) -> None:
     """A ServiceAccount reader's login exists with the password of its Secret (a new password,
-    written to the Secret once the store has it, when there is none or a rotation is asked)."""
-    namespace = reader.namespace or ""
-    name = reader_secret_name(store.name, reader.name)
-    password = None if rotate else await secrets_.password(namespace, name)
-    chosen = password or new_password()
-    login = await driver.ensure_reader_login(
-        reader, LoginPassword(chosen, changed=password is None)
-    )
-    if password is None:
-        # The store has the new password now: hand it over.
-        await secrets_.write(
-            build_reader_secret(store, namespace, reader.name, Login(login.role, chosen))
+    written to the Secret once the store has it, when there is none or a rotation is asked);
+    looked at by one pass at a time, and not again while made sure of lately (``logins``)."""
+    role = reader_role(reader).name
+    async with logins.lock(store.name, role):
+        if not rotate and logins.fresh(store.name, role):
+            return
+        namespace = reader.namespace or ""
+        name = reader_secret_name(store.name, reader.name)
+        password = None if rotate else await secrets_.password(namespace, name)
+        chosen = password or new_password()
+        login = await driver.ensure_reader_login(
+            reader, LoginPassword(chosen, changed=password is None)
         )
+        if password is None:
+            # The store has the new password now: hand it over.
+            await secrets_.write(
+                build_reader_secret(store, namespace, reader.name, Login(login.role, chosen))
+            )
+        logins.confirm(store.name, role)
+
+
+async def _drop_reader_if_unused(
+    logins: ReaderLogins, driver: PostgresStore, store: DataStore, reader: ReaderRef
+) -> bool:
+    role = reader_role(reader).name
+    async with logins.lock(store.name, role):
+        dropped = await driver.drop_reader_if_unused(reader)
+        if dropped:
+            logins.forget(store.name, role)
+        return dropped
 
 
 async def release_store_ports(
@@ -447,7 +535,7 @@ async def release_store_ports(
     in_mesh, _ = _readers_in_mesh(product, mesh)
     for reader in in_mesh:
         namespace = reader.namespace or ""
-        dropped = await driver.drop_reader_if_unused(reader)
+        dropped = await _drop_reader_if_unused(connections.logins, driver, store, reader)
         if dropped and reader.kind is ReaderKind.SERVICE_ACCOUNT:
             await secrets_.delete(namespace, reader_secret_name(store.name, reader.name))
     if not result.changes:

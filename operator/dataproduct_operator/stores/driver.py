@@ -160,6 +160,9 @@ class EnsureResult:
     refused: tuple[RefusedChange, ...] = ()
     adopted: bool = False  # the schema of an earlier product of the same name was taken over
     changes: int = 0  # statements that changed the store (0 when it was converged)
+    # ServiceAccount readers whose login was not there or could not log in (granted as a role
+    # without login meanwhile; ensure_reader_login gives it its login)
+    logins_missing: tuple[ReaderRef, ...] = ()
 
 
 @dataclass(frozen=True)

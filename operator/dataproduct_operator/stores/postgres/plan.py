@@ -435,6 +435,18 @@ def _is_ours(desired: DesiredProduct, observed: ObservedProduct) -> bool:
     )
 
 
+def missing_logins(
+    desired: DesiredProduct, observed: ObservedProduct
+) -> tuple[driver.ReaderRef, ...]:
+    """The ServiceAccount readers whose login is not there, or cannot log in."""
+    missing = []
+    for reader, role in desired.readers:
+        found = observed.role(role.name)
+        if role.login and (found is None or not found.can_login):
+            missing.append(reader)
+    return tuple(missing)
+
+
 def plan_retain(desired: DesiredProduct, observed: ObservedProduct) -> Plan:
     """Deletion under Retain: every grant on the product's objects revoked, every member of its
     roles removed, its writer login disabled; schema, tables and rows stay, and so do the roles

@@ -51,6 +51,7 @@ from dataproduct_operator.stores.postgres import markers, observe, scram
 from dataproduct_operator.stores.postgres import statements as statements_module
 from dataproduct_operator.stores.postgres.plan import (
     Plan,
+    missing_logins,
     plan_delete,
     plan_ensure,
     plan_memberships,
@@ -332,6 +333,7 @@ class PostgresStore:
                 refused=tuple(refused),
                 adopted=plan.adopted,
                 changes=len(plan.statements),
+                logins_missing=missing_logins(desired, observed),
             )
 
         return await self._transaction(desired.schema, work)
