@@ -4,17 +4,25 @@ takes access away again; every claim checked by logging in to the real server.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from dataproduct_operator.api.datastore import DataStore
 from dataproduct_operator.cluster.controlplane import ClusterInfo, stopped
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.credentials import Credentials
+from dataproduct_operator.reconcile.stores import StoreConnections
+from dataproduct_operator.stores.postgres.settings import PostgresSettings
+from dataproduct_operator.stores.postgres.store import PostgresStore
 from tests.clusters import (
     DOMAINS,
     OPERATOR_NAMESPACE,
@@ -194,6 +202,36 @@ def _columns(postgres: LocalPostgres, schema: str, table: str) -> dict[str, tupl
         (schema, table),
     )
     return {name: (kind, nullable) for name, kind, nullable in rows}
+
+
+def test_passes_at_once_share_one_driver_made_from_one_read_of_the_secret(
+    kube: BlockingClient, store: str, operator_kubeconfig: Path
+) -> None:
+    """16 products' passes asking for the store's driver at once (as the workers do when a
+    store first appears) get one driver: one pool, never more connections than it holds."""
+    data_store = DataStore.from_object(kube.get(f"{STORES}/{store}"))
+    made: list[PostgresStore] = []
+
+    def make(settings: PostgresSettings) -> PostgresStore:
+        made.append(PostgresStore(settings))
+        return made[-1]
+
+    async def drivers() -> list[PostgresStore]:
+        client = KubeClient(Credentials.from_kubeconfig(operator_kubeconfig))
+        connections = StoreConnections(client, make=make)
+        try:
+            first = await asyncio.gather(
+                *(connections.driver(data_store, recent=True) for _ in range(16))
+            )
+            # A pass that reads the Secret again finds it unchanged: the same driver.
+            return [*first, await connections.driver(data_store)]
+        finally:
+            await connections.close()
+            await client.close()
+
+    found = asyncio.run(drivers())
+    assert len(made) == 1
+    assert all(driver is made[0] for driver in found)
 
 
 def test_a_store_is_ready_and_says_what_is_wrong_with_a_bad_login(

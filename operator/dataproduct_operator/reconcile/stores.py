@@ -49,6 +49,7 @@ from dataproduct_operator.api.datastore import (
     PASSWORD_KEY,
     USERNAME_KEY,
     DataStore,
+    PostgresConnection,
     SslMode,
 )
 from dataproduct_operator.api.naming import reader_secret_name, writer_secret_name
@@ -167,6 +168,7 @@ class StoreConnections:
     logins: ReaderLogins = field(default_factory=ReaderLogins)
     _drivers: dict[str, tuple[tuple[Any, ...], PostgresStore]] = field(default_factory=dict)
     _read_at: dict[str, float] = field(default_factory=dict)  # a driver's Secrets last read
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)  # one maker per store
     _ca_dir: Path | None = None
 
     async def _read_secret(self, store: DataStore, name: str) -> dict[str, Any]:
@@ -195,21 +197,30 @@ class StoreConnections:
 
     async def driver(self, store: DataStore, *, recent: bool = False) -> PostgresStore:
         """The store's driver: the one made before while the store's spec and its Secrets are
-        as they were, else a new one (the old one closed). ``recent``: a driver made for the
-        same spec whose Secrets were read within :data:`ADMIN_SECRET_RECHECK_SECONDS` is taken
-        without reading them again."""
+        as they were, else a new one (the old one closed); one pass at a time reads the
+        Secrets and makes it. ``recent``: a driver made for the same spec whose Secrets were
+        read within :data:`ADMIN_SECRET_RECHECK_SECONDS` is taken without reading them again."""
         postgres = store.spec.postgres
         if postgres is None:
             raise CredentialsUnreadableError(f"DataStore {store.name} has no spec.postgres")
-        known = self._drivers.get(store.name)
-        if (
-            recent
-            and known is not None
-            and known[0][:2] == (store.uid, store.spec)
-            and self.clock() - self._read_at.get(store.name, float("-inf"))
-            < ADMIN_SECRET_RECHECK_SECONDS
-        ):
-            return known[1]
+        async with self._locks.setdefault(store.name, asyncio.Lock()):
+            known = self._drivers.get(store.name)
+            if (
+                recent
+                and known is not None
+                and known[0][:2] == (store.uid, store.spec)
+                and self.clock() - self._read_at.get(store.name, float("-inf"))
+                < ADMIN_SECRET_RECHECK_SECONDS
+            ):
+                return known[1]
+            return await self._read_and_make(store, postgres, known)
+
+    async def _read_and_make(
+        self,
+        store: DataStore,
+        postgres: PostgresConnection,
+        known: tuple[tuple[Any, ...], PostgresStore] | None,
+    ) -> PostgresStore:
         ref = store.spec.credentials_secret_ref
         secret = await self._read_secret(store, ref.name)
         ca = None
