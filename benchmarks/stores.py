@@ -9,12 +9,18 @@ shared between products, as in a real mesh), it measures:
    made by the driver's own pure planner from an empty observation (passwords as SCRAM
    verifiers), executed over one psycopg connection in a database of their own, one transaction
    per product;
-2. the operator (a separate process, as ``make bench`` runs it) creating the products until all
+2. the Kubernetes side alone, T_k8s: the products and the objects the operator makes for them
+   (children, the writer's and the readers' Secrets), applied directly by one client at the
+   operator's concurrency, as ``make bench`` times its baseline;
+3. the operator's store path alone, T_store: the operator's own ``converge_store_ports`` (its
+   pool, locks, catalog query, plans, Secrets) for N products at the operator's concurrency,
+   in-process, against a database of its own, with nothing else of the operator running;
+4. the operator (a separate process, as ``make bench`` runs it) creating the products until all
    are Ready, T_op; the statements it executed per product (the driver's counters, exported as
    ``dataproduct_store_statements_total``); the most connections it held, from its pool and
    from the server (``pg_stat_activity`` sampled for application_name dataproduct-operator);
-3. create->Ready latency of single products, created one by one;
-4. a drift pass with nothing changed: the operator restarted with a short drift interval, the
+5. create->Ready latency of single products, created one by one;
+6. a drift pass with nothing changed: the operator restarted with a short drift interval, the
    statements of the restart's pass and of one full drift pass after it (changes must be 0).
 
 It prints a table and a JSON line, writes ``benchmarks/results/stores-<time>.json`` and updates
@@ -42,6 +48,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.mesh import (
     ALL_PRODUCTS,
+    CONCURRENCY,
     NAMESPACES,
     PRODUCTS,
     OperatorRun,
@@ -64,7 +71,10 @@ from benchmarks.mesh import (
 from benchmarks.report import render_markdown, render_table, update_docs
 from benchmarks.setup import Identity, create_identities
 from benchmarks.watching import WatchedCollection
-from dataproduct_operator.api.dataproduct import ReaderKind
+from dataproduct_operator.api.dataproduct import DataProduct, PortEndpoint, ReaderKind
+from dataproduct_operator.api.datastore import KIND as DATA_STORE_KIND
+from dataproduct_operator.api.datastore import DataStore
+from dataproduct_operator.api.naming import writer_secret_name
 from dataproduct_operator.cluster.dev import (
     LOCAL_STORE,
     apply_manifests,
@@ -73,6 +83,13 @@ from dataproduct_operator.cluster.dev import (
 )
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.k8s.blocking import BlockingClient
+from dataproduct_operator.k8s.client import KubeClient, gather_limited
+from dataproduct_operator.k8s.credentials import Credentials
+from dataproduct_operator.reconcile.mesh import MeshState
+from dataproduct_operator.reconcile.stores import StoreConnections, converge_store_ports
+from dataproduct_operator.specs.dataproduct import StoreWiring, build_children
+from dataproduct_operator.specs.logins import Login, build_reader_secret, build_writer_secret
+from dataproduct_operator.status.placement import choose_store
 from dataproduct_operator.stores.driver import (
     NOTHING_CONFIRMED,
     ColumnSpec,
@@ -81,7 +98,7 @@ from dataproduct_operator.stores.driver import (
     ProductRef,
     ReaderRef,
 )
-from dataproduct_operator.stores.postgres import scram
+from dataproduct_operator.stores.postgres import naming, scram
 from dataproduct_operator.stores.postgres import statements as sql
 from dataproduct_operator.stores.postgres.plan import plan_ensure
 from dataproduct_operator.stores.postgres.state import (
@@ -90,11 +107,15 @@ from dataproduct_operator.stores.postgres.state import (
     build_desired,
     reader_role,
 )
+from dataproduct_operator.stores.postgres.store import StatementCounter
 
 STORES = "/apis/datamesh.dev/v1alpha1/datastores"
 STORE = LOCAL_STORE
 APPLICATION = "dataproduct-operator"  # the driver's application_name
 RAW_DATABASE = "bench_raw"
+PATH_DATABASE = "bench_store_path"  # the store path phase's (T_store)
+PATH_STORE = "bench-store-path"
+PATH_PREFIX = "path"  # the store path phase's namespaces
 CONSUMERS = 2  # consumer domains holding the readers' ServiceAccounts
 ACCOUNTS_PER_CONSUMER = 4
 READERS = 3
@@ -233,20 +254,150 @@ def phase_raw(postgres: LocalPostgres, n: int, results: Results) -> None:
         results["t_raw_s"] = time.monotonic() - started
     results["raw_statements_per_product"] = sum(len(batch) for batch in batches) / n
     log(f"   {sum(map(len, batches))} statements in {results.figures['t_raw_s']:.1f}s")
-    drop_raw(postgres)
+    drop_database(postgres, RAW_DATABASE, "raw")
 
 
-def drop_raw(postgres: LocalPostgres) -> None:
-    """The baseline's database and its roles gone: the operator starts from a store as empty."""
+def drop_database(postgres: LocalPostgres, database: str, prefix: str) -> None:
+    """A phase's database and its roles (their names hold the phase's namespaces) gone: the
+    operator starts from a store as empty."""
     with _superuser(postgres) as superuser:
-        superuser.execute(f"DROP DATABASE {RAW_DATABASE}")
+        superuser.execute(f"DROP DATABASE {database} WITH (FORCE)")
         roles = superuser.execute(
-            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", ("dm\\_%raw\\_%",)
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"dm\\_%{prefix}\\_%",)
         ).fetchall()
         with superuser.transaction():
             for (role,) in roles:
                 superuser.execute(psycopg.sql.SQL("DROP ROLE {}").format(
                     psycopg.sql.Identifier(role)))  # fmt: skip
+
+
+# --- the Kubernetes side alone ----------------------------------------------------------------
+
+
+def _endpoints(store: DataStore, namespace: str, name: str) -> dict[str, PortEndpoint]:
+    postgres = store.spec.postgres
+    if postgres is None:
+        raise ValueError(f"DataStore {store.name} has no spec.postgres")
+    where = {
+        "store": store.name,
+        "host": postgres.host,
+        "port": postgres.port,
+        "database": postgres.database,
+        "schema": naming.schema_name(namespace, name),
+    }
+    return {
+        port.name: PortEndpoint.model_validate({**where, "table": naming.table_name(port.name)})
+        for port in PORTS
+    }
+
+
+def kubernetes_objects(store: DataStore, prefix: str, n: int) -> list[dict[str, Any]]:
+    """What the operator writes in Kubernetes for the N products besides their status: the
+    products, their children as the builders make them for store ports, the writer's Secrets
+    and the readers' Secrets (one per ServiceAccount)."""
+    objects: list[dict[str, Any]] = []
+    for namespace, name, index in product_names(prefix, 0, n):
+        document = store_product(prefix, namespace, name, index)
+        product = DataProduct.from_object(document)
+        wiring = StoreWiring(
+            store_ports=frozenset(port.name for port in PORTS),
+            endpoints=_endpoints(store, namespace, name),
+            writer_secret=writer_secret_name(name),
+        )
+        objects.append(document)
+        objects += build_children(product, prometheus_available=False, wiring=wiring)
+        login = Login(naming.writer_role(naming.schema_name(namespace, name)), "x" * 43)
+        objects.append(build_writer_secret(product, store, login))
+    for namespace in consumer_namespaces(prefix):
+        for k in range(ACCOUNTS_PER_CONSUMER):
+            account = f"reporting-{k}"
+            role = naming.service_account_role(namespace, account)
+            objects.append(build_reader_secret(store, namespace, account, Login(role, "x" * 43)))
+    return objects
+
+
+def phase_kubernetes(
+    admin: BlockingClient, client: Identity, store: DataStore, n: int, results: Results
+) -> None:
+    log(f"2. The Kubernetes side alone: {n} products' objects applied directly")
+    prefix = "k8s"
+    create_namespaces(admin, [f"{prefix}-{k}" for k in range(NAMESPACES)]
+                      + consumer_namespaces(prefix))  # fmt: skip
+    objects = kubernetes_objects(store, prefix, n)
+    started = time.monotonic()
+    # As the operator does: a binding needs its Role to exist (neither identity may `bind`).
+    asyncio.run(_apply_all(client, [o for o in objects if o["kind"] != "RoleBinding"]))
+    asyncio.run(_apply_all(client, [o for o in objects if o["kind"] == "RoleBinding"]))
+    results["t_k8s_s"] = time.monotonic() - started
+    log(f"   {len(objects)} objects in {results.figures['t_k8s_s']:.1f}s")
+
+
+# --- the operator's store path alone ----------------------------------------------------------
+
+
+def path_store(postgres: LocalPostgres) -> DataStore:
+    """A DataStore (never applied: only this process knows it) for the local PostgreSQL's
+    database of the store path phase, with the admin Secret of the operator's namespace."""
+    document = local_store_document(postgres)
+    document["metadata"] = {"name": PATH_STORE, "uid": str(uuid.uuid4())}
+    document["spec"]["postgres"]["database"] = PATH_DATABASE
+    return DataStore.from_object(document)
+
+
+async def _converge_all(
+    operator: Identity, store: DataStore, products: list[DataProduct]
+) -> tuple[float, StatementCounter]:
+    """The operator's store path for every product, 16 at once as its workers run; the time
+    and the driver's counts."""
+    client = KubeClient(
+        Credentials.from_kubeconfig(operator.kubeconfig), max_connections=CONCURRENCY
+    )
+    mesh = MeshState(client)
+    connections = StoreConnections(client)
+    mesh.start()
+    try:
+        await mesh.wait_synced()
+
+        async def converge(product: DataProduct) -> None:
+            choice = choose_store(product, {store.name: store})
+            work = await converge_store_ports(connections, mesh, product, choice, now="")
+            result = work.result
+            if result is None or result.reason or len(result.ports) != len(PORTS):
+                raise RuntimeError(f"{product.namespace}/{product.name}: {result}")
+
+        started = time.monotonic()
+        await gather_limited(CONCURRENCY, *(converge(product) for product in products))
+        elapsed = time.monotonic() - started
+        driver = connections.known(store.name)
+        if driver is None:
+            raise RuntimeError("the store path made no driver")
+        return elapsed, driver.counter
+    finally:
+        await connections.close()
+        await mesh.stop()
+        await client.close()
+
+
+def phase_store_path(postgres: LocalPostgres, operator: Identity, n: int, results: Results) -> None:
+    log(f"3. The operator's store path alone: {n} products, in-process")
+    with _superuser(postgres) as superuser:
+        superuser.execute(f"CREATE DATABASE {PATH_DATABASE}")
+        superuser.execute(f"GRANT CREATE ON DATABASE {PATH_DATABASE} TO {postgres.username}")
+    store = path_store(postgres)
+    products = []
+    for namespace, name, index in product_names(PATH_PREFIX, 0, n):
+        document = store_product(PATH_PREFIX, namespace, name, index)
+        document["metadata"]["uid"] = str(uuid.uuid4())
+        document["spec"]["outputPorts"] = [
+            {**port, "store": {"name": PATH_STORE}} for port in document["spec"]["outputPorts"]
+        ]
+        products.append(DataProduct.from_object(document))
+    elapsed, counter = asyncio.run(_converge_all(operator, store, products))
+    results["t_store_s"] = elapsed
+    results["store_changes_per_product"] = counter.changes / n
+    results["store_peak_connections"] = counter.peak_connections
+    log(f"   {counter.changes} statements in {elapsed:.1f}s")
+    drop_database(postgres, PATH_DATABASE, PATH_PREFIX)
 
 
 # --- what the operator did -------------------------------------------------------------------
@@ -292,8 +443,8 @@ def store_counts(run: OperatorRun) -> StoreCounts:
 
 
 class ConnectionSampler:
-    """The most connections the operator held at once, as the server sees them
-    (``pg_stat_activity``), sampled from a thread of its own."""
+    """The most connections the operator held at once to its store's database, as the server
+    sees them (``pg_stat_activity``), sampled from a thread of its own."""
 
     def __init__(self, postgres: LocalPostgres) -> None:
         self._postgres = postgres
@@ -314,8 +465,9 @@ class ConnectionSampler:
         with _superuser(self._postgres) as connection:
             while not self._stop.is_set():
                 row = connection.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                    (APPLICATION,),
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = %s AND datname = %s",
+                    (APPLICATION, self._postgres.database),
                 ).fetchone()
                 self.peak = max(self.peak, int(row[0]) if row else 0)
                 self.samples += 1
@@ -345,6 +497,16 @@ def wait_no_changes(
     return last
 
 
+def local_store_document(postgres: LocalPostgres) -> dict[str, Any]:
+    """The DataStore ``local-postgres`` as the dev setup registers it."""
+    (document,) = [d for d in build_local_store(postgres) if d["kind"] == DATA_STORE_KIND]
+    return document
+
+
+def local_store(postgres: LocalPostgres) -> DataStore:
+    return DataStore.from_object(local_store_document(postgres))
+
+
 def register_store(admin: BlockingClient, postgres: LocalPostgres) -> None:
     """The local PostgreSQL as the dev setup registers it: the DataStore ``local-postgres``,
     its admin (no superuser) in a Secret of the operator's namespace."""
@@ -368,7 +530,7 @@ def phase_operator(
     n: int,
     results: Results,
 ) -> None:
-    log(f"2. Operator: {n} products with store ports created, until all are Ready")
+    log(f"4. Operator: {n} products with store ports created, until all are Ready")
     names = product_names("op", 0, n)
     before = store_counts(run)
     started = time.monotonic()
@@ -379,13 +541,16 @@ def phase_operator(
     spent = wait_no_changes(run) - before
     results["changes_per_product"] = spent.changes / n
     results["reads_per_product"] = spent.reads / n
-    results["ratio"] = results.figures["t_op_s"] / results.figures["t_raw_s"]
+    figures = results.figures
+    results["ratio"] = figures["t_op_s"] / figures["t_raw_s"]
+    results["ratio_whole"] = figures["t_op_s"] / (figures["t_raw_s"] + figures["t_k8s_s"])
+    results["ratio_store"] = figures["t_store_s"] / figures["t_raw_s"]
 
 
 def phase_latency(
     admin: BlockingClient, client_kubeconfig: Path, count: int, results: Results
 ) -> None:
-    log(f"3. Latency: {count} products with store ports created one by one")
+    log(f"5. Latency: {count} products with store ports created one by one")
     durations = []
     namespace = "op-0"
     with BlockingClient.from_kubeconfig(client_kubeconfig) as rest:
@@ -404,7 +569,7 @@ def phase_latency(
 
 
 def phase_drift(run: OperatorRun, products: int, interval: float, results: Results) -> None:
-    log(f"4. Drift: the operator restarted with --drift-interval={interval:g}, nothing changed")
+    log(f"6. Drift: the operator restarted with --drift-interval={interval:g}, nothing changed")
     run.stop()
     run.drift_interval = interval
     run.start()
@@ -428,7 +593,9 @@ def phase_drift(run: OperatorRun, products: int, interval: float, results: Resul
 
 
 KEYS = (
-    "n", "t_raw_s", "t_op_s", "ratio", "raw_statements_per_product", "changes_per_product",
+    "n", "t_raw_s", "t_op_s", "ratio", "t_k8s_s", "ratio_whole", "t_store_s", "ratio_store",
+    "store_changes_per_product", "store_peak_connections", "raw_statements_per_product",
+    "changes_per_product",
     "reads_per_product", "peak_connections_pool", "peak_connections_server", "restart_changes",
     "drift_changes", "drift_reads_per_product", "p50_ready_s",
 )  # fmt: skip
@@ -448,11 +615,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             with BlockingClient.from_kubeconfig(info.kubeconfig) as admin:
                 install_crds(admin, sys.stderr)
                 operator, client = create_identities(admin, work)
-                owners = [f"op-{k}" for k in range(NAMESPACES)]
-                domains = owners + consumer_namespaces("op")
+                phase_kubernetes(admin, client, local_store(postgres), args.n, results)
+                domains = []
+                for prefix in ("op", PATH_PREFIX):
+                    domains += [f"{prefix}-{k}" for k in range(NAMESPACES)]
+                    domains += consumer_namespaces(prefix)
                 create_namespaces(admin, domains)
                 create_domains(admin, domains)
-                create_accounts(admin, "op")
+                for prefix in ("op", PATH_PREFIX):
+                    create_accounts(admin, prefix)
                 register_store(admin, postgres)
                 run = OperatorRun(operator, domains, args.operator_log, drift_interval=3600)
                 watched = WatchedCollection(admin.credentials, ALL_PRODUCTS, product_summary)
@@ -465,6 +636,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                             "the DataStore Ready",
                             timeout=120,
                         )
+                        phase_store_path(postgres, operator, args.n, results)
                         phase_operator(client, run, products=watched, n=args.n, results=results)
                         phase_latency(admin, client.kubeconfig, args.latency_count, results)
                         results["peak_connections_pool"] = store_counts(run).peak_connections
@@ -490,6 +662,12 @@ ROWS = (
     ("t_raw_s", "baseline: executing them over one connection, T_raw (s)", ""),
     ("t_op_s", "operator: create products until all Ready, T_op (s)", ""),
     ("ratio", "T_op / T_raw", "≤ 1.5 at N = 500"),
+    ("t_k8s_s", "Kubernetes side alone: the same objects applied directly, T_k8s (s)", ""),
+    ("ratio_whole", "T_op / (T_raw + T_k8s)", ""),
+    ("t_store_s", "operator's store path alone, in-process, T_store (s)", ""),
+    ("ratio_store", "T_store / T_raw", "≤ 1.5 at N = 500"),
+    ("store_changes_per_product", "store path: DDL/DCL statements per product", ""),
+    ("store_peak_connections", "store path: connections at peak (its pool)", f"≤ {POOL}"),
     ("changes_per_product", "operator: DDL/DCL statements per product", ""),
     ("reads_per_product", "operator: reads (catalog queries, locks) per product", ""),
     ("peak_connections_pool", "operator: connections at peak (its pool)", f"≤ {POOL}"),
