@@ -9,9 +9,11 @@ from typing import Any, cast
 
 import pytest
 
+from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.k8s.blocking import BlockingClient
 from tests.meshpolicies import POLICIES, MakePolicy, mesh_policy
 from tests.products import delete_if_present
+from tests.stores import STORES, register_store
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,6 +21,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="module")
+def store(kube: BlockingClient, crds: None, postgres: LocalPostgres) -> Iterator[str]:
+    """The local PostgreSQL registered as a DataStore for the module's tests (see
+    :func:`tests.stores.register_store`); its name."""
+    name = register_store(kube, postgres)
+    yield name
+    delete_if_present(kube, f"{STORES}/{name}")
 
 
 @pytest.fixture

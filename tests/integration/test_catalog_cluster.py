@@ -25,7 +25,6 @@ from tests.clusters import (
     chart_catalog_identity,
 )
 from tests.helpers import wait_for
-from tests.integration.test_store_ports import store
 from tests.products import (
     PRODUCTS,
     OperatorProcess,
@@ -40,7 +39,6 @@ from tests.products import (
 pytestmark = pytest.mark.integration
 
 CATALOG_ACCOUNT = "catalog-under-test"
-__all__ = ["store"]  # the DataStore fixture of the store tests: the local PostgreSQL, registered
 
 
 def get(url: str) -> tuple[int, Any]:

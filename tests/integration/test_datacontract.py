@@ -23,10 +23,8 @@ from dataproduct_operator.k8s.blocking import BlockingClient
 from tests.clusters import login_sql
 from tests.datacontract import run_datacontract, store_port_document
 from tests.helpers import example_product
-from tests.integration.test_store_ports import _wait_secret, q, store
 from tests.products import PRODUCTS, OperatorProcess, create_ready
-
-__all__ = ["store"]  # the DataStore fixture of the store tests: the local PostgreSQL, registered
+from tests.stores import q, wait_login
 
 READER = "analyst"
 ROWS = [
@@ -79,12 +77,12 @@ def test_the_exported_contract_of_a_store_port_passes_datacontract_test_as_its_r
     )
     (port,) = orders["status"]["outputPorts"]
     schema, table = port["endpoint"]["schema"], port["endpoint"]["table"]
-    writer = _wait_secret(kube, domain, "orders-store")
+    writer = wait_login(kube, domain, "orders-store")
     for row in ROWS:  # the pipelines' part: rows, so the checks look at data
         login_sql(
             postgres, *writer, q("INSERT INTO {t} VALUES (%s, %s, %s, %s)", schema, table), row
         )
-    reader = _wait_secret(kube, domain, f"dm-store-{store}-{READER}")
+    reader = wait_login(kube, domain, f"dm-store-{store}-{READER}")
     assert login_sql(postgres, *reader, q("SELECT count(*) FROM {t}", schema, table)) == [(3,)]
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         login_sql(postgres, *reader, q("INSERT INTO {t} VALUES ('o-4', 1, NULL, 1)", schema, table))

@@ -5,7 +5,6 @@ takes access away again; every claim checked by logging in to the real server.""
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,56 +43,17 @@ from tests.products import (
     product_path,
     wait_ready,
 )
-
-STORES = "/apis/datamesh.dev/v1alpha1/datastores"
-STORE = "t-pg"
-ADMIN_SECRET = "t-pg-admin"
-
-
-def _secret(namespace: str, name: str, values: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
-    }
-
-
-def _store_document(name: str, postgres: LocalPostgres, secret: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "datamesh.dev/v1alpha1",
-        "kind": "DataStore",
-        "metadata": {"name": name},
-        "spec": {
-            "type": "Postgres",
-            "postgres": {
-                "host": postgres.host,
-                "port": postgres.port,
-                "database": postgres.database,
-                "sslMode": "disable",
-            },
-            "credentialsSecretRef": {"namespace": OPERATOR_NAMESPACE, "name": secret},
-        },
-    }
-
-
-def _put_secret(kube: BlockingClient, document: dict[str, Any]) -> None:
-    metadata = document["metadata"]
-    path = f"/api/v1/namespaces/{metadata['namespace']}/secrets/{metadata['name']}"
-    delete_if_present(kube, path)
-    kube.create(f"/api/v1/namespaces/{metadata['namespace']}/secrets", document)
-
-
-@pytest.fixture(scope="module")
-def store(kube: BlockingClient, crds: None, postgres: LocalPostgres) -> Iterator[str]:
-    """The local PostgreSQL registered as a DataStore (not the default), its admin login (no
-    superuser) in a Secret of the operator's namespace."""
-    admin = {"username": postgres.username, "password": postgres.password}
-    _put_secret(kube, _secret(OPERATOR_NAMESPACE, ADMIN_SECRET, admin))
-    delete_if_present(kube, f"{STORES}/{STORE}")
-    kube.create(STORES, _store_document(STORE, postgres, ADMIN_SECRET))
-    yield STORE
-    delete_if_present(kube, f"{STORES}/{STORE}")
+from tests.stores import (
+    ADMIN_SECRET,
+    STORE,
+    STORES,
+    login,
+    put_secret,
+    q,
+    secret_document,
+    store_document,
+    wait_login,
+)
 
 
 @pytest.fixture
@@ -156,23 +116,6 @@ def _product(namespace: str, readers: list[dict[str, Any]], **spec: Any) -> dict
 def revenue_reader(consumer: str) -> dict[str, str]:
     """The consumer domain's ServiceAccount ``revenue`` as a reader."""
     return {"kind": "ServiceAccount", "name": "revenue", "namespace": consumer}
-
-
-def _login(kube: BlockingClient, namespace: str, name: str) -> tuple[str, str]:
-    secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-    return data["PGUSER"], data["PGPASSWORD"]
-
-
-def _wait_secret(kube: BlockingClient, namespace: str, name: str) -> tuple[str, str]:
-    path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
-    wait_for(lambda: get_if_present(kube, path), timeout=30, description=f"Secret {name}")
-    return _login(kube, namespace, name)
-
-
-def q(template: str, *name: str) -> sql.Composed:
-    """``template`` with ``{t}`` the quoted (schema-qualified) name."""
-    return sql.SQL(template).format(t=sql.Identifier(*name))
 
 
 def _product_roles(postgres: LocalPostgres, schema: str) -> int:
@@ -256,8 +199,8 @@ def test_a_store_is_ready_and_says_what_is_wrong_with_a_bad_login(
     )
     # A wrong password: AuthenticationFailed, and the password is nowhere in the status.
     wrong = {"username": postgres.username, "password": "not-the-password"}
-    _put_secret(kube, _secret(OPERATOR_NAMESPACE, "t-pg-wrong", wrong))
-    kube.create(STORES, _store_document("t-pg-wrong", postgres, "t-pg-wrong"))
+    put_secret(kube, secret_document(OPERATOR_NAMESPACE, "t-pg-wrong", wrong))
+    kube.create(STORES, store_document("t-pg-wrong", postgres, "t-pg-wrong"))
     try:
         refused = _store_reason(kube, "t-pg-wrong", "AuthenticationFailed")
         assert "not-the-password" not in str(refused["status"])
@@ -267,8 +210,8 @@ def test_a_store_is_ready_and_says_what_is_wrong_with_a_bad_login(
     superuser_sql(postgres, "DROP ROLE IF EXISTS t_weak")
     superuser_sql(postgres, "CREATE ROLE t_weak LOGIN PASSWORD 'weak-pass'")
     weak = {"username": "t_weak", "password": "weak-pass"}
-    _put_secret(kube, _secret(OPERATOR_NAMESPACE, "t-pg-weak", weak))
-    kube.create(STORES, _store_document("t-pg-weak", postgres, "t-pg-weak"))
+    put_secret(kube, secret_document(OPERATOR_NAMESPACE, "t-pg-weak", weak))
+    kube.create(STORES, store_document("t-pg-weak", postgres, "t-pg-weak"))
     try:
         missing = _store_reason(kube, "t-pg-weak", "PrivilegeMissing")
         assert "CREATEROLE" in condition(missing, "Ready")["message"]  # type: ignore[index]
@@ -303,12 +246,12 @@ def test_a_store_port_gets_a_table_a_writer_and_readers_who_may_only_select(
     claims = kube.get(f"/api/v1/namespaces/{domain}/persistentvolumeclaims")["items"]
     assert claims == []
     # The writer inserts with the login of its Secret; the pipelines take it whole.
-    writer = _wait_secret(kube, domain, "orders-store")
+    writer = wait_login(kube, domain, "orders-store")
     login_sql(
         postgres, *writer, q("INSERT INTO {t} (order_id, amount) VALUES ('o-1', 42)", schema, table)
     )
     # The reader's login, in its own namespace, selects and may do nothing else.
-    user, password = _wait_secret(kube, consumer, f"dm-store-{store}-revenue")
+    user, password = wait_login(kube, consumer, f"dm-store-{store}-revenue")
     assert login_sql(
         postgres, user, password, q("SELECT order_id, amount FROM {t}", schema, table)
     ) == [("o-1", 42)]
@@ -415,7 +358,7 @@ def test_a_consumer_reads_its_input_only_once_granted_and_loses_it_when_removed(
         container["envFrom"]
     )
     assert {"secretRef": {"name": "revenue-store"}} in container["envFrom"]
-    user, password = _login(kube, consumer, f"dm-store-{store}-revenue")
+    user, password = login(kube, consumer, f"dm-store-{store}-revenue")
     login_sql(postgres, user, password, q("SELECT count(*) FROM {t}", schema, "orders_v1"))
 
     # Removed from the readers: no access within 15 s; the login held no other grant, so it
@@ -483,7 +426,7 @@ def test_a_readers_login_dropped_by_hand_comes_back_with_the_password_of_its_sec
     product = create_ready(kube, _product(domain, [revenue_reader(consumer)]))
     endpoint = product["status"]["outputPorts"][0]["endpoint"]
     select = q("SELECT count(*) FROM {t}", endpoint["schema"], endpoint["table"])
-    user, password = _wait_secret(kube, consumer, f"dm-store-{store}-revenue")
+    user, password = wait_login(kube, consumer, f"dm-store-{store}-revenue")
     assert login_sql(postgres, user, password, select) == [(0,)]
     superuser_sql(postgres, q("DROP ROLE {t}", user))
     # The product's next pass finds the login gone, though it made sure of it a moment ago.
@@ -496,7 +439,7 @@ def test_a_readers_login_dropped_by_hand_comes_back_with_the_password_of_its_sec
             return None
 
     wait_for(selects, timeout=30, description="the login to be back with its Secret's password")
-    assert _login(kube, consumer, f"dm-store-{store}-revenue") == (user, password)
+    assert login(kube, consumer, f"dm-store-{store}-revenue") == (user, password)
 
 
 def test_retain_keeps_the_rows_and_disables_the_logins_and_a_new_product_adopts_them(
@@ -509,7 +452,7 @@ def test_retain_keeps_the_rows_and_disables_the_logins_and_a_new_product_adopts_
     product = create_ready(kube, _product(domain, []))
     endpoint = product["status"]["outputPorts"][0]["endpoint"]
     table = (endpoint["schema"], endpoint["table"])
-    writer = _wait_secret(kube, domain, "orders-store")
+    writer = wait_login(kube, domain, "orders-store")
     login_sql(postgres, *writer, q("INSERT INTO {t} (order_id) VALUES ('kept')", *table))
     kube.delete(product_path(domain, "orders"))
     role = writer[0]
@@ -530,7 +473,7 @@ def test_retain_keeps_the_rows_and_disables_the_logins_and_a_new_product_adopts_
     )
     again = create_ready(kube, _product(domain, []))
     assert again["status"]["outputPorts"][0]["endpoint"] == endpoint
-    writer = _wait_secret(kube, domain, "orders-store")
+    writer = wait_login(kube, domain, "orders-store")
     wait_for(
         lambda: (
             login_sql(postgres, *writer, q("SELECT order_id FROM {t}", *table)) == [("kept",)]
@@ -568,7 +511,7 @@ def test_rotation_changes_the_password_and_the_old_one_stops_working(
 ) -> None:
     product = create_ready(kube, _product(domain, []))
     endpoint = product["status"]["outputPorts"][0]["endpoint"]
-    old = _wait_secret(kube, domain, "orders-store")
+    old = wait_login(kube, domain, "orders-store")
     kube.merge_patch(
         product_path(domain, "orders"),
         {"metadata": {"annotations": {"datamesh.dev/rotate-credentials": "2026-11-29"}}},
@@ -582,7 +525,7 @@ def test_rotation_changes_the_password_and_the_old_one_stops_working(
 
     found = wait_for(rotated, timeout=30, description="the rotation to be recorded")
     assert found["status"]["credentialsRotatedAt"]
-    new = _login(kube, domain, "orders-store")
+    new = login(kube, domain, "orders-store")
     assert new[1] != old[1]
     table = (endpoint["schema"], endpoint["table"])
     login_sql(postgres, *new, q("SELECT count(*) FROM {t}", *table))
@@ -668,7 +611,7 @@ def test_a_reader_outside_the_mesh_a_missing_store_and_a_fenced_one_are_reported
     not_found = _condition(kube, domain, "elsewhere", "StorageReady", "StoreNotFound")
     assert "no-such-store" in not_found["message"]
     # A store that admits other domains only.
-    fenced = _store_document("t-pg-fenced", postgres, ADMIN_SECRET)
+    fenced = store_document("t-pg-fenced", postgres, ADMIN_SECRET)
     fenced["spec"]["allowedDomains"] = ["some-other-domain"]
     kube.create(STORES, fenced)
     try:
@@ -710,7 +653,7 @@ def test_a_reader_removed_from_one_product_is_refused_there_and_keeps_the_other(
         name: (p["status"]["outputPorts"][0]["endpoint"]["schema"], "orders_v1")
         for name, p in (("orders", orders), ("customers", customers))
     }
-    user, password = _wait_secret(kube, consumer, f"dm-store-{store}-revenue")
+    user, password = wait_login(kube, consumer, f"dm-store-{store}-revenue")
     change_spec(kube, domain, "orders", lambda s: s["access"].update(readers=[]))
     statement = q("SELECT count(*) FROM {t}", *tables["orders"])
     wait_for(
