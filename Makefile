@@ -97,6 +97,19 @@ image-python: ## Install Debian's python3.11 and python3.11-venv (the image's Py
 		echo "Installing python3.11 and python3.11-venv (apt-get)"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3.11 python3.11-venv; }
 
+# Debian packages the image builds use: gcc and libc6-dev (the static pause program),
+# busybox-static (the toolbox), debootstrap (the Debian base of the runner and operator images).
+IMAGE_BUILD_PACKAGES := gcc libc6-dev busybox-static debootstrap
+
+.PHONY: images
+images: venv ## Build the pause, toolbox, runner and operator images (no registry, no Docker) into the cache, as archives for the local node; installs what the builds need if missing (apt-get, as root)
+	@missing="$$(for p in $(IMAGE_BUILD_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done)"; \
+	test -z "$$missing" || { \
+		test "$$(id -u)" = 0 || { echo "Missing Debian packages for the image builds: apt-get install" $$missing; exit 1; }; \
+		echo "Installing" $$missing "(apt-get)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; }
+	$(DPO) images build
+
 .PHONY: generate
 generate: venv ## Regenerate the generated files (CRDs, the chart's generated files, docs/api/) from the package
 	$(DPO) generate
@@ -124,7 +137,7 @@ unit: venv datacontract ## Unit tests: no cluster, no network
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: integration
-integration: venv tools browser datacontract ## Integration tests against a local control plane (started by the tests)
+integration: venv tools images browser datacontract ## Integration tests against a local control plane (started by the tests)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: security
@@ -136,7 +149,7 @@ faults: venv tools ## Fault suite on its own control plane: API server paused, e
 	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools browser image-python datacontract lint verify ## Everything CI runs: lint, verify, unit, integration and security tests, and the fault suite beside them (its output after theirs)
+test: venv tools images browser image-python datacontract lint verify ## Everything CI runs: lint, verify, unit, integration and security tests, and the fault suite beside them (its output after theirs)
 	$(BIN)/python -m tests.tiers --live "tests/unit tests/integration tests/security" --beside tests/faults -- $(PYTEST_ARGS)
 
 .PHONY: dev

@@ -744,3 +744,31 @@ def tools_dir() -> None:
         from dataproduct_operator.cluster import toolchain
 
     click.echo(toolchain.binary_source().directory)
+
+
+@main.group(cls=_Group)
+def images() -> None:
+    """Container images (pause, toolbox, runner, operator) built without a registry into a
+    cache, as `docker save` archives for the local node; source checkouts only."""
+
+
+@images.command("build")
+@click.argument("names", nargs=-1)
+def images_build(names: tuple[str, ...]) -> None:
+    """Build the images whose archives are missing or outdated (all of them unless NAMES are
+    given); runner and operator need root (debootstrap)."""
+    with _local_cluster("images build"):
+        from dataproduct_operator.cluster import images as local_images
+
+    local_images.build_images(names or local_images.ALL_IMAGES, out=sys.stderr)
+
+
+@images.command("list")
+def images_list() -> None:
+    """Each image's ref, archive and whether the archive is current."""
+    with _local_cluster("images list"):
+        from dataproduct_operator.cluster import images as local_images
+
+    for status in local_images.list_images():
+        state = "current" if status.current else ("outdated" if status.image_id else "missing")
+        click.echo(f"{status.spec.ref}\t{state}\t{status.spec.archive}\t{status.image_id or '-'}")

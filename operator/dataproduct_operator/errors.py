@@ -23,3 +23,7 @@ class ToolBuildError(UserError):
 
 class ComponentStartError(UserError):
     """A control-plane component exited or never became ready."""
+
+
+class ImageBuildError(UserError):
+    """A container image could not be built (a missing package, a failed step)."""

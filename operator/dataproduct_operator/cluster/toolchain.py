@@ -132,11 +132,16 @@ def tools_for(versions: Versions) -> dict[str, Tool]:
     }
 
 
+def cache_root() -> Path:
+    """The project's cache outside the repository: ``$XDG_CACHE_HOME`` (or ``~/.cache``)
+    / dataproduct-operator."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dataproduct-operator"
+
+
 def cache_bin_dir(versions: Versions | None = None) -> Path:
     """The cache directory that ``build_tools`` fills for the pinned Kubernetes version."""
     versions = versions or read_versions()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "dataproduct-operator" / "bin" / versions.kubernetes
+    return cache_root() / "bin" / versions.kubernetes
 
 
 @dataclass(frozen=True)
@@ -229,10 +234,10 @@ def is_current(tool: Tool, bin_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _exclusive(bin_dir: Path) -> Iterator[None]:
-    """Serialise builds into the same cache (two `make` runs at once)."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    with (bin_dir / ".lock").open("w") as lock:
+def exclusive(directory: Path) -> Iterator[None]:
+    """Serialise builds into the same cache directory (two `make` runs at once)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -268,7 +273,7 @@ def build_tools(
     if unknown:
         raise ToolBuildError(f"Unknown tools: {', '.join(unknown)}; known: {', '.join(tools)}")
     bin_dir = source.directory
-    with _exclusive(bin_dir):
+    with exclusive(bin_dir):
         todo = [tools[name] for name in names if force or not is_current(tools[name], bin_dir)]
         if not todo:
             print(f"Tools up to date in {bin_dir}", file=out)
