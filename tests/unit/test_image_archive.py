@@ -10,8 +10,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from dataproduct_operator import __version__
+from dataproduct_operator.cli import main
 from dataproduct_operator.cluster import image_archive, images
 from dataproduct_operator.cluster.image_archive import ImageConfig, LayerBlob, LayerEntry
 from dataproduct_operator.errors import UserError
@@ -193,3 +195,29 @@ def test_a_hard_link_never_precedes_the_path_carrying_its_data(tmp_path: Path) -
     by_path = {e.path: e for e in entries}
     assert by_path["a/b/deep"].kind == "file"
     assert (by_path["a/z"].kind, by_path["a/z"].link) == ("hardlink", "a/b/deep")
+
+
+def test_only_a_statically_linked_busybox_will_do() -> None:
+    # A 64-bit ELF header whose one program header starts at byte 64.
+    ident = b"\x7fELF\x02\x01\x01" + bytes(0x19) + (64).to_bytes(8, "little")
+    header = bytearray(ident.ljust(64, b"\0"))
+    header[0x36:0x38] = (56).to_bytes(2, "little")
+    header[0x38:0x3A] = (1).to_bytes(2, "little")
+    load = (1).to_bytes(4, "little").ljust(56, b"\0")  # PT_LOAD only: static
+    interp = (3).to_bytes(4, "little").ljust(56, b"\0")  # PT_INTERP: dynamic
+    assert images.is_static_elf(bytes(header) + load)
+    assert not images.is_static_elf(bytes(header) + interp)
+    assert not images.is_static_elf(b"#!/bin/sh\n")
+
+
+def test_images_list_shows_every_ref_and_that_nothing_is_built_in_an_empty_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    result = CliRunner().invoke(main, ["images", "list"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.output.splitlines()]
+    assert [(row[0], row[1]) for row in rows] == [
+        (f"localhost/dataproduct-operator/{name}:{__version__}", "missing")
+        for name in images.ALL_IMAGES
+    ]

@@ -287,7 +287,7 @@ def toolbox_entries(busybox: bytes, applets: list[str]) -> list[LayerEntry]:
     return [*entries, *links.values()]
 
 
-def _is_static_elf(binary: bytes) -> bool:
+def is_static_elf(binary: bytes) -> bool:
     """True for an ELF executable without a program interpreter (statically linked)."""
     if binary[:4] != b"\x7fELF" or binary[4] != 2:  # 64-bit only, as the images are amd64
         return False
@@ -308,7 +308,7 @@ def _toolbox_layers(work: Path, out: TextIO) -> tuple[list[LayerBlob], list[str]
             "or apt-get install busybox-static"
         )
     busybox = BUSYBOX.read_bytes()
-    if not _is_static_elf(busybox):
+    if not is_static_elf(busybox):
         raise ImageBuildError(
             f"{BUSYBOX} is linked dynamically (Debian's busybox package): the toolbox needs "
             "busybox-static (apt-get install busybox-static)"
@@ -333,6 +333,13 @@ def _layers_dir() -> Path:
     return images_dir() / "layers"
 
 
+def _private_mounts() -> list[str]:
+    """The prefix that runs a command in a mount namespace of its own: whatever it mounts
+    (debootstrap mounts /proc and /sys in its target) goes when it ends, even killed."""
+    unshare = _need_command("unshare", "util-linux")
+    return [unshare, "--mount", "--propagation", "private", "--fork", "--"]
+
+
 def _in_root(root: Path, script: str, *, out: TextIO, what: str, env: dict[str, str]) -> None:
     """Run SCRIPT with /bin/sh inside ROOT (chroot), /proc and /dev mounted in a mount
     namespace of its own, so nothing stays mounted when it ends, however it ends."""
@@ -340,22 +347,8 @@ def _in_root(root: Path, script: str, *, out: TextIO, what: str, env: dict[str, 
         'mount -t proc proc "$1/proc" && mount --bind /dev "$1/dev" '
         '&& exec chroot "$1" /bin/sh -euc "$2"'
     )
-    unshare = _need_command("unshare", "util-linux")
     _run(
-        [
-            unshare,
-            "--mount",
-            "--propagation",
-            "private",
-            "--fork",
-            "--",
-            "/bin/sh",
-            "-euc",
-            wrapper,
-            "sh",
-            str(root),
-            script,
-        ],
+        [*_private_mounts(), "/bin/sh", "-euc", wrapper, "sh", str(root), script],
         out=out,
         what=what,
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL": "C.UTF-8", **env},
@@ -399,6 +392,7 @@ def _ensure_rootfs(out: TextIO) -> Path:
     )
     _run(
         [
+            *_private_mounts(),
             debootstrap,
             "--variant=minbase",
             "--arch=amd64",
@@ -411,6 +405,7 @@ def _ensure_rootfs(out: TextIO) -> Path:
         env={**os.environ, **_APT_ENV},
     )
     (partial / "etc" / "apt" / "sources.list").write_text(_sources_list())
+    (partial / "etc" / "dpkg" / "dpkg.cfg.d" / "slim").write_text(_SLIM_DPKG_CONFIG)
     _copy_host_file(Path("/etc/resolv.conf"), partial)
     print(f"  Debian base: python3.11={pin}", file=out)
     _in_root(
@@ -421,25 +416,70 @@ def _ensure_rootfs(out: TextIO) -> Path:
         what=f"apt-get install python3.11={pin}",
         env=_APT_ENV,
     )
+    _slim(partial)
     _tidy_rootfs(partial)
     partial.rename(rootfs)
     _write_stamp(rootfs, wanted)
     return rootfs
 
 
+# What Debian's -slim images leave out (their dpkg configuration), so packages installed later
+# leave it out too; the copyright files stay.
+_SLIM_DPKG_CONFIG = """path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+"""
+_SLIM_EXCLUDED = (
+    "usr/share/man",
+    "usr/share/groff",
+    "usr/share/info",
+    "usr/share/lintian",
+    "usr/share/linda",
+    "usr/share/locale",
+)
+
+
+def _slim(root: Path) -> None:
+    """Remove what the slim dpkg configuration excludes from the packages debootstrap
+    installed before that configuration existed."""
+    for relative in _SLIM_EXCLUDED:
+        for child in (root / relative).glob("*"):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    for doc in (root / "usr" / "share" / "doc").glob("*"):
+        if doc.is_dir() and not doc.is_symlink():
+            for child in doc.iterdir():
+                if child.name == "copyright":
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+
+
 def _tidy_rootfs(root: Path) -> None:
     """What a container image leaves out: logs, caches, the host's resolver and identity
     (the runtime provides /etc/resolv.conf, /etc/hosts and /etc/hostname)."""
-    for relative in ("var/log", "var/cache/apt", "var/cache/debconf", "var/lib/apt/lists"):
-        directory = root / relative
-        for child in directory.glob("*") if directory.is_dir() else ():
+    for pattern in (
+        "var/log/*",
+        "var/cache/apt/*.bin",
+        "var/cache/debconf/*-old",
+        "var/lib/apt/lists/*",
+    ):
+        for child in root.glob(pattern):
             if child.is_file() or child.is_symlink():
                 child.unlink()
     for relative in ("etc/resolv.conf", "etc/hostname", "etc/machine-id"):
         target = root / relative
-        if target.exists() or target.is_symlink():
-            target.unlink()
-            target.write_text("")
+        target.unlink(missing_ok=True)
+        target.write_text("")
 
 
 def _ensure_base_layer(out: TextIO) -> LayerBlob:
@@ -599,6 +639,9 @@ def build_images(names: tuple[str, ...] = ALL_IMAGES, *, out: TextIO = sys.stder
     specs = [image_spec(name) for name in names]
     directory = images_dir()
     with toolchain.exclusive(directory):
+        # Scratch left by a build that was killed (a build root is hundreds of megabytes).
+        for leftover in [*directory.glob(".work-*"), *directory.glob(".build-*")]:
+            shutil.rmtree(leftover, ignore_errors=True)
         for index, spec in enumerate(specs, start=1):
             step = f"[{index}/{len(specs)}]"
             wanted = fingerprint(spec.name)
