@@ -17,6 +17,7 @@ from dataproduct_operator.cli import main
 from dataproduct_operator.cluster import image_archive, images
 from dataproduct_operator.cluster.image_archive import ImageConfig, LayerBlob, LayerEntry
 from dataproduct_operator.errors import UserError
+from tests.dockerfile import read_stages, runs
 
 CONFIG = ImageConfig(entrypoint=("dpo",), cmd=("run",), env=("A=1",), user="65532:65532")
 
@@ -221,3 +222,27 @@ def test_images_list_shows_every_ref_and_that_nothing_is_built_in_an_empty_cache
         (f"localhost/dataproduct-operator/{name}:{__version__}", "missing")
         for name in images.ALL_IMAGES
     ]
+
+
+def test_the_venv_is_built_by_the_dockerfile_s_build_stage_steps_in_its_order() -> None:
+    build_stage = read_stages()[1]
+    dockerfile_steps = [
+        " ".join(step.split())
+        for command in runs(build_stage)
+        if "apt-get" not in command
+        for step in command.split("&&")
+    ]
+    ours = [
+        " ".join(step.replace(" --no-compile", "").split())
+        for step in images._venv_script([]).split("&&")
+    ]
+    positions = [ours.index(step) for step in dockerfile_steps]
+    assert positions == sorted(positions)
+    # Only the bytecode step is added, besides changing into the context's copy.
+    assert set(ours) - set(dockerfile_steps) == {
+        "cd /src",
+        "python3.11 -m compileall -q --invalidation-mode unchecked-hash /opt/dpo/lib",
+    }
+    extra = images._venv_script(["duckdb.lock"])
+    assert extra.index("-r requirements/runtime.lock") < extra.index("-r requirements/duckdb.lock")
+    assert extra.index("-r requirements/duckdb.lock") < extra.index("/wheels/*.whl")

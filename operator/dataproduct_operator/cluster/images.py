@@ -61,7 +61,6 @@ _RECIPE_VERSION = "1"
 # image gets packages of its own (each a hashed lock of requirements/, installed the same way).
 EXTRA_LOCKS: dict[str, tuple[str, ...]] = {"operator": (), "runner": ()}
 
-_BUILD_TIMEOUT_SECONDS = 1800
 _IMPORT_TIMEOUT_SECONDS = 600
 
 
@@ -175,38 +174,29 @@ def built(name: str) -> bool:
 # ---- building ----------------------------------------------------------------------------
 
 
-def _run(
-    command: list[str],
-    *,
-    out: TextIO,
-    what: str,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> None:
+def _run(command: list[str], *, out: TextIO, what: str, env: dict[str, str] | None = None) -> None:
     """Run COMMAND, its output shown on OUT indented as it comes; a clear error on failure."""
     tail: list[str] = []
-    process = subprocess.Popen(
+    with subprocess.Popen(
         command,
-        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
-    )
-    if process.stdout is None:  # pragma: no cover - stdout=PIPE always sets it
-        raise ImageBuildError(f"{what} started without an output pipe")
-    try:
-        for line in process.stdout:
-            print(f"    {line.rstrip()}", file=out, flush=True)
-            tail.append(line.rstrip())
-            del tail[:-30]
-        process.wait(timeout=_BUILD_TIMEOUT_SECONDS)
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
+    ) as process:
+        if process.stdout is None:  # pragma: no cover - stdout=PIPE always sets it
+            raise ImageBuildError(f"{what} started without an output pipe")
+        try:
+            for line in process.stdout:
+                print(f"    {line.rstrip()}", file=out, flush=True)
+                tail.append(line.rstrip())
+                del tail[:-30]
+            process.wait()
+        except BaseException:
+            process.kill()
+            raise
     if process.returncode != 0:
         raise ImageBuildError(f"{what} failed (exit {process.returncode}):\n" + "\n".join(tail))
 
