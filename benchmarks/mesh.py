@@ -45,6 +45,7 @@ from benchmarks.watching import WatchedCollection
 from dataproduct_operator.api.dataproduct import DataProduct, DeletionPolicy
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.dev import install_crds
+from dataproduct_operator.cluster.node import NodeMode
 from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
@@ -581,7 +582,8 @@ def phase_operations(
 
 @contextmanager
 def control_plane(directory: Path) -> Iterator[controlplane.ClusterInfo]:
-    info = controlplane.up(directory)
+    """kwok's node only: the figures stay comparable with the runs before the real node."""
+    info = controlplane.up(directory, node_mode=NodeMode.KWOK)
     try:
         yield info
     finally:

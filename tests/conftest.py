@@ -25,6 +25,7 @@ from benchmarks.setup import (
 )
 from dataproduct_operator.cluster import controlplane, toolchain
 from dataproduct_operator.cluster.controlplane import ClusterInfo
+from dataproduct_operator.cluster.node import NodeMode
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
@@ -52,9 +53,10 @@ from tests.products import OperatorProcess, delete_if_present
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
-    """A running control plane shared by the whole session; stopped at the end."""
+    """A running control plane with the real node beside kwok's, shared by the whole session;
+    stopped at the end."""
     directory = tmp_path_factory.mktemp("control-plane")
-    info = controlplane.up(directory)
+    info = controlplane.up(directory, node_mode=NodeMode.REAL)
     try:
         yield info
     finally:

@@ -175,6 +175,19 @@ def _auth_ttl_option(flag: str, default: float, review: str, stale: str) -> Call
     )
 
 
+def _placement_checked(
+    node_selector: tuple[str, ...], tolerations: tuple[str, ...], runner_image: str = ""
+) -> Any:
+    """The option's values as given, once they parse; else click's error with the reason."""
+    from dataproduct_operator.specs.placement import pod_placement
+
+    try:
+        pod_placement(node_selector, tolerations, runner_image)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return node_selector or tolerations or runner_image
+
+
 _SHOW_DOMAIN_PRODUCTS = click.option(
     "--show-domain-products",
     is_flag=True,
@@ -192,13 +205,24 @@ _SHOW_DOMAIN_PRODUCTS = click.option(
     show_default=True,
     help="Seconds to wait for each component to become ready.",
 )
-def cluster_up(directory: Path, timeout: float) -> None:
-    """Start a control plane and PostgreSQL; return when they are ready. Writes
-    DIR/kubeconfig, and PostgreSQL's admin connection in DIR/postgres/admin.json."""
+@click.option(
+    "--node",
+    "node_mode",
+    type=click.Choice(["auto", "real", "kwok"]),
+    default="auto",
+    show_default=True,
+    help="Nodes beside kwok's simulated one: the real node (kubelet and containerd) when it "
+    "can run here (auto), or else fail saying why (real), or none (kwok).",
+)
+def cluster_up(directory: Path, timeout: float, node_mode: str) -> None:
+    """Start a control plane and PostgreSQL, and a real node when it can run here; return
+    when they are ready. Writes DIR/kubeconfig, and PostgreSQL's admin connection in
+    DIR/postgres/admin.json."""
     with _local_cluster("cluster up"):
         from dataproduct_operator.cluster import controlplane
+        from dataproduct_operator.cluster.node import NodeMode
 
-    info = controlplane.up(directory, timeout=timeout)
+    info = controlplane.up(directory, timeout=timeout, node_mode=NodeMode(node_mode))
     click.echo(f"  kubeconfig: {directory / 'kubeconfig'}", err=True)
     click.echo(f"  try: kubectl --kubeconfig {directory / 'kubeconfig'} get nodes", err=True)
     database = info.postgres
@@ -279,6 +303,33 @@ def cluster_status(directory: Path) -> None:
     "policies.maxEnforced).",
 )
 @click.option(
+    "--pipeline-node-selector",
+    "pipeline_node_selector",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=lambda _c, _p, value: _placement_checked(value, ()),
+    help="A label every pipeline pod's node must carry (repeatable; the chart's "
+    "pipelines.nodeSelector), e.g. node-pool=data.",
+)
+@click.option(
+    "--pipeline-toleration",
+    "pipeline_tolerations",
+    multiple=True,
+    metavar="KEY[=VALUE][:EFFECT]",
+    callback=lambda _c, _p, value: _placement_checked((), value),
+    help="A taint every pipeline pod tolerates (repeatable; the chart's "
+    "pipelines.tolerations), e.g. node-pool=data:NoSchedule; without VALUE any value, "
+    "without EFFECT any effect.",
+)
+@click.option(
+    "--runner-image",
+    default="",
+    metavar="IMAGE",
+    callback=lambda _c, _p, value: _placement_checked((), (), value),
+    help="The image sql pipelines run (the built-in runner; the chart's runner.image). "
+    "Default: the project's runner image of this version.",
+)
+@click.option(
     "--catalog-port",
     type=click.IntRange(min=0, max=65535),
     default=0,
@@ -334,6 +385,9 @@ def run(
     drift_interval: float,
     concurrent_reconciles: int,
     admission_policy_slots: int,
+    pipeline_node_selector: tuple[str, ...],
+    pipeline_tolerations: tuple[str, ...],
+    runner_image: str,
     catalog_port: int,
     catalog_host: str,
     show_domain_products: bool,
@@ -353,6 +407,7 @@ def run(
 
     from dataproduct_operator.config import OperatorConfig
     from dataproduct_operator.handlers.operator import configure_logging, run_operator
+    from dataproduct_operator.specs.placement import pod_placement
 
     if namespaces and all_namespaces:
         raise UserError("Use either --namespace or --all-namespaces, not both")
@@ -366,6 +421,9 @@ def run(
         drift_interval_seconds=drift_interval,
         concurrent_reconciles=concurrent_reconciles,
         admission_policy_slots=admission_policy_slots,
+        pipeline_placement=pod_placement(
+            pipeline_node_selector, pipeline_tolerations, runner_image
+        ),
         catalog_port=catalog_port or None,
         catalog_host=catalog_host,
         catalog_show_domain_products=show_domain_products,

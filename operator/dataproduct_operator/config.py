@@ -8,6 +8,7 @@ from typing import Literal
 
 from dataproduct_operator.catalog.limits import CatalogLimits
 from dataproduct_operator.constants import DEFAULT_ADMISSION_SLOTS
+from dataproduct_operator.specs.placement import PodPlacement
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class OperatorConfig:
     concurrent_reconciles: int = 16  # products converged at once
     # MeshPolicies enforced at admission at once: the pool of names the chart grants
     admission_policy_slots: int = DEFAULT_ADMISSION_SLOTS
+    # where pipeline pods run: a node selector and tolerations (none: anywhere)
+    pipeline_placement: PodPlacement = field(default_factory=PodPlacement)
     prometheus_check_seconds: float = 60.0
     catalog_port: int | None = None  # None: the catalog is not served by this process
     catalog_host: str = "0.0.0.0"  # noqa: S104 - a Service in front of the pod needs every address

@@ -6,6 +6,8 @@ from dataproduct_operator.api.kinds import GROUP
 
 FIELD_MANAGER = "dataproduct-operator"
 OPERATOR_NAME = "dataproduct-operator"
+# The built-in runner's image (sql pipelines): `dpo run --runner-image`, the chart's runner.image.
+RUNNER_REPOSITORY = "ghcr.io/dataproduct-operator/dataproduct-operator-runner"
 
 # Every child carries these labels; pruning and watching select children by them, never by name.
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

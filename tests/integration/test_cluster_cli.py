@@ -51,7 +51,7 @@ def test_up_serves_readyz_and_down_leaves_no_process_behind(
     dpo_command: list[str], tmp_path: Path, kubectl_binary: Path
 ) -> None:
     directory = tmp_path / "cluster"
-    up = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory))
+    up = run_dpo(dpo_command, "cluster", "up", "--node", "kwok", "--dir", str(directory))
     try:
         assert up.returncode == 0, up.stderr
         assert "Control plane ready in" in up.stderr
@@ -66,7 +66,7 @@ def test_up_serves_readyz_and_down_leaves_no_process_behind(
         server_files = json.loads((directory / "state.json").read_text())["postgres"]["server"]
         assert len(processes_mentioning(server_files)) == 1
 
-        again = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory))
+        again = run_dpo(dpo_command, "cluster", "up", "--node", "kwok", "--dir", str(directory))
         assert again.returncode == 1
         assert "already running" in again.stderr
         assert "Traceback" not in again.stderr
@@ -106,12 +106,55 @@ def test_failing_component_is_named_with_its_log_and_the_others_are_stopped(
     env = {**os.environ, "DPO_BIN_DIR": str(bin_dir)}
     env.pop("KUBEBUILDER_ASSETS", None)
 
-    result = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory), env=env)
+    result = run_dpo(
+        dpo_command, "cluster", "up", "--node", "kwok", "--dir", str(directory), env=env
+    )
 
     assert result.returncode == 1
     assert "kube-scheduler exited during start with code 3" in result.stderr
     assert "cannot load scheduler configuration" in result.stderr
     assert "Traceback" not in result.stderr
+    assert processes_mentioning(str(directory)) == []
+
+
+def _without_kubelet(tmp_path: Path) -> dict[str, str]:
+    """An environment whose tools directory has the control plane's binaries, no kubelet."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, path in toolchain.require_binaries(toolchain.CONTROL_PLANE_TOOLS).items():
+        (bin_dir / name).symlink_to(path)
+    env = {**os.environ, "DPO_BIN_DIR": str(bin_dir)}
+    env.pop("KUBEBUILDER_ASSETS", None)
+    return env
+
+
+def test_a_real_node_that_cannot_run_is_refused_saying_why_or_left_out_when_asked_for_auto(
+    dpo_command: list[str], tmp_path: Path
+) -> None:
+    directory = tmp_path / "cluster"
+    env = _without_kubelet(tmp_path)
+    refused = run_dpo(dpo_command, "cluster", "up", "--node", "real", "--dir", str(directory),
+                      env=env)  # fmt: skip
+    assert refused.returncode == 1
+    assert "The real node cannot run here: the kubelet is not built (run `make tools`)" in (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    assert processes_mentioning(str(directory)) == []
+
+    auto = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory), env=env)
+    try:
+        assert auto.returncode == 0, auto.stderr
+        assert (
+            "The real node is not started, pods run on kwok's simulated node only: the kubelet "
+            "is not built (run `make tools`)" in auto.stderr
+        )
+        components = json.loads((directory / "state.json").read_text())["components"]
+        assert [c["name"] for c in components if c["name"] in ("kubelet", "containerd")] == []
+        assert "kwok" in [c["name"] for c in components]
+    finally:
+        down = run_dpo(dpo_command, "cluster", "down", "--dir", str(directory), env=env)
+    assert down.returncode == 0, down.stderr
     assert processes_mentioning(str(directory)) == []
 
 
@@ -134,7 +177,9 @@ exit 2
     directory = tmp_path / "cluster"
     env = {**os.environ, postgres.BIN_DIR_VARIABLE: str(bin_dir)}
 
-    result = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory), env=env)
+    result = run_dpo(
+        dpo_command, "cluster", "up", "--node", "kwok", "--dir", str(directory), env=env
+    )
 
     assert result.returncode == 1
     assert "postgres exited during start with code 2" in result.stderr
@@ -152,7 +197,9 @@ def test_missing_postgres_says_how_to_install_it_before_starting_anything(
     directory = tmp_path / "cluster"
     env = {**os.environ, postgres.BIN_DIR_VARIABLE: str(tmp_path / "nowhere")}
 
-    result = run_dpo(dpo_command, "cluster", "up", "--dir", str(directory), env=env)
+    result = run_dpo(
+        dpo_command, "cluster", "up", "--node", "kwok", "--dir", str(directory), env=env
+    )
 
     assert result.returncode == 1
     assert "PostgreSQL is not installed" in result.stderr
@@ -168,7 +215,18 @@ def test_ctrl_c_during_up_stops_what_was_started(dpo_command: list[str], tmp_pat
     ignoring = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
     ignoring += "os.execv(sys.argv[1], sys.argv[1:])"
     process = subprocess.Popen(
-        [sys.executable, "-c", ignoring, *dpo_command, "cluster", "up", "--dir", str(directory)],
+        [
+            sys.executable,
+            "-c",
+            ignoring,
+            *dpo_command,
+            "cluster",
+            "up",
+            "--node",
+            "kwok",
+            "--dir",
+            str(directory),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -166,6 +166,15 @@ def test_added_ports_and_pipelines_get_children_and_removed_ones_are_pruned(
     assert names(kube, bindings) == {"orders-owner", *DOMAIN_BINDINGS}
 
 
+def _as_sql_pipeline(**fields: Any) -> Any:
+    """A change making the first pipeline a sql one with ``fields``."""
+
+    def change(spec: Any) -> None:
+        spec["pipelines"][0] = {"name": spec["pipelines"][0]["name"], **fields}
+
+    return change
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -187,8 +196,45 @@ def test_added_ports_and_pipelines_get_children_and_removed_ones_are_pruned(
         ),
         (lambda s: s["outputPorts"].append(copy.deepcopy(s["outputPorts"][0])), "Duplicate value"),
         (lambda s: s.update(outputPorts=[]), "should have at least 1 items"),
+        (
+            lambda s: s["pipelines"][0].update(sql="SELECT 1"),
+            "a pipeline sets exactly one of image (a container of your own) or sql",
+        ),
+        (
+            _as_sql_pipeline(sql="SELECT 1"),
+            "a sql pipeline names the output port it writes in output",
+        ),
+        (
+            _as_sql_pipeline(sql="DELETE FROM orders", output="orders-v1"),
+            "sql must be one query that reads",
+        ),
+        (
+            _as_sql_pipeline(sql="SELECT 1", output="nowhere"),
+            "pipelines[].output must name one of spec.outputPorts",
+        ),
+        (
+            _as_sql_pipeline(sql="SELECT 1", output="orders-v1", sources=["nothing"]),
+            "pipelines[].sources must name inputs of spec.inputs",
+        ),
+        (
+            lambda s: s["outputPorts"][0].update(checks=[{"name": "c", "minRows": 1, "sql": "x"}]),
+            "a check sets exactly one of sql, minRows, maxNullFraction or freshness",
+        ),
     ],
-    ids=["cron", "duration", "reader-namespace", "one-input-source", "duplicate-port", "no-port"],
+    ids=[
+        "cron",
+        "duration",
+        "reader-namespace",
+        "one-input-source",
+        "duplicate-port",
+        "no-port",
+        "image-and-sql",
+        "sql-without-output",
+        "sql-that-writes",
+        "output-not-a-port",
+        "source-not-an-input",
+        "check-of-two-kinds",
+    ],
 )
 def test_invalid_spec_is_rejected_at_apply_with_a_clear_message(
     crds: None, kube: BlockingClient, namespace: str, change: Any, message: str
@@ -199,6 +245,30 @@ def test_invalid_spec_is_rejected_at_apply_with_a_clear_message(
         kube.create(PRODUCTS.format(namespace=namespace), document)
     assert rejected.value.status == 422
     assert message in rejected.value.message
+
+
+def test_a_sql_pipeline_with_checks_is_accepted_at_apply(
+    crds: None, kube: BlockingClient, namespace: str
+) -> None:
+    document = example(namespace)
+    port = document["spec"]["outputPorts"][0]
+    port["slo"] = {"freshness": "1d", "freshnessColumn": "placed_at"}
+    port["checks"] = [
+        {"name": "no-negative", "sql": "SELECT count(*) FROM orders_v1 WHERE amount < 0"},
+        {"name": "enough", "severity": "Warning", "minRows": 1},
+        {"name": "emails", "maxNullFraction": {"column": "email", "fraction": 0.1}},
+        {"name": "fresh", "freshness": {"column": "placed_at", "maxAge": "2d"}},
+    ]  # fmt: skip
+    document["spec"]["pipelines"].append({
+        "name": "transform", "sql": "WITH o AS (SELECT * FROM orders) SELECT * FROM o",
+        "output": port["name"], "mode": "Merge", "sources": [],
+    })  # fmt: skip
+    created = kube.create(PRODUCTS.format(namespace=namespace), document)
+    (transform,) = [p for p in created["spec"]["pipelines"] if p["name"] == "transform"]
+    assert transform["mode"] == "Merge" and "image" not in transform
+    assert [c["name"] for c in created["spec"]["outputPorts"][0]["checks"]] == [
+        "no-negative", "enough", "emails", "fresh"
+    ]  # fmt: skip
 
 
 def test_too_long_child_names_are_rejected(

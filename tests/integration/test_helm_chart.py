@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dataproduct_operator import __version__
 from dataproduct_operator.cli import catalog as catalog_command
 from dataproduct_operator.cli import run as run_command
 from dataproduct_operator.constants import DEFAULT_ADMISSION_SLOTS, admission_slot_names
@@ -66,6 +67,11 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
         "--set", "catalog.port=9102", "--set", "catalog.showDomainProducts=true",
         "--set", "catalog.publicUrl=https://catalog.example.com",
         "--set", "policies.maxEnforced=5",
+        "--set", "pipelines.nodeSelector.node-pool=data",
+        "--set", "pipelines.tolerations[0].key=node-pool",
+        "--set", "pipelines.tolerations[0].value=data",
+        "--set", "pipelines.tolerations[0].effect=NoSchedule",
+        "--set", "pipelines.tolerations[1].key=example.com/gpu",
     ).stdout  # fmt: skip
     (deployment,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -80,6 +86,14 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
     assert context.params["show_domain_products"] is True
     assert context.params["public_url"] == "https://catalog.example.com"
     assert context.params["admission_policy_slots"] == 5
+    assert context.params["pipeline_node_selector"] == ("node-pool=data",)
+    assert context.params["runner_image"] == (
+        "ghcr.io/dataproduct-operator/dataproduct-operator-runner:" + __version__
+    )
+    assert context.params["pipeline_tolerations"] == (
+        "node-pool=data:NoSchedule",
+        "example.com/gpu",
+    )
 
 
 def _rendered(helm: HelmRunner, *values: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from dataproduct_operator.cluster import controlplane
+from dataproduct_operator.cluster.node import NodeMode
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from tests.clusters import login_sql, postgres_stopped, superuser_sql
 from tests.helpers import wait_for
@@ -79,7 +80,7 @@ def test_postgres_stopped_then_started_keeps_its_data_and_down_leaves_nothing(
     tmp_path: Path,
 ) -> None:
     directory = tmp_path / "cluster"
-    pg = controlplane.up(directory).postgres
+    pg = controlplane.up(directory, node_mode=NodeMode.KWOK).postgres
     try:
         server_files = Path(
             json.loads((directory / "state.json").read_text())["postgres"]["server"]
@@ -108,7 +109,7 @@ def test_postgres_stopped_then_started_keeps_its_data_and_down_leaves_nothing(
 
 def test_down_after_sigkill_of_postgres_then_up_starts_a_fresh_one(tmp_path: Path) -> None:
     directory = tmp_path / "cluster"
-    first = controlplane.up(directory).postgres
+    first = controlplane.up(directory, node_mode=NodeMode.KWOK).postgres
     try:
         postmaster = controlplane.component(directory, "postgres").pid
         processes = server_processes(postmaster)
@@ -118,7 +119,7 @@ def test_down_after_sigkill_of_postgres_then_up_starts_a_fresh_one(tmp_path: Pat
         assert "postgres" not in controlplane.down(directory)
         assert not port_open(first.port)
 
-        again = controlplane.up(directory).postgres
+        again = controlplane.up(directory, node_mode=NodeMode.KWOK).postgres
         assert again.password != first.password
         rows = login_sql(again, again.username, again.password, "SELECT current_user")
         assert rows == [(again.username,)]
@@ -147,7 +148,7 @@ def test_a_port_taken_before_postgres_binds_it_gets_another(
 
         monkeypatch.setattr(controlplane, "_free_ports", ports)
         directory = tmp_path / "cluster"
-        info = controlplane.up(directory).postgres
+        info = controlplane.up(directory, node_mode=NodeMode.KWOK).postgres
         try:
             assert info.port != taken
             assert login_sql(info, info.username, info.password, "SELECT 1") == [(1,)]

@@ -26,6 +26,12 @@ from pydantic_core import CoreSchema, PydanticUndefined, core_schema
 from dataproduct_operator.api.quantity import QuantityRange, ResourceRanges
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A Kubernetes label key (an optional DNS subdomain prefix, then a name) and a label value.
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 QUANTITY = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]i?|Ki)?$"
 # No quantity needs more; the API server needs the bound to price the CEL rules on quantities.
 MAX_QUANTITY_LENGTH = 64

@@ -11,10 +11,11 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from dataproduct_operator.api.base import (
     AGE_COLUMN,
+    DNS_LABEL,
     READY_COLUMN,
     REASON_COLUMN,
     ApiModel,
@@ -88,6 +89,11 @@ MAX_RESOURCES = 16  # entries of requests or limits; bounds the cost of their CE
 MAX_ENV = 64  # environment variables of a pipeline; bounds the cost of the Secret name rule
 MAX_ARGUMENT_LENGTH = 4096  # one item of a command or of its arguments
 MAX_TAG_LENGTH = 64
+MAX_SQL_LENGTH = 16384  # a pipeline's transform (it reaches the runner in its environment)
+MAX_CHECK_SQL_LENGTH = 4096
+MAX_COLUMN_NAME = 128
+# One statement that reads: SELECT, or WITH ... SELECT (RE2 syntax, for CEL and Python alike).
+READ_QUERY = r"(?i)^\s*(select|with)\b"
 
 
 class Lifecycle(StrEnum):
@@ -281,6 +287,84 @@ class Slo(ApiModel):
         max_length=8,
         description="Target availability as a percentage string, e.g. 99.9%.",
     )
+    freshness_column: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_COLUMN_NAME,
+        description="A timestamp column of the port: the newest value a run publishes is the "
+        "data's age (the run's watermark). Absent: the time of the last publish.",
+    )
+
+
+class Severity(StrEnum):
+    ERROR = "Error"  # a failing check stops the publish: the previous rows stay
+    WARNING = "Warning"  # reported; the rows are published
+
+
+class NullFraction(ApiModel):
+    """At most this share of a column's values may be NULL."""
+
+    column: str = Field(min_length=1, max_length=MAX_COLUMN_NAME, description="The column.")
+    fraction: float = Field(ge=0, le=1, description="The share allowed, from 0 to 1.")
+
+
+class FreshnessCheck(ApiModel):
+    """The newest value of a timestamp column is at most this old."""
+
+    column: str = Field(min_length=1, max_length=MAX_COLUMN_NAME, description="The column.")
+    max_age: str = Field(
+        max_length=16,
+        pattern=DURATION,
+        description="A duration such as 30m, 24h or 7d.",
+    )
+
+
+class PortCheck(ApiModel):
+    """A data quality check of the rows a built-in (sql) run stages, before they are
+    published; exactly one of sql, minRows, maxNullFraction or freshness."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "[has(self.sql), has(self.minRows), has(self.maxNullFraction), "
+                "has(self.freshness)].filter(x, x).size() == 1",
+                "a check sets exactly one of sql, minRows, maxNullFraction or freshness",
+            )
+        )
+    }
+
+    name: str = dns_label("Name of the check, unique in the port, e.g. no-negative-amounts.")
+    severity: Severity = Field(
+        default=Severity.ERROR,
+        description="Error: a failure stops the publish, the previous rows stay and the run "
+        "fails. Warning: reported, the rows are published.",
+    )
+    sql: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CHECK_SQL_LENGTH,
+        description="A query (DuckDB SQL) returning one number: the violating rows; the staged "
+        "rows are the table named like the port's table (the port's name with '-' as '_'), "
+        "e.g. SELECT count(*) FROM orders_v1 WHERE amount < 0.",
+    )
+    min_rows: int | None = Field(
+        default=None, ge=0, le=10**15, description="At least this many rows."
+    )
+    max_null_fraction: NullFraction | None = Field(
+        default=None, description="At most this share of NULLs in a column."
+    )
+    freshness: FreshnessCheck | None = Field(
+        default=None, description="The newest value of a timestamp column is recent enough."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PortCheck:
+        kinds = (self.sql, self.min_rows, self.max_null_fraction, self.freshness)
+        if sum(kind is not None for kind in kinds) != 1:
+            raise ValueError(
+                f"check {self.name}: set exactly one of sql, minRows, maxNullFraction or freshness"
+            )
+        return self
 
 
 class StoreRef(ApiModel):
@@ -325,6 +409,14 @@ class OutputPort(ApiModel):
         json_schema_extra=keyed_by_name(),
     )
     slo: Slo | None = Field(default=None, description="Service level objectives.")
+    checks: list[PortCheck] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Data quality checks a built-in (sql) run makes of the rows before it "
+        "publishes them, besides the contract of the schema (required: no NULL, unique: no "
+        "duplicate, the types).",
+        json_schema_extra=keyed_by_name(),
+    )
 
     @property
     def volume(self) -> Storage:
@@ -394,16 +486,74 @@ class Resources(ApiModel):
         return resources
 
 
+class RunMode(StrEnum):
+    REPLACE = "Replace"  # the port's rows become the transform's
+    APPEND = "Append"  # the transform's rows are added
+    MERGE = "Merge"  # inserted, or updated where the port's unique columns match
+
+
 class Pipeline(ApiModel):
-    """A job that produces the product's data: scheduled (CronJob) or on demand (Job)."""
+    """A job that produces the product's data: scheduled (CronJob) or on demand (Job). Either a
+    container of your own (image) or a SQL transform the built-in runner runs (sql)."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.image) != has(self.sql)",
+                "a pipeline sets exactly one of image (a container of your own) or sql (a "
+                "transform the built-in runner runs)",
+            ),
+            cel(
+                "!has(self.sql) || has(self.output)",
+                "a sql pipeline names the output port it writes in output",
+            ),
+            cel(
+                "has(self.sql) || (!has(self.output) && "
+                "(!has(self.sources) || size(self.sources) == 0))",
+                "output and sources are for sql pipelines; an image pipeline gets its ports "
+                "and inputs from its environment",
+            ),
+            cel(
+                "!has(self.sql) || ((!has(self.command) || size(self.command) == 0) && "
+                "(!has(self.args) || size(self.args) == 0))",
+                "command and args are for image pipelines; a sql pipeline runs the built-in runner",
+            ),
+        )
+    }
 
     name: str = dns_label("Name of the pipeline, e.g. ingest.")
-    image: str = Field(
+    image: str | None = Field(
+        default=None,
         min_length=1,
         max_length=MAX_IMAGE_LENGTH,
         json_schema_extra=validations(cel(f"self.matches(r'{IMAGE_REFERENCE}')", IMAGE_MESSAGE)),
         description="Container image: [registry[:port]/]path[:tag][@sha256:digest], e.g. "
         "ghcr.io/acme/orders-ingest:1.4.",
+    )
+    sql: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SQL_LENGTH,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches(r'{READ_QUERY}')",
+                "sql must be one query that reads: SELECT ... or WITH ... SELECT",
+            )
+        ),
+        description="A transform the built-in runner runs (DuckDB SQL): one SELECT producing "
+        "the output port's rows; each of sources is a table named like its input.",
+    )
+    output: str | None = dns_label("The output port a sql pipeline writes.", optional=True)
+    mode: RunMode = Field(
+        default=RunMode.REPLACE,
+        description="How a sql pipeline publishes: Replace the port's rows, Append to them, or "
+        "Merge on the port's unique columns.",
+    )
+    sources: list[Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="The inputs a sql pipeline reads, by name; each is a table of that "
+        "name in its SQL.",
     )
     command: list[Annotated[str, Field(max_length=MAX_ARGUMENT_LENGTH)]] = Field(
         default_factory=list, max_length=64, description="Entrypoint."
@@ -437,12 +587,39 @@ class Pipeline(ApiModel):
     retries: int = Field(default=0, ge=0, le=20, description="Retries of a failed run.")
     suspend: bool = Field(default=False, description="Pause the schedule.")
 
+    @property
+    def what_runs(self) -> str:
+        """What a run runs, in a few words: its image, or the built-in runner's transform."""
+        if self.image is not None:
+            return self.image
+        return f"a SQL transform into {self.output} ({self.mode.value})"
+
     @field_validator("image")
     @classmethod
-    def _image_reference(cls, image: str) -> str:
-        if not re.fullmatch(IMAGE_REFERENCE[1:-1], image):
+    def _image_reference(cls, image: str | None) -> str | None:
+        if image is not None and not re.fullmatch(IMAGE_REFERENCE[1:-1], image):
             raise ValueError(IMAGE_MESSAGE)
         return image
+
+    @field_validator("sql")
+    @classmethod
+    def _reads(cls, sql: str | None) -> str | None:
+        if sql is not None and not re.match(READ_QUERY, sql):
+            raise ValueError("sql must be one query that reads: SELECT ... or WITH ... SELECT")
+        return sql
+
+    @model_validator(mode="after")
+    def _image_or_sql(self) -> Pipeline:
+        name = f"pipeline {self.name}"
+        if (self.image is None) == (self.sql is None):
+            raise ValueError(f"{name}: set exactly one of image or sql")
+        if self.sql is not None and self.output is None:
+            raise ValueError(f"{name}: a sql pipeline names the output port it writes in output")
+        if self.sql is None and (self.output is not None or self.sources):
+            raise ValueError(f"{name}: output and sources are for sql pipelines")
+        if self.sql is not None and (self.command or self.args):
+            raise ValueError(f"{name}: command and args are for image pipelines")
+        return self
 
     @field_validator("schedule")
     @classmethod
@@ -512,6 +689,21 @@ def _child_names_fit(items: str, item: str, child: str, limit: int) -> dict[str,
 class DataProductSpec(ApiModel):
     """The desired state of a data product."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!has(self.pipelines) || self.pipelines.all(p, !has(p.output) || "
+                "self.outputPorts.exists(o, o.name == p.output))",
+                "pipelines[].output must name one of spec.outputPorts",
+            ),
+            cel(
+                "!has(self.pipelines) || self.pipelines.all(p, !has(p.sources) || "
+                "p.sources.all(s, has(self.inputs) && self.inputs.exists(i, i.name == s)))",
+                "pipelines[].sources must name inputs of spec.inputs",
+            ),
+        )
+    }
+
     domain: str = dns_label("The business domain that owns the product.")
     owner: Owner = Field(description="The owning team and its contacts.")
     description: str = Field(min_length=1, max_length=4096, description="What the data is.")
@@ -565,6 +757,24 @@ class DataProductSpec(ApiModel):
         "made again binds it again. Volumes not bound yet keep their StorageClass's reclaim "
         "policy (often Delete). Delete: they are deleted with it.",
     )
+
+    @model_validator(mode="after")
+    def _pipelines_name_ports_and_inputs(self) -> DataProductSpec:
+        ports = {port.name for port in self.output_ports}
+        inputs = {source.name for source in self.inputs}
+        for pipeline in self.pipelines:
+            if pipeline.output is not None and pipeline.output not in ports:
+                raise ValueError(
+                    f"pipeline {pipeline.name}: output {pipeline.output} is not one of "
+                    f"spec.outputPorts ({', '.join(sorted(ports))})"
+                )
+            unknown = [s for s in pipeline.sources if s not in inputs]
+            if unknown:
+                raise ValueError(
+                    f"pipeline {pipeline.name}: sources {', '.join(unknown)} are not inputs of "
+                    "spec.inputs"
+                )
+        return self
 
 
 class PortEndpoint(ApiModel):

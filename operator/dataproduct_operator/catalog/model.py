@@ -311,7 +311,7 @@ class PipelineRunView(View):
 
 class PipelineView(View):
     name: str
-    image: str
+    runs: str  # its image, or the built-in runner's transform
     schedule: str | None
     last_run_status: str
     last_successful_time: str | None
@@ -722,7 +722,7 @@ def _pipeline_view(product: DataProduct, name: str) -> PipelineView:
     status = next((p for p in product.status.pipelines if p.name == name), None)
     return PipelineView(
         name=name,
-        image=pipeline.image,
+        runs=pipeline.what_runs,
         schedule=pipeline.schedule,
         last_run_status=(status.last_run_status if status else RunStatus.NEVER_RUN).value,
         last_successful_time=status.last_successful_time if status else None,

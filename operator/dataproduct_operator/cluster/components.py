@@ -117,6 +117,12 @@ def build_commands(layout: Layout, ports: Ports, binaries: dict[str, Path]) -> d
             f"--service-account-key-file={pki / 'service-account.pub'}",
             f"--service-account-signing-key-file={pki / 'service-account.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # The real node's kubelet (logs, exec): reached by the node's name, `localhost`,
+            # with a client certificate, its serving certificate checked against the CA.
+            f"--kubelet-client-certificate={layout.cert('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={layout.key('apiserver-kubelet-client')}",
+            f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+            "--kubelet-preferred-address-types=Hostname,InternalIP",
             "--allow-privileged=true",
             "--profiling=false",
             "--v=1",

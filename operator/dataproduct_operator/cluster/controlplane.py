@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from dataproduct_operator.cluster import pki, postgres
+from dataproduct_operator.cluster import node, pki, postgres
 from dataproduct_operator.cluster.components import (
     Layout,
     Ports,
@@ -31,6 +31,8 @@ from dataproduct_operator.cluster.components import (
     default_storage_class,
     fake_node,
 )
+from dataproduct_operator.cluster.node import NodeMode
+from dataproduct_operator.cluster.node_config import REAL_NODE_NAME, NodeLayout
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.cluster.process import (
     ComponentProcess,
@@ -84,6 +86,7 @@ class ClusterInfo:
     # How long PostgreSQL held up `up` once the control plane was ready (initdb runs before,
     # beside etcd and the API server).
     postgres_ready_seconds: float
+    real_node: str | None = None  # the real node's name, when it runs
 
 
 class ClusterAlreadyRunningError(UserError):
@@ -213,11 +216,15 @@ def _https_ok(client: BlockingClient, path: str) -> Callable[[], bool]:
     return check
 
 
-def _prepare_directory(layout: Layout, ports: Ports) -> tuple[Connection, pki.KeyPair]:
-    """Fresh certificates, component kubeconfigs and kwok stages.
+@dataclass(frozen=True)
+class _Prepared:
+    admin: Connection
+    etcd_client: pki.KeyPair  # the client certificate etcd accepts
+    authority: pki.CertificateAuthority
 
-    Returns the admin connection and the client certificate etcd accepts.
-    """
+
+def _prepare_directory(layout: Layout, ports: Ports) -> _Prepared:
+    """Fresh certificates, component kubeconfigs and kwok stages."""
     for entry in OWNED_ENTRIES:
         path = layout.root / entry
         if path.is_dir():
@@ -239,6 +246,8 @@ def _prepare_directory(layout: Layout, ports: Ports) -> tuple[Connection, pki.Ke
     )
     etcd_client = authority.issue_client(pki.APISERVER_ETCD_CLIENT)
     pki.write_pair(layout.pki, "apiserver-etcd-client", etcd_client)
+    kubelet_client = authority.issue_client(pki.APISERVER_KUBELET_CLIENT)
+    pki.write_pair(layout.pki, "apiserver-kubelet-client", kubelet_client)
     for name in ("controller-manager-serving", "scheduler-serving"):
         pki.write_pair(layout.pki, name, authority.issue_server(name, *local))
     private, public = pki.service_account_signing_key()
@@ -261,12 +270,12 @@ def _prepare_directory(layout: Layout, ports: Ports) -> tuple[Connection, pki.Ke
 
     admin = authority.issue_client(pki.ADMIN)
     connection = Connection(server, authority.cert_pem, admin.cert_pem, admin.key_pem)
-    return connection, etcd_client
+    return _Prepared(connection, etcd_client, authority)
 
 
-def _node_ready(client: BlockingClient) -> bool:
-    node = client.get(f"/api/v1/nodes/{NODE_NAME}")
-    conditions = node.get("status", {}).get("conditions", [])
+def _node_ready(client: BlockingClient, name: str = NODE_NAME) -> bool:
+    found = client.get(f"/api/v1/nodes/{name}")
+    conditions = found.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
@@ -277,11 +286,11 @@ def _start_control_plane(
     starter: _Starter,
     commands: dict[str, list[str]],
     ports: Ports,
-    credentials: tuple[Connection, pki.KeyPair],
+    credentials: _Prepared,
     step: Step,
 ) -> None:
     """etcd, the API server, then the controllers, the scheduler and kwok, each waited for."""
-    admin, etcd_client = credentials
+    admin, etcd_client = credentials.admin, credentials.etcd_client
     layout = starter.layout
     t = time.monotonic()
     starter.start("etcd", commands["etcd"])
@@ -350,11 +359,49 @@ def _start_postgres(
     return local_postgres, round(time.monotonic() - t, 2)
 
 
-def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> ClusterInfo:
-    """Start the control plane in ``directory``; return once it is ready to use."""
-    started = time.monotonic()
-    layout = Layout(directory.resolve())
-    layout.root.mkdir(parents=True, exist_ok=True)
+def _start_node(
+    starter: _Starter,
+    prepared: _Prepared,
+    ports: tuple[int, int],
+    step: Step,
+    out: TextIO,
+) -> None:
+    """The real node: containerd with the images imported, then the kubelet, until Ready."""
+    layout = starter.layout
+    node_layout = NodeLayout(layout.root)
+    t = time.monotonic()
+    certificates = node.issue_certificates(prepared.authority, layout.pki)
+    settings = node.prepare(
+        node_layout,
+        certificates,
+        server=prepared.admin.server,
+        ca_pem=prepared.admin.ca_pem,
+        ca_file=layout.pki / "ca.crt",
+        ports=ports,
+    )
+    starter.state["node"] = {
+        "name": REAL_NODE_NAME,
+        "subnet": settings.subnet,
+        "bridge": node_layout.bridge,
+        "runtime": str(node_layout.runtime),
+        "cgroupRoot": node_layout.cgroup_root,
+    }
+    commands = node.commands(node_layout)
+    starter.start(node.CONTAINERD, commands[node.CONTAINERD])
+    step(node.CONTAINERD, "containerd's socket", node.containerd_ready(node_layout), t)
+    node.import_images(node_layout, out)
+    t = time.monotonic()
+    starter.start(node.KUBELET, commands[node.KUBELET])
+    with BlockingClient.from_connection(prepared.admin) as client:
+        step(
+            node.KUBELET,
+            f"node {REAL_NODE_NAME} Ready",
+            lambda: _node_ready(client, REAL_NODE_NAME),
+            t,
+        )
+
+
+def _refuse_if_running(layout: Layout, directory: Path) -> None:
     alive = running_components(layout.root)
     if alive:
         names = ", ".join(f"{p.name} (pid {p.pid})" for p in alive)
@@ -362,14 +409,47 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
             f"A cluster is already running in {directory}: {names}. "
             f"Run `dpo cluster down --dir {directory}` first."
         )
+
+
+def _said(problems: list[node.Problem]) -> str:
+    return "; ".join(f"{p.what} ({p.fix})" for p in problems)
+
+
+def _node_problems(layout: NodeLayout, mode: NodeMode) -> list[node.Problem]:
+    """What keeps the real node from running (none asked for: none); raises when it must run.
+    Tears down what a SIGKILLed cluster in the directory left of its node."""
+    found = [] if mode is NodeMode.KWOK else node.problems(layout)
+    if found and mode is NodeMode.REAL:
+        raise UserError(f"The real node cannot run here: {_said(found)}")
+    if mode is not NodeMode.KWOK or layout.directory.exists():
+        node.teardown(layout)
+    return found
+
+
+def up(
+    directory: Path,
+    *,
+    out: TextIO = sys.stderr,
+    timeout: float = 120.0,
+    node_mode: NodeMode = NodeMode.AUTO,
+) -> ClusterInfo:
+    """Start the control plane in ``directory``; return once it is ready to use. With
+    ``node_mode`` auto or real, also the real node (see :class:`NodeMode`)."""
+    started = time.monotonic()
+    layout = Layout(directory.resolve())
+    layout.root.mkdir(parents=True, exist_ok=True)
+    _refuse_if_running(layout, directory)
     binaries = require_binaries(CONTROL_PLANE_TOOLS)
     version = read_versions().kubernetes
-    *control_plane_ports, postgres_port = _free_ports(6)
+    node_layout = NodeLayout(layout.root)
+    node_problems = _node_problems(node_layout, node_mode)
+    *control_plane_ports, postgres_port, kubelet_port, healthz_port = _free_ports(8)
     ports = Ports(*control_plane_ports)
     database = postgres.PostgresSetup(layout.root, postgres_port, layout.log(postgres.NAME))
     print(f"Starting a local control plane (Kubernetes {version}) in {directory}", file=out)
     postgres.remove_server_files(layout.root, (_read_state(layout) or {}).get("postgres"))
-    admin, etcd_client = _prepare_directory(layout, ports)
+    prepared = _prepare_directory(layout, ports)
+    admin = prepared.admin
     commands = build_commands(layout, ports, binaries)
     state: dict[str, Any] = {
         "version": STATE_VERSION,
@@ -390,11 +470,19 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
         starter.save()
         if database.note:
             print(f"  {postgres.NAME:<24} {database.note}", file=out, flush=True)
-        _start_control_plane(starter, commands, ports, (admin, etcd_client), step)
+        _start_control_plane(starter, commands, ports, prepared, step)
         local_postgres, postgres_ready = _start_postgres(starter, database, step)
+        real_node = None
+        if node_mode is not NodeMode.KWOK and node_problems:
+            print(f"  The real node is not started, pods run on kwok's simulated node only: "
+                  f"{_said(node_problems)}", file=out, flush=True)  # fmt: skip
+        elif node_mode is not NodeMode.KWOK:
+            _start_node(starter, prepared, (kubelet_port, healthz_port), step, out)
+            real_node = REAL_NODE_NAME
     except BaseException:
         database.abort()
         stopped = starter.stop_all()
+        node.teardown(node_layout)
         postgres.remove_server_files(layout.root, database.record())
         if stopped:
             print(f"Stopped {', '.join(stopped)}", file=out)
@@ -413,6 +501,7 @@ def up(directory: Path, *, out: TextIO = sys.stderr, timeout: float = 120.0) -> 
         ready,
         local_postgres,
         postgres_ready,
+        real_node,
     )
 
 
@@ -440,8 +529,14 @@ def down(directory: Path, *, out: TextIO | None = None) -> list[str]:
     state = _read_state(layout)
     recorded = _recorded_processes(state)
     volume_paths = _provisioned_volume_paths(layout) if any(map(is_running, recorded)) else []
-    stopped = [
-        p.name for p in reversed(recorded) if stop_process(p, first_signal=_stop_signal(p.name))
+    node_layout = NodeLayout(layout.root)
+    stopped = []
+    if (state or {}).get("node") or node_layout.directory.exists():
+        stopped += node.teardown(node_layout, recorded)
+    stopped += [
+        p.name
+        for p in reversed(recorded)
+        if p.name not in node.NODE_COMPONENTS and stop_process(p, first_signal=_stop_signal(p.name))
     ]
     postgres.remove_server_files(layout.root, (state or {}).get("postgres"))
     layout.state.unlink(missing_ok=True)

@@ -51,6 +51,8 @@ CONTROLLER_MANAGER = ClientIdentity("system:kube-controller-manager")
 SCHEDULER = ClientIdentity("system:kube-scheduler")
 KWOK = ClientIdentity("kwok-controller", ("system:masters",))
 APISERVER_ETCD_CLIENT = ClientIdentity("kube-apiserver-etcd-client")
+# The API server's identity towards kubelets: allowed everything a kubelet serves.
+APISERVER_KUBELET_CLIENT = ClientIdentity("kube-apiserver-kubelet-client", ("system:masters",))
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:

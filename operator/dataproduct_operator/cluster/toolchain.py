@@ -45,7 +45,9 @@ CONTROL_PLANE_TOOLS = (
     "kube-scheduler",
     "kwok",
 )
-ALL_TOOLS = (*CONTROL_PLANE_TOOLS, "kubectl", "helm")
+# The real node's kubelet (its container runtime comes from Debian's packages).
+NODE_TOOLS = ("kubelet",)
+ALL_TOOLS = (*CONTROL_PLANE_TOOLS, *NODE_TOOLS, "kubectl", "helm")
 
 PROGRESS_INTERVAL_SECONDS = 15.0
 
@@ -109,6 +111,7 @@ def tools_for(versions: Versions) -> dict[str, Tool]:
         "kube-apiserver": kube("kube-apiserver"),
         "kube-controller-manager": kube("kube-controller-manager"),
         "kube-scheduler": kube("kube-scheduler"),
+        "kubelet": kube("kubelet"),
         "kubectl": kube("kubectl"),
         "kwok": Tool(
             "kwok",

@@ -13,11 +13,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from dataproduct_operator.api.base import DNS_LABEL
+from dataproduct_operator.api.base import DNS_LABEL, LABEL_KEY, LABEL_VALUE
 from dataproduct_operator.constants import (
     ADMISSION_SLOT_PREFIX,
     DEFAULT_ADMISSION_SLOTS,
     MAX_ADMISSION_SLOTS,
+    RUNNER_REPOSITORY,
 )
 from dataproduct_operator.manifests.crd import structural_schema
 from dataproduct_operator.manifests.policies import DEFAULT_ALLOWED_REGISTRIES
@@ -243,6 +244,45 @@ class NetworkPolicy(_Values):
     )
 
 
+class PipelineToleration(_Values):
+    """A taint the pipeline pods tolerate."""
+
+    key: str = Field(pattern=LABEL_KEY, max_length=253, description="The taint's key.")
+    value: str = Field(
+        default="", pattern=LABEL_VALUE, description="The taint's value; empty: any value."
+    )
+    effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        default="", description="The taint's effect; empty: any effect."
+    )
+
+
+class RunnerImage(_Values):
+    """The built-in runner's image, which sql pipelines run."""
+
+    repository: str = Field(
+        default=RUNNER_REPOSITORY,
+        min_length=1,
+        description="Image of the runner (`dpo pipeline run`), built with the operator's.",
+    )
+    tag: str = Field(default="", description="Image tag; empty means the chart's appVersion.")
+
+
+class Pipelines(_Values):
+    """Where the products' pipeline pods run (scheduled and on-demand runs alike): a node pool
+    kept for data work, say; and the image sql pipelines run."""
+
+    runner_image: RunnerImage = Field(default_factory=RunnerImage)
+    node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels the pipeline pods' nodes must carry (`dpo run "
+        "--pipeline-node-selector`).",
+    )
+    tolerations: list[PipelineToleration] = Field(
+        default_factory=list,
+        description="Taints the pipeline pods tolerate (`dpo run --pipeline-toleration`).",
+    )
+
+
 class LeaderElection(_Values):
     """Which replica reconciles: the holder of a coordination.k8s.io Lease."""
 
@@ -274,6 +314,7 @@ class ChartValues(_Values):
         "and take over when it goes.",
     )
     leader_election: LeaderElection = Field(default_factory=LeaderElection)
+    pipelines: Pipelines = Field(default_factory=Pipelines)
     pod_disruption_budget: PodDisruptionBudget = Field(default_factory=PodDisruptionBudget)
     image_pull_secrets: list[FreeForm] = Field(
         default_factory=list, description="Secrets for pulling the image: [{name: ...}]."

@@ -52,17 +52,18 @@ def _cel_list(items: tuple[str, ...]) -> str:
 
 def allowed_registries_policy(registries: str) -> dict[str, Any]:
     """``allowed-registries``, Audit: every pipeline image comes from one of ``registries`` (a
-    CEL list literal of registry hosts, such as ``['ghcr.io', 'registry.example.com:5000']``)."""
+    CEL list literal of registry hosts, such as ``['ghcr.io', 'registry.example.com:5000']``);
+    sql pipelines, which run the operator's own runner image, have none to check."""
     return _policy(
         "allowed-registries",
         "Pipeline images come only from the registries the platform team trusts.",
         {
             "name": "images-from-allowed-registries",
             "expression": "!has(object.spec.pipelines) || "
-            f"object.spec.pipelines.all(p, {_REGISTRY} in {registries})",
+            f"object.spec.pipelines.all(p, !has(p.image) || {_REGISTRY} in {registries})",
             "messageExpression": "'pipeline images come from the registries ' + "
             f"{registries}.join(', ') + '; move these to one of them: ' + "
-            f"object.spec.pipelines.filter(p, !({_REGISTRY} in {registries}))"
+            f"object.spec.pipelines.filter(p, has(p.image) && !({_REGISTRY} in {registries}))"
             ".map(p, p.name + ' (' + p.image + ')').join(', ')",
         },
         enforcement="Audit",

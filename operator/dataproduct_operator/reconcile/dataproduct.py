@@ -95,12 +95,14 @@ from dataproduct_operator.reconcile.stores import (
 )
 from dataproduct_operator.specs.datadomain import granted_namespaces
 from dataproduct_operator.specs.dataproduct import (
+    ANYWHERE,
     InputWiring,
     StoreWiring,
     build_children,
     mounted_claims,
 )
 from dataproduct_operator.specs.ownership import refuse_adoption
+from dataproduct_operator.specs.placement import PodPlacement
 from dataproduct_operator.specs.volumes import VolumePlan, plan_volumes, volume_selector
 from dataproduct_operator.status.dataproduct import (
     Failures,
@@ -206,6 +208,7 @@ class ProductContext:
     forget_health: Callable[[str, str], None] | None = None
     name_waits: NameWaits = field(default_factory=NameWaits)
     stores: StoreConnections | None = None  # None: store ports stay unplaced (no driver)
+    placement: PodPlacement = ANYWHERE  # where pipeline pods run (--pipeline-node-selector)
 
 
 def product_path(namespace: str, name: str) -> str:
@@ -561,6 +564,7 @@ async def converge_children(
         observed_claim_sizes=_claim_sizes(children),
         prometheus_available=prometheus,
         wiring=wiring,
+        placement=ctx.placement,
     )
     wanted = {key_of(d) for d in desired} | _run_jobs_to_keep(product, children)
     held = await hold_taken_names(desired, children, _look_up(client, cache))
@@ -576,6 +580,7 @@ async def converge_children(
             prometheus_available=prometheus,
             volume_names=volumes.names,
             wiring=wiring,
+            placement=ctx.placement,
         )
 
     async def live(obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -166,6 +166,7 @@ class OperatorRuntime:
             observe_health=self.metrics.health.observe,
             forget_health=self.metrics.health.forget,
             stores=self.store_connections,
+            placement=config.pipeline_placement,
         )
         self.name_waits = product_context.name_waits
         product_worker = DataProductWorker(product_context, clock)

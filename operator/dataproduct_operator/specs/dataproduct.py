@@ -60,9 +60,13 @@ from dataproduct_operator.constants import (
 )
 from dataproduct_operator.specs.hashing import stamp_hash
 from dataproduct_operator.specs.ownership import controller_reference
+from dataproduct_operator.specs.placement import PodPlacement
 from dataproduct_operator.specs.render import render
+from dataproduct_operator.specs.runner import RUN_SPEC_VARIABLE, build_run_spec, run_spec_json
 
 CONNECTION_KEY = "output-ports.json"
+
+ANYWHERE = PodPlacement()  # pipeline pods without a node selector or tolerations
 
 
 @dataclass(frozen=True)
@@ -189,10 +193,14 @@ def build_claim(
     return claim
 
 
-def _pod_context(product: DataProduct, pipeline: Pipeline, wiring: StoreWiring) -> dict[str, Any]:
+def _pod_context(
+    product: DataProduct, pipeline: Pipeline, wiring: StoreWiring, placement: PodPlacement
+) -> dict[str, Any] | None:
     """Environment and volumes of a pipeline's pods: each volume port mounted; each placed
     store port's table, and the writer login (the PG* variables of libpq) from its Secret;
-    each ready input's table and the reader login, prefixed with ``INPUT_<NAME>_``."""
+    each ready input's table and the reader login, prefixed with ``INPUT_<NAME>_``; the
+    operator's node selector and tolerations for pipelines. A sql pipeline runs the runner
+    image with its run spec; None while it cannot run yet (see :mod:`.runner`)."""
     volume_ports = wiring.volume_ports(product)
     env: list[dict[str, Any]] = [
         {"name": "DATAPRODUCT_NAME", "value": product.name},
@@ -229,22 +237,44 @@ def _pod_context(product: DataProduct, pipeline: Pipeline, wiring: StoreWiring) 
         for port in volume_ports
     ]
     resources = pipeline.resources.to_wire() if pipeline.resources else None
+    image = pipeline.image
+    if pipeline.sql is not None:  # the built-in runner, its run spec in the environment
+        image = placement.runner
+        endpoint = wiring.endpoints.get(pipeline.output or "")
+        spec = build_run_spec(
+            product,
+            pipeline,
+            output_table=qualified_table(endpoint) if endpoint else None,
+            input_tables={source.name: source.table for source in wiring.inputs},
+        )
+        if spec is None:
+            return None
+        env.append({"name": RUN_SPEC_VARIABLE, "value": run_spec_json(spec)})
     return {
         "pipeline": pipeline,
+        "image": image,
         "pod_labels": {**product_labels(product), LABEL_PIPELINE: pipeline.name},
         "service_account": service_account_name(product.name),
         "env": env,
         "env_from": env_from,
         "mounts": mounts,
         "resources": resources or None,
+        "node_selector": dict(placement.node_selector) or None,
+        "tolerations": [toleration.to_wire() for toleration in placement.tolerations] or None,
     }
 
 
 def build_cronjob(
-    product: DataProduct, pipeline: Pipeline, wiring: StoreWiring | None = None
+    product: DataProduct,
+    pipeline: Pipeline,
+    wiring: StoreWiring | None = None,
+    placement: PodPlacement = ANYWHERE,
 ) -> dict[str, Any] | None:
     """A CronJob for a scheduled pipeline; None for an on-demand one."""
     if pipeline.schedule is None:
+        return None
+    context = _pod_context(product, pipeline, wiring or StoreWiring(), placement)
+    if context is None:
         return None
     return render(
         "cronjob.yaml.j2",
@@ -254,12 +284,15 @@ def build_cronjob(
             COMPONENT_PIPELINE,
             extra_labels={LABEL_PIPELINE: pipeline.name},
         ),
-        **_pod_context(product, pipeline, wiring or StoreWiring()),
+        **context,
     )
 
 
 def build_run_job(
-    product: DataProduct, request: RunRequest | None, wiring: StoreWiring | None = None
+    product: DataProduct,
+    request: RunRequest | None,
+    wiring: StoreWiring | None = None,
+    placement: PodPlacement = ANYWHERE,
 ) -> dict[str, Any] | None:
     """The Job of an on-demand run, when the run annotation names an unscheduled pipeline
     and that request has not started a run yet (see ``PipelineStatus.last_run_id``)."""
@@ -271,6 +304,9 @@ def build_run_job(
     started = next((p for p in product.status.pipelines if p.name == pipeline.name), None)
     if started is not None and started.last_run_id == request.run_id:
         return None  # started already: its Job, even deleted, is not made again
+    context = _pod_context(product, pipeline, wiring or StoreWiring(), placement)
+    if context is None:
+        return None
     return render(
         "job.yaml.j2",
         metadata=_metadata(
@@ -279,7 +315,7 @@ def build_run_job(
             COMPONENT_PIPELINE_RUN,
             extra_labels={LABEL_PIPELINE: pipeline.name, LABEL_RUN: request.run_id},
         ),
-        **_pod_context(product, pipeline, wiring or StoreWiring()),
+        **context,
     )
 
 
@@ -507,10 +543,12 @@ def build_children(
     prometheus_available: bool = True,
     volume_names: dict[str, str] | None = None,
     wiring: StoreWiring | None = None,
+    placement: PodPlacement = ANYWHERE,
 ) -> list[dict[str, Any]]:
     """Every child the product should have right now, hash-stamped, in apply order.
     ``volume_names``: port -> the retained volume its claim binds (see :mod:`.volumes`);
-    ``wiring``: what the product's store holds for it (no store ports when None)."""
+    ``wiring``: what the product's store holds for it (no store ports when None);
+    ``placement``: where its pipeline pods run."""
     sizes, volumes = observed_claim_sizes or {}, volume_names or {}
     wiring = wiring or StoreWiring()
     children: list[dict[str, Any] | None] = [build_service_account(product)]
@@ -520,9 +558,11 @@ def build_children(
     ]
     children.append(build_connection_config_map(product, wiring))
     children += build_access(product, wiring.writer_secret)
-    children += [build_cronjob(product, pipeline, wiring) for pipeline in product.spec.pipelines]
+    children += [
+        build_cronjob(product, pipeline, wiring, placement) for pipeline in product.spec.pipelines
+    ]
     run = parse_run_request(product.annotations.get(ANNOTATION_RUN))
-    children.append(build_run_job(product, run, wiring))
+    children.append(build_run_job(product, run, wiring, placement))
     if prometheus_available:
         children.append(build_prometheus_rule(product))
     return [stamp_hash(child) for child in children if child is not None]

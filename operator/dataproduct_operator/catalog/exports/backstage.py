@@ -244,7 +244,7 @@ def build_backstage_entities(
                 _metadata(
                     entity_name(product.namespace, product.name, pipeline.name),
                     f"{product.name} {pipeline.name}",
-                    f"Runs {pipeline.image} {when}.",
+                    f"Runs {pipeline.what_runs} {when}.",
                     {
                         **product_annotations,
                         ANNOTATION_K8S_SELECTOR: (

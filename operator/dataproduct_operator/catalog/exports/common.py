@@ -81,7 +81,15 @@ def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
 
     Those are implementation, and literal values in them may be sensitive.
     """
-    summary: dict[str, Any] = {"name": pipeline.name, "image": pipeline.image}
+    summary: dict[str, Any] = {"name": pipeline.name}
+    if pipeline.image is not None:
+        summary["image"] = pipeline.image
+    else:  # the built-in runner: where it writes and what it reads, not the SQL itself
+        summary["sql"] = {
+            "output": pipeline.output,
+            "mode": pipeline.mode.value,
+            "sources": list(pipeline.sources),
+        }
     summary["schedule"] = pipeline.schedule or "on demand"
     if pipeline.timeout_seconds is not None:
         summary["timeoutSeconds"] = pipeline.timeout_seconds

@@ -157,7 +157,7 @@ def _job_event(
     when = f"on the schedule {pipeline.schedule}" if pipeline.schedule else "on demand"
     description = (
         f"{product.spec.description} Pipeline {pipeline.name} of the data product "
-        f"{product.namespace}/{product.name} runs {pipeline.image} {when}."
+        f"{product.namespace}/{product.name} runs {pipeline.what_runs} {when}."
     )
     return {
         "eventTime": event_time,

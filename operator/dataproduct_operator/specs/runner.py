@@ -1,0 +1,104 @@
+"""The run spec of a sql pipeline: what the built-in runner (``dpo pipeline run`` in the runner
+image) reads from its environment, built from the product and what its store holds for it
+(layer ``specs``, pure).
+
+The spec names tables, columns, checks and where each source's login is in the environment;
+it never holds a credential (those come from Secrets, as ``envFrom``). A sql pipeline gets no
+run while its output port is not a table in a store yet, or while an input it reads is not
+ready: such a run could only fail.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dataproduct_operator.api.dataproduct import DataProduct, OutputPort, Pipeline, PortCheck
+from dataproduct_operator.api.naming import input_variable_prefix
+
+RUN_SPEC_VARIABLE = "DPO_RUN_SPEC"
+
+
+def _table(qualified: str) -> dict[str, str]:
+    schema, _, name = qualified.partition(".")
+    return {"schema": schema, "name": name}
+
+
+def _check(check: PortCheck) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": check.name, "severity": check.severity.value}
+    if check.sql is not None:
+        found["sql"] = check.sql
+    elif check.min_rows is not None:
+        found["minRows"] = check.min_rows
+    elif check.max_null_fraction is not None:
+        found["maxNullFraction"] = {
+            "column": check.max_null_fraction.column,
+            "fraction": check.max_null_fraction.fraction,
+        }
+    elif check.freshness is not None:
+        found["freshness"] = {
+            "column": check.freshness.column,
+            "maxAgeSeconds": duration_seconds(check.freshness.max_age),
+        }
+    return found
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(duration: str) -> int:
+    """``30m`` -> 1800 (the API's DURATION: a positive number and one unit of s, m, h, d, w)."""
+    return int(duration[:-1]) * _UNITS[duration[-1]]
+
+
+def _output(port: OutputPort, table: str) -> dict[str, Any]:
+    output: dict[str, Any] = {
+        "port": port.name,
+        "table": _table(table),
+        "columns": [
+            {"name": c.name, "type": c.type, "required": c.required, "unique": c.unique}
+            for c in port.schema_
+        ],
+    }
+    if port.slo is not None and port.slo.freshness_column:
+        output["freshnessColumn"] = port.slo.freshness_column
+    return output
+
+
+def build_run_spec(
+    product: DataProduct,
+    pipeline: Pipeline,
+    *,
+    output_table: str | None,
+    input_tables: dict[str, str],
+) -> dict[str, Any] | None:
+    """The run spec of a sql pipeline (``output_table``: its output port's ``schema.table``, None
+    while not placed; ``input_tables``: each ready input's); None when no run can be made yet
+    or the pipeline is not a sql one."""
+    if pipeline.sql is None or pipeline.output is None or output_table is None:
+        return None
+    port = next(p for p in product.spec.output_ports if p.name == pipeline.output)
+    sources = []
+    for name in pipeline.sources:
+        table = input_tables.get(name)
+        if table is None:
+            return None  # an input not ready (or not another product's table): no run yet
+        sources.append({
+            "name": name,
+            "kind": "product",
+            "table": _table(table),
+            "envPrefix": input_variable_prefix(name),
+        })  # fmt: skip
+    return {
+        "product": {"namespace": product.namespace, "name": product.name},
+        "pipeline": pipeline.name,
+        "sql": pipeline.sql,
+        "mode": pipeline.mode.value,
+        "output": _output(port, output_table),
+        "sources": sources,
+        "checks": [_check(check) for check in port.checks],
+    }
+
+
+def run_spec_json(spec: dict[str, Any]) -> str:
+    return json.dumps(spec, separators=(",", ":"), sort_keys=True)
