@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -516,6 +516,11 @@ def _provisioned_volume_paths(layout: Layout) -> list[Path]:
     return [path for path in paths if path.parent == HOSTPATH_PROVISIONER_ROOT]
 
 
+def _stop_all(components: Iterable[ComponentProcess]) -> list[str]:
+    """Stop each in turn; the names of those that were running."""
+    return [p.name for p in components if stop_process(p, first_signal=_stop_signal(p.name))]
+
+
 def down(directory: Path, *, out: TextIO | None = None) -> list[str]:
     """Stop every component recorded for ``directory``; say so (on ``out``, by default the
     standard error of the moment, which a test runner may have replaced since this module
@@ -530,14 +535,14 @@ def down(directory: Path, *, out: TextIO | None = None) -> list[str]:
     recorded = _recorded_processes(state)
     volume_paths = _provisioned_volume_paths(layout) if any(map(is_running, recorded)) else []
     node_layout = NodeLayout(layout.root)
-    stopped = []
+    # Newest first: what was attached after the node (the operator of `dpo dev`), the node,
+    # then the control plane and PostgreSQL.
+    node_at = max((i for i, p in enumerate(recorded) if p.name in node.NODE_COMPONENTS), default=-1)
+    stopped = _stop_all(reversed(recorded[node_at + 1 :])) if node_at >= 0 else []
     if (state or {}).get("node") or node_layout.directory.exists():
         stopped += node.teardown(node_layout, recorded)
-    stopped += [
-        p.name
-        for p in reversed(recorded)
-        if p.name not in node.NODE_COMPONENTS and stop_process(p, first_signal=_stop_signal(p.name))
-    ]
+    earlier = recorded[: node_at + 1] if node_at >= 0 else recorded
+    stopped += _stop_all(p for p in reversed(earlier) if p.name not in node.NODE_COMPONENTS)
     postgres.remove_server_files(layout.root, (state or {}).get("postgres"))
     layout.state.unlink(missing_ok=True)
     for path in volume_paths:
