@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dataproduct_operator import __version__
 from dataproduct_operator.cluster import images
 from dataproduct_operator.cluster.process import tail
 from tests.helpers import wait_for
@@ -137,7 +138,7 @@ def _run(
     )
 
 
-@pytest.mark.parametrize("name", ["pause", "toolbox"])
+@pytest.mark.parametrize("name", images.ALL_IMAGES)
 def test_the_image_imports_under_its_ref(containerd: Containerd, name: str) -> None:
     ref = containerd.import_built(name)
     listed = containerd.ctr("images", "ls", "-q")
@@ -176,3 +177,13 @@ def test_pause_holds_its_container_until_sigterm_then_exits_zero(containerd: Con
             if running.poll() is None:
                 containerd.ctr("tasks", "kill", "--signal", "SIGKILL", container)
                 running.wait(timeout=30)
+
+
+@pytest.mark.parametrize("name", ["operator", "runner"])
+def test_the_debian_images_run_dpo_from_their_venv_as_user_65532(
+    containerd: Containerd, name: str
+) -> None:
+    ref = containerd.import_built(name)
+    result = _run(containerd, ref, name, "sh", "-c", "id -u; id -g; dpo --version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["65532", "65532", f"dpo, version {__version__}"]

@@ -346,6 +346,8 @@ def _in_root(root: Path, script: str, *, out: TextIO, what: str, env: dict[str, 
 
 
 _APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+_BUILD_CA_BUNDLE = "/root/host-ca-certificates.crt"
 
 
 def _sources_list() -> str:
@@ -546,20 +548,22 @@ def _ensure_venv_layer(name: str, out: TextIO) -> LayerBlob:
         print("  /opt/dpo: copying the base to build in", file=out)
         _run(["cp", "-a", str(rootfs), str(build_root)], out=out, what="copying the Debian base")
         _copy_host_file(Path("/etc/resolv.conf"), build_root)
-        # The host's CA bundle, for a network that inspects TLS; the build root is thrown away.
-        _copy_host_file(Path("/etc/ssl/certs/ca-certificates.crt"), build_root)
-        _copy_sources(build_root / "src")
-        print(
-            f"  /opt/dpo: python3.11-venv={pin}, then the build stage of operator/Dockerfile",
-            file=out,
-        )
         env = {
             **_APT_ENV,
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PIP_NO_CACHE_DIR": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
         }
+        if HOST_CA_BUNDLE.is_file():
+            # This machine's CAs (a network may inspect TLS) where the build's packages do not
+            # overwrite them (ca-certificates regenerates its bundle); the build root goes.
+            shutil.copyfile(HOST_CA_BUNDLE, build_root / _BUILD_CA_BUNDLE.lstrip("/"))
+            env["PIP_CERT"] = _BUILD_CA_BUNDLE
+        _copy_sources(build_root / "src")
+        print(
+            f"  /opt/dpo: python3.11-venv={pin}, then the build stage of operator/Dockerfile",
+            file=out,
+        )
         _in_root(
             build_root,
             "apt-get update -q && apt-get install -y -q --no-install-recommends "
