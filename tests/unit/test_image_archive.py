@@ -246,3 +246,31 @@ def test_the_venv_is_built_by_the_dockerfile_s_build_stage_steps_in_its_order() 
     extra = images._venv_script(["duckdb.lock"])
     assert extra.index("-r requirements/runtime.lock") < extra.index("-r requirements/duckdb.lock")
     assert extra.index("-r requirements/duckdb.lock") < extra.index("/wheels/*.whl")
+
+
+def test_an_archive_reads_back_as_its_ref_image_id_and_layers(tmp_path: Path) -> None:
+    data, identity = _archive(tmp_path, _tree(tmp_path / "tree"), "a")
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(data)
+    image = image_archive.read_archive(archive)
+    assert (image.ref, image.image_id) == ("localhost/x/y:1", identity)
+    layer = hashlib.sha256((tmp_path / "a-layer.tar").read_bytes()).hexdigest()
+    assert image.diff_ids == (f"sha256:{layer}",)
+
+
+def test_only_the_opt_dpo_layers_of_current_images_stay_in_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    layers = images.images_dir() / "layers"
+    layers.mkdir(parents=True)
+    current = layers / images._venv_layer_name("runner")
+    stale = layers / "dpo-0000000000000000.tar"
+    base = layers / "debian-base.tar"
+    for layer in (current, stale, base):
+        layer.write_bytes(b"tar")
+        layer.with_suffix(".digest").write_text("sha256:x\n")
+    images._prune_venv_layers()
+    assert sorted(p.name for p in layers.iterdir()) == sorted(
+        [current.name, current.with_suffix(".digest").name, "debian-base.tar", "debian-base.digest"]
+    )
