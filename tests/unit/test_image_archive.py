@@ -16,7 +16,7 @@ from dataproduct_operator import __version__
 from dataproduct_operator.cli import main
 from dataproduct_operator.cluster import image_archive, images
 from dataproduct_operator.cluster.image_archive import ImageConfig, LayerBlob, LayerEntry
-from dataproduct_operator.errors import UserError
+from dataproduct_operator.errors import ImageBuildError, UserError
 from tests.dockerfile import read_stages, runs
 
 CONFIG = ImageConfig(entrypoint=("dpo",), cmd=("run",), env=("A=1",), user="65532:65532")
@@ -274,3 +274,13 @@ def test_only_the_opt_dpo_layers_of_current_images_stay_in_the_cache(
     assert sorted(p.name for p in layers.iterdir()) == sorted(
         [current.name, current.with_suffix(".digest").name, "debian-base.tar", "debian-base.digest"]
     )
+
+
+def test_the_debian_images_refuse_to_build_without_root_and_say_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(images.os, "geteuid", lambda: 1000)
+    with pytest.raises(ImageBuildError, match=r"needs root .* run `make images` as root"):
+        images.build_images(("runner",), out=io.StringIO())
+    assert not images.image_spec("runner").archive.exists()
