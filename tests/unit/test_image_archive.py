@@ -16,7 +16,7 @@ from dataproduct_operator import __version__
 from dataproduct_operator.cli import main
 from dataproduct_operator.cluster import image_archive, images
 from dataproduct_operator.cluster.image_archive import ImageConfig, LayerBlob, LayerEntry
-from dataproduct_operator.errors import UserError
+from dataproduct_operator.errors import ImageBuildError, UserError
 from tests.dockerfile import read_stages, runs
 
 CONFIG = ImageConfig(entrypoint=("dpo",), cmd=("run",), env=("A=1",), user="65532:65532")
@@ -246,3 +246,41 @@ def test_the_venv_is_built_by_the_dockerfile_s_build_stage_steps_in_its_order() 
     extra = images._venv_script(["duckdb.lock"])
     assert extra.index("-r requirements/runtime.lock") < extra.index("-r requirements/duckdb.lock")
     assert extra.index("-r requirements/duckdb.lock") < extra.index("/wheels/*.whl")
+
+
+def test_an_archive_reads_back_as_its_ref_image_id_and_layers(tmp_path: Path) -> None:
+    data, identity = _archive(tmp_path, _tree(tmp_path / "tree"), "a")
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(data)
+    image = image_archive.read_archive(archive)
+    assert (image.ref, image.image_id) == ("localhost/x/y:1", identity)
+    layer = hashlib.sha256((tmp_path / "a-layer.tar").read_bytes()).hexdigest()
+    assert image.diff_ids == (f"sha256:{layer}",)
+
+
+def test_only_the_opt_dpo_layers_of_current_images_stay_in_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    layers = images.images_dir() / "layers"
+    layers.mkdir(parents=True)
+    current = layers / images._venv_layer_name("runner")
+    stale = layers / "dpo-0000000000000000.tar"
+    base = layers / "debian-base.tar"
+    for layer in (current, stale, base):
+        layer.write_bytes(b"tar")
+        layer.with_suffix(".digest").write_text("sha256:x\n")
+    images._prune_venv_layers()
+    assert sorted(p.name for p in layers.iterdir()) == sorted(
+        [current.name, current.with_suffix(".digest").name, "debian-base.tar", "debian-base.digest"]
+    )
+
+
+def test_the_debian_images_refuse_to_build_without_root_and_say_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(images.os, "geteuid", lambda: 1000)
+    with pytest.raises(ImageBuildError, match=r"needs root .* run `make images` as root"):
+        images.build_images(("runner",), out=io.StringIO())
+    assert not images.image_spec("runner").archive.exists()

@@ -260,14 +260,26 @@ def write_archive(
     return image_id(document)
 
 
-def read_archive_manifest(archive: Path) -> tuple[dict[str, object], dict[str, object]]:
-    """The manifest entry and the config of a one-image archive (for listing and checks)."""
+@dataclass(frozen=True)
+class ArchivedImage:
+    """What a one-image archive holds: its ref, image ID and layer digests."""
+
+    ref: str
+    image_id: str
+    diff_ids: tuple[str, ...]
+
+
+def read_archive(archive: Path) -> ArchivedImage:
+    """The ref, image ID and layers of a one-image archive (for listing and importing)."""
     with tarfile.open(archive) as tar:
         manifest_member = tar.extractfile("manifest.json")
         if manifest_member is None:
             raise ValueError(f"{archive} has no manifest.json")
         (manifest,) = json.loads(manifest_member.read())
-        config_member = tar.extractfile(str(manifest["Config"]))
+        config_member = tar.extractfile(manifest["Config"])
         if config_member is None:
             raise ValueError(f"{archive} lacks its config {manifest['Config']}")
-        return manifest, json.loads(config_member.read())
+        config_bytes = config_member.read()
+    (ref,) = manifest["RepoTags"]
+    diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+    return ArchivedImage(str(ref), image_id(config_bytes), tuple(str(d) for d in diff_ids))

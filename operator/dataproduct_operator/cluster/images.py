@@ -20,6 +20,7 @@ in :mod:`image_archive`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -346,6 +347,8 @@ def _in_root(root: Path, script: str, *, out: TextIO, what: str, env: dict[str, 
 
 
 _APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+_BUILD_CA_BUNDLE = "/root/host-ca-certificates.crt"
 
 
 def _sources_list() -> str:
@@ -368,7 +371,6 @@ def _ensure_rootfs(out: TextIO) -> Path:
     rootfs = _rootfs_dir()
     wanted = _base_fingerprint()
     if _is_stamped(rootfs, wanted):
-        print(f"  Debian base: current ({rootfs})", file=out)
         return rootfs
     debootstrap = _need_command("debootstrap", "debootstrap")
     pin = python_pin()
@@ -479,6 +481,7 @@ def _ensure_base_layer(out: TextIO) -> LayerBlob:
     wanted = _base_fingerprint()
     digest_file = target.with_suffix(".digest")
     if _is_stamped(target, wanted) and digest_file.is_file():
+        print(f"  Debian base: current ({target.name})", file=out)
         return LayerBlob(target, digest_file.read_text().strip())
     print("  Debian base: writing its layer", file=out)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -534,7 +537,7 @@ def _ensure_venv_layer(name: str, out: TextIO) -> LayerBlob:
     """/opt/dpo as one layer, built in a throw-away copy of the base, cached by its inputs
     (images with the same locks share it)."""
     wanted = _venv_fingerprint(name)
-    target = _layers_dir() / f"dpo-{wanted[:16]}.tar"
+    target = _layers_dir() / _venv_layer_name(name)
     digest_file = target.with_suffix(".digest")
     if _is_stamped(target, wanted) and digest_file.is_file():
         print(f"  /opt/dpo: current ({target.name})", file=out)
@@ -546,20 +549,22 @@ def _ensure_venv_layer(name: str, out: TextIO) -> LayerBlob:
         print("  /opt/dpo: copying the base to build in", file=out)
         _run(["cp", "-a", str(rootfs), str(build_root)], out=out, what="copying the Debian base")
         _copy_host_file(Path("/etc/resolv.conf"), build_root)
-        # The host's CA bundle, for a network that inspects TLS; the build root is thrown away.
-        _copy_host_file(Path("/etc/ssl/certs/ca-certificates.crt"), build_root)
-        _copy_sources(build_root / "src")
-        print(
-            f"  /opt/dpo: python3.11-venv={pin}, then the build stage of operator/Dockerfile",
-            file=out,
-        )
         env = {
             **_APT_ENV,
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PIP_NO_CACHE_DIR": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
         }
+        if HOST_CA_BUNDLE.is_file():
+            # This machine's CAs (a network may inspect TLS) where the build's packages do not
+            # overwrite them (ca-certificates regenerates its bundle); the build root goes.
+            shutil.copyfile(HOST_CA_BUNDLE, build_root / _BUILD_CA_BUNDLE.lstrip("/"))
+            env["PIP_CERT"] = _BUILD_CA_BUNDLE
+        _copy_sources(build_root / "src")
+        print(
+            f"  /opt/dpo: python3.11-venv={pin}, then the build stage of operator/Dockerfile",
+            file=out,
+        )
         _in_root(
             build_root,
             "apt-get update -q && apt-get install -y -q --no-install-recommends "
@@ -574,7 +579,21 @@ def _ensure_venv_layer(name: str, out: TextIO) -> LayerBlob:
         blob = _write_layer_file(entries, target)
     digest_file.write_text(blob.digest + "\n")
     _write_stamp(target, wanted)
+    _prune_venv_layers()
     return blob
+
+
+def _prune_venv_layers() -> None:
+    """Remove /opt/dpo layers no image is made of any more (each is hundreds of megabytes)."""
+    kept = {_venv_layer_name(name) for name in EXTRA_LOCKS}
+    for layer in _layers_dir().glob("dpo-*.tar"):
+        if layer.name not in kept:
+            for path in (layer, layer.with_suffix(".digest"), _stamp(layer)):
+                path.unlink(missing_ok=True)
+
+
+def _venv_layer_name(name: str) -> str:
+    return f"dpo-{_venv_fingerprint(name)[:16]}.tar"
 
 
 def _require_root(name: str) -> None:
@@ -669,8 +688,7 @@ def list_images() -> list[ImageStatus]:
         spec = image_spec(name)
         identity = None
         if spec.archive.is_file():
-            manifest, _ = image_archive.read_archive_manifest(spec.archive)
-            identity = "sha256:" + str(manifest["Config"]).removesuffix(".json")
+            identity = image_archive.read_archive(spec.archive).image_id
         statuses.append(ImageStatus(spec, built(name), identity))
     return statuses
 
@@ -678,36 +696,69 @@ def list_images() -> list[ImageStatus]:
 # ---- containerd ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ImportResult:
+    """What :func:`import_images` did: refs imported, and refs already there with the same
+    image ID (not imported again)."""
+
+    imported: tuple[str, ...]
+    present: tuple[str, ...]
+
+
+def _ctr(
+    ctr: Path, address: Path, namespace: str, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    command = [str(ctr), "--address", str(address), "-n", namespace, *args]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise ComponentStartError(
+            f"ctr {' '.join(args)} did not finish in {timeout:.0f}s"
+        ) from error
+
+
+def _present_image_id(ctr: Path, address: Path, namespace: str, ref: str) -> str | None:
+    """The image ID (config digest) REF names in the containerd, or None when it names none
+    (or what it names cannot be read: then the archive is imported again)."""
+    listed = _ctr(ctr, address, namespace, "images", "ls", f"name=={ref}")
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    digests = [row[2] for row in rows if len(row) > 2 and row[0] == ref]
+    if listed.returncode != 0 or len(digests) != 1:
+        return None
+    manifest = _ctr(ctr, address, namespace, "content", "get", digests[0])
+    try:
+        config = json.loads(manifest.stdout)["config"]["digest"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return config if manifest.returncode == 0 and isinstance(config, str) else None
+
+
 def import_images(
     ctr: Path, address: Path, archives: list[Path], *, namespace: str = "k8s.io"
-) -> None:
+) -> ImportResult:
     """Import ARCHIVES into the containerd listening on ADDRESS, unpacked for its default
-    snapshotter, so the CRI (namespace ``k8s.io``) runs them without pulling."""
+    snapshotter, so the CRI (namespace ``k8s.io``) runs them without pulling. An archive whose
+    ref already names its image ID there is skipped: a Debian image takes seconds to import."""
+    imported: list[str] = []
+    present: list[str] = []
     for archive in archives:
-        command = [
-            str(ctr),
-            "--address",
-            str(address),
-            "-n",
+        image = image_archive.read_archive(archive)
+        if _present_image_id(ctr, address, namespace, image.ref) == image.image_id:
+            present.append(image.ref)
+            continue
+        result = _ctr(
+            ctr,
+            address,
             namespace,
             "images",
             "import",
             str(archive),
-        ]
-        try:
-            result = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=_IMPORT_TIMEOUT_SECONDS,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise ComponentStartError(
-                f"ctr images import {archive} did not finish in {_IMPORT_TIMEOUT_SECONDS}s"
-            ) from error
+            timeout=_IMPORT_TIMEOUT_SECONDS,
+        )
         if result.returncode != 0:
             raise ComponentStartError(
                 f"ctr images import {archive} failed (exit {result.returncode}): "
                 f"{(result.stdout + result.stderr).strip()}"
             )
+        imported.append(image.ref)
+    return ImportResult(tuple(imported), tuple(present))
