@@ -49,9 +49,11 @@ PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --stri
 	--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
 
 .PHONY: lock
-lock: $(VENV)/.locked ## Regenerate requirements/{runtime,dev,build}.lock (pins + hashes) from pyproject.toml, and requirements/datacontract.lock from its .in (PyPI; UPGRADE=1 takes the newest allowed)
+lock: $(VENV)/.locked ## Regenerate requirements/{runtime,runner,dev,build}.lock (pins + hashes) from pyproject.toml, and requirements/datacontract.lock from its .in (PyPI; UPGRADE=1 takes the newest allowed)
 	$(PIP_COMPILE) --output-file requirements/runtime.lock pyproject.toml
-	$(PIP_COMPILE) --extra dev --constraint requirements/runtime.lock \
+	$(PIP_COMPILE) --extra runner --constraint requirements/runtime.lock \
+		--output-file requirements/runner.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --extra runner --constraint requirements/runner.lock \
 		--output-file requirements/dev.lock pyproject.toml
 	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --constraint requirements/dev.lock \
 		--output-file requirements/build.lock pyproject.toml
