@@ -282,3 +282,14 @@ def test_csv_jsonl_and_parquet_file_sources(mesh: Mesh, tmp_path: Path) -> None:
         assert done.report.rows_read == {"orders": 3, "customers": 2}
         assert mesh.published() == [("o-1", 10.5, "retail"), ("o-2", 20.25, "wholesale"),
                                     ("o-3", 0.0, "retail")]  # fmt: skip
+
+
+def test_an_error_that_quotes_a_password_reports_it_scrubbed(mesh: Mesh) -> None:
+    password = mesh.sales.writer.password
+    # DuckDB's message repeats the literal that fails to convert: here, the writer's password.
+    failed = mesh.run(sql=f"SELECT CAST('{password}' AS INTEGER) AS order_id")
+    assert failed.code == 1
+    assert failed.report.error is not None
+    assert failed.report.error.startswith("the pipeline's SQL failed")
+    assert "***" in failed.report.error
+    # run_in_process asserted that no password is in the report or the output

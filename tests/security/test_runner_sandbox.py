@@ -11,12 +11,24 @@ from pathlib import Path
 
 import pytest
 
+from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.runner.engine import run
 from dataproduct_operator.runner.report import RunResult
 from dataproduct_operator.runner.spec import RunSpec
 
-PASSWORD = "runner-Sandbox-pa55word"
-ENVIRON = {"PGHOST": "127.0.0.1", "PGUSER": "writer", "PGPASSWORD": PASSWORD}
+
+@pytest.fixture
+def environ(postgres: LocalPostgres) -> dict[str, str]:
+    """A login that connects (the runner opens its writer's transaction first); the runs here
+    fail before anything is written."""
+    return {
+        "PGHOST": postgres.host,
+        "PGPORT": str(postgres.port),
+        "PGDATABASE": postgres.database,
+        "PGUSER": postgres.username,
+        "PGPASSWORD": postgres.password,
+        "PGSSLMODE": "disable",
+    }
 
 
 def _spec(transform: str, checks: list[dict[str, str]] | None = None) -> RunSpec:
@@ -25,7 +37,7 @@ def _spec(transform: str, checks: list[dict[str, str]] | None = None) -> RunSpec
             "product": {"namespace": "sales", "name": "orders"},
             "pipeline": "build",
             "sql": transform,
-            "mode": "Replace",
+            "mode": "Append",
             "output": {
                 "port": "lines",
                 "table": {"schema": "sales__orders", "name": "lines"},
@@ -44,15 +56,17 @@ def _spec(transform: str, checks: list[dict[str, str]] | None = None) -> RunSpec
         "SELECT column0 AS line FROM read_csv('https://example.org/lines.csv')",
     ],
 )
-def test_the_pipeline_sql_cannot_read_files_or_the_network(transform: str) -> None:
+def test_the_pipeline_sql_cannot_read_files_or_the_network(
+    transform: str, environ: dict[str, str]
+) -> None:
     out = io.StringIO()
-    report = run(_spec(transform), ENVIRON, out)
+    report = run(_spec(transform), environ, out)
     assert report.result is RunResult.FAILED
     assert report.error is not None
     assert report.error.startswith("the pipeline's SQL failed: Permission Error")
     assert report.rows_written == 0
-    assert PASSWORD not in report.to_json()
-    assert PASSWORD not in out.getvalue()
+    assert environ["PGPASSWORD"] not in report.to_json()
+    assert environ["PGPASSWORD"] not in out.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -67,11 +81,11 @@ def test_the_pipeline_sql_cannot_read_files_or_the_network(transform: str) -> No
     ],
 )
 def test_a_check_cannot_install_attach_reconfigure_or_write_outside_the_run(
-    statement: str, refusal: str, tmp_path: Path
+    statement: str, refusal: str, tmp_path: Path, environ: dict[str, str]
 ) -> None:
     target = tmp_path / "leak.csv"
     checks = [{"name": "leak", "severity": "Warning", "sql": statement.format(target=target)}]
-    report = run(_spec("SELECT 'x' AS line", checks), ENVIRON, io.StringIO())
+    report = run(_spec("SELECT 'x' AS line", checks), environ, io.StringIO())
     assert report.result is RunResult.FAILED
     assert report.error is not None
     assert report.error.startswith("check leak: its SQL failed: ")

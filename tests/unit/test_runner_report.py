@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dataproduct_operator.runner.engine import run, run_from_environment, scrub
+from dataproduct_operator.runner.engine import run_from_environment, scrub
 from dataproduct_operator.runner.report import (
     MAX_REPORT_BYTES,
     CheckResult,
@@ -19,7 +19,6 @@ from dataproduct_operator.runner.report import (
     RunReport,
     RunResult,
 )
-from dataproduct_operator.runner.spec import RunSpec
 
 START = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
 PASSWORD = "s3cret-Writer-Pa55word"
@@ -143,15 +142,9 @@ def test_a_run_that_cannot_connect_fails_with_no_password_in_report_or_output(
 
 
 def test_a_password_quoted_by_a_library_is_scrubbed_from_the_error() -> None:
-    environ = {"INPUT_ORDERS_PGPASSWORD": PASSWORD}
+    environ = {"INPUT_ORDERS_PGPASSWORD": PASSWORD, "PGPASSWORD": "other-Pa55word"}
     assert scrub(f'FATAL: bad password "{PASSWORD}"', environ) == 'FATAL: bad password "***"'
-    spec = RunSpec.from_json(
-        json.dumps({**SPEC, "sql": f"SELECT '{PASSWORD}' + 1 AS id"})
-    )  # the failing SQL quotes the password: DuckDB's message repeats it
-    report = run(spec, {**environ, "PGHOST": "127.0.0.1", "PGUSER": "u"}, io.StringIO())
-    assert report.error is not None
-    assert report.error.startswith("the pipeline's SQL failed")
-    assert PASSWORD not in report.to_json()
+    assert scrub("other-Pa55word and more", environ) == "*** and more"
 
 
 def test_a_bad_spec_exits_2_with_a_failed_report_naming_the_field(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,12 +207,29 @@ class _Run:
         self.db.execute("SET TimeZone = 'UTC'")
 
     def execute(self) -> None:
-        for source in self.spec.sources:
-            self._read(source)
-        self._close_to_the_outside()
-        columns = self._stage()
-        self._gate(columns)
-        self._publish()
+        output = self.spec.output
+        target = sql.Identifier(output.table.schema, output.table.name)
+        # The writer's one transaction opens first: a wrong login fails before any work, and
+        # Replace's DELETE runs meanwhile (readers keep seeing the old rows until the commit;
+        # a failed run rolls it back).
+        with (
+            psycopg.connect(**conninfo(self.environ)) as writer,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpo-delete") as background,
+        ):
+            cleared = (
+                background.submit(writer.execute, sql.SQL("DELETE FROM {}").format(target))
+                if self.spec.mode is Mode.REPLACE
+                else None
+            )
+            for source in self.spec.sources:
+                self._read(source)
+            self._close_to_the_outside()
+            rows = self._stage()
+            self._gate(rows)
+            path = self._export()
+            if cleared is not None:
+                cleared.result()
+            self._publish(writer, target, path)
 
     # --- 1. sources ----------------------------------------------------------------------
 
@@ -298,6 +316,7 @@ class _Run:
 
     def _stage(self) -> int:
         """The transform's rows cast to the port's types, as the output table's name; its rows."""
+        began = time.monotonic()
         result = quote_ident("__dpo_result")
         transform = self.spec.sql.strip().rstrip(";")
         try:
@@ -342,7 +361,11 @@ class _Run:
         )
         self.db.execute(f"DROP TABLE {result}")
         (rows,) = self._one(f"SELECT count(*) FROM {quote_ident(self.staged)}")
-        _say(self.out, f"staged {rows} rows for port {self.spec.output.port}")
+        _say(
+            self.out,
+            f"staged {rows} rows for port {self.spec.output.port} "
+            f"({time.monotonic() - began:.1f} s)",
+        )
         return int(rows)
 
     # --- 3. the quality gate -----------------------------------------------------------
@@ -410,10 +433,9 @@ class _Run:
 
     # --- 4. publish ----------------------------------------------------------------------
 
-    def _publish(self) -> None:
-        began = time.monotonic()
+    def _export(self) -> Path:
+        """The staged rows as the CSV PostgreSQL's COPY reads; the watermark; DuckDB closed."""
         output = self.spec.output
-        names = [column.name for column in output.columns]
         path = self.files / "publish.csv"
         exports = ", ".join(
             types.csv_export(quote_ident(c.name), c.sql_type) for c in output.columns
@@ -429,15 +451,18 @@ class _Run:
             )
             self.progress.watermark = newest
         self.db.close()
-        target = sql.Identifier(output.table.schema, output.table.name)
+        return path
+
+    def _publish(self, writer: psycopg.Connection[Any], target: sql.Identifier, path: Path) -> None:
+        began = time.monotonic()
+        output = self.spec.output
+        names = [column.name for column in output.columns]
         column_list = sql.SQL(", ").join(map(sql.Identifier, names))
-        with psycopg.connect(**conninfo(self.environ)) as conn:  # one transaction
-            if self.spec.mode is Mode.MERGE:
-                written = self._merge(conn, target, column_list, names, path)
-            else:
-                if self.spec.mode is Mode.REPLACE:
-                    conn.execute(sql.SQL("DELETE FROM {}").format(target))
-                written = _copy_in(conn, target, column_list, path)
+        if self.spec.mode is Mode.MERGE:
+            written = self._merge(writer, target, column_list, names, path)
+        else:
+            written = _copy_in(writer, target, column_list, path)
+        writer.commit()
         self.progress.rows_written = written
         if self.progress.watermark is None:
             self.progress.watermark = self.clock()

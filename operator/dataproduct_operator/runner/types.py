@@ -39,7 +39,7 @@ _SOURCE_TYPES: dict[int, str] = {
     26: "BIGINT",  # oid
     700: "FLOAT",
     701: "DOUBLE",
-    1700: WIDE_DECIMAL,
+    1700: "VARCHAR",  # read as text, then converted by _NUMERIC_FROM_TEXT
     1082: "DATE",
     1083: "TIME",
     1114: "TIMESTAMP",
@@ -49,6 +49,14 @@ _SOURCE_TYPES: dict[int, str] = {
     3802: "JSON",
 }
 BYTEA_OID = 17
+NUMERIC_OID = 1700
+# PostgreSQL prints a numeric with its full scale (1/3.0 has 20 digits after the point); DuckDB
+# parses digits beyond the decimal's scale ten times slower than the rest, so the trailing zeros
+# go first. A text without a point is an integer and stays as it is.
+_NUMERIC_FROM_TEXT = (
+    "CAST(CASE WHEN contains({0}, '.') THEN rtrim(rtrim({0}, '0'), '.') ELSE {0} END "
+    f"AS {WIDE_DECIMAL})"
+)
 
 
 def duckdb_type(sql_type: str) -> str:
@@ -62,18 +70,21 @@ def csv_reader(path: str, fields: list[tuple[str, int]]) -> str:
         f"{quote_literal(name)}: {quote_literal(_SOURCE_TYPES.get(oid, 'VARCHAR'))}"
         for name, oid in fields
     )
-    selected = ", ".join(
-        # bytea's hex form: \x then two digits a byte.
-        f"from_hex(substr({quote_ident(name)}, 3)) AS {quote_ident(name)}"
-        if oid == BYTEA_OID
-        else quote_ident(name)
-        for name, oid in fields
-    )
+    selected = ", ".join(f"{_typed(quote_ident(name), oid)} AS {quote_ident(name)}"
+                         for name, oid in fields)  # fmt: skip
     return (
         f"SELECT {selected} FROM read_csv({quote_literal(path)}, header = false, "
         f"auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
         f"allow_quoted_nulls = false, columns = {{{columns}}})"
     )
+
+
+def _typed(column: str, oid: int) -> str:
+    if oid == BYTEA_OID:
+        return f"from_hex(substr({column}, 3))"  # bytea's hex form: \\x, two digits a byte
+    if oid == NUMERIC_OID:
+        return _NUMERIC_FROM_TEXT.format(column)
+    return column
 
 
 def csv_export(column: str, sql_type: str) -> str:
