@@ -154,6 +154,12 @@ bench: venv tools ## Mesh-scale benchmark on its own control plane: N products (
 bench-stores: venv tools ## Store benchmark on its own control plane and PostgreSQL: N products (default 50) with 2 PostgreSQL ports and 3 readers: T_op/T_raw, statements per product, peak connections, idle drift statements, create->Ready p50
 	$(BIN)/python -m benchmarks.stores --n $(N) --command "make bench-stores N=$(N)"
 
+ROWS ?= 1000000
+
+.PHONY: bench-runner
+bench-runner: venv tools ## The SQL runner against the same INSERT ... SELECT in PostgreSQL, on a control plane of its own: ROWS rows (default 1000000): T_runner/T_direct, rows/s
+	$(BIN)/python -m benchmarks.runner --rows $(ROWS) --command "make bench-runner ROWS=$(ROWS)"
+
 .PHONY: bench-catalog
 bench-catalog: venv tools ## The catalog at mesh scale on its own control plane: N products (default 50): sync time, RSS, page latencies, freshness, API calls per view; GROW_TO=M also measures memory growth to M
 	$(BIN)/python -m benchmarks.catalog --n $(N) $(if $(GROW_TO),--grow-to $(GROW_TO)) \
