@@ -293,3 +293,23 @@ def test_an_error_that_quotes_a_password_reports_it_scrubbed(mesh: Mesh) -> None
     assert failed.report.error.startswith("the pipeline's SQL failed")
     assert "***" in failed.report.error
     # run_in_process asserted that no password is in the report or the output
+
+
+def test_a_source_that_fails_midway_fails_the_run_and_publishes_nothing(mesh: Mesh) -> None:
+    assert mesh.run().code == 0
+    before = mesh.published()
+    # PostgreSQL stops the COPY after 999 rows: division by zero.
+    failing = {"name": "customers", "kind": "postgres", "envPrefix": "SOURCE_CUSTOMERS_",
+               "query": "SELECT i AS customer_id, (1 / (1000 - i))::text AS segment "
+                        "FROM generate_series(1, 5000) AS i"}  # fmt: skip
+    stopped = mesh.run(sources=[mesh.spec()["sources"][0], failing])
+    assert stopped.code == 1
+    assert stopped.report.error is not None
+    assert "division by zero" in stopped.report.error
+    # A value DuckDB cannot hold (a NaN numeric) stops its read instead.
+    mesh.upstream("UPDATE {table} SET amount = 'NaN' WHERE order_id = 'o-2'")
+    refused = mesh.run()
+    assert refused.code == 1
+    assert refused.report.error is not None
+    assert refused.report.error.startswith("source orders: ")
+    assert mesh.published() == before

@@ -2,9 +2,11 @@
 ``runner``, I/O).
 
 Everything a run touches is local to it: an in-memory DuckDB whose spill files, downloads and
-the CSV handed to PostgreSQL live in one temporary directory removed at the end. PostgreSQL is
-read with ``COPY (...) TO STDOUT`` through psycopg and written with ``COPY ... FROM STDIN`` in one
-transaction as the product's writer, so a reader sees either the previous rows or the new ones.
+pipes live in one temporary directory removed at the end. PostgreSQL is read with ``COPY (...) TO
+STDOUT`` through psycopg and written with ``COPY ... FROM STDIN`` in one transaction as the
+product's writer, so a reader sees either the previous rows or the new ones. Both COPYs stream
+through a named pipe (a thread on one side, DuckDB on the other), so parsing and loading overlap;
+whichever side fails, the other is let finish and the run fails with the first error.
 
 DuckDB runs the pipeline's own SQL, so once the sources are read it is closed to the outside:
 no file outside the run's directory, no network, no extension loaded or installed (nothing is
@@ -14,12 +16,13 @@ out of its reach.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,10 +229,10 @@ class _Run:
             self._close_to_the_outside()
             rows = self._stage()
             self._gate(rows)
-            path = self._export()
+            self._watermark()
             if cleared is not None:
                 cleared.result()
-            self._publish(writer, target, path)
+            self._publish(writer, target)
 
     # --- 1. sources ----------------------------------------------------------------------
 
@@ -253,10 +256,13 @@ class _Run:
             query = sql.SQL(
                 _given(source.query).strip().rstrip(";")
             )  # the source's own SQL, read-only
-        path = self.files / f"source-{len(self.progress.rows_read)}.csv"
-        with psycopg.connect(
-            **conninfo(self.environ, _given(source.env_prefix)), autocommit=True
-        ) as conn:
+        pipe = _fifo(self.files / f"source-{len(self.progress.rows_read)}.pipe")
+        with (
+            psycopg.connect(
+                **conninfo(self.environ, _given(source.env_prefix)), autocommit=True
+            ) as conn,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpo-read") as background,
+        ):
             conn.execute(_READ_SESSION)
             described = conn.execute(sql.SQL("SELECT * FROM ({}) AS q LIMIT 0").format(query))
             fields = [(column.name, column.type_code) for column in described.description or ()]
@@ -264,11 +270,16 @@ class _Run:
             if len(set(lowered)) != len(lowered):
                 raise RunFailedError(f"source {source.name}: its query returns a column name twice")
             copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query)
-            with conn.cursor().copy(copy) as stream, path.open("wb") as file:
-                for block in stream:
-                    file.write(block)
-        reader = types.csv_reader(str(path), fields)
-        self.db.execute(f"CREATE TABLE {quote_ident(source.name)} AS {reader}")
+            # PostgreSQL's rows stream through a pipe while DuckDB parses them.
+            produced = background.submit(_copy_out, conn, copy, pipe)
+            reader = types.csv_reader(str(pipe), fields)
+            try:
+                self.db.execute(f"CREATE TABLE {quote_ident(source.name)} AS {reader}")
+            except duckdb.Error as error:
+                _drain(pipe, produced)  # the COPY's thread ends, its own error coming first
+                produced.result()
+                raise RunFailedError(f"source {source.name}: {_first_line(error)}") from None
+            produced.result()  # an interrupted COPY fails the run, whatever DuckDB got
 
     def _read_file(self, source: Source) -> None:
         location, file_format = _given(source.location), _given(source.format)
@@ -433,35 +444,47 @@ class _Run:
 
     # --- 4. publish ----------------------------------------------------------------------
 
-    def _export(self) -> Path:
-        """The staged rows as the CSV PostgreSQL's COPY reads; the watermark; DuckDB closed."""
-        output = self.spec.output
-        path = self.files / "publish.csv"
-        exports = ", ".join(
-            types.csv_export(quote_ident(c.name), c.sql_type) for c in output.columns
-        )
-        self.db.execute(
-            f"COPY (SELECT {exports} FROM {quote_ident(self.staged)}) "
-            f"TO {quote_literal(str(path))} (FORMAT csv, HEADER false)"
-        )
-        if output.freshness_column is not None:
+    def _watermark(self) -> None:
+        column = self.spec.output.freshness_column
+        if column is not None:
             (newest,) = self._one(
-                f"SELECT max(CAST({quote_ident(output.freshness_column)} AS TIMESTAMPTZ)) "
+                f"SELECT max(CAST({quote_ident(column)} AS TIMESTAMPTZ)) "
                 f"FROM {quote_ident(self.staged)}"
             )
             self.progress.watermark = newest
-        self.db.close()
-        return path
 
-    def _publish(self, writer: psycopg.Connection[Any], target: sql.Identifier, path: Path) -> None:
+    def _export(self, pipe: Path) -> None:
+        """The staged rows into PIPE as the CSV PostgreSQL's COPY reads. The pipe is held open
+        around DuckDB's COPY: its reader opens it even if DuckDB fails first, and reaches its
+        end only once DuckDB is done."""
+        exports = ", ".join(
+            types.csv_export(quote_ident(c.name), c.sql_type) for c in self.spec.output.columns
+        )
+        with pipe.open("wb"):
+            self.db.execute(
+                f"COPY (SELECT {exports} FROM {quote_ident(self.staged)}) "
+                f"TO {quote_literal(str(pipe))} (FORMAT csv, HEADER false)"
+            )
+
+    def _publish(self, writer: psycopg.Connection[Any], target: sql.Identifier) -> None:
         began = time.monotonic()
         output = self.spec.output
         names = [column.name for column in output.columns]
         column_list = sql.SQL(", ").join(map(sql.Identifier, names))
-        if self.spec.mode is Mode.MERGE:
-            written = self._merge(writer, target, column_list, names, path)
-        else:
-            written = _copy_in(writer, target, column_list, path)
+        pipe = _fifo(self.files / "publish.pipe")
+        # DuckDB writes the rows into a pipe while PostgreSQL's COPY reads them.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpo-export") as background:
+            exported = background.submit(self._export, pipe)
+            try:
+                if self.spec.mode is Mode.MERGE:
+                    written = self._merge(writer, target, column_list, names, pipe)
+                else:
+                    written = _copy_in(writer, target, column_list, pipe)
+            except BaseException:
+                _drain(pipe, exported)  # DuckDB finishes; PostgreSQL's error is the run's
+                raise
+            exported.result()  # DuckDB stopping midway: the transaction is not committed
+        self.db.close()
         writer.commit()
         self.progress.rows_written = written
         if self.progress.watermark is None:
@@ -519,6 +542,35 @@ def _given(value: T | None) -> T:
     if value is None:
         raise RunFailedError("the run spec lacks a field its kind needs")
     return value
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path, 0o600)
+    return path
+
+
+def _copy_out(conn: psycopg.Connection[Any], copy: sql.Composed, pipe: Path) -> None:
+    """COPY's rows into PIPE. The pipe is opened first, whatever happens next, so its reader
+    never waits for a writer that is not coming; closing it is the reader's end of file."""
+    with pipe.open("wb") as sink, conn.cursor().copy(copy) as stream:
+        for block in stream:
+            sink.write(block)
+
+
+def _drain(pipe: Path, writer: Future[None]) -> None:
+    """Read PIPE until its WRITER is done: a writer waiting to open it, or blocked on it with its
+    reader gone, then finishes (with its error, if it had one)."""
+    descriptor = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # a reader at once: opens it
+    try:
+        while not writer.done():
+            try:
+                if os.read(descriptor, _CHUNK):
+                    continue
+            except BlockingIOError:
+                pass
+            wait([writer], timeout=0.05)  # nothing to read now: the writer is not done yet
+    finally:
+        os.close(descriptor)
 
 
 def _copy_in(
