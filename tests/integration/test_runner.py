@@ -6,10 +6,13 @@ or output line."""
 from __future__ import annotations
 
 import csv
+import functools
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +316,33 @@ def test_a_source_that_fails_midway_fails_the_run_and_publishes_nothing(mesh: Me
     assert refused.report.error is not None
     assert refused.report.error.startswith("source orders: ")
     assert mesh.published() == before
+
+
+def test_an_http_file_source_is_downloaded_by_the_runner(mesh: Mesh, tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    with (served / "orders.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["order_id", "customer_id", "amount", "placed_at"])
+        writer.writerows(ORDERS)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        orders = {"name": "orders", "kind": "file", "format": "csv",
+                  "location": f"{base}/orders.csv"}  # fmt: skip
+        done = mesh.run(sources=[orders, mesh.spec()["sources"][1]])
+        assert done.code == 0, done.stdout
+        assert done.report.rows_read == {"orders": 3, "customers": 2}
+        assert len(mesh.published()) == 3
+        missing = mesh.run(sources=[{**orders, "location": f"{base}/gone.csv"},
+                                    mesh.spec()["sources"][1]])  # fmt: skip
+        assert missing.code == 1
+        assert missing.report.error is not None
+        assert missing.report.error.startswith("source orders: download failed: HTTP Error 404")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
