@@ -49,9 +49,11 @@ PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --stri
 	--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
 
 .PHONY: lock
-lock: $(VENV)/.locked ## Regenerate requirements/{runtime,dev,build}.lock (pins + hashes) from pyproject.toml, and requirements/datacontract.lock from its .in (PyPI; UPGRADE=1 takes the newest allowed)
+lock: $(VENV)/.locked ## Regenerate requirements/{runtime,runner,dev,build}.lock (pins + hashes) from pyproject.toml, and requirements/datacontract.lock from its .in (PyPI; UPGRADE=1 takes the newest allowed)
 	$(PIP_COMPILE) --output-file requirements/runtime.lock pyproject.toml
-	$(PIP_COMPILE) --extra dev --constraint requirements/runtime.lock \
+	$(PIP_COMPILE) --extra runner --constraint requirements/runtime.lock \
+		--output-file requirements/runner.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --extra runner --constraint requirements/runner.lock \
 		--output-file requirements/dev.lock pyproject.toml
 	$(PIP_COMPILE) --only-build-deps --build-deps-for wheel --constraint requirements/dev.lock \
 		--output-file requirements/build.lock pyproject.toml
@@ -174,6 +176,12 @@ bench: venv tools ## Mesh-scale benchmark on its own control plane: N products (
 .PHONY: bench-stores
 bench-stores: venv tools ## Store benchmark on its own control plane and PostgreSQL: N products (default 50) with 2 PostgreSQL ports and 3 readers: T_op/T_raw, statements per product, peak connections, idle drift statements, create->Ready p50
 	$(BIN)/python -m benchmarks.stores --n $(N) --command "make bench-stores N=$(N)"
+
+ROWS ?= 1000000
+
+.PHONY: bench-runner
+bench-runner: venv tools ## The SQL runner against the same INSERT ... SELECT in PostgreSQL, on a control plane of its own: ROWS rows (default 1000000): T_runner/T_direct, rows/s
+	$(BIN)/python -m benchmarks.runner --rows $(ROWS) --command "make bench-runner ROWS=$(ROWS)"
 
 .PHONY: bench-catalog
 bench-catalog: venv tools ## The catalog at mesh scale on its own control plane: N products (default 50): sync time, RSS, page latencies, freshness, API calls per view; GROW_TO=M also measures memory growth to M

@@ -23,6 +23,8 @@ from packaging.utils import canonicalize_name
 REPO = Path(__file__).resolve().parents[1]
 RUNTIME_LOCK = Path("requirements/runtime.lock")
 DEV_LOCK = Path("requirements/dev.lock")
+# The runner image's lock: the runtime's pins plus the `runner` extra (DuckDB).
+RUNNER_LOCK = Path("requirements/runner.lock")
 BUILD_LOCK = Path("requirements/build.lock")  # the image's wheel build: the build backend alone
 # datacontract-cli's own virtualenv (`make datacontract`): its .in file, not pyproject.toml.
 DATACONTRACT_IN = Path("requirements/datacontract.in")
@@ -95,10 +97,11 @@ def lock_problems(root: Path = REPO) -> list[str]:
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     runtime_requirements: list[str] = pyproject["project"]["dependencies"]
     dev_requirements: list[str] = pyproject["project"]["optional-dependencies"]["dev"]
+    runner_requirements: list[str] = pyproject["project"]["optional-dependencies"]["runner"]
     build_requirements: list[str] = pyproject["build-system"]["requires"]
     problems: list[str] = []
     locks: dict[Path, dict[str, LockedPackage]] = {}
-    for relative in (RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK, DATACONTRACT_LOCK):
+    for relative in (RUNTIME_LOCK, RUNNER_LOCK, DEV_LOCK, BUILD_LOCK, DATACONTRACT_LOCK):
         path = root / relative
         if not path.is_file():
             problems.append(f"{relative} is missing")
@@ -118,18 +121,28 @@ def lock_problems(root: Path = REPO) -> list[str]:
     if problems:
         return problems
     runtime, dev, build = locks[RUNTIME_LOCK], locks[DEV_LOCK], locks[BUILD_LOCK]
+    runner = locks[RUNNER_LOCK]
     problems += _uncovered(
         _requirements_file(root / DATACONTRACT_IN), locks[DATACONTRACT_LOCK], str(DATACONTRACT_LOCK)
     )
     problems += _uncovered(runtime_requirements, runtime, str(RUNTIME_LOCK))
     problems += _uncovered(build_requirements, build, str(BUILD_LOCK))
-    # The project goes into the venv with --no-build-isolation: its build backend is locked too.
+    problems += _uncovered(runtime_requirements + runner_requirements, runner, str(RUNNER_LOCK))
+    # The project goes into the venv with --no-build-isolation: its build backend is locked too;
+    # the runner's tests run there, so its engine is too.
     problems += _uncovered(
-        runtime_requirements + dev_requirements + build_requirements, dev, str(DEV_LOCK)
+        runtime_requirements + dev_requirements + runner_requirements + build_requirements,
+        dev,
+        str(DEV_LOCK),
     )
     problems += [
+        f"{RUNNER_LOCK} pins {name}=={pin.version}, {RUNTIME_LOCK} {runtime[name].version}"
+        for name, pin in runner.items()
+        if name in runtime and runtime[name].version != pin.version
+    ]
+    problems += [
         f"{DEV_LOCK} pins {name}=={dev[name].version}, {other} {pin.version}"
-        for other, lock in ((RUNTIME_LOCK, runtime), (BUILD_LOCK, build))
+        for other, lock in ((RUNTIME_LOCK, runtime), (RUNNER_LOCK, runner), (BUILD_LOCK, build))
         for name, pin in lock.items()
         if name in dev and dev[name].version != pin.version
     ]

@@ -599,6 +599,29 @@ def dev(
     )
 
 
+@main.group(cls=_Group)
+def pipeline() -> None:
+    """What runs inside a pipeline's pod."""
+
+
+@pipeline.command("run")
+def pipeline_run() -> None:
+    """Run the SQL pipeline described by DPO_RUN_SPEC (JSON) with the logins in the environment
+    (libpq's PG* variables; each source's under its envPrefix): read the sources, stage, check,
+    publish; the run report goes to DPO_REPORT_PATH (default /dev/termination-log) and the last
+    stdout line. Exits 0 when published, 1 when the run failed, 2 for a bad spec."""
+    import os
+
+    try:
+        from dataproduct_operator.runner.engine import run_from_environment
+    except ImportError as error:  # duckdb: the runner image and the dev virtualenv have it
+        raise UserError(
+            f"The SQL runner needs {error.name}: install the runner extra "
+            "(requirements/runner.lock)"
+        ) from None
+    sys.exit(run_from_environment(os.environ, sys.stdout))
+
+
 @main.command("render")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(

@@ -28,6 +28,7 @@ from tests.locks import (
     DATACONTRACT_IN,
     DATACONTRACT_LOCK,
     DEV_LOCK,
+    RUNNER_LOCK,
     RUNTIME_LOCK,
     lock_problems,
     read_lock,
@@ -52,7 +53,14 @@ def _repository_copy(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "requirements").mkdir(parents=True)
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    for lock in (RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK, DATACONTRACT_IN, DATACONTRACT_LOCK):
+    for lock in (
+        RUNTIME_LOCK,
+        RUNNER_LOCK,
+        DEV_LOCK,
+        BUILD_LOCK,
+        DATACONTRACT_IN,
+        DATACONTRACT_LOCK,
+    ):
         shutil.copy(REPO / lock, root / lock)
     return root
 
@@ -387,3 +395,14 @@ def test_make_sbom_lists_every_runtime_pin_with_its_version_and_hashes(tmp_path:
             if h["alg"] == "SHA-256"
         }
         assert hashes == set(pin.hashes), name
+
+
+def test_the_runner_lock_adds_duckdb_with_hashes_to_the_runtime_pins() -> None:
+    runner = read_lock(REPO / RUNNER_LOCK)
+    runtime = read_lock(REPO / RUNTIME_LOCK)
+    assert "duckdb" in runner
+    assert runner["duckdb"].hashes
+    assert "duckdb" not in runtime  # the operator image stays without it
+    assert {name: pin.version for name, pin in runtime.items()} == {
+        name: runner[name].version for name in runtime
+    }
