@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
+from dataproduct_operator.api.dataproduct import RunMode, Severity
 from dataproduct_operator.runner.spec import (
     MAX_CHECKS,
     FileFormat,
-    Mode,
     RunSpec,
     RunSpecError,
-    Severity,
     SourceKind,
 )
 
@@ -74,7 +73,7 @@ def _with(path: str, value: Any) -> str:
 
 def test_a_full_spec_parses_into_typed_values() -> None:
     spec = RunSpec.from_json(json.dumps(SPEC))
-    assert spec.mode is Mode.MERGE
+    assert spec.mode is RunMode.MERGE
     assert spec.output.unique_columns == ("order_id",)
     assert spec.output.freshness_column == "placed_at"
     assert [s.kind for s in spec.sources] == [
@@ -133,7 +132,7 @@ def test_merge_without_a_unique_column_is_refused_saying_what_to_change() -> Non
     with pytest.raises(RunSpecError, match=r"mode Merge needs a unique column in port 'orders-v1'"):
         RunSpec.from_json(json.dumps(document))
     document["mode"] = "Replace"
-    assert RunSpec.from_json(json.dumps(document)).mode is Mode.REPLACE
+    assert RunSpec.from_json(json.dumps(document)).mode is RunMode.REPLACE
 
 
 def test_not_json_too_large_and_too_many_checks_are_refused() -> None:

@@ -83,3 +83,7 @@ def reader_secret_name(store: str, service_account: str) -> str:
         return name
     digest = hashlib.sha256(f"{store}/{service_account}".encode()).hexdigest()[:10]
     return f"{name[: MAX_SECRET_NAME - 11].rstrip('-.')}-{digest}"
+
+
+# The environment variable holding a sql pipeline's run spec (JSON), which the runner reads.
+RUN_SPEC_VARIABLE = "DPO_RUN_SPEC"

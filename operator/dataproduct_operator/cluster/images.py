@@ -60,7 +60,8 @@ _RECIPE_VERSION = "1"
 
 # Locks installed into /opt/dpo after requirements/runtime.lock, per image: the place where an
 # image gets packages of its own (each a hashed lock of requirements/, installed the same way).
-EXTRA_LOCKS: dict[str, tuple[str, ...]] = {"operator": (), "runner": ()}
+# The runner carries DuckDB (its own lock: the runtime pins and duckdb, hashed).
+EXTRA_LOCKS: dict[str, tuple[str, ...]] = {"operator": (), "runner": ("runner.lock",)}
 
 _IMPORT_TIMEOUT_SECONDS = 600
 

@@ -32,6 +32,7 @@ import duckdb
 import psycopg
 from psycopg import sql
 
+from dataproduct_operator.api.dataproduct import RunMode, Severity
 from dataproduct_operator.runner import types
 from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
 from dataproduct_operator.runner.spec import (
@@ -40,10 +41,8 @@ from dataproduct_operator.runner.spec import (
     RUN_SPEC_ENV,
     Check,
     FileFormat,
-    Mode,
     RunSpec,
     RunSpecError,
-    Severity,
     Source,
     SourceKind,
 )
@@ -221,7 +220,7 @@ class _Run:
         ):
             cleared = (
                 background.submit(writer.execute, sql.SQL("DELETE FROM {}").format(target))
-                if self.spec.mode is Mode.REPLACE
+                if self.spec.mode is RunMode.REPLACE
                 else None
             )
             for source in self.spec.sources:
@@ -476,7 +475,7 @@ class _Run:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpo-export") as background:
             exported = background.submit(self._export, pipe)
             try:
-                if self.spec.mode is Mode.MERGE:
+                if self.spec.mode is RunMode.MERGE:
                     written = self._merge(writer, target, column_list, names, pipe)
                 else:
                     written = _copy_in(writer, target, column_list, pipe)

@@ -16,9 +16,11 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from dataproduct_operator.api.dataproduct import RunMode, Severity
+from dataproduct_operator.api.naming import RUN_SPEC_VARIABLE
 from dataproduct_operator.stores.postgres.types import UnknownTypeError, sql_type
 
-RUN_SPEC_ENV = "DPO_RUN_SPEC"
+RUN_SPEC_ENV = RUN_SPEC_VARIABLE
 REPORT_PATH_ENV = "DPO_REPORT_PATH"
 DEFAULT_REPORT_PATH = "/dev/termination-log"
 
@@ -44,15 +46,8 @@ class RunSpecError(ValueError):
     """A run spec that cannot run; the message names the field and what to change."""
 
 
-class Mode(StrEnum):
-    REPLACE = "Replace"
-    APPEND = "Append"
-    MERGE = "Merge"
-
-
-class Severity(StrEnum):
-    ERROR = "Error"
-    WARNING = "Warning"
+# The API's vocabulary of runs: one definition (api/dataproduct.py).
+Mode = RunMode
 
 
 class SourceKind(StrEnum):
@@ -148,7 +143,7 @@ class RunSpec:
     product: ProductRef
     pipeline: str
     sql: str
-    mode: Mode
+    mode: RunMode
     output: Output
     sources: tuple[Source, ...]
     checks: tuple[Check, ...]
@@ -345,8 +340,8 @@ def _parse(fields: _Fields) -> RunSpec:
         _check(item, columns) for item in fields.objects("checks", MAX_CHECKS, optional=True)
     )
     _no_duplicates([check.name for check in checks], fields.at("checks"))
-    mode = fields.choice("mode", Mode)
-    if mode is Mode.MERGE and not output.unique_columns:
+    mode = fields.choice("mode", RunMode)
+    if mode is RunMode.MERGE and not output.unique_columns:
         raise RunSpecError(
             f"mode Merge needs a unique column in port {output.port!r} to merge on; mark one "
             "column unique: true, or use Replace or Append"

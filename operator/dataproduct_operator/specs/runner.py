@@ -14,9 +14,9 @@ import json
 from typing import Any
 
 from dataproduct_operator.api.dataproduct import DataProduct, OutputPort, Pipeline, PortCheck
-from dataproduct_operator.api.naming import input_variable_prefix
+from dataproduct_operator.api.naming import RUN_SPEC_VARIABLE, input_variable_prefix
 
-RUN_SPEC_VARIABLE = "DPO_RUN_SPEC"
+__all__ = ["RUN_SPEC_VARIABLE", "build_run_spec", "duration_seconds", "run_spec_json"]
 
 
 def _table(qualified: str) -> dict[str, str]:
