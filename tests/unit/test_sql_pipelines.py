@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from dataproduct_operator.api.dataproduct import DataProduct, PortEndpoint
 from dataproduct_operator.constants import ANNOTATION_RUN, RUNNER_REPOSITORY
+from dataproduct_operator.runner.spec import RunSpec
 from dataproduct_operator.specs.dataproduct import (
     ANYWHERE,
     InputWiring,
@@ -150,6 +151,15 @@ def test_a_placed_sql_pipeline_runs_the_runner_with_its_spec_and_no_credential()
     image = "localhost/dataproduct-operator/runner:0.1.0"
     placed = _run_job(PLACED, PodPlacement(runner_image=image))
     assert placed["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+
+def test_the_runner_reads_the_run_spec_the_operator_writes() -> None:
+    container = _run_job(PLACED)["spec"]["template"]["spec"]["containers"][0]
+    (value,) = [item["value"] for item in container["env"] if item["name"] == RUN_SPEC_VARIABLE]
+    spec = RunSpec.from_json(value)
+    assert (spec.pipeline, spec.sql, spec.mode.value) == ("build", SQL["sql"], "Merge")
+    assert [source.name for source in spec.sources] == ["orders"]
+    assert [check.name for check in spec.checks] == ["positive", "enough", "fresh"]
 
 
 def test_no_run_while_the_output_is_not_a_table_or_an_input_is_not_ready() -> None:
