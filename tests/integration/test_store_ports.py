@@ -578,8 +578,15 @@ def test_a_removed_column_is_kept_and_reported_and_a_castable_type_change_applie
 
     columns = wait_for(applied, timeout=30, description="the column changes")
     assert "placed_at" in columns  # kept
-    found = get_if_present(kube, product_path(domain, "orders"))
-    assert "placed_at" in condition(found, "StorageReady")["message"]  # type: ignore[arg-type,index]
+    # The status follows the store's change (the pass writes it once the store is done).
+
+    def names_the_kept_column() -> dict[str, Any] | None:
+        product = get_if_present(kube, product_path(domain, "orders"))
+        found = condition(product, "StorageReady") if product else None
+        return found if found and "placed_at" in found["message"] else None
+
+    kept = wait_for(names_the_kept_column, timeout=30, description="StorageReady to say it")
+    assert (kept["status"], kept["reason"]) == ("True", "PortsPlaced")
     # Not castable: refused, said why.
     change_spec(
         kube,
