@@ -153,11 +153,11 @@ integration: venv tools images browser datacontract ## Integration tests against
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: security
-security: venv tools browser image-python ## Security tier: least privilege by impersonation, refusals at apply, tenant isolation, the catalog under abuse
+security: venv tools images browser image-python ## Security tier: least privilege by impersonation, refusals at apply, tenant isolation, the catalog under abuse
 	$(BIN)/pytest tests/security $(PYTEST_ARGS)
 
 .PHONY: faults
-faults: venv tools ## Fault suite on its own control plane: API server paused, etcd restarted, SIGKILLs, throttling, blackholed watches, bad objects, two operators
+faults: venv tools images ## Fault suite on its own control plane: API server paused, etcd restarted, SIGKILLs, throttling, blackholed watches, bad objects, two operators
 	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 .PHONY: test

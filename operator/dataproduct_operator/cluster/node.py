@@ -221,15 +221,16 @@ def import_images(layout: NodeLayout, out: TextIO) -> list[str]:
     """The images pods of the node run (:data:`NODE_IMAGES`, those built) imported into its
     containerd; their refs."""
     built = [images.image_spec(name) for name in NODE_IMAGES if images.built(name)]
-    ctr = Path(shutil.which("ctr") or "ctr")
-    images.import_images(ctr, layout.containerd_socket, [spec.archive for spec in built])
+    images.import_images(
+        Path(_program("ctr")), layout.containerd_socket, [spec.archive for spec in built]
+    )
     refs = [spec.ref for spec in built]
     print(f"  {'images':<24} {', '.join(refs)}", file=out, flush=True)
     return refs
 
 
 def commands(layout: NodeLayout) -> dict[str, list[str]]:
-    containerd = Path(shutil.which("containerd") or "containerd")
+    containerd = Path(_program("containerd"))
     kubelet = find_binary(KUBELET, binary_source())
     if kubelet is None:
         raise ComponentStartError("the kubelet is not built: run `make tools`")
