@@ -45,6 +45,9 @@ MONITORING_READY = "MonitoringReady"  # DataProduct
 POLICY_COMPLIANT = "PolicyCompliant"  # DataProduct
 # DataProduct: every input that is another product's port can be read by its pipelines
 INPUTS_READY = "InputsReady"
+# DataProduct: the data is fresh and its checks pass. Kept apart from Ready (provisioned): a
+# product can be in place and its data stale. Re-evaluated on a timer as data ages.
+DATA_HEALTHY = "DataHealthy"
 NAMESPACE_READY = "NamespaceReady"  # DataDomain
 QUOTA_READY = "QuotaReady"  # DataDomain
 VALID = "Valid"  # MeshPolicy
@@ -97,6 +100,12 @@ class Reason(StrEnum):
     NO_INPUTS = "NoInputs"
     UPSTREAM_NOT_FOUND = "UpstreamNotFound"
     ACCESS_NOT_GRANTED = "AccessNotGranted"
+    # DataHealthy
+    DATA_HEALTHY = "Healthy"
+    STALE = "Stale"  # a port's data is older than its slo.freshness
+    CHECKS_FAILING = "ChecksFailing"  # an Error check of a port's last run failed
+    RUNS_FAILING = "RunsFailing"  # the last run of a pipeline failed (not by its checks)
+    NO_DATA_YET = "NoDataYet"  # Unknown: no run has published or checked a port yet
     # DataStore
     CONNECTED = "Connected"
     PRIVILEGE_MISSING = "PrivilegeMissing"
@@ -133,6 +142,10 @@ class Reason(StrEnum):
     POLICY_VIOLATION = "PolicyViolation"
     CREDENTIALS_ROTATED = "CredentialsRotated"
     COLUMNS_KEPT = "ColumnsKept"  # columns removed from the spec stay in the table
+    QUALITY_CHECK_FAILED = "QualityCheckFailed"  # a run's Error check failed: nothing published
+    FRESHNESS_SLO_MISSED = "FreshnessSLOMissed"  # a port's data became older than its SLO
+    RECOVERED = "Recovered"  # DataHealthy is True again
+    RUN_REPORT_UNREADABLE = "RunReportUnreadable"  # a finished run's report is not a run report
 
 
 # Reasons an aspect passes on to Ready as they are (instead of ``<Aspect>NotReady``): they need

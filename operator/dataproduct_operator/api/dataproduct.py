@@ -777,6 +777,79 @@ class DataProductSpec(ApiModel):
         return self
 
 
+class RunStatus(StrEnum):
+    NEVER_RUN = "NeverRun"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class Freshness(StrEnum):
+    MET = "Met"  # the data is newer than the port's slo.freshness
+    STALE = "Stale"  # older than slo.freshness
+    UNKNOWN = "Unknown"  # no SLO, or nothing published yet
+
+
+class ChecksState(StrEnum):
+    PASSING = "Passing"  # the last run that checked the port passed every Error check
+    FAILING = "Failing"  # an Error check of the last run failed (a Warning check never fails it)
+    UNKNOWN = "Unknown"  # no run has checked the port yet
+
+
+class RunChecks(ApiModel):
+    """The checks of one run: the port's contract and its declared checks."""
+
+    passed: int = Field(default=0, ge=0, description="Checks that passed.")
+    failed: int = Field(default=0, ge=0, description="Checks that failed (Error or Warning).")
+    failed_names: list[str] = Field(
+        default_factory=list, description="The names of the failed checks, as far as reported."
+    )
+
+
+class LastRun(ApiModel):
+    """The newest finished (or running) run of a pipeline, from its Job and its run report."""
+
+    job_name: str | None = Field(default=None, description="The Job of the run.")
+    start_time: str | None = Field(default=None, description="When the run started (RFC 3339).")
+    completion_time: str | None = Field(
+        default=None, description="When the run ended (RFC 3339); absent while it runs."
+    )
+    result: RunStatus = Field(description="Running, Succeeded or Failed.")
+    rows_written: int | None = Field(
+        default=None, ge=0, description="Rows the run published (from its run report)."
+    )
+    checks: RunChecks | None = Field(
+        default=None, description="The checks of the run (from its run report)."
+    )
+    message: str | None = Field(
+        default=None,
+        description="Why the run failed: the failed checks, OOMKilled, the deadline, the "
+        "runner's error, or a report that could not be read.",
+    )
+
+
+class PortHealth(ApiModel):
+    """How trustworthy a port's data is: from the store and the last runs that wrote it."""
+
+    rows: int | None = Field(
+        default=None, ge=0, description="Rows in the port's table (from the store)."
+    )
+    size_bytes: int | None = Field(
+        default=None, ge=0, description="The table's size with its indexes (from the store)."
+    )
+    last_updated: str | None = Field(
+        default=None,
+        description="The data's age: the watermark of the last successful run (the newest "
+        "slo.freshnessColumn value, else its publish time), RFC 3339.",
+    )
+    freshness: Freshness = Field(
+        default=Freshness.UNKNOWN, description="Met, Stale or Unknown against slo.freshness."
+    )
+    checks: ChecksState = Field(
+        default=ChecksState.UNKNOWN, description="Passing, Failing or Unknown (last run)."
+    )
+
+
 class PortEndpoint(ApiModel):
     """Where a port's table is: what a reader connects to."""
 
@@ -819,13 +892,9 @@ class PortStatus(ApiModel):
     grants: list[PortGrant] = Field(
         default_factory=list, description="Who may read the table, and with which store role."
     )
-
-
-class RunStatus(StrEnum):
-    NEVER_RUN = "NeverRun"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
+    health: PortHealth | None = Field(
+        default=None, description="Rows, size, last update, freshness and checks of the data."
+    )
 
 
 class PipelineStatus(ApiModel):
@@ -846,6 +915,9 @@ class PipelineStatus(ApiModel):
         "its Job). A run request starts one run: deleting its Job does not start it again; a "
         "new datamesh.dev/run value does.",
     )
+    last_run: LastRun | None = Field(
+        default=None, description="The newest run: times, result, rows written and checks."
+    )
 
 
 class DataProductStatus(ApiModel):
@@ -856,7 +928,8 @@ class DataProductStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, StorageReady, PipelinesReady, AccessReady, MonitoringReady.",
+        description="Ready, StorageReady, PipelinesReady, AccessReady, MonitoringReady, "
+        "InputsReady, PolicyCompliant, and DataHealthy (the data, apart from Ready).",
     )
     output_ports: list[PortStatus] = Field(default_factory=list, description="Each port's volume.")
     pipelines: list[PipelineStatus] = Field(

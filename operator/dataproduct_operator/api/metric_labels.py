@@ -29,3 +29,27 @@ def metric_labels(product: DataProduct) -> MetricLabels:
     if product.spec.discoverability is Discoverability.HIDDEN:
         return MetricLabels(product.namespace, f"uid-{product.uid}", hidden=True)
     return MetricLabels(product.namespace, product.name, hidden=False)
+
+
+def port_label(product: DataProduct, port: str) -> str:
+    """The ``output_port`` label of a port's series: its name, or for a Hidden product
+    ``port-<index in spec.outputPorts>`` (a port's name could say what the product is)."""
+    if product.spec.discoverability is not Discoverability.HIDDEN:
+        return port
+    names = [p.name for p in product.spec.output_ports]
+    return f"port-{names.index(port)}" if port in names else "port-unknown"
+
+
+# The data health series, per output port (labels namespace, dataproduct, output_port): the
+# operator exports them and the alert rules and the dashboard query them by these names.
+PORT_ROWS = "dataproduct_port_rows"
+PORT_SIZE_BYTES = "dataproduct_port_size_bytes"
+PORT_FRESHNESS_AGE = "dataproduct_port_freshness_age_seconds"  # now - lastUpdated, at scrape
+PORT_FRESHNESS_SLO = "dataproduct_port_freshness_slo_seconds"  # the port's slo.freshness
+# Failed checks of the port's last run, by severity (label severity: Error | Warning)
+PORT_CHECK_FAILURES = "dataproduct_port_check_failures"
+# Per pipeline (labels namespace, dataproduct, pipeline)
+PIPELINE_RUN_DURATION = "dataproduct_pipeline_last_run_duration_seconds"
+PIPELINE_LAST_RUN_FAILED = "dataproduct_pipeline_last_run_failed"  # 1 when the last run failed
+# Per product (labels namespace, dataproduct, domain): 1 when DataHealthy is True
+DATA_HEALTHY = "dataproduct_data_healthy"
