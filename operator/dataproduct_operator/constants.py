@@ -18,6 +18,8 @@ LABEL_DOMAIN = f"{GROUP}/domain"
 LABEL_PORT = f"{GROUP}/output-port"
 LABEL_PIPELINE = f"{GROUP}/pipeline"
 LABEL_RUN = f"{GROUP}/run"
+# The container of every pipeline pod: its termination message is the run report
+PIPELINE_CONTAINER = "pipeline"
 LABEL_RETAINED = f"{GROUP}/retained"
 
 # The user sets this annotation on a DataProduct to run an on-demand pipeline:

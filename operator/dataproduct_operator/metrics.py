@@ -21,8 +21,28 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, RunStatus
-from dataproduct_operator.api.metric_labels import HIDDEN_PIPELINE, metric_labels
+from dataproduct_operator.api.conditions import DATA_HEALTHY as DATA_HEALTHY_CONDITION
+from dataproduct_operator.api.conditions import ConditionStatus
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    DataProductStatus,
+    RunStatus,
+    Severity,
+)
+from dataproduct_operator.api.metric_labels import (
+    DATA_HEALTHY,
+    HIDDEN_PIPELINE,
+    PIPELINE_RUN_DURATION,
+    PORT_CHECK_FAILURES,
+    PORT_FRESHNESS_AGE,
+    PORT_FRESHNESS_SLO,
+    PORT_ROWS,
+    PORT_SIZE_BYTES,
+    metric_labels,
+    port_label,
+)
+from dataproduct_operator.api.quantity import duration_seconds
+from dataproduct_operator.status.health import writers
 
 ProductKey = tuple[str, str]
 
@@ -34,6 +54,18 @@ def _timestamp(value: str | None) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class _Port:
+    """A port's data health series."""
+
+    label: str  # output_port
+    rows: int | None
+    size_bytes: int | None
+    last_updated: float | None
+    slo_seconds: int | None
+    checks: tuple[int, int] | None  # failed Error and Warning checks of its last run
+
+
+@dataclass(frozen=True, slots=True)
 class _Health:
     """What the gauges need of a product's status (kept for every product: kept small)."""
 
@@ -41,6 +73,54 @@ class _Health:
     domain: str
     ready: bool
     pipelines: tuple[tuple[str, float | None, bool], ...]  # name, last success, last failed
+    data_healthy: bool | None = None  # None: Unknown
+    ports: tuple[_Port, ...] = ()
+    durations: tuple[tuple[str, float], ...] = ()  # pipeline, its last run's seconds
+
+
+def _port_series(product: DataProduct, status: DataProductStatus) -> tuple[_Port, ...]:
+    slos = {
+        p.name: duration_seconds(p.slo.freshness)
+        for p in product.spec.output_ports
+        if p.slo and p.slo.freshness
+    }
+    runs = {p.name: p.last_run for p in status.pipelines}
+    ports = []
+    for port in status.output_ports:
+        health = port.health
+        if health is None:
+            continue
+        checked = [
+            run.checks
+            for name in writers(product, port.name)
+            if (run := runs.get(name)) is not None and run.checks is not None
+        ]
+        errors = sum(c.failed_errors for c in checked)
+        warnings = sum(c.failed - c.failed_errors for c in checked)
+        ports.append(
+            _Port(
+                port_label(product, port.name),
+                health.rows,
+                health.size_bytes,
+                _timestamp(health.last_updated),
+                slos.get(port.name),
+                (errors, warnings) if checked else None,
+            )
+        )
+    return tuple(ports)
+
+
+def _durations(status: DataProductStatus, hidden: bool) -> tuple[tuple[str, float], ...]:
+    durations = []
+    for pipeline in status.pipelines:
+        run = pipeline.last_run
+        start = _timestamp(run.start_time) if run else None
+        end = _timestamp(run.completion_time) if run else None
+        if start is not None and end is not None:
+            durations.append((HIDDEN_PIPELINE if hidden else pipeline.name, max(0.0, end - start)))
+    if hidden and durations:
+        return ((HIDDEN_PIPELINE, max(seconds for _, seconds in durations)),)
+    return tuple(durations)
 
 
 class PolicyViolations(Collector):
@@ -154,8 +234,17 @@ class ProductHealth(Collector):
                     any(failed for _, _, failed in pipelines),
                 ),
             )
+        healthy = next((c for c in status.conditions if c.type == DATA_HEALTHY_CONDITION), None)
         self._products[(product.namespace, product.name)] = _Health(
-            (labels.namespace, labels.dataproduct), product.spec.domain, ready, pipelines
+            (labels.namespace, labels.dataproduct),
+            product.spec.domain,
+            ready,
+            pipelines,
+            data_healthy=None
+            if healthy is None or healthy.status is ConditionStatus.UNKNOWN
+            else healthy.status is ConditionStatus.TRUE,
+            ports=_port_series(product, status),
+            durations=_durations(status, labels.hidden),
         )
 
     def forget(self, namespace: str, name: str) -> None:
@@ -186,8 +275,10 @@ class ProductHealth(Collector):
             "Seconds since any pipeline of the data product last succeeded",
             labels=["namespace", "dataproduct"],
         )
+        data = _DataSeries()
         for health in sorted(self._products.values(), key=lambda h: h.labels):
             namespace, name = health.labels
+            data.add(health, now)
             ready.add_metric([namespace, name, health.domain], 1.0 if health.ready else 0.0)
             latest: float | None = None
             for pipeline, when, is_failed in health.pipelines:
@@ -198,6 +289,63 @@ class ProductHealth(Collector):
             if latest is not None:
                 staleness.add_metric([namespace, name], max(0.0, now - latest))
         yield from (ready, success, failed, staleness)
+        yield from data.families()
+
+
+class _DataSeries:
+    """The data health families, filled product by product at scrape time."""
+
+    def __init__(self) -> None:
+        port = ["namespace", "dataproduct", "output_port"]
+        pipeline = ["namespace", "dataproduct", "pipeline"]
+        self.rows = GaugeMetricFamily(PORT_ROWS, "Rows in the port's table", labels=port)
+        self.size = GaugeMetricFamily(
+            PORT_SIZE_BYTES, "Size of the port's table with its indexes", labels=port
+        )
+        self.age = GaugeMetricFamily(
+            PORT_FRESHNESS_AGE,
+            "Seconds since the port's data was last updated (its last run's watermark)",
+            labels=port,
+        )
+        self.slo = GaugeMetricFamily(
+            PORT_FRESHNESS_SLO, "The port's freshness SLO in seconds", labels=port
+        )
+        self.checks = GaugeMetricFamily(
+            PORT_CHECK_FAILURES,
+            "Checks that failed in the last run that checked the port, by severity",
+            labels=[*port, "severity"],
+        )
+        self.duration = GaugeMetricFamily(
+            PIPELINE_RUN_DURATION, "Seconds the pipeline's last run took", labels=pipeline
+        )
+        self.healthy = GaugeMetricFamily(
+            DATA_HEALTHY,
+            "1 when the data product's DataHealthy condition is True, 0 when False",
+            labels=["namespace", "dataproduct", "domain"],
+        )
+
+    def add(self, health: _Health, now: float) -> None:
+        namespace, name = health.labels
+        if health.data_healthy is not None:
+            self.healthy.add_metric([namespace, name, health.domain], float(health.data_healthy))
+        for pipeline, seconds in health.durations:
+            self.duration.add_metric([namespace, name, pipeline], seconds)
+        for port in health.ports:
+            labels = [namespace, name, port.label]
+            if port.rows is not None:
+                self.rows.add_metric(labels, float(port.rows))
+            if port.size_bytes is not None:
+                self.size.add_metric(labels, float(port.size_bytes))
+            if port.last_updated is not None:
+                self.age.add_metric(labels, max(0.0, now - port.last_updated))
+            if port.slo_seconds is not None:
+                self.slo.add_metric(labels, float(port.slo_seconds))
+            if port.checks is not None:
+                self.checks.add_metric([*labels, Severity.ERROR.value], float(port.checks[0]))
+                self.checks.add_metric([*labels, Severity.WARNING.value], float(port.checks[1]))
+
+    def families(self) -> tuple[GaugeMetricFamily, ...]:
+        return (self.rows, self.size, self.age, self.slo, self.checks, self.duration, self.healthy)
 
 
 class OperatorMetrics:

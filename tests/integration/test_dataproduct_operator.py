@@ -60,8 +60,12 @@ def test_product_becomes_ready_with_every_child(
     }
     assert {c["type"] for c in status["conditions"]} == {
         "Ready", "StorageReady", "PipelinesReady", "AccessReady", "MonitoringReady",
-        "InputsReady", "PolicyCompliant",
+        "InputsReady", "PolicyCompliant", "DataHealthy",
     }  # fmt: skip
+    # Provisioned is not healthy data: no run has published anything yet.
+    data_healthy = condition(product, "DataHealthy")
+    assert data_healthy is not None
+    assert (data_healthy["status"], data_healthy["reason"]) == ("Unknown", "NoDataYet")
     assert condition(product, "MonitoringReady")["reason"] == "PrometheusOperatorNotInstalled"  # type: ignore[index]
 
     cronjob = kube.get(f"/apis/batch/v1/namespaces/{namespace}/cronjobs/orders-ingest")

@@ -205,7 +205,8 @@ def test_dev_prints_the_catalog_url_and_its_api_lists_the_example_mesh(
     base = example_mesh.catalog_url.rstrip("/")
     listed = _get_json(f"{base}/api/v1/dataproducts")
     assert {f"{p['namespace']}/{p['name']}" for p in listed["items"]} == EXAMPLE_PRODUCTS
-    assert {p["health"] for p in listed["items"]} == {"healthy"}
+    # Every product Ready; none has run a pipeline yet: its data health is unknown
+    assert {(p["health"], p["healthReason"]) for p in listed["items"]} == {("unknown", "NoDataYet")}
     orders = _get_json(f"{base}/api/v1/dataproducts/sales/orders")
     # The ports as the operator's status reports them: tables in the default store, no claims.
     assert [(p["name"], p["phase"], p["claimName"]) for p in orders["ports"]] == [

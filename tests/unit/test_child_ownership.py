@@ -126,7 +126,7 @@ def test_a_name_conflict_makes_ready_false_with_its_reason() -> None:
             {"AccessReady": "ConfigMap a-b-connection: forbidden"}, {"StorageReady": message}
         ),
         prometheus_available=False,
-        now="T1",
+        now="2026-01-01T00:00:01Z",
     )
 
     conditions = {c.type: c for c in status.conditions}

@@ -124,7 +124,7 @@ def status_of(subject: DataProduct, phase: str, now: str, failures: Failures | N
 
 def test_status_is_ready_when_every_child_is_in_place() -> None:
     subject = product()
-    status = status_of(subject, "Bound", "T1")
+    status = status_of(subject, "Bound", "2026-01-01T00:00:01Z")
     conditions = {c.type: c for c in status.conditions}
     assert conditions["Ready"].status.value == "True"
     assert conditions["Ready"].observed_generation == 2
@@ -133,12 +133,14 @@ def test_status_is_ready_when_every_child_is_in_place() -> None:
 
 def test_status_names_the_unbound_claim_and_keeps_transition_times() -> None:
     subject = product()
-    pending = status_of(subject, "Pending", "T1")
+    pending = status_of(subject, "Pending", "2026-01-01T00:00:01Z")
     ready = {c.type: c for c in pending.conditions}["Ready"]
     assert (ready.status.value, ready.reason) == ("False", "StorageNotReady")
     assert "claim orders-orders-v1 is Pending" in ready.message
-    again = status_of(subject.model_copy(update={"status": pending}), "Pending", "T2")
-    assert {c.type: c for c in again.conditions}["Ready"].last_transition_time == "T1"
+    later = "2026-01-01T00:00:02Z"
+    again = status_of(subject.model_copy(update={"status": pending}), "Pending", later)
+    ready_again = {c.type: c for c in again.conditions}["Ready"]
+    assert ready_again.last_transition_time == "2026-01-01T00:00:01Z"
 
 
 def test_a_product_outside_its_domains_namespace_is_a_domain_mismatch() -> None:
@@ -164,15 +166,15 @@ def test_a_product_of_a_domain_not_onboarded_yet_waits_for_it() -> None:
 
 def test_a_domain_mismatch_makes_the_product_not_ready_and_keeps_the_rest() -> None:
     ready = product()
-    ready = ready.model_copy(update={"status": status_of(ready, "Bound", "T1")})
+    ready = ready.model_copy(update={"status": status_of(ready, "Bound", "2026-01-01T00:00:01Z")})
     mismatch = Mismatch("DomainMismatch", "spec.domain is sales, but ...")
-    status = compute_mismatch_status(ready, mismatch, now="T2")
+    status = compute_mismatch_status(ready, mismatch, now="2026-01-01T00:00:02Z")
     conditions = {c.type: c for c in status.conditions}
     assert (conditions["Ready"].status.value, conditions["Ready"].reason) == (
         "False",
         "DomainMismatch",
     )
-    assert conditions["Ready"].last_transition_time == "T2"
+    assert conditions["Ready"].last_transition_time == "2026-01-01T00:00:02Z"
     assert (
         conditions["StorageReady"] == {c.type: c for c in ready.status.conditions}["StorageReady"]
     )
@@ -184,7 +186,7 @@ def test_apply_failure_is_reported_on_its_aspect() -> None:
     failures = Failures(
         {"StorageReady": "PersistentVolumeClaim orders-orders-v1: field is immutable"}
     )
-    status = status_of(subject, "Bound", "T1", failures)
+    status = status_of(subject, "Bound", "2026-01-01T00:00:01Z", failures)
     storage = {c.type: c for c in status.conditions}["StorageReady"]
     assert (storage.status.value, storage.reason) == ("False", "ApplyFailed")
     assert "immutable" in storage.message

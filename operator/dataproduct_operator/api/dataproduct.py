@@ -804,6 +804,11 @@ class RunChecks(ApiModel):
     failed_names: list[str] = Field(
         default_factory=list, description="The names of the failed checks, as far as reported."
     )
+    failed_errors: int = Field(
+        default=0,
+        ge=0,
+        description="Of the failed checks, those of severity Error: they stopped the publish.",
+    )
 
 
 class LastRun(ApiModel):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
-from dataproduct_operator.api.conditions import READY, ConditionStatus
+from dataproduct_operator.api.conditions import DATA_HEALTHY, READY, ConditionStatus
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
     Discoverability,
@@ -156,13 +156,15 @@ def _printable(text: str) -> str:
 
 
 def health_of(product: DataProduct) -> Health:
-    """Healthy or unhealthy by the Ready condition; unknown until the operator has written one."""
-    for condition in product.status.conditions:
-        if condition.type == READY:
-            if condition.status is ConditionStatus.TRUE:
-                return Health.HEALTHY
-            if condition.status is ConditionStatus.FALSE:
-                return Health.UNHEALTHY
+    """Unhealthy when Ready or DataHealthy is False; healthy when Ready is True and the data is
+    healthy (or the status predates DataHealthy); unknown otherwise: not yet reconciled, or no
+    run has published data yet. Never "healthy" beside stale data or failing checks."""
+    states = {c.type: c.status for c in product.status.conditions}
+    ready, data = states.get(READY), states.get(DATA_HEALTHY)
+    if ConditionStatus.FALSE in (ready, data):
+        return Health.UNHEALTHY
+    if ready is ConditionStatus.TRUE and data in (ConditionStatus.TRUE, None):
+        return Health.HEALTHY
     return Health.UNKNOWN
 
 

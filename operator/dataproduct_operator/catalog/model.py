@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 
 from dataproduct_operator.api.conditions import (
     ACCESS_READY,
+    DATA_HEALTHY,
     MONITORING_READY,
     PIPELINES_READY,
     POLICY_COMPLIANT,
@@ -39,7 +40,9 @@ from dataproduct_operator.api.dataproduct import (
     PipelineStatus,
     PortEndpoint,
     PortGrant,
+    PortHealth,
     ReaderKind,
+    RunChecks,
     RunStatus,
 )
 from dataproduct_operator.api.kinds import API_VERSION
@@ -52,6 +55,7 @@ from dataproduct_operator.catalog.lineage import Health, LineageGraph, health_of
 from dataproduct_operator.constants import LABEL_PIPELINE
 from dataproduct_operator.specs.dataproduct import CONNECTION_KEY
 from dataproduct_operator.status.dataproduct import job_state
+from dataproduct_operator.status.health import writers
 
 RUNS_SHOWN = 10
 LINEAGE_HOPS = 2  # of the lineage a product page links to
@@ -63,6 +67,7 @@ CONDITION_TOPICS = {
     ACCESS_READY: "Access",
     MONITORING_READY: "Monitoring",
     POLICY_COMPLIANT: "Mesh policies",
+    DATA_HEALTHY: "Data health",
 }
 
 
@@ -114,7 +119,9 @@ class ProductSummary(View):
     ports: list[str] = Field(description="Names of the output ports.")
     columns: list[str] = Field(description="Column names of every port.")
     health: Health
-    health_reason: str = Field(description="Reason of the Ready condition, if any.")
+    health_reason: str = Field(
+        description="Reason of Ready, or of DataHealthy when Ready is True, if any."
+    )
     url: str = Field(description="The product page.")
     api_url: str
     truncated: bool = Field(
@@ -127,6 +134,8 @@ class ProductSummary(View):
 def summarize(product: DataProduct, *, truncated: bool = False) -> ProductSummary:
     spec = product.spec
     ready = _condition(product.status.conditions, READY)
+    data = _condition(product.status.conditions, DATA_HEALTHY)
+    concern = data if ready is not None and ready.status is ConditionStatus.TRUE else ready
     return ProductSummary(
         id=product_id(product.namespace, product.name),
         namespace=product.namespace,
@@ -142,7 +151,7 @@ def summarize(product: DataProduct, *, truncated: bool = False) -> ProductSummar
         ports=[port.name for port in spec.output_ports],
         columns=sorted({c.name for port in spec.output_ports for c in port.schema_}),
         health=health_of(product),
-        health_reason=ready.reason if ready else "",
+        health_reason=concern.reason if concern else ready.reason if ready else "",
         url=urls.product_url(product.namespace, product.name),
         api_url=urls.api_product_url(product.namespace, product.name),
         truncated=truncated,
@@ -272,6 +281,17 @@ class ReadCommand(View):
     command: str
 
 
+class PortHealthView(View):
+    """What the last runs and the store say of a port's data."""
+
+    rows: int | None
+    size_bytes: int | None
+    last_updated: str | None
+    freshness: str = Field(description="Met, Stale or Unknown against the freshness SLO.")
+    checks: str = Field(description="Passing, Failing or Unknown (the last run's checks).")
+    failed_checks: list[str] = Field(description="Checks that failed in the last run.")
+
+
 class PortView(View):
     name: str
     description: str | None
@@ -286,6 +306,9 @@ class PortView(View):
     )
     reads: list[ReadCommand] = Field(
         default_factory=list, description="How each reader granted on a store port reads it."
+    )
+    health: PortHealthView | None = Field(
+        default=None, description="Rows, size, last update and checks, once the operator saw them."
     )
     contract_url: str = Field(
         default="", description="The port's ODCS contract alone, one YAML document."
@@ -316,6 +339,9 @@ class PipelineView(View):
     last_run_status: str
     last_successful_time: str | None
     last_failure_time: str | None
+    rows_written: int | None = Field(default=None, description="Rows its last run published.")
+    checks: str | None = Field(default=None, description="Its last run's checks, in words.")
+    message: str | None = Field(default=None, description="Why its last run failed.")
 
 
 class ReaderView(View):
@@ -385,8 +411,24 @@ class ProductDetail(View):
     )
 
 
-def _freshness(target: str, pipelines: Sequence[PipelineStatus], now: datetime) -> SloView:
-    """Whether the data is newer than ``target``: the last successful run of any pipeline."""
+def _freshness(
+    target: str,
+    pipelines: Sequence[PipelineStatus],
+    now: datetime,
+    last_updated: str | None = None,
+) -> SloView:
+    """Whether the data is newer than ``target``: the port's last update (its last run's
+    watermark) when the operator saw one, else the last successful run of any pipeline."""
+    moment = parse_time(last_updated)
+    if moment is not None:
+        age = (now - moment).total_seconds()
+        return SloView(
+            objective="freshness",
+            target=target,
+            state=SloState.FRESH if age <= duration_seconds(target) else SloState.STALE,
+            detail=f"Data last updated {describe_age(age)} ago ({last_updated}), "
+            f"objective {target}",
+        )
     successes = [p.last_successful_time for p in pipelines if p.last_successful_time]
     if not pipelines:
         return SloView(
@@ -517,7 +559,8 @@ def _port_view(product: DataProduct, port: OutputPort, now: datetime) -> PortVie
     endpoint = status.endpoint if status else None
     slos: list[SloView] = []
     if port.slo is not None and port.slo.freshness is not None:
-        slos.append(_freshness(port.slo.freshness, product.status.pipelines, now))
+        updated = status.health.last_updated if status and status.health else None
+        slos.append(_freshness(port.slo.freshness, product.status.pipelines, now, updated))
     if port.slo is not None and port.slo.availability is not None:
         slos.append(
             SloView(
@@ -549,7 +592,30 @@ def _port_view(product: DataProduct, port: OutputPort, now: datetime) -> PortVie
         slos=slos,
         endpoint=_endpoint_view(endpoint) if endpoint else None,
         reads=_reads(endpoint, status.grants) if status and endpoint else [],
+        health=_port_health_view(product, port.name, status.health)
+        if status and status.health
+        else None,
         contract_url=urls.api_port_contract_url(product.namespace, product.name, port.name),
+    )
+
+
+def _port_health_view(product: DataProduct, port: str, health: PortHealth) -> PortHealthView:
+    runs = {p.name: p.last_run for p in product.status.pipelines}
+    failed = sorted(
+        {
+            name
+            for pipeline in writers(product, port)
+            if (run := runs.get(pipeline)) is not None and run.checks is not None
+            for name in run.checks.failed_names
+        }
+    )
+    return PortHealthView(
+        rows=health.rows,
+        size_bytes=health.size_bytes,
+        last_updated=health.last_updated,
+        freshness=health.freshness.value,
+        checks=health.checks.value,
+        failed_checks=failed,
     )
 
 
@@ -720,6 +786,7 @@ def _full_object(product: DataProduct) -> Snippet:
 def _pipeline_view(product: DataProduct, name: str) -> PipelineView:
     pipeline = next(p for p in product.spec.pipelines if p.name == name)
     status = next((p for p in product.status.pipelines if p.name == name), None)
+    last = status.last_run if status else None
     return PipelineView(
         name=name,
         runs=pipeline.what_runs,
@@ -727,7 +794,16 @@ def _pipeline_view(product: DataProduct, name: str) -> PipelineView:
         last_run_status=(status.last_run_status if status else RunStatus.NEVER_RUN).value,
         last_successful_time=status.last_successful_time if status else None,
         last_failure_time=status.last_failure_time if status else None,
+        rows_written=last.rows_written if last else None,
+        checks=_checks_text(last.checks) if last and last.checks else None,
+        message=last.message if last else None,
     )
+
+
+def _checks_text(checks: RunChecks) -> str:
+    """``3 passed, 1 failed: positive``."""
+    failed = f": {', '.join(checks.failed_names)}" if checks.failed_names else ""
+    return f"{checks.passed} passed, {checks.failed} failed{failed}"
 
 
 class QuotaView(View):

@@ -67,9 +67,9 @@ svg.lineage .empty{font-size:14px;fill:#64748b}
 """.strip()
 
 _HEALTH_TEXT = {
-    Health.HEALTHY: "Ready",
-    Health.UNHEALTHY: "Not ready",
-    Health.UNKNOWN: "Readiness unknown",
+    Health.HEALTHY: "Ready, data healthy",
+    Health.UNHEALTHY: "Not ready, or data unhealthy",
+    Health.UNKNOWN: "Health unknown",
 }
 
 

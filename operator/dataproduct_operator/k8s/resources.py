@@ -48,6 +48,7 @@ KNOWN_RESOURCES = {
         Resource("v1", "Namespace", "namespaces", namespaced=False),
         Resource("v1", "PersistentVolume", "persistentvolumes", namespaced=False),
         Resource("v1", "Event", "events"),
+        Resource("v1", "Pod", "pods"),
         Resource("coordination.k8s.io/v1", "Lease", "leases"),
         Resource("rbac.authorization.k8s.io/v1", "Role", "roles"),
         Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),

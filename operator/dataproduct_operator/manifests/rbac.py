@@ -213,6 +213,13 @@ NAMESPACE_WRITER_RULES = (
         "and patch on the Secrets its product names (the API server lets the operator grant "
         "only what it holds)",
     ),
+    Rule(
+        "",
+        ("pods",),
+        ("list",),
+        "read the run reports pipeline pods leave as their termination messages (the pods of "
+        "the domain's pipelines only: never a pod of another namespace)",
+    ),
 )
 
 

@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -87,6 +88,12 @@ from dataproduct_operator.reconcile.outcome import (
     Want,
     invalid_spec_outcome,
 )
+from dataproduct_operator.reconcile.runs import (
+    health_notes,
+    observe_runs,
+    read_table_stats,
+    stats_wanted,
+)
 from dataproduct_operator.reconcile.stores import (
     StoreConnections,
     StoreWork,
@@ -112,10 +119,13 @@ from dataproduct_operator.status.dataproduct import (
     compute_run_events,
     compute_status,
     find_domain_mismatch,
+    new_runs,
     not_onboarded,
 )
+from dataproduct_operator.status.health import next_health_check
 from dataproduct_operator.status.meshpolicy import Violation, audit_product, with_compliance
 from dataproduct_operator.status.placement import StoreChoice, choose_store
+from dataproduct_operator.status.runs import ObservedRun, parse_time
 from dataproduct_operator.status.stores import (
     InputCheck,
     ProductKey,
@@ -534,6 +544,7 @@ class Converged:
     result: Applied
     conflicts: dict[str, str]
     volume_notes: tuple[Note, ...] = ()  # what was done to PersistentVolumes
+    runs: tuple[ObservedRun, ...] = ()  # the runs that started or ended since the last status
 
     def retried(self) -> dict[str, str]:
         """Every aspect that failed or met a name conflict, with its messages."""
@@ -609,16 +620,19 @@ async def converge_children(
     for aspect, message in refused:
         result.failures[aspect] = "; ".join(filter(None, [result.failures.get(aspect), message]))
     conflicts = _by_aspect(held.conflicts.values())
+    choice = stores.result.choice if stores and stores.result else None
+    observed = await observe_pipelines(ctx, product, Observed(result.objects, jobs), choice)
     status = compute_status(
         product,
-        Observed(result.objects, jobs),
+        observed,
         failures=Failures(result.failures, conflicts),
         prometheus_available=prometheus,
         now=now,
         store=stores.result if stores else None,
         inputs=inputs,
     )
-    return status, Converged(result, conflicts, tuple(volumes.notes))
+    runs = tuple(new_runs(product, observed))
+    return status, Converged(result, conflicts, tuple(volumes.notes), runs)
 
 
 def wire_inputs(stores: StoreWork | None, inputs: list[InputCheck] | None) -> StoreWiring:
@@ -686,9 +700,10 @@ STORE_REASONS = frozenset(
 
 async def refresh_status(
     ctx: ProductContext, product: DataProduct, *, prometheus: bool, now: str
-) -> tuple[DataProductStatus, bool]:
-    """The status from the children as they are, without applying anything; and whether a
-    reconcile has volumes to patch (a claim of a Retain port just bound, say)."""
+) -> tuple[DataProductStatus, bool, tuple[ObservedRun, ...]]:
+    """The status from the children as they are, without applying anything; whether a
+    reconcile has volumes to patch (a claim of a Retain port just bound, say); and the runs that
+    started or ended since the last status."""
     children, jobs = await observe(
         ctx.client, product.namespace, product.name, prometheus=prometheus, cache=ctx.cache
     )
@@ -698,16 +713,32 @@ async def refresh_status(
     still_failing = {c.type: c.message for c in current if c.reason == Reason.APPLY_FAILED}
     conflicts = {c.type: c.message for c in current if c.reason == Reason.NAME_CONFLICT}
     choice = choose_store(product, ctx.mesh.data_stores)
+    observed = await observe_pipelines(ctx, product, Observed(children, jobs), choice)
     status = compute_status(
         product,
-        Observed(children, jobs),
+        observed,
         failures=Failures(still_failing, conflicts),
         prometheus_available=prometheus,
         now=now,
         store=previous_store_result(product, choice),
         inputs=await check_product_inputs(ctx, product),
     )
-    return status, pending_volume_work(ctx, product, children)
+    runs = tuple(new_runs(product, observed))
+    return status, pending_volume_work(ctx, product, children), runs
+
+
+async def observe_pipelines(
+    ctx: ProductContext, product: DataProduct, observed: Observed, choice: StoreChoice | None
+) -> Observed:
+    """``observed`` with the runs of its Jobs (reports read from the pods of those that just
+    ended) and the figures of the store tables those runs wrote."""
+    runs = await observe_runs(ctx.client, product, observed.jobs)
+    with_runs = replace(observed, runs=runs)
+    wanted = stats_wanted(product, new_runs(product, with_runs))
+    stats = (
+        await read_table_stats(ctx.stores, product, choice, wanted) if choice is not None else {}
+    )
+    return replace(with_runs, stats=stats)
 
 
 def _claims_pending(status: DataProductStatus) -> bool:
@@ -802,6 +833,7 @@ async def reconcile_data_product(
     converged: Converged | None = None
     volume_work = False
     stores: StoreWork | None = None
+    runs: tuple[ObservedRun, ...] = ()
     if want & Want.RECONCILE:
         drift = bool(want & Want.DRIFT)
         stores = await _converge_stores(ctx, product, now=now)
@@ -810,7 +842,9 @@ async def reconcile_data_product(
             ctx, product, prometheus=prometheus, drift=drift, now=now, stores=stores, inputs=inputs
         )
     else:
-        status, volume_work = await refresh_status(ctx, product, prometheus=prometheus, now=now)
+        status, volume_work, runs = await refresh_status(
+            ctx, product, prometheus=prometheus, now=now
+        )
     violations = audit_product(product, body, ctx.mesh.audited_policies())
     status = with_compliance(product, status, violations, now=now)
     if ctx.observe_health is not None:
@@ -830,6 +864,10 @@ async def reconcile_data_product(
     notes += _compliance_notes(product, status)
     for run in compute_run_events(product.status, status):
         notes.append(Note(WARNING if run.warning else NORMAL, run.reason, run.message, True))
+    if converged is not None:
+        runs = converged.runs
+    notes += health_notes(product.status, status, runs)
+    recheck = next_health_check(product, status, parse_time(now) or datetime.now(UTC))
     follow_ups = _follow_ups(ctx, body, product, status, violations)
     follow_ups += _consumers_to_wire(product, status)
     follow_ups += [
@@ -847,8 +885,10 @@ async def reconcile_data_product(
         pruned=tuple(converged.result.pruned) if converged else (),
         released=tuple(converged.result.released) if converged else (),
         failures=failures,
-        # A refresh applies nothing: a volume to patch asks for a reconcile.
-        look_again=Want.RECONCILE if volume_work else Want.NOTHING,
+        # A refresh applies nothing: a volume to patch asks for a reconcile. Data ages: look
+        # again when a port's data would turn stale, with no event to tell.
+        look_again=Want.RECONCILE if volume_work else Want.REFRESH if recheck else Want.NOTHING,
+        look_again_after=None if volume_work else recheck,
         follow_ups=tuple(follow_ups),
     )
 

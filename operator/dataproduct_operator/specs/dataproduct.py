@@ -57,6 +57,7 @@ from dataproduct_operator.constants import (
     LABEL_PRODUCT,
     LABEL_RUN,
     OPERATOR_NAME,
+    PIPELINE_CONTAINER,
 )
 from dataproduct_operator.specs.hashing import stamp_hash
 from dataproduct_operator.specs.ownership import controller_reference
@@ -252,6 +253,7 @@ def _pod_context(
         env.append({"name": RUN_SPEC_VARIABLE, "value": run_spec_json(spec)})
     return {
         "pipeline": pipeline,
+        "container": PIPELINE_CONTAINER,
         "image": image,
         "pod_labels": {**product_labels(product), LABEL_PIPELINE: pipeline.name},
         "service_account": service_account_name(product.name),

@@ -24,7 +24,7 @@ from dataproduct_operator.api.conditions import (
 class Aspect:
     """One aspect's state before it becomes a condition."""
 
-    ok: bool
+    ok: bool | None  # None: Unknown
     reason: str
     message: str
 
@@ -39,7 +39,13 @@ class Stamp:
 
 
 def build_condition(kind: str, aspect: Aspect, stamp: Stamp) -> Condition:
-    status = ConditionStatus.TRUE if aspect.ok else ConditionStatus.FALSE
+    status = (
+        ConditionStatus.UNKNOWN
+        if aspect.ok is None
+        else ConditionStatus.TRUE
+        if aspect.ok
+        else ConditionStatus.FALSE
+    )
     before = stamp.previous.get(kind)
     kept = before is not None and before.status is status
     return Condition(

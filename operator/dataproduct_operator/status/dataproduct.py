@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from dataproduct_operator.api.conditions import (
@@ -19,13 +20,16 @@ from dataproduct_operator.api.conditions import (
     PIPELINES_READY,
     READY,
     STORAGE_READY,
+    Condition,
     Reason,
 )
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
     DataProductStatus,
+    LastRun,
     PipelineStatus,
     PortStatus,
+    RunChecks,
     RunStatus,
     Toggle,
 )
@@ -45,6 +49,13 @@ from dataproduct_operator.status.conditions import (
     build_condition,
     build_conditions,
 )
+from dataproduct_operator.status.health import (
+    TableStats,
+    data_healthy_condition,
+    format_time,
+    port_health,
+)
+from dataproduct_operator.status.runs import ObservedRun, parse_time
 from dataproduct_operator.status.stores import (
     InputCheck,
     StoreResult,
@@ -58,10 +69,14 @@ ASPECTS = (STORAGE_READY, PIPELINES_READY, ACCESS_READY, MONITORING_READY, INPUT
 
 @dataclass(frozen=True)
 class Observed:
-    """Children as they are now, keyed by (kind, name); Jobs of the product's pipelines."""
+    """Children as they are now, keyed by (kind, name); Jobs of the product's pipelines; the
+    runs of the Jobs that ended since the previous status, read from their pods (by Job name);
+    the store's figures of the placed ports' tables, when read this pass (by port)."""
 
     children: dict[tuple[str, str], dict[str, Any]]
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    runs: dict[str, ObservedRun] = field(default_factory=dict)
+    stats: dict[str, TableStats] = field(default_factory=dict)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         return self.children.get((kind, name))
@@ -130,6 +145,13 @@ def _volumes(
     return True, Reason.CLAIMS_BOUND, "; ".join([f"{len(ports)} volume(s) bound", *notes]), ports
 
 
+def _moment(now: str) -> datetime:
+    moment = parse_time(now)
+    if moment is None:
+        raise ValueError(f"now must be an RFC 3339 time, not {now!r}")
+    return moment
+
+
 def job_state(job: dict[str, Any]) -> tuple[RunStatus, str | None]:
     """The run status of one Job and when it reached it."""
     for condition in job.get("status", {}).get("conditions", []):
@@ -157,23 +179,103 @@ def _last_run_id(jobs: list[dict[str, Any]], old: PipelineStatus | None) -> str 
     return old.last_run_id if old else None
 
 
+def _jobs_by_pipeline(observed: Observed) -> dict[str, list[dict[str, Any]]]:
+    """Each pipeline's Jobs, oldest first."""
+    jobs: dict[str, list[dict[str, Any]]] = {}
+    for job in sorted(observed.jobs, key=lambda j: j["metadata"].get("creationTimestamp", "")):
+        pipeline = job["metadata"].get("labels", {}).get(LABEL_PIPELINE)
+        if pipeline:
+            jobs.setdefault(pipeline, []).append(job)
+    return jobs
+
+
+def _seen(run: ObservedRun, old: LastRun | None) -> bool:
+    """Whether the previous status already holds ``run`` as it is now."""
+    return (
+        old is not None
+        and old.job_name == run.job_name
+        and (old.result is not RunStatus.RUNNING or not run.finished)
+    )
+
+
+def new_runs(product: DataProduct, observed: Observed) -> list[ObservedRun]:
+    """The newest run of each pipeline, when it started or ended since the previous status."""
+    before = {p.name: p.last_run for p in product.status.pipelines}
+    found = []
+    for pipeline, jobs in _jobs_by_pipeline(observed).items():
+        run = observed.runs.get(jobs[-1]["metadata"]["name"])
+        if run is not None and not _seen(run, before.get(pipeline)):
+            found.append(run)
+    return found
+
+
+def runs_to_read(product: DataProduct, jobs: list[dict[str, Any]]) -> bool:
+    """Whether a Job ended that the status does not show ended yet: its pods hold the report."""
+    before = {p.name: p.last_run for p in product.status.pipelines}
+    for pipeline, own in _jobs_by_pipeline(Observed({}, jobs)).items():
+        newest = own[-1]
+        old = before.get(pipeline)
+        if job_state(newest)[0] is RunStatus.RUNNING:
+            continue
+        if old is None or old.job_name != newest["metadata"]["name"]:
+            return True
+        if old.result is RunStatus.RUNNING:
+            return True
+    return False
+
+
+def _time_text(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment else None
+
+
+def last_run_of(run: ObservedRun) -> LastRun:
+    """What the status shows of a run."""
+    report = run.report
+    checks = None
+    if report is not None and (report.checks or report.checks_omitted):
+        failed = report.failed_checks
+        checks = RunChecks(
+            passed=len(report.checks) - len(failed),
+            failed=len(failed),
+            failed_names=[check.name for check in failed],
+            failed_errors=len(run.failed_error_checks),
+        )
+    message = run.failure
+    if run.report_error:
+        unreadable = f"the run report could not be read: {run.report_error}"
+        message = f"{message}; {unreadable}" if message else unreadable
+    return LastRun(
+        job_name=run.job_name,
+        start_time=_time_text(report.start_time if report else run.start_time),
+        completion_time=_time_text(
+            (report.completion_time if report else None) or run.completion_time
+        )
+        if run.finished
+        else None,
+        result=RunStatus(run.outcome.value),
+        rows_written=report.rows_written if report else None,
+        checks=checks,
+        message=message,
+    )
+
+
 def _pipelines(
     product: DataProduct, observed: Observed, previous: DataProductStatus
 ) -> tuple[bool, str, str, list[PipelineStatus]]:
     before = {p.name: p for p in previous.pipelines}
+    by_pipeline = _jobs_by_pipeline(observed)
     statuses = []
     problems = []
+    cronjobs_missing = False
     for pipeline in product.spec.pipelines:
-        jobs = sorted(
-            (
-                j
-                for j in observed.jobs
-                if j["metadata"].get("labels", {}).get(LABEL_PIPELINE) == pipeline.name
-            ),
-            key=lambda j: j["metadata"].get("creationTimestamp", ""),
-        )
+        jobs = by_pipeline.get(pipeline.name, [])
         states = [job_state(job) for job in jobs]
         old = before.get(pipeline.name)
+        last_run = old.last_run if old else None
+        if jobs:
+            run = observed.runs.get(jobs[-1]["metadata"]["name"])
+            if run is not None and not _seen(run, last_run):
+                last_run = last_run_of(run)
         scheduled = pipeline.schedule is not None
         cronjob = (
             observed.get("CronJob", cronjob_name(product.name, pipeline.name))
@@ -181,7 +283,7 @@ def _pipelines(
             else None
         )
         cron_status = (cronjob or {}).get("status", {})
-        last_run = (
+        last_state = (
             states[-1][0] if states else (old.last_run_status if old else RunStatus.NEVER_RUN)
         )
         status = PipelineStatus(
@@ -214,20 +316,50 @@ def _pipelines(
                     old.last_failure_time if old else None,
                 ]
             ),
-            last_run_status=last_run,
+            last_run_status=last_state,
             last_run_id=_last_run_id(jobs, old),
+            last_run=last_run,
         )
         statuses.append(status)
         if scheduled and cronjob is None:
+            cronjobs_missing = True
             problems.append(f"CronJob {cronjob_name(product.name, pipeline.name)} is missing")
-        if last_run is RunStatus.FAILED:
-            problems.append(f"the last run of pipeline {pipeline.name} failed")
+        if last_state is RunStatus.FAILED:
+            why = f": {last_run.message}" if last_run and last_run.message else ""
+            problems.append(f"the last run of pipeline {pipeline.name} failed{why}")
     if problems:
-        reason = "RunFailed" if all("failed" in p for p in problems) else "CronJobMissing"
+        reason = Reason.CRONJOB_MISSING if cronjobs_missing else Reason.RUN_FAILED
         return False, reason, "; ".join(problems), statuses
     if not product.spec.pipelines:
         return True, Reason.NO_PIPELINES, "no pipelines declared", statuses
     return True, Reason.PIPELINES_SCHEDULED, f"{len(statuses)} pipeline(s) in place", statuses
+
+
+def _health(
+    product: DataProduct,
+    observed: Observed,
+    ports: list[PortStatus],
+    pipelines: list[PipelineStatus],
+    now: datetime,
+) -> tuple[list[PortStatus], Condition]:
+    """The ports with their health, and DataHealthy."""
+    before = {port.name: port.health for port in product.status.output_ports}
+    runs = new_runs(product, observed)
+    spec_ports = {port.name: port for port in product.spec.output_ports}
+    healthy = {}
+    for port in ports:
+        if port.name in spec_ports:
+            healthy[port.name] = port_health(
+                product,
+                spec_ports[port.name],
+                previous=before.get(port.name),
+                new_runs=runs,
+                pipelines=pipelines,
+                stats=observed.stats.get(port.name),
+                now=now,
+            )
+    with_health = [port.model_copy(update={"health": healthy.get(port.name)}) for port in ports]
+    return with_health, data_healthy_condition(product, healthy, pipelines, now)
 
 
 def _access(
@@ -307,6 +439,8 @@ def compute_status(
         stamp,
         ready="all children are in place",
     )
+    ports, data_healthy = _health(product, observed, ports, pipelines, _moment(now))
+    conditions.append(data_healthy)
     rotation, rotated_at = (
         product.status.credentials_rotation,
         product.status.credentials_rotated_at,
