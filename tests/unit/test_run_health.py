@@ -362,3 +362,16 @@ def test_the_catalogs_badge_follows_data_healthy_and_the_port_shows_rows_size_an
     assert [slo.state.value for slo in port.slos] == ["stale"]
     pipeline = detail.pipelines[0]
     assert (pipeline.rows_written, pipeline.checks) == (42, "1 passed, 1 failed: rows")
+
+
+def test_a_sql_pipeline_writing_a_volume_port_is_reported_as_one_that_cannot_run():
+    subject = product()
+    volume_port = subject.spec.output_ports[0].model_copy(update={"store": None})
+    spec = subject.spec.model_copy(update={"output_ports": [volume_port]})
+    on_a_volume = subject.model_copy(update={"spec": spec})
+    status = compute_status(
+        on_a_volume, Observed({}), failures=Failures(), prometheus_available=False, now=at(0)
+    )
+    pipelines = next(c for c in status.conditions if c.type == "PipelinesReady")
+    assert (pipelines.status.value, pipelines.reason) == ("False", Reason.OUTPUT_NOT_A_TABLE)
+    assert "give port daily a store" in pipelines.message

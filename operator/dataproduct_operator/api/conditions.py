@@ -78,6 +78,8 @@ class Reason(StrEnum):
     PIPELINES_SCHEDULED = "PipelinesScheduled"
     CRONJOB_MISSING = "CronJobMissing"
     RUN_FAILED = "RunFailed"
+    # A sql pipeline whose output port is a volume: it writes tables only, so it never runs
+    OUTPUT_NOT_A_TABLE = "OutputNotATable"
     ACCESS_GRANTED = "AccessGranted"
     ACCESS_MISSING = "AccessMissing"
     ALERTS_DISABLED = "AlertsDisabled"

@@ -259,8 +259,23 @@ def last_run_of(run: ObservedRun) -> LastRun:
     )
 
 
+def _unrunnable(product: DataProduct, store: StoreResult | None) -> list[str]:
+    """The sql pipelines that can never run as declared: their output port is a volume."""
+    in_store = set(store.choice.store_ports) if store else set()
+    return [
+        f"sql pipeline {p.name} writes port {p.output}, which is a volume: a sql pipeline "
+        f"writes a table; give port {p.output} a store (spec.outputPorts[].store) or register "
+        "a default DataStore"
+        for p in product.spec.pipelines
+        if p.sql is not None and p.output is not None and p.output not in in_store
+    ]
+
+
 def _pipelines(
-    product: DataProduct, observed: Observed, previous: DataProductStatus
+    product: DataProduct,
+    observed: Observed,
+    previous: DataProductStatus,
+    store: StoreResult | None = None,
 ) -> tuple[bool, str, str, list[PipelineStatus]]:
     before = {p.name: p for p in previous.pipelines}
     by_pipeline = _jobs_by_pipeline(observed)
@@ -327,6 +342,9 @@ def _pipelines(
         if last_state is RunStatus.FAILED:
             why = f": {last_run.message}" if last_run and last_run.message else ""
             problems.append(f"the last run of pipeline {pipeline.name} failed{why}")
+    unrunnable = _unrunnable(product, store)
+    if unrunnable:
+        return False, Reason.OUTPUT_NOT_A_TABLE, "; ".join(unrunnable + problems), statuses
     if problems:
         reason = Reason.CRONJOB_MISSING if cronjobs_missing else Reason.RUN_FAILED
         return False, reason, "; ".join(problems), statuses
@@ -419,7 +437,7 @@ def compute_status(
     previous = {c.type: c for c in product.status.conditions}
     storage_ok, storage_reason, storage_message, ports = _storage(product, observed, store)
     pipelines_ok, pipelines_reason, pipelines_message, pipelines = _pipelines(
-        product, observed, product.status
+        product, observed, product.status, store
     )
     aspects = {
         STORAGE_READY: (storage_ok, storage_reason, storage_message),
