@@ -23,6 +23,7 @@ from dataproduct_operator.api.dataproduct import (
 from dataproduct_operator.catalog.lineage import Health, build_lineage
 from dataproduct_operator.catalog.model import build_product_detail, summarize
 from dataproduct_operator.metrics import OperatorMetrics
+from dataproduct_operator.reconcile.dataproduct import runs_in_progress
 from dataproduct_operator.reconcile.runs import health_notes, stats_wanted
 from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
 from dataproduct_operator.status.dataproduct import (
@@ -375,3 +376,16 @@ def test_a_sql_pipeline_writing_a_volume_port_is_reported_as_one_that_cannot_run
     pipelines = next(c for c in status.conditions if c.type == "PipelinesReady")
     assert (pipelines.status.value, pipelines.reason) == ("False", Reason.OUTPUT_NOT_A_TABLE)
     assert "give port daily a store" in pipelines.message
+
+
+def test_a_run_under_way_is_held_back_until_it_ends():
+    subject = product(PLACED)
+    running = job("revenue-build-1", state=None, created=0)
+    under_way, _ = status_after(subject, [running], [], now=5)
+    assert runs_in_progress(subject.status, under_way)
+    done = job("revenue-build-1", state="Complete", created=0)
+    ended, _ = status_after(subject, [done], [pod(done, {"exitCode": 0, "message": report()})], 20)
+    assert not runs_in_progress(subject.status, ended)
+    written = product(ended.to_wire())
+    again, _ = status_after(written, [done], [], now=30)
+    assert not runs_in_progress(written.status, again)

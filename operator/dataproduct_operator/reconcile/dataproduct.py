@@ -41,6 +41,7 @@ from dataproduct_operator.api.dataproduct import (
     DataProductStatus,
     DeletionPolicy,
     Discoverability,
+    RunStatus,
 )
 from dataproduct_operator.api.kinds import (
     DATA_PRODUCT,
@@ -741,6 +742,20 @@ async def observe_pipelines(
     return replace(with_runs, stats=stats)
 
 
+def runs_in_progress(previous: DataProductStatus, status: DataProductStatus) -> bool:
+    """Whether a run is under way that the previous status does not show ended: its status is
+    best written once, when it ends (at the latest when the hold ends)."""
+    before = {p.name: p.last_run for p in previous.pipelines}
+    for pipeline in status.pipelines:
+        run = pipeline.last_run
+        if run is None or run.result is not RunStatus.RUNNING:
+            continue
+        old = before.get(pipeline.name)
+        if old is None or old.job_name != run.job_name or old.result is RunStatus.RUNNING:
+            return True
+    return False
+
+
 def _claims_pending(status: DataProductStatus) -> bool:
     """Every claim that is not bound is pending (none lost or missing)."""
     claims = [port for port in status.output_ports if port.claim_name]
@@ -878,8 +893,13 @@ async def reconcile_data_product(
         subject=body,
         status=status,
         # The claims just created bind in a moment and their events refresh the status then:
-        # one first status write instead of "Pending" now and "Bound" right after.
-        hold_status=first_status and _claims_pending(status) and not failures,
+        # one first status write instead of "Pending" now and "Bound" right after. A run that
+        # started is written when it ends: one status write per run, not one per Job update.
+        hold_status=not failures
+        and (
+            (first_status and _claims_pending(status))
+            or (not first_status and runs_in_progress(product.status, status))
+        ),
         notes=tuple(notes),
         applied=tuple(converged.result.applied) if converged else (),
         pruned=tuple(converged.result.pruned) if converged else (),
