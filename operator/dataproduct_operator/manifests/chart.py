@@ -432,8 +432,13 @@ post-install/post-upgrade hook once the CRDs are served, left in place by `helm 
 and by turning the value off: delete them with `kubectl delete mpol <name>`), the data product
 catalog and its Service `<release>-catalog` (web pages, JSON API under `/api/v1/`, lineage, exports;
 served by the operator's process, or with `catalog.standalone` by a Deployment of its own with a
-read-only identity) and an optional ServiceMonitor. Values are checked against
-`values.schema.json`: an unknown or mistyped key fails `helm install` with its path.
+read-only identity), an optional ServiceMonitor, and two ConfigMaps that other tools read: the
+Grafana dashboard of the data products `<release>-dashboard` (labelled `grafana_dashboard: "1"`
+for Grafana's dashboard sidecar; `grafana.dashboard`) and the Argo CD health checks of
+`DataProduct`, `DataDomain` and `MeshPolicy` `<release>-argocd-health-checks`, under the
+`argocd-cm` keys to merge them into (`argocd.healthChecks`; docs/monitoring.md). Values are
+checked against `values.schema.json`: an unknown or mistyped key fails `helm install` with its
+path.
 
 The catalog checks its callers by default (`catalog.auth: kubernetes`): every request but
 `/healthz` needs a bearer token the API server accepts (TokenReview), and shows only the
