@@ -17,6 +17,7 @@ import pytest
 from dataproduct_operator.cluster import prometheus
 from dataproduct_operator.cluster.controlplane import ClusterInfo
 from dataproduct_operator.cluster.process import ComponentProcess, stop_process
+from dataproduct_operator.constants import ANNOTATION_RUN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.specs.alerts import CHECKS_FAILING, PIPELINE_FAILED, STALE
 from tests.argocd import health
@@ -92,7 +93,8 @@ def test_local_prometheus_scrapes_the_operator_and_evaluates_every_products_rule
         query = f'dataproduct_ready{{namespace="{namespace}",dataproduct="orders"}}'
         return [r["value"][1] for r in api(port, "query", query=query)["result"]]
 
-    assert wait_for(ready_series, timeout=60, description="dataproduct_ready scraped") == ["1"]
+    # The scrape after the operator saw the product Ready (an earlier one may hold its 0).
+    wait_for(lambda: ready_series() == ["1"], timeout=60, description="dataproduct_ready 1")
 
     # A change of the product reaches the rules: alerts disabled, its group goes.
     change_spec(
@@ -105,6 +107,59 @@ def test_local_prometheus_scrapes_the_operator_and_evaluates_every_products_rule
     )
     wait_for(lambda: group not in rule_groups(port), timeout=30, description="group gone")
     assert not prometheus.sync_rules(kube, layout, process)  # unchanged: no reload
+
+
+def firing(port: int, namespace: str) -> list[dict[str, str]]:
+    """The labels of the alerts firing for the products of ``namespace``."""
+    alerts = api(port, "alerts")["alerts"]
+    return [
+        a["labels"]
+        for a in alerts
+        if a["state"] == "firing" and a["labels"].get("namespace") == namespace
+    ]
+
+
+def test_a_failed_run_fires_its_alert_and_degrades_the_product_in_argocd(
+    local_prometheus: tuple[ComponentProcess, int],
+    kube: BlockingClient,
+    namespace: str,
+    control_plane: ClusterInfo,
+) -> None:
+    process, port = local_prometheus
+    document = example(namespace)
+    for pipeline in document["spec"]["pipelines"]:
+        if pipeline["name"] == "ingest":
+            pipeline["schedule"] = "0 0 1 1 *"  # no scheduled run during the test
+        else:  # kwok fails the pod of an on-demand backfill
+            pipeline["env"] = [{"name": "KWOK_SIMULATE_FAILURE", "value": "true"}]
+            pipeline["retries"] = 0
+    create_ready(kube, document)
+    prometheus.sync_rules(kube, prometheus.PrometheusLayout.of(control_plane.directory), process)
+    group = f"dataproduct-{namespace}-orders"
+    wait_for(lambda: group in rule_groups(port), timeout=30, description="the product's rules")
+    assert firing(port, namespace) == []
+
+    kube.merge_patch(
+        product_path(namespace, "orders"),
+        {"metadata": {"annotations": {ANNOTATION_RUN: "backfill"}}},
+    )
+    alerts = wait_for(
+        lambda: firing(port, namespace), timeout=120, description="the alert of the failed run"
+    )
+    assert alerts == [
+        {
+            "alertname": PIPELINE_FAILED,
+            "namespace": namespace,
+            "dataproduct": "orders",
+            "pipeline": "backfill",
+            "domain": namespace,
+            "severity": "warning",
+            "instance": alerts[0]["instance"],
+            "job": prometheus.JOB,
+        }
+    ]
+    status, message = health(kube.get(product_path(namespace, "orders")))
+    assert status == "Degraded" and message.startswith("RunFailed: "), message
 
 
 def test_local_prometheus_listens_on_loopback_only(
