@@ -5,6 +5,7 @@ health checks the chart ships judge the same live objects."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.parse
 import urllib.request
@@ -14,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.cluster import prometheus
+from dataproduct_operator.cluster import controlplane, prometheus
 from dataproduct_operator.cluster.controlplane import ClusterInfo
 from dataproduct_operator.cluster.process import ComponentProcess, stop_process
 from dataproduct_operator.constants import ANNOTATION_RUN
+from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.specs.alerts import CHECKS_FAILING, PIPELINE_FAILED, STALE
 from tests.argocd import health
@@ -200,3 +202,17 @@ def test_argocd_health_checks_judge_the_live_objects(
 
     status, message = wait_for(judged, timeout=60, description="the product's new status")
     assert status == "Degraded" and message.startswith("StoreNotFound: "), message
+
+
+def test_a_taken_port_is_refused_saying_which_option_to_change(
+    control_plane: ClusterInfo,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"port {port} is taken: choose another with "):
+            prometheus.start(control_plane.directory, port=port, metrics_port=1, products=[])
+    assert prometheus.NAME not in {
+        c.name for c in controlplane.running_components(control_plane.directory)
+    }

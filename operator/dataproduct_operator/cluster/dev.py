@@ -9,6 +9,9 @@ domain and policy is Ready, the DataProducts; progress is printed as each become
 store first: the examples' ports become its tables). Once the mesh is up, it prints how to look
 at it, and two psql commands with a consumer's reader login (see ``store_hints``): a SELECT of
 its upstream's table that works, and an INSERT that PostgreSQL refuses.
+The local Prometheus (:mod:`~dataproduct_operator.cluster.prometheus`) scrapes the operator and
+evaluates every product's alert rules, which this command keeps current while it runs; its
+alerts page is printed with the rest.
 Ctrl-C (or SIGTERM) stops the operator and the control plane, and nothing of them is left
 running. The operator is recorded with the cluster's components, so if this command is killed
 outright, ``dpo cluster down --dir DIR`` still stops everything.

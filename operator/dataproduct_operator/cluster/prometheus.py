@@ -21,7 +21,6 @@ import shutil
 import signal
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,12 +148,7 @@ def _ready(port: int) -> bool:
 
 
 def start(
-    cluster_directory: Path,
-    *,
-    port: int,
-    metrics_port: int,
-    products: list[DataProduct],
-    check_alive: Callable[[], None] = lambda: None,
+    cluster_directory: Path, *, port: int, metrics_port: int, products: list[DataProduct]
 ) -> ComponentProcess:
     """Start the local Prometheus for the cluster in ``cluster_directory``; return once it
     answers ready, its rule file written from ``products``."""
@@ -171,10 +165,13 @@ def start(
     log = cluster_directory.resolve() / "logs" / f"{NAME}.log"
     deadline = time.monotonic() + READY_SECONDS
     while not _ready(port):
-        check_alive()
-        if child_exit_code(process.pid) is not None or time.monotonic() > deadline:
+        exited = child_exit_code(process.pid) is not None
+        if exited or time.monotonic() > deadline:
+            taken = "address already in use" in tail(log)
+            hint = f"port {port} is taken: choose another with --prometheus-port; " if taken else ""
             raise UserError(
-                f"Prometheus did not become ready on {url(port)}; last lines of {log}:\n{tail(log)}"
+                f"Prometheus did not become ready on {url(port)}: {hint}last lines of {log}:\n"
+                f"{tail(log)}"
             )
         time.sleep(POLL_SECONDS)
     return process
