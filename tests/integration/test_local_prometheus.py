@@ -1,6 +1,7 @@
 """The local cluster's Prometheus (what ``make dev`` starts): it scrapes the operator, loads the
-alert rules of every product, follows their changes, and listens on loopback only. The Argo CD
-health checks the chart ships judge the same live objects."""
+alert rules of every product, follows their changes, and fires their alerts (who may reach it:
+tests/security/test_local_prometheus_access.py). The Argo CD health checks the chart ships
+judge the same live objects."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,20 +162,6 @@ def test_a_failed_run_fires_its_alert_and_degrades_the_product_in_argocd(
     ]
     status, message = health(kube.get(product_path(namespace, "orders")))
     assert status == "Degraded" and message.startswith("RunFailed: "), message
-
-
-def test_local_prometheus_listens_on_loopback_only(
-    local_prometheus: tuple[ComponentProcess, int],
-) -> None:
-    _, port = local_prometheus
-    listening = [
-        line.split()
-        for name in ("/proc/net/tcp", "/proc/net/tcp6")
-        for line in Path(name).read_text().splitlines()[1:]
-    ]
-    local = [fields[1] for fields in listening if fields[3] == "0A"]  # LISTEN
-    ours = [address for address in local if int(address.rsplit(":", 1)[1], 16) == port]
-    assert ours == ["0100007F:" + f"{port:04X}"]  # 127.0.0.1, nothing else
 
 
 def test_argocd_health_checks_judge_the_live_objects(
