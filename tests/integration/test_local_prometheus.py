@@ -24,9 +24,11 @@ from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.specs.alerts import CHECKS_FAILING, PIPELINE_FAILED, STALE
 from tests.argocd import health
 from tests.helpers import wait_for
+from tests.meshpolicies import POLICIES, MakePolicy
 from tests.products import (
     OperatorProcess,
     change_spec,
+    condition,
     create_ready,
     example,
     free_port,
@@ -165,8 +167,29 @@ def test_a_failed_run_fires_its_alert_and_degrades_the_product_in_argocd(
 
 
 def test_argocd_health_checks_judge_the_live_objects(
-    operator: OperatorProcess, kube: BlockingClient, domain: str, namespace: str
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    domain: str,
+    namespace: str,
+    make_policy: MakePolicy,
 ) -> None:
+    suffix = namespace[-6:]
+    rule = {"name": "owned", "expression": "has(object.spec.owner)", "message": "an owner"}
+    broken = {"name": "broken", "expression": "object.spec.lifecycle ==", "message": "never"}
+    make_policy(f"health-ok-{suffix}", [rule], "Audit")
+    make_policy(f"health-bad-{suffix}", [broken], "Deny")
+
+    def policy_health(name: str) -> tuple[str, str] | None:
+        policy = kube.get(f"{POLICIES}/{name}")
+        current = (policy.get("status") or {}).get("observedGeneration") == policy["metadata"][
+            "generation"
+        ]
+        return health(policy) if current and condition(policy, "Ready") else None
+
+    ok = wait_for(lambda: policy_health(f"health-ok-{suffix}"), description="policy judged")
+    assert ok[0] == "Healthy", ok
+    bad = wait_for(lambda: policy_health(f"health-bad-{suffix}"), description="policy judged")
+    assert bad[0] == "Degraded" and bad[1].startswith("Invalid: "), bad
     wait_for(
         lambda: health(kube.get(f"{DOMAINS}/{domain}"))[0] == "Healthy",
         timeout=60,
