@@ -482,7 +482,12 @@ def test_dev_reports_an_operator_that_cannot_start_and_leaves_nothing_running(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        dev = DevProcess(dev_directory, f"--examples={EXAMPLES}", f"--metrics-port={port}")
+        dev = DevProcess(
+            dev_directory,
+            f"--examples={EXAMPLES}",
+            f"--metrics-port={port}",
+            f"--prometheus-port={free_port()}",  # started before the operator: stopped with it
+        )
         try:
             code = dev.wait(timeout=STARTUP_SECONDS)
         finally:
