@@ -195,3 +195,11 @@ def test_every_transient_reason_is_progressing_and_any_other_degraded() -> None:
     for reason in ("InvalidSpec", "Forbidden", "StoreNotFound", "AccessNotGranted"):
         obj = cluster_object("MeshPolicy", ("Ready", "False", reason, "needs a change"))
         assert health(obj)[0] == "Degraded", reason
+
+
+def test_conditions_without_a_reason_or_message_are_judged_not_failed_on() -> None:
+    obj = cluster_object("DataDomain")
+    obj["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    assert health(obj) == ("Degraded", "Ready")
+    obj["status"]["conditions"] = [{"type": "Ready", "status": "True", "reason": "Reconciled"}]
+    assert health(obj) == ("Healthy", "Reconciled")

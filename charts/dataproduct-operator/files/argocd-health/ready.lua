@@ -12,11 +12,13 @@ local function condition(kind)
   end
   return nil
 end
+-- A condition written by hand may lack a reason or a message: never an error here.
 local function said(c)
+  local reason = c.reason or c.type
   if c.message ~= nil and c.message ~= "" then
-    return c.reason .. ": " .. c.message
+    return reason .. ": " .. c.message
   end
-  return c.reason
+  return reason
 end
 if obj.status == nil then
   hs.status = "Progressing"
@@ -41,8 +43,9 @@ if ready == nil or ready.status == "Unknown" then
 end
 if ready.status ~= "True" then
   local cause = ready
-  if string.sub(ready.reason, -8) == "NotReady" then
-    local aspect = condition(string.sub(ready.reason, 1, -9) .. "Ready")
+  local reason = ready.reason or ""
+  if string.sub(reason, -8) == "NotReady" then
+    local aspect = condition(string.sub(reason, 1, -9) .. "Ready")
     if aspect ~= nil and aspect.status ~= "True" then
       cause = aspect
     end
