@@ -24,10 +24,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.postgres import local_postgres
 from dataproduct_operator.cluster.process import is_running
+from dataproduct_operator.cluster.prometheus import ALERTS_PAGE
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
+from dataproduct_operator.specs.alerts import build_rule_file
 from tests.clusters import login_sql, run_kubectl
 from tests.helpers import EXAMPLES, example_documents, wait_for
 from tests.integration.browser import browser_page
@@ -126,12 +129,13 @@ class ExampleMesh:
 @pytest.fixture(scope="module")
 def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleMesh]:
     directory = tmp_path_factory.mktemp("dev") / "cluster"
-    metrics_port, catalog_port = free_port(), free_port()
+    metrics_port, catalog_port, prometheus_port = free_port(), free_port(), free_port()
     dev = DevProcess(
         directory,
         f"--examples={EXAMPLES}",
         f"--metrics-port={metrics_port}",
         f"--catalog-port={catalog_port}",
+        f"--prometheus-port={prometheus_port}",
     )
     try:
         dev.wait_for_line(r"Control plane ready", timeout=STARTUP_SECONDS)
@@ -231,6 +235,39 @@ def test_dev_prints_the_catalog_url_and_its_api_lists_the_example_mesh(
         assert json.loads(error.read())["error"]["reason"] == "NotFound"
     else:
         raise AssertionError("an unknown product must be 404")
+
+
+def test_dev_prints_the_prometheus_url_where_the_operator_is_scraped_and_rules_loaded(
+    example_mesh: ExampleMesh,
+) -> None:
+    dev = example_mesh.dev
+    page = dev.wait_for_line(r"^Prometheus .*: (http://127\.0\.0\.1:\d+\S+)$", timeout=1)[1]
+    assert page.endswith(ALERTS_PAGE)
+    base = page.removesuffix(ALERTS_PAGE)
+    products = [
+        DataProduct.from_object(d)
+        for path in EXAMPLES.glob("*.yaml")
+        for d in example_documents(path.name)
+        if d["kind"] == "DataProduct"
+    ]
+    expected = {group["name"] for group in build_rule_file(products)["groups"]}
+    assert "dataproduct-sales-orders" in expected
+    assert "dataproduct-marketing-customer-segments" not in expected  # its alerts are Disabled
+    wait_for(
+        lambda: (
+            {g["name"] for g in _get_json(f"{base}/api/v1/rules")["data"]["groups"]} == expected
+        ),
+        timeout=30,
+        description="every example's rules loaded",
+    )
+
+    def operator_up() -> bool:
+        targets = _get_json(f"{base}/api/v1/targets")["data"]["activeTargets"]
+        return [t["health"] for t in targets] == ["up"]
+
+    wait_for(operator_up, timeout=30, description="the operator's metrics scraped")
+    with urllib.request.urlopen(page) as response:  # noqa: S310 - the URL dev printed
+        assert "DataProductStale" in response.read().decode()
 
 
 def test_catalog_in_a_browser_searches_filters_opens_a_product_and_follows_lineage(
@@ -446,7 +483,12 @@ def test_dev_reports_an_operator_that_cannot_start_and_leaves_nothing_running(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        dev = DevProcess(dev_directory, f"--examples={EXAMPLES}", f"--metrics-port={port}")
+        dev = DevProcess(
+            dev_directory,
+            f"--examples={EXAMPLES}",
+            f"--metrics-port={port}",
+            f"--prometheus-port={free_port()}",  # started before the operator: stopped with it
+        )
         try:
             code = dev.wait(timeout=STARTUP_SECONDS)
         finally:
