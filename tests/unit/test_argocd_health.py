@@ -35,13 +35,14 @@ def with_data_health(obj: dict[str, Any], status: str, reason: str, message: str
     condition = Condition(
         type="DataHealthy", status=ConditionStatus(status), reason=reason, message=message
     )
-    obj["status"]["conditions"].append(condition.to_wire())
+    others = [c for c in obj["status"]["conditions"] if c["type"] != "DataHealthy"]
+    obj["status"]["conditions"] = [*others, condition.to_wire()]
     return obj
 
 
 def ready_product() -> dict[str, Any]:
     subject = product()
-    return as_object(subject, status_of(subject, "Bound", "T1"))
+    return as_object(subject, status_of(subject, "Bound", "2026-01-01T00:00:01Z"))
 
 
 def test_a_ready_product_with_healthy_data_is_healthy() -> None:
@@ -50,7 +51,15 @@ def test_a_ready_product_with_healthy_data_is_healthy() -> None:
 
 
 def test_a_ready_product_without_data_yet_is_healthy_and_says_so() -> None:
-    assert health(ready_product()) == ("Healthy", "Ready; data health not known yet")
+    # A status written before the operator knew DataHealthy
+    older = ready_product()
+    older["status"]["conditions"] = [
+        c for c in older["status"]["conditions"] if c["type"] != "DataHealthy"
+    ]
+    assert health(older) == ("Healthy", "Ready; data health not known yet")
+    computed = ready_product()  # no run yet: the operator's own NoDataYet
+    assert health(computed) == (
+        "Healthy", "Ready; NoDataYet: no run has published or checked data yet")  # fmt: skip
     obj = with_data_health(ready_product(), "Unknown", "NoDataYet", "No run has published yet")
     assert health(obj) == ("Healthy", "Ready; NoDataYet: No run has published yet")
 
@@ -79,7 +88,7 @@ def test_a_product_without_status_or_behind_its_generation_is_progressing() -> N
 
 def test_an_unbound_claim_is_progressing_with_the_aspects_reason() -> None:
     subject = product()
-    obj = as_object(subject, status_of(subject, "Pending", "T1"))
+    obj = as_object(subject, status_of(subject, "Pending", "2026-01-01T00:00:01Z"))
     status, message = health(obj)
     assert status == "Progressing"
     assert message.startswith("ClaimsNotBound: ") and "orders-orders-v1 is Pending" in message
@@ -88,16 +97,18 @@ def test_an_unbound_claim_is_progressing_with_the_aspects_reason() -> None:
 def test_a_failed_apply_retried_with_backoff_is_progressing() -> None:
     subject = product()
     failures = Failures({"StorageReady": "PersistentVolumeClaim orders-orders-v1: conflict"})
-    assert health(as_object(subject, status_of(subject, "Bound", "T1", failures)))[0] == (
-        "Progressing"
-    )
+    assert health(
+        as_object(subject, status_of(subject, "Bound", "2026-01-01T00:00:01Z", failures))
+    )[0] == ("Progressing")
 
 
 def test_a_domain_mismatch_needs_a_change_and_is_degraded() -> None:
     subject = product()
-    subject = subject.model_copy(update={"status": status_of(subject, "Bound", "T1")})
+    subject = subject.model_copy(
+        update={"status": status_of(subject, "Bound", "2026-01-01T00:00:01Z")}
+    )
     mismatch = Mismatch("DomainMismatch", "spec.domain is sales, but namespace sales is finance's")
-    obj = as_object(subject, compute_mismatch_status(subject, mismatch, now="T2"))
+    obj = as_object(subject, compute_mismatch_status(subject, mismatch, now="2026-01-01T00:00:02Z"))
     assert health(obj) == (
         "Degraded",
         "DomainMismatch: spec.domain is sales, but namespace sales is finance's",
