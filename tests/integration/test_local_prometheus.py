@@ -196,7 +196,8 @@ def test_argocd_health_checks_judge_the_live_objects(
         description="the DataDomain Healthy",
     )
     product = create_ready(kube, example(namespace))
-    assert health(product) == ("Healthy", "Ready; data health not known yet")
+    assert health(product) == (
+        "Healthy", "Ready; NoDataYet: no run has published or checked data yet")  # fmt: skip
 
     def moved_to_a_missing_store(spec: dict[str, Any]) -> None:
         spec["outputPorts"][0].pop("storage", None)
