@@ -1,0 +1,262 @@
+"""Delivers OpenLineage events to an HTTP endpoint without ever holding up a reconcile
+(layer ``openlineage``: the only code that talks to the lineage backend).
+
+:meth:`OpenLineageClient.submit` puts an event in a bounded queue and returns at once; one
+background task POSTs the events in order (a run's START before its COMPLETE), retrying a failed
+attempt (connection refused or reset, time-out, HTTP 408, 429 or 5xx) after growing delays. When
+the queue is full the oldest event gives way to the new one; an event the sink refuses (another
+4xx) or that still fails after every retry is dropped too. Every drop is counted
+(``dataproduct_openlineage_events{result="dropped"}``) and logged with why; sent and retried
+attempts are counted beside it. A backend that is away costs the operator a full queue's memory
+at most, never a reconcile's time.
+
+The URL is checked by :func:`~dataproduct_operator.openlineage.endpoint.check_url`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.catalog.exports.common import EndpointLookup, no_endpoints
+from dataproduct_operator.openlineage.endpoint import DEFAULT_NAMESPACE, check_url, shown_url
+from dataproduct_operator.openlineage.events import (
+    DEFAULT_PRODUCER,
+    build_run_event,
+    run_transitions,
+    withheld,
+)
+from dataproduct_operator.status.runs import ObservedRun
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+DEFAULT_MAX_QUEUE = 1000
+STOP_GRACE_SECONDS = 5.0  # what stopping waits for the queue to drain, at most
+# Answers after which the same request may succeed: the sink was busy, slow or down.
+RETRIED_STATUSES = frozenset({408, 429})
+_SHOWN_BODY = 200  # of a refusing answer, for the log
+
+SENT, RETRIED, DROPPED = "sent", "retried", "dropped"
+RESULTS = (SENT, RETRIED, DROPPED)
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """How often and after how long a failed delivery is tried again: ``first_seconds``, then
+    twice as long each time up to ``max_seconds``, ``retries`` times at most."""
+
+    retries: int = 6
+    first_seconds: float = 1.0
+    max_seconds: float = 30.0
+
+    def delay(self, retry: int) -> float:
+        """The wait before retry number ``retry`` (1 for the first)."""
+        return float(min(self.max_seconds, self.first_seconds * 2 ** min(retry - 1, 32)))
+
+
+class _RefusedError(Exception):
+    """The sink refused the event for good (a 4xx other than 408 and 429)."""
+
+
+class OpenLineageClient:
+    """Sends run events to one OpenLineage endpoint; see the module docstring.
+
+    ``namespace`` is the OpenLineage namespace of the operator's jobs; ``include_hidden`` lets
+    the runs of Hidden products be reported too (by default they never leave the cluster).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        retry: RetrySchedule | None = None,
+        include_hidden: bool = False,
+        producer: str = DEFAULT_PRODUCER,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        self.url = check_url(url)
+        self.namespace = namespace
+        self.include_hidden = include_hidden
+        self.producer = producer
+        self.clock = clock
+        self.timeout = timeout
+        self.retry = retry or RetrySchedule()
+        self.max_queue = max_queue
+        self.counts = dict.fromkeys(RESULTS, 0)
+        self._queue: deque[dict[str, Any]] = deque()
+        self._waiting = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: dict[str, Any] | None = None  # out of the queue, being delivered
+        self._closing = False
+
+    # -- in ------------------------------------------------------------------------------------
+
+    def submit(self, event: dict[str, Any]) -> None:
+        """Queue ``event`` for delivery and return at once; when the queue is full, the oldest
+        queued event is dropped (counted and logged)."""
+        if self._closing:
+            self._drop(event, "the operator is stopping")
+            return
+        if len(self._queue) >= self.max_queue:
+            self._drop(self._queue.popleft(), f"the queue of {self.max_queue} events is full")
+        self._queue.append(event)
+        self._waiting.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def delivery_counts(self) -> dict[str, int]:
+        """Events by result (sent, retried, dropped) so far, for the metrics."""
+        return dict(self.counts)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start delivering (on the running event loop)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._deliver_all())
+            logger.info("Sending OpenLineage run events to %s", shown_url(self.url))
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Deliver what is queued within ``grace`` seconds (no retry waits past it), then stop;
+        what is left is dropped, counted and logged."""
+        self._closing = True
+        self._waiting.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        if self._in_flight is not None:
+            self._drop(self._in_flight, "the operator stopped before the sink took it")
+            self._in_flight = None
+        while self._queue:
+            self._drop(self._queue.popleft(), "the operator stopped before it was sent")
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    async def _deliver_all(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._waiting.clear()
+                    await self._waiting.wait()
+                    continue
+                self._in_flight = self._queue.popleft()
+                await self._deliver(session, self._in_flight)
+                self._in_flight = None
+
+    async def _deliver(self, session: aiohttp.ClientSession, event: dict[str, Any]) -> None:
+        body = json.dumps(event, separators=(",", ":")).encode()
+        why = ""
+        for attempt in range(self.retry.retries + 1):
+            if attempt:
+                if self._closing:  # no waiting for a backend that is away while stopping
+                    break
+                self.counts[RETRIED] += 1
+                await asyncio.sleep(self.retry.delay(attempt))
+            try:
+                await self._post(session, body)
+            except _RefusedError as refused:
+                self._drop(event, str(refused))
+                return
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                why = _reason(error)
+                logger.debug("OpenLineage event not delivered (attempt %d): %s", attempt + 1, why)
+                continue
+            self.counts[SENT] += 1
+            return
+        self._drop(event, f"{why}, after {self.retry.retries} retries")
+
+    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> None:
+        headers = {"Content-Type": "application/json"}
+        async with session.post(self.url, data=body, headers=headers) as response:
+            if response.status < 300:
+                return
+            text = (await response.text(errors="replace"))[:_SHOWN_BODY]
+            if response.status in RETRIED_STATUSES or response.status >= 500:
+                raise aiohttp.ClientResponseError(
+                    response.request_info, (), status=response.status, message=text
+                )
+            raise _RefusedError(f"the sink answered HTTP {response.status}: {text}")
+
+    def _drop(self, event: dict[str, Any], why: str) -> None:
+        self.counts[DROPPED] += 1
+        job = event.get("job") or {}
+        logger.warning(
+            "OpenLineage event %s of job %s (run %s) dropped: %s",
+            event.get("eventType"),
+            job.get("name"),
+            (event.get("run") or {}).get("runId"),
+            why,
+        )
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"the sink answered HTTP {error.status}"
+    if isinstance(error, TimeoutError):
+        return "the sink did not answer in time"
+    return f"cannot reach the sink: {error.__class__.__name__}"
+
+
+def emit_run_events(
+    client: OpenLineageClient | None,
+    product: DataProduct,
+    previous_runs: Iterable[ObservedRun],
+    current_runs: Iterable[ObservedRun],
+    *,
+    upstream: EndpointLookup = no_endpoints,
+) -> int:
+    """Submit the events of the runs of ``product`` that started or ended between two
+    observations (see :func:`~dataproduct_operator.openlineage.events.run_transitions`);
+    returns how many were submitted. Nothing without a client, or for a Hidden product unless
+    the client includes them. Never blocks."""
+    if client is None or withheld(product, include_hidden=client.include_hidden):
+        return 0
+    submitted = 0
+    for run, event_type in run_transitions(previous_runs, current_runs):
+        try:
+            event = build_run_event(
+                product,
+                run,
+                event_type,
+                producer=client.producer,
+                namespace_for_jobs=client.namespace,
+                upstream=upstream,
+                event_time=None if (run.start_time or run.completion_time) else client.clock(),
+            )
+        except ValueError as error:  # a run of a pipeline since removed from the spec, say
+            logger.warning(
+                "No OpenLineage event for the run %s of DataProduct %s/%s: %s",
+                run.job_name,
+                product.namespace,
+                product.name,
+                error,
+            )
+            continue
+        client.submit(event)
+        submitted += 1
+    return submitted

@@ -1,0 +1,237 @@
+"""The OpenLineage client against a real HTTP sink on loopback (an aiohttp server in the test)
+that validates every event it receives against the vendored OpenLineage schema: failed
+attempts retried, a full queue dropping its oldest events (counted and logged), a refusing sink,
+stopping while the sink is away; ``submit`` never waits for any of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.openlineage.client import OpenLineageClient, RetrySchedule
+from dataproduct_operator.openlineage.events import EventType, build_run_event
+from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
+from dataproduct_operator.status.runs import ObservedRun, RunOutcome
+from tests.helpers import example_product
+from tests.openlineage_schema import run_event_errors
+
+FAST = RetrySchedule(retries=5, first_seconds=0.02, max_seconds=0.1)
+SECONDS = 30.0  # what any wait of these tests may take, at most
+
+
+@dataclass
+class Sink:
+    """What the sink received, and how it answers: ``fail_first`` attempts with 503 (or
+    ``refuse`` with 400); while ``gate`` is clear, every request waits for it."""
+
+    fail_first: int = 0
+    refuse: bool = False
+    attempts: int = 0
+    received: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        await self.gate.wait()
+        if request.content_type != "application/json":
+            self.errors.append(f"content type {request.content_type}")
+        event = json.loads(await request.read())
+        self.errors += run_event_errors(event)
+        if self.refuse:
+            return web.Response(status=400, text="event refused: unknown producer")
+        if self.attempts <= self.fail_first:
+            return web.Response(status=503, text="busy")
+        self.received.append(event)
+        return web.Response(status=201)
+
+
+@asynccontextmanager
+async def running_sink(sink: Sink, *, open_gate: bool = True) -> AsyncIterator[Sink]:
+    app = web.Application()
+    app.router.add_post("/api/v1/lineage", sink.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    sink.url = f"http://127.0.0.1:{port}"
+    if open_gate:
+        sink.gate.set()
+    try:
+        yield sink
+    finally:
+        sink.gate.set()
+        await runner.cleanup()
+
+
+async def until(probe: Callable[[], bool]) -> None:
+    """Poll ``probe`` until it holds; fail after SECONDS."""
+    deadline = time.monotonic() + SECONDS
+    while not probe():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def _events(count: int) -> list[dict[str, Any]]:
+    """``count`` real events of the example sales/orders' ingest pipeline, each of its own run,
+    START and COMPLETE in turn (a COMPLETE with a run report)."""
+    product = DataProduct.from_object(example_product())
+    began = datetime.now(UTC)
+    built = []
+    for index in range(count):
+        report = RunReport(
+            RunResult.SUCCEEDED,
+            start_time=began + timedelta(seconds=index),
+            completion_time=began + timedelta(seconds=index + 1),
+            rows_written=index,
+            checks=(CheckResult("required:order_id", "Error", passed=True, violations=0),),
+        )
+        run = ObservedRun(
+            namespace="sales",
+            product="orders",
+            pipeline="ingest",
+            job_name=f"orders-ingest-{index}",
+            job_uid=str(uuid.UUID(int=index + 1)),
+            outcome=RunOutcome.SUCCEEDED,
+            start_time=report.start_time,
+            completion_time=report.completion_time,
+            nominal_time=None,
+            report=report,
+            failure=None,
+        )
+        kind = EventType.START if index % 2 == 0 else EventType.COMPLETE
+        built.append(build_run_event(product, run, kind, namespace_for_jobs="test-cluster"))
+    return built
+
+
+def _run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(test(), SECONDS * 2))
+
+
+def test_failed_attempts_are_retried_until_the_sink_takes_every_event_in_order() -> None:
+    events = _events(4)
+
+    async def scenario() -> None:
+        async with running_sink(Sink(fail_first=3)) as sink:
+            client = OpenLineageClient(sink.url, retry=FAST)
+            client.start()
+            for event in events:
+                client.submit(event)
+            await until(lambda: len(sink.received) == len(events))
+            await client.stop()
+            assert sink.errors == []
+            assert [e["run"]["runId"] for e in sink.received] == [e["run"]["runId"] for e in events]
+            assert sink.received == events
+            assert client.counts == {"sent": 4, "retried": 3, "dropped": 0}
+            assert sink.attempts == 7
+
+    _run(scenario)
+
+
+def test_a_full_queue_drops_its_oldest_events_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events = _events(12)
+
+    async def scenario() -> None:
+        async with running_sink(Sink(), open_gate=False) as sink:
+            client = OpenLineageClient(sink.url, retry=FAST, max_queue=5)
+            client.start()
+            client.submit(events[0])
+            await until(lambda: sink.attempts == 1)  # in flight, held by the sink
+            began = time.perf_counter()
+            for event in events[1:]:
+                client.submit(event)
+            submitting = time.perf_counter() - began
+            assert submitting < 0.05, f"submit waited: {submitting:.3f} s for 11 events"
+            assert client.queued == 5
+            assert client.counts["dropped"] == 6
+            sink.gate.set()
+            await until(lambda: len(sink.received) == 6)
+            await client.stop()
+            assert sink.errors == []
+            # The one in flight, then the newest five: the oldest queued ones gave way.
+            assert sink.received == [events[0], *events[7:]]
+            assert client.counts == {"sent": 6, "retried": 0, "dropped": 6}
+
+    with caplog.at_level(logging.WARNING, "dataproduct_operator.openlineage.client"):
+        _run(scenario)
+    drops = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(drops) == 6
+    assert all("the queue of 5 events is full" in message for message in drops)
+    assert "of job sales/orders/ingest" in drops[0]
+
+
+def test_an_event_the_sink_refuses_is_dropped_at_once_with_the_answer_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    (event,) = _events(1)
+
+    async def scenario() -> None:
+        async with running_sink(Sink(refuse=True)) as sink:
+            client = OpenLineageClient(sink.url, retry=FAST)
+            client.start()
+            client.submit(event)
+            await until(lambda: client.counts["dropped"] == 1)
+            await client.stop()
+            assert sink.attempts == 1  # a refusal is not retried
+            assert sink.errors == []
+            assert client.counts == {"sent": 0, "retried": 0, "dropped": 1}
+
+    with caplog.at_level(logging.WARNING, "dataproduct_operator.openlineage.client"):
+        _run(scenario)
+    assert "HTTP 400: event refused: unknown producer" in caplog.text
+
+
+def test_a_sink_that_never_answers_well_costs_the_retries_then_a_counted_drop() -> None:
+    (event,) = _events(1)
+
+    async def scenario() -> None:
+        async with running_sink(Sink(fail_first=1000)) as sink:
+            client = OpenLineageClient(sink.url, retry=FAST)
+            client.start()
+            client.submit(event)
+            await until(lambda: client.counts["dropped"] == 1)
+            await client.stop()
+            assert sink.attempts == FAST.retries + 1
+            assert client.counts == {"sent": 0, "retried": FAST.retries, "dropped": 1}
+
+    _run(scenario)
+
+
+def test_stopping_while_the_sink_is_away_ends_within_the_grace_and_counts_what_is_left() -> None:
+    events = _events(3)
+    slow = RetrySchedule(retries=10, first_seconds=5.0, max_seconds=5.0)
+
+    async def scenario() -> None:
+        async with running_sink(Sink()) as sink:
+            url = sink.url
+        # The sink is gone: connections are refused from now on.
+        client = OpenLineageClient(url, retry=slow, timeout=1.0)
+        client.start()
+        for event in events:
+            client.submit(event)
+        await until(lambda: client.counts["retried"] >= 1)
+        began = time.monotonic()
+        await client.stop(grace=0.5)
+        assert time.monotonic() - began < 2.0
+        assert client.counts["dropped"] == 3
+        assert client.counts["sent"] == 0
+        client.submit(events[0])  # after stopping: dropped, counted
+        assert client.counts["dropped"] == 4
+
+    _run(scenario)
