@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
@@ -19,9 +20,16 @@ from dataproduct_operator.catalog.exports.common import endpoints_of
 from dataproduct_operator.catalog.exports.openlineage import build_openlineage
 from dataproduct_operator.cli import main
 from dataproduct_operator.cli import run as run_command
+from dataproduct_operator.config import OperatorConfig
+from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.metrics import OperatorMetrics
 from dataproduct_operator.openlineage import events
-from dataproduct_operator.openlineage.client import OpenLineageClient, emit_run_events
+from dataproduct_operator.openlineage.client import (
+    DROP_LOGS_PER_WINDOW,
+    OpenLineageClient,
+    emit_run_events,
+)
 from dataproduct_operator.openlineage.endpoint import (
     OpenLineageSettingError,
     check_namespace,
@@ -33,7 +41,10 @@ from dataproduct_operator.openlineage.events import (
     build_run_event,
     run_transitions,
 )
+from dataproduct_operator.reconcile.dataproduct import ProductContext
 from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
+from dataproduct_operator.runtime.kinds import DataProductWorker
+from dataproduct_operator.runtime.operator import OperatorRuntime
 from dataproduct_operator.status.runs import ObservedRun, RunOutcome
 from tests.helpers import example_product
 from tests.openlineage_schema import core, facet_schemas, run_event_errors
@@ -447,3 +458,45 @@ def test_delivery_counts_are_exported_as_a_counter_by_result() -> None:
     text = generate_latest(metrics.registry).decode()
     for result, count in counts.items():
         assert f'dataproduct_openlineage_events_total{{result="{result}"}} {count}.0' in text
+
+
+def test_the_runtime_gives_reconciles_the_client_and_exports_its_counts() -> None:
+    async def wired(config: OperatorConfig) -> tuple[OperatorRuntime, ProductContext]:
+        runtime = OperatorRuntime(KubeClient(cast(Credentials, None)), config)
+        worker = cast(DataProductWorker, runtime.products.worker)
+        return runtime, worker.context
+
+    config = OperatorConfig(
+        openlineage_url="http://127.0.0.1:9",
+        openlineage_namespace="prod-eu-1",
+        openlineage_include_hidden=True,
+    )
+    runtime, context = asyncio.run(wired(config))
+    assert runtime.lineage is not None
+    assert context.lineage is runtime.lineage
+    assert runtime.lineage.url == "http://127.0.0.1:9/api/v1/lineage"
+    assert (runtime.lineage.namespace, runtime.lineage.include_hidden) == ("prod-eu-1", True)
+    text = generate_latest(runtime.metrics.registry).decode()
+    assert 'dataproduct_openlineage_events_total{result="dropped"} 0.0' in text
+    off, off_context = asyncio.run(wired(OperatorConfig()))
+    assert off.lineage is None and off_context.lineage is None
+    assert "dataproduct_openlineage_events" not in generate_latest(off.metrics.registry).decode()
+
+
+def test_drops_past_ten_a_minute_are_logged_as_a_total_not_one_by_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    event = _event(*CASES["sql start"])
+    client = OpenLineageClient("http://127.0.0.1:9", max_queue=1)  # never started: no delivery
+    with caplog.at_level(logging.WARNING, "dataproduct_operator.openlineage.client"):
+        for _ in range(31):
+            client.submit(event)
+        assert client.counts["dropped"] == 30
+        one_by_one = [r.getMessage() for r in caplog.records]
+        assert len(one_by_one) == DROP_LOGS_PER_WINDOW
+        assert all("of job sales/orders/enrich (run 3f2c9f1e" in m for m in one_by_one)
+        asyncio.run(client.stop())
+    assert client.counts["dropped"] == 31
+    assert caplog.records[-1].getMessage() == (
+        "OpenLineage events dropped (21 more dropped before it and not logged one by one)"
+    )

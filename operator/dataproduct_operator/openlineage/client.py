@@ -6,9 +6,10 @@ background task POSTs the events in order (a run's START before its COMPLETE), r
 attempt (connection refused or reset, time-out, HTTP 408, 429 or 5xx) after growing delays. When
 the queue is full the oldest event gives way to the new one; an event the sink refuses (another
 4xx) or that still fails after every retry is dropped too. Every drop is counted
-(``dataproduct_openlineage_events{result="dropped"}``) and logged with why; sent and retried
-attempts are counted beside it. A backend that is away costs the operator a full queue's memory
-at most, never a reconcile's time.
+(``dataproduct_openlineage_events{result="dropped"}``) and logged with why (one by one up to
+ten a minute; past that, as a total with the next warning, so a backend away for long does not
+flood the log); sent and retried attempts are counted beside it. A backend that is away costs
+the operator a full queue's memory at most, never a reconcile's time.
 
 The URL is checked by :func:`~dataproduct_operator.openlineage.endpoint.check_url`.
 """
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,6 +45,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_QUEUE = 1000
 STOP_GRACE_SECONDS = 5.0  # what stopping waits for the queue to drain, at most
+# Drops logged one by one in a window; the rest are told as a total with the next warning.
+DROP_LOGS_PER_WINDOW = 10
+DROP_LOG_WINDOW_SECONDS = 60.0
 # Answers after which the same request may succeed: the sink was busy, slow or down.
 RETRIED_STATUSES = frozenset({408, 429})
 _SHOWN_BODY = 200  # of a refusing answer, for the log
@@ -104,6 +109,9 @@ class OpenLineageClient:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[str, Any] | None = None  # out of the queue, being delivered
         self._closing = False
+        self._window_began = -DROP_LOG_WINDOW_SECONDS
+        self._logged_in_window = 0
+        self._unlogged = 0
 
     # -- in ------------------------------------------------------------------------------------
 
@@ -151,6 +159,8 @@ class OpenLineageClient:
             self._in_flight = None
         while self._queue:
             self._drop(self._queue.popleft(), "the operator stopped before it was sent")
+        if self._unlogged:
+            logger.warning("OpenLineage events dropped%s", self._untold())
 
     # -- delivery ------------------------------------------------------------------------------
 
@@ -203,15 +213,32 @@ class OpenLineageClient:
             raise _RefusedError(f"the sink answered HTTP {response.status}: {text}")
 
     def _drop(self, event: dict[str, Any], why: str) -> None:
+        """Count the drop; log it, unless this window's share of warnings is spent (a
+        backend away for long would otherwise flood the log): those are told in a total."""
         self.counts[DROPPED] += 1
+        now = time.monotonic()
+        if now - self._window_began >= DROP_LOG_WINDOW_SECONDS:
+            self._window_began, self._logged_in_window = now, 0
+        if self._logged_in_window >= DROP_LOGS_PER_WINDOW:
+            self._unlogged += 1
+            return
+        self._logged_in_window += 1
         job = event.get("job") or {}
         logger.warning(
-            "OpenLineage event %s of job %s (run %s) dropped: %s",
+            "OpenLineage event %s of job %s (run %s) dropped: %s%s",
             event.get("eventType"),
             job.get("name"),
             (event.get("run") or {}).get("runId"),
             why,
+            self._untold(),
         )
+
+    def _untold(self) -> str:
+        """The drops not logged one by one since the last warning, in words ('' if none)."""
+        untold, self._unlogged = self._unlogged, 0
+        if not untold:
+            return ""
+        return f" ({untold} more dropped before it and not logged one by one)"
 
 
 def _reason(error: BaseException) -> str:
