@@ -28,6 +28,7 @@ from dataproduct_operator.openlineage import events
 from dataproduct_operator.openlineage.client import (
     DROP_LOGS_PER_WINDOW,
     OpenLineageClient,
+    emit_new_runs,
     emit_run_events,
 )
 from dataproduct_operator.openlineage.endpoint import (
@@ -40,6 +41,7 @@ from dataproduct_operator.openlineage.events import (
     EventType,
     build_run_event,
     run_transitions,
+    transitions_since_status,
 )
 from dataproduct_operator.reconcile.dataproduct import ProductContext
 from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
@@ -500,3 +502,43 @@ def test_drops_past_ten_a_minute_are_logged_as_a_total_not_one_by_one(
     assert caplog.records[-1].getMessage() == (
         "OpenLineage events dropped (21 more dropped before it and not logged one by one)"
     )
+
+
+def _seen_as(result: str | None, job_name: str = "orders-enrich-29410000") -> DataProduct:
+    """The product whose status shows the enrich pipeline's last run as ``result`` (None: the
+    status has no run of it)."""
+    product = _product()
+    document = product.model_dump(by_alias=True, mode="json")
+    pipeline: dict[str, Any] = {"name": "enrich", "kind": "CronJob"}
+    if result is not None:
+        pipeline["lastRun"] = {"jobName": job_name, "result": result}
+    document["status"]["pipelines"] = [pipeline]
+    return DataProduct.model_validate(document)
+
+
+def test_the_previous_status_tells_which_runs_start_and_which_end() -> None:
+    running, done = _run(RunOutcome.RUNNING), _run(RunOutcome.SUCCEEDED)
+    failed = _run(RunOutcome.FAILED)
+
+    def kinds(product: DataProduct, run: ObservedRun) -> list[str]:
+        return [kind.value for _, kind in transitions_since_status(product, [run])]
+
+    assert kinds(_seen_as(None), running) == ["START"]
+    assert kinds(_seen_as(None), done) == ["START", "COMPLETE"]
+    assert kinds(_seen_as("Running"), running) == []
+    assert kinds(_seen_as("Running"), done) == ["COMPLETE"]
+    assert kinds(_seen_as("Running"), failed) == ["FAIL"]
+    assert kinds(_seen_as("Succeeded"), done) == []
+    # The status shows an older run: this one is new.
+    assert kinds(_seen_as("Succeeded", job_name="orders-enrich-1"), failed) == ["START", "FAIL"]
+
+
+def test_emit_new_runs_submits_the_events_the_previous_status_calls_for() -> None:
+    async def queued(product: DataProduct, run: ObservedRun) -> list[str]:
+        client = OpenLineageClient("http://127.0.0.1:9")
+        emit_new_runs(client, product, [run])
+        return [event["eventType"] for event in client._queue]
+
+    assert asyncio.run(queued(_seen_as("Running"), _run(RunOutcome.FAILED))) == ["FAIL"]
+    assert asyncio.run(queued(_seen_as(None), _run(RunOutcome.RUNNING))) == ["START"]
+    assert emit_new_runs(None, _seen_as(None), [_run()]) == 0

@@ -34,8 +34,10 @@ from dataproduct_operator.catalog.exports.common import EndpointLookup, no_endpo
 from dataproduct_operator.openlineage.endpoint import DEFAULT_NAMESPACE, check_url, shown_url
 from dataproduct_operator.openlineage.events import (
     DEFAULT_PRODUCER,
+    EventType,
     build_run_event,
     run_transitions,
+    transitions_since_status,
     withheld,
 )
 from dataproduct_operator.status.runs import ObservedRun
@@ -261,10 +263,33 @@ def emit_run_events(
     observations (see :func:`~dataproduct_operator.openlineage.events.run_transitions`);
     returns how many were submitted. Nothing without a client, or for a Hidden product unless
     the client includes them. Never blocks."""
+    return _submit(client, product, lambda: run_transitions(previous_runs, current_runs), upstream)
+
+
+def emit_new_runs(
+    client: OpenLineageClient | None,
+    product: DataProduct,
+    runs: Iterable[ObservedRun],
+    *,
+    upstream: EndpointLookup = no_endpoints,
+) -> int:
+    """As :func:`emit_run_events`, the previous observation being what ``product``'s status
+    shows of each pipeline's last run (see
+    :func:`~dataproduct_operator.openlineage.events.transitions_since_status`): ``product`` as
+    read before this pass wrote its status."""
+    return _submit(client, product, lambda: transitions_since_status(product, runs), upstream)
+
+
+def _submit(
+    client: OpenLineageClient | None,
+    product: DataProduct,
+    transitions: Callable[[], list[tuple[ObservedRun, EventType]]],
+    upstream: EndpointLookup,
+) -> int:
     if client is None or withheld(product, include_hidden=client.include_hidden):
         return 0
     submitted = 0
-    for run, event_type in run_transitions(previous_runs, current_runs):
+    for run, event_type in transitions():
         try:
             event = build_run_event(
                 product,

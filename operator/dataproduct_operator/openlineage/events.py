@@ -20,12 +20,14 @@ the like; the run report holds no credential and the words are bounded), and fro
 ``dataQualityAssertions`` (each check, passed or not, with its severity and violation count).
 
 :func:`run_transitions` decides which events the runs of two successive observations call for,
-once per run and transition.
+once per run and transition; :func:`transitions_since_status` does so from the runs observed now
+and the product's previous status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -172,6 +174,26 @@ def run_transitions(
             failed = run.outcome is RunOutcome.FAILED
             events.append((run, EventType.FAIL if failed else EventType.COMPLETE))
     return events
+
+
+def transitions_since_status(
+    product: DataProduct, runs: Iterable[ObservedRun]
+) -> list[tuple[ObservedRun, EventType]]:
+    """The events that ``runs`` call for, given what ``product``'s status (as it was before
+    they were observed) shows of each pipeline's last run: ``status.pipelines[].lastRun``, the
+    run known by its Job's name. A run the status shows running that has ended now ends; a run
+    the status does not show starts (and ends too if it already has)."""
+    last = {p.name: p.last_run for p in product.status.pipelines}
+    previous = []
+    for run in runs:
+        old = last.get(run.pipeline)
+        if old is None or old.job_name != run.job_name:
+            continue
+        try:
+            previous.append(replace(run, outcome=RunOutcome(old.result.value)))
+        except ValueError:  # NeverRun: the status has not seen it
+            continue
+    return run_transitions(previous, runs)
 
 
 def timestamp(moment: datetime) -> str:
