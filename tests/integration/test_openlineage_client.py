@@ -1,7 +1,8 @@
 """The OpenLineage client against a real HTTP sink on loopback (an aiohttp server in the test)
 that validates every event it receives against the vendored OpenLineage schema: failed
 attempts retried, a full queue dropping its oldest events (counted and logged), a refusing sink,
-stopping while the sink is away; ``submit`` never waits for any of it."""
+stopping while the sink is away; ``submit`` never waits for any of it. And ``dpo run
+--openlineage-url`` on the local control plane: the client started, counted and stopped."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +26,9 @@ from dataproduct_operator.openlineage.client import OpenLineageClient, RetrySche
 from dataproduct_operator.openlineage.events import EventType, build_run_event
 from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
 from dataproduct_operator.status.runs import ObservedRun, RunOutcome
-from tests.helpers import example_product
+from tests.helpers import example_product, wait_for
 from tests.openlineage_schema import run_event_errors
+from tests.products import OperatorProcess, free_port, operator_metrics
 
 FAST = RetrySchedule(retries=5, first_seconds=0.02, max_seconds=0.1)
 SECONDS = 30.0  # what any wait of these tests may take, at most
@@ -235,3 +238,35 @@ def test_stopping_while_the_sink_is_away_ends_within_the_grace_and_counts_what_i
         assert client.counts["dropped"] == 4
 
     _run(scenario)
+
+
+def test_dpo_run_with_an_openlineage_url_exports_its_counts_and_stops_cleanly(
+    operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The real process: the flag reaches the runtime, which starts the client (logged without
+    the URL's query), exports its counts, and stops it with the operator."""
+    port = free_port()  # nobody listens: no run happens here, so nothing is sent
+    process = OperatorProcess(
+        operator_kubeconfig,
+        tmp_path / "operator.log",
+        extra=(
+            "--openlineage-url", f"http://127.0.0.1:{port}/api/v1/lineage?token=hunter2",
+            "--openlineage-namespace", "test-cluster",
+        ),
+    )  # fmt: skip
+    try:
+
+        def counts() -> dict[str, float] | None:
+            try:
+                samples = operator_metrics(process).get("dataproduct_openlineage_events_total")
+            except OSError:
+                return None  # not serving yet
+            return {dict(labels)["result"]: value for labels, value in (samples or {}).items()}
+
+        assert wait_for(counts, timeout=120) == {"sent": 0, "retried": 0, "dropped": 0}
+    finally:
+        assert process.stop() in (0, -15)
+    log = (tmp_path / "operator.log").read_text()
+    assert f"Sending OpenLineage run events to http://127.0.0.1:{port}/api/v1/lineage" in log
+    assert "hunter2" not in log
+    assert "Traceback" not in log
