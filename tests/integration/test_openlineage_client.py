@@ -41,6 +41,8 @@ class Sink:
 
     fail_first: int = 0
     refuse: bool = False
+    redirect: bool = False
+    redirected: int = 0  # requests that followed a redirect
     attempts: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -54,8 +56,10 @@ class Sink:
             self.errors.append(f"content type {request.content_type}")
         event = json.loads(await request.read())
         self.errors += run_event_errors(event)
-        if self.refuse:
-            return web.Response(status=400, text="event refused: unknown producer")
+        if self.refuse:  # an answer of two lines: the log shows it on one
+            return web.Response(status=400, text="event refused:\nunknown producer")
+        if self.redirect:
+            raise web.HTTPTemporaryRedirect("/elsewhere")
         if self.attempts <= self.fail_first:
             return web.Response(status=503, text="busy")
         self.received.append(event)
@@ -66,6 +70,12 @@ class Sink:
 async def running_sink(sink: Sink, *, open_gate: bool = True) -> AsyncIterator[Sink]:
     app = web.Application()
     app.router.add_post("/api/v1/lineage", sink.handle)
+
+    async def elsewhere(_request: web.Request) -> web.Response:
+        sink.redirected += 1
+        return web.Response(status=201)
+
+    app.router.add_route("*", "/elsewhere", elsewhere)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -179,41 +189,53 @@ def test_a_full_queue_drops_its_oldest_events_counted_and_logged(
     assert "of job sales/orders/ingest" in drops[0]
 
 
-def test_an_event_the_sink_refuses_is_dropped_at_once_with_the_answer_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def _one_event_dropped(sink: Sink, caplog: pytest.LogCaptureFixture) -> dict[str, int]:
+    """Send one event to ``sink`` until the client drops it; the client's counts (the sink's
+    attempts are in ``sink``, the warnings in ``caplog``)."""
     (event,) = _events(1)
+    counts: dict[str, int] = {}
 
     async def scenario() -> None:
-        async with running_sink(Sink(refuse=True)) as sink:
+        async with running_sink(sink):
             client = OpenLineageClient(sink.url, retry=FAST)
             client.start()
             client.submit(event)
             await until(lambda: client.counts["dropped"] == 1)
             await client.stop()
-            assert sink.attempts == 1  # a refusal is not retried
-            assert sink.errors == []
-            assert client.counts == {"sent": 0, "retried": 0, "dropped": 1}
+            counts.update(client.counts)
 
     with caplog.at_level(logging.WARNING, "dataproduct_operator.openlineage.client"):
         _run(scenario)
+    assert sink.errors == []
+    return counts
+
+
+def test_an_event_the_sink_refuses_is_dropped_at_once_with_the_answer_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = Sink(refuse=True)
+    assert _one_event_dropped(sink, caplog) == {"sent": 0, "retried": 0, "dropped": 1}
+    assert sink.attempts == 1  # a refusal is not retried
     assert "HTTP 400: event refused: unknown producer" in caplog.text
 
 
-def test_a_sink_that_never_answers_well_costs_the_retries_then_a_counted_drop() -> None:
-    (event,) = _events(1)
+def test_a_redirect_is_not_followed_the_event_is_dropped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = Sink(redirect=True)
+    assert _one_event_dropped(sink, caplog) == {"sent": 0, "retried": 0, "dropped": 1}
+    assert (sink.attempts, sink.redirected) == (1, 0)
+    assert "the sink answered HTTP 307" in caplog.text
 
-    async def scenario() -> None:
-        async with running_sink(Sink(fail_first=1000)) as sink:
-            client = OpenLineageClient(sink.url, retry=FAST)
-            client.start()
-            client.submit(event)
-            await until(lambda: client.counts["dropped"] == 1)
-            await client.stop()
-            assert sink.attempts == FAST.retries + 1
-            assert client.counts == {"sent": 0, "retried": FAST.retries, "dropped": 1}
 
-    _run(scenario)
+def test_a_sink_that_never_answers_well_costs_the_retries_then_a_counted_drop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = Sink(fail_first=1000)
+    counts = _one_event_dropped(sink, caplog)
+    assert counts == {"sent": 0, "retried": FAST.retries, "dropped": 1}
+    assert sink.attempts == FAST.retries + 1
+    assert f"dropped: the sink answered HTTP 503 ({FAST.retries + 1} attempts)" in caplog.text
 
 
 def test_stopping_while_the_sink_is_away_ends_within_the_grace_and_counts_what_is_left() -> None:
@@ -270,3 +292,26 @@ def test_dpo_run_with_an_openlineage_url_exports_its_counts_and_stops_cleanly(
     assert f"Sending OpenLineage run events to http://127.0.0.1:{port}/api/v1/lineage" in log
     assert "hunter2" not in log
     assert "Traceback" not in log
+
+
+def test_an_event_that_cannot_be_sent_is_dropped_and_delivery_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = _events(2)
+    broken = {**good[0], "eventTime": datetime.now(UTC)}  # not JSON: a defect, not the sink's
+
+    async def scenario() -> None:
+        async with running_sink(Sink()) as sink:
+            client = OpenLineageClient(sink.url, retry=FAST)
+            client.start()
+            for event in (good[0], broken, good[1]):
+                client.submit(event)
+            await until(lambda: len(sink.received) == 2)
+            await client.stop()
+            assert sink.received == good
+            assert client.counts == {"sent": 2, "retried": 0, "dropped": 1}
+
+    with caplog.at_level(logging.WARNING, "dataproduct_operator.openlineage.client"):
+        _run(scenario)
+    assert "OpenLineage delivery failed unexpectedly" in caplog.text
+    assert "dropped: unexpected TypeError" in caplog.text

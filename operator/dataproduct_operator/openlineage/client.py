@@ -5,11 +5,11 @@
 background task POSTs the events in order (a run's START before its COMPLETE), retrying a failed
 attempt (connection refused or reset, time-out, HTTP 408, 429 or 5xx) after growing delays. When
 the queue is full the oldest event gives way to the new one; an event the sink refuses (another
-4xx) or that still fails after every retry is dropped too. Every drop is counted
-(``dataproduct_openlineage_events{result="dropped"}``) and logged with why (one by one up to
-ten a minute; past that, as a total with the next warning, so a backend away for long does not
-flood the log); sent and retried attempts are counted beside it. A backend that is away costs
-the operator a full queue's memory at most, never a reconcile's time.
+4xx, or a redirect, never followed) or that still fails after every retry is dropped too. Every
+drop is counted (``dataproduct_openlineage_events{result="dropped"}``) and logged with why (one
+by one up to ten a minute; past that, as a total with the next warning, so a backend away for
+long does not flood the log); sent and retried attempts are counted beside it. A backend that
+is away costs the operator a full queue's memory at most, never a reconcile's time.
 
 The URL is checked by :func:`~dataproduct_operator.openlineage.endpoint.check_url`.
 """
@@ -176,19 +176,24 @@ class OpenLineageClient:
                     self._waiting.clear()
                     await self._waiting.wait()
                     continue
-                self._in_flight = self._queue.popleft()
-                await self._deliver(session, self._in_flight)
+                self._in_flight = event = self._queue.popleft()
+                try:
+                    await self._deliver(session, event)
+                except Exception as error:  # a bug must not stop delivery for good
+                    logger.exception("OpenLineage delivery failed unexpectedly")
+                    self._drop(event, f"unexpected {error.__class__.__name__}")
                 self._in_flight = None
 
     async def _deliver(self, session: aiohttp.ClientSession, event: dict[str, Any]) -> None:
         body = json.dumps(event, separators=(",", ":")).encode()
-        why = ""
+        why, attempts = "", 0
         for attempt in range(self.retry.retries + 1):
             if attempt:
                 if self._closing:  # no waiting for a backend that is away while stopping
                     break
                 self.counts[RETRIED] += 1
                 await asyncio.sleep(self.retry.delay(attempt))
+            attempts += 1
             try:
                 await self._post(session, body)
             except _RefusedError as refused:
@@ -196,18 +201,23 @@ class OpenLineageClient:
                 return
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 why = _reason(error)
-                logger.debug("OpenLineage event not delivered (attempt %d): %s", attempt + 1, why)
+                logger.debug("OpenLineage event not delivered (attempt %d): %s", attempts, why)
                 continue
             self.counts[SENT] += 1
             return
-        self._drop(event, f"{why}, after {self.retry.retries} retries")
+        self._drop(event, f"{why} ({attempts} attempts)")
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> None:
         headers = {"Content-Type": "application/json"}
-        async with session.post(self.url, data=body, headers=headers) as response:
+        # A redirect is not followed: the events go to the URL given and nowhere else.
+        async with session.post(
+            self.url, data=body, headers=headers, allow_redirects=False
+        ) as response:
             if response.status < 300:
                 return
-            text = (await response.text(errors="replace"))[:_SHOWN_BODY]
+            # Some of the answer, on one line: read no more of it than is shown.
+            shown = (await response.content.read(_SHOWN_BODY)).decode(errors="replace")
+            text = " ".join(shown.split())
             if response.status in RETRIED_STATUSES or response.status >= 500:
                 raise aiohttp.ClientResponseError(
                     response.request_info, (), status=response.status, message=text
