@@ -239,7 +239,7 @@ def test_a_sink_that_never_answers_well_costs_the_retries_then_a_counted_drop(
 
 
 def test_stopping_while_the_sink_is_away_ends_within_the_grace_and_counts_what_is_left() -> None:
-    events = _events(3)
+    *events, late = _events(4)
     slow = RetrySchedule(retries=10, first_seconds=5.0, max_seconds=5.0)
 
     async def scenario() -> None:
@@ -256,7 +256,7 @@ def test_stopping_while_the_sink_is_away_ends_within_the_grace_and_counts_what_i
         assert time.monotonic() - began < 2.0
         assert client.counts["dropped"] == 3
         assert client.counts["sent"] == 0
-        client.submit(events[0])  # after stopping: dropped, counted
+        client.submit(late)  # after stopping: dropped, counted
         assert client.counts["dropped"] == 4
 
     _run(scenario)
@@ -298,7 +298,11 @@ def test_an_event_that_cannot_be_sent_is_dropped_and_delivery_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     good = _events(2)
-    broken = {**good[0], "eventTime": datetime.now(UTC)}  # not JSON: a defect, not the sink's
+    broken = {  # not JSON: a defect, not the sink's
+        **good[0],
+        "run": {"runId": str(uuid.uuid4())},
+        "eventTime": datetime.now(UTC),
+    }
 
     async def scenario() -> None:
         async with running_sink(Sink()) as sink:

@@ -9,6 +9,7 @@ import asyncio
 import copy
 import json
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +72,7 @@ def _run(pipeline: str, outcome: RunOutcome) -> ObservedRun:
         product="orders",
         pipeline=pipeline,
         job_name=f"orders-{pipeline}-1",
-        job_uid="9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d",
+        job_uid=str(uuid.uuid5(uuid.NAMESPACE_URL, pipeline)),  # a run of each pipeline
         outcome=outcome,
         start_time=STARTED,
         completion_time=ENDED,

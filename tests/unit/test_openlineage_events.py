@@ -8,6 +8,7 @@ import asyncio
 import copy
 import json
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -491,12 +492,12 @@ def test_drops_past_ten_a_minute_are_logged_as_a_total_not_one_by_one(
     event = _event(*CASES["sql start"])
     client = OpenLineageClient("http://127.0.0.1:9", max_queue=1)  # never started: no delivery
     with caplog.at_level(logging.WARNING, "dataproduct_operator.openlineage.client"):
-        for _ in range(31):
-            client.submit(event)
+        for index in range(31):  # 31 runs' events: none a repeat of another
+            client.submit({**event, "run": {"runId": str(uuid.UUID(int=index + 1))}})
         assert client.counts["dropped"] == 30
         one_by_one = [r.getMessage() for r in caplog.records]
         assert len(one_by_one) == DROP_LOGS_PER_WINDOW
-        assert all("of job sales/orders/enrich (run 3f2c9f1e" in m for m in one_by_one)
+        assert all("of job sales/orders/enrich (run 00000000-" in m for m in one_by_one)
         asyncio.run(client.stop())
     assert client.counts["dropped"] == 31
     assert caplog.records[-1].getMessage() == (
@@ -542,3 +543,16 @@ def test_emit_new_runs_submits_the_events_the_previous_status_calls_for() -> Non
     assert asyncio.run(queued(_seen_as("Running"), _run(RunOutcome.FAILED))) == ["FAIL"]
     assert asyncio.run(queued(_seen_as(None), _run(RunOutcome.RUNNING))) == ["START"]
     assert emit_new_runs(None, _seen_as(None), [_run()]) == 0
+
+
+def test_an_event_of_a_run_and_type_already_taken_is_not_sent_again() -> None:
+    async def queued() -> list[tuple[str, bool]]:
+        client = OpenLineageClient("http://127.0.0.1:9")
+        start, complete = _event(*CASES["sql start"]), _event(*CASES["sql complete"])
+        taken = [client.submit(start), client.submit(start), client.submit(complete)]
+        # A status written late shows the run as new again: emitting again sends nothing.
+        again = emit_new_runs(client, _seen_as(None), [_run(RunOutcome.SUCCEEDED)])
+        assert again == 0
+        return list(zip([e["eventType"] for e in client._queue], taken, strict=False))
+
+    assert asyncio.run(queued()) == [("START", True), ("COMPLETE", False)]

@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_QUEUE = 1000
 STOP_GRACE_SECONDS = 5.0  # what stopping waits for the queue to drain, at most
+# The (runId, eventType) pairs remembered so as not to send an event twice: many more than the
+# runs that can start or end while one product's status is held.
+REMEMBERED_EVENTS = 10000
 # Drops logged one by one in a window; the rest are told as a total with the next warning.
 DROP_LOGS_PER_WINDOW = 10
 DROP_LOG_WINDOW_SECONDS = 60.0
@@ -107,6 +110,7 @@ class OpenLineageClient:
         self.max_queue = max_queue
         self.counts = dict.fromkeys(RESULTS, 0)
         self._queue: deque[dict[str, Any]] = deque()
+        self._taken: OrderedDict[tuple[str, str], None] = OrderedDict()  # (runId, eventType)
         self._waiting = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[str, Any] | None = None  # out of the queue, being delivered
@@ -117,16 +121,25 @@ class OpenLineageClient:
 
     # -- in ------------------------------------------------------------------------------------
 
-    def submit(self, event: dict[str, Any]) -> None:
+    def submit(self, event: dict[str, Any]) -> bool:
         """Queue ``event`` for delivery and return at once; when the queue is full, the oldest
-        queued event is dropped (counted and logged)."""
+        queued event is dropped (counted and logged). An event of a run and type this client
+        took before is not sent again (a status written late makes a run look new on each pass
+        until then); False for such a repeat."""
+        key = (str((event.get("run") or {}).get("runId")), str(event.get("eventType")))
+        if key in self._taken:
+            return False
+        self._taken[key] = None
+        if len(self._taken) > REMEMBERED_EVENTS:
+            self._taken.popitem(last=False)
         if self._closing:
             self._drop(event, "the operator is stopping")
-            return
+            return True
         if len(self._queue) >= self.max_queue:
             self._drop(self._queue.popleft(), f"the queue of {self.max_queue} events is full")
         self._queue.append(event)
         self._waiting.set()
+        return True
 
     @property
     def queued(self) -> int:
@@ -319,6 +332,5 @@ def _submit(
                 error,
             )
             continue
-        client.submit(event)
-        submitted += 1
+        submitted += client.submit(event)
     return submitted
