@@ -188,6 +188,31 @@ def _placement_checked(
     return node_selector or tolerations or runner_image
 
 
+def _openlineage_checked(check: Callable[[str], str], value: str | None) -> str | None:
+    """The option's value once the operator would accept it; else click's error with why."""
+    from dataproduct_operator.openlineage.endpoint import OpenLineageSettingError
+
+    if value is None:
+        return None
+    try:
+        check(value)
+    except OpenLineageSettingError as error:
+        raise click.BadParameter(str(error)) from None
+    return value
+
+
+def _openlineage_url(value: str | None) -> str | None:
+    from dataproduct_operator.openlineage.endpoint import check_url
+
+    return _openlineage_checked(check_url, value or None)
+
+
+def _openlineage_namespace(value: str) -> str:
+    from dataproduct_operator.openlineage.endpoint import check_namespace
+
+    return _openlineage_checked(check_namespace, value) or value
+
+
 _SHOW_DOMAIN_PRODUCTS = click.option(
     "--show-domain-products",
     is_flag=True,
@@ -374,6 +399,29 @@ def cluster_status(directory: Path) -> None:
     help="Who holds the Lease (default: $POD_NAME, else <hostname>_<random>). The same "
     "identity takes its Lease back at once after a restart: never give two live processes one.",
 )
+@click.option(
+    "--openlineage-url",
+    default=None,
+    metavar="URL",
+    callback=lambda _c, _p, value: _openlineage_url(value),
+    help="Send an OpenLineage run event (START, then COMPLETE or FAIL) for every pipeline run "
+    "to this http(s) URL, e.g. http://marquez:5000 (a URL without a path posts to "
+    "/api/v1/lineage; the chart's openlineage.url). Default: none are sent.",
+)
+@click.option(
+    "--openlineage-namespace",
+    default="dataproduct-operator",
+    show_default=True,
+    callback=lambda _c, _p, value: _openlineage_namespace(value),
+    help="The OpenLineage namespace of the operator's jobs (<namespace>/<product>/<pipeline>), "
+    "e.g. the cluster's name.",
+)
+@click.option(
+    "--openlineage-include-hidden",
+    is_flag=True,
+    help="Also report the runs of products whose discoverability is Hidden (by default their "
+    "names never leave the cluster).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(
     kubeconfig: Path | None,
@@ -400,6 +448,9 @@ def run(
     leader_election_namespace: str | None,
     lease_name: str,
     leader_election_identity: str | None,
+    openlineage_url: str | None,
+    openlineage_namespace: str,
+    openlineage_include_hidden: bool,
     verbose: bool,
 ) -> None:
     """Run the operator against the current cluster until interrupted."""
@@ -434,6 +485,9 @@ def run(
         leader_election_namespace=leader_election_namespace,
         lease_name=lease_name,
         lease_identity=leader_election_identity,
+        openlineage_url=openlineage_url,
+        openlineage_namespace=openlineage_namespace,
+        openlineage_include_hidden=openlineage_include_hidden,
     )
     asyncio.run(run_operator(config))
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from dataproduct_operator.catalog.limits import CatalogLimits
 from dataproduct_operator.constants import DEFAULT_ADMISSION_SLOTS
+from dataproduct_operator.openlineage.endpoint import DEFAULT_NAMESPACE as OPENLINEAGE_NAMESPACE
 from dataproduct_operator.specs.placement import PodPlacement
 
 
@@ -43,3 +44,7 @@ class OperatorConfig:
     leader_election_namespace: str | None = None  # None: the pod's namespace (see runtime.leader)
     lease_name: str = "dataproduct-operator"
     lease_identity: str | None = None  # None: $POD_NAME, else <hostname>_<random>
+    # Where OpenLineage run events go (None: nowhere) and the namespace of the operator's jobs
+    openlineage_url: str | None = None
+    openlineage_namespace: str = OPENLINEAGE_NAMESPACE
+    openlineage_include_hidden: bool = False  # Hidden products' runs are reported too

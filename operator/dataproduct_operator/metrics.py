@@ -5,8 +5,9 @@ drift loop last completed a pass; and per product: readiness, the last successfu
 failed pipeline run, and data staleness (seconds since the last successful run), computed at
 scrape time so it grows between reconciles as real staleness does; per MeshPolicy rule, how many
 products violate it; per DataStore, the statements its driver executed (reads, changes) and the
-most connections its pool held at once. A Hidden product is never named: its series carry its
-uid and its pipelines are one series (:mod:`~dataproduct_operator.api.metric_labels`).
+most connections its pool held at once; the OpenLineage run events sent, retried and dropped. A
+Hidden product is never named: its series carry its uid and its pipelines are one series
+(:mod:`~dataproduct_operator.api.metric_labels`).
 """
 
 from __future__ import annotations
@@ -207,6 +208,25 @@ class StoreStatements(Collector):
         yield from (statements, transactions, peak)
 
 
+class LineageDeliveries(Collector):
+    """OpenLineage events by what became of them: sent, retried (an attempt repeated) or
+    dropped (the queue full, the sink refusing, every retry failed); ``counts`` is asked at
+    scrape time."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        events = CounterMetricFamily(
+            "dataproduct_openlineage_events",
+            "OpenLineage run events by result (sent, retried, dropped)",
+            labels=["result"],
+        )
+        for result, count in sorted(self._counts().items()):
+            events.add_metric([result], count)
+        yield events
+
+
 class ProductHealth(Collector):
     """Per-product gauges from the last status the operator computed."""
 
@@ -392,6 +412,9 @@ class OperatorMetrics:
 
     def count_store_statements(self, counts: Callable[[], Mapping[str, StoreCounts]]) -> None:
         self.registry.register(StoreStatements(counts))
+
+    def count_lineage_events(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self.registry.register(LineageDeliveries(counts))
 
     def count_loop_passes(self, passes: Callable[[], dict[str, tuple[float | None, int]]]) -> None:
         self.registry.register(LoopHeartbeats(passes))

@@ -100,6 +100,31 @@ def test_operator_values_reach_the_command_line_the_cli_accepts(helm: HelmRunner
     )
 
 
+def test_openlineage_values_reach_the_command_line_and_a_bad_url_is_refused(
+    helm: HelmRunner,
+) -> None:
+    def operator_args(*values: str) -> list[str]:
+        (deployment,) = [d for d in _rendered(helm, *values) if d["kind"] == "Deployment"]
+        return list(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    assert not [a for a in operator_args() if "openlineage" in a]  # off by default
+    args = operator_args(
+        "--set", "openlineage.url=http://marquez.lineage:5000/api/v1/lineage?team=a&x=b",
+        "--set", "openlineage.namespace=k8s://prod-eu-1",
+        "--set", "openlineage.includeHidden=true",
+    )  # fmt: skip
+    context = run_command.make_context("run", args[1:])
+    assert context.params["openlineage_url"] == (
+        "http://marquez.lineage:5000/api/v1/lineage?team=a&x=b"
+    )
+    assert context.params["openlineage_namespace"] == "k8s://prod-eu-1"
+    assert context.params["openlineage_include_hidden"] is True
+    for bad in ("ftp://marquez:5000", "http://user:pw@marquez:5000"):
+        refused = helm("template", "x", str(CHART), "--set", f"openlineage.url={bad}", check=False)
+        assert refused.returncode != 0
+        assert "/openlineage/url" in refused.stderr
+
+
 def _rendered(helm: HelmRunner, *values: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(helm("template", "x", str(CHART), *values).stdout) if d]
 

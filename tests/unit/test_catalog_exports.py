@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from jsonschema import Draft7Validator, Draft201909Validator, Draft202012Validator, FormatChecker
+from jsonschema import Draft7Validator, Draft201909Validator, Draft202012Validator
 from jsonschema.protocols import Validator
 from open_data_contract_standard.model import OpenDataContractStandard
 from referencing import Registry, Resource
@@ -45,6 +43,7 @@ from dataproduct_operator.cli import main
 from dataproduct_operator.errors import UserError
 from tests.helpers import EXAMPLES, assert_golden, example_documents, example_product
 from tests.lineage_helpers import URI_CASES
+from tests.openlineage_schema import FORMATS
 
 SCHEMAS = Path(__file__).parent / "schemas"
 EVENT_TIME = "2024-05-01T12:00:00.000Z"
@@ -87,27 +86,6 @@ def _domain(name: str) -> DataDomain | None:
         if document["metadata"]["name"] == name:
             return DataDomain.from_object(document)
     return None
-
-
-def _format_checker() -> FormatChecker:
-    """jsonschema's checker, plus the formats it checks only with optional packages."""
-    checker = FormatChecker()
-
-    @checker.checks("date-time", raises=ValueError)
-    def is_date_time(value: object) -> bool:
-        return not isinstance(value, str) or ("T" in value and bool(datetime.fromisoformat(value)))
-
-    @checker.checks("uri")
-    def is_uri(value: object) -> bool:
-        if not isinstance(value, str):
-            return True
-        parts = urlsplit(value)
-        return bool(parts.scheme) and bool(parts.netloc or parts.path) and " " not in value
-
-    return checker
-
-
-FORMATS = _format_checker()
 
 
 def _load(path: Path) -> dict[str, Any]:

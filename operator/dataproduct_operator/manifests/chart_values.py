@@ -22,6 +22,12 @@ from dataproduct_operator.constants import (
 )
 from dataproduct_operator.manifests.crd import structural_schema
 from dataproduct_operator.manifests.policies import DEFAULT_ALLOWED_REGISTRIES
+from dataproduct_operator.openlineage.endpoint import DEFAULT_NAMESPACE as OPENLINEAGE_NAMESPACE
+from dataproduct_operator.openlineage.endpoint import (
+    MAX_NAMESPACE_LENGTH as MAX_OPENLINEAGE_NAMESPACE,
+)
+from dataproduct_operator.openlineage.endpoint import MAX_URL_LENGTH as MAX_OPENLINEAGE_URL
+from dataproduct_operator.openlineage.endpoint import NAMESPACE as OPENLINEAGE_NAMESPACE_PATTERN
 
 # A registry host and optional port; nothing else can reach the CEL it is written into.
 REGISTRY_HOST = r"^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$"
@@ -325,6 +331,34 @@ class Pipelines(_Values):
     )
 
 
+class OpenLineage(_Values):
+    """OpenLineage run events: START, then COMPLETE or FAIL, for every pipeline run the operator
+    observes (docs/pipelines.md, "OpenLineage run events")."""
+
+    url: str = Field(
+        default="",
+        max_length=MAX_OPENLINEAGE_URL,
+        pattern=r"^(https?://[^\s@#]+)?$",
+        description="Where the events go (`dpo run --openlineage-url`), e.g. "
+        "http://marquez.lineage:5000 (a URL without a path posts to /api/v1/lineage); http or "
+        "https, without credentials. Empty: no events are sent.",
+    )
+    namespace: str = Field(
+        default=OPENLINEAGE_NAMESPACE,
+        min_length=1,
+        max_length=MAX_OPENLINEAGE_NAMESPACE,
+        pattern=f"^{OPENLINEAGE_NAMESPACE_PATTERN.pattern}$",
+        description="The OpenLineage namespace of the operator's jobs "
+        "(<namespace>/<product>/<pipeline>), e.g. the cluster's name "
+        "(`dpo run --openlineage-namespace`).",
+    )
+    include_hidden: bool = Field(
+        default=False,
+        description="Also report the runs of Hidden products, naming them and their tables to "
+        "the lineage backend (`dpo run --openlineage-include-hidden`).",
+    )
+
+
 class LeaderElection(_Values):
     """Which replica reconciles: the holder of a coordination.k8s.io Lease."""
 
@@ -357,6 +391,7 @@ class ChartValues(_Values):
     )
     leader_election: LeaderElection = Field(default_factory=LeaderElection)
     pipelines: Pipelines = Field(default_factory=Pipelines)
+    openlineage: OpenLineage = Field(default_factory=OpenLineage)
     pod_disruption_budget: PodDisruptionBudget = Field(default_factory=PodDisruptionBudget)
     image_pull_secrets: list[FreeForm] = Field(
         default_factory=list, description="Secrets for pulling the image: [{name: ...}]."

@@ -67,6 +67,7 @@ from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.openlineage.client import OpenLineageClient
 from dataproduct_operator.reconcile.apply import (
     APPLY_CONCURRENCY,
     Applied,
@@ -220,6 +221,8 @@ class ProductContext:
     name_waits: NameWaits = field(default_factory=NameWaits)
     stores: StoreConnections | None = None  # None: store ports stay unplaced (no driver)
     placement: PodPlacement = ANYWHERE  # where pipeline pods run (--pipeline-node-selector)
+    # where the runs' OpenLineage events go (--openlineage-url); None: nowhere
+    lineage: OpenLineageClient | None = None
 
 
 def product_path(namespace: str, name: str) -> str:

@@ -37,6 +37,7 @@ from dataproduct_operator.k8s.identity import Identity
 from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.metrics import OperatorMetrics
+from dataproduct_operator.openlineage.client import OpenLineageClient
 from dataproduct_operator.reconcile.datadomain import DomainContext, reconcile_data_domain
 from dataproduct_operator.reconcile.dataproduct import (
     CHILD_KINDS,
@@ -102,6 +103,15 @@ class OperatorRuntime:
         self.mesh.on_rules_changed = self._rules_changed
         self.mesh.on_stores_changed = self._stores_changed
         self.store_connections = StoreConnections(client)
+        self.lineage = (
+            OpenLineageClient(
+                config.openlineage_url,
+                namespace=config.openlineage_namespace,
+                include_hidden=config.openlineage_include_hidden,
+            )
+            if config.openlineage_url
+            else None
+        )
         self.children = ChildCache(
             client,
             list(CHILD_KINDS),
@@ -139,6 +149,8 @@ class OperatorRuntime:
         self.metrics.count_policy_violations(self.mesh.violations.counts)
         self.metrics.count_loop_passes(self.loops.last_passes)
         self.metrics.count_store_statements(self.store_connections.counters)
+        if self.lineage is not None:
+            self.metrics.count_lineage_events(self.lineage.delivery_counts)
 
     def _controllers(self) -> tuple[Controller, Controller, Controller, Controller]:
         config, client, clock, mesh = self.config, self.client, self.clock, self.mesh
@@ -167,6 +179,7 @@ class OperatorRuntime:
             forget_health=self.metrics.health.forget,
             stores=self.store_connections,
             placement=config.pipeline_placement,
+            lineage=self.lineage,
         )
         self.name_waits = product_context.name_waits
         product_worker = DataProductWorker(product_context, clock)
@@ -336,6 +349,8 @@ class OperatorRuntime:
 
     def start(self, lease: LeaseSettings | None) -> None:
         """Start watching and working; with ``lease``, work only while leading."""
+        if self.lineage is not None:
+            self.lineage.start()
         self.mesh.start()
         self.children.start()
         self.volumes.start()
@@ -371,6 +386,8 @@ class OperatorRuntime:
         await self.volumes.stop()
         await self.mesh.stop()
         await self.store_connections.close()
+        if self.lineage is not None:  # last: the final reconciles' events get their chance
+            await self.lineage.stop()
 
     def health(self) -> tuple[bool, list[LoopHealth]]:
         """Whether this process leads, and its drift loops' health (a standby has none)."""

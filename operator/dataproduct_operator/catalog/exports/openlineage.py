@@ -127,7 +127,9 @@ def _jdbc_database(uri: str) -> str:
     return ""
 
 
-def _input_dataset(product: DataProduct, item: Input, upstream: EndpointLookup) -> dict[str, Any]:
+def input_dataset(product: DataProduct, item: Input, upstream: EndpointLookup) -> dict[str, Any]:
+    """The namespace and name of an input: its upstream's port, or the external source (the
+    run events of ``dataproduct_operator.openlineage`` name their inputs the same way)."""
     if item.data_product is not None:
         ref = item.data_product
         namespace = ref.namespace or product.namespace
@@ -176,7 +178,7 @@ def _job_event(
                 ),
             },
         },
-        "inputs": [_input_dataset(product, item, upstream) for item in product.spec.inputs],
+        "inputs": [input_dataset(product, item, upstream) for item in product.spec.inputs],
         "outputs": [_port_dataset(product, port) for port in product.spec.output_ports],
     }
 
