@@ -2,7 +2,9 @@
 status/health.py): an image pipeline's run report reaches ``lastRun`` and the port's health
 with the store's figures; a failed Error check turns DataHealthy False with the check named; an
 OOM-killed or timed-out run is said as such; and data turns Stale with no run happening, with
-the Events of each. The operator runs its pipelines on the real node (its placement flags)."""
+the Events of each; and each run's OpenLineage events (START, then COMPLETE or FAIL, valid
+against the spec) reach a sink on loopback. The operator runs its pipelines on the real node
+(its placement flags)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from dataproduct_operator.cluster.node_config import NODE_TYPE_LABEL, REAL_NODE_
 from dataproduct_operator.constants import ANNOTATION_RUN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from tests.helpers import wait_for
+from tests.lineage_sink import LineageSink
 from tests.products import OperatorProcess, condition, get_if_present, product_path, wait_ready
 from tests.stores import STORE
 
@@ -29,14 +32,26 @@ PLACEMENT = (
 
 
 @pytest.fixture(scope="module")
+def lineage_sink() -> Iterator[LineageSink]:
+    """An OpenLineage sink on loopback that validates every event it receives."""
+    sink = LineageSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
 def real_node_operator(
-    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, store: str
+    operator_kubeconfig: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    store: str,
+    lineage_sink: LineageSink,
 ) -> Iterator[OperatorProcess]:
-    """``dpo run`` placing every pipeline pod on the real node, with the module's store."""
+    """``dpo run`` placing every pipeline pod on the real node, with the module's store, sending
+    its runs' OpenLineage events to the module's sink."""
     process = OperatorProcess(
         operator_kubeconfig,
         tmp_path_factory.mktemp("operator") / "operator.log",
-        extra=PLACEMENT,
+        extra=(*PLACEMENT, "--openlineage-url", lineage_sink.url, "--openlineage-namespace", "it"),
     )
     yield process
     process.stop()
@@ -116,7 +131,10 @@ def events(kube: BlockingClient, namespace: str, name: str) -> dict[str, list[st
 
 
 def test_a_report_reaches_the_status_and_the_data_turns_stale_with_no_run(
-    kube: BlockingClient, domain: str, real_node_operator: OperatorProcess
+    kube: BlockingClient,
+    domain: str,
+    real_node_operator: OperatorProcess,
+    lineage_sink: LineageSink,
 ) -> None:
     kube.create(
         f"/apis/datamesh.dev/v1alpha1/namespaces/{domain}/dataproducts",
@@ -138,6 +156,17 @@ def test_a_report_reaches_the_status_and_the_data_turns_stale_with_no_run(
     assert (health["freshness"], health["checks"]) == ("Met", "Passing")
     assert (condition(found, "DataHealthy") or {}).get("status") == "True"
     assert "enough" in " ".join(events(kube, domain, "daily").get("QualityCheckFailed", []))
+    # The run's OpenLineage events, valid, once each: its table, rows and checks.
+    start, complete = lineage_sink.wait_for_events(f"{domain}/daily/build", ["START", "COMPLETE"])
+    assert lineage_sink.errors == []
+    assert start["run"]["runId"] == complete["run"]["runId"]
+    (table,) = complete["outputs"]
+    endpoint = found["status"]["outputPorts"][0]["endpoint"]
+    assert table["name"] == f"{endpoint['database']}.{endpoint['schema']}.{endpoint['table']}"
+    assert table["outputFacets"]["outputStatistics"]["rowCount"] == 7
+    assertions = table["facets"]["dataQualityAssertions"]["assertions"]
+    assert {(a["name"], a["success"]) for a in assertions} == {
+        ("positive", True), ("enough", False)}  # fmt: skip
 
     def stale() -> dict[str, Any] | None:
         now = get_if_present(kube, product_path(domain, "daily")) or {}
@@ -151,7 +180,10 @@ def test_a_report_reaches_the_status_and_the_data_turns_stale_with_no_run(
 
 
 def test_a_failed_error_check_an_oom_kill_and_a_deadline_are_reported_as_such(
-    kube: BlockingClient, domain: str, real_node_operator: OperatorProcess
+    kube: BlockingClient,
+    domain: str,
+    real_node_operator: OperatorProcess,
+    lineage_sink: LineageSink,
 ) -> None:
     products = f"/apis/datamesh.dev/v1alpha1/namespaces/{domain}/dataproducts"
     kube.create(products, product(domain, "gate", reporting(FAILED_CHECK, exit_code=1)))
@@ -178,3 +210,9 @@ def test_a_failed_error_check_an_oom_kill_and_a_deadline_are_reported_as_such(
     assert slow_run["result"] == "Failed" and slow_run["message"].startswith("DeadlineExceeded")
     healthy = condition(slow, "DataHealthy") or {}
     assert (healthy.get("status"), healthy.get("reason")) == ("False", "RunsFailing")
+    # Each failure reaches the lineage sink as a FAIL event saying why, as the status does.
+    for name, why in (("gate", "check(s) failed: positive"), ("hog", "OOMKilled"),
+                      ("slow", "DeadlineExceeded")):  # fmt: skip
+        *_, failed = lineage_sink.wait_for_events(f"{domain}/{name}/build", ["START", "FAIL"])
+        assert why in failed["run"]["facets"]["errorMessage"]["message"]
+    assert lineage_sink.errors == []

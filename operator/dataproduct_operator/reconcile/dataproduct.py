@@ -67,7 +67,7 @@ from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
-from dataproduct_operator.openlineage.client import OpenLineageClient
+from dataproduct_operator.openlineage.client import OpenLineageClient, emit_new_runs
 from dataproduct_operator.reconcile.apply import (
     APPLY_CONCURRENCY,
     Applied,
@@ -885,6 +885,8 @@ async def reconcile_data_product(
     if converged is not None:
         runs = converged.runs
     notes += health_notes(product.status, status, runs)
+    # The runs' OpenLineage events, judged against the status as it was (queued: never waits).
+    emit_new_runs(ctx.lineage, product, runs)
     recheck = next_health_check(product, status, parse_time(now) or datetime.now(UTC))
     follow_ups = _follow_ups(ctx, body, product, status, violations)
     follow_ups += _consumers_to_wire(product, status)
