@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client import generate_latest
 
-from dataproduct_operator.api.dataproduct import DataProduct
+from dataproduct_operator.api.dataproduct import DataProduct, PortEndpoint
 from dataproduct_operator.catalog.exports.common import endpoints_of
 from dataproduct_operator.catalog.exports.openlineage import build_openlineage
 from dataproduct_operator.cli import main
@@ -41,6 +41,7 @@ from dataproduct_operator.openlineage.events import (
     MAX_ERROR_MESSAGE,
     EventType,
     build_run_event,
+    input_endpoints,
     run_transitions,
     transitions_since_status,
 )
@@ -49,6 +50,7 @@ from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
 from dataproduct_operator.runtime.kinds import DataProductWorker
 from dataproduct_operator.runtime.operator import OperatorRuntime
 from dataproduct_operator.status.runs import ObservedRun, RunOutcome
+from dataproduct_operator.status.stores import InputCheck
 from tests.helpers import example_product
 from tests.openlineage_schema import core, facet_schemas, run_event_errors
 
@@ -556,3 +558,21 @@ def test_an_event_of_a_run_and_type_already_taken_is_not_sent_again() -> None:
         return list(zip([e["eventType"] for e in client._queue], taken, strict=False))
 
     assert asyncio.run(queued()) == [("START", True), ("COMPLETE", False)]
+
+
+def test_an_input_from_another_product_is_named_by_the_table_its_check_found() -> None:
+    customers = PortEndpoint.model_validate(CUSTOMERS_TABLE)
+    checks = [
+        InputCheck("customers", "InputsAvailable", "", "crm_customers.customers_v1", "s", customers)
+    ]
+    upstream = input_endpoints(_product(), checks)
+    assert upstream("crm", "customers", "customers-v1") == customers
+    assert upstream("crm", "customers", "other") is None
+    event = build_run_event(
+        _product(), _run(), EventType.COMPLETE, namespace_for_jobs=NAMESPACE, upstream=upstream
+    )
+    assert ("postgres://10.0.0.7:5432", "datamesh.crm_customers.customers_v1") in [
+        (d["namespace"], d["name"]) for d in event["inputs"]
+    ]
+    not_ready = input_endpoints(_product(), [InputCheck("customers", "AccessNotGranted", "x")])
+    assert not_ready("crm", "customers", "customers-v1") is None

@@ -54,6 +54,7 @@ from dataproduct_operator.catalog.exports.openlineage import (
 )
 from dataproduct_operator.runner.report import CheckResult, RunReport
 from dataproduct_operator.status.runs import ObservedRun, RunOutcome
+from dataproduct_operator.status.stores import InputCheck
 
 # The versions of the spec and of the facets the events follow: the $ids of the schemas the
 # tests validate every event against (tests/schemas/openlineage-run/README.md says where from).
@@ -194,6 +195,18 @@ def transitions_since_status(
         except ValueError:  # NeverRun: the status has not seen it
             continue
     return run_transitions(previous, runs)
+
+
+def input_endpoints(product: DataProduct, checks: Iterable[InputCheck]) -> EndpointLookup:
+    """The endpoints of the upstream ports ``product`` reads, from the checks of its inputs
+    (those ready name the upstream's table): how its events name those inputs as tables."""
+    by_input = {check.name: check.endpoint for check in checks if check.endpoint is not None}
+    found = {}
+    for item in product.spec.inputs:
+        ref, endpoint = item.data_product, by_input.get(item.name)
+        if ref is not None and endpoint is not None:
+            found[(ref.namespace or product.namespace, ref.name, ref.port)] = endpoint
+    return lambda namespace, name, port: found.get((namespace, name, port))
 
 
 def timestamp(moment: datetime) -> str:

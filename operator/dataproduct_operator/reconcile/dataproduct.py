@@ -68,6 +68,7 @@ from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.openlineage.client import OpenLineageClient, emit_new_runs
+from dataproduct_operator.openlineage.events import input_endpoints
 from dataproduct_operator.reconcile.apply import (
     APPLY_CONCURRENCY,
     Applied,
@@ -852,6 +853,7 @@ async def reconcile_data_product(
     volume_work = False
     stores: StoreWork | None = None
     runs: tuple[ObservedRun, ...] = ()
+    inputs: list[InputCheck] | None = None
     if want & Want.RECONCILE:
         drift = bool(want & Want.DRIFT)
         stores = await _converge_stores(ctx, product, now=now)
@@ -885,8 +887,7 @@ async def reconcile_data_product(
     if converged is not None:
         runs = converged.runs
     notes += health_notes(product.status, status, runs)
-    # The runs' OpenLineage events, judged against the status as it was (queued: never waits).
-    emit_new_runs(ctx.lineage, product, runs)
+    await _send_run_events(ctx, product, runs, inputs)
     recheck = next_health_check(product, status, parse_time(now) or datetime.now(UTC))
     follow_ups = _follow_ups(ctx, body, product, status, violations)
     follow_ups += _consumers_to_wire(product, status)
@@ -916,6 +917,21 @@ async def reconcile_data_product(
         look_again_after=None if volume_work else recheck,
         follow_ups=tuple(follow_ups),
     )
+
+
+async def _send_run_events(
+    ctx: ProductContext,
+    product: DataProduct,
+    runs: tuple[ObservedRun, ...],
+    inputs: list[InputCheck] | None,
+) -> None:
+    """The runs' OpenLineage events, judged against the status as it was (queued: never
+    waits); the inputs from other products named as their tables (checked again only when a
+    refresh did not)."""
+    if ctx.lineage is None or not runs:
+        return
+    checks = inputs if inputs is not None else await check_product_inputs(ctx, product)
+    emit_new_runs(ctx.lineage, product, runs, upstream=input_endpoints(product, checks))
 
 
 async def _converge_stores(ctx: ProductContext, product: DataProduct, *, now: str) -> StoreWork:

@@ -18,6 +18,7 @@ from dataproduct_operator.api.dataproduct import (
     DataProduct,
     DataProductRef,
     Input,
+    PortEndpoint,
     PortStatus,
     ReaderKind,
 )
@@ -73,13 +74,15 @@ def readers_outside_mesh_message(readers: tuple[str, ...]) -> str:
 @dataclass(frozen=True)
 class InputCheck:
     """One input of another product: ready (the ``table`` to read, ``schema.table``, and the
-    reader ``secret`` in this namespace) or why not."""
+    reader ``secret`` in this namespace; the upstream port's whole ``endpoint``, which names it
+    in lineage) or why not."""
 
     name: str
     reason: str
     message: str
     table: str | None = None
     secret: str | None = None
+    endpoint: PortEndpoint | None = None
 
     @property
     def ready(self) -> bool:
@@ -151,7 +154,7 @@ def check_input(
     endpoint = port.endpoint
     secret = reader_secret_name(endpoint.store, account)
     table = f"{endpoint.schema_}.{endpoint.table}"
-    return InputCheck(source.name, Reason.INPUTS_AVAILABLE, "", table, secret)
+    return InputCheck(source.name, Reason.INPUTS_AVAILABLE, "", table, secret, endpoint)
 
 
 def check_inputs(
