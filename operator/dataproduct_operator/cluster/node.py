@@ -1,16 +1,19 @@
 """The local cluster's real node: prerequisites, start, and a teardown that leaves nothing
 behind (layer ``cluster``, imperative). Files and commands come from :mod:`.node_config`.
 
-Start: the node's directories and files, its cgroup root in every cgroup hierarchy, containerd
-(waited for on its socket), the images of :mod:`.images` imported into it, then the kubelet,
-waited for until the Node ``localhost`` is Ready.
+Start: first the pods' bridge with its gateway address (:func:`create_bridge`: before
+PostgreSQL starts, so the server can listen there) and the nftables rules that keep that
+address to the pods and the machine; then the node's directories and files, its cgroup root in
+every cgroup hierarchy, containerd (waited for on its socket), the images of :mod:`.images`
+imported into it, then the kubelet, waited for until the Node ``localhost`` is Ready.
 
 Teardown (``dpo cluster down``, and again at the next ``up`` in case the last one was
 SIGKILLed), each step safe to repeat and to find nothing: the kubelet stopped first (it would
 start containers again); every process in the node's cgroups and every containerd shim serving
 its socket killed (shims outlive containerd); containerd stopped; every mount under the node's
 directories unmounted (the kubelet bind-mounts its root, pods mount volumes and network
-namespaces); the bridge deleted; the cgroup directories removed; the runtime directory removed.
+namespaces); the bridge and the nftables table deleted; the cgroup directories removed; the
+runtime directory removed.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ from dataproduct_operator.cluster.node_config import (
     REAL_NODE_NAME,
     NodeLayout,
     NodeSettings,
+    bridge_commands,
     cni_config,
     containerd_command,
     containerd_config,
+    guard_ruleset,
+    guard_table,
     kubelet_command,
     kubelet_config_yaml,
 )
@@ -98,7 +104,7 @@ def problems(layout: NodeLayout) -> list[Problem]:
         cgroups = []
     if not cgroups:
         found.append(Problem("no cgroup hierarchy is mounted", "mount cgroups (cgroup2 or v1)"))
-    commands = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip")
+    commands = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "nft")
     missing = [name for name in commands if shutil.which(name) is None]
     missing += [
         f"{CNI_BIN_DIR}/{plugin}"
@@ -106,7 +112,10 @@ def problems(layout: NodeLayout) -> list[Problem]:
         if not (CNI_BIN_DIR / plugin).is_file()
     ]
     if missing:
-        fix = f"run `make tools` (as root it installs Debian's {DEBIAN_PACKAGES} and iproute2)"
+        fix = (
+            f"run `make tools` (as root it installs Debian's {DEBIAN_PACKAGES}, iproute2 and "
+            "nftables)"
+        )
         found.append(Problem(f"{', '.join(missing)} missing", fix))
     if find_binary(KUBELET, binary_source()) is None:
         found.append(Problem("the kubelet is not built", "run `make tools`"))
@@ -152,22 +161,48 @@ def issue_certificates(authority: pki.CertificateAuthority, directory: Path) -> 
     return NodeCertificates(cert, key, client)
 
 
+def _run_ip(*arguments: str) -> None:
+    command = [_program("ip"), *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise ComponentStartError(f"{' '.join(command)}: {done.stderr.strip() or done.stdout}")
+
+
+def create_bridge(layout: NodeLayout, subnet: str) -> None:
+    """The pods' bridge with the gateway's address, and the rules that keep that address to
+    the pods and the machine (see :func:`node_config.guard_ruleset`). Run after a teardown."""
+    for arguments in bridge_commands(layout, subnet):
+        _run_ip(*arguments)
+    done = subprocess.run(
+        [_program("nft"), "-f", "-"],
+        input=guard_ruleset(layout, subnet),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ComponentStartError(f"nft -f (table {guard_table(layout)}): {done.stderr.strip()}")
+
+
 def prepare(
     layout: NodeLayout,
     certificates: NodeCertificates,
     *,
+    subnet: str,
     server: str,
     ca_pem: bytes,
     ca_file: Path,
     ports: tuple[int, int],
 ) -> NodeSettings:
-    """The node's directories, files and cgroup root; its settings."""
-    teardown(layout)  # what a SIGKILLed cluster in this directory left
+    """The node's directories, files and cgroup root; its settings. The bridge of ``subnet``
+    exists already (:func:`create_bridge`), and what a SIGKILLed cluster in this directory left
+    was torn down before it was made."""
     for directory in (layout.directory, layout.runtime, layout.data, layout.cni_config_dir):
         directory.mkdir(parents=True, exist_ok=True)
     settings = NodeSettings(
         pause_image=images.image_spec("pause").ref,
-        subnet=choose_subnet(layout),
+        subnet=subnet,
         kubelet_port=ports[0],
         kubelet_healthz_port=ports[1],
         ca_file=ca_file,
@@ -344,6 +379,9 @@ def teardown(layout: NodeLayout, components: Iterable[ComponentProcess] = ()) ->
     if Path(f"/sys/class/net/{layout.bridge}").exists():
         subprocess.run([_program("ip"), "link", "delete", layout.bridge], capture_output=True,
                        check=False)  # fmt: skip
+    if shutil.which("nft"):
+        subprocess.run([_program("nft"), "delete", "table", "inet", guard_table(layout)],
+                       capture_output=True, check=False)  # fmt: skip
     _remove_cgroups(layout)
     for directory in (layout.runtime, layout.data, layout.directory):
         shutil.rmtree(directory, ignore_errors=True)
