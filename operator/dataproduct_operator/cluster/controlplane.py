@@ -393,6 +393,7 @@ def _start_node(
         "cgroupRoot": node_layout.cgroup_root,
     }
     commands = node.commands(node_layout)
+    node.plant_images(node_layout, out)
     starter.start(node.CONTAINERD, commands[node.CONTAINERD])
     step(node.CONTAINERD, "containerd's socket", node.containerd_ready(node_layout), t)
     node.import_images(node_layout, out)

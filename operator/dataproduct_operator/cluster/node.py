@@ -4,8 +4,10 @@ behind (layer ``cluster``, imperative). Files and commands come from :mod:`.node
 Start: first the pods' bridge with its gateway address (:func:`create_bridge`: before
 PostgreSQL starts, so the server can listen there) and the nftables rules that keep that
 address to the pods and the machine; then the node's directories and files, its cgroup root in
-every cgroup hierarchy, containerd (waited for on its socket), the images of :mod:`.images`
-imported into it, then the kubelet, waited for until the Node ``localhost`` is Ready.
+every cgroup hierarchy, containerd's root planted with the node's images (:mod:`.node_images`:
+imported once per machine and set of images, hard-linked into each node), containerd (waited
+for on its socket; what the seed lacked imported), then the kubelet, waited for until the Node
+``localhost`` is Ready.
 
 Teardown (``dpo cluster down``, and again at the next ``up`` in case the last one was
 SIGKILLed), each step safe to repeat and to find nothing: the kubelet stopped first (it would
@@ -31,7 +33,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
 
-from dataproduct_operator.cluster import images, pki
+from dataproduct_operator.cluster import images, node_images, pki
 from dataproduct_operator.cluster.node_config import (
     CNI_BIN_DIR,
     REAL_NODE_NAME,
@@ -58,9 +60,9 @@ SUBNET_PREFIX = "10.89"
 NODE_USER = f"system:node:{REAL_NODE_NAME}"
 DEBIAN_PACKAGES = "containerd runc containernetworking-plugins"
 KILL_WAIT_SECONDS = 10.0
-# What the node's pods run: the sandbox, and the toolbox of shell pipelines. (The operator's
-# image runs nowhere on it; importing an image of 300 MB costs 5 to 17 s at every start.)
-NODE_IMAGES = ("pause", "toolbox")
+# What the node's pods run: the sandbox, the toolbox of shell pipelines, the runner of sql
+# pipelines. (The operator's image runs nowhere on it.)
+NODE_IMAGES = ("pause", "toolbox", "runner")
 
 
 class NodeMode(StrEnum):
@@ -252,15 +254,35 @@ def containerd_ready(layout: NodeLayout) -> Callable[[], bool]:
     return check
 
 
+def _node_archives() -> list[Path]:
+    """The archives of the images the node's pods run (:data:`NODE_IMAGES`, those built)."""
+    return [images.image_spec(name).archive for name in NODE_IMAGES if images.built(name)]
+
+
+def plant_images(layout: NodeLayout, out: TextIO) -> None:
+    """containerd's root (before it starts) planted with the seed of the node's images; when
+    that cannot be done, containerd starts empty and :func:`import_images` imports them all."""
+    started = time.monotonic()
+    try:
+        seed = node_images.ensure_seed(
+            _node_archives(), Path(_program("containerd")), Path(_program("ctr"))
+        )
+        node_images.plant(seed, layout.containerd_root)
+    except (OSError, ComponentStartError, subprocess.TimeoutExpired) as error:
+        print(f"  {'images':<24} not planted ({error}): importing them", file=out, flush=True)
+        return
+    print(f"  {'images':<24} planted in {time.monotonic() - started:4.1f}s", file=out, flush=True)
+
+
 def import_images(layout: NodeLayout, out: TextIO) -> list[str]:
     """The images pods of the node run (:data:`NODE_IMAGES`, those built) imported into its
-    containerd; their refs."""
-    built = [images.image_spec(name) for name in NODE_IMAGES if images.built(name)]
-    images.import_images(
-        Path(_program("ctr")), layout.containerd_socket, [spec.archive for spec in built]
-    )
-    refs = [spec.ref for spec in built]
-    print(f"  {'images':<24} {', '.join(refs)}", file=out, flush=True)
+    containerd, but those its planted root holds already; their refs."""
+    archives = _node_archives()
+    started = time.monotonic()
+    result = images.import_images(Path(_program("ctr")), layout.containerd_socket, archives)
+    refs = [*result.present, *result.imported]
+    took = f"imported in {time.monotonic() - started:4.1f}s: " if result.imported else ""
+    print(f"  {'images':<24} {took}{', '.join(refs)}", file=out, flush=True)
     return refs
 
 
