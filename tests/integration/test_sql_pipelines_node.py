@@ -21,6 +21,7 @@ from dataproduct_operator.api.kinds import API_VERSION
 from dataproduct_operator.api.naming import run_job_name
 from dataproduct_operator.cluster import images
 from dataproduct_operator.cluster.controlplane import ClusterInfo
+from dataproduct_operator.cluster.node import NODE_IMAGES
 from dataproduct_operator.cluster.node_config import REAL_NODE_NAME
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.constants import ANNOTATION_RUN
@@ -209,6 +210,9 @@ def node_mesh(
     postgres: LocalPostgres,
 ) -> Iterator[NodeMesh]:
     assert control_plane.real_node == REAL_NODE_NAME
+    # Without it every run would wait for an image nothing can pull: say so at once.
+    runner = images.image_spec("runner").ref
+    assert runner in _node_images(kube), f"no {runner} on the real node: run `make images`"
     suffix = secrets.token_hex(3)
     domain, upstream = namespace_name(f"sql-node-{suffix}"), namespace_name(f"crm-{suffix}")
     shop = f"t_shop_{suffix}"
@@ -245,6 +249,11 @@ def node_mesh(
         superuser_sql(postgres, f"DROP ROLE {reader}")
 
 
+def _node_images(kube: BlockingClient) -> set[str]:
+    node = kube.get(f"/api/v1/nodes/{REAL_NODE_NAME}")
+    return {name for image in node["status"].get("images", []) for name in image["names"]}
+
+
 def _replace(mesh: NodeMesh) -> Run:
     """A Replace run with no declared checks, which must succeed: the known starting rows."""
     mesh.set_checks([])
@@ -253,10 +262,11 @@ def _replace(mesh: NodeMesh) -> Run:
     return done
 
 
-def test_the_runner_image_is_on_the_real_node(node_mesh: NodeMesh, kube: BlockingClient) -> None:
-    node = kube.get(f"/api/v1/nodes/{REAL_NODE_NAME}")
-    names = {name for image in node["status"].get("images", []) for name in image["names"]}
-    assert images.image_spec("runner").ref in names, "run `make images`: no runner image"
+def test_the_real_node_holds_the_images_its_pods_run_planted_from_the_seed(
+    node_mesh: NodeMesh, kube: BlockingClient
+) -> None:
+    wanted = {images.image_spec(name).ref for name in NODE_IMAGES}
+    assert wanted <= _node_images(kube)
 
 
 def test_a_run_joins_an_upstream_product_and_an_external_table_and_a_reader_selects_it(
