@@ -43,11 +43,13 @@ from tests.clusters import (
     helm_environment,
     install_release,
     namespace_name,
+    real_node_placement,
     run_kubectl,
     run_tool,
     write_service_account_kubeconfig,
 )
 from tests.helpers import wait_for
+from tests.lineage_sink import LineageSink
 from tests.products import OperatorProcess, delete_if_present
 
 
@@ -247,6 +249,33 @@ def operator(
     """``dpo run`` as a separate process for the tests of this module."""
     process = OperatorProcess(
         operator_kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log"
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def lineage_sink() -> Iterator[LineageSink]:
+    """An OpenLineage sink on loopback that validates every event it receives (the module's
+    ``node_operator`` sends its runs' events there)."""
+    sink = LineageSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
+def node_operator(
+    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, lineage_sink: LineageSink
+) -> Iterator[OperatorProcess]:
+    """``dpo run`` for the tests of this module with every pipeline pod placed on the real node
+    and sql pipelines run by the runner image there (:func:`tests.clusters.real_node_placement`):
+    runs really happen, their pods' reports and logs are real; their OpenLineage events go to
+    the module's ``lineage_sink``."""
+    lineage = ("--openlineage-url", lineage_sink.url, "--openlineage-namespace", "tests")
+    process = OperatorProcess(
+        operator_kubeconfig,
+        tmp_path_factory.mktemp("node-operator") / "operator.log",
+        extra=(*real_node_placement(), *lineage),
     )
     yield process
     process.stop()

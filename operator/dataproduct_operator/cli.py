@@ -257,6 +257,12 @@ def cluster_up(directory: Path, timeout: float, node_mode: str) -> None:
         f"{directory / 'logs' / 'postgres.log'})",
         err=True,
     )
+    if database.pod_host:
+        click.echo(
+            f"  the real node's pods reach it at {database.pod_host}:{database.port} "
+            "(the DataStore's host)",
+            err=True,
+        )
     click.echo(f"  stop: dpo cluster down --dir {directory}", err=True)
 
 

@@ -81,6 +81,7 @@ def _product(*, hidden: bool = False) -> DataProduct:
     orders-v1, which has declared checks and a table) beside its image pipelines."""
     document = copy.deepcopy(example_product())
     spec = document["spec"]
+    spec["inputs"][0]["external"]["table"] = "public.orders"  # a sql pipeline reads it
     spec["outputPorts"][0]["checks"] = CHECKS
     spec["pipelines"].append(
         {
