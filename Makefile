@@ -189,6 +189,10 @@ bench: venv tools ## Mesh-scale benchmark on its own control plane: N products (
 bench-stores: venv tools ## Store benchmark on its own control plane and PostgreSQL: N products (default 50) with 2 PostgreSQL ports and 3 readers: T_op/T_raw, statements per product, peak connections, idle drift statements, create->Ready p50
 	$(BIN)/python -m benchmarks.stores --n $(N) --command "make bench-stores N=$(N)"
 
+.PHONY: bench-runs
+bench-runs: venv tools images ## Runs benchmark on its own control plane with the real node: N products (default 50) with an on-demand sql pipeline over a seeded source: runs per minute, request->result p50/p95, operator API writes per run
+	$(BIN)/python -m benchmarks.runs --n $(N) --command "make bench-runs N=$(N)"
+
 ROWS ?= 1000000
 
 .PHONY: bench-runner

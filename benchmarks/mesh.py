@@ -147,6 +147,7 @@ class OperatorRun:
     process: subprocess.Popen[bytes] | None = None
     metrics_port: int = 0
     catalog_port: int = 0
+    extra: tuple[str, ...] = ()  # more options of ``dpo run``
 
     def start(self) -> None:
         self.metrics_port = _free_port()
@@ -162,6 +163,7 @@ class OperatorRun:
                     # As the chart runs it: the catalog served from the operator's process.
                     f"--catalog-port={self.catalog_port}", "--catalog-host=127.0.0.1",
                     *(f"--namespace={namespace}" for namespace in self.namespaces),
+                    *self.extra,
                 ],
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -272,7 +274,7 @@ def wait_all_ready(
         summaries = products.summaries(wanted)
         return sum(
             1
-            for key, (generation, is_ready) in summaries.items()
+            for key, (generation, is_ready, *_) in summaries.items()
             if is_ready and generation >= at_least.get(key, 0)
         )
 

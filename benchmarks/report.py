@@ -6,6 +6,10 @@ section of the page between markers of their own, so neither run overwrites the 
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +184,53 @@ def update_docs(
     before, _, rest = text.partition(start)
     _, _, after = rest.partition(end)
     path.write_text(before + section + after)
+
+
+def publish(
+    figures: dict[str, Any],
+    rows: tuple[Row, ...],
+    *,
+    name: str,
+    results_dir: Path,
+    docs: Path,
+    markers: tuple[str, str],
+    heading: str,
+) -> Path:
+    """Print the table and the JSON line, write ``<results_dir>/<name>-<date>.json`` and the
+    section between ``markers`` of ``docs``; the JSON file's path."""
+    print(render_table(figures, rows))
+    print(json.dumps(figures))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{name}-{figures['date'].replace(':', '-')}.json"
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    section = render_markdown(figures, rows, markers=markers)
+    update_docs(docs, figures, section, markers=markers, heading=heading)
+    return path
+
+
+def run_and_publish(
+    args: Any,
+    run: Callable[[Any], dict[str, Any]],
+    rows: tuple[Row, ...],
+    *,
+    name: str,
+    markers: tuple[str, str],
+    heading: str,
+) -> int:
+    """A benchmark's ``main``: run it (``args.operator_log`` emptied first), time it, and
+    :func:`publish` its figures; the exit code."""
+    args.operator_log.unlink(missing_ok=True)
+    started = time.monotonic()
+    figures = run(args)
+    figures["duration_s"] = round(time.monotonic() - started, 1)
+    path = publish(
+        figures,
+        rows,
+        name=name,
+        results_dir=args.results_dir,
+        docs=args.docs,
+        markers=markers,
+        heading=heading,
+    )
+    print(f"Wrote {path} and {args.docs}", file=sys.stderr, flush=True)
+    return 0

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import statistics
 import sys
@@ -68,7 +67,7 @@ from benchmarks.mesh import (
     wait_all_ready,
     wait_until,
 )
-from benchmarks.report import render_markdown, render_table, update_docs
+from benchmarks.report import run_and_publish
 from benchmarks.setup import Identity, create_identities
 from benchmarks.watching import WatchedCollection
 from dataproduct_operator.api.dataproduct import DataProduct, PortEndpoint, ReaderKind
@@ -701,20 +700,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    args.operator_log.unlink(missing_ok=True)
-    started = time.monotonic()
-    figures = run_benchmark(args)
-    figures["duration_s"] = round(time.monotonic() - started, 1)
-    print(render_table(figures, ROWS))
-    print(json.dumps(figures))
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    path = args.results_dir / f"stores-{figures['date'].replace(':', '-')}.json"
-    path.write_text(json.dumps(figures, indent=2) + "\n")
-    section = render_markdown(figures, ROWS, markers=MARKERS)
-    update_docs(args.docs, figures, section, markers=MARKERS, heading="Stores: latest run")
-    log(f"Wrote {path} and {args.docs}")
-    return 0
+    return run_and_publish(
+        parse_args(argv), run_benchmark, ROWS, name="stores", markers=MARKERS,
+        heading="Stores: latest run",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchmarks.catalog import KEYS as CATALOG_KEYS
 from benchmarks.mesh import KEYS
+from benchmarks.runs import KEYS as RUNS_KEYS
 from benchmarks.stores import KEYS as STORES_KEYS
 from benchmarks.stores import POOL
 from tests.helpers import REPO
@@ -149,3 +150,23 @@ def test_store_benchmark_measures_and_reports_every_figure(tmp_path: Path) -> No
     assert text.startswith(HAND_WRITTEN)
     assert "$ make bench-stores N=5" in text
     assert f"| products (2 PostgreSQL ports, 3 ServiceAccount readers each) | {N} |" in text
+
+
+def test_runs_benchmark_runs_every_pipeline_on_the_real_node_and_reports(tmp_path: Path) -> None:
+    result, docs = run_benchmark(
+        "benchmarks.runs", tmp_path, "--source-rows=100",
+        f"--operator-log={tmp_path / 'operator.log'}", "--command=make bench-runs N=5",
+        timeout=600,
+    )  # fmt: skip
+
+    (written,) = (tmp_path / "results").glob("runs-*.json")
+    figures = json.loads(written.read_text())
+    assert set(RUNS_KEYS) <= set(figures)
+    assert (figures["n"], figures["failed_runs"], figures["rows_per_run"]) == (N, 0, [100])
+    for key in ("runs_per_minute", "p50_run_s", "p95_run_s", "writes_per_run"):
+        assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
+    assert figures["p50_run_s"] <= figures["p95_run_s"] <= figures["max_run_s"]
+    text = docs.read_text()
+    assert text.startswith(HAND_WRITTEN)
+    assert "$ make bench-runs N=5" in text
+    assert "runs completed per minute" in result.stdout
