@@ -74,15 +74,15 @@ sbom: venv ## Write the CycloneDX SBOM of requirements/runtime.lock (what the im
 tools: venv postgres node-packages ## Build the control-plane binaries (etcd, kube-*, kwok, kubelet, kubectl, helm) if missing; install PostgreSQL and the real node's runtime if missing
 	$(DPO) tools build
 
-# The real node's container runtime: containerd, runc, the CNI plugins, and iproute2 (its
-# bridge is deleted with `ip`). Without root nothing is installed: `dpo cluster up` then says
+# The real node's container runtime: containerd, runc, the CNI plugins, iproute2 (its bridge is
+# made and deleted with `ip`) and nftables (the rules that keep the bridge's address to its pods). Without root nothing is installed: `dpo cluster up` then says
 # why the real node cannot run and keeps kwok's node only.
 .PHONY: node-packages
-node-packages: ## Install Debian's containerd, runc, containernetworking-plugins and iproute2 (the real node's runtime), if missing (apt-get, as root)
-	@{ command -v containerd && command -v runc && command -v ip && test -x /usr/lib/cni/bridge; } >/dev/null 2>&1 || { \
-		test "$$(id -u)" = 0 || { echo "The real node's runtime is missing (apt-get install containerd runc containernetworking-plugins iproute2, as root); dpo cluster up runs kwok's node only"; exit 0; }; \
-		echo "Installing containerd, runc, containernetworking-plugins and iproute2 (apt-get)"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd runc containernetworking-plugins iproute2; }
+node-packages: ## Install Debian's containerd, runc, containernetworking-plugins, iproute2 and nftables (the real node's runtime), if missing (apt-get, as root)
+	@{ command -v containerd && command -v runc && command -v ip && command -v nft && test -x /usr/lib/cni/bridge; } >/dev/null 2>&1 || { \
+		test "$$(id -u)" = 0 || { echo "The real node's runtime is missing (apt-get install containerd runc containernetworking-plugins iproute2 nftables, as root); dpo cluster up runs kwok's node only"; exit 0; }; \
+		echo "Installing containerd, runc, containernetworking-plugins, iproute2 and nftables (apt-get)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd runc containernetworking-plugins iproute2 nftables; }
 
 # Debian's postgresql package would create and start a system cluster ("main", port 5432) on
 # install; the local cluster runs its own server, so postgresql-common is told not to, first.

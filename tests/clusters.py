@@ -20,7 +20,8 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from dataproduct_operator.cluster import controlplane
+from dataproduct_operator.cluster import controlplane, images
+from dataproduct_operator.cluster.node_config import NODE_TYPE_LABEL, REAL_NODE_TYPE
 from dataproduct_operator.cluster.postgres import LocalPostgres, accepting
 from dataproduct_operator.constants import LABEL_DOMAIN
 from dataproduct_operator.k8s.blocking import BlockingClient
@@ -38,6 +39,16 @@ RELEASE = "dataproduct-operator"  # also the ServiceAccount's name (the release'
 OPERATOR_NAMESPACE = "dataproduct-system"
 DOMAINS = "/apis/datamesh.dev/v1alpha1/datadomains"
 OPERATOR_ACCOUNT = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{RELEASE}"
+
+
+def real_node_placement() -> tuple[str, ...]:
+    """``dpo run`` flags that place every pipeline pod on the real node (its label, its taint
+    tolerated) and run sql pipelines with the runner image imported there."""
+    return (
+        f"--pipeline-node-selector={NODE_TYPE_LABEL}={REAL_NODE_TYPE}",
+        f"--pipeline-toleration={NODE_TYPE_LABEL}={REAL_NODE_TYPE}:NoSchedule",
+        f"--runner-image={images.image_spec('runner').ref}",
+    )
 
 
 def run_tool(
@@ -197,6 +208,14 @@ def hand_over(kube: BlockingClient, namespace: str, domain: str | None = None) -
         f"/api/v1/namespaces/{namespace}",
         {"metadata": {"labels": {LABEL_DOMAIN: domain or namespace}}},
     )
+
+
+def make_domain(kube: BlockingClient, name: str) -> None:
+    """A new namespace ``name`` handed over to the mesh, and its DataDomain (see
+    :func:`delete_domain`)."""
+    kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    hand_over(kube, name)
+    kube.create(DOMAINS, domain_document(name))
 
 
 def delete_domain(kube: BlockingClient, name: str) -> None:

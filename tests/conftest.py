@@ -43,6 +43,7 @@ from tests.clusters import (
     helm_environment,
     install_release,
     namespace_name,
+    real_node_placement,
     run_kubectl,
     run_tool,
     write_service_account_kubeconfig,
@@ -247,6 +248,22 @@ def operator(
     """``dpo run`` as a separate process for the tests of this module."""
     process = OperatorProcess(
         operator_kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log"
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def node_operator(
+    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """``dpo run`` for the tests of this module with every pipeline pod placed on the real node
+    and sql pipelines run by the runner image there (:func:`tests.clusters.real_node_placement`):
+    runs really happen, their pods' reports and logs are real."""
+    process = OperatorProcess(
+        operator_kubeconfig,
+        tmp_path_factory.mktemp("node-operator") / "operator.log",
+        extra=real_node_placement(),
     )
     yield process
     process.stop()

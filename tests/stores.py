@@ -36,7 +36,8 @@ def store_document(name: str, postgres: LocalPostgres, secret: str) -> dict[str,
         "spec": {
             "type": "Postgres",
             "postgres": {
-                "host": postgres.host,
+                # The host the real node's pods reach too (the operator reaches either).
+                "host": postgres.store_host,
                 "port": postgres.port,
                 "database": postgres.database,
                 "sslMode": "disable",

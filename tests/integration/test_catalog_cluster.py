@@ -157,7 +157,7 @@ def test_the_catalog_shows_a_placed_store_ports_table_and_how_its_reader_reads_i
         return text if "table in DataStore" in text else None
 
     text = wait_for(shown, timeout=15, description="the catalog to show the placed port")
-    assert f"<code>{postgres.host}:{postgres.port}</code>" in text
+    assert f"<code>{postgres.store_host}:{postgres.port}</code>" in text  # as the store names it
     assert f"<code>{endpoint['schema']}.{endpoint['table']}</code>" in text
     assert f"kubectl get secret dm-store-{store}-analyst -n {namespace}" in text
     table = f"{endpoint['schema']}.{endpoint['table']}"

@@ -94,7 +94,7 @@ def test_the_exported_contract_of_a_store_port_passes_datacontract_test_as_its_r
     contract = yaml.safe_load(contract_file.read_text())
     (server,) = contract["servers"]
     assert (server["type"], server["host"], server["port"], server["schema"]) == (
-        "postgres", postgres.host, postgres.port, schema,
+        "postgres", postgres.store_host, postgres.port, schema,
     )  # fmt: skip
     assert run_datacontract("lint", str(contract_file)).returncode == 0
     login = {
@@ -105,7 +105,7 @@ def test_the_exported_contract_of_a_store_port_passes_datacontract_test_as_its_r
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "Data contract is valid" in tested.stdout
     assert "failed" not in tested.stdout
-    assert f"type=postgres, host={postgres.host}, port={postgres.port}" in tested.stdout
+    assert f"type=postgres, host={postgres.store_host}, port={postgres.port}" in tested.stdout
 
     # The checks bite: a column the table lacks, and a type the table does not have, fail.
     (schema_object,) = contract["schema"]
@@ -139,8 +139,8 @@ def test_a_consumers_lineage_export_names_its_upstreams_table_as_its_input(
     )
     inputs = {(d["namespace"], d["name"]) for e in events for d in e.get("inputs", [])}
     table = f"{endpoint['database']}.{endpoint['schema']}.{endpoint['table']}"
-    assert (f"postgres://{postgres.host}:{postgres.port}", table) in inputs
+    assert (f"postgres://{postgres.store_host}:{postgres.port}", table) in inputs
     mine = yaml.safe_load(_export(control_plane, domain, "-f", "openlineage", "--name", "orders"))
     outputs = {(d["namespace"], d["name"]) for e in mine for d in e.get("outputs", [])}
     datasets = {(e["dataset"]["namespace"], e["dataset"]["name"]) for e in mine if "dataset" in e}
-    assert (f"postgres://{postgres.host}:{postgres.port}", table) in outputs | datasets
+    assert (f"postgres://{postgres.store_host}:{postgres.port}", table) in outputs | datasets

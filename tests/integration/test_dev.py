@@ -340,7 +340,9 @@ def test_dev_registers_the_local_postgres_as_the_default_store_with_working_cred
     assert store["metadata"]["annotations"]["datamesh.dev/is-default-store"] == "true"
     connection = store["spec"]["postgres"]
     postgres = local_postgres(example_mesh.directory)
-    assert (connection["host"], connection["port"]) == (postgres.host, postgres.port)
+    # The real node runs in dev: the store names its gateway, which its pods reach.
+    assert postgres.pod_host is not None
+    assert (connection["host"], connection["port"]) == (postgres.pod_host, postgres.port)
     assert connection["database"] == "datamesh"
     reference = store["spec"]["credentialsSecretRef"]
     assert reference["namespace"] == "dataproduct-system"  # the operator's namespace in dev

@@ -5,7 +5,9 @@ and `dpo cluster down` leaves nothing behind, even after every component was SIG
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from dataproduct_operator.cluster.node_config import (
     REAL_NODE_NAME,
     REAL_NODE_TYPE,
     NodeLayout,
+    guard_table,
 )
 from dataproduct_operator.k8s.blocking import BlockingClient
 from tests.helpers import wait_for
@@ -206,6 +209,7 @@ def _leftovers(directory: Path) -> dict[str, Any]:
         + processes_mentioning(str(layout.containerd_socket)),
         "mounts": [line for line in mountinfo if any(root in line for root in roots)],
         "bridge": Path(f"/sys/class/net/{layout.bridge}").exists(),
+        "nftables": guard_table(layout) in _nft_tables(),
         "cgroups": [
             str(mount)
             for mount in cgroup_mounts()
@@ -215,7 +219,21 @@ def _leftovers(directory: Path) -> dict[str, Any]:
     }
 
 
-NOTHING_LEFT = {"processes": [], "mounts": [], "bridge": False, "cgroups": [], "runtime": False}
+NOTHING_LEFT = {
+    "processes": [],
+    "mounts": [],
+    "bridge": False,
+    "nftables": False,
+    "cgroups": [],
+    "runtime": False,
+}
+
+
+def _nft_tables() -> str:
+    return subprocess.run(
+        [shutil.which("nft") or "/usr/sbin/nft", "list", "tables"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
 
 
 def _kill_all(directory: Path) -> None:
@@ -257,6 +275,7 @@ def test_down_after_every_component_was_killed_leaves_nothing_and_up_works_again
 
         wait_for(running, timeout=60, description="the sleeper to run")
     assert _leftovers(own_cluster)["mounts"]  # something to clean up
+    assert _leftovers(own_cluster)["nftables"]
     _kill_all(own_cluster)
 
     controlplane.down(own_cluster)

@@ -13,9 +13,12 @@ from dataproduct_operator.cluster.node_config import (
     REAL_NODE_NAME,
     NodeLayout,
     NodeSettings,
+    bridge_commands,
     cni_config,
     containerd_config,
     gateway,
+    guard_ruleset,
+    guard_table,
     kubelet_command,
     kubelet_config_yaml,
     node_id,
@@ -67,6 +70,25 @@ def test_pods_get_a_bridge_of_their_own_with_the_machine_at_its_gateway() -> Non
     assert bridge["ipam"]["ranges"] == [[{"subnet": "10.89.7.0/24"}]]
     assert bridge["ipam"]["dataDir"] == str(layout.cni_data_dir)
     assert gateway("10.89.7.0/24") == "10.89.7.1"
+
+
+def test_the_bridge_is_made_with_the_address_the_cni_plugin_gives_its_gateway() -> None:
+    layout = NodeLayout(LONG)
+    assert bridge_commands(layout, "10.89.7.0/24") == [
+        ["link", "add", "name", layout.bridge, "type", "bridge"],
+        ["addr", "add", "10.89.7.1/24", "dev", layout.bridge],
+        ["link", "set", layout.bridge, "up"],
+    ]
+
+
+def test_only_the_bridge_and_loopback_reach_the_gateways_address() -> None:
+    layout = NodeLayout(LONG)
+    rules = guard_ruleset(layout, "10.89.7.0/24")
+    assert guard_table(layout) == f"dpo-node-{layout.id}"
+    assert rules.startswith(f"table inet dpo-node-{layout.id} {{\n")
+    assert "type filter hook input priority filter; policy accept;" in rules
+    dropped = [line.strip() for line in rules.splitlines() if line.strip().endswith("drop")]
+    assert dropped == [f'ip daddr 10.89.7.1 iifname != {{ "lo", "{layout.bridge}" }} drop']
 
 
 def test_the_kubelet_admits_only_the_clusters_certificates_and_is_tainted() -> None:

@@ -11,7 +11,11 @@ from dataproduct_operator.api.datastore import DataStore
 from dataproduct_operator.cluster import postgres_commands as commands
 from dataproduct_operator.cluster.dev import OPERATOR_NAMESPACE, build_local_store
 from dataproduct_operator.cluster.postgres import LocalPostgres
-from dataproduct_operator.cluster.postgres_commands import PostgresBinaries, ServerFiles
+from dataproduct_operator.cluster.postgres_commands import (
+    PodNetwork,
+    PostgresBinaries,
+    ServerFiles,
+)
 
 BINARIES = PostgresBinaries(Path("/usr/lib/postgresql/15/bin"))
 FILES = ServerFiles(Path("/c/postgres/server"))
@@ -31,6 +35,12 @@ def test_server_listens_on_loopback_only_with_its_socket_private() -> None:
     assert settings["unix_socket_directories"] == "/c/postgres/server/run"
     assert settings["unix_socket_permissions"] == "0700"
     assert settings["password_encryption"] == "scram-sha-256"
+
+
+def test_with_the_real_node_it_listens_on_the_pods_gateway_too_and_no_wildcard() -> None:
+    pods = PodNetwork("10.89.7.0/24", "10.89.7.1")
+    settings = _settings(commands.build_server_command(BINARIES, FILES, 5433, pods))
+    assert settings["listen_addresses"] == "127.0.0.1,10.89.7.1"
 
 
 def test_server_skips_flushes_of_the_throw_away_cluster() -> None:
@@ -55,6 +65,19 @@ def test_passwords_over_loopback_tcp_and_only_the_superuser_on_the_socket() -> N
         ["local", "all", "postgres", "peer", "map=superuser"],
         ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
     ]
+
+
+def test_with_the_real_node_its_pods_subnet_logs_in_by_password_never_trust() -> None:
+    pods = PodNetwork("10.89.7.0/24", "10.89.7.1")
+    rules = [
+        line.split() for line in commands.build_hba(pods).splitlines() if not line.startswith("#")
+    ]
+    assert rules == [
+        ["local", "all", "postgres", "peer", "map=superuser"],
+        ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
+        ["host", "all", "all", "10.89.7.0/24", "scram-sha-256"],
+    ]
+    assert all(rule[-1] != "trust" for rule in rules)
 
 
 def test_superuser_map_names_each_operating_system_user_once() -> None:
@@ -109,3 +132,14 @@ def test_dev_registers_the_local_postgres_as_the_default_store_with_its_admin_se
     )
     decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
     assert decoded == {"username": "datamesh_admin", "password": "s3cret"}
+
+
+def test_with_the_real_node_the_default_store_names_the_gateway_its_pods_reach() -> None:
+    postgres = LocalPostgres(
+        "127.0.0.1", 5433, "datamesh", "datamesh_admin", "s3cret", Path("/r"),
+        pod_host="10.89.7.1",
+    )  # fmt: skip
+    assert postgres.admin_conninfo()["host"] == "127.0.0.1"
+    store = DataStore.from_object(build_local_store(postgres)[-1])
+    assert store.spec.postgres is not None
+    assert store.spec.postgres.host == "10.89.7.1"

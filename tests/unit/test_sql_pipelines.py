@@ -180,3 +180,59 @@ def test_durations_become_seconds() -> None:
         604800,
         1209600,
     ]
+
+
+EXTERNAL = {
+    "name": "shop",
+    "external": {"type": "postgres", "uri": "postgresql://shop-db.sales:5433/shop",
+                 "secretRef": {"name": "revenue-shop-db"}, "table": "public.orders"},
+}  # fmt: skip
+
+
+def _with_external(external: dict[str, Any]) -> dict[str, Any]:
+    document = product(**{**SQL, "sources": ["orders", "shop"]})
+    document["spec"]["inputs"].append({"name": "shop", "external": external})
+    return document
+
+
+@pytest.mark.parametrize(
+    ("external", "says"),
+    [
+        ({**EXTERNAL["external"], "type": "kafka"}, "table is for a postgres source"),
+        ({**EXTERNAL["external"], "uri": "postgresql://reader:pw@shop-db/shop"},
+         r"uri postgresql://host\[:port\]/database, without credentials"),
+        ({**EXTERNAL["external"], "table": "orders; DROP TABLE x"}, "should match pattern"),
+        ({"type": "postgres", "uri": "postgresql://shop-db/shop",
+          "secretRef": {"name": "revenue-shop-db"}}, "an external input of type postgres with a "
+                                                     "table and a secretRef"),
+        ({"type": "postgres", "uri": "postgresql://shop-db/shop", "table": "orders"},
+         "an external input of type postgres with a table and a secretRef"),
+    ],
+)  # fmt: skip
+def test_an_external_source_a_sql_pipeline_cannot_read_is_refused(
+    external: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ValidationError, match=says):
+        DataProduct.from_object(_with_external(external))
+
+
+def test_an_external_postgres_source_is_read_with_its_secrets_login_where_its_uri_says() -> None:
+    document = DataProduct.from_object(_with_external(EXTERNAL["external"]))
+    (job,) = [c for c in build_children(document, wiring=PLACED) if c["kind"] == "Job"]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    spec = RunSpec.from_json(env[RUN_SPEC_VARIABLE])
+    shop = next(source for source in spec.sources if source.name == "shop")
+    assert (shop.kind.value, shop.query, shop.env_prefix) == (
+        "postgres",
+        'SELECT * FROM "public"."orders"',
+        "INPUT_SHOP_",
+    )
+    assert (env["INPUT_SHOP_PGHOST"], env["INPUT_SHOP_PGPORT"], env["INPUT_SHOP_PGDATABASE"]) == (
+        "shop-db.sales", "5433", "shop")  # fmt: skip
+    assert {"prefix": "INPUT_SHOP_", "secretRef": {"name": "revenue-shop-db"}} in (
+        container["envFrom"]
+    )
+    # Only the sql pipeline's own sources: the spec holds no login.
+    assert "PGPASSWORD" not in env[RUN_SPEC_VARIABLE] and "revenue-shop-db" not in env[
+        RUN_SPEC_VARIABLE]  # fmt: skip

@@ -67,6 +67,14 @@ IMAGE_MESSAGE = (
     "registry.example.com:5000/team/job@sha256:<64 hex digits>"
 )
 MAX_IMAGE_LENGTH = 512
+SQL_SOURCE_MESSAGE = (
+    "a sql pipeline's source is another product's port, or an external input of type "
+    "postgres with a table and a secretRef"
+)
+# postgresql://host[:port]/database: where a postgres source is; no user or password in it.
+POSTGRES_LOCATION = r"^postgres(ql)?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9_-]{1,63}$"
+# schema.table or table: SQL identifiers as PostgreSQL keeps them unquoted.
+QUALIFIED_TABLE = r"^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$"
 DURATION = r"^[1-9][0-9]*(s|m|h|d|w)$"
 SEMVER = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -205,13 +213,51 @@ class SecretRef(ApiModel):
 class ExternalSource(ApiModel):
     """A source outside the mesh, such as an operational database."""
 
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!has(self.table) || self.type == 'postgres'",
+                "table is for a postgres source; remove it or set type: postgres",
+            ),
+            cel(
+                f"!has(self.table) || self.uri.matches(r'{POSTGRES_LOCATION}')",
+                "a postgres source read by a sql pipeline has a uri postgresql://host[:port]/"
+                "database, without credentials (they go in its secretRef)",
+            ),
+        )
+    }
+
     type: str = Field(
         min_length=1, max_length=63, description="Kind of source, e.g. postgres, s3, kafka."
     )
     uri: str = Field(min_length=1, max_length=2048, description="Where the source is.")
     secret_ref: SecretRef | None = Field(
-        default=None, description="Secret with the credentials to read it."
+        default=None,
+        description="Secret with the credentials to read it. A postgres source read by a sql "
+        "pipeline: libpq's variables (PGUSER, PGPASSWORD, optionally PGSSLMODE).",
     )
+    table: Annotated[str, Field(max_length=127, pattern=QUALIFIED_TABLE)] | None = Field(
+        default=None,
+        description="For a postgres source a sql pipeline reads: the table (schema.table, or "
+        "table in schema public) the runner reads, with the login of secretRef, from the "
+        "database of uri.",
+    )
+
+    @model_validator(mode="after")
+    def _table_of_postgres(self) -> ExternalSource:
+        if self.table is not None and self.type != "postgres":
+            raise ValueError("table is for a postgres source; remove it or set type: postgres")
+        if self.table is not None and not re.match(POSTGRES_LOCATION, self.uri):
+            raise ValueError(
+                "a postgres source read by a sql pipeline has a uri postgresql://host[:port]/"
+                "database, without credentials (they go in its secretRef)"
+            )
+        return self
+
+    @property
+    def readable_by_runner(self) -> bool:
+        """Whether the built-in runner can read it: a postgres table with a login Secret."""
+        return self.type == "postgres" and self.table is not None and self.secret_ref is not None
 
 
 class Input(ApiModel):
@@ -701,6 +747,13 @@ class DataProductSpec(ApiModel):
                 "p.sources.all(s, has(self.inputs) && self.inputs.exists(i, i.name == s)))",
                 "pipelines[].sources must name inputs of spec.inputs",
             ),
+            cel(
+                "!has(self.pipelines) || !has(self.inputs) || self.pipelines.all(p, "
+                "!has(p.sources) || p.sources.all(s, self.inputs.all(i, i.name != s || "
+                "has(i.dataProduct) || (i.external.type == 'postgres' && "
+                "has(i.external.table) && has(i.external.secretRef)))))",
+                SQL_SOURCE_MESSAGE,
+            ),
         )
     }
 
@@ -773,6 +826,18 @@ class DataProductSpec(ApiModel):
                 raise ValueError(
                     f"pipeline {pipeline.name}: sources {', '.join(unknown)} are not inputs of "
                     "spec.inputs"
+                )
+            unreadable = [
+                source.name
+                for source in self.inputs
+                if source.name in pipeline.sources
+                and source.external is not None
+                and not source.external.readable_by_runner
+            ]
+            if unreadable:
+                raise ValueError(
+                    f"pipeline {pipeline.name}: sources {', '.join(unreadable)}: "
+                    f"{SQL_SOURCE_MESSAGE}"
                 )
         return self
 

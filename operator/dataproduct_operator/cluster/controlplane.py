@@ -2,11 +2,13 @@
 
 ``up`` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on free
 loopback ports, creates a default StorageClass and one fake Node, starts PostgreSQL (see
-:mod:`dataproduct_operator.cluster.postgres`), and returns when the API server is ready, the
-node is Ready, the ``default`` ServiceAccount exists and PostgreSQL's admin can connect.
-Every started pid is recorded in ``DIR/state.json`` as soon as it starts, so ``down`` (or an
-interrupted ``up``) stops exactly what was started. For fault tests, a running component can be
-paused (SIGSTOP) and resumed, or stopped and started again with the same command line and data.
+:mod:`dataproduct_operator.cluster.postgres`; when the real node runs, its pods' bridge is made
+first, so the server listens on the bridge's gateway address too), and returns when the API
+server is ready, the node is Ready, the ``default`` ServiceAccount exists and PostgreSQL's
+admin can connect. Every started pid is recorded in ``DIR/state.json`` as soon as it starts,
+so ``down`` (or an interrupted ``up``) stops exactly what was started. For fault tests, a
+running component can be paused (SIGSTOP) and resumed, or stopped and started again with the
+same command line and data.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from dataproduct_operator.cluster.components import (
     fake_node,
 )
 from dataproduct_operator.cluster.node import NodeMode
-from dataproduct_operator.cluster.node_config import REAL_NODE_NAME, NodeLayout
+from dataproduct_operator.cluster.node_config import REAL_NODE_NAME, NodeLayout, gateway
 from dataproduct_operator.cluster.postgres import LocalPostgres
+from dataproduct_operator.cluster.postgres_commands import PodNetwork
 from dataproduct_operator.cluster.process import (
     ComponentProcess,
     child_exit_code,
@@ -362,11 +365,14 @@ def _start_postgres(
 def _start_node(
     starter: _Starter,
     prepared: _Prepared,
+    pods: PodNetwork,
+    *,
     ports: tuple[int, int],
     step: Step,
     out: TextIO,
 ) -> None:
-    """The real node: containerd with the images imported, then the kubelet, until Ready."""
+    """The real node (its bridge made already): containerd with the images imported, then the
+    kubelet, until Ready."""
     layout = starter.layout
     node_layout = NodeLayout(layout.root)
     t = time.monotonic()
@@ -374,19 +380,20 @@ def _start_node(
     settings = node.prepare(
         node_layout,
         certificates,
+        subnet=pods.subnet,
         server=prepared.admin.server,
         ca_pem=prepared.admin.ca_pem,
         ca_file=layout.pki / "ca.crt",
         ports=ports,
     )
-    starter.state["node"] = {
+    starter.state["node"] |= {
         "name": REAL_NODE_NAME,
         "subnet": settings.subnet,
-        "bridge": node_layout.bridge,
         "runtime": str(node_layout.runtime),
         "cgroupRoot": node_layout.cgroup_root,
     }
     commands = node.commands(node_layout)
+    node.plant_images(node_layout, out)
     starter.start(node.CONTAINERD, commands[node.CONTAINERD])
     step(node.CONTAINERD, "containerd's socket", node.containerd_ready(node_layout), t)
     node.import_images(node_layout, out)
@@ -399,6 +406,28 @@ def _start_node(
             lambda: _node_ready(client, REAL_NODE_NAME),
             t,
         )
+
+
+def _pod_network(
+    layout: NodeLayout, mode: NodeMode
+) -> tuple[list[node.Problem], PodNetwork | None]:
+    """What keeps the real node from running (see :func:`_node_problems`), and when it runs,
+    its pods' subnet (free on this machine) and gateway."""
+    found = _node_problems(layout, mode)
+    if mode is NodeMode.KWOK or found:
+        return found, None
+    subnet = node.choose_subnet(layout)
+    return found, PodNetwork(subnet, gateway(subnet))
+
+
+def _make_bridge(starter: _Starter, layout: NodeLayout, pods: PodNetwork | None) -> None:
+    """The pods' bridge, before PostgreSQL starts (it binds the gateway's address); recorded
+    first, so ``down`` removes it whatever happens next. Nothing without the real node."""
+    if pods is None:
+        return
+    starter.state["node"] = {"bridge": layout.bridge, "gateway": pods.gateway}
+    starter.save()
+    node.create_bridge(layout, pods.subnet)
 
 
 def _refuse_if_running(layout: Layout, directory: Path) -> None:
@@ -442,10 +471,10 @@ def up(
     binaries = require_binaries(CONTROL_PLANE_TOOLS)
     version = read_versions().kubernetes
     node_layout = NodeLayout(layout.root)
-    node_problems = _node_problems(node_layout, node_mode)
+    node_problems, pods = _pod_network(node_layout, node_mode)
     *control_plane_ports, postgres_port, kubelet_port, healthz_port = _free_ports(8)
     ports = Ports(*control_plane_ports)
-    database = postgres.PostgresSetup(layout.root, postgres_port, layout.log(postgres.NAME))
+    database = postgres.PostgresSetup(layout.root, postgres_port, layout.log(postgres.NAME), pods)
     print(f"Starting a local control plane (Kubernetes {version}) in {directory}", file=out)
     postgres.remove_server_files(layout.root, (_read_state(layout) or {}).get("postgres"))
     prepared = _prepare_directory(layout, ports)
@@ -465,6 +494,7 @@ def up(
         print(f"  {name:<24} ready after {time.monotonic() - since:5.1f}s", file=out, flush=True)
 
     try:
+        _make_bridge(starter, node_layout, pods)
         database.begin()
         state["postgres"] = database.record()
         starter.save()
@@ -476,8 +506,10 @@ def up(
         if node_mode is not NodeMode.KWOK and node_problems:
             print(f"  The real node is not started, pods run on kwok's simulated node only: "
                   f"{_said(node_problems)}", file=out, flush=True)  # fmt: skip
-        elif node_mode is not NodeMode.KWOK:
-            _start_node(starter, prepared, (kubelet_port, healthz_port), step, out)
+        elif pods is not None:
+            _start_node(
+                starter, prepared, pods, ports=(kubelet_port, healthz_port), step=step, out=out
+            )
             real_node = REAL_NODE_NAME
     except BaseException:
         database.abort()

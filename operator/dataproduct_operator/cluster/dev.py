@@ -116,7 +116,8 @@ def load_manifests(source: Path) -> list[dict[str, Any]]:
 
 def build_local_store(postgres: LocalPostgres) -> list[dict[str, Any]]:
     """The operator's namespace, the admin Secret in it, and the default DataStore
-    ``local-postgres`` for the local cluster's PostgreSQL (pure)."""
+    ``local-postgres`` for the local cluster's PostgreSQL (pure), at the host pipeline pods
+    reach (the real node's gateway when it runs) and so does the operator."""
 
     def encoded(value: str) -> str:
         return base64.b64encode(value.encode()).decode()
@@ -143,7 +144,7 @@ def build_local_store(postgres: LocalPostgres) -> list[dict[str, Any]]:
             "spec": {
                 "type": datastore.StoreType.POSTGRES.value,
                 "postgres": {
-                    "host": postgres.host,
+                    "host": postgres.store_host,
                     "port": postgres.port,
                     "database": postgres.database,
                     # Loopback to a server on this machine: nothing to encrypt against.

@@ -1,16 +1,21 @@
 """The local cluster's real node: prerequisites, start, and a teardown that leaves nothing
 behind (layer ``cluster``, imperative). Files and commands come from :mod:`.node_config`.
 
-Start: the node's directories and files, its cgroup root in every cgroup hierarchy, containerd
-(waited for on its socket), the images of :mod:`.images` imported into it, then the kubelet,
-waited for until the Node ``localhost`` is Ready.
+Start: first the pods' bridge with its gateway address (:func:`create_bridge`: before
+PostgreSQL starts, so the server can listen there) and the nftables rules that keep that
+address to the pods and the machine; then the node's directories and files, its cgroup root in
+every cgroup hierarchy, containerd's root planted with the node's images (:mod:`.node_images`:
+imported once per machine and set of images, hard-linked into each node), containerd (waited
+for on its socket; what the seed lacked imported), then the kubelet, waited for until the Node
+``localhost`` is Ready.
 
 Teardown (``dpo cluster down``, and again at the next ``up`` in case the last one was
 SIGKILLed), each step safe to repeat and to find nothing: the kubelet stopped first (it would
 start containers again); every process in the node's cgroups and every containerd shim serving
 its socket killed (shims outlive containerd); containerd stopped; every mount under the node's
 directories unmounted (the kubelet bind-mounts its root, pods mount volumes and network
-namespaces); the bridge deleted; the cgroup directories removed; the runtime directory removed.
+namespaces); the bridge and the nftables table deleted; the cgroup directories removed; the
+runtime directory removed.
 """
 
 from __future__ import annotations
@@ -28,15 +33,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
 
-from dataproduct_operator.cluster import images, pki
+from dataproduct_operator.cluster import images, node_images, pki
 from dataproduct_operator.cluster.node_config import (
     CNI_BIN_DIR,
     REAL_NODE_NAME,
     NodeLayout,
     NodeSettings,
+    bridge_commands,
     cni_config,
     containerd_command,
     containerd_config,
+    guard_ruleset,
+    guard_table,
     kubelet_command,
     kubelet_config_yaml,
 )
@@ -52,9 +60,9 @@ SUBNET_PREFIX = "10.89"
 NODE_USER = f"system:node:{REAL_NODE_NAME}"
 DEBIAN_PACKAGES = "containerd runc containernetworking-plugins"
 KILL_WAIT_SECONDS = 10.0
-# What the node's pods run: the sandbox, and the toolbox of shell pipelines. (The operator's
-# image runs nowhere on it; importing an image of 300 MB costs 5 to 17 s at every start.)
-NODE_IMAGES = ("pause", "toolbox")
+# What the node's pods run: the sandbox, the toolbox of shell pipelines, the runner of sql
+# pipelines. (The operator's image runs nowhere on it.)
+NODE_IMAGES = ("pause", "toolbox", "runner")
 
 
 class NodeMode(StrEnum):
@@ -98,7 +106,7 @@ def problems(layout: NodeLayout) -> list[Problem]:
         cgroups = []
     if not cgroups:
         found.append(Problem("no cgroup hierarchy is mounted", "mount cgroups (cgroup2 or v1)"))
-    commands = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip")
+    commands = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "nft")
     missing = [name for name in commands if shutil.which(name) is None]
     missing += [
         f"{CNI_BIN_DIR}/{plugin}"
@@ -106,7 +114,10 @@ def problems(layout: NodeLayout) -> list[Problem]:
         if not (CNI_BIN_DIR / plugin).is_file()
     ]
     if missing:
-        fix = f"run `make tools` (as root it installs Debian's {DEBIAN_PACKAGES} and iproute2)"
+        fix = (
+            f"run `make tools` (as root it installs Debian's {DEBIAN_PACKAGES}, iproute2 and "
+            "nftables)"
+        )
         found.append(Problem(f"{', '.join(missing)} missing", fix))
     if find_binary(KUBELET, binary_source()) is None:
         found.append(Problem("the kubelet is not built", "run `make tools`"))
@@ -152,22 +163,48 @@ def issue_certificates(authority: pki.CertificateAuthority, directory: Path) -> 
     return NodeCertificates(cert, key, client)
 
 
+def _run_ip(*arguments: str) -> None:
+    command = [_program("ip"), *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise ComponentStartError(f"{' '.join(command)}: {done.stderr.strip() or done.stdout}")
+
+
+def create_bridge(layout: NodeLayout, subnet: str) -> None:
+    """The pods' bridge with the gateway's address, and the rules that keep that address to
+    the pods and the machine (see :func:`node_config.guard_ruleset`). Run after a teardown."""
+    for arguments in bridge_commands(layout, subnet):
+        _run_ip(*arguments)
+    done = subprocess.run(
+        [_program("nft"), "-f", "-"],
+        input=guard_ruleset(layout, subnet),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ComponentStartError(f"nft -f (table {guard_table(layout)}): {done.stderr.strip()}")
+
+
 def prepare(
     layout: NodeLayout,
     certificates: NodeCertificates,
     *,
+    subnet: str,
     server: str,
     ca_pem: bytes,
     ca_file: Path,
     ports: tuple[int, int],
 ) -> NodeSettings:
-    """The node's directories, files and cgroup root; its settings."""
-    teardown(layout)  # what a SIGKILLed cluster in this directory left
+    """The node's directories, files and cgroup root; its settings. The bridge of ``subnet``
+    exists already (:func:`create_bridge`), and what a SIGKILLed cluster in this directory left
+    was torn down before it was made."""
     for directory in (layout.directory, layout.runtime, layout.data, layout.cni_config_dir):
         directory.mkdir(parents=True, exist_ok=True)
     settings = NodeSettings(
         pause_image=images.image_spec("pause").ref,
-        subnet=choose_subnet(layout),
+        subnet=subnet,
         kubelet_port=ports[0],
         kubelet_healthz_port=ports[1],
         ca_file=ca_file,
@@ -217,15 +254,35 @@ def containerd_ready(layout: NodeLayout) -> Callable[[], bool]:
     return check
 
 
+def _node_archives() -> list[Path]:
+    """The archives of the images the node's pods run (:data:`NODE_IMAGES`, those built)."""
+    return [images.image_spec(name).archive for name in NODE_IMAGES if images.built(name)]
+
+
+def plant_images(layout: NodeLayout, out: TextIO) -> None:
+    """containerd's root (before it starts) planted with the seed of the node's images; when
+    that cannot be done, containerd starts empty and :func:`import_images` imports them all."""
+    started = time.monotonic()
+    try:
+        seed = node_images.ensure_seed(
+            _node_archives(), Path(_program("containerd")), Path(_program("ctr"))
+        )
+        node_images.plant(seed, layout.containerd_root)
+    except (OSError, ComponentStartError, subprocess.TimeoutExpired) as error:
+        print(f"  {'images':<24} not planted ({error}): importing them", file=out, flush=True)
+        return
+    print(f"  {'images':<24} planted in {time.monotonic() - started:4.1f}s", file=out, flush=True)
+
+
 def import_images(layout: NodeLayout, out: TextIO) -> list[str]:
     """The images pods of the node run (:data:`NODE_IMAGES`, those built) imported into its
-    containerd; their refs."""
-    built = [images.image_spec(name) for name in NODE_IMAGES if images.built(name)]
-    images.import_images(
-        Path(_program("ctr")), layout.containerd_socket, [spec.archive for spec in built]
-    )
-    refs = [spec.ref for spec in built]
-    print(f"  {'images':<24} {', '.join(refs)}", file=out, flush=True)
+    containerd, but those its planted root holds already; their refs."""
+    archives = _node_archives()
+    started = time.monotonic()
+    result = images.import_images(Path(_program("ctr")), layout.containerd_socket, archives)
+    refs = [*result.present, *result.imported]
+    took = f"imported in {time.monotonic() - started:4.1f}s: " if result.imported else ""
+    print(f"  {'images':<24} {took}{', '.join(refs)}", file=out, flush=True)
     return refs
 
 
@@ -344,6 +401,9 @@ def teardown(layout: NodeLayout, components: Iterable[ComponentProcess] = ()) ->
     if Path(f"/sys/class/net/{layout.bridge}").exists():
         subprocess.run([_program("ip"), "link", "delete", layout.bridge], capture_output=True,
                        check=False)  # fmt: skip
+    if shutil.which("nft"):
+        subprocess.run([_program("nft"), "delete", "table", "inet", guard_table(layout)],
+                       capture_output=True, check=False)  # fmt: skip
     _remove_cgroups(layout)
     for directory in (layout.runtime, layout.data, layout.directory):
         shutil.rmtree(directory, ignore_errors=True)

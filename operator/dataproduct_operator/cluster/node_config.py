@@ -212,6 +212,39 @@ def gateway(subnet: str) -> str:
     return f"{network}.1"
 
 
+def bridge_commands(layout: NodeLayout, subnet: str) -> list[list[str]]:
+    """``ip`` argv that make the node's bridge with the gateway's address, up. ``dpo cluster
+    up`` runs them before PostgreSQL starts, so the server can bind the gateway's address; the
+    CNI plugin later finds the bridge with exactly the address it would give it, and keeps it."""
+    prefix = subnet.split("/", maxsplit=1)[1]
+    return [
+        ["link", "add", "name", layout.bridge, "type", "bridge"],
+        ["addr", "add", f"{gateway(subnet)}/{prefix}", "dev", layout.bridge],
+        ["link", "set", layout.bridge, "up"],
+    ]
+
+
+def guard_table(layout: NodeLayout) -> str:
+    """The name of the node's nftables table (family inet)."""
+    return f"dpo-node-{layout.id}"
+
+
+def guard_ruleset(layout: NodeLayout, subnet: str) -> str:
+    """nftables rules (``nft -f``) that keep the gateway's address to the node's pods and the
+    machine itself. Linux accepts a packet for any of its addresses on any interface, so without
+    them a neighbour on the machine's own network could route to the gateway through it and
+    reach what listens there (PostgreSQL): only packets from the bridge or loopback get in."""
+    return "\n".join([
+        f"table inet {guard_table(layout)} {{",
+        "  chain input {",
+        "    type filter hook input priority filter; policy accept;",
+        f'    ip daddr {gateway(subnet)} iifname != {{ "lo", "{layout.bridge}" }} drop',
+        "  }",
+        "}",
+        "",
+    ])  # fmt: skip
+
+
 def kubelet_config(layout: NodeLayout, settings: NodeSettings) -> dict[str, Any]:
     """The kubelet's KubeletConfiguration: x509 clients of the cluster's CA only (no anonymous
     access, no read-only port), cgroupfs on cgroup v1 or v2 with a cgroup root of its own, no

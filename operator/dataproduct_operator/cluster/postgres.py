@@ -1,7 +1,8 @@
 """PostgreSQL as a component of the local cluster (layer ``cluster``, imperative).
 
 ``dpo cluster up`` runs Debian's PostgreSQL beside the control plane: a fresh data directory
-(``initdb``, in the background while etcd starts), a server on a free loopback port, a
+(``initdb``, in the background while etcd starts), a server on a free loopback port (and on the
+real node's gateway address, for its pods: see :mod:`.postgres_commands`), a
 database ``datamesh`` and an admin role that is deliberately not a superuser (LOGIN,
 CREATEROLE, CREATE on ``datamesh``: what a DataStore needs), with a generated password. The
 admin's connection details go to ``DIR/postgres/admin.json``, readable by root (or whoever ran
@@ -51,6 +52,7 @@ from dataproduct_operator.cluster.postgres_commands import (
     DATABASE,
     LISTEN_ADDRESS,
     SUPERUSER,
+    PodNetwork,
     PostgresBinaries,
     ServerFiles,
     build_hba,
@@ -83,7 +85,8 @@ class PostgresNotInstalledError(UserError):
 @dataclass(frozen=True)
 class LocalPostgres:
     """How to reach the local cluster's PostgreSQL: the admin over TCP, the superuser over
-    the unix socket (peer authentication, no password)."""
+    the unix socket (peer authentication, no password). ``pod_host``: the address pods of the
+    real node reach it at (the node's gateway), None when no real node runs."""
 
     host: str
     port: int
@@ -92,6 +95,13 @@ class LocalPostgres:
     password: str = field(repr=False)
     socket_directory: Path
     superuser: str = SUPERUSER
+    pod_host: str | None = None
+
+    @property
+    def store_host(self) -> str:
+        """The host a DataStore names: one that both the operator (on this machine) and the
+        pipeline pods reach, the pods' gateway when the real node runs, else loopback."""
+        return self.pod_host or self.host
 
     def admin_conninfo(self) -> dict[str, Any]:
         """Keyword arguments of ``psycopg.connect`` for the admin."""
@@ -193,12 +203,17 @@ def port_was_taken(log: Path) -> bool:
 class PostgresSetup:
     """One ``up``'s PostgreSQL: files placed and ``initdb`` started by :meth:`begin`, then
     the server started by the caller (recorded with the other components) with
-    :meth:`server_command`, then :meth:`accepting` polled and :meth:`create_admin` run."""
+    :meth:`server_command`, then :meth:`accepting` polled and :meth:`create_admin` run.
+    ``pods``: the real node's pods' network (the server listens on its gateway and admits its
+    subnet), None without the real node."""
 
-    def __init__(self, directory: Path, port: int, log: Path) -> None:
+    def __init__(
+        self, directory: Path, port: int, log: Path, pods: PodNetwork | None = None
+    ) -> None:
         self.directory = directory
         self.port = port
         self.log = log
+        self.pods = pods
         self.binaries = find_binaries()
         self.user = server_user()
         self.files = ServerFiles(home(directory) / "server")
@@ -270,7 +285,7 @@ class PostgresSetup:
         uid, gid = _owner_ids(self.user)
         superusers = [getpass.getuser(), self.user or getpass.getuser()]
         for name, text in (
-            ("pg_hba.conf", build_hba()),
+            ("pg_hba.conf", build_hba(self.pods)),
             ("pg_ident.conf", build_ident(superusers)),
         ):
             path = self.files.data / name
@@ -287,7 +302,8 @@ class PostgresSetup:
 
     def server_command(self) -> list[str]:
         """The server's argv, switched to the server's user."""
-        return run_as(build_server_command(self.binaries, self.files, self.port), self.user)
+        command = build_server_command(self.binaries, self.files, self.port, self.pods)
+        return run_as(command, self.user)
 
     def superuser(self) -> LocalPostgres:
         """The connection details without the admin (the superuser needs none of them)."""
@@ -303,7 +319,13 @@ class PostgresSetup:
         """Database ``datamesh``, its admin role with a fresh password, and the admin file."""
         password = secrets.token_urlsafe(32)
         info = LocalPostgres(
-            LISTEN_ADDRESS, self.port, DATABASE, ADMIN_ROLE, password, self.files.sockets
+            LISTEN_ADDRESS,
+            self.port,
+            DATABASE,
+            ADMIN_ROLE,
+            password,
+            self.files.sockets,
+            pod_host=self.pods.gateway if self.pods else None,
         )
         with psycopg.connect(**info.superuser_conninfo("postgres"), autocommit=True) as conn:
             # Only a SCRAM verifier computed here reaches the server, so no server log or
@@ -344,6 +366,7 @@ def _admin_document(info: LocalPostgres) -> dict[str, Any]:
         "password": info.password,
         "socketDirectory": str(info.socket_directory),
         "superuser": info.superuser,
+        "podHost": info.pod_host,
     }
 
 
@@ -373,4 +396,5 @@ def local_postgres(directory: Path) -> LocalPostgres:
         password=document["password"],
         socket_directory=Path(document["socketDirectory"]),
         superuser=document["superuser"],
+        pod_host=document.get("podHost"),
     )

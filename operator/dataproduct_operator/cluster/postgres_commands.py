@@ -5,10 +5,15 @@ these functions return the exact argv of ``initdb`` and of the server, and the t
 ``pg_hba.conf`` and ``pg_ident.conf``. Every server setting is on the command line, so the
 whole configuration reads in one place (:func:`build_server_command`).
 
+Where it listens: 127.0.0.1, and when the real node runs, the gateway address of the node's
+bridge too (``.1`` of the pods' /24, see :mod:`.node_config`), so that pipeline pods reach it;
+never a wildcard address, so no other interface of the machine serves it.
+
 Who may connect how (:func:`build_hba`):
 
-- over TCP on 127.0.0.1 only, with a password checked by SCRAM-SHA-256 (the admin role, and
-  the logins the operator creates);
+- over TCP from 127.0.0.1, and from the pods' subnet when the real node runs, with a password
+  checked by SCRAM-SHA-256 (the admin role, and the logins the operator creates); never
+  ``trust``;
 - over the unix socket, as the superuser ``postgres`` only, by peer authentication mapped from
   the operating-system users allowed to be superuser (root or whoever ran ``dpo cluster up``,
   and the user the server runs as): the path tests use to inspect or sabotage. Nothing else
@@ -103,10 +108,26 @@ def build_initdb_command(binaries: PostgresBinaries, files: ServerFiles) -> list
     ]
 
 
-def build_server_command(binaries: PostgresBinaries, files: ServerFiles, port: int) -> list[str]:
+@dataclass(frozen=True)
+class PodNetwork:
+    """The real node's pods' network, as PostgreSQL sees it: the subnet its pods connect from
+    and the bridge's gateway address it listens on for them."""
+
+    subnet: str  # e.g. 10.89.7.0/24
+    gateway: str  # e.g. 10.89.7.1
+
+
+def listen_addresses(pods: PodNetwork | None) -> list[str]:
+    """The addresses the server binds: loopback, and the pods' gateway when there are pods."""
+    return [LISTEN_ADDRESS] if pods is None else [LISTEN_ADDRESS, pods.gateway]
+
+
+def build_server_command(
+    binaries: PostgresBinaries, files: ServerFiles, port: int, pods: PodNetwork | None = None
+) -> list[str]:
     """argv of the server: every setting that differs from the defaults, in one place."""
     settings = {
-        "listen_addresses": LISTEN_ADDRESS,
+        "listen_addresses": ",".join(listen_addresses(pods)),
         "port": str(port),
         "unix_socket_directories": str(files.sockets),
         "unix_socket_permissions": "0700",
@@ -127,14 +148,18 @@ def build_server_command(binaries: PostgresBinaries, files: ServerFiles, port: i
     return argv
 
 
-def build_hba() -> str:
-    """``pg_hba.conf``: superuser by peer on the socket, passwords over loopback TCP."""
-    return (
+def build_hba(pods: PodNetwork | None = None) -> str:
+    """``pg_hba.conf``: superuser by peer on the socket, passwords over loopback TCP and, with
+    the real node, from its pods' subnet."""
+    text = (
         "# Written by `dpo cluster up`; see cluster/postgres_commands.py.\n"
         "# TYPE  DATABASE  USER  ADDRESS  METHOD\n"
         f"local   all       {SUPERUSER}  peer map={IDENT_MAP}\n"
         f"host    all       all   {LISTEN_ADDRESS}/32  scram-sha-256\n"
     )
+    if pods is not None:
+        text += f"host    all       all   {pods.subnet}  scram-sha-256\n"
+    return text
 
 
 def build_ident(os_users: list[str]) -> str:

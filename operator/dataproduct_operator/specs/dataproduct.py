@@ -63,7 +63,12 @@ from dataproduct_operator.specs.hashing import stamp_hash
 from dataproduct_operator.specs.ownership import controller_reference
 from dataproduct_operator.specs.placement import PodPlacement
 from dataproduct_operator.specs.render import render
-from dataproduct_operator.specs.runner import RUN_SPEC_VARIABLE, build_run_spec, run_spec_json
+from dataproduct_operator.specs.runner import (
+    RUN_SPEC_VARIABLE,
+    build_run_spec,
+    external_reads,
+    run_spec_json,
+)
 
 CONNECTION_KEY = "output-ports.json"
 
@@ -241,6 +246,12 @@ def _pod_context(
     image = pipeline.image
     if pipeline.sql is not None:  # the built-in runner, its run spec in the environment
         image = placement.runner
+        # External postgres sources: where from the uri, the login from the input's Secret
+        # (a variable of env wins over one of envFrom: the uri says where, not the Secret).
+        for read in external_reads(product, pipeline):
+            prefix = input_variable_prefix(read.name)
+            env += [{"name": prefix + key, "value": value} for key, value in read.location.items()]
+            env_from.append({"prefix": prefix, "secretRef": {"name": read.secret}})
         endpoint = wiring.endpoints.get(pipeline.output or "")
         spec = build_run_spec(
             product,

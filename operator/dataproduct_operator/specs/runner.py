@@ -6,17 +6,39 @@ The spec names tables, columns, checks and where each source's login is in the e
 it never holds a credential (those come from Secrets, as ``envFrom``). A sql pipeline gets no
 run while its output port is not a table in a store yet, or while an input it reads is not
 ready: such a run could only fail.
+
+Sources: another product's port is read through the reader login the operator granted; an
+external postgres input (``table`` and ``secretRef`` set) with the login its own Secret holds,
+at the host, port and database of its ``uri`` (:func:`postgres_location`, variables of the pod).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from dataproduct_operator.api.dataproduct import DataProduct, OutputPort, Pipeline, PortCheck
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    ExternalSource,
+    OutputPort,
+    Pipeline,
+    PortCheck,
+)
 from dataproduct_operator.api.naming import RUN_SPEC_VARIABLE, input_variable_prefix
 
-__all__ = ["RUN_SPEC_VARIABLE", "build_run_spec", "duration_seconds", "run_spec_json"]
+__all__ = [
+    "RUN_SPEC_VARIABLE",
+    "ExternalRead",
+    "build_run_spec",
+    "duration_seconds",
+    "external_reads",
+    "postgres_location",
+    "run_spec_json",
+]
+
+POSTGRES_PORT = 5432
 
 
 def _table(qualified: str) -> dict[str, str]:
@@ -65,6 +87,47 @@ def _output(port: OutputPort, table: str) -> dict[str, Any]:
     return output
 
 
+def postgres_location(source: ExternalSource) -> dict[str, str]:
+    """libpq's PGHOST, PGPORT and PGDATABASE of a postgres source's ``uri`` (checked at apply
+    time to be postgresql://host[:port]/database)."""
+    parts = urlsplit(source.uri)
+    return {
+        "PGHOST": parts.hostname or "",
+        "PGPORT": str(parts.port or POSTGRES_PORT),
+        "PGDATABASE": parts.path.lstrip("/"),
+    }
+
+
+@dataclass(frozen=True)
+class ExternalRead:
+    """An external postgres table a sql pipeline reads: the input's name, the table, the
+    Secret with the login, and libpq's variables of where it is."""
+
+    name: str
+    table: str
+    secret: str
+    location: dict[str, str]
+
+
+def external_reads(product: DataProduct, pipeline: Pipeline) -> list[ExternalRead]:
+    """The external inputs a sql pipeline reads (postgres tables, each with its Secret)."""
+    return [
+        ExternalRead(
+            source.name, external.table, external.secret_ref.name, postgres_location(external)
+        )
+        for source in product.spec.inputs
+        if source.name in pipeline.sources
+        and (external := source.external) is not None
+        and external.table is not None
+        and external.secret_ref is not None
+        and external.type == "postgres"
+    ]
+
+
+def _quoted(table: str) -> str:
+    return ".".join(f'"{part}"' for part in table.split("."))
+
+
 def build_run_spec(
     product: DataProduct,
     pipeline: Pipeline,
@@ -78,8 +141,18 @@ def build_run_spec(
     if pipeline.sql is None or pipeline.output is None or output_table is None:
         return None
     port = next(p for p in product.spec.output_ports if p.name == pipeline.output)
-    sources = []
+    external = {read.name: read for read in external_reads(product, pipeline)}
+    sources: list[dict[str, Any]] = []
     for name in pipeline.sources:
+        read = external.get(name)
+        if read is not None:
+            sources.append({
+                "name": name,
+                "kind": "postgres",
+                "query": f"SELECT * FROM {_quoted(read.table)}",  # noqa: S608 - checked name
+                "envPrefix": input_variable_prefix(name),
+            })  # fmt: skip
+            continue
         table = input_tables.get(name)
         if table is None:
             return None  # an input not ready (or not another product's table): no run yet
