@@ -71,7 +71,7 @@ sbom: venv ## Write the CycloneDX SBOM of requirements/runtime.lock (what the im
 	@echo "Wrote $(SBOM)"
 
 .PHONY: tools
-tools: venv postgres node-packages ## Build the control-plane binaries (etcd, kube-*, kwok, kubelet, kubectl, helm) if missing; install PostgreSQL and the real node's runtime if missing
+tools: venv postgres node-packages prometheus ## Build the control-plane binaries (etcd, kube-*, kwok, kubelet, kubectl, helm) if missing; install PostgreSQL, Prometheus and the real node's runtime if missing
 	$(DPO) tools build
 
 # The real node's container runtime: containerd, runc, the CNI plugins, iproute2 (its bridge is
@@ -94,6 +94,18 @@ postgres: ## Install Debian's PostgreSQL server (for `dpo cluster up`), if missi
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-common && \
 		sed -i 's/^#* *create_main_cluster *=.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+
+# Debian's prometheus: promtool proves the generated alert rules and the dashboard's queries in
+# the unit tests, and the server is the local cluster's Prometheus. Without recommends (no node
+# exporter); on a machine where the package's own service starts (systemd), it is disabled again:
+# the local cluster runs its own server, on loopback.
+.PHONY: prometheus
+prometheus: ## Install Debian's prometheus (promtool, and the local cluster's Prometheus), if missing (apt-get, as root)
+	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { \
+		test "$$(id -u)" = 0 || { echo "Prometheus is missing: install Debian's prometheus package (apt-get install --no-install-recommends prometheus)"; exit 1; }; \
+		echo "Installing prometheus (apt-get)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus && \
+		{ ! systemctl is-system-running >/dev/null 2>&1 || systemctl disable --now prometheus; }; }
 
 .PHONY: browser
 browser: ## Install Debian's chromium for the catalog's browser tests, if missing (apt-get, as root)
@@ -145,7 +157,7 @@ format: venv ## Format and auto-fix the code
 	$(BIN)/ruff check --fix operator tests benchmarks
 
 .PHONY: unit
-unit: venv datacontract ## Unit tests: no cluster, no network
+unit: venv datacontract prometheus ## Unit tests: no cluster, no network (promtool proves the alert rules)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: integration

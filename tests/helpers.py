@@ -24,9 +24,12 @@ def example_documents(file_name: str, directory: Path = MESH_FIXTURE) -> list[di
     return [d for d in yaml.safe_load_all((directory / file_name).read_text()) if d]
 
 
-def example_product(file_name: str = "sales-orders.yaml") -> dict[str, Any]:
-    """The DataProduct document of the reference mesh's ``<file_name>``."""
-    (product,) = [d for d in example_documents(file_name) if d["kind"] == "DataProduct"]
+def example_product(
+    file_name: str = "sales-orders.yaml", directory: Path = MESH_FIXTURE
+) -> dict[str, Any]:
+    """The DataProduct document of ``<directory>/<file_name>``: the reference mesh's, or the
+    examples'."""
+    (product,) = [d for d in example_documents(file_name, directory) if d["kind"] == "DataProduct"]
     return product
 
 

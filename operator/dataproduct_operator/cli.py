@@ -234,6 +234,12 @@ def cluster_up(directory: Path, timeout: float, node_mode: str) -> None:
         f"{directory / 'logs' / 'postgres.log'})",
         err=True,
     )
+    if database.pod_host:
+        click.echo(
+            f"  the real node's pods reach it at {database.pod_host}:{database.port} "
+            "(the DataStore's host)",
+            err=True,
+        )
     click.echo(f"  stop: dpo cluster down --dir {directory}", err=True)
 
 
@@ -560,6 +566,14 @@ def catalog(
     help="Port of the catalog served by the operator (on 127.0.0.1); 0 disables.",
 )
 @click.option(
+    "--prometheus-port",
+    type=click.IntRange(min=0, max=65535),
+    default=9090,
+    show_default=True,
+    help="Port of the local Prometheus (on 127.0.0.1) that scrapes the operator and evaluates "
+    "every product's alert rules; 0 (or --metrics-port 0) disables.",
+)
+@click.option(
     "--ready-timeout",
     type=float,
     default=60.0,
@@ -579,6 +593,7 @@ def dev(
     examples: Path,
     metrics_port: int,
     catalog_port: int,
+    prometheus_port: int,
     ready_timeout: float,
     drift_interval: float,
     node_mode: str,
@@ -598,6 +613,7 @@ def dev(
             examples=examples,
             metrics_port=metrics_port,
             catalog_port=catalog_port,
+            prometheus_port=prometheus_port,
             ready_timeout=ready_timeout,
             drift_interval=drift_interval,
             node_mode=NodeMode(node_mode),

@@ -25,10 +25,13 @@ import pytest
 from playwright.sync_api import Page, expect
 from psycopg import sql
 
+from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster import controlplane
 from dataproduct_operator.cluster.postgres import local_postgres
 from dataproduct_operator.cluster.process import is_running
+from dataproduct_operator.cluster.prometheus import ALERTS_PAGE
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
+from dataproduct_operator.specs.alerts import build_rule_file
 from tests.clusters import login_sql, run_kubectl, superuser_sql
 from tests.helpers import EXAMPLES, example_documents, wait_for
 from tests.integration.browser import browser_page
@@ -140,12 +143,13 @@ class ExampleMesh:
 @pytest.fixture(scope="module")
 def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleMesh]:
     directory = tmp_path_factory.mktemp("dev") / "cluster"
-    metrics_port, catalog_port = free_port(), free_port()
+    metrics_port, catalog_port, prometheus_port = free_port(), free_port(), free_port()
     dev = DevProcess(
         directory,
         f"--examples={EXAMPLES}",
         f"--metrics-port={metrics_port}",
         f"--catalog-port={catalog_port}",
+        f"--prometheus-port={prometheus_port}",
     )
     try:
         dev.wait_for_line(r"Control plane ready", timeout=STARTUP_SECONDS)
@@ -331,6 +335,58 @@ def test_dev_prints_the_catalog_url_and_its_api_lists_the_example_mesh(
         assert json.loads(error.read())["error"]["reason"] == "NotFound"
     else:
         raise AssertionError("an unknown product must be 404")
+
+
+def test_dev_prints_the_prometheus_url_where_the_operator_is_scraped_and_rules_loaded(
+    example_mesh: ExampleMesh,
+) -> None:
+    dev = example_mesh.dev
+    page = dev.wait_for_line(r"^Prometheus .*: (http://127\.0\.0\.1:\d+\S+)$", timeout=1)[1]
+    assert page.endswith(ALERTS_PAGE)
+    base = page.removesuffix(ALERTS_PAGE)
+    products = [
+        DataProduct.from_object(d)
+        for path in EXAMPLES.glob("*.yaml")
+        for d in example_documents(path.name, EXAMPLES)
+        if d["kind"] == "DataProduct"
+    ]
+    expected = {group["name"] for group in build_rule_file(products)["groups"]}
+    assert "dataproduct-sales-orders" in expected
+    assert "dataproduct-marketing-customer-segments" not in expected  # its alerts are Disabled
+    wait_for(
+        lambda: (
+            {g["name"] for g in _get_json(f"{base}/api/v1/rules")["data"]["groups"]} == expected
+        ),
+        timeout=30,
+        description="every example's rules loaded",
+    )
+
+    def operator_up() -> bool:
+        targets = _get_json(f"{base}/api/v1/targets")["data"]["activeTargets"]
+        return [t["health"] for t in targets] == ["up"]
+
+    wait_for(operator_up, timeout=30, description="the operator's metrics scraped")
+    with urllib.request.urlopen(page) as response:  # noqa: S310 - the URL dev printed
+        assert "DataProductStale" in response.read().decode()
+
+
+def test_prometheus_fires_the_checks_failing_alert_of_the_gated_example_only(
+    example_mesh: ExampleMesh,
+) -> None:
+    page = example_mesh.dev.wait_for_line(r"^Prometheus .*: (http://127\.0\.0\.1:\d+\S+)$", 1)[1]
+    base = page.removesuffix(ALERTS_PAGE)
+
+    def firing() -> set[tuple[str, str]] | None:
+        alerts = _get_json(f"{base}/api/v1/alerts")["data"]["alerts"]
+        found = {
+            (a["labels"]["alertname"], f"{a['labels']['namespace']}/{a['labels']['dataproduct']}")
+            for a in alerts
+            if a["state"] == "firing"
+        }
+        return found if ("DataProductChecksFailing", GATED) in found else None
+
+    found = wait_for(firing, timeout=60, description=f"DataProductChecksFailing for {GATED}")
+    assert {product for _, product in found} == {GATED}, found
 
 
 def test_catalog_in_a_browser_searches_filters_opens_a_product_and_follows_lineage(
@@ -556,7 +612,12 @@ def test_dev_reports_an_operator_that_cannot_start_and_leaves_nothing_running(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        dev = DevProcess(dev_directory, f"--examples={EXAMPLES}", f"--metrics-port={port}")
+        dev = DevProcess(
+            dev_directory,
+            f"--examples={EXAMPLES}",
+            f"--metrics-port={port}",
+            f"--prometheus-port={free_port()}",  # started before the operator: stopped with it
+        )
         try:
             code = dev.wait(timeout=STARTUP_SECONDS)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -14,6 +15,9 @@ from dataproduct_operator.cli import run as run_command
 from dataproduct_operator.constants import DEFAULT_ADMISSION_SLOTS, admission_slot_names
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.manifests.argocd import HealthCheck, build_health_checks
+from dataproduct_operator.manifests.chart import LUA_HEADER
+from dataproduct_operator.manifests.dashboard import build_dashboard
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.manifests.rbac import (
     CATALOG_REVIEW_RULES,
@@ -308,6 +312,34 @@ def test_optional_service_monitor_scrapes_the_metrics_port(helm: HelmRunner) -> 
     without_crds = kinds("--set", "crds.enabled=false")
     assert "CustomResourceDefinition" not in without_crds
     assert "Deployment" in without_crds
+
+
+def lua_file(check: HealthCheck) -> str:
+    """A health check as the chart's file holds it (the ConfigMap drops its last newline)."""
+    source = "operator/dataproduct_operator/manifests/argocd.py"
+    return (LUA_HEADER.format(source=source) + check.script).rstrip("\n")
+
+
+def test_dashboard_and_argocd_health_checks_ship_as_configmaps_that_values_turn_off(
+    helm: HelmRunner,
+) -> None:
+    def config_maps(*values: str) -> dict[str, dict[str, Any]]:
+        rendered = helm("template", "x", str(CHART), *values).stdout
+        documents = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ConfigMap"]
+        return {d["metadata"]["name"]: d for d in documents}
+
+    shipped = config_maps("--set", "grafana.dashboard.annotations.grafana_folder=Data")
+    dashboard = shipped["x-dataproduct-operator-dashboard"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Data"}
+    # The legends' {{...}} reach Grafana as they are, untouched by Helm's templating.
+    assert json.loads(dashboard["data"]["dataproduct-operator-data.json"]) == build_dashboard()
+    checks = shipped["x-dataproduct-operator-argocd-health-checks"]["data"]
+    assert checks == {check.key: lua_file(check) for check in build_health_checks()}
+    quiet = config_maps(
+        "--set", "grafana.dashboard.enabled=false", "--set", "argocd.healthChecks.enabled=false"
+    )
+    assert not {name for name in quiet if "dashboard" in name or "argocd" in name}
 
 
 def test_starter_policies_are_off_by_default_and_created_after_the_crds_when_on(

@@ -7,43 +7,23 @@ the Events of each. The operator runs its pipelines on the real node (its placem
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from dataproduct_operator.cluster import images
-from dataproduct_operator.cluster.node_config import NODE_TYPE_LABEL, REAL_NODE_TYPE
 from dataproduct_operator.constants import ANNOTATION_RUN
 from dataproduct_operator.k8s.blocking import BlockingClient
 from tests.helpers import wait_for
 from tests.products import OperatorProcess, condition, get_if_present, product_path, wait_ready
 from tests.stores import STORE
 
-PLACEMENT = (
-    "--pipeline-node-selector", f"{NODE_TYPE_LABEL}={REAL_NODE_TYPE}",
-    "--pipeline-toleration", f"{NODE_TYPE_LABEL}={REAL_NODE_TYPE}:NoSchedule",
-)  # fmt: skip
 
-
-@pytest.fixture(scope="module")
-def real_node_operator(
-    operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, store: str
-) -> Iterator[OperatorProcess]:
-    """``dpo run`` placing every pipeline pod on the real node, with the module's store."""
-    process = OperatorProcess(
-        operator_kubeconfig,
-        tmp_path_factory.mktemp("operator") / "operator.log",
-        extra=PLACEMENT,
-    )
-    yield process
-    process.stop()
-
-
-def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+@pytest.fixture
+def real_node_operator(store: str, node_operator: OperatorProcess) -> OperatorProcess:
+    """The operator placing every pipeline pod on the real node, with the module's store."""
+    return node_operator
 
 
 def reporting(report: dict[str, Any], exit_code: int = 0) -> list[str]:

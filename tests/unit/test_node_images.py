@@ -4,6 +4,7 @@ by the images it holds and the containerd it was made for."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,16 @@ def test_the_seed_is_named_by_its_images_and_containerds_version(
     assert key != node_images.seed_key(list(found), "containerd 2.0.0")
     found[Path("runner.tar")] = ArchivedImage("localhost/r:1", "sha256:3", ())
     assert key != node_images.seed_key(list(found), "containerd 1.6.20")
+
+
+def test_a_new_seed_keeps_the_one_used_last_and_drops_older_ones_and_unfinished_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeds = tmp_path / "seeds"
+    monkeypatch.setattr(node_images, "seeds_dir", lambda: seeds)
+    for age, name in enumerate(["newest", "older", "oldest"]):
+        (seeds / name / node_images.ROOT).mkdir(parents=True)
+        os.utime(seeds / name, (1_000_000 - age, 1_000_000 - age))
+    (seeds / ".build-x").mkdir()
+    node_images._prune()
+    assert sorted(entry.name for entry in seeds.iterdir()) == ["newest"]

@@ -53,3 +53,10 @@ PIPELINE_RUN_DURATION = "dataproduct_pipeline_last_run_duration_seconds"
 PIPELINE_LAST_RUN_FAILED = "dataproduct_pipeline_last_run_failed"  # 1 when the last run failed
 # Per product (labels namespace, dataproduct, domain): 1 when DataHealthy is True
 DATA_HEALTHY = "dataproduct_data_healthy"
+
+# Series exported before the data health ones, queried by the alert rules and the dashboard
+# under the same names (labels as above: per product, per pipeline).
+READY = "dataproduct_ready"  # namespace, dataproduct, domain: 1 when Ready is True
+PIPELINE_LAST_SUCCESS = "dataproduct_pipeline_last_success_timestamp_seconds"
+# namespace, dataproduct: seconds since any pipeline last succeeded (ports without health yet)
+STALENESS = "dataproduct_staleness_seconds"

@@ -70,6 +70,7 @@ OWNED_ENTRIES = (
     "kwok-stages.yaml",
     "kubeconfig",
     "postgres",
+    "prometheus",  # the local Prometheus' configuration, rules and data (cluster/prometheus.py)
 )
 # kube-controller-manager's in-tree hostpath provisioner always creates volumes here.
 HOSTPATH_PROVISIONER_ROOT = Path("/tmp/hostpath_pv")  # noqa: S108

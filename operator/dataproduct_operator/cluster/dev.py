@@ -13,6 +13,9 @@ data health are printed (see ``dev_flow``; with ``--node kwok`` no pod runs, and
 Once the mesh is up, it prints how to look
 at it, and two psql commands with a consumer's reader login (see ``store_hints``): a SELECT of
 its upstream's table that works, and an INSERT that PostgreSQL refuses.
+The local Prometheus (:mod:`~dataproduct_operator.cluster.prometheus`) scrapes the operator and
+evaluates every product's alert rules, which this command keeps current while it runs; its
+alerts page is printed with the rest.
 Ctrl-C (or SIGTERM) stops the operator and the control plane, and nothing of them is left
 running. The operator is recorded with the cluster's components, so if this command is killed
 outright, ``dpo cluster down --dir DIR`` still stops everything.
@@ -21,6 +24,7 @@ outright, ``dpo cluster down --dir DIR`` still stops everything.
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
 import sys
 import time
@@ -35,7 +39,7 @@ import yaml
 from dataproduct_operator.api import datastore
 from dataproduct_operator.api.conditions import READY
 from dataproduct_operator.api.kinds import API_VERSION
-from dataproduct_operator.cluster import controlplane, dev_flow, images
+from dataproduct_operator.cluster import controlplane, dev_flow, images, prometheus
 from dataproduct_operator.cluster.components import Layout
 from dataproduct_operator.cluster.node import NodeMode
 from dataproduct_operator.cluster.node_config import NODE_TYPE_LABEL, REAL_NODE_TYPE
@@ -61,6 +65,7 @@ OPERATOR_COMPONENT = "dataproduct-operator"
 CRD_ESTABLISHED_SECONDS = 30.0
 POLL_SECONDS = 0.25
 CATALOG_READY_SECONDS = 30.0
+RULES_SYNC_SECONDS = 10.0  # how soon a product's changed alert rules reach the local Prometheus
 # The operator's own namespace in `dpo dev`: the one the chart's install instructions use. The
 # operator process is told so (POD_NAMESPACE) and the store's admin Secret lives there.
 OPERATOR_NAMESPACE = "dataproduct-system"
@@ -76,6 +81,7 @@ class DevSettings:
     examples: Path
     metrics_port: int = 8000
     catalog_port: int = 8090
+    prometheus_port: int = 9090  # the local Prometheus; 0: none
     ready_timeout: float = 60.0
     drift_interval: float = 300.0
     node_mode: NodeMode = NodeMode.AUTO
@@ -329,6 +335,8 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 apply_manifests(client, build_data_deletion_policy(), out)
                 *store_home, store = build_local_store(info.postgres)
                 apply_manifests(client, store_home, out)
+                # Before the operator, so that Ctrl-C and `down` stop the operator first.
+                monitor = _start_prometheus(settings, out)
                 log = Layout(info.directory).log(OPERATOR_COMPONENT)
                 real_node = info.real_node is not None
                 command = operator_command(info.kubeconfig, settings, real_node=real_node)
@@ -365,6 +373,10 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                         check_alive=check_alive,
                     )
                 products = [client.get(object_path(product)) for product in namespaced]
+                if monitor is not None:
+                    prometheus.sync_rules(
+                        client, prometheus.PrometheusLayout.of(directory), monitor
+                    )
                 _run_examples(client, namespaced, real_node=real_node, out=out,
                               check_alive=check_alive)  # fmt: skip
             if settings.catalog_port:
@@ -376,9 +388,7 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 flush=True,
             )
             _print_hints(info.kubeconfig, directory, settings, log, products, out=out)
-            while True:
-                check_alive()
-                time.sleep(1.0)
+            _serve(info.kubeconfig, directory, monitor, check_alive)
         finally:
             print("Stopping the operator and the control plane", file=out, flush=True)
             controlplane.down(directory, out=out)
@@ -435,6 +445,47 @@ def _run_examples(
     print(f"Pipelines run in {time.monotonic() - started:.1f}s", file=out, flush=True)
 
 
+def _start_prometheus(settings: DevSettings, out: TextIO) -> ComponentProcess | None:
+    """The local Prometheus, scraping the operator (which starts next; the products' rules come
+    once they are applied); None when either port is 0."""
+    if not (settings.prometheus_port and settings.metrics_port):
+        return None
+    started = time.monotonic()
+    process = prometheus.start(
+        settings.directory,
+        port=settings.prometheus_port,
+        metrics_port=settings.metrics_port,
+        products=[],
+    )
+    print(
+        f"  prometheus ready after {time.monotonic() - started:.1f}s (pid {process.pid})",
+        file=out,
+        flush=True,
+    )
+    return process
+
+
+def _serve(
+    kubeconfig: Path,
+    directory: Path,
+    monitor: ComponentProcess | None,
+    check_alive: Callable[[], None],
+) -> None:
+    """Until Ctrl-C: watch the operator, and keep Prometheus' rules those of the products as
+    they are now (a product applied, changed or deleted by hand)."""
+    layout = prometheus.PrometheusLayout.of(directory)
+    synced = time.monotonic()
+    with BlockingClient.from_kubeconfig(kubeconfig) as client:
+        while True:
+            check_alive()
+            if monitor is not None and time.monotonic() - synced > RULES_SYNC_SECONDS:
+                # The API server busy: the next pass tries again.
+                with contextlib.suppress(OSError, ApiError):
+                    prometheus.sync_rules(client, layout, monitor)
+                synced = time.monotonic()
+            time.sleep(1.0)
+
+
 def _wait_for_catalog(port: int, check_alive: Callable[[], None]) -> None:
     """Return once the catalog answers with the mesh listed, so the URL printed works."""
     url = f"http://127.0.0.1:{port}/healthz"
@@ -482,6 +533,10 @@ def _print_hints(
         f"Catalog (products, domains, lineage, exports): http://127.0.0.1:{settings.catalog_port}/"
         if settings.catalog_port
         else "Catalog: disabled",
+        f"Prometheus (the operator's metrics, every product's alerts): "
+        f"{prometheus.url(settings.prometheus_port)}{prometheus.ALERTS_PAGE}"
+        if settings.prometheus_port and settings.metrics_port
+        else "Prometheus: disabled",
         f"PostgreSQL (the default DataStore {LOCAL_STORE}): its admin's connection in "
         f"{admin_file(directory)}, its log in {Layout(directory).log(POSTGRES)}",
         f"Operator log: {log}",

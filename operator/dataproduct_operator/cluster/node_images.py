@@ -14,7 +14,8 @@ writes, are copied. Once containerd runs, the node's import finds every image th
 
 The seeds live in ``<image cache>/node-seeds/<key>``; building one holds the seeds' lock
 exclusively, planting holds it shared, so a seed is never removed while a cluster plants it.
-Seeds of other image sets are removed when a new one is built.
+When a new one is built, all but the seed used last are removed (two are kept: switching
+between two sets of images, one outdated then rebuilt, imports nothing again).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ WRITTEN_IN_PLACE = (
 # What names one containerd: each node makes its own.
 PER_INSTANCE = (Path("io.containerd.grpc.v1.introspection/uuid"),)
 _RECIPE_VERSION = "1"
+# Seeds kept: the newest used, so switching between two image sets (an image outdated, then
+# rebuilt) plants either without importing again.
+KEPT_SEEDS = 2
 _START_SECONDS = 30.0
 _STOP_SECONDS = 30.0
 
@@ -130,19 +134,28 @@ def _build(seed: Path, archives: list[Path], containerd: Path, ctr: Path) -> Non
     shutil.rmtree(building, ignore_errors=True)
 
 
+def _prune() -> None:
+    """Remove all but the :data:`KEPT_SEEDS` - 1 seeds used last (a new one is about to be
+    built), and what an interrupted build left. Holds the exclusive lock."""
+    found = [entry for entry in seeds_dir().iterdir() if entry.is_dir()]
+    unfinished = [entry for entry in found if entry.name.startswith(".build-")]
+    seeds = sorted(set(found) - set(unfinished), key=lambda e: e.stat().st_mtime, reverse=True)
+    for stale in [*unfinished, *seeds[KEPT_SEEDS - 1 :]]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def ensure_seed(archives: list[Path], containerd: Path, ctr: Path) -> Path:
-    """The seed of ``archives`` (its containerd root), built when missing; seeds of other
-    image sets removed then."""
+    """The seed of ``archives`` (its containerd root), built when missing (the seeds used
+    least recently removed then); marked used."""
     key = seed_key(archives, containerd_version(containerd))
     seed = seeds_dir() / key
     with _locked(exclusive=False):
         if (seed / ROOT).is_dir():
+            seed.touch()
             return seed / ROOT
     with _locked(exclusive=True):
         if not (seed / ROOT).is_dir():
-            for stale in seeds_dir().iterdir():
-                if stale.is_dir():
-                    shutil.rmtree(stale, ignore_errors=True)
+            _prune()
             _build(seed, archives, containerd, ctr)
     return seed / ROOT
 

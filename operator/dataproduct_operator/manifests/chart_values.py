@@ -143,6 +143,48 @@ class Metrics(_Values):
     service_monitor: ServiceMonitor = Field(default_factory=ServiceMonitor)
 
 
+class GrafanaDashboard(_Values):
+    """The Grafana dashboard of the data products (freshness, rows, size, checks, runs)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Create the ConfigMap <release>-dashboard holding the dashboard's JSON, for "
+        "Grafana's dashboard sidecar to load (docs/monitoring.md).",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        description="Labels of the ConfigMap: the label Grafana's dashboard sidecar looks for.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations of the ConfigMap, e.g. grafana_folder for the sidecar's folder.",
+    )
+
+
+class Grafana(_Values):
+    """Grafana: the dashboard of the data products."""
+
+    dashboard: GrafanaDashboard = Field(default_factory=GrafanaDashboard)
+
+
+class ArgoCdHealthChecks(_Values):
+    """Argo CD health checks (Lua) of DataProduct, DataDomain and MeshPolicy."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Create the ConfigMap <release>-argocd-health-checks with the scripts under "
+        "the argocd-cm keys resource.customizations.health.datamesh.dev_<Kind>, to merge into "
+        "Argo CD's argocd-cm (docs/monitoring.md). Argo CD reads only its own argocd-cm: this "
+        "ConfigMap does nothing by itself.",
+    )
+
+
+class ArgoCd(_Values):
+    """Argo CD: how it tells whether the operator's objects are healthy."""
+
+    health_checks: ArgoCdHealthChecks = Field(default_factory=ArgoCdHealthChecks)
+
+
 class CatalogService(_Values):
     """The Service in front of the catalog."""
 
@@ -351,6 +393,8 @@ class ChartValues(_Values):
     rbac: Rbac = Field(default_factory=Rbac)
     policies: Policies = Field(default_factory=Policies)
     metrics: Metrics = Field(default_factory=Metrics)
+    grafana: Grafana = Field(default_factory=Grafana)
+    argocd: ArgoCd = Field(default_factory=ArgoCd)
     catalog: Catalog = Field(default_factory=Catalog)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
     liveness_port: int = Field(

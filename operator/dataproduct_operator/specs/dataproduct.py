@@ -21,10 +21,8 @@ from dataproduct_operator.api.dataproduct import (
     Pipeline,
     PortEndpoint,
     ReaderKind,
-    Toggle,
 )
 from dataproduct_operator.api.kinds import GROUP
-from dataproduct_operator.api.metric_labels import metric_labels
 from dataproduct_operator.api.naming import (
     claim_name,
     connection_config_map_name,
@@ -39,7 +37,7 @@ from dataproduct_operator.api.naming import (
     run_job_name,
     service_account_name,
 )
-from dataproduct_operator.api.quantity import duration_seconds, larger_quantity
+from dataproduct_operator.api.quantity import larger_quantity
 from dataproduct_operator.constants import (
     ANNOTATION_RETAINED_VOLUME,
     ANNOTATION_RUN,
@@ -59,6 +57,7 @@ from dataproduct_operator.constants import (
     OPERATOR_NAME,
     PIPELINE_CONTAINER,
 )
+from dataproduct_operator.specs.alerts import build_alert_rules, rule_group_name
 from dataproduct_operator.specs.hashing import stamp_hash
 from dataproduct_operator.specs.ownership import controller_reference
 from dataproduct_operator.specs.placement import PodPlacement
@@ -519,33 +518,16 @@ def build_connection_config_map(
 
 
 def build_prometheus_rule(product: DataProduct) -> dict[str, Any] | None:
-    """Alerts on staleness past each port's freshness SLO and on failed runs.
-
-    None when alerts are disabled or there is nothing to alert on.
-    """
-    if product.spec.monitoring.alerts is Toggle.DISABLED:
-        return None
-    stale_ports = [
-        {
-            "name": port.name,
-            "freshness": port.slo.freshness,
-            "seconds": duration_seconds(port.slo.freshness),
-        }
-        for port in product.spec.output_ports
-        if port.slo is not None and port.slo.freshness is not None
-    ]
-    if not stale_ports and not product.spec.pipelines:
+    """The product's alerts (stale ports, failing checks, failed runs; see :mod:`.alerts`) as
+    a PrometheusRule. None when alerts are disabled or there is nothing to alert on."""
+    rules = build_alert_rules(product)
+    if not rules:
         return None
     return render(
         "prometheusrule.yaml.j2",
         metadata=_metadata(product, prometheus_rule_name(product.name), COMPONENT_MONITORING),
-        group=f"dataproduct-{product.namespace}-{product.name}",
-        namespace=product.namespace,
-        name=product.name,
-        labels=metric_labels(product),
-        domain=product.spec.domain,
-        stale_ports=stale_ports,
-        has_pipelines=bool(product.spec.pipelines),
+        group=rule_group_name(product),
+        rules=rules,
     )
 
 
