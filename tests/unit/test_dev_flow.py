@@ -5,12 +5,20 @@ the summary lines."""
 from __future__ import annotations
 
 import base64
+import io
 from collections import defaultdict
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from dataproduct_operator.api.dataproduct import DataProduct
-from dataproduct_operator.cluster.dev import load_manifests
+from dataproduct_operator.cluster import images
+from dataproduct_operator.cluster.dev import (
+    DevSettings,
+    load_manifests,
+    operator_command,
+    run_examples,
+)
 from dataproduct_operator.cluster.dev_flow import (
     SOURCES_READER,
     build_dataset,
@@ -123,3 +131,29 @@ def test_a_run_and_a_gated_product_are_described_with_rows_health_and_the_check(
         "  finance/revenue: revenue-v1 0 rows; DataHealthy=False ChecksFailing",
         "    failing checks (previous data kept): reconciled-with-sales",
     ]
+
+
+def test_dev_places_pipelines_on_the_real_node_only_when_it_runs(tmp_path: Path) -> None:
+    settings = DevSettings(directory=tmp_path, examples=EXAMPLES)
+    placed = operator_command(tmp_path / "kubeconfig", settings, real_node=True)
+    assert {
+        "--pipeline-node-selector=datamesh.dev/node-type=real",
+        "--pipeline-toleration=datamesh.dev/node-type=real:NoSchedule",
+        f"--runner-image={images.image_spec('runner').ref}",
+    } <= set(placed)
+    kwok = operator_command(tmp_path / "kubeconfig", settings)
+    assert not [flag for flag in kwok if flag.startswith(("--pipeline-", "--runner-image"))]
+
+
+def test_without_the_real_node_dev_says_the_pipelines_are_not_run_and_why() -> None:
+    out = io.StringIO()
+
+    def no_cluster() -> None:
+        raise AssertionError("nothing may be asked of the cluster")
+
+    run_examples(None, MANIFESTS, real_node=False, out=out, check_alive=no_cluster)  # type: ignore[arg-type]
+    assert out.getvalue() == (
+        "Pipelines not run: no real node in this cluster (--node kwok, or it cannot run here: "
+        "see above), and kwok's simulated node runs no pod; the products stay "
+        "DataHealthy=Unknown NoDataYet\n"
+    )

@@ -377,7 +377,7 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                     prometheus.sync_rules(
                         client, prometheus.PrometheusLayout.of(directory), monitor
                     )
-                _run_examples(client, namespaced, real_node=real_node, out=out,
+                run_examples(client, namespaced, real_node=real_node, out=out,
                               check_alive=check_alive)  # fmt: skip
             if settings.catalog_port:
                 _wait_for_catalog(settings.catalog_port, check_alive)
@@ -418,7 +418,7 @@ def _seed_example_sources(
     return dev_flow.point_sources_at(manifests, dataset, postgres.store_host, postgres.port)
 
 
-def _run_examples(
+def run_examples(
     client: BlockingClient,
     manifests: list[dict[str, Any]],
     *,
@@ -434,6 +434,15 @@ def _run_examples(
             "Pipelines not run: no real node in this cluster (--node kwok, or it cannot run "
             "here: see above), and kwok's simulated node runs no pod; the products stay "
             "DataHealthy=Unknown NoDataYet",
+            file=out,
+            flush=True,
+        )
+        return
+    if not images.built("runner"):  # the node imports only an image of this very code
+        print(
+            f"Pipelines not run: the runner image {images.image_spec('runner').ref} is not "
+            "built from this code, so the real node has none; run `make images` (make dev "
+            "does), then make dev again",
             file=out,
             flush=True,
         )
