@@ -21,7 +21,7 @@ from dataproduct_operator.catalog.store import (
     CatalogStore,
 )
 from dataproduct_operator.specs.dataproduct import build_connection_config_map
-from tests.helpers import EXAMPLES, example_documents
+from tests.helpers import MESH_FIXTURE, example_documents
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CREATED = "2026-11-01T09:00:00Z"
@@ -86,7 +86,7 @@ STATUSES: dict[str, dict[str, Any]] = {
 def example_objects() -> list[dict[str, Any]]:
     """Every example document, products with their fixed status and metadata."""
     objects = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
+    for path in sorted(MESH_FIXTURE.glob("*.yaml")):
         for document in example_documents(path.name):
             obj = copy.deepcopy(document)
             metadata = obj.setdefault("metadata", {})

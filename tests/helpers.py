@@ -15,16 +15,21 @@ import yaml
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+# The tests' reference mesh: the examples with image pipelines and volume ports (its README).
+MESH_FIXTURE = REPO / "tests" / "fixtures" / "mesh"
 
 
-def example_documents(file_name: str) -> list[dict[str, Any]]:
-    """Every document of ``examples/<file_name>``."""
-    return [d for d in yaml.safe_load_all((EXAMPLES / file_name).read_text()) if d]
+def example_documents(file_name: str, directory: Path = MESH_FIXTURE) -> list[dict[str, Any]]:
+    """Every document of ``<directory>/<file_name>``: the reference mesh's, or the examples'."""
+    return [d for d in yaml.safe_load_all((directory / file_name).read_text()) if d]
 
 
-def example_product(file_name: str = "sales-orders.yaml") -> dict[str, Any]:
-    """The DataProduct document of ``examples/<file_name>``."""
-    (product,) = [d for d in example_documents(file_name) if d["kind"] == "DataProduct"]
+def example_product(
+    file_name: str = "sales-orders.yaml", directory: Path = MESH_FIXTURE
+) -> dict[str, Any]:
+    """The DataProduct document of ``<directory>/<file_name>``: the reference mesh's, or the
+    examples'."""
+    (product,) = [d for d in example_documents(file_name, directory) if d["kind"] == "DataProduct"]
     return product
 
 

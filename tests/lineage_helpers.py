@@ -6,11 +6,11 @@ from typing import Any
 
 from dataproduct_operator.api.dataproduct import DataProduct, Discoverability
 from dataproduct_operator.catalog.lineage import LineageEntry
-from tests.helpers import EXAMPLES, example_documents
+from tests.helpers import MESH_FIXTURE, example_documents
 
 EXAMPLE_PRODUCTS = [
     DataProduct.from_object(document)
-    for path in sorted(EXAMPLES.glob("*.yaml"))
+    for path in sorted(MESH_FIXTURE.glob("*.yaml"))
     for document in example_documents(path.name)
     if document["kind"] == "DataProduct"
 ]

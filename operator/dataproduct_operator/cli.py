@@ -71,6 +71,16 @@ def cluster() -> None:
     checkouts only."""
 
 
+_NODE_OPTION = click.option(
+    "--node",
+    "node_mode",
+    type=click.Choice(["auto", "real", "kwok"]),
+    default="auto",
+    show_default=True,
+    help="Nodes beside kwok's simulated one: the real node (kubelet and containerd) when it "
+    "can run here (auto), or else fail saying why (real), or none (kwok; `dpo dev` then runs "
+    "no pipeline).",
+)
 _DIR_OPTION = click.option(
     "--dir",
     "directory",
@@ -230,15 +240,7 @@ _SHOW_DOMAIN_PRODUCTS = click.option(
     show_default=True,
     help="Seconds to wait for each component to become ready.",
 )
-@click.option(
-    "--node",
-    "node_mode",
-    type=click.Choice(["auto", "real", "kwok"]),
-    default="auto",
-    show_default=True,
-    help="Nodes beside kwok's simulated one: the real node (kubelet and containerd) when it "
-    "can run here (auto), or else fail saying why (real), or none (kwok).",
-)
+@_NODE_OPTION
 def cluster_up(directory: Path, timeout: float, node_mode: str) -> None:
     """Start a control plane and PostgreSQL, and a real node when it can run here; return
     when they are ready. Writes DIR/kubeconfig, and PostgreSQL's admin connection in
@@ -639,6 +641,7 @@ def catalog(
     show_default=True,
     help="Seconds between the operator's drift checks of each product.",
 )
+@_NODE_OPTION
 def dev(
     directory: Path,
     examples: Path,
@@ -647,6 +650,7 @@ def dev(
     prometheus_port: int,
     ready_timeout: float,
     drift_interval: float,
+    node_mode: str,
 ) -> None:
     """Run the operator with the examples on a local control plane until Ctrl-C.
 
@@ -655,6 +659,7 @@ def dev(
     """
     with _local_cluster("dev"):
         from dataproduct_operator.cluster.dev import DevSettings, run_dev
+        from dataproduct_operator.cluster.node import NodeMode
 
     run_dev(
         DevSettings(
@@ -665,6 +670,7 @@ def dev(
             prometheus_port=prometheus_port,
             ready_timeout=ready_timeout,
             drift_interval=drift_interval,
+            node_mode=NodeMode(node_mode),
         )
     )
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from psycopg import sql
 
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster import controlplane
@@ -31,7 +32,7 @@ from dataproduct_operator.cluster.process import is_running
 from dataproduct_operator.cluster.prometheus import ALERTS_PAGE
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
 from dataproduct_operator.specs.alerts import build_rule_file
-from tests.clusters import login_sql, run_kubectl
+from tests.clusters import login_sql, run_kubectl, superuser_sql
 from tests.helpers import EXAMPLES, example_documents, wait_for
 from tests.integration.browser import browser_page
 from tests.products import free_port
@@ -39,7 +40,7 @@ from tests.products import free_port
 EXAMPLE_PRODUCTS = {
     f"{d['metadata']['namespace']}/{d['metadata']['name']}"
     for path in EXAMPLES.glob("*.yaml")
-    for d in example_documents(path.name)
+    for d in example_documents(path.name, EXAMPLES)
     if d["kind"] == "DataProduct"
 }
 STARTUP_SECONDS = 120.0  # the control plane takes about 10 s here; the rest is headroom
@@ -48,6 +49,19 @@ READY_SECONDS = 60.0  # what the README promises for the example mesh
 # found the CRD (every 30 s): until then the domains' quotas, and so the domains, are not Ready.
 ONBOARDED_SECONDS = 90.0
 CATALOG_SECONDS = 30.0
+# Each example pipeline runs once on the real node (about 4-6 s each here, 5 runs), then the
+# mesh's health is printed.
+RUNS_SECONDS = 300.0
+# What the seeded sources give each example port (cluster/dev_flow.py: 200 customers, 600 orders
+# over 28 days); the finance example's gate fails on purpose, so its table stays empty.
+PUBLISHED_ROWS = {
+    "crm/customers": {"customers-v1": 200},
+    "sales/orders": {"orders-v1": 600, "daily-revenue": 28},
+    "marketing/customer-segments": {"segments-v1": 200},
+    "finance/revenue": {"revenue-v1": 0},
+}
+GATED = "finance/revenue"
+GATE_CHECK = "reconciled-with-sales"
 
 
 class DevProcess:
@@ -142,6 +156,7 @@ def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleMe
         dev.wait_for_line(rf"All {len(STARTER_POLICIES)} policies Ready", timeout=READY_SECONDS)
         dev.wait_for_line(r"All (\d+) domains Ready", timeout=ONBOARDED_SECONDS)
         dev.wait_for_line(r"All (\d+) products Ready", timeout=READY_SECONDS)
+        dev.wait_for_line(r"^Pipelines run in", timeout=RUNS_SECONDS)
         catalog = dev.wait_for_line(r"^Catalog .*: (http://\S+)$", timeout=CATALOG_SECONDS)
         yield ExampleMesh(dev, directory, metrics_port, catalog[1])
     finally:
@@ -187,14 +202,87 @@ def test_dev_shows_every_example_ready_in_kubectl(
         "output ports with pii columns (orders-v1) need spec.classification Confidential or "
         "Restricted, not Public (MeshPolicy pii-classification, rule pii-needs-confidential)"
     ) in refused.stderr
-    assert all(row[4] == "True" for row in rows.values()), table
+    # Every product was Ready before its runs (the lines above); after them, the gated one's
+    # failed run makes its PipelinesReady, and so its Ready, False (RunFailed).
+    assert {name: row[4] for name, row in rows.items()} == {
+        name: "False" if name == GATED else "True" for name in EXAMPLE_PRODUCTS
+    }, table
 
     metrics_url = f"http://127.0.0.1:{example_mesh.metrics_port}/metrics"
     with urllib.request.urlopen(metrics_url) as response:
         metrics = response.read().decode()
     assert len(re.findall(r"^dataproduct_ready\{.*\} 1\.0$", metrics, re.MULTILINE)) == len(
-        EXAMPLE_PRODUCTS
+        EXAMPLE_PRODUCTS - {GATED}
     )
+    healthy = dict(
+        re.findall(
+            r'^dataproduct_data_healthy\{.*dataproduct="([^"]+)".*\} ([01])\.0$',
+            metrics,
+            re.MULTILINE,
+        )
+    )
+    assert healthy == {
+        name.split("/")[1]: "0" if name == GATED else "1" for name in EXAMPLE_PRODUCTS
+    }
+
+
+def test_dev_runs_every_example_pipeline_on_the_real_node_and_prints_rows_and_health(
+    example_mesh: ExampleMesh, kubectl_binary: Path
+) -> None:
+    dev = example_mesh.dev
+    # Upstream products first, each run's result printed as the status reports it.
+    ran = [
+        (m[1], m[2], m[3])
+        for m in (re.search(r"^  (\S+) (\S+): (Succeeded|Failed)", line) for line in dev.lines)
+        if m
+    ]
+    assert ran == [
+        ("crm/customers", "sync", "Succeeded"),
+        ("sales/orders", "ingest", "Succeeded"),
+        ("sales/orders", "daily-revenue", "Succeeded"),
+        ("finance/revenue", "reconcile", "Failed"),
+        ("marketing/customer-segments", "train", "Succeeded"),
+    ]
+    assert f"finance/revenue reconcile: Failed: check(s) failed: {GATE_CHECK}" in dev.output
+    # The summary: each product's rows per port and DataHealthy.
+    for name, ports in PUBLISHED_ROWS.items():
+        counts = ", ".join(f"{port} {rows} rows" for port, rows in ports.items())
+        health = "False ChecksFailing" if name == GATED else "True Healthy"
+        assert f"  {name}: {counts}; DataHealthy={health}" in dev.lines, dev.output
+    assert f"    failing checks (previous data kept): {GATE_CHECK}" in dev.lines
+    assert re.search(r"The example mesh is up, its data shown, \d+s after start", dev.output)
+
+    products = _kubectl_get(example_mesh, kubectl_binary, "dp", "-A")["items"]
+    for product in products:
+        name = f"{product['metadata']['namespace']}/{product['metadata']['name']}"
+        status = product["status"]
+        rows = {p["name"]: p["health"]["rows"] for p in status["outputPorts"]}
+        assert rows == PUBLISHED_ROWS[name], name
+        healthy = next(c for c in status["conditions"] if c["type"] == "DataHealthy")
+        if name == GATED:
+            assert (healthy["status"], healthy["reason"]) == ("False", "ChecksFailing")
+            assert (
+                GATE_CHECK in healthy["message"] and "previous data is kept" in healthy["message"]
+            )
+            (run,) = [p["lastRun"] for p in status["pipelines"]]
+            assert (run["result"], run["checks"]["failedNames"]) == ("Failed", [GATE_CHECK])
+        else:
+            assert (healthy["status"], healthy["reason"]) == ("True", "Healthy"), healthy
+            assert all(p["lastRun"]["result"] == "Succeeded" for p in status["pipelines"])
+    # Nothing was published for the gated product: its table is as before (empty).
+    postgres = local_postgres(example_mesh.directory)
+    endpoint = next(
+        p["status"]["outputPorts"][0]["endpoint"]
+        for p in products
+        if p["metadata"]["namespace"] == "finance"
+    )
+    counted = superuser_sql(
+        postgres,
+        sql.SQL("SELECT count(*) FROM {}.{}").format(
+            sql.Identifier(endpoint["schema"]), sql.Identifier(endpoint["table"])
+        ),
+    )
+    assert counted == [(0,)]
 
 
 def _get_json(url: str) -> Any:
@@ -209,8 +297,20 @@ def test_dev_prints_the_catalog_url_and_its_api_lists_the_example_mesh(
     base = example_mesh.catalog_url.rstrip("/")
     listed = _get_json(f"{base}/api/v1/dataproducts")
     assert {f"{p['namespace']}/{p['name']}" for p in listed["items"]} == EXAMPLE_PRODUCTS
-    # Every product Ready; none has run a pipeline yet: its data health is unknown
-    assert {(p["health"], p["healthReason"]) for p in listed["items"]} == {("unknown", "NoDataYet")}
+    # dev ran every pipeline once: healthy products, and the one whose gate failed on purpose
+    health = {
+        f"{p['namespace']}/{p['name']}": (p["health"], p["healthReason"]) for p in listed["items"]
+    }
+    others = EXAMPLE_PRODUCTS - {GATED}
+    assert {name: health[name] for name in others} == dict.fromkeys(others, ("healthy", "Healthy"))
+    assert health[GATED][0] == "unhealthy", health
+    revenue = _get_json(f"{base}/api/v1/dataproducts/{GATED}")
+    (port,) = revenue["ports"]
+    assert (port["health"]["checks"], port["health"]["failedChecks"]) == ("Failing", [GATE_CHECK])
+    assert port["health"]["rows"] == 0  # nothing published: the previous data (none) kept
+    (pipeline,) = revenue["pipelines"]
+    assert (pipeline["lastRunStatus"], pipeline["rowsWritten"]) == ("Failed", 0)
+    assert GATE_CHECK in pipeline["checks"] and GATE_CHECK in pipeline["message"]
     orders = _get_json(f"{base}/api/v1/dataproducts/sales/orders")
     # The ports as the operator's status reports them: tables in the default store, no claims.
     assert [(p["name"], p["phase"], p["claimName"]) for p in orders["ports"]] == [
@@ -247,7 +347,7 @@ def test_dev_prints_the_prometheus_url_where_the_operator_is_scraped_and_rules_l
     products = [
         DataProduct.from_object(d)
         for path in EXAMPLES.glob("*.yaml")
-        for d in example_documents(path.name)
+        for d in example_documents(path.name, EXAMPLES)
         if d["kind"] == "DataProduct"
     ]
     expected = {group["name"] for group in build_rule_file(products)["groups"]}
@@ -268,6 +368,25 @@ def test_dev_prints_the_prometheus_url_where_the_operator_is_scraped_and_rules_l
     wait_for(operator_up, timeout=30, description="the operator's metrics scraped")
     with urllib.request.urlopen(page) as response:  # noqa: S310 - the URL dev printed
         assert "DataProductStale" in response.read().decode()
+
+
+def test_prometheus_fires_the_checks_failing_alert_of_the_gated_example_only(
+    example_mesh: ExampleMesh,
+) -> None:
+    page = example_mesh.dev.wait_for_line(r"^Prometheus .*: (http://127\.0\.0\.1:\d+\S+)$", 1)[1]
+    base = page.removesuffix(ALERTS_PAGE)
+
+    def firing() -> set[tuple[str, str]] | None:
+        alerts = _get_json(f"{base}/api/v1/alerts")["data"]["alerts"]
+        found = {
+            (a["labels"]["alertname"], f"{a['labels']['namespace']}/{a['labels']['dataproduct']}")
+            for a in alerts
+            if a["state"] == "firing"
+        }
+        return found if ("DataProductChecksFailing", GATED) in found else None
+
+    found = wait_for(firing, timeout=60, description=f"DataProductChecksFailing for {GATED}")
+    assert {product for _, product in found} == {GATED}, found
 
 
 def test_catalog_in_a_browser_searches_filters_opens_a_product_and_follows_lineage(
@@ -428,7 +547,15 @@ def test_dev_puts_the_example_ports_in_postgres_and_its_printed_reader_reads_but
     )
     for product in products:
         conditions = {c["type"]: c for c in product["status"]["conditions"]}
-        assert conditions["Ready"]["status"] == "True", conditions["Ready"]
+        if f"{product['metadata']['namespace']}/{product['metadata']['name']}" == GATED:
+            # Provisioned, but its last run failed (the gate, on purpose): PipelinesReady False
+            assert (conditions["StorageReady"]["status"], conditions["AccessReady"]["status"]) == (
+                "True", "True",
+            )  # fmt: skip
+            assert conditions["PipelinesReady"]["reason"] == "RunFailed"
+            assert GATE_CHECK in conditions["Ready"]["message"]
+        else:
+            assert conditions["Ready"]["status"] == "True", conditions["Ready"]
         assert conditions["InputsReady"]["status"] == "True", conditions["InputsReady"]
         ports = product["status"]["outputPorts"]
         assert [p["name"] for p in ports] == [p["name"] for p in product["spec"]["outputPorts"]]
@@ -462,7 +589,7 @@ def test_dev_puts_the_example_ports_in_postgres_and_its_printed_reader_reads_but
     read = _run_printed(_printed_command(example_mesh.dev, "SELECT"), kubectl_binary)
     assert read.returncode == 0, read.stderr
     assert read.stdout.splitlines()[0].split("|")[0].strip() == "day", read.stdout
-    assert "(0 rows)" in read.stdout
+    assert "(10 rows)" in read.stdout  # LIMIT 10 of the 28 days dev's run published
     write = _run_printed(_printed_command(example_mesh.dev, "INSERT"), kubectl_binary)
     assert write.returncode != 0, write.stdout
     assert "permission denied for table daily_revenue" in write.stderr, write.stderr

@@ -12,14 +12,14 @@ import yaml
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.resources import object_path
 from dataproduct_operator.k8s.rest import APPLY_PATCH
-from tests.helpers import EXAMPLES
+from tests.helpers import MESH_FIXTURE
 
-EXAMPLE_FILES = sorted(path.name for path in EXAMPLES.glob("*-*.yaml"))  # domain-product.yaml
+EXAMPLE_FILES = sorted(path.name for path in MESH_FIXTURE.glob("*-*.yaml"))  # domain-product.yaml
 
 
 def render(file_name: str) -> list[dict[str, Any]]:
     result = subprocess.run(
-        [sys.executable, "-m", "dataproduct_operator", "render", str(EXAMPLES / file_name)],
+        [sys.executable, "-m", "dataproduct_operator", "render", str(MESH_FIXTURE / file_name)],
         capture_output=True,
         text=True,
         check=True,

@@ -39,7 +39,7 @@ from dataproduct_operator.specs.alerts import (
     selector,
 )
 from dataproduct_operator.specs.dataproduct import build_prometheus_rule
-from tests.helpers import example_product
+from tests.helpers import EXAMPLES, example_product
 from tests.prometheus import run_promtool, write_yaml
 
 NOISE = "someone-else"  # another product of the same namespace, always stale and failing
@@ -74,9 +74,9 @@ def without_pipelines() -> dict[str, Any]:
 
 
 PRODUCTS = {
-    "crm-customers": lambda: example_product("crm-customers.yaml"),
-    "sales-orders": lambda: example_product("sales-orders.yaml"),
-    "finance-revenue": lambda: example_product("finance-revenue.yaml"),
+    "crm-customers": lambda: example_product("crm-customers.yaml", EXAMPLES),
+    "sales-orders": lambda: example_product("sales-orders.yaml", EXAMPLES),
+    "finance-revenue": lambda: example_product("finance-revenue.yaml", EXAMPLES),
     "hidden": hidden,
     "several-ports": several_ports,
     "no-slo": without_slo,

@@ -41,7 +41,7 @@ from dataproduct_operator.catalog.exports.openlineage import (
 from dataproduct_operator.catalog.lineage import redact_uri
 from dataproduct_operator.cli import main
 from dataproduct_operator.errors import UserError
-from tests.helpers import EXAMPLES, assert_golden, example_documents, example_product
+from tests.helpers import MESH_FIXTURE, assert_golden, example_documents, example_product
 from tests.lineage_helpers import URI_CASES
 from tests.openlineage_schema import FORMATS
 
@@ -49,7 +49,7 @@ SCHEMAS = Path(__file__).parent / "schemas"
 EVENT_TIME = "2024-05-01T12:00:00.000Z"
 EXAMPLE_FILES = sorted(
     path.name
-    for path in EXAMPLES.glob("*.yaml")
+    for path in MESH_FIXTURE.glob("*.yaml")
     if any(d.get("kind") == "DataProduct" for d in example_documents(path.name))
 )
 
@@ -653,7 +653,7 @@ def _run(*args: str) -> Any:
 
 
 def test_cli_exports_odcs_contracts_of_a_manifest() -> None:
-    result = _run("export", "--format", "odcs", str(EXAMPLES / "sales-orders.yaml"))
+    result = _run("export", "--format", "odcs", str(MESH_FIXTURE / "sales-orders.yaml"))
     assert result.exit_code == 0, result.output
     contracts = [c for c in yaml.safe_load_all(result.stdout) if c]
     assert [c["id"] for c in contracts] == ["sales.orders.orders-v1", "sales.orders.daily-revenue"]
@@ -666,7 +666,7 @@ def test_cli_exports_odcs_contracts_of_a_manifest() -> None:
 def test_cli_export_writes_a_file(tmp_path: Path) -> None:
     output = tmp_path / "events.json"
     result = _run(
-        "export", "-f", "openlineage", "-o", str(output), str(EXAMPLES / "sales-orders.yaml")
+        "export", "-f", "openlineage", "-o", str(output), str(MESH_FIXTURE / "sales-orders.yaml")
     )
     assert result.exit_code == 0, result.output
     assert len(json.loads(output.read_text())) == 4
@@ -675,9 +675,9 @@ def test_cli_export_writes_a_file(tmp_path: Path) -> None:
 def test_cli_export_takes_domains_from_the_manifest(tmp_path: Path) -> None:
     manifest = tmp_path / "mesh.yaml"
     manifest.write_text(
-        (EXAMPLES / "domains.yaml").read_text()
+        (MESH_FIXTURE / "domains.yaml").read_text()
         + "\n---\n"
-        + (EXAMPLES / "sales-orders.yaml").read_text()
+        + (MESH_FIXTURE / "sales-orders.yaml").read_text()
     )
     result = _run("export", "--format", "backstage", str(manifest))
     assert result.exit_code == 0, result.output
@@ -686,7 +686,7 @@ def test_cli_export_takes_domains_from_the_manifest(tmp_path: Path) -> None:
 
 
 def test_cli_export_of_an_unknown_format_lists_the_formats() -> None:
-    result = _run("export", "--format", "csv", str(EXAMPLES / "sales-orders.yaml"))
+    result = _run("export", "--format", "csv", str(MESH_FIXTURE / "sales-orders.yaml"))
     assert result.exit_code != 0
     assert "odps, odcs, backstage, openlineage" in result.output
 
@@ -694,7 +694,7 @@ def test_cli_export_of_an_unknown_format_lists_the_formats() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["--namespace", "sales", "--name", "orders", str(EXAMPLES / "sales-orders.yaml")],
+        ["--namespace", "sales", "--name", "orders", str(MESH_FIXTURE / "sales-orders.yaml")],
         [],
         ["--namespace", "sales"],
     ],
@@ -706,6 +706,6 @@ def test_cli_export_needs_exactly_one_source(args: list[str]) -> None:
 
 
 def test_cli_export_of_a_manifest_without_products_says_so(tmp_path: Path) -> None:
-    result = _run("export", "--format", "odps", str(EXAMPLES / "domains.yaml"))
+    result = _run("export", "--format", "odps", str(MESH_FIXTURE / "domains.yaml"))
     assert result.exit_code == 1
     assert "holds no DataProduct" in result.output

@@ -31,7 +31,7 @@ from dataproduct_operator.manifests.rbac import (
 )
 from dataproduct_operator.reconcile.dataproduct import CHILD_KINDS, PROMETHEUS_RULE
 from dataproduct_operator.specs.dataproduct import owner_rules, reader_rules
-from tests.helpers import EXAMPLES, build_wheel
+from tests.helpers import MESH_FIXTURE, build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "dataproduct-operator"
@@ -229,7 +229,13 @@ def test_the_wheel_carries_every_file_the_package_reads(tmp_path: Path) -> None:
         "print(s.render_file(Path(sys.argv[2]), default_namespace='default'))"
     )
     rendered = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "site"), str(EXAMPLES / "sales-orders.yaml")],
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path / "site"),
+            str(MESH_FIXTURE / "sales-orders.yaml"),
+        ],
         check=True,
         capture_output=True,
         text=True,

@@ -18,7 +18,7 @@ from tests.helpers import EXAMPLES, example_documents
 FILES = sorted(path.name for path in EXAMPLES.glob("*.yaml"))
 DOMAINS = {
     DataDomain.from_object(document).namespace: document["metadata"]["name"]
-    for document in example_documents("domains.yaml")
+    for document in example_documents("domains.yaml", EXAMPLES)
 }
 PRODUCT_FILES = [name for name in FILES if name != "domains.yaml"]
 PRODUCTS = {
@@ -26,7 +26,7 @@ PRODUCTS = {
     for p in (
         DataProduct.from_object(document)
         for name in FILES
-        for document in example_documents(name)
+        for document in example_documents(name, EXAMPLES)
         if document["kind"] == "DataProduct"
     )
 }

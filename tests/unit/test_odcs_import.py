@@ -22,11 +22,11 @@ from dataproduct_operator.catalog.imports import (
 )
 from dataproduct_operator.cli import main
 from dataproduct_operator.errors import UserError
-from tests.helpers import EXAMPLES, example_documents, example_product
+from tests.helpers import MESH_FIXTURE, example_documents, example_product
 
 PORTS = [
     (path.name, port["name"])
-    for path in sorted(EXAMPLES.glob("*.yaml"))
+    for path in sorted(MESH_FIXTURE.glob("*.yaml"))
     for document in example_documents(path.name)
     if document.get("kind") == "DataProduct"
     for port in document["spec"]["outputPorts"]
@@ -214,7 +214,7 @@ def _run(*args: str) -> Any:
 def test_cli_import_round_trips_the_ports_through_files(tmp_path: Path) -> None:
     contracts = tmp_path / "contracts.yaml"
     exported = _run(
-        "export", "--format", "odcs", "-o", str(contracts), str(EXAMPLES / "sales-orders.yaml")
+        "export", "--format", "odcs", "-o", str(contracts), str(MESH_FIXTURE / "sales-orders.yaml")
     )
     assert exported.exit_code == 0, exported.output
     result = _run("import", "odcs", str(contracts))
@@ -228,7 +228,7 @@ def test_cli_import_with_a_product_prints_the_product_with_the_port(tmp_path: Pa
     contract = tmp_path / "orders.odcs.yaml"
     contract.write_text(yaml.safe_dump(build_odcs(_product(), "orders-v1")))
     result = _run(
-        "import", "odcs", str(contract), "--product", str(EXAMPLES / "crm-customers.yaml")
+        "import", "odcs", str(contract), "--product", str(MESH_FIXTURE / "crm-customers.yaml")
     )
     assert result.exit_code == 0, result.output
     (document,) = [d for d in yaml.safe_load_all(result.stdout) if d]
@@ -252,6 +252,6 @@ def test_cli_import_of_a_bad_contract_names_the_field(tmp_path: Path) -> None:
 def test_cli_import_into_a_file_without_one_product_says_so(tmp_path: Path) -> None:
     contract = tmp_path / "orders.odcs.yaml"
     contract.write_text(yaml.safe_dump(build_odcs(_product(), "orders-v1")))
-    result = _run("import", "odcs", str(contract), "--product", str(EXAMPLES / "domains.yaml"))
+    result = _run("import", "odcs", str(contract), "--product", str(MESH_FIXTURE / "domains.yaml"))
     assert result.exit_code == 1
     assert "must hold exactly one DataProduct; it holds 0" in result.output

@@ -31,7 +31,7 @@ from dataproduct_operator.status.meshpolicy import (
     compute_policy_status,
     with_compliance,
 )
-from tests.helpers import EXAMPLES, example_documents, example_product
+from tests.helpers import EXAMPLES, MESH_FIXTURE, example_documents, example_product
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"
 SLOT = "datamesh-policy-007"
@@ -266,9 +266,13 @@ def starters() -> list[MeshPolicy]:
     return [MeshPolicy.from_object(copy.deepcopy(p)) for p in STARTER_POLICIES]
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [*sorted(EXAMPLES.glob("*.yaml")), *sorted(MESH_FIXTURE.glob("*.yaml"))],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
 def test_every_example_product_complies_with_the_starter_policies(path: Any) -> None:
-    for document in example_documents(path.name):
+    for document in example_documents(path.name, path.parent):
         if document["kind"] == "DataProduct":
             assert audit(document, *starters()) == []
 

@@ -20,9 +20,9 @@ from dataproduct_operator.status.dataproduct import (
     find_domain_mismatch,
     not_onboarded,
 )
-from tests.helpers import EXAMPLES, example_product
+from tests.helpers import MESH_FIXTURE, example_product
 
-EXAMPLE = EXAMPLES / "sales-orders.yaml"
+EXAMPLE = MESH_FIXTURE / "sales-orders.yaml"
 
 
 def product(**changes: Any) -> DataProduct:

@@ -29,7 +29,7 @@ from tests.datacontract import (
     store_port_document,
     store_port_product,
 )
-from tests.helpers import EXAMPLES, example_product
+from tests.helpers import MESH_FIXTURE, example_product
 from tests.unit.test_catalog_exports import (
     EVENT_TIME,
     _errors,
@@ -151,7 +151,7 @@ def test_dpo_export_odcs_with_port_writes_one_contract_as_one_yaml_document(
 
 
 def test_dpo_export_without_port_keeps_the_stream_and_its_help_says_when_to_use_port() -> None:
-    result = _run("export", "-f", "odcs", str(EXAMPLES / "sales-orders.yaml"))
+    result = _run("export", "-f", "odcs", str(MESH_FIXTURE / "sales-orders.yaml"))
     assert len([c for c in yaml.safe_load_all(result.stdout) if c]) == 2
     help_text = " ".join(_run("export", "--help").output.split())
     assert "--port" in help_text

@@ -14,7 +14,7 @@ from benchmarks.mesh import bench_product
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.specs import render as rendering
 from dataproduct_operator.specs.dataproduct import build_children
-from tests.helpers import EXAMPLES
+from tests.helpers import MESH_FIXTURE
 
 TRICKY = ["yes", "123", "{a: 1}", "- item", "null", "a: b", "*alias", "\u2063dpo-value-0", "é ✓"]
 
@@ -35,7 +35,7 @@ def _by_parsing_values(template: str, **context: Any) -> dict[str, Any]:
 
 def _products() -> list[DataProduct]:
     found = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
+    for path in sorted(MESH_FIXTURE.glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
             if document and document.get("kind") == "DataProduct":
                 document["metadata"]["uid"] = "u-1"

@@ -6,7 +6,11 @@ operator as a process of the cluster, the starter MeshPolicies, and the manifest
 ``examples/`` applied in two steps:
 first the cluster-scoped ones (the DataDomains, which onboard their namespaces), and once every
 domain and policy is Ready, the DataProducts; progress is printed as each becomes Ready (the
-store first: the examples' ports become its tables). Once the mesh is up, it prints how to look
+store first: the examples' ports become its tables). Before the products, the examples' external
+PostgreSQL sources are seeded in the local PostgreSQL and the products applied pointing at it;
+once they are Ready, each example pipeline runs once on the real node and the mesh's rows and
+data health are printed (see ``dev_flow``; with ``--node kwok`` no pod runs, and it says so).
+Once the mesh is up, it prints how to look
 at it, and two psql commands with a consumer's reader login (see ``store_hints``): a SELECT of
 its upstream's table that works, and an INSERT that PostgreSQL refuses.
 The local Prometheus (:mod:`~dataproduct_operator.cluster.prometheus`) scrapes the operator and
@@ -35,8 +39,10 @@ import yaml
 from dataproduct_operator.api import datastore
 from dataproduct_operator.api.conditions import READY
 from dataproduct_operator.api.kinds import API_VERSION
-from dataproduct_operator.cluster import controlplane, prometheus
+from dataproduct_operator.cluster import controlplane, dev_flow, images, prometheus
 from dataproduct_operator.cluster.components import Layout
+from dataproduct_operator.cluster.node import NodeMode
+from dataproduct_operator.cluster.node_config import NODE_TYPE_LABEL, REAL_NODE_TYPE
 from dataproduct_operator.cluster.postgres import NAME as POSTGRES
 from dataproduct_operator.cluster.postgres import LocalPostgres, admin_file, find_binaries
 from dataproduct_operator.cluster.process import (
@@ -78,6 +84,7 @@ class DevSettings:
     prometheus_port: int = 9090  # the local Prometheus; 0: none
     ready_timeout: float = 60.0
     drift_interval: float = 300.0
+    node_mode: NodeMode = NodeMode.AUTO
 
 
 def _documents(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -275,8 +282,17 @@ def _apply_and_wait(
         print(f"  {name} not Ready after {timeout:.0f}s: {message}", file=out, flush=True)
 
 
-def operator_command(kubeconfig: Path, settings: DevSettings) -> list[str]:
-    """``dpo run`` with this interpreter, against the embedded cluster, as cluster admin."""
+def operator_command(
+    kubeconfig: Path, settings: DevSettings, *, real_node: bool = False
+) -> list[str]:
+    """``dpo run`` with this interpreter, against the embedded cluster, as cluster admin; with
+    the real node, every pipeline pod placed there and sql pipelines run by the runner image
+    imported into it."""
+    placement = [
+        f"--pipeline-node-selector={NODE_TYPE_LABEL}={REAL_NODE_TYPE}",
+        f"--pipeline-toleration={NODE_TYPE_LABEL}={REAL_NODE_TYPE}:NoSchedule",
+        f"--runner-image={images.image_spec('runner').ref}",
+    ]
     return [
         sys.executable,
         "-m",
@@ -288,6 +304,7 @@ def operator_command(kubeconfig: Path, settings: DevSettings) -> list[str]:
         f"--catalog-port={settings.catalog_port}",
         "--catalog-host=127.0.0.1",
         f"--drift-interval={settings.drift_interval}",
+        *(placement if real_node else []),
     ]
 
 
@@ -308,8 +325,9 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
     cluster_wide = [m for m in manifests if not KNOWN_RESOURCES[_kind(m)].namespaced]
     namespaced = [m for m in manifests if KNOWN_RESOURCES[_kind(m)].namespaced]
     directory = settings.directory
+    started = time.monotonic()
     with sigterm_as_interrupt():
-        info = controlplane.up(directory, out=out)
+        info = controlplane.up(directory, out=out, node_mode=settings.node_mode)
         try:
             with BlockingClient.from_kubeconfig(info.kubeconfig) as client:
                 install_crds(client, out)
@@ -320,7 +338,8 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 # Before the operator, so that Ctrl-C and `down` stop the operator first.
                 monitor = _start_prometheus(settings, out)
                 log = Layout(info.directory).log(OPERATOR_COMPONENT)
-                command = operator_command(info.kubeconfig, settings)
+                real_node = info.real_node is not None
+                command = operator_command(info.kubeconfig, settings, real_node=real_node)
                 operator = controlplane.start_attached(
                     directory,
                     OPERATOR_COMPONENT,
@@ -338,7 +357,12 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                     f"Onboarding the domains of {settings.examples}": (cluster_wide, "domains"),
                     f"Applying the products of {settings.examples}": (namespaced, "products"),
                 }
-                for title, (objects, what) in steps.items():
+                for title, (listed, what) in steps.items():
+                    objects = listed
+                    if what == "products":  # their sources first, once the namespaces exist
+                        objects = namespaced = _seed_example_sources(
+                            client, info.postgres, listed, out
+                        )
                     print(title, file=out, flush=True)
                     _apply_and_wait(
                         client,
@@ -353,13 +377,81 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                     prometheus.sync_rules(
                         client, prometheus.PrometheusLayout.of(directory), monitor
                     )
+                run_examples(client, namespaced, real_node=real_node, out=out,
+                              check_alive=check_alive)  # fmt: skip
             if settings.catalog_port:
                 _wait_for_catalog(settings.catalog_port, check_alive)
+            print(
+                f"The example mesh is up, its data shown, {time.monotonic() - started:.0f}s "
+                "after start",
+                file=out,
+                flush=True,
+            )
             _print_hints(info.kubeconfig, directory, settings, log, products, out=out)
             _serve(info.kubeconfig, directory, monitor, check_alive)
         finally:
             print("Stopping the operator and the control plane", file=out, flush=True)
             controlplane.down(directory, out=out)
+
+
+def _seed_example_sources(
+    client: BlockingClient,
+    postgres: LocalPostgres,
+    manifests: list[dict[str, Any]],
+    out: TextIO,
+) -> list[dict[str, Any]]:
+    """Seed the examples' external PostgreSQL sources in the local server, put their login in
+    the Secrets the examples name, and return the manifests pointing at the local server as
+    pods reach it (``dev_flow``)."""
+    dataset = dev_flow.build_dataset()
+    started = time.monotonic()
+    print("Seeding the examples' external sources in the local PostgreSQL", file=out, flush=True)
+    password = dev_flow.seed_sources(postgres, dataset)
+    for table in dataset:
+        print(
+            f"  {table.database}.public.{table.table}: {len(table.rows)} rows",
+            file=out,
+            flush=True,
+        )
+    apply_manifests(client, dev_flow.build_source_secrets(manifests, dataset, password), out)
+    print(f"  seeded in {time.monotonic() - started:.1f}s", file=out, flush=True)
+    return dev_flow.point_sources_at(manifests, dataset, postgres.store_host, postgres.port)
+
+
+def run_examples(
+    client: BlockingClient,
+    manifests: list[dict[str, Any]],
+    *,
+    real_node: bool,
+    out: TextIO,
+    check_alive: Callable[[], None],
+) -> None:
+    """Run each example pipeline once on the real node and print the mesh's data health; say
+    why not without the real node."""
+    products = [m for m in manifests if m["kind"] == "DataProduct"]
+    if not real_node:
+        print(
+            "Pipelines not run: no real node in this cluster (--node kwok, or it cannot run "
+            "here: see above), and kwok's simulated node runs no pod; the products stay "
+            "DataHealthy=Unknown NoDataYet",
+            file=out,
+            flush=True,
+        )
+        return
+    if not images.built("runner"):  # the node imports only an image of this very code
+        print(
+            f"Pipelines not run: the runner image {images.image_spec('runner').ref} is not "
+            "built from this code, so the real node has none; run `make images` (make dev "
+            "does), then make dev again",
+            file=out,
+            flush=True,
+        )
+        return
+    started = time.monotonic()
+    print("Running each example pipeline once on the real node", file=out, flush=True)
+    dev_flow.run_example_pipelines(client, products, out=out, check_alive=check_alive)
+    dev_flow.print_mesh_health(client, products, out=out, check_alive=check_alive)
+    print(f"Pipelines run in {time.monotonic() - started:.1f}s", file=out, flush=True)
 
 
 def _start_prometheus(settings: DevSettings, out: TextIO) -> ComponentProcess | None:
