@@ -346,3 +346,29 @@ def test_an_http_file_source_is_downloaded_by_the_runner(mesh: Mesh, tmp_path: P
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_a_check_that_changes_the_staged_rows_changes_nothing_published(mesh: Mesh) -> None:
+    # The gate runs while the rows are sent; they are sent as staged, whatever a check does.
+    checks = [{"name": "sneaky", "severity": "Warning",
+               "sql": "DELETE FROM orders_v1 WHERE order_id = 'o-1'"}]  # fmt: skip
+    done = mesh.run(checks=checks)
+    assert done.code == 0, done.stdout
+    verdicts = {c.name: (c.passed, c.violations) for c in done.report.checks}
+    assert verdicts["sneaky"] == (False, 1)
+    assert done.report.rows_written == 3
+    assert [row[0] for row in mesh.published()] == ["o-1", "o-2", "o-3"]
+
+
+def test_an_error_check_failing_while_many_rows_load_keeps_the_previous_rows(mesh: Mesh) -> None:
+    assert mesh.run().code == 0
+    before = mesh.published()
+    many = ("SELECT 'g-' || range AS order_id, range % 100 - 1 AS amount, 'retail' AS segment, "
+            "TIMESTAMPTZ '2026-11-29 12:00:00+00' AS placed_at FROM range(300000)")  # fmt: skip
+    checks = [{"name": "no-negative", "severity": "Error",
+               "sql": "SELECT count(*) FROM orders_v1 WHERE amount < 0"}]  # fmt: skip
+    failed = mesh.run(sql=many, checks=checks)
+    assert failed.code == 1, failed.stdout
+    assert failed.report.error == "checks failed: no-negative"
+    assert failed.report.rows_written == 0
+    assert mesh.published() == before
