@@ -194,10 +194,12 @@ bench-runs: venv tools images ## Runs benchmark on its own control plane with th
 	$(BIN)/python -m benchmarks.runs --n $(N) --command "make bench-runs N=$(N)"
 
 ROWS ?= 1000000
+REPEAT ?= 5
 
 .PHONY: bench-runner
-bench-runner: venv tools ## The SQL runner against the same INSERT ... SELECT in PostgreSQL, on a control plane of its own: ROWS rows (default 1000000): T_runner/T_direct, rows/s
-	$(BIN)/python -m benchmarks.runner --rows $(ROWS) --command "make bench-runner ROWS=$(ROWS)"
+bench-runner: venv tools ## The SQL runner against the same INSERT ... SELECT in PostgreSQL, on a control plane of its own: ROWS rows (default 1000000), REPEAT runs of each (default 5): T_runner/T_direct, rows/s, the runner's steps
+	$(BIN)/python -m benchmarks.runner --rows $(ROWS) --repeat $(REPEAT) \
+		--command "make bench-runner ROWS=$(ROWS)$(if $(filter-out 5,$(REPEAT)), REPEAT=$(REPEAT))"
 
 .PHONY: bench-catalog
 bench-catalog: venv tools ## The catalog at mesh scale on its own control plane: N products (default 50): sync time, RSS, page latencies, freshness, API calls per view; GROW_TO=M also measures memory growth to M

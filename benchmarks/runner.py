@@ -13,9 +13,11 @@ starts alike on a machine whose other work makes single runs vary.
   output's UNIQUE index maintained);
 - T_runner: the runner's engine in this process (Replace) with the same transform: both sources
   read through COPY with their own login, staged in DuckDB, the contract checks (required,
-  unique) and one SQL check, published with COPY in one transaction.
+  unique) and one SQL check, run while the rows load with COPY in one transaction, committed
+  once they pass.
 
-It prints a table and a JSON line (medians, rows/s, T_runner / T_direct), writes
+It prints a table and a JSON line (medians, rows/s, T_runner / T_direct, and the median of each
+of the runner's steps from its progress lines: read, stage, gate, publish), writes
 ``benchmarks/results/runner-<time>.json`` and updates its section of ``docs/benchmarks.md``.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import secrets
 import statistics
 import tempfile
@@ -40,6 +43,12 @@ from dataproduct_operator.runner.engine import conninfo, run
 from dataproduct_operator.runner.report import RunResult
 from dataproduct_operator.runner.spec import RunSpec
 
+COLUMNS: list[dict[str, Any]] = [
+    {"name": "order_id", "type": "string", "required": True, "unique": True},
+    {"name": "amount", "type": "decimal"},
+    {"name": "segment", "type": "string"},
+    {"name": "placed_at", "type": "timestamp"},
+]
 TRANSFORM = (
     "SELECT o.order_id, o.amount, c.segment, o.placed_at "
     "FROM orders o JOIN customers c USING (customer_id)"
@@ -96,33 +105,39 @@ def seed(postgres: LocalPostgres, rows: int) -> dict[str, str]:
     return environ
 
 
+def orders_spec(schema: str, table: str, **fields: Any) -> dict[str, Any]:
+    """The run spec document, as the operator writes it, of the orders transform: TRANSFORM
+    published to port ``orders-v1`` (COLUMNS) at SCHEMA.TABLE, Replace, no sources and no
+    checks until FIELDS (top-level fields: sources, checks, sql, ...) say otherwise. The
+    benchmark and the runner's tests share it."""
+    document: dict[str, Any] = {
+        "product": {"namespace": "sales", "name": "orders"},
+        "pipeline": "build",
+        "sql": TRANSFORM,
+        "mode": "Replace",
+        "output": {
+            "port": "orders-v1",
+            "table": {"schema": schema, "name": table},
+            "columns": COLUMNS,
+            "freshnessColumn": "placed_at",
+        },
+        "sources": [],
+        "checks": [],
+    }
+    return {**document, **fields}
+
+
 def spec() -> RunSpec:
     source = {"kind": "postgres", "envPrefix": "SOURCE_"}
+    sources = [
+        {**source, "name": "orders", "query": "SELECT * FROM bench_src.orders"},
+        {**source, "name": "customers", "query": "SELECT * FROM bench_src.customers"},
+    ]
+    checks = [{"name": "no-negative", "severity": "Error",
+               "sql": "SELECT count(*) FROM orders_v1 WHERE amount < 0"}]  # fmt: skip
     return RunSpec.from_json(
-        json.dumps({
-            "product": {"namespace": "bench", "name": "orders"},
-            "pipeline": "build",
-            "sql": TRANSFORM,
-            "mode": "Replace",
-            "output": {
-                "port": "orders-v1",
-                "table": {"schema": "bench_out", "name": "orders_v1"},
-                "columns": [
-                    {"name": "order_id", "type": "string", "required": True, "unique": True},
-                    {"name": "amount", "type": "decimal"},
-                    {"name": "segment", "type": "string"},
-                    {"name": "placed_at", "type": "timestamp"},
-                ],
-                "freshnessColumn": "placed_at",
-            },
-            "sources": [
-                {**source, "name": "orders", "query": "SELECT * FROM bench_src.orders"},
-                {**source, "name": "customers", "query": "SELECT * FROM bench_src.customers"},
-            ],
-            "checks": [{"name": "no-negative", "severity": "Error",
-                        "sql": "SELECT count(*) FROM orders_v1 WHERE amount < 0"}],
-        })
-    )  # fmt: skip
+        json.dumps(orders_spec("bench_out", "orders_v1", sources=sources, checks=checks))
+    )
 
 
 def settle(postgres: LocalPostgres) -> None:
@@ -151,6 +166,21 @@ def time_runner(environ: dict[str, str], rows: int) -> tuple[float, str]:
     return elapsed, out.getvalue()
 
 
+# The runner's progress lines that time a step: the step's figure key and the line's pattern
+# (the sources' times are added up).
+PHASES = (
+    ("read_s", re.compile(r"^source \S+: \d+ rows \(([0-9.]+) s\)$", re.M)),
+    ("stage_s", re.compile(r"^staged \d+ rows .*\(([0-9.]+) s\)$", re.M)),
+    ("gate_s", re.compile(r"^gate: .*\(([0-9.]+) s\)$", re.M)),
+    ("publish_s", re.compile(r"^published \d+ rows .*, ([0-9.]+) s\)$", re.M)),
+)
+
+
+def phases(output: str) -> dict[str, float]:
+    """The runner's time for each step, from its progress lines in OUTPUT."""
+    return {key: sum(float(found) for found in pattern.findall(output)) for key, pattern in PHASES}
+
+
 ROWS = (
     ("rows", "rows transformed (orders JOIN customers)", ""),
     ("repeat", "runs of each, alternating", ""),
@@ -160,6 +190,10 @@ ROWS = (
     ("ratio_pairs", "median of T_runner / T_direct over the runs (each pair back to back)", ""),
     ("direct_rows_per_s", "direct: rows/s", ""),
     ("runner_rows_per_s", "runner: rows/s", ""),
+    ("read_s", "runner step: sources read through COPY into DuckDB, median (s)", ""),
+    ("stage_s", "runner step: transform staged with the port's types, median (s)", ""),
+    ("gate_s", "runner step: quality gate (beside the publish), median (s)", ""),
+    ("publish_s", "runner step: COPY load, committed after the gate, median (s)", ""),
 )
 KEYS = tuple(key for key, _, _ in ROWS)
 MARKERS = (
@@ -172,6 +206,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     found: dict[str, Any] = {"rows": args.rows, "repeat": args.repeat}
     direct: list[float] = []
     runner: list[float] = []
+    steps: list[dict[str, float]] = []
     scratch = tempfile.TemporaryDirectory(prefix="dpo-bench-runner-")
     with scratch, control_plane(Path(scratch.name) / "cluster") as info:
         found["kubernetes"] = info.kubernetes_version
@@ -183,6 +218,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             settle(info.postgres)
             elapsed, output = time_runner(environ, args.rows)
             runner.append(elapsed)
+            steps.append(phases(output))
             log(f"run {attempt + 1}: direct {direct[-1]:.2f} s, runner {elapsed:.2f} s")
         log("the runner's output of the last run:\n" + output.rstrip())
     found["t_direct_s"] = round(statistics.median(direct), 3)
@@ -193,6 +229,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     )
     found["direct_rows_per_s"] = round(args.rows / found["t_direct_s"])
     found["runner_rows_per_s"] = round(args.rows / found["t_runner_s"])
+    for key, _ in PHASES:
+        found[key] = round(statistics.median(step[key] for step in steps), 2)
     found["direct_all_s"] = [round(value, 3) for value in direct]
     found["runner_all_s"] = [round(value, 3) for value in runner]
     return recorded(found, KEYS, args.command)

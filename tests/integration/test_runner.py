@@ -21,21 +21,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from benchmarks.runner import COLUMNS, TRANSFORM, orders_spec
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.runner.report import RunResult
 from tests.clusters import login_sql, superuser_sql
 from tests.runs import Login, PlacedTable, Run, drop_placed, make_login, place_table, run_in_process
 
-COLUMNS = [
-    {"name": "order_id", "type": "string", "required": True, "unique": True},
-    {"name": "amount", "type": "decimal"},
-    {"name": "segment", "type": "string"},
-    {"name": "placed_at", "type": "timestamp"},
-]
-TRANSFORM = (
-    "SELECT o.order_id, o.amount, c.segment, o.placed_at "
-    "FROM orders o JOIN customers c USING (customer_id)"
-)
 ORDERS = [
     ("o-1", 1, 10.5, "2026-11-29 10:00:00+00"),
     ("o-2", 2, 20.25, "2026-11-29 11:00:00+00"),
@@ -65,27 +56,13 @@ class Mesh:
         }
 
     def spec(self, **changes: Any) -> dict[str, Any]:
-        output = {
-            "port": "orders-v1",
-            "table": {"schema": self.sales.schema, "name": self.sales.name},
-            "columns": COLUMNS,
-            "freshnessColumn": "placed_at",
-        }
-        spec: dict[str, Any] = {
-            "product": {"namespace": "sales", "name": "orders"},
-            "pipeline": "build",
-            "sql": TRANSFORM,
-            "mode": "Replace",
-            "output": output,
-            "sources": [
-                {"name": "orders", "kind": "product", "envPrefix": "INPUT_ORDERS_",
-                 "table": {"schema": self.crm.schema, "name": self.crm.name}},
-                {"name": "customers", "kind": "postgres", "envPrefix": "SOURCE_CUSTOMERS_",
-                 "query": f"SELECT * FROM {self.prefix}_ext.customers"},  # noqa: S608
-            ],
-            "checks": [],
-        }  # fmt: skip
-        return {**spec, **changes}
+        sources: list[dict[str, Any]] = [
+            {"name": "orders", "kind": "product", "envPrefix": "INPUT_ORDERS_",
+             "table": {"schema": self.crm.schema, "name": self.crm.name}},
+            {"name": "customers", "kind": "postgres", "envPrefix": "SOURCE_CUSTOMERS_",
+             "query": f"SELECT * FROM {self.prefix}_ext.customers"},  # noqa: S608
+        ]  # fmt: skip
+        return orders_spec(self.sales.schema, self.sales.name, **{"sources": sources, **changes})
 
     def run(self, **changes: Any) -> Run:
         self.runs += 1
@@ -275,7 +252,7 @@ def test_csv_jsonl_and_parquet_file_sources(mesh: Mesh, tmp_path: Path) -> None:
     csv_orders = {"format": "csv", "location": str(tmp_path / "orders.csv")}
     parquet_orders = {"format": "parquet", "location": str(tmp_path / "orders.parquet")}
     for orders in (csv_orders, parquet_orders):
-        sources = [
+        sources: list[dict[str, Any]] = [
             {"name": "orders", "kind": "file", **orders},
             {"name": "customers", "kind": "file", "format": "jsonl",
              "location": str(tmp_path / "customers.jsonl")},
@@ -346,3 +323,29 @@ def test_an_http_file_source_is_downloaded_by_the_runner(mesh: Mesh, tmp_path: P
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_a_check_that_changes_the_staged_rows_changes_nothing_published(mesh: Mesh) -> None:
+    # The gate runs while the rows are sent; they are sent as staged, whatever a check does.
+    checks = [{"name": "sneaky", "severity": "Warning",
+               "sql": "DELETE FROM orders_v1 WHERE order_id = 'o-1'"}]  # fmt: skip
+    done = mesh.run(checks=checks)
+    assert done.code == 0, done.stdout
+    verdicts = {c.name: (c.passed, c.violations) for c in done.report.checks}
+    assert verdicts["sneaky"] == (False, 1)
+    assert done.report.rows_written == 3
+    assert [row[0] for row in mesh.published()] == ["o-1", "o-2", "o-3"]
+
+
+def test_an_error_check_failing_while_many_rows_load_keeps_the_previous_rows(mesh: Mesh) -> None:
+    assert mesh.run().code == 0
+    before = mesh.published()
+    many = ("SELECT 'g-' || range AS order_id, range % 100 - 1 AS amount, 'retail' AS segment, "
+            "TIMESTAMPTZ '2026-11-29 12:00:00+00' AS placed_at FROM range(300000)")  # fmt: skip
+    checks = [{"name": "no-negative", "severity": "Error",
+               "sql": "SELECT count(*) FROM orders_v1 WHERE amount < 0"}]  # fmt: skip
+    failed = mesh.run(sql=many, checks=checks)
+    assert failed.code == 1, failed.stdout
+    assert failed.report.error == "checks failed: no-negative"
+    assert failed.report.rows_written == 0
+    assert mesh.published() == before

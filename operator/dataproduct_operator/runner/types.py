@@ -52,11 +52,14 @@ BYTEA_OID = 17
 NUMERIC_OID = 1700
 # PostgreSQL prints a numeric with its full scale (1/3.0 has 20 digits after the point); DuckDB
 # parses digits beyond the decimal's scale ten times slower than the rest, so the trailing zeros
-# go first. A text without a point is an integer and stays as it is.
+# go first: on the server with trim_scale (PostgreSQL 13 and later), else in DuckDB, where a
+# text without a point is an integer and stays as it is.
+TRIM_SCALE_SINCE = 130000
 _NUMERIC_FROM_TEXT = (
     "CAST(CASE WHEN contains({0}, '.') THEN rtrim(rtrim({0}, '0'), '.') ELSE {0} END "
     f"AS {WIDE_DECIMAL})"
 )
+_NUMERIC_TRIMMED = f"CAST({{0}} AS {WIDE_DECIMAL})"
 
 
 def duckdb_type(sql_type: str) -> str:
@@ -64,13 +67,27 @@ def duckdb_type(sql_type: str) -> str:
     return _PORT_TYPES[sql_type]
 
 
-def csv_reader(path: str, fields: list[tuple[str, int]]) -> str:
-    """A SELECT reading PostgreSQL's CSV at PATH with FIELDS (name, type OID) as typed columns."""
+def copy_columns(fields: list[tuple[str, int]], server_version: int) -> str:
+    """The select list of the COPY reading FIELDS (name, type OID) from a server of
+    SERVER_VERSION (``server_version_num``): numerics without trailing zeros where it can."""
+    trim = server_version >= TRIM_SCALE_SINCE
+    return ", ".join(
+        f"trim_scale({quote_ident(name)}) AS {quote_ident(name)}"
+        if trim and oid == NUMERIC_OID
+        else quote_ident(name)
+        for name, oid in fields
+    )
+
+
+def csv_reader(path: str, fields: list[tuple[str, int]], server_version: int) -> str:
+    """A SELECT reading PostgreSQL's CSV at PATH with FIELDS (name, type OID) as typed columns,
+    as :func:`copy_columns` had a server of SERVER_VERSION write them."""
     columns = ", ".join(
         f"{quote_literal(name)}: {quote_literal(_SOURCE_TYPES.get(oid, 'VARCHAR'))}"
         for name, oid in fields
     )
-    selected = ", ".join(f"{_typed(quote_ident(name), oid)} AS {quote_ident(name)}"
+    numeric = _NUMERIC_TRIMMED if server_version >= TRIM_SCALE_SINCE else _NUMERIC_FROM_TEXT
+    selected = ", ".join(f"{_typed(quote_ident(name), oid, numeric)} AS {quote_ident(name)}"
                          for name, oid in fields)  # fmt: skip
     return (
         f"SELECT {selected} FROM read_csv({quote_literal(path)}, header = false, "
@@ -79,11 +96,11 @@ def csv_reader(path: str, fields: list[tuple[str, int]]) -> str:
     )
 
 
-def _typed(column: str, oid: int) -> str:
+def _typed(column: str, oid: int, numeric: str) -> str:
     if oid == BYTEA_OID:
         return f"from_hex(substr({column}, 3))"  # bytea's hex form: \\x, two digits a byte
     if oid == NUMERIC_OID:
-        return _NUMERIC_FROM_TEXT.format(column)
+        return numeric.format(column)
     return column
 
 
