@@ -112,6 +112,14 @@ def create_job(as_operator: KubectlRunner, namespace: str) -> subprocess.Complet
     )
 
 
+def _events_of(kube: BlockingClient, name: str) -> list[dict[str, Any]]:
+    """The Events about a DataDomain (cluster-scoped: its Events are in ``default``)."""
+    listed = kube.get(
+        "/api/v1/namespaces/default/events", query={"fieldSelector": f"involvedObject.name={name}"}
+    )
+    return list(listed["items"])
+
+
 def test_the_operator_cannot_create_a_job_in_kube_system_even_by_binding_or_relabelling(
     kube: BlockingClient, as_operator: KubectlRunner, crds: None
 ) -> None:
@@ -220,12 +228,14 @@ def test_a_domain_for_an_existing_namespace_waits_until_a_platform_admin_hands_i
         assert ready["message"] == f"NamespaceReady: {message}"
         aspect = condition(kube.get(f"{DOMAINS}/{namespace}"), "NamespaceReady") or {}
         assert (aspect.get("status"), aspect.get("reason")) == ("False", "NamespaceNotHandedOver")
-        events = kube.get(
-            "/api/v1/namespaces/default/events",
-            query={"fieldSelector": f"involvedObject.name={namespace}"},
-        )["items"]
-        assert any(
-            e["reason"] == "NamespaceNotHandedOver" and e["type"] == "Warning" for e in events
+        # The Event follows the status write it reports
+        wait_for(
+            lambda: any(
+                e["reason"] == "NamespaceNotHandedOver" and e["type"] == "Warning"
+                for e in _events_of(kube, namespace)
+            ),
+            timeout=30,
+            description="a NamespaceNotHandedOver Warning Event",
         )
         # Nothing in the namespace touched: no label, no binding, no policy.
         labels = kube.get(f"/api/v1/namespaces/{namespace}")["metadata"].get("labels") or {}
@@ -394,11 +404,11 @@ def test_a_second_domain_naming_a_held_namespace_is_told_and_touches_nothing(
         message = wait_for(taken, timeout=60, description="NamespaceTaken")["message"]
         assert f"namespace {domain} is held by the DataDomain {domain}, created earlier" in message
         assert "set spec.namespace to another namespace" in message
-        events = kube.get(
-            "/api/v1/namespaces/default/events",
-            query={"fieldSelector": f"involvedObject.name={rival}"},
-        )["items"]
-        assert any(e["reason"] == "NamespaceTaken" for e in events)
+        wait_for(
+            lambda: any(e["reason"] == "NamespaceTaken" for e in _events_of(kube, rival)),
+            timeout=30,
+            description="a NamespaceTaken Event",
+        )
         # Nothing in the namespace changed hands.
         labels = kube.get(f"/api/v1/namespaces/{domain}")["metadata"]["labels"]
         assert labels["datamesh.dev/domain"] == domain

@@ -62,7 +62,9 @@ def volume_with(kube: BlockingClient, name: str, **expected: str) -> dict[str, A
         }
         return volume if all(found[key] == value for key, value in expected.items()) else None
 
-    return wait_for(matches, timeout=90, description=f"PersistentVolume {name} with {expected}")
+    # The PV controller releases a volume when it sees its claim gone; with the namespace's
+    # deletion and a busy machine that can take minutes
+    return wait_for(matches, timeout=180, description=f"PersistentVolume {name} with {expected}")
 
 
 def wait_gone(kube: BlockingClient, path: str) -> None:
