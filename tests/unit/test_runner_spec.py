@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.api.dataproduct import RunMode, Severity
+from dataproduct_operator.api.dataproduct import FileFormat, RunMode, Severity
 from dataproduct_operator.runner.spec import (
     MAX_CHECKS,
-    FileFormat,
     RunSpec,
     RunSpecError,
     SourceKind,

@@ -43,7 +43,8 @@ PIPELINES_READY = "PipelinesReady"  # DataProduct
 ACCESS_READY = "AccessReady"  # DataProduct, DataDomain
 MONITORING_READY = "MonitoringReady"  # DataProduct
 POLICY_COMPLIANT = "PolicyCompliant"  # DataProduct
-# DataProduct: every input that is another product's port can be read by its pipelines
+# DataProduct: every input that is another product's port can be read by its pipelines, and
+# every file input's claim is in the namespace
 INPUTS_READY = "InputsReady"
 # DataProduct: the data is fresh and its checks pass. Kept apart from Ready (provisioned): a
 # product can be in place and its data stale. Re-evaluated on a timer as data ages.
@@ -102,6 +103,11 @@ class Reason(StrEnum):
     NO_INPUTS = "NoInputs"
     UPSTREAM_NOT_FOUND = "UpstreamNotFound"
     ACCESS_NOT_GRANTED = "AccessNotGranted"
+    # A file input on a claim the namespace does not hold (its pod would stay Pending)
+    CLAIM_NOT_FOUND = "ClaimNotFound"
+    # A file input on another product's output-port claim: that data is read through the
+    # product's grants (an input of dataProduct), never by mounting its volume
+    CLAIM_OF_ANOTHER_PRODUCT = "ClaimOfAnotherProduct"
     # DataHealthy
     DATA_HEALTHY = "Healthy"
     STALE = "Stale"  # a port's data is older than its slo.freshness

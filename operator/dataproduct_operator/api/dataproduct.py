@@ -68,8 +68,35 @@ IMAGE_MESSAGE = (
 )
 MAX_IMAGE_LENGTH = 512
 SQL_SOURCE_MESSAGE = (
-    "a sql pipeline's source is another product's port, or an external input of type "
-    "postgres with a table and a secretRef"
+    "a sql pipeline's source is another product's port, a file (inputs[].file), or an "
+    "external input of type postgres with a table and a secretRef"
+)
+# A file source's URL: http(s), a host, nothing after it but a path, query or fragment.
+FILE_URL = r"^https?://[^/?#@\s]+([/?#]\S*)?$"
+FILE_URL_MESSAGE = (
+    "file.url must be an http:// or https:// URL with a host and no spaces, e.g. "
+    "https://data.example.com/exports/orders.csv"
+)
+# user[:password]@ before the host: a credential in the spec would be readable by every
+# viewer of the product and end up in the pod's environment.
+URL_CREDENTIALS = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@"
+URL_CREDENTIALS_MESSAGE = (
+    "file.url must not carry a user or password (user:password@host): anyone who can read "
+    "the DataProduct would see it; serve the file without credentials in the URL, or put it "
+    "on a volume (file.volume)"
+)
+MAX_FILE_URL_LENGTH = 2048
+MAX_FILE_PATH_LENGTH = 1024
+# A DNS subdomain, as Kubernetes names a PersistentVolumeClaim.
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+FILE_PATH_ABSOLUTE_MESSAGE = (
+    "file.volume.path is relative to the claim's root: remove the leading /, e.g. "
+    "exports/orders.csv"
+)
+PARENT_SEGMENT = r"(^|/)\.\.(/|$)"
+FILE_PATH_PARENT_MESSAGE = (
+    "file.volume.path must not have a .. segment: it names a file inside the claim, "
+    "e.g. exports/orders.csv"
 )
 # postgresql://host[:port]/database: where a postgres source is; no user or password in it.
 POSTGRES_LOCATION = r"^postgres(ql)?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9_-]{1,63}$"
@@ -260,14 +287,107 @@ class ExternalSource(ApiModel):
         return self.type == "postgres" and self.table is not None and self.secret_ref is not None
 
 
-class Input(ApiModel):
-    """Something the product is built from: another product's port or an external source."""
+class FileFormat(StrEnum):
+    """How a file source is written (the runner reads it with DuckDB's reader of that format)."""
+
+    CSV = "csv"  # with a header line
+    JSONL = "jsonl"  # one JSON object per line
+    PARQUET = "parquet"
+
+
+class FileVolume(ApiModel):
+    """A file on a PersistentVolumeClaim of the product's own namespace."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("!self.path.startsWith('/')", FILE_PATH_ABSOLUTE_MESSAGE),
+            cel(f"!self.path.matches(r'{PARENT_SEGMENT}')", FILE_PATH_PARENT_MESSAGE),
+        )
+    }
+
+    claim_name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description="The PersistentVolumeClaim, in the product's namespace. Its pipeline pods "
+        "mount it read-only.",
+    )
+    path: str = Field(
+        min_length=1,
+        max_length=MAX_FILE_PATH_LENGTH,
+        description="The file, relative to the claim's root (no leading / and no .. segment), "
+        "e.g. exports/orders.csv.",
+    )
+
+    @model_validator(mode="after")
+    def _inside_the_claim(self) -> FileVolume:
+        if self.path.startswith("/"):
+            raise ValueError(FILE_PATH_ABSOLUTE_MESSAGE)
+        if re.search(PARENT_SEGMENT, self.path):
+            raise ValueError(FILE_PATH_PARENT_MESSAGE)
+        return self
+
+
+class FileSource(ApiModel):
+    """A CSV, JSON-lines or Parquet file a sql pipeline reads: from an http(s) URL or from a
+    volume of the product's namespace."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
             cel(
-                "has(self.dataProduct) != has(self.external)",
-                "an input must set exactly one of dataProduct or external",
+                "has(self.url) != has(self.volume)",
+                "a file input sets exactly one of url (http or https) or volume (a claim and "
+                "a path in it)",
+            ),
+        )
+    }
+
+    format: FileFormat = Field(
+        description="csv (with a header line), jsonl (one JSON object per line) or parquet."
+    )
+    url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_FILE_URL_LENGTH,
+        json_schema_extra=validations(
+            cel(f"!self.matches(r'{URL_CREDENTIALS}')", URL_CREDENTIALS_MESSAGE),
+            cel(f"self.matches(r'{FILE_URL}')", FILE_URL_MESSAGE),
+        ),
+        description="An http:// or https:// URL the runner downloads at the start of each run "
+        "(no user or password in it).",
+    )
+    volume: FileVolume | None = Field(
+        default=None, description="A file on a PersistentVolumeClaim of the product's namespace."
+    )
+
+    @model_validator(mode="after")
+    def _one_place(self) -> FileSource:
+        if (self.url is None) == (self.volume is None):
+            raise ValueError(
+                "a file input sets exactly one of url (http or https) or volume (a claim and "
+                "a path in it)"
+            )
+        if self.url is not None:
+            if re.match(URL_CREDENTIALS, self.url):
+                raise ValueError(URL_CREDENTIALS_MESSAGE)
+            if not re.match(FILE_URL, self.url):
+                raise ValueError(FILE_URL_MESSAGE)
+        return self
+
+
+INPUT_KINDS_MESSAGE = "an input must set exactly one of dataProduct, external or file"
+
+
+class Input(ApiModel):
+    """Something the product is built from: another product's port, an external source, or a
+    file."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "[has(self.dataProduct), has(self.external), has(self.file)]"
+                ".filter(x, x).size() == 1",
+                INPUT_KINDS_MESSAGE,
             )
         )
     }
@@ -277,6 +397,18 @@ class Input(ApiModel):
         default=None, description="An output port of another data product."
     )
     external: ExternalSource | None = Field(default=None, description="An external source.")
+    file: FileSource | None = Field(
+        default=None,
+        description="A CSV, JSON-lines or Parquet file, from an http(s) URL or a volume; a "
+        "sql pipeline reads it as a table named like the input.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Input:
+        kinds = (self.data_product, self.external, self.file)
+        if sum(kind is not None for kind in kinds) != 1:
+            raise ValueError(f"input {self.name}: {INPUT_KINDS_MESSAGE}")
+        return self
 
 
 class Storage(ApiModel):
@@ -750,7 +882,7 @@ class DataProductSpec(ApiModel):
             cel(
                 "!has(self.pipelines) || !has(self.inputs) || self.pipelines.all(p, "
                 "!has(p.sources) || p.sources.all(s, self.inputs.all(i, i.name != s || "
-                "has(i.dataProduct) || (i.external.type == 'postgres' && "
+                "has(i.dataProduct) || has(i.file) || (i.external.type == 'postgres' && "
                 "has(i.external.table) && has(i.external.secretRef)))))",
                 SQL_SOURCE_MESSAGE,
             ),

@@ -10,6 +10,8 @@ import hashlib
 import re
 
 DATA_MOUNT_ROOT = "/data"
+# Where a sql pipeline's pod mounts (read-only) the claims its file inputs are on.
+SOURCE_MOUNT_ROOT = "/sources"
 
 
 def claim_name(product_name: str, port_name: str) -> str:
@@ -46,6 +48,17 @@ def prometheus_rule_name(product_name: str) -> str:
 
 def port_mount_path(port_name: str) -> str:
     return f"{DATA_MOUNT_ROOT}/{port_name}"
+
+
+def source_mount_path(claim: str) -> str:
+    """Where a claim holding file inputs is mounted: one directory per claim."""
+    return f"{SOURCE_MOUNT_ROOT}/{claim}"
+
+
+def source_volume_name(claim: str) -> str:
+    """The pod's volume of a claim holding file inputs: a DNS label, whatever the claim's name
+    (a DNS subdomain of up to 253 characters)."""
+    return "source-" + hashlib.sha256(claim.encode()).hexdigest()[:12]
 
 
 def port_path_variable(port_name: str) -> str:

@@ -20,6 +20,7 @@ from dataproduct_operator.api.dataproduct import (
     DataProduct,
     Discoverability,
     ExternalSource,
+    FileSource,
     Input,
 )
 from dataproduct_operator.catalog.urls import lineage_url, product_url
@@ -151,6 +152,22 @@ def external_node_id(source: ExternalSource) -> str:
     return f"external:{_printable(source.type)}:{redact_uri(source.uri)}"
 
 
+# The scheme naming a file on a claim: pvc://<namespace>/<claim>/<path> (lineage, exports).
+CLAIM_SCHEME = "pvc"
+
+
+def file_location(namespace: str, file: FileSource) -> str:
+    """Where a file input is, as the catalog and the exports name it: its URL redacted (no
+    query or fragment), or ``pvc://<namespace>/<claim>/<path>`` for a file on a claim."""
+    if file.volume is not None:
+        return f"{CLAIM_SCHEME}://{namespace}/{file.volume.claim_name}/{file.volume.path}"
+    return redact_uri(file.url or "")
+
+
+def file_node_id(namespace: str, file: FileSource) -> str:
+    return f"external:file:{_printable(file_location(namespace, file))}"
+
+
 def _printable(text: str) -> str:
     return _UNPRINTABLE.sub("", text)
 
@@ -252,6 +269,10 @@ def build_lineage(
                 source = external_node_id(item.external)
                 nodes.setdefault(source, _external_node(source, item.external))
                 edges.add(Edge(source, target, item.name))
+            elif item.file is not None:
+                source = file_node_id(namespace, item.file)
+                nodes.setdefault(source, _file_node(source, namespace, item.file))
+                edges.add(Edge(source, target, item.name))
             elif item.data_product is not None:
                 ref = item.data_product
                 key = (ref.namespace or namespace, ref.name)
@@ -293,6 +314,19 @@ def _external_node(node_id: str, source: ExternalSource) -> Node:
         health=Health.UNKNOWN,
         href=lineage_url(focus=node_id),
         description=redact_uri(source.uri),
+    )
+
+
+def _file_node(node_id: str, namespace: str, file: FileSource) -> Node:
+    location = file_location(namespace, file)
+    return Node(
+        id=node_id,
+        kind=NodeKind.EXTERNAL,
+        label=f"{file.format.value} {short_uri(location)}",
+        sublabel="file",
+        health=Health.UNKNOWN,
+        href=lineage_url(focus=node_id),
+        description=location,
     )
 
 

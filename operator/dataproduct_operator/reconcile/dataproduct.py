@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from dataproduct_operator.api.conditions import (
     ACCESS_READY,
+    INPUTS_READY,
     MONITORING_READY,
     PIPELINES_READY,
     POLICY_COMPLIANT,
@@ -130,10 +131,12 @@ from dataproduct_operator.status.meshpolicy import Violation, audit_product, wit
 from dataproduct_operator.status.placement import StoreChoice, choose_store
 from dataproduct_operator.status.runs import ObservedRun, parse_time
 from dataproduct_operator.status.stores import (
+    CLAIM_REASONS,
     InputCheck,
     ProductKey,
     StoreResult,
     check_inputs,
+    input_claims,
     upstream_key,
 )
 from dataproduct_operator.stores.driver import StoreError
@@ -154,6 +157,9 @@ POLICY_STATUS_AFTER_AUDIT_SECONDS = 5.0  # the violation counts follow, once for
 CONSUMER_AFTER_SECONDS = 0.5
 # A DataStore's count of ports placed follows its products this long after, once for a burst.
 STORE_AFTER_PRODUCTS_SECONDS = 5.0
+# A product whose file input's claim is missing looks again this often: nothing the operator
+# watches tells when someone creates a claim of their own.
+CLAIM_RECHECK_SECONDS = 10.0
 
 CHILD_KINDS = (
     ("v1", "ServiceAccount"),
@@ -641,22 +647,23 @@ async def converge_children(
 
 
 def wire_inputs(stores: StoreWork | None, inputs: list[InputCheck] | None) -> StoreWiring:
-    """The store wiring, with the inputs once every one is ready (InputsReady): a pipeline
-    never runs with some of its inputs."""
+    """The store wiring, with the inputs (other products' tables, the claims of files) once
+    every one is ready (InputsReady): a pipeline never runs with some of its inputs."""
     wiring = stores.wiring if stores else StoreWiring()
-    ready = [
+    if not all(check.ready for check in inputs or []):
+        return wiring
+    tables = [
         InputWiring(check.name, check.table, check.secret)
         for check in inputs or []
         if check.table is not None and check.secret is not None
     ]
-    if len(ready) != len(inputs or []):
-        return wiring
-    return replace(wiring, inputs=tuple(ready))
+    claims = frozenset(check.claim for check in inputs or [] if check.claim is not None)
+    return replace(wiring, inputs=tuple(tables), claims=claims)
 
 
 async def check_product_inputs(ctx: ProductContext, product: DataProduct) -> list[InputCheck]:
-    """The product's inputs from other products, checked against those products as the API
-    server's watch cache has them."""
+    """The product's inputs from other products and its files on claims, checked against those
+    products and claims as the API server's watch cache has them."""
     keys = {
         upstream_key(product, ref) for source in product.spec.inputs if (ref := source.data_product)
     }
@@ -667,7 +674,29 @@ async def check_product_inputs(ctx: ProductContext, product: DataProduct) -> lis
             upstreams[key] = DataProduct.from_object(body) if body else None
         except ValidationError:
             upstreams[key] = None
-    return check_inputs(product, upstreams)
+    claims = KNOWN_RESOURCES[("v1", "PersistentVolumeClaim")]
+    found = {
+        claim: await ctx.client.get(claims.path(product.namespace, claim), not_older_than="0")
+        for claim in input_claims(product)
+    }
+    return check_inputs(product, upstreams, found)
+
+
+def _claims_missing(status: DataProductStatus) -> bool:
+    """Whether InputsReady waits for a claim someone else creates."""
+    inputs = next((c for c in status.conditions if c.type == INPUTS_READY), None)
+    return inputs is not None and inputs.reason in CLAIM_REASONS
+
+
+def _input_notes(product: DataProduct, status: DataProductStatus) -> list[Note]:
+    """A Warning Event when a file input's claim is newly missing (or another product's)."""
+    before = next((c for c in product.status.conditions if c.type == INPUTS_READY), None)
+    after = next((c for c in status.conditions if c.type == INPUTS_READY), None)
+    if after is None or after.reason not in CLAIM_REASONS:
+        return []
+    if before is not None and (before.reason, before.message) == (after.reason, after.message):
+        return []
+    return [Note(WARNING, after.reason, after.message, with_status=True)]
 
 
 def previous_store_result(product: DataProduct, choice: StoreChoice) -> StoreResult | None:
@@ -881,14 +910,14 @@ async def reconcile_data_product(
         notes += converged.result.change_notes()
         notes += converged.volume_notes
         notes += _new_failures(product, converged)
-    notes += _compliance_notes(product, status)
+    notes += [*_compliance_notes(product, status), *_input_notes(product, status)]
     for run in compute_run_events(product.status, status):
         notes.append(Note(WARNING if run.warning else NORMAL, run.reason, run.message, True))
     if converged is not None:
         runs = converged.runs
     notes += health_notes(product.status, status, runs)
     await _send_run_events(ctx, product, runs, inputs)
-    recheck = next_health_check(product, status, parse_time(now) or datetime.now(UTC))
+    look_again, recheck = _when_to_look_again(product, status, now=now, volume_work=volume_work)
     follow_ups = _follow_ups(ctx, body, product, status, violations)
     follow_ups += _consumers_to_wire(product, status)
     follow_ups += [
@@ -911,12 +940,25 @@ async def reconcile_data_product(
         pruned=tuple(converged.result.pruned) if converged else (),
         released=tuple(converged.result.released) if converged else (),
         failures=failures,
-        # A refresh applies nothing: a volume to patch asks for a reconcile. Data ages: look
-        # again when a port's data would turn stale, with no event to tell.
-        look_again=Want.RECONCILE if volume_work else Want.REFRESH if recheck else Want.NOTHING,
-        look_again_after=None if volume_work else recheck,
+        look_again=look_again,
+        look_again_after=recheck,
         follow_ups=tuple(follow_ups),
     )
+
+
+def _when_to_look_again(
+    product: DataProduct, status: DataProductStatus, *, now: str, volume_work: bool
+) -> tuple[Want, float | None]:
+    """What to do next without an event, and when. A refresh applies nothing: a volume to
+    patch asks for a reconcile at once. Data ages: look again when a port's data would turn
+    stale, with no event to tell; a missing claim of a file input, a while later (a reconcile:
+    the pipelines follow the claim)."""
+    if volume_work:
+        return Want.RECONCILE, None
+    recheck = next_health_check(product, status, parse_time(now) or datetime.now(UTC))
+    if _claims_missing(status):
+        return Want.RECONCILE, min(recheck or CLAIM_RECHECK_SECONDS, CLAIM_RECHECK_SECONDS)
+    return (Want.REFRESH if recheck else Want.NOTHING), recheck
 
 
 async def _send_run_events(

@@ -35,12 +35,13 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import duckdb
 import psycopg
 from psycopg import pq, sql
 
-from dataproduct_operator.api.dataproduct import RunMode, Severity
+from dataproduct_operator.api.dataproduct import FileFormat, RunMode, Severity
 from dataproduct_operator.runner import types
 from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
 from dataproduct_operator.runner.spec import (
@@ -48,7 +49,6 @@ from dataproduct_operator.runner.spec import (
     REPORT_PATH_ENV,
     RUN_SPEC_ENV,
     Check,
-    FileFormat,
     RunSpec,
     RunSpecError,
     Source,
@@ -167,6 +167,14 @@ def _say(out: TextIO, line: str) -> None:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+def shown_url(location: str) -> str:
+    """A source's URL as a report may name it: scheme, host, port and path. The spec refuses a
+    user or password in it; a query or fragment (a signed URL's token, say) is left out."""
+    parts = urlsplit(location)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def conninfo(environ: Mapping[str, str], prefix: str = "") -> dict[str, Any]:
@@ -322,8 +330,10 @@ class _Run:
                             f"source {name}: larger than {MAX_DOWNLOAD_BYTES} bytes"
                         )
                     file.write(block)
-        except OSError as error:  # urllib's errors are OSErrors; the URL is not repeated
-            raise RunFailedError(f"source {name}: download failed: {error}") from None
+        except OSError as error:  # urllib's errors are OSErrors and do not name the URL
+            raise RunFailedError(
+                f"source {name}: download failed: {error} (GET {shown_url(location)})"
+            ) from None
         return str(path)
 
     def _close_to_the_outside(self) -> None:

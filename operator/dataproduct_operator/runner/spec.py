@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from dataproduct_operator.api.dataproduct import RunMode, Severity
+from dataproduct_operator.api.dataproduct import FileFormat, RunMode, Severity
 from dataproduct_operator.api.naming import RUN_SPEC_VARIABLE
 from dataproduct_operator.stores.postgres.types import UnknownTypeError, sql_type
 
@@ -54,12 +54,6 @@ class SourceKind(StrEnum):
     PRODUCT = "product"  # an upstream product's table, read through its grant
     POSTGRES = "postgres"  # an external PostgreSQL, read with the query given
     FILE = "file"  # CSV, JSON lines or Parquet, from a mounted volume or an http(s) URL
-
-
-class FileFormat(StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
-    PARQUET = "parquet"
 
 
 @dataclass(frozen=True)

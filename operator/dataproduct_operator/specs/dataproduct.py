@@ -66,7 +66,9 @@ from dataproduct_operator.specs.runner import (
     RUN_SPEC_VARIABLE,
     build_run_spec,
     external_reads,
+    file_reads,
     run_spec_json,
+    source_mounts,
 )
 
 CONNECTION_KEY = "output-ports.json"
@@ -88,12 +90,13 @@ class InputWiring:
 class StoreWiring:
     """What the product's store holds for it: which ports live in a store (they get no
     volume), the endpoint of each placed one, the Secret with its writer login once written,
-    and the inputs ready to read."""
+    the inputs ready to read, and the claims of file inputs found in the namespace."""
 
     store_ports: frozenset[str] = frozenset()
     endpoints: Mapping[str, PortEndpoint] = field(default_factory=dict)
     writer_secret: str | None = None
     inputs: tuple[InputWiring, ...] = ()
+    claims: frozenset[str] = frozenset()
 
     def in_store(self, port: str) -> bool:
         return port in self.store_ports
@@ -205,7 +208,8 @@ def _pod_context(
     store port's table, and the writer login (the PG* variables of libpq) from its Secret;
     each ready input's table and the reader login, prefixed with ``INPUT_<NAME>_``; the
     operator's node selector and tolerations for pipelines. A sql pipeline runs the runner
-    image with its run spec; None while it cannot run yet (see :mod:`.runner`)."""
+    image with its run spec, the claims of its file inputs mounted read-only; None while it
+    cannot run yet (see :mod:`.runner`)."""
     volume_ports = wiring.volume_ports(product)
     env: list[dict[str, Any]] = [
         {"name": "DATAPRODUCT_NAME", "value": product.name},
@@ -238,6 +242,7 @@ def _pod_context(
             "volume": f"port-{port.name}",
             "path": port_mount_path(port.name),
             "claim": claim_name(product.name, port.name),
+            "read_only": False,
         }
         for port in volume_ports
     ]
@@ -251,12 +256,14 @@ def _pod_context(
             prefix = input_variable_prefix(read.name)
             env += [{"name": prefix + key, "value": value} for key, value in read.location.items()]
             env_from.append({"prefix": prefix, "secretRef": {"name": read.secret}})
+        mounts += source_mounts(file_reads(product, pipeline))
         endpoint = wiring.endpoints.get(pipeline.output or "")
         spec = build_run_spec(
             product,
             pipeline,
             output_table=qualified_table(endpoint) if endpoint else None,
             input_tables={source.name: source.table for source in wiring.inputs},
+            input_claims=wiring.claims,
         )
         if spec is None:
             return None

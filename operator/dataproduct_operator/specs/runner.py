@@ -9,7 +9,9 @@ ready: such a run could only fail.
 
 Sources: another product's port is read through the reader login the operator granted; an
 external postgres input (``table`` and ``secretRef`` set) with the login its own Secret holds,
-at the host, port and database of its ``uri`` (:func:`postgres_location`, variables of the pod).
+at the host, port and database of its ``uri`` (:func:`postgres_location`, variables of the pod);
+a file input from its URL (the runner downloads it), or from the claim it is on, mounted
+read-only at ``/sources/<claim>`` (:func:`file_reads`, :func:`source_mounts`).
 """
 
 from __future__ import annotations
@@ -22,20 +24,29 @@ from urllib.parse import urlsplit
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
     ExternalSource,
+    FileFormat,
     OutputPort,
     Pipeline,
     PortCheck,
 )
-from dataproduct_operator.api.naming import RUN_SPEC_VARIABLE, input_variable_prefix
+from dataproduct_operator.api.naming import (
+    RUN_SPEC_VARIABLE,
+    input_variable_prefix,
+    source_mount_path,
+    source_volume_name,
+)
 
 __all__ = [
     "RUN_SPEC_VARIABLE",
     "ExternalRead",
+    "FileRead",
     "build_run_spec",
     "duration_seconds",
     "external_reads",
+    "file_reads",
     "postgres_location",
     "run_spec_json",
+    "source_mounts",
 ]
 
 POSTGRES_PORT = 5432
@@ -124,6 +135,47 @@ def external_reads(product: DataProduct, pipeline: Pipeline) -> list[ExternalRea
     ]
 
 
+@dataclass(frozen=True)
+class FileRead:
+    """A file a sql pipeline reads: the input's name, its format, where the runner finds it
+    (an http(s) URL, or the absolute path in the pod), and the claim it is on (None: a URL)."""
+
+    name: str
+    format: FileFormat
+    location: str
+    claim: str | None = None
+
+
+def file_reads(product: DataProduct, pipeline: Pipeline) -> list[FileRead]:
+    """The file inputs a sql pipeline reads, in the order of ``spec.inputs``."""
+    reads = []
+    for source in product.spec.inputs:
+        file = source.file
+        if file is None or source.name not in pipeline.sources or pipeline.sql is None:
+            continue
+        if file.volume is not None:
+            claim = file.volume.claim_name
+            location = f"{source_mount_path(claim)}/{file.volume.path}"
+            reads.append(FileRead(source.name, file.format, location, claim))
+        elif file.url is not None:
+            reads.append(FileRead(source.name, file.format, file.url))
+    return reads
+
+
+def source_mounts(reads: list[FileRead]) -> list[dict[str, Any]]:
+    """The pod's read-only mounts of the claims ``reads`` are on: one per claim, sorted."""
+    claims = sorted({read.claim for read in reads if read.claim is not None})
+    return [
+        {
+            "volume": source_volume_name(claim),
+            "path": source_mount_path(claim),
+            "claim": claim,
+            "read_only": True,
+        }
+        for claim in claims
+    ]
+
+
 def _quoted(table: str) -> str:
     return ".".join(f'"{part}"' for part in table.split("."))
 
@@ -134,16 +186,30 @@ def build_run_spec(
     *,
     output_table: str | None,
     input_tables: dict[str, str],
+    input_claims: frozenset[str] = frozenset(),
 ) -> dict[str, Any] | None:
     """The run spec of a sql pipeline (``output_table``: its output port's ``schema.table``, None
-    while not placed; ``input_tables``: each ready input's); None when no run can be made yet
-    or the pipeline is not a sql one."""
+    while not placed; ``input_tables``: each ready input's; ``input_claims``: the claims of
+    file inputs found in the namespace); None when no run can be made yet or the pipeline is
+    not a sql one."""
     if pipeline.sql is None or pipeline.output is None or output_table is None:
         return None
     port = next(p for p in product.spec.output_ports if p.name == pipeline.output)
     external = {read.name: read for read in external_reads(product, pipeline)}
+    files = {read.name: read for read in file_reads(product, pipeline)}
     sources: list[dict[str, Any]] = []
     for name in pipeline.sources:
+        file = files.get(name)
+        if file is not None:
+            if file.claim is not None and file.claim not in input_claims:
+                return None  # its claim is missing: the pod would wait for it forever
+            sources.append({
+                "name": name,
+                "kind": "file",
+                "format": file.format.value,
+                "location": file.location,
+            })  # fmt: skip
+            continue
         read = external.get(name)
         if read is not None:
             sources.append({

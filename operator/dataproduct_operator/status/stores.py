@@ -5,13 +5,16 @@ pure).
 An input that is another product's port is ready when that product exists, the port is a table
 in a store, and the upstream's status lists this product's pipeline ServiceAccount among the
 port's grants: the upstream's reconcile then has made the reader login and written its Secret
-into this namespace. Until then the message names exactly what to add where.
+into this namespace. Until then the message names exactly what to add where. A file input from
+a URL is always ready (the run finds out whether it downloads); one on a volume when its claim
+is in the product's namespace and is not another product's output port.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dataproduct_operator.api.conditions import Reason
 from dataproduct_operator.api.dataproduct import (
@@ -23,6 +26,7 @@ from dataproduct_operator.api.dataproduct import (
     ReaderKind,
 )
 from dataproduct_operator.api.naming import reader_secret_name, service_account_name
+from dataproduct_operator.constants import LABEL_MANAGED_BY, LABEL_PRODUCT, OPERATOR_NAME
 from dataproduct_operator.status.placement import StoreChoice
 
 ProductKey = tuple[str, str]  # namespace, name
@@ -75,7 +79,7 @@ def readers_outside_mesh_message(readers: tuple[str, ...]) -> str:
 class InputCheck:
     """One input of another product: ready (the ``table`` to read, ``schema.table``, and the
     reader ``secret`` in this namespace; the upstream port's whole ``endpoint``, which names it
-    in lineage) or why not."""
+    in lineage) or why not. Or a file input: ready, or why not; ``claim``: the claim it is on."""
 
     name: str
     reason: str
@@ -83,10 +87,11 @@ class InputCheck:
     table: str | None = None
     secret: str | None = None
     endpoint: PortEndpoint | None = None
+    claim: str | None = None
 
     @property
     def ready(self) -> bool:
-        return self.table is not None
+        return self.reason == Reason.INPUTS_AVAILABLE
 
 
 def upstream_key(product: DataProduct, ref: DataProductRef) -> ProductKey:
@@ -157,29 +162,86 @@ def check_input(
     return InputCheck(source.name, Reason.INPUTS_AVAILABLE, "", table, secret, endpoint)
 
 
+def input_claims(product: DataProduct) -> list[str]:
+    """The claims the product's file inputs are on, sorted, each once."""
+    return sorted(
+        {
+            source.file.volume.claim_name
+            for source in product.spec.inputs
+            if source.file is not None and source.file.volume is not None
+        }
+    )
+
+
+def check_file_input(
+    product: DataProduct, source: Input, claims: Mapping[str, dict[str, Any] | None]
+) -> InputCheck:
+    """Whether the file input ``source`` can be read; ``claims``: the claims of the product's
+    file inputs as the namespace holds them (None: not there)."""
+    volume = source.file.volume if source.file is not None else None
+    if volume is None:
+        return InputCheck(source.name, Reason.INPUTS_AVAILABLE, "")
+    claim = volume.claim_name
+    where = f"PersistentVolumeClaim {product.namespace}/{claim}"
+    found = claims.get(claim)
+    if found is None:
+        return InputCheck(
+            source.name,
+            Reason.CLAIM_NOT_FOUND,
+            f"input {source.name}: {where} does not exist: create it with the file at "
+            f"{volume.path}, or fix inputs[{source.name}].file.volume.claimName",
+            claim=claim,
+        )
+    labels = (found.get("metadata") or {}).get("labels") or {}
+    owner = labels.get(LABEL_PRODUCT)
+    if labels.get(LABEL_MANAGED_BY) == OPERATOR_NAME and owner not in (None, product.name):
+        return InputCheck(
+            source.name,
+            Reason.CLAIM_OF_ANOTHER_PRODUCT,
+            f"input {source.name}: {where} holds an output port of DataProduct {owner}, whose "
+            "readers it chooses: read it as an input with dataProduct, not as a file",
+            claim=claim,
+        )
+    return InputCheck(source.name, Reason.INPUTS_AVAILABLE, "", claim=claim)
+
+
 def check_inputs(
-    product: DataProduct, upstreams: Mapping[ProductKey, DataProduct | None]
+    product: DataProduct,
+    upstreams: Mapping[ProductKey, DataProduct | None],
+    claims: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> list[InputCheck]:
-    """Every input naming another product's port, checked (``upstreams``: those products)."""
-    return [
-        check_input(product, source, ref, upstreams.get(upstream_key(product, ref)))
-        for source in product.spec.inputs
-        if (ref := source.data_product) is not None
-    ]
+    """Every input naming another product's port (``upstreams``: those products) or a file
+    (``claims``: see :func:`check_file_input`), checked."""
+    checks = []
+    for source in product.spec.inputs:
+        if (ref := source.data_product) is not None:
+            upstream = upstreams.get(upstream_key(product, ref))
+            checks.append(check_input(product, source, ref, upstream))
+        elif source.file is not None:
+            checks.append(check_file_input(product, source, claims or {}))
+    return checks
+
+
+# The reasons of InputsReady that need the product's own owners to change something.
+CLAIM_REASONS = frozenset({Reason.CLAIM_NOT_FOUND, Reason.CLAIM_OF_ANOTHER_PRODUCT})
 
 
 def inputs_aspect(checks: list[InputCheck]) -> tuple[bool, str, str]:
     """InputsReady from the checks."""
     if not checks:
-        return True, Reason.NO_INPUTS, "no inputs from other data products"
+        return True, Reason.NO_INPUTS, "no inputs from other data products or files"
     failing = [check for check in checks if not check.ready]
     if failing:
         reasons = {check.reason for check in failing}
-        reason = (
-            Reason.UPSTREAM_NOT_FOUND
-            if reasons == {Reason.UPSTREAM_NOT_FOUND}
-            else Reason.ACCESS_NOT_GRANTED
-        )
+        if len(reasons) == 1:
+            (reason,) = reasons
+        elif reasons <= CLAIM_REASONS:
+            reason = Reason.CLAIM_NOT_FOUND
+        else:
+            reason = Reason.ACCESS_NOT_GRANTED
         return False, reason, "; ".join(check.message for check in failing)
-    names = ", ".join(check.name for check in checks)
-    return True, Reason.INPUTS_AVAILABLE, f"pipelines read {names} with their own login"
+    products = [check.name for check in checks if check.table is not None]
+    files = [check.name for check in checks if check.table is None]
+    said = [f"pipelines read {', '.join(products)} with their own login"] if products else []
+    said += [f"pipelines read the files {', '.join(files)} at each run"] if files else []
+    return True, Reason.INPUTS_AVAILABLE, "; ".join(said)

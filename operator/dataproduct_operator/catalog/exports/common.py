@@ -15,12 +15,14 @@ from typing import Any
 
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
+    FileSource,
     Lifecycle,
     Owner,
     Pipeline,
     PortEndpoint,
 )
 from dataproduct_operator.api.naming import reader_secret_name
+from dataproduct_operator.catalog.lineage import file_location
 
 # The producer of every exported document; OpenLineage wants a URI it can show.
 PROJECT_URL = "https://github.com/datamesh-dev/dataproduct-operator"
@@ -142,3 +144,9 @@ def endpoints_of(products: Iterable[DataProduct]) -> EndpointLookup:
         if port.endpoint is not None
     }
     return lambda namespace, product, port: found.get((namespace, product, port))
+
+
+def file_input(namespace: str, name: str, file: FileSource) -> dict[str, str]:
+    """A file input as the exports show it: its format and where it is (a URL as the catalog
+    redacts it, or ``pvc://<namespace>/<claim>/<path>``)."""
+    return {"name": name, "format": file.format.value, "location": file_location(namespace, file)}

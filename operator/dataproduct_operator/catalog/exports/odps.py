@@ -20,6 +20,7 @@ from dataproduct_operator.catalog.exports.common import (
     bitol_status,
     custom_property,
     endpoint_properties,
+    file_input,
     pipeline_summary,
     port_endpoint,
     reader_login_note,
@@ -109,6 +110,11 @@ def _custom_properties(product: DataProduct, domain: DataDomain | None) -> list[
     ]
     if external:
         properties.append(custom_property("externalInputs", external))
+    files = [
+        file_input(product.namespace, item.name, item.file) for item in spec.inputs if item.file
+    ]
+    if files:
+        properties.append(custom_property("fileInputs", files))
     endpoints = [
         {"port": port.name, **endpoint_properties(endpoint)}
         for port in spec.output_ports

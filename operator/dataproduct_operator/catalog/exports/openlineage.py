@@ -11,7 +11,9 @@ endpoint coming from the upstream's status (``upstream``: the catalog knows ever
 export`` reads the upstreams it can), so the edge meets the dataset its producer exports; an
 external source is named from its URI as the
 catalog redacts it (``scheme://authority`` as namespace, the path as name), so no credential,
-query, fragment or parameter reaches an event; only a JDBC ``databaseName`` is taken back.
+query, fragment or parameter reaches an event; only a JDBC ``databaseName`` is taken back. A file
+input from a URL is named the same way (``https://host[:port]``, the path); a file on a claim is
+in namespace ``pvc://<Kubernetes namespace>/<claim>`` and named by its path in the claim.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataproduct_operator.catalog.exports.common import (
     no_endpoints,
     port_endpoint,
 )
-from dataproduct_operator.catalog.lineage import redact_uri
+from dataproduct_operator.catalog.lineage import CLAIM_SCHEME, redact_uri
 from dataproduct_operator.errors import UserError
 
 SPEC_URL = "https://openlineage.io/spec/2-0-7/OpenLineage.json"
@@ -128,15 +130,25 @@ def _jdbc_database(uri: str) -> str:
 
 
 def input_dataset(product: DataProduct, item: Input, upstream: EndpointLookup) -> dict[str, Any]:
-    """The namespace and name of an input: its upstream's port, or the external source (the
-    run events of ``dataproduct_operator.openlineage`` name their inputs the same way)."""
+    """The namespace and name of an input: its upstream's port, the external source, or the
+    file (the run events of ``dataproduct_operator.openlineage`` name their inputs the same
+    way)."""
     if item.data_product is not None:
         ref = item.data_product
         namespace = ref.namespace or product.namespace
         return port_dataset(namespace, ref.name, ref.port, upstream(namespace, ref.name, ref.port))
+    if item.file is not None and item.file.volume is not None:
+        volume = item.file.volume
+        return {
+            "namespace": f"{CLAIM_SCHEME}://{product.namespace}/{volume.claim_name}",
+            "name": volume.path,
+        }
+    if item.file is not None and item.file.url is not None:
+        namespace, name = external_dataset("http", item.file.url)
+        return {"namespace": namespace, "name": name or item.name}
     source = item.external
-    if source is None:  # the CRD's CEL rule wants exactly one of the two
-        raise UserError(f"Input {item.name} names neither a data product nor an external source")
+    if source is None:  # the CRD's CEL rule wants exactly one of the three
+        raise UserError(f"Input {item.name} names no data product, external source or file")
     namespace, name = external_dataset(source.type, source.uri)
     return {"namespace": namespace, "name": name or item.name}
 
