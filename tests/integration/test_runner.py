@@ -319,6 +319,12 @@ def test_an_http_file_source_is_downloaded_by_the_runner(mesh: Mesh, tmp_path: P
         assert missing.code == 1
         assert missing.report.error is not None
         assert missing.report.error.startswith("source orders: download failed: HTTP Error 404")
+        # The URL is named, without a query that could hold a token.
+        signed = mesh.run(sources=[{**orders, "location": f"{base}/gone.csv?token=t0ps3cret"},
+                                   mesh.spec()["sources"][1]])  # fmt: skip
+        assert signed.report.error is not None
+        assert signed.report.error.endswith(f"(GET {base}/gone.csv)")
+        assert "t0ps3cret" not in signed.stdout + signed.report_text
     finally:
         server.shutdown()
         server.server_close()
