@@ -40,6 +40,8 @@ TRANSIENT_REASONS = frozenset(
         Reason.ACCESS_MISSING,
         Reason.ALERT_RULES_MISSING,
         Reason.UPSTREAM_NOT_FOUND,
+        # a claim of a file input, made by the same sync as the product, say
+        Reason.CLAIM_NOT_FOUND,
         # also a product whose DataDomain has not onboarded the namespace yet
         Reason.NAMESPACE_NOT_IN_MESH,
         Reason.NAMESPACE_MISSING,
