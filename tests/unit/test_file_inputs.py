@@ -6,6 +6,7 @@ which claim; the lineage graph, the exports and the run events name the files.""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from dataproduct_operator.api.dataproduct import (
 from dataproduct_operator.catalog.exports.odps import build_odps
 from dataproduct_operator.catalog.exports.openlineage import build_openlineage
 from dataproduct_operator.catalog.lineage import NodeKind, build_lineage
+from dataproduct_operator.catalog.svg import render_svg
 from dataproduct_operator.constants import ANNOTATION_RUN
 from dataproduct_operator.manifests.crd import DATA_PRODUCT, build_crd
 from dataproduct_operator.openlineage.events import EventType, build_run_event
@@ -336,3 +338,12 @@ def test_a_failed_download_names_the_url_without_its_query_or_fragment() -> None
 def test_an_input_check_of_a_url_needs_no_claim() -> None:
     check = InputCheck("rates", Reason.INPUTS_AVAILABLE, "")
     assert check.ready and check.claim is None and check.table is None
+
+
+def test_the_lineage_svg_draws_the_files_as_sources_without_the_urls_query() -> None:
+    svg = render_svg(build_lineage([_product()], listed=lambda entry: True))
+    root = ET.fromstring(svg)  # noqa: S314 - our own output, parsed to prove it well-formed
+    text = " ".join("".join(element.itertext()) for element in root.iter())
+    assert "jsonl files.example.com/exports/rates.jsonl" in text
+    assert "pvc://sales/drop-box/exports/orders.csv" in text  # the hover text of its node
+    assert "signature" not in svg
