@@ -209,3 +209,9 @@ def test_a_run_that_ended_since_the_last_status_is_announced_once() -> None:
     )
     assert [e.reason for e in compute_run_events(failed, succeeded)] == ["RunSucceeded"]
     assert compute_run_events(status(), status()) == []
+    # A routine success (none failed before it, or the last run succeeded) has no Event.
+    assert compute_run_events(status(), status(last_successful_time="2026-11-25T09:00:00Z")) == []
+    again = status(
+        last_failure_time="2026-11-25T10:00:00Z", last_successful_time="2026-11-25T12:00:00Z"
+    )
+    assert compute_run_events(succeeded, again) == []
