@@ -38,6 +38,7 @@ from dataproduct_operator.api.cron import (
     check_schedule,
 )
 from dataproduct_operator.api.quantity import QuantityRange, ResourceRanges
+from dataproduct_operator.api.run_terms import RunMode, Severity
 
 KIND = "DataProduct"
 PLURAL = "dataproducts"
@@ -342,11 +343,6 @@ class Slo(ApiModel):
     )
 
 
-class Severity(StrEnum):
-    ERROR = "Error"  # a failing check stops the publish: the previous rows stay
-    WARNING = "Warning"  # reported; the rows are published
-
-
 class NullFraction(ApiModel):
     """At most this share of a column's values may be NULL."""
 
@@ -530,12 +526,6 @@ class Resources(ApiModel):
     def _in_range(cls, resources: dict[str, int | str]) -> dict[str, int | str]:
         PIPELINE_RESOURCES.check(resources)
         return resources
-
-
-class RunMode(StrEnum):
-    REPLACE = "Replace"  # the port's rows become the transform's
-    APPEND = "Append"  # the transform's rows are added
-    MERGE = "Merge"  # inserted, or updated where the port's unique columns match
 
 
 class Pipeline(ApiModel):

@@ -38,8 +38,8 @@ from dataproduct_operator.api.dataproduct import (
     OutputPort,
     Pipeline,
     PortCheck,
-    Severity,
 )
+from dataproduct_operator.api.run_terms import Severity
 from dataproduct_operator.catalog.exports.common import (
     PROJECT_URL,
     EndpointLookup,

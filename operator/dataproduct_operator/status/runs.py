@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import Severity
+from dataproduct_operator.api.run_terms import Severity
 from dataproduct_operator.constants import LABEL_PRODUCT, PIPELINE_CONTAINER
 from dataproduct_operator.runner.report import ReportError, RunReport
 
