@@ -84,7 +84,8 @@ def test_index_lists_every_example_product_with_its_health() -> None:
         ]  # fmt: skip
         assert '<strong id="found">4</strong> of 4 products' in html
         revenue_row = html[html.index('data-product="finance/revenue"') :].split("</tr>")[0]
-        assert "health-unhealthy" in revenue_row and "RunFailed" in revenue_row
+        # Provisioned, its last run failed: the badge follows DataHealthy and names its reason
+        assert "health-unhealthy" in revenue_row and "RunsFailing" in revenue_row
 
     serve(example_store(), check)
 
@@ -149,8 +150,10 @@ def test_product_page_shows_schema_pii_slos_status_runs_readers_connection_and_l
 def test_a_product_whose_runs_fail_says_so_in_words() -> None:
     async def check(client: TestClient[Any, Any]) -> None:
         html = await page(client, "/dataproducts/finance/revenue")
-        assert "<strong>Overall</strong>: no" in html
-        assert "Pipeline recognise: the last run failed" in html
+        assert "<strong>Overall</strong>: yes" in html  # Ready: provisioned all the same
+        assert "<strong>Pipelines</strong>: yes" in html
+        assert "<strong>Data health</strong>: no" in html and "(RunsFailing," in html
+        assert "pipeline recognise: the last run failed: the Job failed" in html
         assert "slo-stale" in html and "No pipeline run has succeeded yet" in html
 
     serve(example_store(), check)
