@@ -673,3 +673,22 @@ def test_a_new_listing_forgets_what_is_gone_and_keeps_the_other_namespaces() -> 
     domains = [o for o in example_objects() if o["kind"] == "DataDomain"]
     store.replace_listing(DOMAINS, None, [d for d in domains if d["metadata"]["name"] != "crm"])
     assert set(store.domains()) == {"finance", "marketing", "sales"}
+
+
+def test_the_catalogs_openlineage_export_names_jobs_in_the_operators_namespace() -> None:
+    # The operator's --openlineage-namespace reaches its catalog, so the static lineage and
+    # the run events name one job: per product and for the whole mesh.
+    async def run() -> None:
+        app = build_app(example_store(), clock=lambda: NOW, lineage_namespace="cluster-eu-1")
+        async with TestClient(TestServer(app)) as client:
+            one = await api(client, "/api/v1/dataproducts/sales/orders/export/openlineage")
+            mesh = await api(client, "/api/v1/export/openlineage")
+            for events in (one, mesh):
+                jobs = [e["job"] for e in events if "job" in e]
+                assert jobs and {job["namespace"] for job in jobs} == {"cluster-eu-1"}
+            assert [job["job"]["name"] for job in one if "job" in job] == [
+                "sales/orders/ingest",
+                "sales/orders/backfill",
+            ]
+
+    asyncio.run(run())
