@@ -303,7 +303,6 @@ def _pipelines(
     by_pipeline = _jobs_by_pipeline(observed)
     statuses = []
     problems = []
-    cronjobs_missing = False
     for pipeline in product.spec.pipelines:
         jobs = by_pipeline.get(pipeline.name, [])
         states = [job_state(job) for job in jobs]
@@ -359,18 +358,15 @@ def _pipelines(
             last_run=last_run,
         )
         statuses.append(status)
+        # A failed run is the data's trouble, not the pipeline's placement: DataHealthy
+        # reports it (RunsFailing / ChecksFailing), so Ready keeps meaning provisioned.
         if scheduled and cronjob is None:
-            cronjobs_missing = True
             problems.append(f"CronJob {cronjob_name(product.name, pipeline.name)} is missing")
-        if last_state is RunStatus.FAILED:
-            why = f": {last_run.message}" if last_run and last_run.message else ""
-            problems.append(f"the last run of pipeline {pipeline.name} failed{why}")
     unrunnable = _unrunnable(product, store)
     if unrunnable:
         return False, Reason.OUTPUT_NOT_A_TABLE, "; ".join(unrunnable + problems), statuses
     if problems:
-        reason = Reason.CRONJOB_MISSING if cronjobs_missing else Reason.RUN_FAILED
-        return False, reason, "; ".join(problems), statuses
+        return False, Reason.CRONJOB_MISSING, "; ".join(problems), statuses
     if not product.spec.pipelines:
         return True, Reason.NO_PIPELINES, "no pipelines declared", statuses
     return True, Reason.PIPELINES_SCHEDULED, f"{len(statuses)} pipeline(s) in place", statuses
