@@ -44,9 +44,17 @@ READY = [
     _condition("PipelinesReady", True, "Scheduled", "1 CronJob(s) scheduled"),
     _condition("AccessReady", True, "Bound", "Roles and bindings in place"),
 ]
-FAILING = [
-    _condition("Ready", False, "RunFailed", "Pipeline recognise: the last run failed"),
-    _condition("PipelinesReady", False, "RunFailed", "Pipeline recognise: the last run failed"),
+# As the operator writes it after a failed run: provisioned (Ready, PipelinesReady True), its
+# data not healthy (DataHealthy False, RunsFailing, naming the pipeline and why).
+RUNS_FAILING = [
+    _condition("Ready", True, "Reconciled", "all children are in place"),
+    _condition("PipelinesReady", True, "PipelinesScheduled", "2 pipeline(s) in place"),
+    _condition(
+        "DataHealthy",
+        False,
+        "RunsFailing",
+        "pipeline recognise: the last run failed: the Job failed",
+    ),
 ]
 STATUSES: dict[str, dict[str, Any]] = {
     "orders": {
@@ -70,7 +78,7 @@ STATUSES: dict[str, dict[str, Any]] = {
     "customers": {"observedGeneration": 1, "conditions": READY},
     "revenue": {
         "observedGeneration": 1,
-        "conditions": FAILING,
+        "conditions": RUNS_FAILING,
         "pipelines": [
             {
                 "name": "recognise",

@@ -223,6 +223,16 @@ def _openlineage_namespace(value: str) -> str:
     return _openlineage_checked(check_namespace, value) or value
 
 
+def _openlineage_namespace_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--openlineage-namespace",
+        default="dataproduct-operator",
+        show_default=True,
+        callback=lambda _c, _p, value: _openlineage_namespace(value),
+        help=help_text,
+    )
+
+
 _SHOW_DOMAIN_PRODUCTS = click.option(
     "--show-domain-products",
     is_flag=True,
@@ -416,13 +426,9 @@ def cluster_status(directory: Path) -> None:
     "to this http(s) URL, e.g. http://marquez:5000 (a URL without a path posts to "
     "/api/v1/lineage; the chart's openlineage.url). Default: none are sent.",
 )
-@click.option(
-    "--openlineage-namespace",
-    default="dataproduct-operator",
-    show_default=True,
-    callback=lambda _c, _p, value: _openlineage_namespace(value),
-    help="The OpenLineage namespace of the operator's jobs (<namespace>/<product>/<pipeline>), "
-    "e.g. the cluster's name.",
+@_openlineage_namespace_option(
+    "The OpenLineage namespace of the operator's jobs (<namespace>/<product>/<pipeline>), "
+    "e.g. the cluster's name; the catalog's OpenLineage export names the jobs in it too."
 )
 @click.option(
     "--openlineage-include-hidden",
@@ -521,6 +527,11 @@ def run(
 )
 @_SHOW_DOMAIN_PRODUCTS
 @_public_url_option("--public-url")
+@_openlineage_namespace_option(
+    "The OpenLineage namespace the operator's run events name the jobs in (its "
+    "--openlineage-namespace): the OpenLineage export names them alike, so a lineage backend "
+    "joins the two."
+)
 @_catalog_limit_options("")
 @_auth_option(
     "--auth",
@@ -551,6 +562,7 @@ def catalog(
     host: str,
     show_domain_products: bool,
     public_url: str | None,
+    openlineage_namespace: str,
     search_cpu_ms: int,
     export_cpu_ms: int,
     mesh_exports: int,
@@ -592,6 +604,7 @@ def catalog(
                 token_ttl_seconds=auth_token_ttl,
                 access_ttl_seconds=auth_access_ttl,
             ),
+            lineage_namespace=openlineage_namespace,
         )
     )
 
@@ -740,6 +753,10 @@ def render(file: Path, namespace: str) -> None:
 @click.option(
     "--catalog-url", default=None, help="The catalog's base URL, for links to the product's page."
 )
+@_openlineage_namespace_option(
+    "openlineage only: the OpenLineage namespace the operator's run events name the jobs in "
+    "(its --openlineage-namespace), so a lineage backend joins them to this export."
+)
 @click.option(
     "--output",
     "-o",
@@ -756,6 +773,7 @@ def export(
     kubeconfig: Path | None,
     context: str | None,
     catalog_url: str | None,
+    openlineage_namespace: str,
     output: Path | None,
 ) -> None:
     """Export DataProducts to an open standard: from MANIFEST, or from the cluster.
@@ -798,7 +816,13 @@ def export(
         text = export_as.render_port(items[0][0], port_name)
     else:
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        text = export_as.render_many(items, now, catalog_url=catalog_url, upstream=upstream)
+        text = export_as.render_many(
+            items,
+            now,
+            catalog_url=catalog_url,
+            upstream=upstream,
+            lineage_namespace=openlineage_namespace,
+        )
     if output is None:
         click.echo(text, nl=False)
     else:

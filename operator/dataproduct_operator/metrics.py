@@ -24,12 +24,7 @@ from prometheus_client.registry import Collector
 
 from dataproduct_operator.api.conditions import DATA_HEALTHY as DATA_HEALTHY_CONDITION
 from dataproduct_operator.api.conditions import ConditionStatus
-from dataproduct_operator.api.dataproduct import (
-    DataProduct,
-    DataProductStatus,
-    RunStatus,
-    Severity,
-)
+from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, RunStatus
 from dataproduct_operator.api.metric_labels import (
     DATA_HEALTHY,
     HIDDEN_PIPELINE,
@@ -43,6 +38,7 @@ from dataproduct_operator.api.metric_labels import (
     port_label,
 )
 from dataproduct_operator.api.quantity import duration_seconds
+from dataproduct_operator.api.run_terms import Severity
 from dataproduct_operator.status.health import writers
 
 ProductKey = tuple[str, str]

@@ -656,7 +656,7 @@ def test_a_larger_claim_size_is_applied_and_a_smaller_one_is_not(
     assert apply_failures(kube, namespace) == []
 
 
-def test_a_failing_on_demand_run_records_failed_and_its_time(
+def test_a_failing_on_demand_run_records_failed_and_its_time_and_keeps_the_product_ready(
     start_operator: StartOperator, kube: BlockingClient, namespace: str
 ) -> None:
     operator = start_operator()
@@ -676,14 +676,24 @@ def test_a_failing_on_demand_run_records_failed_and_its_time(
     assert failed and failed[0]["status"] == "True"
     assert failed[0]["lastTransitionTime"] == status["lastFailureTime"]
 
+    # A failed run leaves the product provisioned (Ready, PipelinesReady); DataHealthy says
+    # which pipeline failed and why, in the same status write as the run's result.
     product = kube.get(product_path(namespace, "orders"))
     pipelines = condition(product, "PipelinesReady")
     assert pipelines is not None
-    assert (pipelines["status"], pipelines["reason"]) == ("False", "RunFailed")
-    assert "the last run of pipeline backfill failed" in pipelines["message"]
+    assert (pipelines["status"], pipelines["reason"]) == ("True", "PipelinesScheduled")
     ready = condition(product, "Ready")
     assert ready is not None
-    assert (ready["status"], ready["reason"]) == ("False", "PipelinesNotReady")
+    assert (ready["status"], ready["reason"]) == ("True", "Reconciled")
+    why = status["lastRun"]["message"]
+    assert why and status["lastRun"]["result"] == "Failed"
+    data = condition(product, "DataHealthy")
+    assert data is not None
+    assert (data["status"], data["reason"], data["message"]) == (
+        "False",
+        "RunsFailing",
+        f"pipeline backfill: the last run failed: {why}",
+    )
     assert apply_failures(kube, namespace) == []
     wait_for(
         lambda: (

@@ -202,18 +202,19 @@ def test_dev_shows_every_example_ready_in_kubectl(
         "output ports with pii columns (orders-v1) need spec.classification Confidential or "
         "Restricted, not Public (MeshPolicy pii-classification, rule pii-needs-confidential)"
     ) in refused.stderr
-    # Every product was Ready before its runs (the lines above); after them, the gated one's
-    # failed run makes its PipelinesReady, and so its Ready, False (RunFailed).
-    assert {name: row[4] for name, row in rows.items()} == {
-        name: "False" if name == GATED else "True" for name in EXAMPLE_PRODUCTS
-    }, table
+    # Every product was Ready before its runs (the lines above) and stays Ready after them:
+    # Ready means provisioned; the gated one's failed run is its DataHealthy's (below).
+    assert {name: row[4] for name, row in rows.items()} == dict.fromkeys(EXAMPLE_PRODUCTS, "True")
 
     metrics_url = f"http://127.0.0.1:{example_mesh.metrics_port}/metrics"
     with urllib.request.urlopen(metrics_url) as response:
         metrics = response.read().decode()
-    assert len(re.findall(r"^dataproduct_ready\{.*\} 1\.0$", metrics, re.MULTILINE)) == len(
-        EXAMPLE_PRODUCTS - {GATED}
+    ready = dict(
+        re.findall(
+            r'^dataproduct_ready\{.*dataproduct="([^"]+)".*\} ([01])\.0$', metrics, re.MULTILINE
+        )
     )
+    assert ready == {name.split("/")[1]: "1" for name in EXAMPLE_PRODUCTS}, metrics
     healthy = dict(
         re.findall(
             r'^dataproduct_data_healthy\{.*dataproduct="([^"]+)".*\} ([01])\.0$',
@@ -548,12 +549,16 @@ def test_dev_puts_the_example_ports_in_postgres_and_its_printed_reader_reads_but
     for product in products:
         conditions = {c["type"]: c for c in product["status"]["conditions"]}
         if f"{product['metadata']['namespace']}/{product['metadata']['name']}" == GATED:
-            # Provisioned, but its last run failed (the gate, on purpose): PipelinesReady False
-            assert (conditions["StorageReady"]["status"], conditions["AccessReady"]["status"]) == (
-                "True", "True",
-            )  # fmt: skip
-            assert conditions["PipelinesReady"]["reason"] == "RunFailed"
-            assert GATE_CHECK in conditions["Ready"]["message"]
+            # Its last run failed (the gate, on purpose): provisioned all the same (Ready,
+            # PipelinesReady True); the failed check is DataHealthy's, the old data kept
+            said = {kind: (c["status"], c["reason"]) for kind, c in conditions.items()}
+            assert said["Ready"] == ("True", "Reconciled"), conditions["Ready"]
+            assert said["PipelinesReady"] == ("True", "PipelinesScheduled")
+            assert (*said["DataHealthy"], conditions["DataHealthy"]["message"]) == (
+                "False",
+                "ChecksFailing",
+                f"port revenue-v1: checks failing ({GATE_CHECK}); the previous data is kept",
+            )
         else:
             assert conditions["Ready"]["status"] == "True", conditions["Ready"]
         assert conditions["InputsReady"]["status"] == "True", conditions["InputsReady"]

@@ -162,8 +162,15 @@ def test_a_failed_run_fires_its_alert_and_degrades_the_product_in_argocd(
             "job": prometheus.JOB,
         }
     ]
-    status, message = health(kube.get(product_path(namespace, "orders")))
-    assert status == "Degraded" and message.startswith("RunFailed: "), message
+    # Still provisioned (Ready): Argo CD shows it Degraded through DataHealthy, naming the run
+    product = kube.get(product_path(namespace, "orders"))
+    assert condition(product, "Ready")["status"] == "True"  # type: ignore[index]
+    backfill = next(p for p in product["status"]["pipelines"] if p["name"] == "backfill")
+    why = backfill["lastRun"]["message"]
+    assert health(product) == (
+        "Degraded",
+        f"DataHealthy RunsFailing: pipeline backfill: the last run failed: {why}",
+    )
 
 
 def test_argocd_health_checks_judge_the_live_objects(

@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 
 from dataproduct_operator.api.dataproduct import DataProduct
-from dataproduct_operator.catalog.exports.openlineage import external_dataset
 from dataproduct_operator.openlineage.client import OpenLineageClient, emit_run_events
 from dataproduct_operator.openlineage.endpoint import OpenLineageSettingError, check_url
 from dataproduct_operator.openlineage.events import EventType, build_run_event
+from dataproduct_operator.openlineage.naming import external_dataset
 from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
 from dataproduct_operator.status.runs import ObservedRun, RunOutcome
 from tests.helpers import example_product

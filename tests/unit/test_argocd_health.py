@@ -15,7 +15,7 @@ from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.manifests.argocd import TRANSIENT_REASONS, build_health_checks
 from dataproduct_operator.status.dataproduct import Failures, Mismatch, compute_mismatch_status
 from tests.argocd import health
-from tests.unit.test_specs_and_status import product, status_of
+from tests.unit.test_specs_and_status import OOM_KILLED, failed_run_status, product, status_of
 
 
 def as_object(subject: DataProduct, status: Any, *, generation: int = 2) -> dict[str, Any]:
@@ -75,6 +75,16 @@ def test_a_ready_product_without_data_yet_is_healthy_and_says_so() -> None:
 def test_unhealthy_data_degrades_a_ready_product_with_the_reason(reason: str, message: str) -> None:
     obj = with_data_health(ready_product(), "False", reason, message)
     assert health(obj) == ("Degraded", f"DataHealthy {reason}: {message}")
+
+
+def test_a_failed_run_degrades_a_ready_product_through_data_healthy() -> None:
+    # Ready stays True (provisioned); the failure is DataHealthy's, and Argo CD says why
+    subject = product()
+    obj = as_object(subject, failed_run_status(subject))
+    assert health(obj) == (
+        "Degraded",
+        f"DataHealthy RunsFailing: pipeline backfill: the last run failed: {OOM_KILLED}",
+    )
 
 
 def test_a_product_without_status_or_behind_its_generation_is_progressing() -> None:

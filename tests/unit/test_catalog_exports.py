@@ -33,14 +33,11 @@ from dataproduct_operator.catalog.exports.odcs import (
     logical_type,
 )
 from dataproduct_operator.catalog.exports.odps import build_odps
-from dataproduct_operator.catalog.exports.openlineage import (
-    SPEC_URL,
-    build_openlineage,
-    external_dataset,
-)
+from dataproduct_operator.catalog.exports.openlineage import SPEC_URL, build_openlineage
 from dataproduct_operator.catalog.lineage import redact_uri
 from dataproduct_operator.cli import main
 from dataproduct_operator.errors import UserError
+from dataproduct_operator.openlineage.naming import external_dataset
 from tests.helpers import MESH_FIXTURE, assert_golden, example_documents, example_product
 from tests.lineage_helpers import URI_CASES
 from tests.openlineage_schema import FORMATS
@@ -600,6 +597,19 @@ def test_openlineage_names_external_sources_by_scheme_authority_and_path() -> No
     assert external_dataset("kafka", "orders-topic") == ("kafka://", "orders-topic")
 
 
+def test_openlineage_names_a_postgres_table_a_sql_pipeline_reads_database_schema_table() -> None:
+    uri = "postgresql://shop-db.sales:5432/shop"
+    assert external_dataset("postgres", uri, "billing.orders") == (
+        "postgres://shop-db.sales:5432",
+        "shop.billing.orders",
+    )
+    # A table without a schema is in public, where PostgreSQL resolves it
+    assert external_dataset("postgres", uri, "orders") == (
+        "postgres://shop-db.sales:5432",
+        "shop.public.orders",
+    )
+
+
 @pytest.mark.parametrize(
     ("uri", "dataset"),
     [
@@ -626,7 +636,8 @@ def test_openlineage_has_a_job_per_pipeline_and_a_dataset_per_port() -> None:
     events = build_openlineage(_product(), event_time=EVENT_TIME)
     jobs = [e["job"]["name"] for e in events if "job" in e]
     datasets = [e["dataset"]["name"] for e in events if "dataset" in e]
-    assert jobs == ["orders.ingest", "orders.backfill"]
+    assert jobs == ["sales/orders/ingest", "sales/orders/backfill"]
+    assert {e["job"]["namespace"] for e in events if "job" in e} == {"dataproduct-operator"}
     assert datasets == ["orders.orders-v1", "orders.daily-revenue"]
     assert events[0]["job"]["facets"]["ownership"]["owners"] == [{"name": "team:sales-data"}]
     assert {e["eventTime"] for e in events} == {EVENT_TIME}
@@ -670,6 +681,25 @@ def test_cli_export_writes_a_file(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert len(json.loads(output.read_text())) == 4
+
+
+def test_cli_export_names_jobs_in_the_openlineage_namespace_it_is_given() -> None:
+    manifest = str(MESH_FIXTURE / "sales-orders.yaml")
+    given = _run("export", "-f", "openlineage", "--openlineage-namespace", "prod-eu", manifest)
+    assert given.exit_code == 0, given.output
+    jobs = [e["job"] for e in json.loads(given.stdout) if "job" in e]
+    assert [(j["namespace"], j["name"]) for j in jobs] == [
+        ("prod-eu", "sales/orders/ingest"),
+        ("prod-eu", "sales/orders/backfill"),
+    ]
+    default = _run("export", "-f", "openlineage", manifest)
+    assert {e["job"]["namespace"] for e in json.loads(default.stdout) if "job" in e} == {
+        "dataproduct-operator"
+    }
+    refused = CliRunner().invoke(
+        main, ["export", "-f", "openlineage", "--openlineage-namespace", "a b", manifest]
+    )
+    assert refused.exit_code != 0 and "the OpenLineage namespace must be" in refused.output
 
 
 def test_cli_export_takes_domains_from_the_manifest(tmp_path: Path) -> None:

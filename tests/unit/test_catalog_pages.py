@@ -84,7 +84,8 @@ def test_index_lists_every_example_product_with_its_health() -> None:
         ]  # fmt: skip
         assert '<strong id="found">4</strong> of 4 products' in html
         revenue_row = html[html.index('data-product="finance/revenue"') :].split("</tr>")[0]
-        assert "health-unhealthy" in revenue_row and "RunFailed" in revenue_row
+        # Provisioned, its last run failed: the badge follows DataHealthy and names its reason
+        assert "health-unhealthy" in revenue_row and "RunsFailing" in revenue_row
 
     serve(example_store(), check)
 
@@ -149,8 +150,10 @@ def test_product_page_shows_schema_pii_slos_status_runs_readers_connection_and_l
 def test_a_product_whose_runs_fail_says_so_in_words() -> None:
     async def check(client: TestClient[Any, Any]) -> None:
         html = await page(client, "/dataproducts/finance/revenue")
-        assert "<strong>Overall</strong>: no" in html
-        assert "Pipeline recognise: the last run failed" in html
+        assert "<strong>Overall</strong>: yes" in html  # Ready: provisioned all the same
+        assert "<strong>Pipelines</strong>: yes" in html
+        assert "<strong>Data health</strong>: no" in html and "(RunsFailing," in html
+        assert "pipeline recognise: the last run failed: the Job failed" in html
         assert "slo-stale" in html and "No pipeline run has succeeded yet" in html
 
     serve(example_store(), check)
@@ -670,3 +673,22 @@ def test_a_new_listing_forgets_what_is_gone_and_keeps_the_other_namespaces() -> 
     domains = [o for o in example_objects() if o["kind"] == "DataDomain"]
     store.replace_listing(DOMAINS, None, [d for d in domains if d["metadata"]["name"] != "crm"])
     assert set(store.domains()) == {"finance", "marketing", "sales"}
+
+
+def test_the_catalogs_openlineage_export_names_jobs_in_the_operators_namespace() -> None:
+    # The operator's --openlineage-namespace reaches its catalog, so the static lineage and
+    # the run events name one job: per product and for the whole mesh.
+    async def run() -> None:
+        app = build_app(example_store(), clock=lambda: NOW, lineage_namespace="cluster-eu-1")
+        async with TestClient(TestServer(app)) as client:
+            one = await api(client, "/api/v1/dataproducts/sales/orders/export/openlineage")
+            mesh = await api(client, "/api/v1/export/openlineage")
+            for events in (one, mesh):
+                jobs = [e["job"] for e in events if "job" in e]
+                assert jobs and {job["namespace"] for job in jobs} == {"cluster-eu-1"}
+            assert [job["job"]["name"] for job in one if "job" in job] == [
+                "sales/orders/ingest",
+                "sales/orders/backfill",
+            ]
+
+    asyncio.run(run())

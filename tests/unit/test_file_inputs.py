@@ -23,10 +23,10 @@ from dataproduct_operator.api.dataproduct import (
     URL_CREDENTIALS_MESSAGE,
     DataProduct,
     DataProductStatus,
-    FileFormat,
     Input,
     PortEndpoint,
 )
+from dataproduct_operator.api.run_terms import FileFormat
 from dataproduct_operator.catalog.exports.odps import build_odps
 from dataproduct_operator.catalog.exports.openlineage import build_openlineage
 from dataproduct_operator.catalog.lineage import NodeKind, build_lineage

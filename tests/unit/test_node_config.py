@@ -106,6 +106,8 @@ def test_the_kubelet_admits_only_the_clusters_certificates_and_is_tainted() -> N
         {"key": NODE_TYPE_LABEL, "value": "real", "effect": "NoSchedule"}
     ]
     assert config["containerRuntimeEndpoint"] == f"unix://{layout.containerd_socket}"
+    # The containers' logs are the node's, removed with it by teardown.
+    assert Path(config["podLogsDir"]).parent == layout.data
     command = kubelet_command(Path("/bin/kubelet"), layout)
     assert f"--hostname-override={REAL_NODE_NAME}" in command
     assert f"--node-labels={NODE_TYPE_LABEL}=real" in command

@@ -244,19 +244,43 @@ def test_datasets_are_named_from_the_real_endpoints_as_the_static_export_names_t
     event = _event(*CASES["sql complete"])
     names = [(d["namespace"], d["name"]) for d in event["inputs"]]
     assert names == [
-        ("postgres://shop-db.sales:5432", "shop"),
+        # the external source's table the runner reads (external.table public.orders)
+        ("postgres://shop-db.sales:5432", "shop.public.orders"),
         ("postgres://10.0.0.7:5432", "datamesh.crm_customers.customers_v1"),
     ]
     assert [(d["namespace"], d["name"]) for d in event["outputs"]] == [
         ("postgres://10.0.0.7:5432", "datamesh.sales_orders.orders_v1")
     ]
-    # One naming: the static lineage export of the same product names the same datasets.
-    static = build_openlineage(
-        _product(), event_time="2026-11-30T00:00:00Z", upstream=endpoints_of([_customers()])
+
+
+def _names(event: dict[str, Any]) -> tuple[dict[str, str], list[tuple[str, str]], list[Any]]:
+    job = {"namespace": event["job"]["namespace"], "name": event["job"]["name"]}
+    inputs = [(d["namespace"], d["name"]) for d in event["inputs"]]
+    return job, inputs, [(d["namespace"], d["name"]) for d in event["outputs"]]
+
+
+@pytest.mark.parametrize("pipeline", ["enrich", "ingest", "backfill"])
+def test_the_static_export_names_each_job_and_dataset_as_the_run_events_do(pipeline: str) -> None:
+    # One naming, so a lineage backend joins a pipeline's runs to its static lineage: the same
+    # job (namespace and name) reading and writing the same datasets, sql and image pipelines.
+    product, upstream = _product(), endpoints_of([_customers()])
+    run = build_run_event(
+        product,
+        _run(pipeline=pipeline, nominal=None),
+        EventType.COMPLETE,
+        namespace_for_jobs=NAMESPACE,
+        upstream=upstream,
     )
-    (enrich,) = [e for e in static if e.get("job", {}).get("name") == "orders.enrich"]
-    static_names = {(d["namespace"], d["name"]) for d in enrich["inputs"] + enrich["outputs"]}
-    assert set(names) | {(d["namespace"], d["name"]) for d in event["outputs"]} <= static_names
+    static = build_openlineage(
+        product, event_time="2026-11-30T00:00:00Z", upstream=upstream, namespace_for_jobs=NAMESPACE
+    )
+    (job_event,) = [e for e in static if e.get("job", {}).get("name") == run["job"]["name"]]
+    assert _names(job_event) == _names(run)
+    assert _names(run)[0] == {"namespace": NAMESPACE, "name": f"sales/orders/{pipeline}"}
+    # Every port the static export declares is a dataset a run writes, named alike.
+    declared = {(e["dataset"]["namespace"], e["dataset"]["name"]) for e in static if "dataset" in e}
+    written = {name for e in static if "job" in e for name in _names(e)[2]}
+    assert declared == written
 
 
 def test_a_volume_port_and_an_unplaced_upstream_use_the_datamesh_namespace() -> None:
@@ -276,7 +300,7 @@ def test_a_sql_run_reports_rows_read_rows_written_and_every_check() -> None:
     rows_read = {
         d["name"]: d["inputFacets"]["inputStatistics"]["rowCount"] for d in event["inputs"]
     }
-    assert rows_read == {"shop": 1200, "datamesh.crm_customers.customers_v1": 300}
+    assert rows_read == {"shop.public.orders": 1200, "datamesh.crm_customers.customers_v1": 300}
     (output,) = event["outputs"]
     assert output["outputFacets"]["outputStatistics"]["rowCount"] == 1180
     assertions = {a["name"]: a for a in output["facets"]["dataQualityAssertions"]["assertions"]}
@@ -334,7 +358,7 @@ def test_an_image_pipeline_reads_every_input_and_its_rows_are_not_split_among_po
     report = RunReport(RunResult.SUCCEEDED, STARTED, ENDED, rows_written=10)
     event = _event(_run(pipeline="ingest", report=report), EventType.COMPLETE)
     assert [d["name"] for d in event["inputs"]] == [
-        "shop",
+        "shop.public.orders",
         "datamesh.crm_customers.customers_v1",
     ]
     assert len(event["outputs"]) == 2

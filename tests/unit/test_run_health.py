@@ -389,3 +389,43 @@ def test_a_run_under_way_is_held_back_until_it_ends():
     written = product(ended.to_wire())
     again, _ = status_after(written, [done], [], now=30)
     assert not runs_in_progress(written.status, again)
+
+
+def running_job(name: str, *, created: float, ready: int) -> dict[str, Any]:
+    running = job(name, state=None, created=created)
+    running["status"].update(active=1, ready=ready)
+    return running
+
+
+def test_a_run_whose_container_ended_with_code_0_is_shown_succeeded_before_its_job_is_marked():
+    subject = product(PLACED)
+    started = running_job("revenue-build-1", created=0, ready=1)
+    assert not runs_to_read(subject, [started])  # its pod runs: nothing to read
+    ended = running_job("revenue-build-1", created=0, ready=0)
+    assert runs_to_read(subject, [ended])  # not ready any more: its container may have ended
+    finished = {"exitCode": 0, "message": report(), "finishedAt": at(9.5)}
+    early, runs = status_after(subject, [ended], [pod(ended, finished)], now=11)
+    pipeline = early.pipelines[0]
+    assert pipeline.last_run is not None
+    assert (pipeline.last_run.result, pipeline.last_run.rows_written) == (RunStatus.SUCCEEDED, 42)
+    assert (pipeline.last_run_status, pipeline.last_successful_time) == (
+        RunStatus.SUCCEEDED, at(9))  # fmt: skip  # the report's end
+    assert [run.outcome for run in runs] == [RunOutcome.SUCCEEDED]
+    assert not runs_in_progress(subject.status, early)  # written now, not held
+    # The Job controller marks the Job Complete later: nothing to read, the status unchanged.
+    shown = product(early.to_wire())
+    marked = job("revenue-build-1", state="Complete", created=0)
+    assert not runs_to_read(shown, [marked])
+    later, again = status_after(shown, [marked], [], now=13)
+    assert later.pipelines == early.pipelines and again == []
+
+
+def test_a_container_that_ended_with_another_code_waits_for_the_job_and_its_retries():
+    subject = product(PLACED)
+    ended = running_job("revenue-build-1", created=0, ready=0)
+    failed = {"exitCode": 1, "message": report(ok=False), "finishedAt": at(9.5)}
+    status, runs = status_after(subject, [ended], [pod(ended, failed)], now=11)
+    assert status.pipelines[0].last_run is not None
+    assert status.pipelines[0].last_run.result is RunStatus.RUNNING
+    assert runs_in_progress(subject.status, status)  # held until the Job says
+    assert [run.outcome for run in runs] == [RunOutcome.RUNNING]

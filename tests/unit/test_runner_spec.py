@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dataproduct_operator.api.dataproduct import FileFormat, RunMode, Severity
+from dataproduct_operator.api.run_terms import FileFormat, RunMode, Severity
 from dataproduct_operator.runner.spec import (
     MAX_CHECKS,
     RunSpec,

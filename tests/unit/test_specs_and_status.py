@@ -6,8 +6,13 @@ from typing import Any
 
 import yaml
 
-from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, PipelineStatus
-from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH
+from dataproduct_operator.api.dataproduct import (
+    DataProduct,
+    DataProductStatus,
+    PipelineStatus,
+    RunStatus,
+)
+from dataproduct_operator.constants import ANNOTATION_DESIRED_HASH, LABEL_PIPELINE, LABEL_PRODUCT
 from dataproduct_operator.specs.dataproduct import build_children, parse_run_request
 from dataproduct_operator.specs.stream import render_file
 from dataproduct_operator.status.dataproduct import (
@@ -20,6 +25,7 @@ from dataproduct_operator.status.dataproduct import (
     find_domain_mismatch,
     not_onboarded,
 )
+from dataproduct_operator.status.runs import observe_run
 from tests.helpers import MESH_FIXTURE, example_product
 
 EXAMPLE = MESH_FIXTURE / "sales-orders.yaml"
@@ -209,3 +215,95 @@ def test_a_run_that_ended_since_the_last_status_is_announced_once() -> None:
     )
     assert [e.reason for e in compute_run_events(failed, succeeded)] == ["RunSucceeded"]
     assert compute_run_events(status(), status()) == []
+    # A routine success (none failed before it, or the last run succeeded) has no Event.
+    assert compute_run_events(status(), status(last_successful_time="2026-11-25T09:00:00Z")) == []
+    again = status(
+        last_failure_time="2026-11-25T10:00:00Z", last_successful_time="2026-11-25T12:00:00Z"
+    )
+    assert compute_run_events(succeeded, again) == []
+
+
+OOM_KILLED = "OOMKilled: the container used more memory than its limit"
+
+
+def failed_run_status(subject: DataProduct, now: str = "2026-01-01T00:10:00Z") -> Any:
+    """The status the operator computes once the on-demand pipeline ``backfill`` of a product
+    whose children are all in place ended with its container OOM-killed."""
+    job = {
+        "kind": "Job",
+        "metadata": {
+            "name": "orders-backfill-1",
+            "namespace": "sales",
+            "uid": "uid-backfill-1",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {LABEL_PRODUCT: "orders", LABEL_PIPELINE: "backfill"},
+        },
+        "status": {
+            "startTime": "2026-01-01T00:00:01Z",
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "lastTransitionTime": "2026-01-01T00:05:00Z",
+                }
+            ],
+        },
+    }
+    pod = {
+        "metadata": {
+            "name": "orders-backfill-1-x",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "ownerReferences": [{"kind": "Job", "uid": "uid-backfill-1"}],
+        },
+        "status": {
+            "containerStatuses": [
+                {
+                    "name": "pipeline",
+                    "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+                }
+            ]
+        },
+    }
+    children = _observed(build_children(subject), "Bound").children
+    runs = {"orders-backfill-1": observe_run(job, [pod], pipeline="backfill")}
+    observed = Observed(children, [job], runs)
+    return compute_status(
+        subject, observed, failures=Failures(), prometheus_available=True, now=now
+    )
+
+
+def test_a_failed_run_keeps_the_product_ready_and_turns_data_healthy_false_naming_why() -> None:
+    status = failed_run_status(product())
+    conditions = {c.type: c for c in status.conditions}
+    as_said = {kind: (c.status.value, c.reason, c.message) for kind, c in conditions.items()}
+    assert as_said["Ready"] == ("True", "Reconciled", "all children are in place")
+    assert as_said["PipelinesReady"] == ("True", "PipelinesScheduled", "2 pipeline(s) in place")
+    assert as_said["DataHealthy"] == (
+        "False",
+        "RunsFailing",
+        f"pipeline backfill: the last run failed: {OOM_KILLED}",
+    )
+    backfill = next(p for p in status.pipelines if p.name == "backfill")
+    assert backfill.last_run_status is RunStatus.FAILED
+    assert backfill.last_run is not None and backfill.last_run.message == OOM_KILLED
+    assert backfill.last_failure_time == "2026-01-01T00:05:00Z"
+
+
+def test_a_failed_run_known_only_by_its_last_run_status_still_turns_data_healthy_false() -> None:
+    # A status written before the operator read run reports: no lastRun, lastRunStatus Failed
+    failed = PipelineStatus(
+        name="backfill", kind="Job", object_name="orders-backfill-1",
+        last_run_status=RunStatus.FAILED, last_failure_time="2026-01-01T00:05:00Z",
+    )  # fmt: skip
+    subject = product()
+    subject = subject.model_copy(update={"status": DataProductStatus(pipelines=[failed])})
+    status = status_of(subject, "Bound", "2026-01-01T00:10:00Z")
+    conditions = {c.type: (c.status.value, c.reason, c.message) for c in status.conditions}
+    assert conditions["Ready"][:2] == ("True", "Reconciled")
+    assert conditions["PipelinesReady"][:2] == ("True", "PipelinesScheduled")
+    assert conditions["DataHealthy"] == (
+        "False",
+        "RunsFailing",
+        "pipeline backfill: the last run failed: the Job failed",
+    )

@@ -78,7 +78,6 @@ class Reason(StrEnum):
     NO_PIPELINES = "NoPipelines"
     PIPELINES_SCHEDULED = "PipelinesScheduled"
     CRONJOB_MISSING = "CronJobMissing"
-    RUN_FAILED = "RunFailed"
     # A sql pipeline whose output port is a volume: it writes tables only, so it never runs
     OUTPUT_NOT_A_TABLE = "OutputNotATable"
     ACCESS_GRANTED = "AccessGranted"
@@ -147,6 +146,9 @@ class Reason(StrEnum):
     PRUNED = "Pruned"
     RETAINED = "Retained"
     RUN_SUCCEEDED = "RunSucceeded"
+    # A run failed: an Event only; the condition that says so is DataHealthy (RunsFailing or
+    # ChecksFailing), never PipelinesReady or Ready (provisioned)
+    RUN_FAILED = "RunFailed"
     POLICY_VIOLATION = "PolicyViolation"
     CREDENTIALS_ROTATED = "CredentialsRotated"
     COLUMNS_KEPT = "ColumnsKept"  # columns removed from the spec stay in the table

@@ -38,6 +38,7 @@ from dataproduct_operator.api.cron import (
     check_schedule,
 )
 from dataproduct_operator.api.quantity import QuantityRange, ResourceRanges
+from dataproduct_operator.api.run_terms import FileFormat, RunMode, Severity
 
 KIND = "DataProduct"
 PLURAL = "dataproducts"
@@ -287,14 +288,6 @@ class ExternalSource(ApiModel):
         return self.type == "postgres" and self.table is not None and self.secret_ref is not None
 
 
-class FileFormat(StrEnum):
-    """How a file source is written (the runner reads it with DuckDB's reader of that format)."""
-
-    CSV = "csv"  # with a header line
-    JSONL = "jsonl"  # one JSON object per line
-    PARQUET = "parquet"
-
-
 class FileVolume(ApiModel):
     """A file on a PersistentVolumeClaim of the product's own namespace."""
 
@@ -472,11 +465,6 @@ class Slo(ApiModel):
         description="A timestamp column of the port: the newest value a run publishes is the "
         "data's age (the run's watermark). Absent: the time of the last publish.",
     )
-
-
-class Severity(StrEnum):
-    ERROR = "Error"  # a failing check stops the publish: the previous rows stay
-    WARNING = "Warning"  # reported; the rows are published
 
 
 class NullFraction(ApiModel):
@@ -662,12 +650,6 @@ class Resources(ApiModel):
     def _in_range(cls, resources: dict[str, int | str]) -> dict[str, int | str]:
         PIPELINE_RESOURCES.check(resources)
         return resources
-
-
-class RunMode(StrEnum):
-    REPLACE = "Replace"  # the port's rows become the transform's
-    APPEND = "Append"  # the transform's rows are added
-    MERGE = "Merge"  # inserted, or updated where the port's unique columns match
 
 
 class Pipeline(ApiModel):

@@ -15,6 +15,7 @@ from dataproduct_operator.catalog.watch import MeshWatch
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.informer import CacheNotSyncedError
+from dataproduct_operator.openlineage.endpoint import DEFAULT_NAMESPACE as DEFAULT_LINEAGE_NAMESPACE
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ async def serve_forever(
     limits: CatalogLimits | None = None,
     auth: AuthMode = AuthMode.NONE,
     auth_settings: AuthSettings | None = None,
+    lineage_namespace: str = DEFAULT_LINEAGE_NAMESPACE,
 ) -> None:
     """Watch the mesh and serve the catalog until cancelled (Ctrl-C); with ``auth``
     kubernetes, to callers with a bearer token the API server accepts, each shown what it may
@@ -47,7 +49,13 @@ async def serve_forever(
     try:
         watch.start()
         runner = await start_catalog(
-            store, host=host, port=port, public_url=public_url, limits=limits, auth=checks
+            store,
+            host=host,
+            port=port,
+            public_url=public_url,
+            limits=limits,
+            auth=checks,
+            lineage_namespace=lineage_namespace,
         )
         try:
             while True:

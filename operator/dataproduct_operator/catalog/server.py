@@ -71,6 +71,7 @@ from dataproduct_operator.catalog.openapi import build_openapi
 from dataproduct_operator.catalog.store import CachedProduct, CatalogStore
 from dataproduct_operator.catalog.svg import render_svg
 from dataproduct_operator.errors import UserError
+from dataproduct_operator.openlineage.endpoint import DEFAULT_NAMESPACE as DEFAULT_LINEAGE_NAMESPACE
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ TEMPLATES_KEY: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.E
 Clock = Callable[[], datetime]
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 PUBLIC_URL_KEY: web.AppKey[str | None] = web.AppKey("public_url")
+LINEAGE_NAMESPACE_KEY: web.AppKey[str] = web.AppKey("lineage_namespace")
 # The store as this request's caller may read it (set by --auth kubernetes, catalog/auth.py).
 VIEW_KEY: web.RequestKey[CatalogStore] = web.RequestKey("view", CatalogStore)
 
@@ -523,6 +525,7 @@ async def api_export(request: web.Request) -> web.Response:
         _event_time(request),
         catalog_url=_public_url(request),
         upstream=_upstream_endpoints(store),
+        lineage_namespace=request.app[LINEAGE_NAMESPACE_KEY],
     )
     filename = f"{product.namespace}.{product.name}.{export.file_suffix}"
     return web.Response(
@@ -556,6 +559,7 @@ async def api_mesh_export(request: web.Request) -> web.Response:
         if store.visibility.in_mesh(c.summary.discoverability)
     ]
     event_time, catalog_url = _event_time(request), _public_url(request)
+    lineage_namespace = request.app[LINEAGE_NAMESPACE_KEY]
 
     def render() -> str:
         budget = CpuBudget(limits.export_cpu_seconds)  # started in the worker
@@ -564,7 +568,11 @@ async def api_mesh_export(request: web.Request) -> web.Response:
             for product in (_exported(store, c) for c in budget.metered(listed, every=4))
         )
         return export.render_many(
-            items, event_time, catalog_url=catalog_url, upstream=_upstream_endpoints(store)
+            items,
+            event_time,
+            catalog_url=catalog_url,
+            upstream=_upstream_endpoints(store),
+            lineage_namespace=lineage_namespace,
         )
 
     workers.mesh_exports += 1
@@ -696,11 +704,14 @@ def build_app(
     public_url: str | None = None,
     limits: CatalogLimits | None = None,
     auth: Middleware | None = None,
+    lineage_namespace: str = DEFAULT_LINEAGE_NAMESPACE,
 ) -> web.Application:
     """The catalog application over ``store`` (fed by a watch, or by tests); ``public_url``:
     its base URL as users reach it, for the links in exports; ``limits``: what a request may
     cost (see :mod:`~dataproduct_operator.catalog.limits`); ``auth``: the middleware that
-    checks callers and scopes what they read (catalog/auth.py), outside the error pages."""
+    checks callers and scopes what they read (catalog/auth.py), outside the error pages;
+    ``lineage_namespace``: the OpenLineage namespace of the operator's jobs, which the static
+    lineage export names its jobs in."""
     checks: list[Middleware] = [auth] if auth is not None else []
     app = web.Application(middlewares=[security_headers, *checks, errors, not_synced])
     workers = Workers(limits or CatalogLimits())
@@ -713,6 +724,7 @@ def build_app(
     app[STORE_KEY] = store
     app[CLOCK_KEY] = clock
     app[PUBLIC_URL_KEY] = public_url.rstrip("/") if public_url else None
+    app[LINEAGE_NAMESPACE_KEY] = lineage_namespace
     app[TEMPLATES_KEY] = _templates(clock)
     api = urls.API
     app.add_routes(
@@ -838,11 +850,18 @@ async def start_catalog(
     public_url: str | None = None,
     limits: CatalogLimits | None = None,
     auth: Middleware | None = None,
+    lineage_namespace: str = DEFAULT_LINEAGE_NAMESPACE,
 ) -> CatalogServer:
     """Serve the catalog on ``host:port`` from a thread of its own; the caller cleans it up.
     An ``auth`` middleware runs on that thread: what it asks of the API server goes through
     a client made for the caller's loop wrapped by :func:`on_loop`."""
-    app = build_app(store, public_url=public_url, limits=limits, auth=auth)
+    app = build_app(
+        store,
+        public_url=public_url,
+        limits=limits,
+        auth=auth,
+        lineage_namespace=lineage_namespace,
+    )
     server = CatalogServer(app, host, port)
     await server.start()
     logger.info("Serving the catalog on http://%s:%s/", host, port)

@@ -94,6 +94,12 @@ class NodeLayout:
         return self.data / "kubelet"
 
     @property
+    def pod_logs(self) -> Path:
+        """The containers' logs (``kubectl logs``): the node's own, removed with it (the
+        kubelet's default, /var/log/pods, outlives every cluster)."""
+        return self.data / "pod-logs"
+
+    @property
     def kubelet_config(self) -> Path:
         return self.directory / "kubelet-config.yaml"
 
@@ -268,6 +274,7 @@ def kubelet_config(layout: NodeLayout, settings: NodeSettings) -> dict[str, Any]
         # Only certificates of the cluster's CA get in at all (the API server's, the admin's).
         "authorization": {"mode": "AlwaysAllow"},
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
+        "podLogsDir": str(layout.pod_logs),
         "cgroupDriver": "cgroupfs",
         "cgroupRoot": layout.cgroup_root,
         "cgroupsPerQOS": True,

@@ -223,6 +223,7 @@ async def serve_catalog(
             public_url=config.catalog_public_url,
             limits=config.catalog_limits,
             auth=checks,
+            lineage_namespace=config.openlineage_namespace,
         )
         try:
             yield

@@ -350,7 +350,8 @@ class OpenLineage(_Values):
         pattern=f"^{OPENLINEAGE_NAMESPACE_PATTERN.pattern}$",
         description="The OpenLineage namespace of the operator's jobs "
         "(<namespace>/<product>/<pipeline>), e.g. the cluster's name "
-        "(`dpo run --openlineage-namespace`).",
+        "(`dpo run --openlineage-namespace`); the catalog's OpenLineage export names the jobs "
+        "there too.",
     )
     include_hidden: bool = Field(
         default=False,

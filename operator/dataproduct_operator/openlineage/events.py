@@ -3,13 +3,14 @@
 :func:`build_run_event` turns one observed run (a Job of a pipeline, with the run report its
 container left) into a ``RunEvent`` of the OpenLineage spec: the job is
 ``<Kubernetes namespace>/<product>/<pipeline>`` in the OpenLineage namespace the operator is
-given (``dpo run --openlineage-namespace``), the run's id is the Job's uid, and the datasets are
-named exactly as the static lineage export names them
-(:mod:`dataproduct_operator.catalog.exports.openlineage`): a store port is its table
-(``postgres://host:port``, ``database.schema.table``), a volume port ``datamesh://<namespace>``
-``<product>.<port>``, an input its upstream's port or its external source's redacted URI. So a
-lineage backend joins the run events to the static lineage and to what other tools report about
-the same tables.
+given (``dpo run --openlineage-namespace``), the run's id is the Job's uid, and the job and the
+datasets are named by :mod:`dataproduct_operator.openlineage.naming`, which the static lineage
+export (:mod:`dataproduct_operator.catalog.exports.openlineage`) names them by too: a store port
+is its table (``postgres://host:port``, ``database.schema.table``), a volume port
+``datamesh://<namespace>`` ``<product>.<port>``, an input its upstream's port or its external
+source (a postgres table a sql pipeline reads: ``database.schema.table``). So a lineage backend
+joins the run events to the static lineage and to what other tools report about the same
+tables.
 
 A sql pipeline reads the inputs named in its ``sources`` and writes its ``output``; an image
 pipeline gets every input and every output port of its product (it is told them all). Facets:
@@ -38,19 +39,21 @@ from dataproduct_operator.api.dataproduct import (
     OutputPort,
     Pipeline,
     PortCheck,
-    Severity,
 )
+from dataproduct_operator.api.run_terms import Severity
 from dataproduct_operator.catalog.exports.common import (
     PROJECT_URL,
     EndpointLookup,
     no_endpoints,
     port_endpoint,
 )
-from dataproduct_operator.catalog.exports.openlineage import (
-    INTEGRATION,
-    JOB_TYPE_FACET,
+from dataproduct_operator.catalog.exports.openlineage import INTEGRATION, JOB_TYPE_FACET
+from dataproduct_operator.openlineage.naming import (
     input_dataset,
+    inputs_read,
+    job_of,
     port_dataset,
+    ports_written,
 )
 from dataproduct_operator.runner.report import CheckResult, RunReport
 from dataproduct_operator.status.runs import ObservedRun, RunOutcome
@@ -94,11 +97,6 @@ class EventType(StrEnum):
     FAIL = "FAIL"
 
 
-def job_name(namespace: str, product: str, pipeline: str) -> str:
-    """The OpenLineage job of a pipeline: unique in the OpenLineage namespace of one cluster."""
-    return f"{namespace}/{product}/{pipeline}"
-
-
 def withheld(product: DataProduct, *, include_hidden: bool) -> bool:
     """Whether ``product``'s runs stay unreported: a Hidden product is never named outside the
     cluster (a job, table or port name can say what it is) unless the operator is told to."""
@@ -137,8 +135,12 @@ def build_run_event(
         "schemaURL": RUN_EVENT_SCHEMA,
         "run": {"runId": run.job_uid, "facets": _run_facets(run, kind, pipeline, producer)},
         "job": {
-            "namespace": namespace_for_jobs,
-            "name": job_name(product.namespace, product.name, pipeline.name),
+            **job_of(
+                product.namespace,
+                product.name,
+                pipeline.name,
+                namespace_for_jobs=namespace_for_jobs,
+            ),
             "facets": {
                 "jobType": _facet(
                     producer,
@@ -258,11 +260,8 @@ def _inputs(
     upstream: EndpointLookup,
     producer: str,
 ) -> list[dict[str, Any]]:
-    read = set(pipeline.sources) if pipeline.sql is not None else None
     datasets = []
-    for item in product.spec.inputs:
-        if read is not None and item.name not in read:
-            continue
+    for item in inputs_read(product, pipeline):
         dataset = input_dataset(product, item, upstream)
         rows = report.rows_read.get(item.name) if report else None
         if rows is not None:
@@ -276,11 +275,7 @@ def _inputs(
 def _outputs(
     product: DataProduct, pipeline: Pipeline, report: RunReport | None, producer: str
 ) -> list[dict[str, Any]]:
-    ports = [
-        port
-        for port in product.spec.output_ports
-        if pipeline.output is None or port.name == pipeline.output
-    ]
+    ports = ports_written(product, pipeline)
     datasets = []
     for port in ports:
         endpoint = port_endpoint(product, port.name)

@@ -62,16 +62,19 @@ class Applied:
         message = f"{ObjectRef.of(obj)}: {problem}"
         self.failures[aspect] = "; ".join(filter(None, [self.failures.get(aspect), message]))
 
-    def change_notes(self) -> list[Note]:
-        """The Events of what was done: drift undone (Warning), applied, deleted, released."""
+    def change_notes(self, routine: Callable[[ObjectRef], bool] | None = None) -> list[Note]:
+        """The Events of what was done: drift undone (Warning), applied, deleted, released;
+        objects ``routine`` names are made and deleted without an Event of their own."""
+        announced = (lambda refs: [r for r in refs if not routine(r)]) if routine else list
+        applied, pruned = announced(self.applied), announced(self.pruned)
         notes = []
         if self.restored:
             message = f"Restored {shown(self.restored)}, changed by someone else"
             notes.append(Note(WARNING, Reason.APPLIED, message))
-        if self.applied:
-            notes.append(Note(NORMAL, Reason.APPLIED, f"Applied {shown(self.applied)}"))
-        if self.pruned:
-            notes.append(Note(NORMAL, Reason.PRUNED, f"Deleted {shown(self.pruned)}"))
+        if applied:
+            notes.append(Note(NORMAL, Reason.APPLIED, f"Applied {shown(applied)}"))
+        if pruned:
+            notes.append(Note(NORMAL, Reason.PRUNED, f"Deleted {shown(pruned)}"))
         if self.released:
             message = f"Released {shown(self.released)}, kept by deletionPolicy Retain"
             notes.append(Note(NORMAL, Reason.RETAINED, message))

@@ -646,6 +646,13 @@ async def converge_children(
     return status, Converged(result, conflicts, tuple(volumes.notes), runs)
 
 
+def _is_run_job(ref: ObjectRef) -> bool:
+    """A run's Job (the only Jobs a product has): made for each run request and deleted past
+    the newest few, without an Event each; the run shows in the status (``lastRun``), its
+    failure in a Warning Event, and the Job carries the Job controller's own Events."""
+    return ref.kind == "Job"
+
+
 def wire_inputs(stores: StoreWork | None, inputs: list[InputCheck] | None) -> StoreWiring:
     """The store wiring, with the inputs (other products' tables, the claims of files) once
     every one is ready (InputsReady): a pipeline never runs with some of its inputs."""
@@ -907,7 +914,7 @@ async def reconcile_data_product(
         notes += stores.notes
         notes += _store_failure_notes(product, stores)
     if converged is not None:
-        notes += converged.result.change_notes()
+        notes += converged.result.change_notes(routine=_is_run_job)
         notes += converged.volume_notes
         notes += _new_failures(product, converged)
     notes += [*_compliance_notes(product, status), *_input_notes(product, status)]

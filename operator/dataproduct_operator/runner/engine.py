@@ -28,7 +28,6 @@ import select
 import shutil
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
@@ -41,7 +40,7 @@ import duckdb
 import psycopg
 from psycopg import pq, sql
 
-from dataproduct_operator.api.dataproduct import FileFormat, RunMode, Severity
+from dataproduct_operator.api.run_terms import FileFormat, RunMode, Severity
 from dataproduct_operator.runner import types
 from dataproduct_operator.runner.report import CheckResult, RunReport, RunResult
 from dataproduct_operator.runner.spec import (
@@ -314,6 +313,8 @@ class _Run:
             raise RunFailedError(f"source {source.name}: {_first_line(error)}") from None
 
     def _download(self, location: str, name: str) -> str:
+        import urllib.request  # noqa: PLC0415 (only a run reading a URL pays for the import)
+
         path = self.files / f"download-{name}"
         written = 0
         try:

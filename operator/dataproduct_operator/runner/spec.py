@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from dataproduct_operator.api.dataproduct import FileFormat, RunMode, Severity
 from dataproduct_operator.api.naming import RUN_SPEC_VARIABLE
+from dataproduct_operator.api.run_terms import FileFormat, RunMode, Severity
 from dataproduct_operator.stores.postgres.types import UnknownTypeError, sql_type
 
 RUN_SPEC_ENV = RUN_SPEC_VARIABLE

@@ -70,6 +70,9 @@ from dataproduct_operator.runtime.loops import LoopHealth, Loops
 logger = logging.getLogger(__name__)
 
 CHILD_EVENT_DELAY_SECONDS = 0.3  # child events of one product within this delay: one pass
+# A run Job's updates come one at a time, a second or more apart (the Job controller batches
+# them): the one that may tell a run ended is looked at at once, not after the delay above.
+JOB_EVENT_DELAY_SECONDS = 0.02
 MESH_CHANGE_DELAY_SECONDS = 0.3
 DRIFT_PAGE = 100  # products listed (and kept in memory) at a time by the drift pass
 PRODUCT_RESOURCE = KNOWN_RESOURCES[DATA_PRODUCT_KIND]
@@ -249,7 +252,9 @@ class OperatorRuntime:
             return
         ours = labels.get(LABEL_MANAGED_BY) == OPERATOR_NAME
         want = Want.RECONCILE if event == "DELETED" and ours else Want.REFRESH
-        self.products.submit((namespace, name), want, after=CHILD_EVENT_DELAY_SECONDS)
+        job_update = event == "MODIFIED" and child.get("kind") == "Job"
+        delay = JOB_EVENT_DELAY_SECONDS if job_update else CHILD_EVENT_DELAY_SECONDS
+        self.products.submit((namespace, name), want, after=delay)
         if event == "DELETED":  # a name another product waits for may be free now
             for waiting in self.name_waits.waiting_for(child["kind"], namespace, metadata["name"]):
                 self.products.submit(waiting, Want.RECONCILE, after=CHILD_EVENT_DELAY_SECONDS)

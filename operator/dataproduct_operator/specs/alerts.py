@@ -22,9 +22,10 @@ import json
 from typing import Any
 
 from dataproduct_operator.api import metric_labels as series
-from dataproduct_operator.api.dataproduct import DataProduct, Severity, Toggle
+from dataproduct_operator.api.dataproduct import DataProduct, Toggle
 from dataproduct_operator.api.metric_labels import metric_labels, port_label
 from dataproduct_operator.api.quantity import duration_seconds
+from dataproduct_operator.api.run_terms import Severity
 
 STALE = "DataProductStale"
 CHECKS_FAILING = "DataProductChecksFailing"

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
     ExternalSource,
-    FileFormat,
     OutputPort,
     Pipeline,
     PortCheck,
@@ -35,6 +34,7 @@ from dataproduct_operator.api.naming import (
     source_mount_path,
     source_volume_name,
 )
+from dataproduct_operator.api.run_terms import FileFormat
 
 __all__ = [
     "RUN_SPEC_VARIABLE",

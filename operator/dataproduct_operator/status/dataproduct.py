@@ -209,17 +209,26 @@ def new_runs(product: DataProduct, observed: Observed) -> list[ObservedRun]:
     return found
 
 
+def _pod_may_have_ended(job: dict[str, Any]) -> bool:
+    """Whether a running Job's pod is not ready: not started yet, or its container ended (the
+    Job controller counts a pod not ready a second after its container ends, before it marks
+    the Job ended once the node has stopped the pod)."""
+    status = job.get("status") or {}
+    return (status.get("active") or 0) >= 1 and status.get("ready") == 0
+
+
 def runs_to_read(product: DataProduct, jobs: list[dict[str, Any]]) -> bool:
-    """Whether a Job ended that the status does not show ended yet: its pods hold the report."""
+    """Whether a Job may have ended that the status does not show ended yet: its pods hold the
+    report (a running Job's pod that is not ready may have ended: see
+    :func:`_pod_may_have_ended`)."""
     before = {p.name: p.last_run for p in product.status.pipelines}
     for pipeline, own in _jobs_by_pipeline(Observed({}, jobs)).items():
         newest = own[-1]
         old = before.get(pipeline)
-        if job_state(newest)[0] is RunStatus.RUNNING:
-            continue
-        if old is None or old.job_name != newest["metadata"]["name"]:
-            return True
-        if old.result is RunStatus.RUNNING:
+        shown = old is not None and old.job_name == newest["metadata"]["name"]
+        if shown and old is not None and old.result is not RunStatus.RUNNING:
+            continue  # shown ended already
+        if job_state(newest)[0] is not RunStatus.RUNNING or _pod_may_have_ended(newest):
             return True
     return False
 
@@ -259,6 +268,19 @@ def last_run_of(run: ObservedRun) -> LastRun:
     )
 
 
+def _newest_state(
+    job: dict[str, Any], state: tuple[RunStatus, str | None], last_run: LastRun | None
+) -> tuple[RunStatus, str | None]:
+    """The newest Job's run status and when it reached it: as its last run shows it once the
+    run ended, whether its pod told first or the Job (one time for a run, so the status does
+    not change again when the Job controller marks the Job a moment after its pod ended)."""
+    if last_run is None or last_run.job_name != job["metadata"]["name"]:
+        return state
+    if last_run.result is RunStatus.RUNNING:
+        return state
+    return last_run.result, last_run.completion_time or state[1]
+
+
 def _unrunnable(product: DataProduct, store: StoreResult | None) -> list[str]:
     """The sql pipelines that can never run as declared: their output port is a volume."""
     in_store = set(store.choice.store_ports) if store else set()
@@ -281,7 +303,6 @@ def _pipelines(
     by_pipeline = _jobs_by_pipeline(observed)
     statuses = []
     problems = []
-    cronjobs_missing = False
     for pipeline in product.spec.pipelines:
         jobs = by_pipeline.get(pipeline.name, [])
         states = [job_state(job) for job in jobs]
@@ -291,6 +312,7 @@ def _pipelines(
             run = observed.runs.get(jobs[-1]["metadata"]["name"])
             if run is not None and not _seen(run, last_run):
                 last_run = last_run_of(run)
+            states[-1] = _newest_state(jobs[-1], states[-1], last_run)
         scheduled = pipeline.schedule is not None
         cronjob = (
             observed.get("CronJob", cronjob_name(product.name, pipeline.name))
@@ -336,18 +358,15 @@ def _pipelines(
             last_run=last_run,
         )
         statuses.append(status)
+        # A failed run is the data's trouble, not the pipeline's placement: DataHealthy
+        # reports it (RunsFailing / ChecksFailing), so Ready keeps meaning provisioned.
         if scheduled and cronjob is None:
-            cronjobs_missing = True
             problems.append(f"CronJob {cronjob_name(product.name, pipeline.name)} is missing")
-        if last_state is RunStatus.FAILED:
-            why = f": {last_run.message}" if last_run and last_run.message else ""
-            problems.append(f"the last run of pipeline {pipeline.name} failed{why}")
     unrunnable = _unrunnable(product, store)
     if unrunnable:
         return False, Reason.OUTPUT_NOT_A_TABLE, "; ".join(unrunnable + problems), statuses
     if problems:
-        reason = Reason.CRONJOB_MISSING if cronjobs_missing else Reason.RUN_FAILED
-        return False, reason, "; ".join(problems), statuses
+        return False, Reason.CRONJOB_MISSING, "; ".join(problems), statuses
     if not product.spec.pipelines:
         return True, Reason.NO_PIPELINES, "no pipelines declared", statuses
     return True, Reason.PIPELINES_SCHEDULED, f"{len(statuses)} pipeline(s) in place", statuses
@@ -537,7 +556,9 @@ class RunEvent:
 
 
 def compute_run_events(previous: DataProductStatus, current: DataProductStatus) -> list[RunEvent]:
-    """RunSucceeded / RunFailed for every run time that is new in ``current``."""
+    """RunFailed for every failure time that is new in ``current``; RunSucceeded for a new
+    success after a failure (a routine success is the status's to show, not an Event's: an
+    Event is a write, and the Job carries the Job controller's own)."""
     before = {pipeline.name: pipeline for pipeline in previous.pipelines}
     events = []
     for pipeline in current.pipelines:
@@ -546,8 +567,12 @@ def compute_run_events(previous: DataProductStatus, current: DataProductStatus) 
         if pipeline.last_failure_time and pipeline.last_failure_time != old.last_failure_time:
             message = f"Pipeline {pipeline.name} failed at {pipeline.last_failure_time} ({where})"
             events.append(RunEvent(True, Reason.RUN_FAILED, message))
-        if pipeline.last_successful_time and (
-            pipeline.last_successful_time != old.last_successful_time
+        failed, succeeded = old.last_failure_time, old.last_successful_time
+        recovered = failed is not None and (succeeded is None or failed > succeeded)
+        if (
+            recovered
+            and pipeline.last_successful_time
+            and pipeline.last_successful_time != old.last_successful_time
         ):
             message = (
                 f"Pipeline {pipeline.name} succeeded at {pipeline.last_successful_time} ({where})"

@@ -168,11 +168,15 @@ def data_healthy_aspect(
     failing_ports = {name for name, h in healths.items() if h.checks is ChecksState.FAILING}
     for pipeline in pipelines:
         run = pipeline.last_run
-        if run is None or run.result is not RunStatus.FAILED:
+        # A status written before runs were read holds only lastRunStatus: a failure there
+        # still counts, so no failed run goes unreported once PipelinesReady ignores runs.
+        result = run.result if run is not None else pipeline.last_run_status
+        if result is not RunStatus.FAILED:
             continue
         if failing_ports & set(_written_by(product, pipeline.name)):
             continue  # its checks failed: counted with the ports' checks
-        runs.append(f"pipeline {pipeline.name}: the last run failed: {run.message or 'failed'}")
+        why = (run.message if run is not None else None) or "the Job failed"
+        runs.append(f"pipeline {pipeline.name}: the last run failed: {why}")
     problems = checks + runs + stale
     if problems:
         reason = Reason.CHECKS_FAILING if checks else Reason.RUNS_FAILING if runs else Reason.STALE

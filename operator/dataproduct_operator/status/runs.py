@@ -1,12 +1,15 @@
 """What one pipeline run did, from its Job and its pods (layer ``status``, pure).
 
 A run is a Job: on demand (``datamesh.dev/run``) or made by a pipeline's CronJob. Its outcome
-comes from the Job's conditions; what it did comes from the run report its container left as
-its termination message (the built-in runner always writes one, an image pipeline may). Why a
-run failed is said in words, in this order: the failed Error checks of its report, the error of
-its report, the container killed for memory (OOMKilled), the Job's deadline, the container's
-exit code. A termination message that is not a run report is kept as ``report_error``: the run's
-result still counts, and the operator announces the unreadable report.
+comes from the Job's conditions, or, sooner, from its pod: a run's Job has one completion, so
+its pipeline container ending with code 0 is the run succeeded (the Job controller marks the Job
+Complete a second or two later, once the node has stopped the pod). What it did comes from the
+run report its container left as its termination message (the built-in runner always writes one,
+an image pipeline may). Why a run failed is said in words, in this order: the failed Error
+checks of its report, the error of its report, the container killed for memory (OOMKilled), the
+Job's deadline, the container's exit code. A termination message that is not a run report is
+kept as ``report_error``: the run's result still counts, and the operator announces the
+unreadable report.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from dataproduct_operator.api.dataproduct import Severity
+from dataproduct_operator.api.run_terms import Severity
 from dataproduct_operator.constants import LABEL_PRODUCT, PIPELINE_CONTAINER
 from dataproduct_operator.runner.report import ReportError, RunReport
 
@@ -111,6 +114,18 @@ def _newest_ended(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(ended, key=lambda item: item[0])[1] if ended else None
 
 
+def _succeeded(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The terminated state of the newest pod's pipeline container when it ended with code 0:
+    the run succeeded, whether or not the Job controller has marked the Job yet."""
+    newest = max(pods, key=lambda pod: pod["metadata"].get("creationTimestamp") or "", default=None)
+    for container in ((newest or {}).get("status") or {}).get("containerStatuses") or []:
+        if container.get("name") == PIPELINE_CONTAINER:
+            terminated = (container.get("state") or {}).get("terminated")
+            if terminated is not None and terminated.get("exitCode") == 0:
+                return dict(terminated)
+    return None
+
+
 def _read_report(message: str | None) -> tuple[RunReport | None, str | None]:
     if not message or not message.strip():
         return None, None
@@ -150,7 +165,9 @@ def observe_run(job: dict[str, Any], pods: list[dict[str, Any]], *, pipeline: st
     """The run of ``job`` from the Job and its pods (``pods``: those of this Job)."""
     metadata = job.get("metadata") or {}
     outcome, completed, job_reason = _job_outcome(job)
-    terminated = _newest_ended(pods) if outcome is not RunOutcome.RUNNING else None
+    terminated = _newest_ended(pods) if outcome is not RunOutcome.RUNNING else _succeeded(pods)
+    if outcome is RunOutcome.RUNNING and terminated is not None:
+        outcome, completed = RunOutcome.SUCCEEDED, terminated.get("finishedAt")
     report, report_error = _read_report((terminated or {}).get("message"))
     failure = _failure(job_reason, terminated, report) if outcome is RunOutcome.FAILED else None
     annotations = metadata.get("annotations") or {}

@@ -26,11 +26,14 @@ from dataproduct_operator.catalog.exports.odcs import build_odcs, build_odcs_con
 from dataproduct_operator.catalog.exports.odps import build_odps
 from dataproduct_operator.catalog.exports.openlineage import build_openlineage
 from dataproduct_operator.errors import UserError
+from dataproduct_operator.openlineage.endpoint import DEFAULT_NAMESPACE as DEFAULT_LINEAGE_NAMESPACE
 from dataproduct_operator.specs.stream import dump_stream
 
-# (product, its domain if known, event time, catalog base URL if known, upstream endpoints)
-# -> documents
-Builder = Callable[[DataProduct, DataDomain | None, str, str | None, EndpointLookup], list[Any]]
+# (product, its domain if known, event time, catalog base URL if known, upstream endpoints,
+# the OpenLineage namespace of the operator's jobs) -> documents
+Builder = Callable[
+    [DataProduct, DataDomain | None, str, str | None, EndpointLookup, str], list[Any]
+]
 Dumper = Callable[[list[Any]], str]
 # (product, port name) -> the document of that port alone
 PortBuilder = Callable[[DataProduct, str], Any]
@@ -60,8 +63,9 @@ class ExportFormat:
         *,
         catalog_url: str | None = None,
         upstream: EndpointLookup = no_endpoints,
+        lineage_namespace: str = DEFAULT_LINEAGE_NAMESPACE,
     ) -> list[Any]:
-        return self.build(product, domain, event_time, catalog_url, upstream)
+        return self.build(product, domain, event_time, catalog_url, upstream, lineage_namespace)
 
     def render(
         self,
@@ -71,15 +75,18 @@ class ExportFormat:
         *,
         catalog_url: str | None = None,
         upstream: EndpointLookup = no_endpoints,
+        lineage_namespace: str = DEFAULT_LINEAGE_NAMESPACE,
     ) -> str:
         """The export of one product as text.
 
         ``event_time`` (ISO 8601, UTC) stamps OpenLineage events; ``catalog_url``, the
         catalog's base URL, adds links to the product's page where the format has a place;
-        ``upstream`` gives the endpoints of the other products' ports it reads, where known.
+        ``upstream`` gives the endpoints of the other products' ports it reads, where known;
+        ``lineage_namespace``: the OpenLineage namespace of the operator's jobs
+        (``--openlineage-namespace``), so the static lineage names the jobs its run events do.
         """
         return self.dump(
-            self.documents(product, domain, event_time, catalog_url=catalog_url, upstream=upstream)
+            self.build(product, domain, event_time, catalog_url, upstream, lineage_namespace)
         )
 
     def render_port(self, product: DataProduct, port_name: str) -> str:
@@ -100,6 +107,7 @@ class ExportFormat:
         *,
         catalog_url: str | None = None,
         upstream: EndpointLookup = no_endpoints,
+        lineage_namespace: str = DEFAULT_LINEAGE_NAMESPACE,
     ) -> str:
         """The exports of several products as one text: one stream, or one JSON array.
 
@@ -109,9 +117,10 @@ class ExportFormat:
         documents: list[Any] = []
         seen: set[str] = set()
         for product, domain in items:
-            for document in self.documents(
-                product, domain, event_time, catalog_url=catalog_url, upstream=upstream
-            ):
+            built = self.build(
+                product, domain, event_time, catalog_url, upstream, lineage_namespace
+            )
+            for document in built:
                 key = json.dumps(document, sort_keys=True)
                 if key not in seen:
                     seen.add(key)
@@ -127,7 +136,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             title="Open Data Product Standard (ODPS) v1.0.0",
             media_type="application/yaml",
             file_suffix="odps.yaml",
-            build=lambda product, domain, _time, url, _upstream: [
+            build=lambda product, domain, _time, url, _upstream, _jobs: [
                 build_odps(product, domain, catalog_url=url)
             ],
             dump=dump_stream,
@@ -137,7 +146,9 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             title="Open Data Contract Standard (ODCS) v3, one contract per output port",
             media_type="application/yaml",
             file_suffix="odcs.yaml",
-            build=lambda product, _domain, _time, _url, _upstream: build_odcs_contracts(product),
+            build=lambda product, _domain, _time, _url, _upstream, _jobs: build_odcs_contracts(
+                product
+            ),
             dump=dump_stream,
             build_port=build_odcs,
         ),
@@ -146,7 +157,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             title="Backstage catalog entities",
             media_type="application/yaml",
             file_suffix="backstage.yaml",
-            build=lambda product, domain, _time, url, _upstream: build_backstage_entities(
+            build=lambda product, domain, _time, url, _upstream, _jobs: build_backstage_entities(
                 product, domain, catalog_url=url
             ),
             dump=dump_stream,
@@ -156,8 +167,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             title="OpenLineage static lineage events (a JSON array)",
             media_type="application/json",
             file_suffix="openlineage.json",
-            build=lambda product, _domain, time, _url, upstream: build_openlineage(
-                product, event_time=time, upstream=upstream
+            build=lambda product, _domain, time, _url, upstream, jobs: build_openlineage(
+                product, event_time=time, upstream=upstream, namespace_for_jobs=jobs
             ),
             dump=_json_array,
         ),
