@@ -26,7 +26,6 @@ from dataproduct_operator.cluster.node_config import REAL_NODE_NAME
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.constants import ANNOTATION_RUN
 from dataproduct_operator.k8s.blocking import BlockingClient
-from dataproduct_operator.openlineage.events import job_name
 from dataproduct_operator.runner.report import RunResult
 from dataproduct_operator.specs.dataproduct import parse_run_request
 from tests.clusters import delete_domain, make_domain, namespace_name, superuser_sql
@@ -174,7 +173,7 @@ def test_a_run_joins_a_csv_on_a_claim_with_a_jsonl_from_a_url_once_the_claim_is_
     ]
 
     # The run's OpenLineage events name both files, each after OpenLineage's naming.
-    events = lineage_sink.wait_for_events(job_name(domain, "orders", "build"),
+    events = lineage_sink.wait_for_events(f"{domain}/orders/build",
                                           ["START", "COMPLETE"])  # fmt: skip
     assert lineage_sink.errors == []
     inputs = [(d["namespace"], d["name"]) for d in events[-1]["inputs"]]
