@@ -29,7 +29,7 @@ take their names from, so a lineage backend joins them into one job and the same
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataproduct_operator.api.dataproduct import (
     DataProduct,
@@ -38,10 +38,12 @@ from dataproduct_operator.api.dataproduct import (
     Pipeline,
     PortEndpoint,
 )
-from dataproduct_operator.catalog.exports.common import EndpointLookup
 from dataproduct_operator.catalog.lineage import CLAIM_SCHEME, redact_uri
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.openlineage.endpoint import DEFAULT_NAMESPACE
+
+if TYPE_CHECKING:  # the exports import this module: at run time only its users need the type
+    from dataproduct_operator.catalog.exports.common import EndpointLookup
 
 DATAMESH_SCHEME = "datamesh"
 # OpenLineage's naming conventions spell some schemes their own way.
