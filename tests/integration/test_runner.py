@@ -292,6 +292,7 @@ def test_a_source_that_fails_midway_fails_the_run_and_publishes_nothing(mesh: Me
     assert refused.code == 1
     assert refused.report.error is not None
     assert refused.report.error.startswith("source orders: ")
+    assert "column amount: NaN, an infinity or 28 digits" in refused.report.error
     assert mesh.published() == before
 
 

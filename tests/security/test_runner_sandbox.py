@@ -32,20 +32,22 @@ def environ(postgres: LocalPostgres) -> dict[str, str]:
 
 
 def _spec(transform: str, checks: list[dict[str, str]] | None = None) -> RunSpec:
-    return RunSpec.from_json(
-        json.dumps({
-            "product": {"namespace": "sales", "name": "orders"},
-            "pipeline": "build",
-            "sql": transform,
-            "mode": "Append",
-            "output": {
-                "port": "lines",
-                "table": {"schema": "sales__orders", "name": "lines"},
-                "columns": [{"name": "line", "type": "string"}],
-            },
-            "checks": checks or [],
-        })
-    )  # fmt: skip
+    return RunSpec.from_json(json.dumps(_document(transform, checks)))
+
+
+def _document(transform: str, checks: list[dict[str, str]] | None = None) -> dict[str, object]:
+    return {
+        "product": {"namespace": "sales", "name": "orders"},
+        "pipeline": "build",
+        "sql": transform,
+        "mode": "Append",
+        "output": {
+            "port": "lines",
+            "table": {"schema": "sales__orders", "name": "lines"},
+            "columns": [{"name": "line", "type": "string"}],
+        },
+        "checks": checks or [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -91,3 +93,50 @@ def test_a_check_cannot_install_attach_reconfigure_or_write_outside_the_run(
     assert report.error.startswith("check leak: its SQL failed: ")
     assert refusal in report.error
     assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("transform", "refusal"),
+    [
+        # The source's database is attached for its read only: gone when the SQL runs.
+        ("SELECT * FROM postgres_query('dpo_source', 'SELECT usename FROM pg_user') AS t(line)",
+         'Failed to find attached database "dpo_source"'),
+        ("SELECT line FROM dpo_source.pg_catalog.pg_user", "dpo_source"),
+        # ...and the pipeline's SQL cannot attach one itself, with any login.
+        ("SELECT 1 AS line FROM (ATTACH 'host={host} port={port} dbname=postgres' AS mine "
+         "(TYPE postgres))", "Parser Error"),
+    ],
+)  # fmt: skip
+def test_the_pipeline_sql_cannot_reach_the_database_a_source_was_read_from(
+    transform: str, refusal: str, environ: dict[str, str]
+) -> None:
+    spec = _document("SELECT line FROM src")
+    spec["sql"] = transform.format(host=environ["PGHOST"], port=environ["PGPORT"])
+    spec["sources"] = [{"name": "src", "kind": "postgres", "envPrefix": "SRC_",
+                        "query": "SELECT 'a line' AS line"}]  # fmt: skip
+    login = {f"SRC_{key}": value for key, value in environ.items()}
+    out = io.StringIO()
+    report = run(RunSpec.from_json(json.dumps(spec)), {**environ, **login}, out)
+    assert report.result is RunResult.FAILED
+    assert report.rows_read == {"src": 1}  # the source was read, then closed off
+    assert report.error is not None and refusal in report.error, report.error
+    assert environ["PGPASSWORD"] not in report.to_json() + out.getvalue()
+
+
+def test_a_statement_of_the_pipeline_cannot_attach_a_postgres_database(
+    environ: dict[str, str],
+) -> None:
+    statement = (
+        f"ATTACH 'host={environ['PGHOST']} port={environ['PGPORT']} dbname=postgres' AS mine "
+        "(TYPE postgres)"
+    )
+    checks = [{"name": "attach", "severity": "Warning", "sql": statement}]
+    spec = _document("SELECT line FROM src", checks)
+    spec["sources"] = [{"name": "src", "kind": "postgres", "envPrefix": "SRC_",
+                        "query": "SELECT 'a line' AS line"}]  # fmt: skip
+    login = {f"SRC_{key}": value for key, value in environ.items()}
+    report = run(RunSpec.from_json(json.dumps(spec)), {**environ, **login}, io.StringIO())
+    assert report.result is RunResult.FAILED
+    assert report.error is not None
+    assert report.error.startswith("check attach: its SQL failed: ")
+    assert "Permission Error" in report.error

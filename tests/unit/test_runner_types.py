@@ -1,45 +1,32 @@
-"""How the SQL runner reads PostgreSQL's CSV into DuckDB: numerics lose their trailing zeros on
-the server where it has trim_scale (PostgreSQL 13 and later), in DuckDB otherwise, and DuckDB
-reads each back exactly."""
+"""How the SQL runner asks PostgreSQL for a source's rows and types them in DuckDB: the types
+DuckDB's PostgreSQL reader takes as they are come in binary, numerics as DuckDB's widest decimal
+(rounded on the server), an oid as a bigint, JSON as its text turned back into JSON, and every
+other type as its text form."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from pathlib import Path
-
-import duckdb
-import pytest
-
 from dataproduct_operator.runner import types
 
-FIELDS = [("order_id", 25), ("amount", types.NUMERIC_OID), ("Placed At", 1184)]
+FIELDS = [
+    ("order_id", 25), ("amount", types.NUMERIC_OID), ("Placed At", 1184), ("doc", 3802),
+    ("tags", 1009), ("owner", types.OID_OID), ("blob", 17),
+]  # fmt: skip
 
 
-def test_numerics_are_trimmed_on_servers_with_trim_scale_only() -> None:
-    assert types.copy_columns(FIELDS, 150018) == (
-        '"order_id", trim_scale("amount") AS "amount", "Placed At"'
+def test_the_server_sends_numerics_as_wide_decimals_and_unknown_types_as_text() -> None:
+    wide = (
+        'CASE WHEN abs("amount") >= 1e28 THEN CAST(\'column amount: NaN, an infinity or 28 '
+        "digits or more before the point, which DuckDB''s widest decimal cannot hold' || "
+        '\': \' || "amount" AS numeric) ELSE CAST("amount" AS numeric(38, 10)) END'
     )
-    assert types.copy_columns(FIELDS, 120020) == '"order_id", "amount", "Placed At"'
+    assert types.read_columns(FIELDS) == (
+        f'"order_id", {wide} AS "amount", "Placed At", '
+        'CAST("doc" AS text) AS "doc", CAST("tags" AS text) AS "tags", '
+        'CAST("owner" AS bigint) AS "owner", "blob"'
+    )
 
 
-@pytest.mark.parametrize(
-    ("version", "written", "expected"),
-    [
-        (150018, "1.5", Decimal("1.5")),
-        (150018, "100", Decimal("100")),
-        (120020, "1.50000000000000000000", Decimal("1.5")),
-        (120020, "100", Decimal("100")),
-        (120020, "0.33333333333333333333", Decimal("0.3333333333")),
-    ],
-)
-def test_the_reader_reads_each_servers_numerics_back(
-    version: int, written: str, expected: Decimal, tmp_path: Path
-) -> None:
-    path = tmp_path / "rows.csv"
-    path.write_text(f'o-1,{written},2026-11-29 12:30:00+00\n"",,\n')
-    with duckdb.connect() as db:
-        db.execute("SET TimeZone = 'UTC'")
-        rows = db.execute(types.csv_reader(str(path), FIELDS, version)).fetchall()
-    assert [(row[0], row[1]) for row in rows] == [("o-1", expected), ("", None)]
-    assert rows[0][2].isoformat() == "2026-11-29T12:30:00+00:00"
-    assert rows[1][2] is None
+def test_duckdb_reads_the_attached_databases_query_and_turns_json_back_into_json() -> None:
+    reader = types.postgres_reader("dpo_source", "SELECT 'it''s' AS q", FIELDS)
+    assert reader.startswith('SELECT "order_id", "amount", "Placed At", CAST("doc" AS JSON) AS')
+    assert reader.endswith("FROM postgres_query('dpo_source', 'SELECT ''it''''s'' AS q')")

@@ -2,10 +2,11 @@
 ``runner``, I/O).
 
 Everything a run touches is local to it: an in-memory DuckDB whose spill files, downloads and
-pipes live in one temporary directory removed at the end. PostgreSQL is read with ``COPY (...) TO
-STDOUT`` through psycopg and written with ``COPY ... FROM STDIN`` in one transaction as the
-product's writer, so a reader sees either the previous rows or the new ones. Both COPYs stream
-through a named pipe (a thread on one side, DuckDB on the other), so parsing and loading overlap;
+pipes live in one temporary directory removed at the end. PostgreSQL is read by DuckDB's
+PostgreSQL reader (binary, each source's database attached for its read only, under a read-only
+session) and written with ``COPY ... FROM STDIN`` in one transaction as the product's writer, so a
+reader sees either the previous rows or the new ones. The COPY streams through a named pipe
+(DuckDB exporting on one side, a thread loading on the other), so exporting and loading overlap;
 whichever side fails, the other is let finish and the run fails with the first error.
 
 The quality gate runs while the staged rows are sent: the transaction is committed only once
@@ -15,16 +16,15 @@ the staged ones as the gate found them: the export reads a DuckDB snapshot taken
 runs.
 
 DuckDB runs the pipeline's own SQL, so once the sources are read it is closed to the outside:
-no file outside the run's directory, no network, no extension loaded or installed (nothing is
-ever downloaded), no configuration change; the process environment, which holds the logins, is
-out of its reach.
+no database attached (the sources' are detached), no file outside the run's directory, no
+network, no extension loaded or installed (nothing is ever downloaded), no configuration change;
+the process environment, which holds the logins, is out of its reach.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import select
 import shutil
 import tempfile
 import time
@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 import psycopg
-from psycopg import pq, sql
+from psycopg import sql
 
 from dataproduct_operator.api.run_terms import FileFormat, RunMode, Severity
 from dataproduct_operator.runner import types
@@ -69,12 +69,17 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 MAX_DOWNLOAD_BYTES = 8 * 1024**3
 _CHUNK = 1024 * 1024
 _PIPE_BYTES = 1024 * 1024
-# The session every PostgreSQL read uses: the text forms DuckDB reads back exactly.
+# The session every PostgreSQL read uses (libpq's options: the described query's connection and
+# the reader's alike): read only, and the text forms of the values sent as text, which DuckDB
+# reads back exactly.
 _READ_SESSION = (
-    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; "
-    "SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'; "
-    "SET default_transaction_read_only = on"
-)
+    ("TimeZone", "UTC"), ("DateStyle", "ISO,YMD"), ("extra_float_digits", "3"),
+    ("IntervalStyle", "iso_8601"), ("bytea_output", "hex"),
+    ("default_transaction_read_only", "on"),
+)  # fmt: skip
+_READ_OPTIONS = " ".join(f"-c {name}={value}" for name, value in _READ_SESSION)
+# The name a source's database is attached under while it is read (detached right after).
+_SOURCE_DATABASE = "dpo_source"
 
 
 T = TypeVar("T")
@@ -212,6 +217,7 @@ class _Run:
         # INSTALL cannot write one.
         self.files = workdir / "files"
         self.files.mkdir()
+        self.postgres_reader_loaded = False
         self.db = duckdb.connect(
             ":memory:",
             config={
@@ -261,6 +267,9 @@ class _Run:
         _say(self.out, f"source {source.name}: {rows} rows ({time.monotonic() - began:.1f} s)")
 
     def _read_postgres(self, source: Source) -> None:
+        """The source's rows into a DuckDB table of its name, read by DuckDB's PostgreSQL
+        reader (binary, no relay in Python) with the source's login, under the read session;
+        the source's database is attached for the read only."""
         if source.kind is SourceKind.PRODUCT:
             table = _given(source.table)
             query: sql.Composable = sql.SQL("SELECT * FROM {}").format(
@@ -270,33 +279,46 @@ class _Run:
             query = sql.SQL(
                 _given(source.query).strip().rstrip(";")
             )  # the source's own SQL, read-only
-        pipe = _fifo(self.files / f"source-{len(self.progress.rows_read)}.pipe")
-        with (
-            psycopg.connect(
-                **conninfo(self.environ, _given(source.env_prefix)), autocommit=True
-            ) as conn,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="dpo-read") as background,
-        ):
-            conn.execute(_READ_SESSION)
+        login = {**conninfo(self.environ, _given(source.env_prefix)), "options": _READ_OPTIONS}
+        with psycopg.connect(**login, autocommit=True) as conn:
             described = conn.execute(sql.SQL("SELECT * FROM ({}) AS q LIMIT 0").format(query))
             fields = [(column.name, column.type_code) for column in described.description or ()]
-            lowered = [name.lower() for name, _ in fields]
-            if len(set(lowered)) != len(lowered):
-                raise RunFailedError(f"source {source.name}: its query returns a column name twice")
-            version = conn.info.server_version
-            copy = sql.SQL("COPY (SELECT {} FROM ({}) AS q) TO STDOUT WITH (FORMAT csv)").format(
-                sql.SQL(types.copy_columns(fields, version)), query
+            remote = (
+                sql.SQL("SELECT {} FROM ({}) AS q")
+                .format(sql.SQL(types.read_columns(fields)), query)
+                .as_string(conn)
             )
-            # PostgreSQL's rows stream through a pipe while DuckDB parses them.
-            produced = background.submit(_copy_out, conn, copy, pipe)
-            reader = types.csv_reader(str(pipe), fields, version)
-            try:
-                self.db.execute(f"CREATE TABLE {quote_ident(source.name)} AS {reader}")
-            except duckdb.Error as error:
-                _drain(pipe, produced)  # the COPY's thread ends, its own error coming first
-                produced.result()
-                raise RunFailedError(f"source {source.name}: {_first_line(error)}") from None
-            produced.result()  # an interrupted COPY fails the run, whatever DuckDB got
+        lowered = [name.lower() for name, _ in fields]
+        if len(set(lowered)) != len(lowered):
+            raise RunFailedError(f"source {source.name}: its query returns a column name twice")
+        self._load_postgres_reader()
+        try:
+            self.db.execute(
+                f"ATTACH {quote_literal(_libpq_string(login))} AS {_SOURCE_DATABASE} "
+                "(TYPE postgres, READ_ONLY)"
+            )
+            reader = types.postgres_reader(_SOURCE_DATABASE, remote, fields)
+            self.db.execute(f"CREATE TABLE {quote_ident(source.name)} AS {reader}")
+        except duckdb.Error as error:
+            raise RunFailedError(
+                f"source {source.name}: {scrub(_first_line(error), self.environ)}"
+            ) from None
+        finally:
+            self.db.execute(f"DETACH DATABASE IF EXISTS {_SOURCE_DATABASE}")
+
+    def _load_postgres_reader(self) -> None:
+        """DuckDB's PostgreSQL reader, from the extension package installed beside DuckDB (of
+        its very version: nothing is downloaded)."""
+        if self.postgres_reader_loaded:
+            return
+        path = postgres_reader_path()
+        if not path.is_file():
+            raise RunFailedError(
+                f"DuckDB's PostgreSQL reader for DuckDB {duckdb.__version__} is not installed "
+                f"({path}): install requirements/runner.lock"
+            )
+        self.db.execute(f"LOAD {quote_literal(str(path))}")
+        self.postgres_reader_loaded = True
 
     def _read_file(self, source: Source) -> None:
         location, file_format = _given(source.location), _given(source.format)
@@ -629,6 +651,25 @@ def _given(value: T | None) -> T:
     return value
 
 
+def postgres_reader_path() -> Path:
+    """Where the extension package of DuckDB's PostgreSQL reader keeps the extension for the
+    DuckDB installed."""
+    import duckdb_extension_postgres_scanner  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    package = Path(duckdb_extension_postgres_scanner.__file__).parent
+    return package / "extensions" / f"v{duckdb.__version__}" / "postgres_scanner.duckdb_extension"
+
+
+def _libpq_string(login: Mapping[str, Any]) -> str:
+    """LOGIN (libpq's keywords) as a connection string: each value quoted, its quotes and
+    backslashes escaped. It holds the password: it goes to DuckDB's ATTACH only."""
+
+    def quoted(value: object) -> str:
+        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return " ".join(f"{key}={quoted(value)}" for key, value in login.items())
+
+
 def _fifo(path: Path) -> Path:
     os.mkfifo(path, 0o600)
     return path
@@ -640,75 +681,6 @@ def _widen(pipe: BinaryIO) -> None:
     CPU. Best effort: a host that refuses keeps the default."""
     with suppress(OSError):
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-
-
-def _copy_out(conn: psycopg.Connection[Any], copy: sql.Composed, pipe: Path) -> None:
-    """COPY's rows into PIPE, in blocks. The pipe is opened first, whatever happens next, so its
-    reader never waits for a writer that is not coming; closing it is the reader's end of file.
-
-    PostgreSQL sends a message a row and psycopg's COPY object hands each over through its
-    generators: about half a microsecond a row in Python, half the CPU of this side of a
-    1M-row read. So the rows are taken from the connection's libpq object directly, and a row
-    costs a call and an append."""
-    pgconn = conn.pgconn
-    with pipe.open("wb") as sink:
-        _widen(sink)
-        pgconn.send_query(copy.as_bytes(conn))
-        while pgconn.flush():  # the connection does not block: send the query whole
-            _wait_for(pgconn.socket, write=True)
-        _raise_unless(_next_result(pgconn), pq.ExecStatus.COPY_OUT)
-        rows: list[memoryview] = []
-        size = 0
-        while True:
-            length, row = pgconn.get_copy_data(1)  # a row libpq holds already, or 0, or -1: done
-            if length > 0:
-                rows.append(row)
-                size += length
-                if size < _CHUNK:
-                    continue
-            if rows:  # 1 MiB, or all libpq has for now: DuckDB gets it while more arrives
-                sink.write(b"".join(rows))
-                rows.clear()
-                size = 0
-            if length < 0:
-                break
-            if length == 0:
-                _wait_for(pgconn.socket)
-                pgconn.consume_input()
-        _raise_unless(_next_result(pgconn), pq.ExecStatus.COMMAND_OK)
-        while _next_result(pgconn) is not None:  # the end of the statement's results
-            pass
-
-
-def _wait_for(socket: int, *, write: bool = False) -> None:
-    if write:
-        select.select([], [socket], [])
-    else:
-        select.select([socket], [], [])
-
-
-def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
-    """The next result of the statement on PGCONN, waiting for it without holding the GIL."""
-    pgconn.consume_input()
-    while pgconn.is_busy():
-        _wait_for(pgconn.socket)
-        pgconn.consume_input()
-    return pgconn.get_result()
-
-
-def _raise_unless(result: pq.abc.PGresult | None, status: pq.ExecStatus) -> None:
-    """RESULT's error as psycopg raises it (its class by SQLSTATE) unless it has STATUS."""
-    if result is not None and result.status == status:
-        return
-    if result is None:
-        raise psycopg.OperationalError("the server ended the COPY without a result")
-    state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
-    message = (result.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b"").decode()
-    try:
-        error = psycopg.errors.lookup(state)
-    except KeyError:
-        error = psycopg.DatabaseError
-    raise error(message or result.error_message.decode(errors="replace").strip())
 
 
 def _drain(pipe: Path, writer: Future[None]) -> None:

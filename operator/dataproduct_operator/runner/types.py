@@ -1,10 +1,10 @@
-"""How values cross between PostgreSQL and DuckDB as CSV (layer ``runner``, pure).
+"""How values cross between PostgreSQL and DuckDB (layer ``runner``, pure).
 
-Sources arrive as PostgreSQL's CSV (``COPY ... TO STDOUT``, ISO dates in UTC, exact floats, hex
-bytea) and are read by DuckDB with the column types their type OIDs map to; staged rows leave as
-DuckDB's CSV for ``COPY ... FROM STDIN``. Both sides agree that an unquoted empty field is NULL
-and ``""`` is the empty string. A port's logical type maps to its PostgreSQL type in
-``stores.postgres.types``; this module maps that SQL type to DuckDB's.
+Sources arrive through DuckDB's PostgreSQL reader (binary, for the types it takes as they are;
+the others as their text forms) and are staged with the column types of the source; staged
+rows leave as DuckDB's CSV for ``COPY ... FROM STDIN``, where both sides agree that an unquoted
+empty field is NULL and ``""`` is the empty string. A port's logical type maps to its
+PostgreSQL type in ``stores.postgres.types``; this module maps that SQL type to DuckDB's.
 """
 
 from __future__ import annotations
@@ -29,37 +29,14 @@ _PORT_TYPES: dict[str, str] = {
     pg.UUID: "UUID",
 }
 
-# PostgreSQL's type OIDs (pg_type.oid, fixed for built-in types) to DuckDB types; any other type
-# arrives as its text form.
-_SOURCE_TYPES: dict[int, str] = {
-    16: "BOOLEAN",
-    20: "BIGINT",
-    21: "SMALLINT",
-    23: "INTEGER",
-    26: "BIGINT",  # oid
-    700: "FLOAT",
-    701: "DOUBLE",
-    1700: "VARCHAR",  # read as text, then converted by _NUMERIC_FROM_TEXT
-    1082: "DATE",
-    1083: "TIME",
-    1114: "TIMESTAMP",
-    1184: "TIMESTAMPTZ",
-    2950: "UUID",
-    114: "JSON",
-    3802: "JSON",
-}
-BYTEA_OID = 17
+# PostgreSQL's type OIDs (pg_type.oid, fixed for built-in types) that DuckDB's PostgreSQL reader
+# takes as they are, in binary: boolean, the integers, the floats, date, time, timestamp,
+# timestamptz, uuid, bytea, text, varchar.
+_NATIVE_SOURCE_TYPES = frozenset({16, 20, 21, 23, 700, 701, 1082, 1083, 1114, 1184, 2950, 17, 25,
+                                  1043})  # fmt: skip
 NUMERIC_OID = 1700
-# PostgreSQL prints a numeric with its full scale (1/3.0 has 20 digits after the point); DuckDB
-# parses digits beyond the decimal's scale ten times slower than the rest, so the trailing zeros
-# go first: on the server with trim_scale (PostgreSQL 13 and later), else in DuckDB, where a
-# text without a point is an integer and stays as it is.
-TRIM_SCALE_SINCE = 130000
-_NUMERIC_FROM_TEXT = (
-    "CAST(CASE WHEN contains({0}, '.') THEN rtrim(rtrim({0}, '0'), '.') ELSE {0} END "
-    f"AS {WIDE_DECIMAL})"
-)
-_NUMERIC_TRIMMED = f"CAST({{0}} AS {WIDE_DECIMAL})"
+OID_OID = 26
+JSON_OIDS = frozenset({114, 3802})  # json, jsonb
 
 
 def duckdb_type(sql_type: str) -> str:
@@ -67,41 +44,52 @@ def duckdb_type(sql_type: str) -> str:
     return _PORT_TYPES[sql_type]
 
 
-def copy_columns(fields: list[tuple[str, int]], server_version: int) -> str:
-    """The select list of the COPY reading FIELDS (name, type OID) from a server of
-    SERVER_VERSION (``server_version_num``): numerics without trailing zeros where it can."""
-    trim = server_version >= TRIM_SCALE_SINCE
-    return ", ".join(
-        f"trim_scale({quote_ident(name)}) AS {quote_ident(name)}"
-        if trim and oid == NUMERIC_OID
+def read_columns(fields: list[tuple[str, int]]) -> str:
+    """The select list the server runs for a source of FIELDS (name, type OID): numerics as
+    DuckDB's widest decimal (rounded on the server to its 10 digits after the point, where
+    DuckDB would round them too), an oid as a bigint, and every type DuckDB's reader does not
+    take as it is in its text form (read in the read session: ISO dates in UTC, exact floats)."""
+    columns = []
+    for name, oid in fields:
+        column = quote_ident(name)
+        if oid in _NATIVE_SOURCE_TYPES:
+            columns.append(column)
+        elif oid == NUMERIC_OID:
+            columns.append(f"{_wide_numeric(column, name)} AS {column}")
+        elif oid == OID_OID:
+            columns.append(f"CAST({column} AS bigint) AS {column}")
+        else:
+            columns.append(f"CAST({column} AS text) AS {column}")
+    return ", ".join(columns)
+
+
+def _wide_numeric(column: str, name: str) -> str:
+    """COLUMN as numeric(38, 10); NaN, an infinity or a value of 28 digits or more before the
+    point (which DuckDB's decimal cannot hold: NaN compares above every number) stop the read
+    with a message naming the column, not a silent NULL."""
+    refusal = quote_literal(
+        f"column {name}: NaN, an infinity or 28 digits or more before the point, "
+        "which DuckDB's widest decimal cannot hold"
+    )
+    return (
+        # The value in the text: a constant would be cast, and refused, when the query is planned.
+        f"CASE WHEN abs({column}) >= 1e28 THEN CAST({refusal} || ': ' || {column} AS numeric) "
+        f"ELSE CAST({column} AS numeric(38, 10)) END"
+    )
+
+
+def postgres_reader(database: str, remote: str, fields: list[tuple[str, int]]) -> str:
+    """A SELECT reading REMOTE (a query with :func:`read_columns`' select list) from the attached
+    DATABASE, its columns typed as the source's: JSON back from its text."""
+    selected = ", ".join(
+        f"CAST({quote_ident(name)} AS JSON) AS {quote_ident(name)}"
+        if oid in JSON_OIDS
         else quote_ident(name)
         for name, oid in fields
     )
-
-
-def csv_reader(path: str, fields: list[tuple[str, int]], server_version: int) -> str:
-    """A SELECT reading PostgreSQL's CSV at PATH with FIELDS (name, type OID) as typed columns,
-    as :func:`copy_columns` had a server of SERVER_VERSION write them."""
-    columns = ", ".join(
-        f"{quote_literal(name)}: {quote_literal(_SOURCE_TYPES.get(oid, 'VARCHAR'))}"
-        for name, oid in fields
-    )
-    numeric = _NUMERIC_TRIMMED if server_version >= TRIM_SCALE_SINCE else _NUMERIC_FROM_TEXT
-    selected = ", ".join(f"{_typed(quote_ident(name), oid, numeric)} AS {quote_ident(name)}"
-                         for name, oid in fields)  # fmt: skip
     return (
-        f"SELECT {selected} FROM read_csv({quote_literal(path)}, header = false, "
-        f"auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
-        f"allow_quoted_nulls = false, columns = {{{columns}}})"
+        f"SELECT {selected} FROM postgres_query({quote_literal(database)}, {quote_literal(remote)})"
     )
-
-
-def _typed(column: str, oid: int, numeric: str) -> str:
-    if oid == BYTEA_OID:
-        return f"from_hex(substr({column}, 3))"  # bytea's hex form: \\x, two digits a byte
-    if oid == NUMERIC_OID:
-        return numeric.format(column)
-    return column
 
 
 def csv_export(column: str, sql_type: str) -> str:
