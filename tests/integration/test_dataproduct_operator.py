@@ -201,7 +201,7 @@ def _as_sql_pipeline(**fields: Any) -> Any:
         ),
         (
             lambda s: s["inputs"][0].update(dataProduct={"name": "a", "port": "b"}),
-            "exactly one of dataProduct or external",
+            "an input must set exactly one of dataProduct, external or file",
         ),
         (lambda s: s["outputPorts"].append(copy.deepcopy(s["outputPorts"][0])), "Duplicate value"),
         (lambda s: s.update(outputPorts=[]), "should have at least 1 items"),
