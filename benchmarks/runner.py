@@ -190,7 +190,7 @@ ROWS = (
     ("ratio_pairs", "median of T_runner / T_direct over the runs (each pair back to back)", ""),
     ("direct_rows_per_s", "direct: rows/s", ""),
     ("runner_rows_per_s", "runner: rows/s", ""),
-    ("read_s", "runner step: sources read through COPY into DuckDB, median (s)", ""),
+    ("read_s", "runner step: sources read by DuckDB's PostgreSQL reader, median (s)", ""),
     ("stage_s", "runner step: transform staged with the port's types, median (s)", ""),
     ("gate_s", "runner step: quality gate (beside the publish), median (s)", ""),
     ("publish_s", "runner step: COPY load, committed after the gate, median (s)", ""),
