@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import duckdb
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from dataproduct_operator.api.run_terms import FileFormat, RunMode, Severity
 from dataproduct_operator.runner import types
@@ -294,7 +295,7 @@ class _Run:
         self._load_postgres_reader()
         try:
             self.db.execute(
-                f"ATTACH {quote_literal(_libpq_string(login))} AS {_SOURCE_DATABASE} "
+                f"ATTACH {quote_literal(make_conninfo(**login))} AS {_SOURCE_DATABASE} "
                 "(TYPE postgres, READ_ONLY)"
             )
             reader = types.postgres_reader(_SOURCE_DATABASE, remote, fields)
@@ -658,16 +659,6 @@ def postgres_reader_path() -> Path:
 
     package = Path(duckdb_extension_postgres_scanner.__file__).parent
     return package / "extensions" / f"v{duckdb.__version__}" / "postgres_scanner.duckdb_extension"
-
-
-def _libpq_string(login: Mapping[str, Any]) -> str:
-    """LOGIN (libpq's keywords) as a connection string: each value quoted, its quotes and
-    backslashes escaped. It holds the password: it goes to DuckDB's ATTACH only."""
-
-    def quoted(value: object) -> str:
-        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-    return " ".join(f"{key}={quoted(value)}" for key, value in login.items())
 
 
 def _fifo(path: Path) -> Path:

@@ -225,8 +225,11 @@ def runs_to_read(product: DataProduct, jobs: list[dict[str, Any]]) -> bool:
     for pipeline, own in _jobs_by_pipeline(Observed({}, jobs)).items():
         newest = own[-1]
         old = before.get(pipeline)
-        shown = old is not None and old.job_name == newest["metadata"]["name"]
-        if shown and old is not None and old.result is not RunStatus.RUNNING:
+        if (
+            old
+            and old.job_name == newest["metadata"]["name"]
+            and old.result is not RunStatus.RUNNING
+        ):
             continue  # shown ended already
         if job_state(newest)[0] is not RunStatus.RUNNING or _pod_may_have_ended(newest):
             return True

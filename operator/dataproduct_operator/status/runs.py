@@ -118,12 +118,8 @@ def _succeeded(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The terminated state of the newest pod's pipeline container when it ended with code 0:
     the run succeeded, whether or not the Job controller has marked the Job yet."""
     newest = max(pods, key=lambda pod: pod["metadata"].get("creationTimestamp") or "", default=None)
-    for container in ((newest or {}).get("status") or {}).get("containerStatuses") or []:
-        if container.get("name") == PIPELINE_CONTAINER:
-            terminated = (container.get("state") or {}).get("terminated")
-            if terminated is not None and terminated.get("exitCode") == 0:
-                return dict(terminated)
-    return None
+    terminated = _terminated(newest) if newest is not None else None
+    return terminated if terminated is not None and terminated.get("exitCode") == 0 else None
 
 
 def _read_report(message: str | None) -> tuple[RunReport | None, str | None]:
