@@ -190,7 +190,7 @@ bench-stores: venv tools ## Store benchmark on its own control plane and Postgre
 	$(BIN)/python -m benchmarks.stores --n $(N) --command "make bench-stores N=$(N)"
 
 .PHONY: bench-runs
-bench-runs: venv tools images ## Runs benchmark on its own control plane with the real node: N products (default 50) with an on-demand sql pipeline over a seeded source: runs per minute, request->result p50/p95, operator API writes per run
+bench-runs: venv tools images ## Runs benchmark on its own control plane with the real node: N products (default 50) with an on-demand sql pipeline over a seeded source: runs per minute, request->result p50/p95 at once and p50 one at a time, where a run's time goes, operator API writes per run
 	$(BIN)/python -m benchmarks.runs --n $(N) --command "make bench-runs N=$(N)"
 
 ROWS ?= 1000000
