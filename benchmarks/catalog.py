@@ -77,7 +77,7 @@ from benchmarks.report import (
 from benchmarks.setup import Identity, create_identities, create_identity, dispatched
 from dataproduct_operator.api.dataproduct import DataProduct
 from dataproduct_operator.cluster.dev import install_crds
-from dataproduct_operator.cluster.process import sigterm_as_interrupt
+from dataproduct_operator.interrupts import sigterm_as_interrupt
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.client import KubeClient, gather_limited
 from dataproduct_operator.k8s.credentials import Credentials

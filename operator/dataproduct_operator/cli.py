@@ -7,7 +7,6 @@ exit; Ctrl-C exits 130 after the command has cleaned up after itself.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 
-from dataproduct_operator import __version__
+from dataproduct_operator import __version__, interrupts
 from dataproduct_operator.constants import (
     ADMISSION_SLOT_PREFIX,
     DEFAULT_ADMISSION_SLOTS,
@@ -37,6 +36,7 @@ class _Group(click.Group):
             click.secho(f"Error: {error}", fg="red", err=True)
             ctx.exit(error.exit_code)
         except KeyboardInterrupt:
+            interrupts.clear()
             click.echo("Interrupted", err=True)
             ctx.exit(130)
 
@@ -45,9 +45,7 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="dpo")
 def main() -> None:
     """dataproduct-operator: Data Mesh data products as a Kubernetes API."""
-    # Ctrl-C (SIGINT) cleans up even when started from a script as a background job, which
-    # inherits SIGINT ignored: Python then installs no handler of its own.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupts.install()
 
 
 @contextmanager

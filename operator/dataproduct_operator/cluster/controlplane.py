@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from dataproduct_operator import interrupts
 from dataproduct_operator.cluster import node, pki, postgres
 from dataproduct_operator.cluster.components import (
     Layout,
@@ -194,6 +195,7 @@ def _wait_until(
     """Poll ``check`` until true; fail early if a component dies, or at the timeout."""
     deadline = time.monotonic() + timeout
     while True:
+        interrupts.raise_if_interrupted()
         starter.check_alive()
         try:
             if check():
@@ -512,6 +514,7 @@ def up(
                 starter, prepared, pods, ports=(kubelet_port, healthz_port), step=step, out=out
             )
             real_node = REAL_NODE_NAME
+        interrupts.raise_if_interrupted()
     except BaseException:
         database.abort()
         stopped = starter.stop_all()
@@ -522,8 +525,7 @@ def up(
         raise
 
     ready = time.monotonic() - started
-    state["readySeconds"] = round(ready, 2)
-    state["postgresReadySeconds"] = postgres_ready
+    state.update(readySeconds=round(ready, 2), postgresReadySeconds=postgres_ready)
     layout.state.write_text(json.dumps(state, indent=2) + "\n")
     print(f"Control plane ready in {ready:.1f}s", file=out)
     return ClusterInfo(

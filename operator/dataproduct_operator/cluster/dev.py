@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from dataproduct_operator import interrupts
 from dataproduct_operator.api import datastore
 from dataproduct_operator.api.conditions import READY
 from dataproduct_operator.api.kinds import API_VERSION
@@ -45,12 +46,7 @@ from dataproduct_operator.cluster.node import NodeMode
 from dataproduct_operator.cluster.node_config import NODE_TYPE_LABEL, REAL_NODE_TYPE
 from dataproduct_operator.cluster.postgres import NAME as POSTGRES
 from dataproduct_operator.cluster.postgres import LocalPostgres, admin_file, find_binaries
-from dataproduct_operator.cluster.process import (
-    ComponentProcess,
-    child_exit_code,
-    sigterm_as_interrupt,
-    tail,
-)
+from dataproduct_operator.cluster.process import ComponentProcess, child_exit_code, tail
 from dataproduct_operator.cluster.store_hints import build_read_hints, find_granted_read
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.blocking import BlockingClient
@@ -310,6 +306,7 @@ def operator_command(
 
 def _alive_check(process: ComponentProcess, log: Path) -> Callable[[], None]:
     def check() -> None:
+        interrupts.raise_if_interrupted()
         code = child_exit_code(process.pid)
         if code is not None:
             raise UserError(
@@ -326,7 +323,7 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
     namespaced = [m for m in manifests if KNOWN_RESOURCES[_kind(m)].namespaced]
     directory = settings.directory
     started = time.monotonic()
-    with sigterm_as_interrupt():
+    with interrupts.sigterm_as_interrupt():
         info = controlplane.up(directory, out=out, node_mode=settings.node_mode)
         try:
             with BlockingClient.from_kubeconfig(info.kubeconfig) as client:

@@ -12,11 +12,9 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 
 @dataclass(frozen=True)
@@ -194,17 +192,3 @@ def tail(path: Path, lines: int = 20) -> str:
             return "".join(deque(log, maxlen=lines)).rstrip()
     except FileNotFoundError:
         return f"(no log at {path})"
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM cleans up like Ctrl-C does: it raises KeyboardInterrupt while inside."""
-
-    def interrupt(_signal: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
