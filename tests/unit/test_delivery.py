@@ -169,6 +169,13 @@ def test_cluster_wide_rules_write_no_namespaced_kind_but_role_bindings() -> None
             *(("datamesh.dev", "meshpolicies/status", v) for v in ("update", "patch")),
             ("datamesh.dev", "meshpolicies/finalizers", "update"),
             *(("datamesh.dev", "datastores/status", v) for v in ("update", "patch")),
+            # Access requests may come from any namespace, a domain's or not: only their
+            # status and their decisions' are written, never the objects themselves.
+            *(
+                ("datamesh.dev", f"{r}/status", v)
+                for r in ("dataaccessrequests", "dataaccessdecisions")
+                for v in ("update", "patch")
+            ),
             *(
                 ("admissionregistration.k8s.io", r, v)
                 for r in ("validatingadmissionpolicies", "validatingadmissionpolicybindings")

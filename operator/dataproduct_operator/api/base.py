@@ -94,6 +94,39 @@ class ClusterObject(ApiModel):
         )
 
 
+class NamespacedObject(ApiModel):
+    """A whole namespaced object as the operator reads it; subclasses add spec and status."""
+
+    name: str
+    namespace: str
+    uid: str = ""
+    generation: int = 1
+    creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> Self:
+        """Parse an object from the API server (metadata + spec + status)."""
+        metadata = obj.get("metadata") or {}
+        return cls.model_validate(
+            {
+                "name": metadata.get("name"),
+                "namespace": metadata.get("namespace"),
+                "uid": metadata.get("uid", ""),
+                "generation": metadata.get("generation", 1),
+                "creation_timestamp": metadata.get("creationTimestamp"),
+                "deletion_timestamp": metadata.get("deletionTimestamp"),
+                "spec": obj.get("spec") or {},
+                "status": obj.get("status") or {},
+            }
+        )
+
+    @property
+    def key(self) -> str:
+        """``namespace/name``."""
+        return f"{self.namespace}/{self.name}"
+
+
 def cel(rule: str, message: str, **extra: str) -> dict[str, str]:
     """One ``x-kubernetes-validations`` entry: the rule and the message that says what to fix."""
     return {"rule": rule, "message": message, **extra}

@@ -141,6 +141,22 @@ class Reason(StrEnum):
     INVALID_EXPRESSION = "InvalidExpression"
     TYPE_CHECK_PENDING = "TypeCheckPending"
     NO_ADMISSION_SLOT = "NoAdmissionSlot"  # every name of the chart's pool is taken
+    # DataAccessRequest (Ready) and the Events of its steps, on the request and the product
+    AWAITING_DECISION = "AwaitingDecision"  # Pending: the owners have not decided yet
+    GRANT_PENDING = "GrantPending"  # Approved: the grant is being made
+    ACCESS_ENDED = "AccessEnded"  # Denied, Expired, Revoked or Withdrawn
+    ACCESS_REQUESTED = "AccessRequested"
+    ACCESS_APPROVED = "AccessApproved"
+    ACCESS_DENIED = "AccessDenied"
+    ACCESS_EXPIRING_SOON = "AccessExpiringSoon"
+    ACCESS_EXPIRED = "AccessExpired"
+    ACCESS_REVOKED = "AccessRevoked"
+    ACCESS_WITHDRAWN = "AccessWithdrawn"
+    # DataAccessDecision (Ready)
+    DECISION_APPLIED = "DecisionApplied"
+    REQUEST_NOT_FOUND = "RequestNotFound"  # no request with that namespace, name and uid
+    NOT_THE_PRODUCTS_NAMESPACE = "NotTheProductsNamespace"  # the request's product is elsewhere
+    ALREADY_DECIDED = "AlreadyDecided"  # another decision answered the request first
     # Events only
     APPLIED = "Applied"
     PRUNED = "Pruned"

@@ -37,6 +37,12 @@ from dataproduct_operator.api.cron import (
     RANGE_ORDER_RULE,
     check_schedule,
 )
+from dataproduct_operator.api.grants import (
+    DEFAULT_MAX_DURATION,
+    AccessPhase,
+    checked_grant_duration,
+    grant_duration,
+)
 from dataproduct_operator.api.quantity import QuantityRange, ResourceRanges
 from dataproduct_operator.api.run_terms import FileFormat, RunMode, Severity
 
@@ -128,6 +134,7 @@ MAX_TAG_LENGTH = 64
 MAX_SQL_LENGTH = 16384  # a pipeline's transform (it reaches the runner in its environment)
 MAX_CHECK_SQL_LENGTH = 4096
 MAX_COLUMN_NAME = 128
+MAX_ACCESS_HISTORY = 100  # steps of access requests kept in a product's status
 # One statement that reads: SELECT, or WITH ... SELECT (RE2 syntax, for CEL and Python alike).
 READ_QUERY = r"(?i)^\s*(select|with)\b"
 
@@ -816,6 +823,44 @@ class Reader(ApiModel):
     )  # fmt: skip
 
 
+class AutoApprove(ApiModel):
+    """Access requests the operator approves by itself."""
+
+    domains: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="DataDomains whose requests (made in their namespace) are approved by the "
+        "operator, recorded as such in the request's decision and history.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "set",
+            "items": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+        },
+    )
+
+
+class AccessRequests(ApiModel):
+    """Self-service access: DataAccessRequests for this product, answered by its owners."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Whether consumers may request access; false: every request is Denied.",
+    )
+    max_duration: str = grant_duration(
+        "The longest access a request may ask for or be granted (30m, 12h, 30d; 1m to 366d). "
+        "A request asking for more is Denied; one asking for nothing gets this.",
+        default=DEFAULT_MAX_DURATION,
+    )
+    auto_approve: AutoApprove = Field(
+        default_factory=AutoApprove, description="Requests approved without the owners."
+    )
+
+    @field_validator("max_duration")
+    @classmethod
+    def _duration_in_range(cls, value: str) -> str:
+        checked_grant_duration(value)
+        return value
+
+
 class Access(ApiModel):
     """Who may read the product."""
 
@@ -823,6 +868,10 @@ class Access(ApiModel):
         default_factory=list,
         max_length=64,
         description="Subjects granted the reader Role.",
+    )
+    requests: AccessRequests = Field(
+        default_factory=AccessRequests,
+        description="Access requests (DataAccessRequest) and how they are answered.",
     )
 
 
@@ -1104,6 +1153,74 @@ class PipelineStatus(ApiModel):
     )
 
 
+class AccessSource(StrEnum):
+    SPEC = "Spec"  # spec.access.readers
+    REQUEST = "Request"  # an approved DataAccessRequest
+
+
+class EffectiveReader(ApiModel):
+    """A subject that may read the product now, and why."""
+
+    kind: ReaderKind = Field(description="Group, User or ServiceAccount.")
+    name: str = Field(description="Name of the group, user or ServiceAccount.")
+    namespace: str | None = Field(default=None, description="Namespace of a ServiceAccount.")
+    ports: list[str] = Field(
+        default_factory=list, description="The ports it reads; empty: every port."
+    )
+    source: AccessSource = Field(description="Spec (spec.access.readers) or Request.")
+    request: str | None = Field(
+        default=None, description="The DataAccessRequest (namespace/name) that granted it."
+    )
+    purpose: str | None = Field(default=None, description="The request's purpose.")
+    expires_at: str | None = Field(
+        default=None, description="When a request's grant ends (RFC 3339)."
+    )
+
+
+class PendingRequest(ApiModel):
+    """A DataAccessRequest waiting for the owners' decision."""
+
+    request: str = Field(description="The request, namespace/name.")
+    uid: str = Field(description="Its metadata.uid (a decision names it).")
+    kind: ReaderKind = Field(description="The subject's kind.")
+    name: str = Field(description="The subject's name.")
+    namespace: str | None = Field(default=None, description="A ServiceAccount's namespace.")
+    ports: list[str] = Field(default_factory=list, description="Ports asked for; empty: all.")
+    purpose: str = Field(description="Why the requester needs the data.")
+    requested_by: str = Field(description="Who asked.")
+    duration: str = Field(description="How long, as asked (or the product's cap).")
+    requested_at: str | None = Field(default=None, description="When (RFC 3339).")
+
+
+class AccessRecord(ApiModel):
+    """One step of a request of this product, for the audit trail."""
+
+    request: str = Field(description="The request, namespace/name.")
+    subject: str = Field(description="Who reads: kind:name or serviceaccount:namespace/name.")
+    phase: AccessPhase = Field(description="The phase the request entered.")
+    at: str = Field(description="When (RFC 3339).")
+    by: str | None = Field(default=None, description="Who caused it.")
+    note: str | None = Field(default=None, description="Why.")
+
+
+class ProductAccessStatus(ApiModel):
+    """Who reads the product, who asks to, and what happened to the requests."""
+
+    readers: list[EffectiveReader] = Field(
+        default_factory=list,
+        description="Effective readers: spec.access.readers and the approved requests.",
+    )
+    pending: list[PendingRequest] = Field(
+        default_factory=list, description="Requests waiting for the owners' decision."
+    )
+    history: list[AccessRecord] = Field(
+        default_factory=list,
+        max_length=MAX_ACCESS_HISTORY,
+        description=f"The newest {MAX_ACCESS_HISTORY} steps of the product's requests, oldest "
+        "first: who asked, who decided, when and why, when it ended.",
+    )
+
+
 class DataProductStatus(ApiModel):
     """The observed state of a data product, written by the operator."""
 
@@ -1126,6 +1243,10 @@ class DataProductStatus(ApiModel):
     )
     credentials_rotated_at: str | None = Field(
         default=None, description="When the store passwords were last rotated."
+    )
+    access: ProductAccessStatus | None = Field(
+        default=None,
+        description="Effective readers, pending access requests and their audit trail.",
     )
 
     @property

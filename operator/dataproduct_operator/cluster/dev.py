@@ -52,6 +52,7 @@ from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
+from dataproduct_operator.manifests.access_admission import build_access_policies
 from dataproduct_operator.manifests.admission import build_data_deletion_policy
 from dataproduct_operator.manifests.crd import KINDS, build_crd
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
@@ -330,6 +331,7 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 install_crds(client, out)
                 # As the chart does: changes that delete data need their confirmation.
                 apply_manifests(client, build_data_deletion_policy(), out)
+                apply_manifests(client, build_access_policies(), out)
                 *store_home, store = build_local_store(info.postgres)
                 apply_manifests(client, store_home, out)
                 # Before the operator, so that Ctrl-C and `down` stop the operator first.

@@ -11,6 +11,8 @@ from typing import Any
 
 from dataproduct_operator.api.kinds import (
     API_VERSION,
+    DATA_ACCESS_DECISION,
+    DATA_ACCESS_REQUEST,
     DATA_DOMAIN,
     DATA_PRODUCT,
     DATA_STORE,
@@ -62,6 +64,8 @@ KNOWN_RESOURCES = {
         Resource(API_VERSION, DATA_DOMAIN, "datadomains", namespaced=False),
         Resource(API_VERSION, MESH_POLICY, "meshpolicies", namespaced=False),
         Resource(API_VERSION, DATA_STORE, "datastores", namespaced=False),
+        Resource(API_VERSION, DATA_ACCESS_REQUEST, "dataaccessrequests"),
+        Resource(API_VERSION, DATA_ACCESS_DECISION, "dataaccessdecisions"),
         Resource(
             "admissionregistration.k8s.io/v1",
             "ValidatingAdmissionPolicy",

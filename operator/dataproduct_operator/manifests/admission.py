@@ -59,39 +59,44 @@ MESSAGE = (
 )
 
 
-def build_data_deletion_policy() -> list[dict[str, Any]]:
-    """The ValidatingAdmissionPolicy and its binding (no labels: the chart adds its own)."""
+def build_validating_policy(
+    name: str,
+    resource_rule: dict[str, Any],
+    validations: list[dict[str, str]],
+    variables: tuple[tuple[str, str], ...] = (),
+) -> list[dict[str, Any]]:
+    """A ValidatingAdmissionPolicy that denies (failure policy Fail) and its binding, for one
+    rule of resources and operations (no labels: the chart adds its own)."""
+    spec: dict[str, Any] = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {"resourceRules": [resource_rule]},
+    }
+    if variables:
+        spec["variables"] = [{"name": key, "expression": value} for key, value in variables]
+    spec["validations"] = validations
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": POLICY_NAME},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "apiVersions": [VERSION],
-                        "operations": ["UPDATE"],
-                        "resources": [PLURAL],
-                    }
-                ]
-            },
-            "variables": [{"name": name, "expression": value} for name, value in VARIABLES],
-            "validations": [
-                {
-                    "expression": EXPRESSION,
-                    "message": MESSAGE,
-                    "messageExpression": MESSAGE_EXPRESSION,
-                    "reason": "Forbidden",
-                }
-            ],
-        },
+        "metadata": {"name": name},
+        "spec": spec,
     }
     binding = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": POLICY_NAME},
-        "spec": {"policyName": POLICY_NAME, "validationActions": ["Deny"]},
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "validationActions": ["Deny"]},
     }
     return [policy, binding]
+
+
+def build_data_deletion_policy() -> list[dict[str, Any]]:
+    """The ValidatingAdmissionPolicy and its binding (no labels: the chart adds its own)."""
+    rule = {"apiGroups": [GROUP], "apiVersions": [VERSION], "operations": ["UPDATE"],
+            "resources": [PLURAL]}  # fmt: skip
+    validation = {
+        "expression": EXPRESSION,
+        "message": MESSAGE,
+        "messageExpression": MESSAGE_EXPRESSION,
+        "reason": "Forbidden",
+    }
+    return build_validating_policy(POLICY_NAME, rule, [validation], VARIABLES)

@@ -21,6 +21,7 @@ from dataproduct_operator.constants import (
     PROTECTED_NAMESPACES,
     admission_slot_names,
 )
+from dataproduct_operator.manifests.access_admission import build_access_policies
 from dataproduct_operator.manifests.admission import build_data_deletion_policy
 from dataproduct_operator.manifests.argocd import build_health_checks
 from dataproduct_operator.manifests.chart_values import (
@@ -277,16 +278,28 @@ def render_domain_roles_template() -> str:
     )
 
 
-def render_data_deletion_policy_template() -> str:
-    """The admission policy that makes changes deleting data confirmed, with its binding."""
+def _labelled_policies(documents: list[dict[str, Any]], source: str) -> str:
+    """Admission policies and bindings with the chart's labels."""
     labels = '    {{- include "dataproduct-operator.labels" . | nindent 4 }}\n'
-    documents = []
-    for document in build_data_deletion_policy():
+    rendered = []
+    for document in documents:
         body = _yaml(document)
         head, _, rest = body.partition("spec:\n")
-        documents.append(head + "  labels:\n" + labels + "spec:\n" + rest)
-    return HEADER.format(source="operator/dataproduct_operator/manifests/admission.py") + (
-        "---\n".join(documents)
+        rendered.append(head + "  labels:\n" + labels + "spec:\n" + rest)
+    return HEADER.format(source=source) + "---\n".join(rendered)
+
+
+def render_data_deletion_policy_template() -> str:
+    """The admission policy that makes changes deleting data confirmed, with its binding."""
+    return _labelled_policies(
+        build_data_deletion_policy(), "operator/dataproduct_operator/manifests/admission.py"
+    )
+
+
+def render_access_policies_template() -> str:
+    """The admission policies of access requests and decisions, with their bindings."""
+    return _labelled_policies(
+        build_access_policies(), "operator/dataproduct_operator/manifests/access_admission.py"
     )
 
 
@@ -546,6 +559,7 @@ def chart_files() -> dict[str, str]:
         "templates/leader-election-rbac.yaml": render_lease_role_template(),
         "templates/meshpolicies.yaml": render_policies_template(),
         "templates/admission-confirm-data-deletion.yaml": render_data_deletion_policy_template(),
+        "templates/admission-access.yaml": render_access_policies_template(),
         "README.md": render_chart_readme(),
         "templates/grafana-dashboard.yaml": render_dashboard_template(),
         "templates/argocd-health-checks.yaml": render_argocd_health_template(),

@@ -15,7 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dataproduct_operator.api import datadomain, dataproduct, datastore, meshpolicy
+from dataproduct_operator.api import (
+    accessdecision,
+    accessrequest,
+    datadomain,
+    dataproduct,
+    datastore,
+    meshpolicy,
+)
 from dataproduct_operator.api.kinds import GROUP, VERSION
 
 DROPPED_KEYS = frozenset({"title"})
@@ -104,7 +111,28 @@ DATA_STORE = _definition(
     "dataproduct-operator places ports, grants readers and checks the login's privileges.",
 )
 
-KINDS = (DATA_PRODUCT, DATA_DOMAIN, MESH_POLICY, DATA_STORE)
+DATA_ACCESS_REQUEST = _definition(
+    accessrequest,
+    scope="Namespaced",
+    spec_model=accessrequest.DataAccessRequestSpec,
+    status_model=accessrequest.DataAccessRequestStatus,
+    description="A consumer's request for read access to a data product, with a purpose and a "
+    "duration, in the consumer's namespace: answered by the product's owners with a "
+    "DataAccessDecision, granted and ended on time by dataproduct-operator.",
+)
+
+DATA_ACCESS_DECISION = _definition(
+    accessdecision,
+    scope="Namespaced",
+    spec_model=accessdecision.DataAccessDecisionSpec,
+    status_model=accessdecision.DataAccessDecisionStatus,
+    description="The owners' answer to a DataAccessRequest, in the product's namespace: "
+    "Approve (perhaps for less time than asked) or Deny, with a note; deleting an Approve "
+    "decision revokes the access.",
+)
+
+KINDS = (DATA_PRODUCT, DATA_DOMAIN, MESH_POLICY, DATA_STORE, DATA_ACCESS_REQUEST,
+         DATA_ACCESS_DECISION)  # fmt: skip
 
 
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -37,6 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dataproduct_operator.api.accessdecision import PLURAL as DECISIONS
+from dataproduct_operator.api.accessrequest import PLURAL as REQUESTS
 from dataproduct_operator.api.dataproduct import PLURAL
 from dataproduct_operator.api.kinds import GROUP
 from dataproduct_operator.constants import (
@@ -144,6 +146,18 @@ _OPERATOR_RULES = (
     Rule(GROUP, ("datastores",), READ, "watch DataStores: where output ports live"),
     Rule(GROUP, ("datastores/status",), ("get", "update", "patch"), "write their status"),
     Rule(GROUP, ("datadomains/status",), ("get", "update", "patch"), "write their status"),
+    Rule(
+        GROUP,
+        (REQUESTS, DECISIONS),
+        READ,
+        "watch access requests and the owners' decisions in every namespace",
+    ),
+    Rule(
+        GROUP,
+        (f"{REQUESTS}/status", f"{DECISIONS}/status"),
+        ("get", "update", "patch"),
+        "write their status: a request's phase, decision, expiry and history",
+    ),
     Rule(
         GROUP,
         ("datadomains/finalizers",),
@@ -262,9 +276,26 @@ DOMAIN_EDITOR_RULES = (
     # Only create: its answer holds what the caller sent, where an update's or a patch's holds
     # the whole Secret. Reading and changing one is the owner Role's, by name.
     Rule("", ("secrets",), ("create",), "create the Secrets of the domain's products"),
+    # No update or patch: a request and a decision cannot change once made; deleting one
+    # withdraws the request, or revokes what the decision approved.
+    Rule(
+        GROUP,
+        (REQUESTS,),
+        (*READ, "create", "delete"),
+        "ask for access to other domains' products, and withdraw a request",
+    ),
+    Rule(
+        GROUP,
+        (DECISIONS,),
+        (*READ, "create", "delete"),
+        "answer requests for the domain's products, and revoke an approval",
+    ),
 )
 # What every holder of the built-in ``view`` (and so ``edit``, ``admin``) may read.
-VIEW_RULES = (Rule(GROUP, (PLURAL,), READ, "see the data products of a namespace"),)
+VIEW_RULES = (
+    Rule(GROUP, (PLURAL,), READ, "see the data products of a namespace"),
+    Rule(GROUP, (REQUESTS, DECISIONS), READ, "see the access requests and decisions there"),
+)
 VIEW_AGGREGATION = "rbac.authorization.k8s.io/aggregate-to-view"
 
 
