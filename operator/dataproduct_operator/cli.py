@@ -19,6 +19,7 @@ from dataproduct_operator import __version__, interrupts
 from dataproduct_operator.constants import (
     ADMISSION_SLOT_PREFIX,
     DEFAULT_ADMISSION_SLOTS,
+    DEFAULT_EXPIRY_NOTICE,
     MAX_ADMISSION_SLOTS,
 )
 from dataproduct_operator.errors import UserError
@@ -46,6 +47,16 @@ class _Group(click.Group):
 def main() -> None:
     """dataproduct-operator: Data Mesh data products as a Kubernetes API."""
     interrupts.install()
+
+
+def _grant_seconds(value: str, option: str) -> int:
+    """A duration option in minutes, hours or days, as seconds."""
+    from dataproduct_operator.api.grants import grant_seconds
+
+    try:
+        return grant_seconds(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint=option) from None
 
 
 @contextmanager
@@ -434,6 +445,15 @@ def cluster_status(directory: Path) -> None:
     help="Also report the runs of products whose discoverability is Hidden (by default their "
     "names never leave the cluster).",
 )
+@click.option(
+    "--access-expiry-notice",
+    default=DEFAULT_EXPIRY_NOTICE,
+    show_default=True,
+    metavar="DURATION",
+    callback=lambda _c, _p, value: _grant_seconds(value, "--access-expiry-notice"),
+    help="How long before it expires an active access request turns ExpiringSoon, with an "
+    "Event: minutes, hours or days (12h, 3d); the chart's accessRequests.expiryNotice.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 def run(
     kubeconfig: Path | None,
@@ -463,6 +483,7 @@ def run(
     openlineage_url: str | None,
     openlineage_namespace: str,
     openlineage_include_hidden: bool,
+    access_expiry_notice: int,
     verbose: bool,
 ) -> None:
     """Run the operator against the current cluster until interrupted."""
@@ -500,6 +521,7 @@ def run(
         openlineage_url=openlineage_url,
         openlineage_namespace=openlineage_namespace,
         openlineage_include_hidden=openlineage_include_hidden,
+        access_expiry_notice_seconds=access_expiry_notice,
     )
     asyncio.run(run_operator(config))
 

@@ -48,3 +48,5 @@ class OperatorConfig:
     openlineage_url: str | None = None
     openlineage_namespace: str = OPENLINEAGE_NAMESPACE
     openlineage_include_hidden: bool = False  # Hidden products' runs are reported too
+    # An access request turns ExpiringSoon (with an Event) this long before it expires
+    access_expiry_notice_seconds: int = 3 * 86400  # DEFAULT_EXPIRY_NOTICE

@@ -79,3 +79,6 @@ COMPONENT_PIPELINE = "pipeline"
 COMPONENT_PIPELINE_RUN = "pipeline-run"
 COMPONENT_ACCESS = "access"
 COMPONENT_MONITORING = "monitoring"
+
+# An active access request turns ExpiringSoon (with an Event) this long before it ends.
+DEFAULT_EXPIRY_NOTICE = "3d"

@@ -25,7 +25,10 @@ from prometheus_client.registry import Collector
 from dataproduct_operator.api.conditions import DATA_HEALTHY as DATA_HEALTHY_CONDITION
 from dataproduct_operator.api.conditions import ConditionStatus
 from dataproduct_operator.api.dataproduct import DataProduct, DataProductStatus, RunStatus
+from dataproduct_operator.api.grants import AccessPhase
 from dataproduct_operator.api.metric_labels import (
+    ACCESS_GRANTS_ACTIVE,
+    ACCESS_REQUESTS,
     DATA_HEALTHY,
     HIDDEN_PIPELINE,
     PIPELINE_RUN_DURATION,
@@ -223,6 +226,28 @@ class LineageDeliveries(Collector):
         yield events
 
 
+class AccessRequests(Collector):
+    """Access requests by phase, and the grants they hold now; ``phases`` (every request's
+    phase) is asked at scrape time."""
+
+    def __init__(self, phases: Callable[[], list[AccessPhase]]) -> None:
+        self._phases = phases
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        phases = self._phases()
+        requests = GaugeMetricFamily(
+            ACCESS_REQUESTS, "DataAccessRequests by phase", labels=["phase"]
+        )
+        for phase in AccessPhase:  # every phase, 0 too: alerts and dashboards see the series
+            requests.add_metric([phase.value], sum(1 for p in phases if p is phase))
+        yield requests
+        grants = GaugeMetricFamily(
+            ACCESS_GRANTS_ACTIVE, "Access requests whose subject holds the grant now"
+        )
+        grants.add_metric([], sum(1 for p in phases if p.granted))
+        yield grants
+
+
 class ProductHealth(Collector):
     """Per-product gauges from the last status the operator computed."""
 
@@ -408,6 +433,9 @@ class OperatorMetrics:
 
     def count_store_statements(self, counts: Callable[[], Mapping[str, StoreCounts]]) -> None:
         self.registry.register(StoreStatements(counts))
+
+    def count_access(self, phases: Callable[[], list[AccessPhase]]) -> None:
+        self.registry.register(AccessRequests(phases))
 
     def count_lineage_events(self, counts: Callable[[], Mapping[str, int]]) -> None:
         self.registry.register(LineageDeliveries(counts))

@@ -60,3 +60,5 @@ READY = "dataproduct_ready"  # namespace, dataproduct, domain: 1 when Ready is T
 PIPELINE_LAST_SUCCESS = "dataproduct_pipeline_last_success_timestamp_seconds"
 # namespace, dataproduct: seconds since any pipeline last succeeded (ports without health yet)
 STALENESS = "dataproduct_staleness_seconds"
+ACCESS_REQUESTS = "dataproduct_access_requests"  # by phase
+ACCESS_GRANTS_ACTIVE = "dataproduct_access_grants_active"

@@ -528,10 +528,18 @@ def _backoff(failures: int) -> float:
     return float(min(RETRY_SECONDS * 2 ** (failures - 1), MAX_RETRY_SECONDS))
 
 
+def watched_key(obj: dict[str, Any]) -> str:
+    """How :class:`WatchedObjects` files an object: its name, ``namespace/name`` if namespaced."""
+    metadata = obj["metadata"]
+    namespace = metadata.get("namespace")
+    return f"{namespace}/{metadata['name']}" if namespace else str(metadata["name"])
+
+
 class WatchedObjects:
-    """Every object of one cluster-scoped kind (that ``selector`` selects), in full, kept
-    current by a watch: for kinds with few objects that the operator consults on every
-    reconcile (DataDomains; the PersistentVolumes it labelled)."""
+    """Every object of one kind (that ``selector`` selects), in full, kept current by a watch
+    of every namespace: for kinds with few objects that the operator consults on every
+    reconcile (DataDomains; the PersistentVolumes it labelled; access requests). Filed by name,
+    a namespaced object by ``namespace/name`` (:func:`watched_key`)."""
 
     def __init__(
         self,
@@ -579,24 +587,26 @@ class WatchedObjects:
         return list(self._objects.values())
 
     def get(self, name: str) -> dict[str, Any] | None:
+        """The object of that name (``namespace/name`` for a namespaced kind)."""
         return self._objects.get(name)
 
     def put(self, obj: dict[str, Any]) -> None:
         """Record an object as the operator just wrote it, telling no one: its watch event is
         then nothing new, and the next reconcile sees the write."""
-        cached = self._objects.get(obj["metadata"]["name"])
+        key = watched_key(obj)
+        cached = self._objects.get(key)
         if cached is None or _newer(obj, cached):
-            self._objects[obj["metadata"]["name"]] = obj
+            self._objects[key] = obj
 
     def _listed(self, items: list[dict[str, Any]]) -> None:
-        names = {item["metadata"]["name"] for item in items}
+        names = {watched_key(item) for item in items}
         for name in [name for name in self._objects if name not in names]:
             self._record("DELETED", self._objects[name])
         for item in items:
             self._record("LISTED", item)
 
     def _record(self, event: str, obj: dict[str, Any]) -> None:
-        name = obj["metadata"]["name"]
+        name = watched_key(obj)
         if event == "DELETED":
             if self._objects.pop(name, None) is None:
                 return

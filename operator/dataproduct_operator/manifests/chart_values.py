@@ -14,9 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from dataproduct_operator.api.base import DNS_LABEL, LABEL_KEY, LABEL_VALUE
+from dataproduct_operator.api.grants import GRANT_DURATION
 from dataproduct_operator.constants import (
     ADMISSION_SLOT_PREFIX,
     DEFAULT_ADMISSION_SLOTS,
+    DEFAULT_EXPIRY_NOTICE,
     MAX_ADMISSION_SLOTS,
     RUNNER_REPOSITORY,
 )
@@ -360,6 +362,19 @@ class OpenLineage(_Values):
     )
 
 
+class AccessRequestValues(_Values):
+    """Access requests (DataAccessRequest, docs/access.md)."""
+
+    expiry_notice: str = Field(
+        default=DEFAULT_EXPIRY_NOTICE,
+        max_length=8,
+        pattern=GRANT_DURATION,
+        description="How long before its expiry an active request turns ExpiringSoon, with an "
+        "Event in both namespaces (`dpo run --access-expiry-notice`): minutes, hours or days, "
+        "such as 12h or 3d.",
+    )
+
+
 class LeaderElection(_Values):
     """Which replica reconciles: the holder of a coordination.k8s.io Lease."""
 
@@ -393,6 +408,7 @@ class ChartValues(_Values):
     leader_election: LeaderElection = Field(default_factory=LeaderElection)
     pipelines: Pipelines = Field(default_factory=Pipelines)
     openlineage: OpenLineage = Field(default_factory=OpenLineage)
+    access_requests: AccessRequestValues = Field(default_factory=AccessRequestValues)
     pod_disruption_budget: PodDisruptionBudget = Field(default_factory=PodDisruptionBudget)
     image_pull_secrets: list[FreeForm] = Field(
         default_factory=list, description="Secrets for pulling the image: [{name: ...}]."

@@ -42,9 +42,12 @@ from dataproduct_operator.api.dataproduct import (
     DataProductStatus,
     DeletionPolicy,
     Discoverability,
+    ProductAccessStatus,
     RunStatus,
 )
+from dataproduct_operator.api.grants import AccessPhase
 from dataproduct_operator.api.kinds import (
+    DATA_ACCESS_REQUEST,
     DATA_PRODUCT,
     DATA_PRODUCT_KIND,
     DATA_STORE,
@@ -70,6 +73,7 @@ from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
 from dataproduct_operator.k8s.rest import ApiError
 from dataproduct_operator.openlineage.client import OpenLineageClient, emit_new_runs
 from dataproduct_operator.openlineage.events import input_endpoints
+from dataproduct_operator.reconcile.access import AccessRegistry
 from dataproduct_operator.reconcile.apply import (
     APPLY_CONCURRENCY,
     Applied,
@@ -115,6 +119,12 @@ from dataproduct_operator.specs.dataproduct import (
 from dataproduct_operator.specs.ownership import refuse_adoption
 from dataproduct_operator.specs.placement import PodPlacement
 from dataproduct_operator.specs.volumes import VolumePlan, plan_volumes, volume_selector
+from dataproduct_operator.status.access import (
+    STEP_REASONS,
+    compute_product_access,
+    new_records,
+    next_expiry_seconds,
+)
 from dataproduct_operator.status.dataproduct import (
     Failures,
     Mismatch,
@@ -230,6 +240,8 @@ class ProductContext:
     placement: PodPlacement = ANYWHERE  # where pipeline pods run (--pipeline-node-selector)
     # where the runs' OpenLineage events go (--openlineage-url); None: nowhere
     lineage: OpenLineageClient | None = None
+    # the access requests (None: none are read; the spec's readers only)
+    access: AccessRegistry | None = None
 
 
 def product_path(namespace: str, name: str) -> str:
@@ -572,10 +584,12 @@ async def converge_children(
     now: str,
     stores: StoreWork | None = None,
     inputs: list[InputCheck] | None = None,
+    access: ProductAccessStatus | None = None,
 ) -> tuple[DataProductStatus, Converged]:
     """Apply what differs, prune what is no longer wanted, and compute the status.
     ``stores``: what the store side did (the wiring of the pipelines); ``inputs``: the inputs
-    from other products, checked."""
+    from other products, checked; ``access``: the effective readers (None: the spec's)."""
+    readers = access.readers if access is not None else None
     client, cache = ctx.client, ctx.cache
     wiring = wire_inputs(stores, inputs)
     children, jobs = await observe(
@@ -587,6 +601,7 @@ async def converge_children(
         prometheus_available=prometheus,
         wiring=wiring,
         placement=ctx.placement,
+        readers=readers,
     )
     wanted = {key_of(d) for d in desired} | _run_jobs_to_keep(product, children)
     held = await hold_taken_names(desired, children, _look_up(client, cache))
@@ -603,6 +618,7 @@ async def converge_children(
             volume_names=volumes.names,
             wiring=wiring,
             placement=ctx.placement,
+            readers=readers,
         )
 
     async def live(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -641,6 +657,7 @@ async def converge_children(
         now=now,
         store=stores.result if stores else None,
         inputs=inputs,
+        access=access,
     )
     runs = tuple(new_runs(product, observed))
     return status, Converged(result, conflicts, tuple(volumes.notes), runs)
@@ -740,7 +757,12 @@ STORE_REASONS = frozenset(
 
 
 async def refresh_status(
-    ctx: ProductContext, product: DataProduct, *, prometheus: bool, now: str
+    ctx: ProductContext,
+    product: DataProduct,
+    *,
+    prometheus: bool,
+    now: str,
+    access: ProductAccessStatus | None = None,
 ) -> tuple[DataProductStatus, bool, tuple[ObservedRun, ...]]:
     """The status from the children as they are, without applying anything; whether a
     reconcile has volumes to patch (a claim of a Retain port just bound, say); and the runs that
@@ -763,6 +785,7 @@ async def refresh_status(
         now=now,
         store=previous_store_result(product, choice),
         inputs=await check_product_inputs(ctx, product),
+        access=access,
     )
     runs = tuple(new_runs(product, observed))
     return status, pending_volume_work(ctx, product, children), runs
@@ -844,7 +867,8 @@ def _follow_ups(
     follow_ups = []
     known = ProductSummary(
         status.ready,
-        frozenset(granted_namespaces(body)),
+        # the readers of the spec, and of the access requests as this pass grants them
+        frozenset(granted_namespaces({**body, "status": status.to_wire()})),
         hidden=product.spec.discoverability is Discoverability.HIDDEN,
     )
     domain = mesh.domain_of(product.namespace)
@@ -884,6 +908,7 @@ async def reconcile_data_product(
         held = _hold_off(ctx, body, product, not_onboarded(product, domain), now=now, event=False)
         return replace(held, look_again=Want.RECONCILE, look_again_after=ONBOARDING_RECHECK_SECONDS)
     prometheus = await ctx.prometheus_available()
+    access = await _product_access(ctx, product, now)
     notes: list[Note] = []
     converged: Converged | None = None
     volume_work = False
@@ -895,11 +920,18 @@ async def reconcile_data_product(
         stores = await _converge_stores(ctx, product, now=now)
         inputs = await check_product_inputs(ctx, product)
         status, converged = await converge_children(
-            ctx, product, prometheus=prometheus, drift=drift, now=now, stores=stores, inputs=inputs
+            ctx,
+            product,
+            prometheus=prometheus,
+            drift=drift,
+            now=now,
+            stores=stores,
+            inputs=inputs,
+            access=access,
         )
     else:
         status, volume_work, runs = await refresh_status(
-            ctx, product, prometheus=prometheus, now=now
+            ctx, product, prometheus=prometheus, now=now, access=access
         )
     violations = audit_product(product, body, ctx.mesh.audited_policies())
     status = with_compliance(product, status, violations, now=now)
@@ -917,16 +949,16 @@ async def reconcile_data_product(
         notes += converged.result.change_notes(routine=_is_run_job)
         notes += converged.volume_notes
         notes += _new_failures(product, converged)
-    notes += [*_compliance_notes(product, status), *_input_notes(product, status)]
-    for run in compute_run_events(product.status, status):
-        notes.append(Note(WARNING if run.warning else NORMAL, run.reason, run.message, True))
     if converged is not None:
         runs = converged.runs
-    notes += health_notes(product.status, status, runs)
+    notes += _status_notes(product, status, runs)
     await _send_run_events(ctx, product, runs, inputs)
-    look_again, recheck = _when_to_look_again(product, status, now=now, volume_work=volume_work)
+    look_again, recheck = _until_a_grant_ends(
+        status, now, *_when_to_look_again(product, status, now=now, volume_work=volume_work)
+    )
     follow_ups = _follow_ups(ctx, body, product, status, violations)
     follow_ups += _consumers_to_wire(product, status)
+    follow_ups += _requests_granted(product, status)
     follow_ups += [
         FollowUp(DATA_STORE, "", store, Want.REFRESH, STORE_AFTER_PRODUCTS_SECONDS)
         for store in sorted(stores.stores_counted if stores else ())
@@ -951,6 +983,75 @@ async def reconcile_data_product(
         look_again_after=recheck,
         follow_ups=tuple(follow_ups),
     )
+
+
+def _status_notes(
+    product: DataProduct, status: DataProductStatus, runs: tuple[ObservedRun, ...]
+) -> list[Note]:
+    """The Events the new status calls for: compliance, inputs, runs, data health, access."""
+    notes = [*_compliance_notes(product, status), *_input_notes(product, status)]
+    for run in compute_run_events(product.status, status):
+        notes.append(Note(WARNING if run.warning else NORMAL, run.reason, run.message, True))
+    notes += health_notes(product.status, status, runs)
+    notes += access_notes(product, status)
+    return notes
+
+
+async def _product_access(
+    ctx: ProductContext, product: DataProduct, now: str
+) -> ProductAccessStatus | None:
+    """Who reads the product (the spec's readers and the approved requests'), who asks to,
+    and the audit trail; None without an access registry (the spec's readers only)."""
+    if ctx.access is None:
+        return None
+    await ctx.access.wait_synced()  # a request not listed yet must not look withdrawn
+    requests = ctx.access.requests_for(product.namespace, product.name)
+    return compute_product_access(product, requests, parse_time(now) or datetime.now(UTC))
+
+
+def access_notes(product: DataProduct, status: DataProductStatus) -> list[Note]:
+    """An Event on the product for each new step of its access requests (the owners see who
+    asks, and what became of it, in their own namespace)."""
+    if status.access is None:
+        return []
+    notes = []
+    for record in new_records(product.status.access, status.access):
+        message = f"{record.phase.value}: {record.subject} ({record.request})"
+        if record.by:
+            message += f", by {record.by}"
+        if record.note:
+            message += f": {record.note}"
+        kind = WARNING if record.phase is AccessPhase.PENDING else NORMAL
+        notes.append(Note(kind, STEP_REASONS[record.phase], message, with_status=True))
+    return notes
+
+
+def _until_a_grant_ends(
+    status: DataProductStatus, now: str, look_again: Want, recheck: float | None
+) -> tuple[Want, float | None]:
+    """A grant of an access request ends at its expiry, with no event to tell: reconcile then
+    (a moment past the second it names)."""
+    if status.access is None:
+        return look_again, recheck
+    ends = next_expiry_seconds(status.access, parse_time(now) or datetime.now(UTC))
+    if ends is None:
+        return look_again, recheck
+    ends += GRANT_END_MARGIN_SECONDS
+    return look_again | Want.RECONCILE, ends if recheck is None else min(recheck, ends)
+
+
+def _requests_granted(product: DataProduct, status: DataProductStatus) -> list[FollowUp]:
+    """The requests whose grant this pass put in place or ended: they move on now."""
+
+    def granted(access: ProductAccessStatus | None) -> set[tuple[str, str]]:
+        keys = [r.request.partition("/") for r in access.readers if r.request] if access else []
+        return {(namespace, name) for namespace, _, name in keys}
+
+    changed = granted(product.status.access) ^ granted(status.access)
+    return [
+        FollowUp(DATA_ACCESS_REQUEST, namespace, name, Want.RECONCILE)
+        for namespace, name in sorted(changed)
+    ]
 
 
 def _when_to_look_again(
@@ -1026,6 +1127,9 @@ def _store_failure_notes(product: DataProduct, stores: StoreWork) -> list[Note]:
     if before is not None and (before.reason, before.message) == (reason, message):
         return []
     return [Note(WARNING, str(reason), message, with_status=True)]
+
+
+GRANT_END_MARGIN_SECONDS = 0.5
 
 
 def _granted_accounts(status: DataProductStatus) -> set[tuple[str, str]]:

@@ -174,6 +174,37 @@ class StoredKindWorker:
         return outcome
 
 
+@dataclass
+class WatchedKindWorker:
+    """A namespaced kind watched into memory (``store``, filed by ``namespace/name``) whose
+    every event calls for a pass (the pass writes nothing when nothing changed): access
+    requests and decisions."""
+
+    kind: str
+    store: WatchedObjects
+    client: KubeClient
+    clock: Clock
+    path: Callable[[str, str], str]
+    reconcile: Reconcile
+
+    def triage(self, event: str | None, body: dict[str, Any]) -> Want:
+        return Want.NOTHING if event == "DELETED" else Want.RECONCILE
+
+    def status_path(self, key: Key) -> str:
+        return self.path(*key)
+
+    async def fetch(self, key: Key) -> dict[str, Any] | None:
+        return await self.client.get(self.path(*key))
+
+    async def work(self, key: Key, want: Want, body: dict[str, Any] | None) -> Outcome:
+        stored = self.store.get(f"{key[0]}/{key[1]}")
+        if body is None or (stored is not None and _version(stored) >= _version(body)):
+            body = stored
+        if body is None:
+            return Outcome()
+        return await self.reconcile(body, want, rfc3339(self.clock.time()))
+
+
 def _version(body: dict[str, Any]) -> int:
     try:
         return int(body["metadata"].get("resourceVersion") or 0)

@@ -17,6 +17,8 @@ from functools import partial
 from typing import Any
 
 from dataproduct_operator.api.kinds import (
+    DATA_ACCESS_DECISION,
+    DATA_ACCESS_REQUEST,
     DATA_DOMAIN,
     DATA_PRODUCT,
     DATA_PRODUCT_KIND,
@@ -38,6 +40,14 @@ from dataproduct_operator.k8s.informer import ChildCache, WatchedObjects
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES
 from dataproduct_operator.metrics import OperatorMetrics
 from dataproduct_operator.openlineage.client import OpenLineageClient
+from dataproduct_operator.reconcile.access import (
+    AccessContext,
+    AccessRegistry,
+    decision_path,
+    reconcile_access_decision,
+    reconcile_access_request,
+    request_path,
+)
 from dataproduct_operator.reconcile.datadomain import DomainContext, reconcile_data_domain
 from dataproduct_operator.reconcile.dataproduct import (
     CHILD_KINDS,
@@ -60,6 +70,7 @@ from dataproduct_operator.runtime.kinds import (
     DataProductWorker,
     PrometheusProbe,
     StoredKindWorker,
+    WatchedKindWorker,
     domain_path,
     policy_path,
     store_path,
@@ -82,6 +93,7 @@ DRIFT_LOOPS = {
     DATA_DOMAIN: "drift-datadomains",
     MESH_POLICY: "drift-meshpolicies",
     DATA_STORE: "drift-datastores",
+    DATA_ACCESS_REQUEST: "drift-dataaccessrequests",
 }
 
 
@@ -106,6 +118,12 @@ class OperatorRuntime:
         self.mesh.on_rules_changed = self._rules_changed
         self.mesh.on_stores_changed = self._stores_changed
         self.store_connections = StoreConnections(client)
+        self.access = AccessRegistry(
+            client,
+            on_request=self._request_changed,
+            on_decision=self._decision_changed,
+            on_error=self.watch_failed,
+        )
         self.lineage = (
             OpenLineageClient(
                 config.openlineage_url,
@@ -138,22 +156,27 @@ class OperatorRuntime:
         self.elector: LeaderElector | None = None
         self._election: asyncio.Task[None] | None = None
         self.products, self.domains, self.policies, self.stores = self._controllers()
+        self.requests, self.decisions = self._access_controllers()
         self.controllers = {
             DATA_PRODUCT: self.products,
             DATA_DOMAIN: self.domains,
             MESH_POLICY: self.policies,
             DATA_STORE: self.stores,
+            DATA_ACCESS_REQUEST: self.requests,
+            DATA_ACCESS_DECISION: self.decisions,
         }
         interval = config.drift_interval_seconds
         self.loops.add(DRIFT_LOOPS[DATA_PRODUCT], interval, self._drift_products)
         self.loops.add(DRIFT_LOOPS[DATA_DOMAIN], interval, self._drift_domains)
         self.loops.add(DRIFT_LOOPS[MESH_POLICY], interval, self._drift_policies)
         self.loops.add(DRIFT_LOOPS[DATA_STORE], interval, self._drift_stores)
+        self.loops.add(DRIFT_LOOPS[DATA_ACCESS_REQUEST], interval, self._drift_requests)
         self.metrics.count_policy_violations(self.mesh.violations.counts)
         self.metrics.count_loop_passes(self.loops.last_passes)
         self.metrics.count_store_statements(self.store_connections.counters)
         if self.lineage is not None:
             self.metrics.count_lineage_events(self.lineage.delivery_counts)
+        self.metrics.count_access(self.access.phases)
 
     def _controllers(self) -> tuple[Controller, Controller, Controller, Controller]:
         config, client, clock, mesh = self.config, self.client, self.clock, self.mesh
@@ -183,6 +206,7 @@ class OperatorRuntime:
             stores=self.store_connections,
             placement=config.pipeline_placement,
             lineage=self.lineage,
+            access=self.access,
         )
         self.name_waits = product_context.name_waits
         product_worker = DataProductWorker(product_context, clock)
@@ -211,7 +235,31 @@ class OperatorRuntime:
                 Controller(worker, client, clock, main_workers=2, fast_workers=1, **common)
             )
         domains, policies, stores = stored
+        self._common = common
         return products, domains, policies, stores
+
+    def _access_controllers(self) -> tuple[Controller, Controller]:
+        """The controllers of access requests and decisions, fed by the access registry."""
+        context = AccessContext(
+            self.client,
+            self.mesh,
+            self.access,
+            expiry_notice_seconds=self.config.access_expiry_notice_seconds,
+        )
+        made = []
+        for kind, store, path, reconcile in (
+            (DATA_ACCESS_REQUEST, self.access.requests, request_path,
+             partial(_request, context)),
+            (DATA_ACCESS_DECISION, self.access.decisions, decision_path,
+             partial(_decision, context)),
+        ):  # fmt: skip
+            worker = WatchedKindWorker(kind, store, self.client, self.clock, path, reconcile)
+            made.append(
+                Controller(
+                    worker, self.client, self.clock, main_workers=2, fast_workers=1, **self._common
+                )
+            )
+        return made[0], made[1]
 
     # -- counting --------------------------------------------------------------------------
 
@@ -258,6 +306,24 @@ class OperatorRuntime:
         if event == "DELETED":  # a name another product waits for may be free now
             for waiting in self.name_waits.waiting_for(child["kind"], namespace, metadata["name"]):
                 self.products.submit(waiting, Want.RECONCILE, after=CHILD_EVENT_DELAY_SECONDS)
+
+    def _request_changed(self, event: str, request: dict[str, Any]) -> None:
+        """A request came, changed or went: its pass decides; its product lists it (a request
+        gone: the product ends what it granted, now)."""
+        self.requests.observe(None if event == "LISTED" else event, request)
+        product = (request.get("spec") or {}).get("product") or {}
+        namespace, name = product.get("namespace"), product.get("name")
+        if event == "LISTED" or not (namespace and name) or not self._watches(namespace):
+            return
+        want = Want.RECONCILE if event == "DELETED" else Want.REFRESH
+        self.products.submit((namespace, name), want, after=CHILD_EVENT_DELAY_SECONDS)
+
+    def _decision_changed(self, event: str, decision: dict[str, Any]) -> None:
+        """A decision came, changed or went: it is checked, and the request it answers moves."""
+        self.decisions.observe(None if event == "LISTED" else event, decision)
+        answered = (decision.get("spec") or {}).get("request") or {}
+        if answered.get("namespace") and answered.get("name"):
+            self.requests.submit((answered["namespace"], answered["name"]), Want.RECONCILE)
 
     def _volume_changed(self, event: str, volume: dict[str, Any]) -> None:
         """A volume labelled for a port changed (its reclaim policy edited, its claim gone):
@@ -345,6 +411,13 @@ class OperatorRuntime:
             bodies = await self.client.list(STORE_RESOURCE.path())
             await self.stores.submit_and_wait(bodies, Want.RECONCILE | Want.DRIFT)
 
+    async def _drift_requests(self) -> None:
+        """Every request and decision passed over again: a timer lost with a process or a
+        missed event costs at most one drift interval."""
+        if self.leading.is_set():
+            await self.requests.submit_and_wait(self.access.requests.items(), Want.RECONCILE)
+            await self.decisions.submit_and_wait(self.access.decisions.items(), Want.RECONCILE)
+
     async def _drift_policies(self) -> None:
         if self.leading.is_set():
             bodies = await self.client.list(POLICY_RESOURCE.path())
@@ -357,6 +430,7 @@ class OperatorRuntime:
         if self.lineage is not None:
             self.lineage.start()
         self.mesh.start()
+        self.access.start()
         self.children.start()
         self.volumes.start()
         for controller in self.controllers.values():
@@ -390,6 +464,7 @@ class OperatorRuntime:
         await self.children.stop()
         await self.volumes.stop()
         await self.mesh.stop()
+        await self.access.stop()
         await self.store_connections.close()
         if self.lineage is not None:  # last: the final reconciles' events get their chance
             await self.lineage.stop()
@@ -410,6 +485,14 @@ async def _policy(context: PolicyContext, body: dict[str, Any], want: Want, now:
 
 async def _store(context: StoreContext, body: dict[str, Any], want: Want, now: str) -> Outcome:
     return await reconcile_data_store(context, body, want=want, now=now)
+
+
+async def _request(context: AccessContext, body: dict[str, Any], want: Want, now: str) -> Outcome:
+    return await reconcile_access_request(context, body, want=want, now=now)
+
+
+async def _decision(context: AccessContext, body: dict[str, Any], want: Want, now: str) -> Outcome:
+    return await reconcile_access_decision(context, body, want=want, now=now)
 
 
 def _key(body: dict[str, Any]) -> tuple[str, str]:

@@ -113,8 +113,10 @@ def consumer_namespaces(domain: DataDomain, namespace_of: dict[str, str]) -> set
 
 def granted_namespaces(product: dict[str, Any]) -> set[str]:
     """The namespaces of the ServiceAccounts a product (as the API server stores it, unparsed:
-    a domain looks at hundreds) lists as readers."""
+    a domain looks at hundreds) lists as readers, in its spec or its status."""
     readers = ((product.get("spec") or {}).get("access") or {}).get("readers") or []
+    # and those approved access requests grant, as the product's last status lists them
+    readers += ((product.get("status") or {}).get("access") or {}).get("readers") or []
     return {
         reader["namespace"]
         for reader in readers

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +17,11 @@ from dataproduct_operator.api.dataproduct import (
     KIND,
     DataProduct,
     DeletionPolicy,
+    EffectiveReader,
     OutputPort,
     Pipeline,
     PortEndpoint,
+    Reader,
     ReaderKind,
 )
 from dataproduct_operator.api.kinds import GROUP
@@ -353,9 +355,11 @@ def mounted_claims(obj: dict[str, Any]) -> set[str]:
     }
 
 
-def _reader_subjects(product: DataProduct) -> list[dict[str, str]]:
+def _reader_subjects(
+    product: DataProduct, readers: Sequence[Reader | EffectiveReader] | None = None
+) -> list[dict[str, str]]:
     subjects: list[dict[str, str]] = []
-    for reader in product.spec.access.readers:
+    for reader in product.spec.access.readers if readers is None else readers:
         if reader.kind is ReaderKind.SERVICE_ACCOUNT:
             subject = {"kind": "ServiceAccount", "name": reader.name}
             subject["namespace"] = reader.namespace or product.namespace
@@ -451,13 +455,23 @@ def owner_rules(product_name: str, secrets: list[str] | None = None) -> list[dic
     ]
 
 
-def build_access(product: DataProduct, writer_secret: str | None = None) -> list[dict[str, Any]]:
+def build_access(
+    product: DataProduct,
+    writer_secret: str | None = None,
+    readers: Sequence[Reader | EffectiveReader] | None = None,
+) -> list[dict[str, Any]]:
     """Reader and owner Roles with their bindings (no reader binding without readers). The
-    owner team may read the Secrets the spec names and the writer login's (``writer_secret``)."""
+    owner team may read the Secrets the spec names and the writer login's (``writer_secret``).
+    ``readers``: the effective readers (the spec's and approved access requests'); None: the
+    spec's."""
     objects = []
     secrets = sorted({*referenced_secrets(product), *([writer_secret] if writer_secret else [])})
     for role, rules, subjects in (
-        (reader_role_name(product.name), reader_rules(product.name), _reader_subjects(product)),
+        (
+            reader_role_name(product.name),
+            reader_rules(product.name),
+            _reader_subjects(product, readers),
+        ),
         (
             owner_role_name(product.name),
             owner_rules(product.name, secrets),
@@ -546,11 +560,13 @@ def build_children(
     volume_names: dict[str, str] | None = None,
     wiring: StoreWiring | None = None,
     placement: PodPlacement = ANYWHERE,
+    readers: Sequence[Reader | EffectiveReader] | None = None,
 ) -> list[dict[str, Any]]:
     """Every child the product should have right now, hash-stamped, in apply order.
     ``volume_names``: port -> the retained volume its claim binds (see :mod:`.volumes`);
     ``wiring``: what the product's store holds for it (no store ports when None);
-    ``placement``: where its pipeline pods run."""
+    ``placement``: where its pipeline pods run; ``readers``: its effective readers (None: the
+    spec's)."""
     sizes, volumes = observed_claim_sizes or {}, volume_names or {}
     wiring = wiring or StoreWiring()
     children: list[dict[str, Any] | None] = [build_service_account(product)]
@@ -559,7 +575,7 @@ def build_children(
         for port in wiring.volume_ports(product)
     ]
     children.append(build_connection_config_map(product, wiring))
-    children += build_access(product, wiring.writer_secret)
+    children += build_access(product, wiring.writer_secret, readers)
     children += [
         build_cronjob(product, pipeline, wiring, placement) for pipeline in product.spec.pipelines
     ]

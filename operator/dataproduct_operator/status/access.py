@@ -50,10 +50,11 @@ from dataproduct_operator.api.dataproduct import (
     ProductAccessStatus,
 )
 from dataproduct_operator.api.grants import AccessPhase, grant_seconds
+from dataproduct_operator.constants import DEFAULT_EXPIRY_NOTICE
 from dataproduct_operator.status.conditions import Aspect, Stamp, build_condition
 
 OPERATOR = "dataproduct-operator"
-DEFAULT_EXPIRY_NOTICE_SECONDS = 3 * 86400
+DEFAULT_EXPIRY_NOTICE_SECONDS = grant_seconds(DEFAULT_EXPIRY_NOTICE)
 
 
 def stamp(moment: datetime) -> str:

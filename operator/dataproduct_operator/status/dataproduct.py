@@ -29,6 +29,7 @@ from dataproduct_operator.api.dataproduct import (
     LastRun,
     PipelineStatus,
     PortStatus,
+    ProductAccessStatus,
     RunChecks,
     RunStatus,
     Toggle,
@@ -403,15 +404,19 @@ def _health(
 
 
 def _access(
-    product: DataProduct, observed: Observed, store: StoreResult | None
+    product: DataProduct,
+    observed: Observed,
+    store: StoreResult | None,
+    access: ProductAccessStatus | None,
 ) -> tuple[bool, str, str]:
+    readers = access.readers if access is not None else product.spec.access.readers
     expected = [
         ("Role", reader_role_name(product.name)),
         ("Role", owner_role_name(product.name)),
         ("RoleBinding", owner_role_name(product.name)),
         ("ConfigMap", connection_config_map_name(product.name)),
     ]
-    if product.spec.access.readers:
+    if readers:
         expected.append(("RoleBinding", reader_role_name(product.name)))
     missing = [f"{kind} {name}" for kind, name in expected if observed.get(kind, name) is None]
     if missing:
@@ -419,8 +424,11 @@ def _access(
     if store is not None and store.readers_outside_mesh:
         message = readers_outside_mesh_message(store.readers_outside_mesh)
         return False, Reason.READER_OUTSIDE_MESH, message
-    readers = len(product.spec.access.readers)
-    return True, Reason.ACCESS_GRANTED, f"{readers} reader(s) granted; connection details published"
+    return (
+        True,
+        Reason.ACCESS_GRANTED,
+        f"{len(readers)} reader(s) granted; connection details published",
+    )
 
 
 def _monitoring(
@@ -452,10 +460,12 @@ def compute_status(
     now: str,
     store: StoreResult | None = None,
     inputs: list[InputCheck] | None = None,
+    access: ProductAccessStatus | None = None,
 ) -> DataProductStatus:
     """The whole status for the product's current generation. ``store``: what the store part
     of the reconcile found (None: the product has no store ports); ``inputs``: its inputs from
-    other products, checked."""
+    other products, checked; ``access``: its effective readers, pending access requests and
+    their audit trail (None: the spec's readers only, and none of that in the status)."""
     previous = {c.type: c for c in product.status.conditions}
     storage_ok, storage_reason, storage_message, ports = _storage(product, observed, store)
     pipelines_ok, pipelines_reason, pipelines_message, pipelines = _pipelines(
@@ -464,7 +474,7 @@ def compute_status(
     aspects = {
         STORAGE_READY: (storage_ok, storage_reason, storage_message),
         PIPELINES_READY: (pipelines_ok, pipelines_reason, pipelines_message),
-        ACCESS_READY: _access(product, observed, store),
+        ACCESS_READY: _access(product, observed, store, access),
         MONITORING_READY: _monitoring(product, observed, prometheus_available),
         INPUTS_READY: inputs_aspect(inputs or []),
     }
@@ -494,6 +504,7 @@ def compute_status(
         pipelines=pipelines,
         credentials_rotation=rotation,
         credentials_rotated_at=rotated_at,
+        access=access,
     )
 
 

@@ -18,8 +18,10 @@ from typing import Any
 
 from dataproduct_operator.api.conditions import Reason
 from dataproduct_operator.api.dataproduct import (
+    AccessSource,
     DataProduct,
     DataProductRef,
+    EffectiveReader,
     Input,
     PortEndpoint,
     PortStatus,
@@ -98,6 +100,17 @@ def upstream_key(product: DataProduct, ref: DataProductRef) -> ProductKey:
     return ref.namespace or product.namespace, ref.name
 
 
+def effective_readers(product: DataProduct) -> list[EffectiveReader]:
+    """Who reads ``product`` as its last status says (the spec's readers and the approved
+    access requests'), or its spec's readers when no status lists them yet."""
+    if product.status.access is not None:
+        return list(product.status.access.readers)
+    return [
+        EffectiveReader(kind=r.kind, name=r.name, namespace=r.namespace, source=AccessSource.SPEC)
+        for r in product.spec.access.readers
+    ]
+
+
 def check_input(
     product: DataProduct, source: Input, ref: DataProductRef, upstream: DataProduct | None
 ) -> InputCheck:
@@ -125,7 +138,8 @@ def check_input(
         r.kind is ReaderKind.SERVICE_ACCOUNT
         and r.name == account
         and r.namespace == product.namespace
-        for r in upstream.spec.access.readers
+        and (not r.ports or ref.port in r.ports)
+        for r in effective_readers(upstream)
     ):
         return InputCheck(
             source.name,
