@@ -96,7 +96,9 @@ from dataproduct_operator.stores.driver import (
     PortSpec,
     ProductRef,
     ReaderRef,
+    ReaderScope,
 )
+from dataproduct_operator.stores.inputs import spec_reader_scopes
 from dataproduct_operator.stores.postgres import naming, scram
 from dataproduct_operator.stores.postgres import statements as sql
 from dataproduct_operator.stores.postgres.plan import plan_ensure
@@ -207,7 +209,11 @@ def raw_statements(
                     sql.create_role(role.name, verifier=verifier),
                     sql.comment_on_role(role.name, role.marker),
                 ]
-        desired = build_desired(ProductRef(namespace, name, str(uuid.uuid4())), PORTS, readers)
+        desired = build_desired(
+            ProductRef(namespace, name, str(uuid.uuid4())),
+            PORTS,
+            [ReaderScope(reader) for reader in readers],
+        )
         logins = tuple(
             ObservedRole(role.name, can_login=True, comment=role.marker)
             for _, role in desired.readers
@@ -359,7 +365,9 @@ async def _converge_all(
 
         async def converge(product: DataProduct) -> None:
             choice = choose_store(product, {store.name: store})
-            work = await converge_store_ports(connections, mesh, product, choice, now="")
+            work = await converge_store_ports(
+                connections, mesh, product, choice, readers=spec_reader_scopes(product), now=""
+            )
             result = work.result
             if result is None or result.reason or len(result.ports) != len(PORTS):
                 raise RuntimeError(f"{product.namespace}/{product.name}: {result}")

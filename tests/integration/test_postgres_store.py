@@ -31,6 +31,7 @@ from dataproduct_operator.stores.driver import (
     PortSpec,
     ProductRef,
     ReaderRef,
+    ReaderScope,
     StoreUnavailableError,
 )
 from dataproduct_operator.stores.postgres import naming
@@ -88,17 +89,18 @@ class Product:
         self.table = f"{self.schema}.{naming.table_name(PORT.name)}"
         self.writer = naming.writer_role(self.schema)
         self.reader = ReaderRef(ReaderKind.SERVICE_ACCOUNT, "reporting", f"{namespace}-consumer")
+        self.scope = ReaderScope(self.reader)  # every port
         self.reader_login = naming.service_account_role(f"{namespace}-consumer", "reporting")
 
     async def ensure(
         self,
         store: PostgresStore,
         ports: tuple[PortSpec, ...] = (PORT,),
-        readers: tuple[ReaderRef, ...] | None = None,
+        readers: tuple[ReaderScope, ...] | None = None,
         **kwargs: Any,
     ) -> Any:
-        readers = (self.reader,) if readers is None else readers
-        if self.reader in readers:
+        readers = (self.scope,) if readers is None else readers
+        if any(scope.reader == self.reader for scope in readers):
             await store.ensure_reader_login(self.reader, LoginPassword(READER_PASSWORD))
         kwargs.setdefault("writer_password", LoginPassword(WRITER_PASSWORD))
         return await store.ensure_ports(self.ref, ports, readers, **kwargs)
@@ -190,14 +192,50 @@ def test_a_reader_removed_from_the_spec_is_denied_at_once_and_its_login_dropped(
     with_store(postgres, product.ensure)
 
     async def revoke(store: PostgresStore) -> int:
-        return await store.revoke(product.ref, [PORT.name], [product.reader])
+        return await store.revoke(product.ref, [PORT.name], [product.scope])
 
     assert with_store(postgres, revoke) == 1
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match=DENIED):
         product.as_reader(f"SELECT count(*) FROM {product.table}")
-    grants = with_store(postgres, lambda s: s.grant(product.ref, [PORT.name], [product.reader]))
+    grants = with_store(postgres, lambda s: s.grant(product.ref, [PORT.name], [product.scope]))
     assert [g.role for g in grants] == [naming.read_role(product.schema, "orders_v1")]
     assert product.as_reader(f"SELECT count(*) FROM {product.table}") == [(0,)]
+
+
+def test_a_reader_scoped_to_one_port_reads_it_is_denied_the_other_until_its_scope_widens(
+    postgres: LocalPostgres,
+) -> None:
+    product = Product(postgres, "t-store-scoped")
+    refunds = PortSpec("refunds", (ColumnSpec("refund_id", "string"),))
+    refunds_table = f"{product.schema}.refunds"
+    ports = (PORT, refunds)
+
+    def ensure(scope: ReaderScope) -> Any:
+        return with_store(postgres, lambda store: product.ensure(store, ports, (scope,)))
+
+    def granted(result: Any) -> dict[str, list[ReaderRef]]:
+        return {p.port: [grant.reader for grant in p.grants] for p in result.ports}
+
+    orders_only = ensure(ReaderScope(product.reader, frozenset({PORT.name})))
+    assert granted(orders_only) == {PORT.name: [product.reader], "refunds": []}
+    product.as_writer(f"INSERT INTO {product.table} VALUES ('o-1', 9.5, 2)")
+    product.as_writer(f"INSERT INTO {refunds_table} VALUES ('r-1')")
+    assert product.as_reader(f"SELECT order_id FROM {product.table}") == [("o-1",)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=DENIED):
+        product.as_reader(f"SELECT refund_id FROM {refunds_table}")
+
+    widened = ensure(product.scope)
+    assert widened.changes == 1  # the refunds port's read role granted, nothing else
+    assert granted(widened) == {PORT.name: [product.reader], "refunds": [product.reader]}
+    assert product.as_reader(f"SELECT refund_id FROM {refunds_table}") == [("r-1",)]
+    assert product.as_reader(f"SELECT order_id FROM {product.table}") == [("o-1",)]
+
+    narrowed = ensure(ReaderScope(product.reader, frozenset({"refunds"})))
+    assert narrowed.changes == 1  # the orders port's membership revoked, nothing else
+    assert granted(narrowed) == {PORT.name: [], "refunds": [product.reader]}
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=DENIED):
+        product.as_reader(f"SELECT order_id FROM {product.table}")
+    assert product.as_reader(f"SELECT refund_id FROM {refunds_table}") == [("r-1",)]
 
 
 def test_hand_made_grants_are_revoked_by_the_next_ensure(postgres: LocalPostgres) -> None:
@@ -285,7 +323,7 @@ def test_retain_deletion_keeps_rows_disables_logins_and_a_new_product_adopts_the
 
     again = replace(product.ref, uid="uid-recreated")
     adopted = with_store(postgres, lambda store: store.ensure_ports(
-        again, (PORT,), (product.reader,),
+        again, (PORT,), (product.scope,),
         writer_password=LoginPassword("writer-password-2", changed=True)))  # fmt: skip
     assert adopted.adopted
     assert product.as_writer(f"SELECT order_id FROM {product.table}",
@@ -318,7 +356,7 @@ def test_a_changed_password_works_and_the_old_one_stops_working(
         await store.ensure_reader_login(product.reader, LoginPassword("reader-2", changed=True))
         rotated = LoginPassword("writer-2", changed=True)
         return await store.ensure_ports(
-            product.ref, (PORT,), (product.reader,), writer_password=rotated
+            product.ref, (PORT,), (product.scope,), writer_password=rotated
         )
 
     with_store(postgres, rotate)
@@ -345,7 +383,7 @@ def test_an_idle_ensure_executes_reads_only(postgres: LocalPostgres) -> None:
         changes, reads = store.counter.changes, store.counter.reads
         same = LoginPassword(WRITER_PASSWORD)
         result = await store.ensure_ports(
-            product.ref, (PORT,), (product.reader,), writer_password=same
+            product.ref, (PORT,), (product.scope,), writer_password=same
         )
         return result.changes, store.counter.changes - changes, store.counter.reads - reads
 

@@ -22,6 +22,7 @@ from dataproduct_operator.stores.driver import (
     PortSpec,
     ProductRef,
     ReaderRef,
+    ReaderScope,
 )
 from dataproduct_operator.stores.postgres import markers, naming, observe
 from dataproduct_operator.stores.postgres.plan import (
@@ -51,6 +52,13 @@ PORT = PortSpec("orders-v1", (
 ))  # fmt: skip
 READERS = (ReaderRef(ReaderKind.SERVICE_ACCOUNT, "reporting", "finance"),
            ReaderRef(ReaderKind.GROUP, "finance-analysts"))  # fmt: skip
+
+
+def every_port(*readers: ReaderRef) -> tuple[ReaderScope, ...]:
+    """Readers as the spec grants them: each on every port."""
+    return tuple(ReaderScope(reader) for reader in readers)
+
+
 ADMIN = "dpadmin"
 SCHEMA, TABLE = "sales__orders", "orders_v1"
 OWNER, WRITER = "dm_sales__orders_owner", "dm_sales__orders_writer"
@@ -124,7 +132,7 @@ def ensure(
     observed: ObservedProduct,
     *,
     ports: tuple[PortSpec, ...] = (PORT,),
-    readers: tuple[ReaderRef, ...] = READERS,
+    readers: tuple[ReaderScope, ...] = every_port(*READERS),
     password: LoginPassword = SAME_PASSWORD,
     confirmed: ConfirmedDeletions = NOTHING,
     product: ProductRef = PRODUCT,
@@ -231,7 +239,7 @@ def test_a_grant_with_grant_option_is_revoked_and_granted_again_plainly() -> Non
 
 
 def test_a_removed_reader_loses_membership_and_a_new_one_gains_it() -> None:
-    readers = (ReaderRef(ReaderKind.USER, "ana"),)
+    readers = every_port(ReaderRef(ReaderKind.USER, "ana"))
     observed = replace(converged(), roles=(*converged().roles, ObservedRole("dm_user_ana")))
     assert rendered(ensure(observed, readers=readers)) == [
         f'REVOKE "{READ}" FROM "{GROUP}" CASCADE',
@@ -241,7 +249,7 @@ def test_a_removed_reader_loses_membership_and_a_new_one_gains_it() -> None:
 
 
 def test_a_missing_reader_role_is_made_with_its_marker() -> None:
-    readers = (*READERS, ReaderRef(ReaderKind.USER, "ana"))
+    readers = every_port(*READERS, ReaderRef(ReaderKind.USER, "ana"))
     statements = rendered(ensure(converged(), readers=readers))
     assert statements[:2] == [
         'CREATE ROLE "dm_user_ana" NOLOGIN',
@@ -252,7 +260,7 @@ def test_a_missing_reader_role_is_made_with_its_marker() -> None:
 
 
 def test_a_service_accounts_login_gone_or_unable_to_log_in_is_reported_missing() -> None:
-    desired = build_desired(PRODUCT, (PORT,), READERS)
+    desired = build_desired(PRODUCT, (PORT,), every_port(*READERS))
     assert missing_logins(desired, converged()) == ()
     sa = READERS[0]
     assert missing_logins(desired, with_role(converged(), SA, can_login=False)) == (sa,)
@@ -441,13 +449,15 @@ def test_deletion_leaves_a_schema_of_another_product_alone() -> None:
 
 
 def test_grant_and_revoke_touch_memberships_only() -> None:
-    desired = build_desired(PRODUCT, (PortSpec("orders-v1"),), (ReaderRef(ReaderKind.USER, "ana"),))
+    desired = build_desired(
+        PRODUCT, (PortSpec("orders-v1"),), every_port(ReaderRef(ReaderKind.USER, "ana"))
+    )
     observed = replace(converged(), roles=(*converged().roles,
                                            ObservedRole("dm_user_ana", comment=None)))  # fmt: skip
     plan, grants = plan_memberships(desired, observed, grant=True)
     assert rendered(plan) == [f'GRANT "{READ}" TO "dm_user_ana"']
     assert [g.role for g in grants] == [READ]
-    desired = build_desired(PRODUCT, (PortSpec("orders-v1"),), READERS)
+    desired = build_desired(PRODUCT, (PortSpec("orders-v1"),), every_port(*READERS))
     plan, _ = plan_memberships(desired, converged(), grant=False)
     assert sorted(rendered(plan)) == [f'REVOKE "{READ}" FROM "{GROUP}" CASCADE',
                                       f'REVOKE "{READ}" FROM "{SA}" CASCADE']  # fmt: skip
@@ -488,3 +498,136 @@ def test_a_table_someone_else_made_in_the_schema_is_kept_and_left_alone() -> Non
     plan = ensure(observed)
     assert plan.kept_tables == ["scratch"]
     assert rendered(plan) == []
+
+
+# --- readers of some ports ----------------------------------------------------------------------
+
+REFUNDS = PortSpec("refunds", (ColumnSpec("refund_id", "string"),))
+REFUNDS_READ = "dm_sales__orders__refunds_read"
+ANA, ANA_ROLE = ReaderRef(ReaderKind.USER, "ana"), "dm_user_ana"
+BOTH_PORTS = (PORT, REFUNDS)
+
+
+def with_refunds(
+    orders_members: frozenset[str] = frozenset({SA, GROUP}),
+    refunds_members: frozenset[str] = frozenset({SA, GROUP}),
+    *,
+    ana_role: bool = True,
+) -> ObservedProduct:
+    """The product as ensure_ports leaves it with a second port, ``refunds``, the two read roles
+    holding the members given, and Ana's role made by a DBA (or not there)."""
+    base = converged()
+    assert base.schema is not None
+    refunds = ObservedTable(
+        "refunds",
+        OWNER,
+        acl=(AclEntry(OWNER, "SELECT"), AclEntry(REFUNDS_READ, "SELECT"), *writer_table_acl()),
+        columns=(ObservedColumn("refund_id", "text", False),),
+    )
+    roles = [replace(r, members=orders_members) if r.name == READ else r for r in base.roles]
+    roles.append(ObservedRole(REFUNDS_READ, comment=role_marker("read", "refunds"),
+                              members=refunds_members))  # fmt: skip
+    if ana_role:
+        roles.append(ObservedRole(ANA_ROLE))  # a DBA's: no marker, used as it is
+    schema = replace(base.schema, acl=(*base.schema.acl, AclEntry(REFUNDS_READ, "USAGE")))
+    return replace(base, schema=schema, tables=(*base.tables, refunds), roles=tuple(roles))
+
+
+def scoped(found: ObservedProduct, *readers: ReaderScope) -> list[str]:
+    """The statements that converge ``found`` for both ports and these readers."""
+    return rendered(ensure(found, ports=BOTH_PORTS, readers=readers))
+
+
+def readers_of(port: str, *readers: ReaderScope) -> list[ReaderRef]:
+    """The readers the desired state gives the port's read role."""
+    desired = build_desired(PRODUCT, BOTH_PORTS, readers)
+    return next([r for r, _ in table.readers] for table in desired.tables if table.port == port)
+
+
+def only(reader: ReaderRef, *ports: str) -> ReaderScope:
+    return ReaderScope(reader, frozenset(ports))
+
+
+def test_each_port_has_the_readers_whose_scope_covers_it_and_each_reader_is_listed_once() -> None:
+    readers = (*every_port(*READERS), only(ANA, "refunds"), only(READERS[0], "orders-v1"))
+    assert readers_of("orders-v1", *readers) == list(READERS)
+    assert readers_of("refunds", *readers) == [*READERS, ANA]
+    desired = build_desired(PRODUCT, BOTH_PORTS, readers)
+    assert [reader for reader, _ in desired.readers] == [*READERS, ANA]
+
+
+def test_the_spec_readers_on_every_port_are_converged() -> None:
+    assert scoped(with_refunds(), *every_port(*READERS)) == []
+
+
+def test_a_reader_scoped_to_one_port_is_granted_that_ports_read_role_only() -> None:
+    assert scoped(with_refunds(), *every_port(*READERS), only(ANA, "refunds")) == [
+        f'GRANT "{REFUNDS_READ}" TO "{ANA_ROLE}"'
+    ]
+    assert scoped(with_refunds(ana_role=False), only(ANA, "orders-v1"), *every_port(*READERS)) == [
+        f'CREATE ROLE "{ANA_ROLE}" NOLOGIN',
+        f"COMMENT ON ROLE \"{ANA_ROLE}\" IS '{markers.reader_marker('user', 'ana')}'",
+        f'GRANT "{READ}" TO "{ANA_ROLE}"',
+    ]
+
+
+def test_narrowing_a_scope_revokes_the_ports_left_out_and_keeps_the_others() -> None:
+    members = frozenset({SA, GROUP, ANA_ROLE})
+    found = with_refunds(members, members)
+    assert scoped(found, *every_port(*READERS), only(ANA, "refunds")) == [
+        f'REVOKE "{READ}" FROM "{ANA_ROLE}" CASCADE'
+    ]
+    # The spec's ServiceAccount narrowed to one port: revoked on the other only.
+    assert scoped(with_refunds(), only(READERS[0], "orders-v1"), *every_port(READERS[1])) == [
+        f'REVOKE "{REFUNDS_READ}" FROM "{SA}" CASCADE'
+    ]
+
+
+def test_widening_a_scope_grants_the_ports_added() -> None:
+    found = with_refunds(refunds_members=frozenset({SA, GROUP, ANA_ROLE}))
+    assert scoped(found, *every_port(*READERS, ANA)) == [f'GRANT "{READ}" TO "{ANA_ROLE}"']
+
+
+def test_a_reader_with_one_port_by_request_and_every_port_by_the_spec_reads_every_port() -> None:
+    readers = (only(ANA, "refunds"), *every_port(*READERS), ReaderScope(ANA))
+    members = frozenset({SA, GROUP, ANA_ROLE})
+    assert scoped(with_refunds(members, members), *readers) == []
+    assert scoped(with_refunds(), *readers) == [
+        f'GRANT "{READ}" TO "{ANA_ROLE}"',
+        f'GRANT "{REFUNDS_READ}" TO "{ANA_ROLE}"',
+    ]
+
+
+def test_a_scope_naming_only_ports_the_product_lacks_grants_nothing_and_makes_no_role() -> None:
+    readers = (*every_port(*READERS), only(ANA, "invoices"))
+    assert readers_of("refunds", *readers) == list(READERS)
+    desired = build_desired(PRODUCT, BOTH_PORTS, readers)
+    assert [reader for reader, _ in desired.readers] == list(READERS)
+    assert scoped(with_refunds(ana_role=False), *readers) == []  # no CREATE ROLE either
+    # A port it lacks beside one it has: the one it has.
+    assert scoped(with_refunds(), *every_port(*READERS), only(ANA, "invoices", "refunds")) == [
+        f'GRANT "{REFUNDS_READ}" TO "{ANA_ROLE}"'
+    ]
+
+
+def test_grant_and_revoke_touch_the_ports_of_the_scope_only() -> None:
+    ports = (PortSpec("orders-v1"), PortSpec("refunds"))
+    desired = build_desired(PRODUCT, ports, [only(ANA, "refunds")])
+    plan, grants = plan_memberships(desired, with_refunds(), grant=True)
+    assert rendered(plan) == [f'GRANT "{REFUNDS_READ}" TO "{ANA_ROLE}"']
+    assert [(g.reader, g.role) for g in grants] == [(ANA, REFUNDS_READ)]
+    members = frozenset({SA, GROUP, ANA_ROLE})
+    plan, _ = plan_memberships(desired, with_refunds(members, members), grant=False)
+    assert rendered(plan) == [f'REVOKE "{REFUNDS_READ}" FROM "{ANA_ROLE}" CASCADE']
+
+
+def test_logins_and_conflicts_are_checked_per_reader_whatever_its_scope() -> None:
+    sa = READERS[0]
+    desired = build_desired(PRODUCT, BOTH_PORTS, [only(sa, "refunds")])
+    gone = replace(with_refunds(), roles=tuple(r for r in with_refunds().roles if r.name != SA))
+    assert missing_logins(desired, gone) == (sa,)
+    assert missing_logins(desired, with_refunds()) == ()
+    elsewhere = build_desired(PRODUCT, BOTH_PORTS, [only(sa, "invoices")])
+    assert missing_logins(elsewhere, gone) == ()  # nothing granted here: no login wanted
+    with pytest.raises(OwnershipConflictError, match=SA):
+        scoped(with_role(with_refunds(), SA, comment=None), only(sa, "refunds"))

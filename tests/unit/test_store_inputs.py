@@ -7,7 +7,7 @@ from dataproduct_operator.api.dataproduct import DataProduct, DeletionPolicy, Re
 from dataproduct_operator.api.datastore import DataStore
 from dataproduct_operator.constants import ANNOTATION_CONFIRM_DATA_DELETION
 from dataproduct_operator.stores import inputs
-from dataproduct_operator.stores.driver import ColumnSpec, ReaderRef
+from dataproduct_operator.stores.driver import ColumnSpec, ReaderRef, ReaderScope, merge_scopes
 from dataproduct_operator.stores.postgres.settings import postgres_settings
 from tests.helpers import example_product
 
@@ -29,6 +29,38 @@ def test_the_example_product_becomes_typed_driver_inputs() -> None:
         ReaderRef(ReaderKind(r.kind), r.name, r.namespace) for r in product.spec.access.readers
     )
     assert inputs.confirmed_deletions(product).columns == {("orders-v1", "email")}
+    # The spec's readers are granted every port.
+    assert inputs.spec_reader_scopes(product) == tuple(
+        ReaderScope(reader) for reader in inputs.readers(product)
+    )
+    assert inputs.spec_reader_scopes(product)
+
+
+ANA = ReaderRef(ReaderKind.USER, "ana")
+BEN = ReaderRef(ReaderKind.GROUP, "ben")
+
+
+def test_a_scope_covers_the_ports_it_names_and_none_means_every_port() -> None:
+    scope = ReaderScope(ANA, frozenset({"refunds"}))
+    assert scope.covers("refunds") and not scope.covers("orders-v1")
+    assert scope.covers_any(["orders-v1", "refunds"]) and not scope.covers_any(["orders-v1"])
+    assert ReaderScope(ANA).covers("any-port") and not ReaderScope(ANA).covers_any([])
+
+
+def test_a_reader_given_twice_reads_the_union_of_its_scopes_every_port_absorbing_the_rest() -> None:
+    orders, refunds = frozenset({"orders-v1"}), frozenset({"refunds"})
+    assert merge_scopes(
+        [ReaderScope(ANA, orders), ReaderScope(BEN), ReaderScope(ANA, refunds)]
+    ) == (
+        ReaderScope(ANA, orders | refunds),
+        ReaderScope(BEN),
+    )
+    assert merge_scopes([ReaderScope(ANA, orders), ReaderScope(ANA)]) == (ReaderScope(ANA),)
+    assert merge_scopes([ReaderScope(ANA), ReaderScope(ANA, refunds)]) == (ReaderScope(ANA),)
+    assert merge_scopes([ReaderScope(ANA, frozenset()), ReaderScope(ANA, orders)]) == (
+        ReaderScope(ANA, orders),
+    )
+    assert merge_scopes([]) == ()
 
 
 def test_a_postgres_datastore_becomes_the_driver_settings() -> None:

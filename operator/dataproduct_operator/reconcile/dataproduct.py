@@ -150,6 +150,7 @@ from dataproduct_operator.status.stores import (
     upstream_key,
 )
 from dataproduct_operator.stores.driver import StoreError
+from dataproduct_operator.stores.inputs import spec_reader_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -1087,7 +1088,9 @@ async def _send_run_events(
 async def _converge_stores(ctx: ProductContext, product: DataProduct, *, now: str) -> StoreWork:
     choice = choose_store(product, ctx.mesh.data_stores)
     if ctx.stores is not None:
-        work = await converge_store_ports(ctx.stores, ctx.mesh, product, choice, now=now)
+        work = await converge_store_ports(
+            ctx.stores, ctx.mesh, product, choice, readers=spec_reader_scopes(product), now=now
+        )
         placed = len(work.result.ports) if work.result else 0
         store = choice.store.name if choice.store else None
         work.stores_counted = ctx.mesh.place((product.namespace, product.name), store, placed)
@@ -1165,7 +1168,9 @@ async def let_go_of_store_ports(ctx: ProductContext, last: dict[str, Any]) -> li
     if choice.store is None or not choice.store_ports:
         return []
     try:
-        return await release_store_ports(ctx.stores, ctx.mesh, product, choice.store)
+        return await release_store_ports(
+            ctx.stores, ctx.mesh, product, choice.store, readers=spec_reader_scopes(product)
+        )
     except StoreError as error:
         logger.warning(
             "DataProduct %s/%s: its store %s is left to the DataStore's drift pass: %s",

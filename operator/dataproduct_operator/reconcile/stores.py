@@ -6,17 +6,22 @@ login of its credentials Secret (read in the operator's own namespace, the only 
 may read Secrets), made anew when either changes.
 
 :func:`converge_store_ports` places a product's store ports in its store and keeps what the
-store holds for it converged, in this order, each step safe to repeat:
+store holds for it converged. The readers to grant come from the caller as
+:class:`~dataproduct_operator.stores.driver.ReaderScope` values (a reader and the ports it may
+read; :func:`~dataproduct_operator.stores.inputs.spec_reader_scopes` gives those of the spec);
+a reader given twice reads the union of its scopes. In this order, each step safe to repeat:
 
-1. the logins of its ServiceAccount readers in namespaces of the mesh (made, or given the
-   password of their Secret again), their Secrets written once the login has their password;
-   readers in other namespaces are reported (``ReaderOutsideMesh``) and granted nothing;
+1. the logins of its ServiceAccount readers in namespaces of the mesh whose scope covers a port
+   in this store (made, or given the password of their Secret again), their Secrets written once
+   the login has their password; readers in other namespaces are reported
+   (``ReaderOutsideMesh``) and granted nothing;
 2. the schema, tables, columns, roles and the whole ACL the operator owns (``ensure_ports``:
-   a hand-made GRANT on them is revoked there), with the writer login's password from its
-   Secret (a new one when the Secret is missing or a rotation is asked), the Secret written
-   after the store took the password;
-3. the readers no longer in the spec: their grants went in step 2; a login left with no grant
-   is dropped and its Secret deleted.
+   a hand-made GRANT on them is revoked there, and so is a reader's grant on a port its scope
+   no longer covers), with the writer login's password from its Secret (a new one when the
+   Secret is missing or a rotation is asked), the Secret written after the store took the
+   password;
+3. the readers no longer granted any port here: their grants went in step 2; a login left with
+   no grant is dropped and its Secret deleted.
 
 A store that cannot be reached, refuses or conflicts gives ``StoreUnavailable`` (or its own
 reason) on StorageReady, retried with backoff; nothing is duplicated when it comes back (every
@@ -31,7 +36,7 @@ import secrets
 import tempfile
 import time
 from base64 import b64decode
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,13 +81,14 @@ from dataproduct_operator.stores.driver import (
     EnsureResult,
     LoginPassword,
     ReaderRef,
+    ReaderScope,
     StoreError,
+    merge_scopes,
 )
 from dataproduct_operator.stores.inputs import (
     confirmed_deletions,
     port_specs,
     product_ref,
-    readers,
 )
 from dataproduct_operator.stores.postgres import naming as postgres_naming
 from dataproduct_operator.stores.postgres.settings import PostgresSettings, postgres_settings
@@ -299,19 +305,18 @@ def _granted_before(product: DataProduct) -> set[ReaderRef]:
 
 
 def _readers_in_mesh(
-    product: DataProduct, mesh: MeshState
-) -> tuple[list[ReaderRef], tuple[str, ...]]:
-    """The spec's readers that can be granted, and the ServiceAccount readers in namespaces no
-    DataDomain holds (``namespace/name``)."""
-    granted: list[ReaderRef] = []
+    readers: Sequence[ReaderScope], mesh: MeshState
+) -> tuple[list[ReaderScope], tuple[str, ...]]:
+    """The readers that can be granted (one scope each: the union of a reader's scopes), and
+    the ServiceAccount readers in namespaces no DataDomain holds (``namespace/name``)."""
+    granted: list[ReaderScope] = []
     outside: list[str] = []
-    for ref in readers(product):
-        if ref in granted:
-            continue
+    for scope in merge_scopes(readers):
+        ref = scope.reader
         if ref.kind is ReaderKind.SERVICE_ACCOUNT and mesh.domain_of(ref.namespace or "") is None:
             outside.append(f"{ref.namespace}/{ref.name}")
             continue
-        granted.append(ref)
+        granted.append(scope)
     return granted, tuple(outside)
 
 
@@ -386,9 +391,10 @@ async def converge_store_ports(
     product: DataProduct,
     choice: StoreChoice,
     *,
+    readers: Sequence[ReaderScope],
     now: str,
 ) -> StoreWork:
-    """See the module docstring."""
+    """See the module docstring; ``readers``: who may read which ports."""
     if not choice.store_ports:
         return StoreWork(None, StoreWiring())
     unplaced = StoreWiring(store_ports=frozenset(choice.store_ports))
@@ -396,7 +402,7 @@ async def converge_store_ports(
         return StoreWork(StoreResult(choice), unplaced)
     store = choice.store
     try:
-        return await _converge(connections, mesh, product, choice, store, now=now)
+        return await _converge(connections, mesh, product, choice, store, readers=readers, now=now)
     except StoreError as error:
         if isinstance(error, AuthenticationFailedError):
             connections.recheck(store.name)  # perhaps the admin's Secret changed: read it again
@@ -412,6 +418,7 @@ async def _converge(
     choice: StoreChoice,
     store: DataStore,
     *,
+    readers: Sequence[ReaderScope],
     now: str,
 ) -> StoreWork:
     driver = await connections.driver(store, recent=True)
@@ -420,9 +427,11 @@ async def _converge(
     notes: list[Note] = []
     wanted_rotation = product.annotations.get(ANNOTATION_ROTATE_CREDENTIALS)
     rotate = bool(wanted_rotation) and wanted_rotation != product.status.credentials_rotation
-    granted, outside = _readers_in_mesh(product, mesh)
+    in_mesh, outside = _readers_in_mesh(readers, mesh)
+    # A reader scoped to ports elsewhere (a volume) has nothing here, and needs no login here.
+    granted = [scope for scope in in_mesh if scope.covers_any(choice.store_ports)]
     # 1. the ServiceAccount readers' logins
-    for reader in granted:
+    for reader in (scope.reader for scope in granted):
         if reader.kind is ReaderKind.SERVICE_ACCOUNT and reader.namespace:
             await _ensure_reader_login(logins, driver, secrets_, store, reader, rotate=rotate)
     # 2. the product's objects, the writer login and the ACL
@@ -443,8 +452,9 @@ async def _converge(
     for reader in result.logins_missing:
         logins.forget(store.name, reader_role(reader).name)
         await _ensure_reader_login(logins, driver, secrets_, store, reader, rotate=False)
-    # 3. readers no longer granted
-    for gone in sorted(_granted_before(product) - set(granted), key=str):
+    # 3. readers no longer granted any port here
+    still = {scope.reader for scope in granted}
+    for gone in sorted(_granted_before(product) - still, key=str):
         dropped = await _drop_reader_if_unused(logins, driver, store, gone)
         namespace = gone.namespace or ""
         if dropped and gone.kind is ReaderKind.SERVICE_ACCOUNT and mesh.domain_of(namespace):
@@ -535,16 +545,21 @@ async def _drop_reader_if_unused(
 
 
 async def release_store_ports(
-    connections: StoreConnections, mesh: MeshState, product: DataProduct, store: DataStore
+    connections: StoreConnections,
+    mesh: MeshState,
+    product: DataProduct,
+    store: DataStore,
+    *,
+    readers: Sequence[ReaderScope],
 ) -> list[Note]:
     """A deleted product: Retain keeps its schema and rows, revokes every grant and disables
-    its logins; Delete drops the schema and its roles. Then each reader's login left with no
-    grant is dropped, its Secret deleted."""
+    its logins; Delete drops the schema and its roles. Then the login of each of ``readers``
+    (the product's readers) left with no grant is dropped, its Secret deleted."""
     driver = await connections.driver(store)
     result = await driver.delete(product_ref(product))
     secrets_ = _SecretWriter(connections.client)
-    in_mesh, _ = _readers_in_mesh(product, mesh)
-    for reader in in_mesh:
+    in_mesh, _ = _readers_in_mesh(readers, mesh)
+    for reader in (scope.reader for scope in in_mesh):
         namespace = reader.namespace or ""
         dropped = await _drop_reader_if_unused(connections.logins, driver, store, reader)
         if dropped and reader.kind is ReaderKind.SERVICE_ACCOUNT:

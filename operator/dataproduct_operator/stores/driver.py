@@ -3,10 +3,12 @@
 A driver places a product's output ports in one store and keeps the store's side converged:
 ``ensure_ports`` (the full state: objects, columns, the ACL the driver owns, reader grants),
 ``grant`` / ``revoke`` (reader grants only), ``observe``, ``delete`` (per the product's
-deletionPolicy). Inputs and results are frozen dataclasses; failures the owner or the platform
-team can act on are :class:`StoreError` subclasses whose ``reason`` is the condition reason to
-report and whose message never holds a credential. Refused schema changes are not errors: they
-come back in :attr:`EnsureResult.refused` beside everything that was applied.
+deletionPolicy). Readers come as :class:`ReaderScope` values: a reader and the ports it may
+read (every port of the product, or some of them). Inputs and results are frozen dataclasses;
+failures the owner or the platform team can act on are :class:`StoreError` subclasses whose
+``reason`` is the condition reason to report and whose message never holds a credential.
+Refused schema changes are not errors: they come back in :attr:`EnsureResult.refused` beside
+everything that was applied.
 
 :class:`StoreDriver` is what every kind of store offers (PostgreSQL, volumes); a store with
 logins of its own (:class:`CredentialedStore`) also manages reader logins, lists what it manages
@@ -15,7 +17,7 @@ and verifies its admin credentials.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,6 +64,34 @@ class ReaderRef:
     kind: ReaderKind
     name: str
     namespace: str | None = None  # ServiceAccounts only
+
+
+@dataclass(frozen=True)
+class ReaderScope:
+    """A reader and the ports it may read: ``None`` is every port of the product (a reader of
+    the spec), a set names some of them (an access request for some ports). A port the product
+    does not have grants nothing."""
+
+    reader: ReaderRef
+    ports: frozenset[str] | None = None
+
+    def covers(self, port: str) -> bool:
+        return self.ports is None or port in self.ports
+
+    def covers_any(self, ports: Iterable[str]) -> bool:
+        return any(self.covers(port) for port in ports)
+
+
+def merge_scopes(scopes: Iterable[ReaderScope]) -> tuple[ReaderScope, ...]:
+    """One scope per reader, in the order readers first come: the union of its scopes (a reader
+    of the spec who also asked for one port reads every port: ``None`` absorbs the rest)."""
+    merged: dict[ReaderRef, frozenset[str] | None] = {}
+    for scope in scopes:
+        before = merged.get(scope.reader, frozenset())
+        merged[scope.reader] = (
+            None if before is None or scope.ports is None else before | scope.ports
+        )
+    return tuple(ReaderScope(reader, ports) for reader, ports in merged.items())
 
 
 @dataclass(frozen=True)
@@ -260,18 +290,18 @@ class StoreDriver(Protocol):
         self,
         product: ProductRef,
         ports: Sequence[PortSpec],
-        readers: Sequence[ReaderRef],
+        readers: Sequence[ReaderScope],
         *,
         writer_password: LoginPassword,
         confirmed: ConfirmedDeletions = NOTHING_CONFIRMED,
     ) -> EnsureResult: ...
 
     async def grant(
-        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef]
+        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderScope]
     ) -> tuple[Grant, ...]: ...
 
     async def revoke(
-        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef]
+        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderScope]
     ) -> int: ...
 
     async def observe(self, product: ProductRef, ports: Sequence[str]) -> ProductObservation: ...

@@ -16,6 +16,7 @@ from dataproduct_operator.stores.driver import (
     PortSpec,
     ProductRef,
     ReaderRef,
+    ReaderScope,
 )
 
 
@@ -39,6 +40,11 @@ def readers(product: DataProduct) -> tuple[ReaderRef, ...]:
         ReaderRef(reader.kind, reader.name, reader.namespace)
         for reader in product.spec.access.readers
     )
+
+
+def spec_reader_scopes(product: DataProduct) -> tuple[ReaderScope, ...]:
+    """The readers of the spec (``spec.access.readers``), each granted every port."""
+    return tuple(ReaderScope(reader) for reader in readers(product))
 
 
 def confirmed_deletions(product: DataProduct) -> ConfirmedDeletions:

@@ -26,7 +26,7 @@ from dataproduct_operator.stores.driver import (
     PortSpec,
     ProductObservation,
     ProductRef,
-    ReaderRef,
+    ReaderScope,
     StoreDriver,
 )
 
@@ -38,7 +38,7 @@ class VolumeStore:
         self,
         product: ProductRef,
         ports: Sequence[PortSpec],
-        readers: Sequence[ReaderRef],
+        readers: Sequence[ReaderScope],
         *,
         writer_password: LoginPassword | None = None,
         confirmed: ConfirmedDeletions = NOTHING_CONFIRMED,
@@ -52,12 +52,12 @@ class VolumeStore:
         )
 
     async def grant(
-        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef]
+        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderScope]
     ) -> tuple[Grant, ...]:
         return ()  # a volume has no roles: readers get Kubernetes RBAC on the product
 
     async def revoke(
-        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef]
+        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderScope]
     ) -> int:
         return 0
 

@@ -8,7 +8,8 @@ each in a savepoint so that one refused by the rows is reported without undoing 
 The ACL is the operator's in full: on the schema, its tables and the owner role's default
 privileges there, every privilege the desired state does not hold is revoked, whoever granted it
 (the admin, a member of the owning role, revokes as the owner); so are members of the owner and
-read roles that are not the product's readers. The admin's own memberships are never revoked.
+read roles that are not the readers of that port (a reader scoped to some ports is a member of
+their read roles only). The admin's own memberships are never revoked.
 Members of Group and User roles are the DBA's (that is how real logins reach them) and are never
 looked at. A converged product yields no statement.
 """
@@ -372,8 +373,9 @@ class _Planner:
         admin = observed.current_user
         _members_diff(plan, self.owner, observed.role(self.owner), frozenset(), admin)
         for table in self.placeable():
+            # Per port: a reader whose scope no longer covers it is revoked here only.
             _members_diff(plan, table.read_role, observed.role(table.read_role),
-                          desired.reader_roles, admin)  # fmt: skip
+                          table.reader_roles, admin)  # fmt: skip
         desired_read_roles = {table.read_role for table in desired.tables}
         for role in _product_read_roles(self.schema, observed):
             if role not in desired_read_roles:
@@ -494,8 +496,9 @@ def plan_delete(desired: DesiredProduct, observed: ObservedProduct) -> Plan:
 def plan_memberships(
     desired: DesiredProduct, observed: ObservedProduct, *, grant: bool
 ) -> tuple[Plan, tuple[driver.Grant, ...]]:
-    """Grant (or revoke) the desired readers on the desired ports' read roles, nothing else;
-    ports whose read role does not exist yet are skipped (ensure_ports makes them)."""
+    """Grant (or revoke) the desired readers on the read roles of the desired ports their
+    scopes cover, nothing else; ports whose read role does not exist yet are skipped
+    (ensure_ports makes them)."""
     problem = conflict(desired, observed)
     if problem:
         raise driver.OwnershipConflictError(problem)
@@ -508,7 +511,7 @@ def plan_memberships(
         read_role = observed.role(table.read_role)
         if read_role is None:
             continue
-        for reader, role in desired.readers:
+        for reader, role in table.readers:
             member = role.name in read_role.members
             if grant and not member:
                 plan.grants.append(sql.grant_role(table.read_role, role.name))

@@ -8,9 +8,10 @@ diffs the two.
 What a product owns: a schema owned by an owner role (NOLOGIN) the admin is a member of; a writer
 login with USAGE on the schema and SELECT, INSERT, UPDATE, DELETE, TRUNCATE on each port's table
 (and, by default privileges, on tables the owner role creates later); per port a table and a read
-role (NOLOGIN) with USAGE on the schema and SELECT on that table, whose members are the product's
-readers' roles. Readers get no default privileges: a table created later belongs to no port yet,
-and one port's readers must not read another port's table.
+role (NOLOGIN) with USAGE on the schema and SELECT on that table, whose members are the roles of
+the readers whose scope covers that port (a reader of the spec: every port; an access request:
+the ports it names). Readers get no default privileges: a table created later belongs to no port
+yet, and one port's readers must not read another port's table.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from dataproduct_operator.stores.driver import (
     PortSpec,
     ProductRef,
     ReaderRef,
+    ReaderScope,
     RefusedChange,
+    merge_scopes,
 )
 from dataproduct_operator.stores.postgres import markers, naming
 from dataproduct_operator.stores.postgres.types import UnknownTypeError, sql_type
@@ -43,19 +46,6 @@ class DesiredColumn:
 
 
 @dataclass(frozen=True)
-class DesiredTable:
-    port: str
-    name: str
-    read_role: str
-    columns: tuple[DesiredColumn, ...]
-    # A column of the spec could not be built: the table is neither created nor changed.
-    columns_refused: bool = False
-
-    def column(self, name: str) -> DesiredColumn | None:
-        return next((column for column in self.columns if column.name == name), None)
-
-
-@dataclass(frozen=True)
 class DesiredRole:
     name: str
     marker: str
@@ -66,6 +56,25 @@ class DesiredRole:
 
 
 @dataclass(frozen=True)
+class DesiredTable:
+    port: str
+    name: str
+    read_role: str
+    columns: tuple[DesiredColumn, ...]
+    # A column of the spec could not be built: the table is neither created nor changed.
+    columns_refused: bool = False
+    # The readers whose scope covers this port: the members of its read role.
+    readers: tuple[tuple[ReaderRef, DesiredRole], ...] = ()
+
+    @property
+    def reader_roles(self) -> frozenset[str]:
+        return frozenset(role.name for _, role in self.readers)
+
+    def column(self, name: str) -> DesiredColumn | None:
+        return next((column for column in self.columns if column.name == name), None)
+
+
+@dataclass(frozen=True)
 class DesiredProduct:
     product: ProductRef
     schema: str
@@ -73,12 +82,9 @@ class DesiredProduct:
     owner: DesiredRole
     writer: DesiredRole
     tables: tuple[DesiredTable, ...]
+    # Every reader granted at least one of the ports, once (its role is made, its login checked).
     readers: tuple[tuple[ReaderRef, DesiredRole], ...]
     refused: tuple[RefusedChange, ...] = ()
-
-    @property
-    def reader_roles(self) -> frozenset[str]:
-        return frozenset(role.name for _, role in self.readers)
 
     def table(self, name: str) -> DesiredTable | None:
         return next((table for table in self.tables if table.name == name), None)
@@ -128,9 +134,16 @@ def _columns(port: PortSpec) -> tuple[tuple[DesiredColumn, ...], list[RefusedCha
 
 
 def build_desired(
-    product: ProductRef, ports: Sequence[PortSpec], readers: Sequence[ReaderRef]
+    product: ProductRef, ports: Sequence[PortSpec], readers: Sequence[ReaderScope]
 ) -> DesiredProduct:
+    """The product's desired state; each port's read role has as members the readers whose
+    scope covers the port (a reader twice: the union of its scopes)."""
     schema = naming.schema_name(product.namespace, product.name)
+    scopes = [
+        (scope, reader_role(scope.reader))
+        for scope in merge_scopes(readers)
+        if scope.covers_any(port.name for port in ports)
+    ]
     tables: list[DesiredTable] = []
     refused: list[RefusedChange] = []
     for port in ports:
@@ -143,6 +156,7 @@ def build_desired(
                 naming.read_role(schema, table),
                 columns,
                 columns_refused=bool(port_refused),
+                readers=tuple((s.reader, role) for s, role in scopes if s.covers(port.name)),
             )
         )
         refused += port_refused
@@ -161,7 +175,7 @@ def build_desired(
             login=True,
         ),
         tables=tuple(tables),
-        readers=tuple(dict.fromkeys((reader, reader_role(reader)) for reader in readers)),
+        readers=tuple((scope.reader, role) for scope, role in scopes),
         refused=tuple(refused),
     )
 

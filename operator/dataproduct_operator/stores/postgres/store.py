@@ -43,6 +43,7 @@ from dataproduct_operator.stores.driver import (
     ProductObservation,
     ProductRef,
     ReaderRef,
+    ReaderScope,
     RefusedChange,
     StoreVerification,
     TableObservation,
@@ -302,11 +303,13 @@ class PostgresStore:
         self,
         product: ProductRef,
         ports: Sequence[PortSpec],
-        readers: Sequence[ReaderRef],
+        readers: Sequence[ReaderScope],
         *,
         writer_password: LoginPassword,
         confirmed: ConfirmedDeletions = NOTHING_CONFIRMED,
     ) -> EnsureResult:
+        """The product's full state; each reader granted the ports its scope covers (and
+        revoked on the others), each placement listing the readers of its port."""
         desired = build_desired(product, ports, readers)
 
         async def work(connection: psycopg.AsyncConnection[Any]) -> EnsureResult:
@@ -320,7 +323,7 @@ class PostgresStore:
                     port=table.port,
                     endpoint=self._endpoint(desired.schema, table.name),
                     read_role=table.read_role,
-                    grants=tuple(Grant(reader, table.read_role) for reader, _ in desired.readers),
+                    grants=tuple(Grant(reader, table.read_role) for reader, _ in table.readers),
                 )
                 for table in desired.tables
                 if table.name in plan.placed
@@ -339,7 +342,7 @@ class PostgresStore:
         return await self._transaction(desired.schema, work)
 
     async def _memberships(
-        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef], grant: bool
+        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderScope], grant: bool
     ) -> tuple[Plan, tuple[Grant, ...]]:
         desired = build_desired(product, [PortSpec(port) for port in ports], readers)
 
@@ -352,16 +355,18 @@ class PostgresStore:
         return await self._transaction(desired.schema, work)
 
     async def grant(
-        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef]
+        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderScope]
     ) -> tuple[Grant, ...]:
-        """Make ``readers`` members of the read roles of ``ports`` (those that exist)."""
+        """Make ``readers`` members of the read roles of the ``ports`` their scopes cover (those
+        that exist)."""
         _, grants = await self._memberships(product, ports, readers, grant=True)
         return grants
 
     async def revoke(
-        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderRef]
+        self, product: ProductRef, ports: Sequence[str], readers: Sequence[ReaderScope]
     ) -> int:
-        """Take ``readers`` out of the read roles of ``ports``; the number of grants revoked."""
+        """Take ``readers`` out of the read roles of the ``ports`` their scopes cover; the number
+        of grants revoked."""
         plan, _ = await self._memberships(product, ports, readers, grant=False)
         return len(plan.statements)
 
