@@ -82,3 +82,33 @@ def wait_login(kube: BlockingClient, namespace: str, name: str) -> tuple[str, st
 def q(template: str, *name: str) -> sql.Composed:
     """``template`` with ``{t}`` the quoted (schema-qualified) name."""
     return sql.SQL(template).format(t=sql.Identifier(*name))
+
+
+def store_product(
+    namespace: str, readers: list[dict[str, Any]], *, name: str = "orders", **spec: Any
+) -> dict[str, Any]:
+    """A product named ``name`` (orders, by default) whose one port ``orders-v1`` is a table in
+    the DataStore ``t-pg``, read by ``readers``; ``spec``: more of its spec."""
+    return {
+        "apiVersion": "datamesh.dev/v1alpha1",
+        "kind": "DataProduct",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "domain": namespace,
+            "owner": {"team": f"{namespace}-team"},
+            "description": "Orders, one row per order.",
+            "outputPorts": [
+                {
+                    "name": "orders-v1",
+                    "store": {"name": STORE},
+                    "schema": [
+                        {"name": "order_id", "type": "string", "required": True, "unique": True},
+                        {"name": "amount", "type": "integer"},
+                        {"name": "placed_at", "type": "timestamp"},
+                    ],
+                }
+            ],
+            "access": {"readers": readers},
+            **spec,
+        },
+    }

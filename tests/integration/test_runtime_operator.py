@@ -103,7 +103,7 @@ def test_healthz_and_metrics_show_the_leader_and_a_heartbeat_of_every_drift_loop
     def every_loop_passed() -> dict[str, Any] | None:
         status, body = healthz(operator)
         passed = all(loop["lastPass"] for loop in body["loops"].values())
-        return body if status == 200 and len(body["loops"]) == 4 and passed else None
+        return body if status == 200 and len(body["loops"]) == 5 and passed else None
 
     body = wait_for(every_loop_passed, timeout=30, description="a pass of every drift loop")
     assert body["leader"] is True
@@ -112,6 +112,7 @@ def test_healthz_and_metrics_show_the_leader_and_a_heartbeat_of_every_drift_loop
         "drift-datadomains",
         "drift-meshpolicies",
         "drift-datastores",
+        "drift-dataaccessrequests",
     }
     heartbeats = metric(operator, "dataproduct_operator_loop_last_pass_timestamp_seconds")
     assert set(heartbeats) == {f"loop={loop}" for loop in body["loops"]}

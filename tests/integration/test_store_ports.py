@@ -52,6 +52,7 @@ from tests.stores import (
     q,
     secret_document,
     store_document,
+    store_product,
     wait_login,
 )
 
@@ -85,32 +86,6 @@ def _store_reason(kube: BlockingClient, name: str, reason: str) -> dict[str, Any
         )
 
     return wait_for(reported, timeout=60, description=f"DataStore {name} to say {reason}")
-
-
-def _product(namespace: str, readers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "datamesh.dev/v1alpha1",
-        "kind": "DataProduct",
-        "metadata": {"name": "orders", "namespace": namespace},
-        "spec": {
-            "domain": namespace,
-            "owner": {"team": f"{namespace}-team"},
-            "description": "Orders, one row per order.",
-            "outputPorts": [
-                {
-                    "name": "orders-v1",
-                    "store": {"name": STORE},
-                    "schema": [
-                        {"name": "order_id", "type": "string", "required": True, "unique": True},
-                        {"name": "amount", "type": "integer"},
-                        {"name": "placed_at", "type": "timestamp"},
-                    ],
-                }
-            ],
-            "access": {"readers": readers},
-            **spec,
-        },
-    }
 
 
 def revenue_reader(consumer: str) -> dict[str, str]:
@@ -188,7 +163,7 @@ def test_a_store_is_ready_and_says_what_is_wrong_with_a_bad_login(
     found = _ready_store(kube, store)
     assert found["status"]["serverVersion"].startswith("15")
     # It counts the ports placed in it, following its products.
-    create_ready(kube, _product(domain, []))
+    create_ready(kube, store_product(domain, []))
     wait_for(
         lambda: (
             (get_if_present(kube, f"{STORES}/{store}") or {}).get("status", {}).get("portsPlaced")
@@ -230,7 +205,7 @@ def test_a_store_port_gets_a_table_a_writer_and_readers_who_may_only_select(
 ) -> None:
     reader = revenue_reader(consumer)
     analysts = {"kind": "Group", "name": "finance-analysts"}
-    product = create_ready(kube, _product(domain, [reader, analysts]))
+    product = create_ready(kube, store_product(domain, [reader, analysts]))
     (port,) = product["status"]["outputPorts"]
     endpoint = port["endpoint"]
     assert (endpoint["store"], endpoint["port"]) == (store, postgres.port)
@@ -337,7 +312,7 @@ def test_a_consumer_reads_its_input_only_once_granted_and_loses_it_when_removed(
     domain: str,
     consumer: str,
 ) -> None:
-    create_ready(kube, _product(domain, []))
+    create_ready(kube, store_product(domain, []))
     _create(kube, _consumer_product(consumer, domain))
     message = _inputs(kube, consumer, "AccessNotGranted")["message"]
     assert f"{{kind: ServiceAccount, name: revenue, namespace: {consumer}}}" in message
@@ -394,7 +369,7 @@ def test_a_grant_made_by_hand_is_revoked_at_the_next_drift_pass(
 ) -> None:
     fast = OperatorProcess(operator_kubeconfig, tmp_path / "operator.log", drift_interval=3.0)
     try:
-        product = create_ready(kube, _product(domain, []))
+        product = create_ready(kube, store_product(domain, []))
         endpoint = product["status"]["outputPorts"][0]["endpoint"]
         table = (endpoint["schema"], endpoint["table"])
         superuser_sql(postgres, "DROP ROLE IF EXISTS t_snoop")
@@ -423,7 +398,7 @@ def test_a_readers_login_dropped_by_hand_comes_back_with_the_password_of_its_sec
     domain: str,
     consumer: str,
 ) -> None:
-    product = create_ready(kube, _product(domain, [revenue_reader(consumer)]))
+    product = create_ready(kube, store_product(domain, [revenue_reader(consumer)]))
     endpoint = product["status"]["outputPorts"][0]["endpoint"]
     select = q("SELECT count(*) FROM {t}", endpoint["schema"], endpoint["table"])
     user, password = wait_login(kube, consumer, f"dm-store-{store}-revenue")
@@ -449,7 +424,7 @@ def test_retain_keeps_the_rows_and_disables_the_logins_and_a_new_product_adopts_
     postgres: LocalPostgres,
     domain: str,
 ) -> None:
-    product = create_ready(kube, _product(domain, []))
+    product = create_ready(kube, store_product(domain, []))
     endpoint = product["status"]["outputPorts"][0]["endpoint"]
     table = (endpoint["schema"], endpoint["table"])
     writer = wait_login(kube, domain, "orders-store")
@@ -471,7 +446,7 @@ def test_retain_keeps_the_rows_and_disables_the_logins_and_a_new_product_adopts_
         timeout=30,
         description="the product to be gone",
     )
-    again = create_ready(kube, _product(domain, []))
+    again = create_ready(kube, store_product(domain, []))
     assert again["status"]["outputPorts"][0]["endpoint"] == endpoint
     writer = wait_login(kube, domain, "orders-store")
     wait_for(
@@ -491,7 +466,7 @@ def test_delete_drops_the_schema_and_its_roles(
     postgres: LocalPostgres,
     domain: str,
 ) -> None:
-    product = create_ready(kube, _product(domain, [], deletionPolicy="Delete"))
+    product = create_ready(kube, store_product(domain, [], deletionPolicy="Delete"))
     schema = product["status"]["outputPorts"][0]["endpoint"]["schema"]
     kube.delete(product_path(domain, "orders"))
 
@@ -509,7 +484,7 @@ def test_rotation_changes_the_password_and_the_old_one_stops_working(
     postgres: LocalPostgres,
     domain: str,
 ) -> None:
-    product = create_ready(kube, _product(domain, []))
+    product = create_ready(kube, store_product(domain, []))
     endpoint = product["status"]["outputPorts"][0]["endpoint"]
     old = wait_login(kube, domain, "orders-store")
     kube.merge_patch(
@@ -544,7 +519,7 @@ def test_a_stopped_server_is_store_unavailable_and_ready_again_with_no_duplicate
 ) -> None:
     _ready_store(kube, store)
     with stopped(control_plane.directory, "postgres"):
-        _create(kube, _product(domain, []))
+        _create(kube, store_product(domain, []))
         _condition(kube, domain, "orders", "StorageReady", "StoreUnavailable", timeout=60)
         _store_reason(kube, store, "StoreUnavailable")
     product = wait_ready(kube, domain, "orders", timeout=90)
@@ -560,7 +535,7 @@ def test_a_removed_column_is_kept_and_reported_and_a_castable_type_change_applie
     postgres: LocalPostgres,
     domain: str,
 ) -> None:
-    product = create_ready(kube, _product(domain, []))
+    product = create_ready(kube, store_product(domain, []))
     endpoint = product["status"]["outputPorts"][0]["endpoint"]
     schema, table = endpoint["schema"], endpoint["table"]
 
@@ -610,8 +585,8 @@ def test_a_reader_outside_the_mesh_a_missing_store_and_a_fenced_one_are_reported
     domain: str,
 ) -> None:
     outsider = {"kind": "ServiceAccount", "name": "x", "namespace": "nowhere-in-the-mesh"}
-    _create(kube, _product(domain, [outsider]))
-    missing = _product(domain, [])
+    _create(kube, store_product(domain, [outsider]))
+    missing = store_product(domain, [])
     missing["metadata"]["name"] = "elsewhere"
     missing["spec"]["outputPorts"][0]["store"] = {"name": "no-such-store"}
     _create(kube, missing)
@@ -652,8 +627,8 @@ def test_a_reader_removed_from_one_product_is_refused_there_and_keeps_the_other(
     consumer: str,
 ) -> None:
     reader = revenue_reader(consumer)
-    orders = create_ready(kube, _product(domain, [reader]))
-    customers = _product(domain, [reader])
+    orders = create_ready(kube, store_product(domain, [reader]))
+    customers = store_product(domain, [reader])
     customers["metadata"]["name"] = "customers"
     customers = create_ready(kube, customers)
     tables = {

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from dataproduct_operator.api.accessdecision import Verdict
 from dataproduct_operator.api.accessrequest import DataAccessRequest, DecisionSource
 from dataproduct_operator.api.dataproduct import AccessSource, DataProduct
 from dataproduct_operator.api.grants import AccessPhase
+from dataproduct_operator.metrics import OperatorMetrics
 from dataproduct_operator.status.access import (
     DecisionSeen,
     RequestFacts,
@@ -257,3 +259,15 @@ def test_a_request_for_another_product_grants_nothing_here() -> None:
     approved, _ = _step(_request(), T0, decision=_approve())
     other = copy.deepcopy(example("sales", "invoices"))
     assert active_grants(DataProduct.from_object(other), [approved], T0) == []
+
+
+def test_requests_are_counted_by_phase_and_active_grants_apart() -> None:
+    metrics = OperatorMetrics()
+    phases = [AccessPhase.PENDING, AccessPhase.ACTIVE, AccessPhase.EXPIRING_SOON,
+              AccessPhase.EXPIRED]  # fmt: skip
+    metrics.count_access(lambda: phases)
+    text = generate_latest(metrics.registry).decode()
+    assert 'dataproduct_access_requests{phase="Pending"} 1.0' in text
+    assert 'dataproduct_access_requests{phase="Active"} 1.0' in text
+    assert 'dataproduct_access_requests{phase="Withdrawn"} 0.0' in text
+    assert "dataproduct_access_grants_active 2.0" in text

@@ -150,7 +150,7 @@ from dataproduct_operator.status.stores import (
     upstream_key,
 )
 from dataproduct_operator.stores.driver import StoreError
-from dataproduct_operator.stores.inputs import spec_reader_scopes
+from dataproduct_operator.stores.inputs import granted_scopes, reader_scopes, spec_reader_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -918,7 +918,7 @@ async def reconcile_data_product(
     inputs: list[InputCheck] | None = None
     if want & Want.RECONCILE:
         drift = bool(want & Want.DRIFT)
-        stores = await _converge_stores(ctx, product, now=now)
+        stores = await _converge_stores(ctx, product, access, now=now)
         inputs = await check_product_inputs(ctx, product)
         status, converged = await converge_children(
             ctx,
@@ -1085,11 +1085,14 @@ async def _send_run_events(
     emit_new_runs(ctx.lineage, product, runs, upstream=input_endpoints(product, checks))
 
 
-async def _converge_stores(ctx: ProductContext, product: DataProduct, *, now: str) -> StoreWork:
+async def _converge_stores(
+    ctx: ProductContext, product: DataProduct, access: ProductAccessStatus | None, *, now: str
+) -> StoreWork:
     choice = choose_store(product, ctx.mesh.data_stores)
     if ctx.stores is not None:
+        scopes = reader_scopes(access.readers) if access else spec_reader_scopes(product)
         work = await converge_store_ports(
-            ctx.stores, ctx.mesh, product, choice, readers=spec_reader_scopes(product), now=now
+            ctx.stores, ctx.mesh, product, choice, readers=scopes, now=now
         )
         placed = len(work.result.ports) if work.result else 0
         store = choice.store.name if choice.store else None
@@ -1169,7 +1172,12 @@ async def let_go_of_store_ports(ctx: ProductContext, last: dict[str, Any]) -> li
         return []
     try:
         return await release_store_ports(
-            ctx.stores, ctx.mesh, product, choice.store, readers=spec_reader_scopes(product)
+            # the readers its last status granted: those of access requests too
+            ctx.stores,
+            ctx.mesh,
+            product,
+            choice.store,
+            readers=granted_scopes(product),
         )
     except StoreError as error:
         logger.warning(

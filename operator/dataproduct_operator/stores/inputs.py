@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dataproduct_operator.api.dataproduct import DataProduct, OutputPort
+from dataproduct_operator.api.dataproduct import DataProduct, EffectiveReader, OutputPort
 from dataproduct_operator.constants import ANNOTATION_CONFIRM_DATA_DELETION
 from dataproduct_operator.stores.driver import (
     ColumnSpec,
@@ -45,6 +45,25 @@ def readers(product: DataProduct) -> tuple[ReaderRef, ...]:
 def spec_reader_scopes(product: DataProduct) -> tuple[ReaderScope, ...]:
     """The readers of the spec (``spec.access.readers``), each granted every port."""
     return tuple(ReaderScope(reader) for reader in readers(product))
+
+
+def reader_scopes(readers: Iterable[EffectiveReader]) -> tuple[ReaderScope, ...]:
+    """The effective readers of a product (its spec's and its approved access requests'), each
+    granted the ports it names, or every port."""
+    return tuple(
+        ReaderScope(
+            ReaderRef(reader.kind, reader.name, reader.namespace),
+            frozenset(reader.ports) if reader.ports else None,
+        )
+        for reader in readers
+    )
+
+
+def granted_scopes(product: DataProduct) -> tuple[ReaderScope, ...]:
+    """Who the product's last status says reads it (its spec's readers without one)."""
+    if product.status.access is not None:
+        return reader_scopes(product.status.access.readers)
+    return spec_reader_scopes(product)
 
 
 def confirmed_deletions(product: DataProduct) -> ConfirmedDeletions:
