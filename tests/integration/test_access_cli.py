@@ -3,13 +3,12 @@
 Two domains: the test's own is the consumer's, a second the producer's. Each command runs as
 a separate ``dpo`` process acting as a team member by impersonation (``--as``,
 ``--as-group``), as kubectl's flags do, so the API server's admission policies see that
-member as the creating user. The operator binds the teams; the phases the operator moves are
-not asserted here, only what the commands write and refuse.
+member as the creating user. The operator binds the teams and moves the requests' phases.
 
-Until the operator mirrors pending requests into the product's status, an owner learns a
-request's uid by reading the request; the platform admin lets the producer's approver ``pat``
-read requests in the consumer's namespace (the built-in ``view``), and the test of the owner
-who may not shows the message that names the other way (``--product``).
+An owner learns a request's uid by reading the request, where the platform lets owners read
+the consumer's namespace (here the platform admin gives the approver ``pat`` the built-in
+``view`` there), or else from the product's ``status.access.pending``, which the operator
+fills (``sam``, of the same team, may not read the consumer's namespace).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from dataproduct_operator.k8s.blocking import BlockingClient
 from tests.access import DECISIONS, REQUESTS, may, producer_domain, team_member
 from tests.clusters import KubectlRunner
 from tests.helpers import wait_for
-from tests.products import OperatorProcess
+from tests.products import OperatorProcess, create_ready, example
 
 APPROVER = "pat"  # of the producer's team, may read the consumer's requests
 OTHER_OWNER = "sam"  # of the producer's team, may not
@@ -294,16 +293,68 @@ def test_an_approval_that_cannot_be_made_says_why(
     assert _objects(kube, DECISIONS, producer) == []
 
 
-def test_listing_shows_my_requests_and_not_others(dpo: Dpo, teams: tuple[str, str]) -> None:
+def test_listing_shows_my_requests_and_not_others(
+    kube: BlockingClient, dpo: Dpo, teams: tuple[str, str]
+) -> None:
     consumer, producer = teams
-    _request(dpo, consumer, producer)
+    request = _request(dpo, consumer, producer)
+    # There is no such product: the operator denies, and the list shows that phase.
+    wait_for(lambda: _phase(kube, request) == "Denied", description="the operator's denial")
     mine = dpo("list", "--mine", "-n", consumer, who=team_member(consumer, REQUESTER)).stdout
     header, row = mine.strip().splitlines()
     assert header.split() == ["NAMESPACE", "NAME", "PRODUCT", "SUBJECT", "PORTS", "PHASE",
                               "EXPIRES", "PURPOSE"]  # fmt: skip
-    assert row.split()[:7] == [
-        consumer, "reporting", f"{producer}/orders", f"serviceaccount:{consumer}/reporting",
-        "*", "Pending", "-",
+    words = row.split()
+    assert words[:5] == [
+        consumer, "reporting", f"{producer}/orders", f"serviceaccount:{consumer}/reporting", "*",
     ]  # fmt: skip
+    assert words[5:7] == ["Denied", "-"], words
     theirs = dpo("list", "--mine", "-n", consumer, who=team_member(consumer, "erin")).stdout
     assert theirs.strip() == "No access requests found"
+
+
+def _phase(kube: BlockingClient, request: str) -> str | None:
+    namespace, name = request.split("/")
+    found = kube.get(REQUESTS.format(namespace=namespace) + f"/{name}")
+    phase: str | None = (found.get("status") or {}).get("phase")
+    return phase
+
+
+def test_an_owner_approves_from_the_pending_list_and_the_request_becomes_active(
+    kube: BlockingClient, dpo: Dpo, teams: tuple[str, str]
+) -> None:
+    consumer, producer = teams
+    create_ready(kube, example(producer))
+    request = _request(dpo, consumer, producer, "--port", "daily-revenue")
+    sam = team_member(producer, OTHER_OWNER)
+
+    def listed() -> str | None:
+        table = dpo("list", "--pending", "-n", producer, who=sam).stdout
+        return table if request in table else None
+
+    header, row = wait_for(listed, description="the request to be pending").strip().splitlines()
+    assert header.split()[:3] == ["PRODUCT", "REQUEST", "SUBJECT"]
+    assert row.split()[:6] == [
+        f"{producer}/orders", request, f"serviceaccount:{consumer}/reporting", "daily-revenue",
+        "30d", REQUESTER,
+    ]  # fmt: skip
+
+    dpo("approve", request, "--product", f"{producer}/orders", "--note", "Fine", "--name", "yes",
+        who=sam)  # fmt: skip
+    uid = kube.get(REQUESTS.format(namespace=consumer) + "/reporting")["metadata"]["uid"]
+    assert _one(kube, DECISIONS, producer)["spec"]["request"]["uid"] == uid
+    wait_for(lambda: _phase(kube, request) == "Active", description="the request to be Active")
+
+    lines = dpo("history", f"{producer}/orders", who=sam).stdout.splitlines()
+    readers = lines[: lines.index("")]
+    assert any(
+        line.split()[:4] == [f"serviceaccount:{consumer}/reporting", "Request", "daily-revenue",
+                             request]
+        for line in readers
+    ), readers  # fmt: skip
+    trail = [line.split() for line in lines[lines.index("") + 2 :]]
+    steps = [(words[1], words[3]) for words in trail if len(words) > 3]
+    assert (request, "Pending") in steps and (request, "Active") in steps, trail
+
+    dpo("revoke", request, "-n", producer, who=sam)
+    wait_for(lambda: _phase(kube, request) == "Revoked", description="the request to be Revoked")
