@@ -190,6 +190,11 @@ def test_revoking_deletes_the_approval_and_says_so(
     dpo("approve", request, "--name", "yes", who=owner)
     dpo("deny", request, "--name", "a-denial", who=owner)  # not an approval: stays
 
+    to_delete = yaml.safe_load(dpo("revoke", request, "-o", "yaml", who=owner).stdout)
+    assert to_delete["metadata"] == {"name": "yes", "namespace": producer}
+    assert to_delete["spec"]["decision"] == "Approve"
+    assert len(_objects(kube, DECISIONS, producer)) == 2, "-o yaml must not delete"
+
     printed = dpo("revoke", request, who=owner).stdout
     assert printed.strip() == f"DataAccessDecision {producer}/yes deleted"
     names = [d["metadata"]["name"] for d in _objects(kube, DECISIONS, producer)]
@@ -220,6 +225,10 @@ def test_withdrawing_deletes_the_request(
 ) -> None:
     consumer, producer = teams
     request = _request(dpo, consumer, producer)
+    shown = dpo("withdraw", request, "-o", "yaml", who=team_member(consumer, REQUESTER))
+    assert yaml.safe_load(shown.stdout)["spec"]["purpose"] == PURPOSE
+    assert "Delete these from your repository (nothing was deleted)" in shown.stderr
+    assert len(_objects(kube, REQUESTS, consumer)) == 1, "-o yaml must not delete"
     printed = dpo("withdraw", request, who=team_member(consumer, REQUESTER)).stdout
     assert printed.strip() == f"DataAccessRequest {request} deleted"
 
