@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from tests.clusters import KubectlRunner
+from dataproduct_operator.k8s.blocking import BlockingClient
+from tests.clusters import KubectlRunner, delete_domain, make_domain
 
 REQUESTS = "/apis/datamesh.dev/v1alpha1/namespaces/{namespace}/dataaccessrequests"
 DECISIONS = "/apis/datamesh.dev/v1alpha1/namespaces/{namespace}/dataaccessdecisions"
@@ -87,3 +91,22 @@ def create_as(kubectl: KubectlRunner, document: dict[str, Any], *identity: str) 
     """``kubectl create`` as ``identity`` (impersonation flags): (accepted, what it printed)."""
     result = kubectl("create", "-f", "-", *identity, stdin=json.dumps(document), check=False)
     return result.returncode == 0, result.stdout + result.stderr
+
+
+def may(kubectl: KubectlRunner, verb: str, resource: str, namespace: str, *who: str) -> bool:
+    """``kubectl auth can-i`` as ``who`` (impersonation flags)."""
+    result = kubectl("auth", "can-i", verb, resource, "-n", namespace, *who, check=False)
+    return result.stdout.strip() == "yes"
+
+
+@contextmanager
+def producer_domain(kube: BlockingClient) -> Iterator[str]:
+    """A second domain, the producer's (a test's own ``domain`` is the consumer), deleted
+    afterwards with its namespace."""
+    name = f"t-producer-{secrets.token_hex(3)}"
+    make_domain(kube, name)
+    try:
+        yield name
+    finally:
+        delete_domain(kube, name)
+        kube.delete(f"/api/v1/namespaces/{name}")

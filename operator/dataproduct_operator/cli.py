@@ -894,6 +894,314 @@ def import_odcs(file: Path, product: Path | None) -> None:
     click.echo(dump_stream([document]), nl=False)
 
 
+@main.group(cls=_Group)
+def access() -> None:
+    """Self-service access to data products: ask with a purpose, owners decide, grants
+    expire, everything audited.
+
+    Every command acts as your kubeconfig's user, or as --as (and --as-group) like kubectl;
+    every command that writes prints, with -o yaml, the YAML it would apply instead (for
+    GitOps), sending nothing but the reads it needs.
+    """
+
+
+def _access_identity_options(command: F) -> F:
+    """kubectl's flags for who you are, on every ``dpo access`` command."""
+    for option in reversed(
+        (
+            _KUBECONFIG_OPTION,
+            _CONTEXT_OPTION,
+            click.option(
+                "--as",
+                "as_user",
+                default=None,
+                help="Act as this user (impersonation, as kubectl's --as).",
+            ),
+            click.option(
+                "--as-group",
+                "as_groups",
+                multiple=True,
+                help="Act as a member of this group (repeatable; needs --as).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+_ACCESS_OUTPUT_OPTION = click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(["yaml"]),
+    default=None,
+    help="Print the YAML this would apply instead of applying it.",
+)
+
+
+def _access_caller(
+    kubeconfig: Path | None, context: str | None, as_user: str | None, as_groups: tuple[str, ...]
+) -> Any:
+    from dataproduct_operator.accesscli.commands import Caller
+
+    return Caller(kubeconfig=kubeconfig, context=context, user=as_user, groups=as_groups)
+
+
+@access.command("request")
+@click.argument("product")
+@click.option(
+    "--for",
+    "subject",
+    required=True,
+    help="Who is to read: serviceaccount:NAMESPACE/NAME, group:NAME or user:NAME.",
+)
+@click.option("--purpose", required=True, help="Why the data is needed (1 to 1024 characters).")
+@click.option(
+    "--port", "ports", multiple=True, help="An output port to read (repeatable); none: every port."
+)
+@click.option(
+    "--duration",
+    default=None,
+    help="How long the access is to last from its approval (30m, 12h, 30d; 1m to 366d); "
+    "default: the product's maximum.",
+)
+@click.option(
+    "--name", default=None, help="Name of the request; default: <product>-<subject>-<random>."
+)
+@click.option("--renews", default=None, help="The request (same namespace) this one renews.")
+@click.option(
+    "--namespace",
+    "-n",
+    default=None,
+    help="Where a Group or User subject's request lives (your team's namespace); default: "
+    "the kubeconfig's namespace. A ServiceAccount's request lives in its own namespace.",
+)
+@_ACCESS_OUTPUT_OPTION
+@_access_identity_options
+def access_request(
+    product: str,
+    subject: str,
+    purpose: str,
+    ports: tuple[str, ...],
+    duration: str | None,
+    name: str | None,
+    renews: str | None,
+    namespace: str | None,
+    output: str | None,
+    **identity: Any,
+) -> None:
+    """Ask for read access to the data product PRODUCT (NAMESPACE/NAME)."""
+    from dataproduct_operator.accesscli import commands, documents, printing
+
+    wanted = documents.RequestInput(
+        product=documents.parse_ref(product, "a data product"),
+        subject=documents.parse_subject(subject),
+        purpose=purpose,
+        ports=ports,
+        duration=duration,
+        renews=renews,
+    )
+    with commands.session(_access_caller(**identity)) as api:
+        written = commands.request_access(
+            api,
+            wanted,
+            namespace=namespace,
+            name=name,
+            suffix=commands.random_suffix(),
+            send=output is None,
+        )
+    _print_written(written, printing)
+
+
+@access.command("approve")
+@click.argument("request")
+@click.option("--note", default=None, help="Why; shown to the requester (up to 1024 characters).")
+@click.option(
+    "--duration", default=None, help="A shorter duration than the request asks (30m, 12h, 30d)."
+)
+@click.option(
+    "--name", default=None, help="Name of the decision; default: <request>-approve-<random>."
+)
+@click.option(
+    "--product",
+    default=None,
+    help="NAMESPACE/NAME of the product asked for, when you may not read the request: its "
+    "status.access.pending names the request's uid.",
+)
+@_ACCESS_OUTPUT_OPTION
+@_access_identity_options
+def access_approve(
+    request: str,
+    note: str | None,
+    duration: str | None,
+    name: str | None,
+    product: str | None,
+    output: str | None,
+    **identity: Any,
+) -> None:
+    """Approve the access request REQUEST (NAMESPACE/NAME), as an owner of its product."""
+    _access_decide(request, "Approve", note, duration, name, product, output, identity)
+
+
+@access.command("deny")
+@click.argument("request")
+@click.option("--note", default=None, help="Why; shown to the requester (up to 1024 characters).")
+@click.option(
+    "--name", default=None, help="Name of the decision; default: <request>-deny-<random>."
+)
+@click.option(
+    "--product",
+    default=None,
+    help="NAMESPACE/NAME of the product asked for, when you may not read the request.",
+)
+@_ACCESS_OUTPUT_OPTION
+@_access_identity_options
+def access_deny(
+    request: str,
+    note: str | None,
+    name: str | None,
+    product: str | None,
+    output: str | None,
+    **identity: Any,
+) -> None:
+    """Deny the access request REQUEST (NAMESPACE/NAME), as an owner of its product."""
+    _access_decide(request, "Deny", note, None, name, product, output, identity)
+
+
+def _access_decide(
+    request: str,
+    verdict: str,
+    note: str | None,
+    duration: str | None,
+    name: str | None,
+    product: str | None,
+    output: str | None,
+    identity: dict[str, Any],
+) -> None:
+    from dataproduct_operator.accesscli import commands, documents, printing
+    from dataproduct_operator.api.accessdecision import Verdict
+
+    decision = documents.DecisionInput(
+        request=documents.parse_ref(request, "an access request"),
+        verdict=Verdict(verdict),
+        note=note,
+        duration=duration,
+    )
+    product_ref = None if product is None else documents.parse_ref(product, "a data product")
+    with commands.session(_access_caller(**identity)) as api:
+        written = commands.decide(
+            api,
+            decision,
+            product=product_ref,
+            name=name,
+            suffix=commands.random_suffix(),
+            send=output is None,
+        )
+    _print_written(written, printing)
+
+
+def _print_written(written: Any, printing: Any) -> None:
+    if not written.sent:
+        click.echo(printing.to_yaml(written.document), nl=False)
+        return
+    metadata, spec = written.document["metadata"], written.document["spec"]
+    by = spec.get("requestedBy") or spec.get("decidedBy")
+    click.echo(f"{written.document['kind']} {metadata['namespace']}/{metadata['name']} created "
+               f"(by {by})")  # fmt: skip
+
+
+@access.command("revoke")
+@click.argument("request")
+@click.option(
+    "--namespace",
+    "-n",
+    default=None,
+    help="The product's namespace, where its decisions live, when you may not read the "
+    "request; default: the kubeconfig's namespace.",
+)
+@_ACCESS_OUTPUT_OPTION
+@_access_identity_options
+def access_revoke(request: str, namespace: str | None, output: str | None, **identity: Any) -> None:
+    """End the access granted to REQUEST (NAMESPACE/NAME): delete the Approve decisions that
+    answer it. With -o yaml: print them (delete them from your repository instead)."""
+    from dataproduct_operator.accesscli import commands, documents, printing
+
+    ref = documents.parse_ref(request, "an access request")
+    with commands.session(_access_caller(**identity)) as api:
+        deleted = commands.revoke(api, ref, namespace=namespace, send=output is None)
+    _print_deleted(deleted, printing)
+
+
+@access.command("withdraw")
+@click.argument("request")
+@_ACCESS_OUTPUT_OPTION
+@_access_identity_options
+def access_withdraw(request: str, output: str | None, **identity: Any) -> None:
+    """Withdraw REQUEST (NAMESPACE/NAME): delete it, ending any access it granted. With
+    -o yaml: print it (delete it from your repository instead)."""
+    from dataproduct_operator.accesscli import commands, documents, printing
+
+    ref = documents.parse_ref(request, "an access request")
+    with commands.session(_access_caller(**identity)) as api:
+        deleted = commands.withdraw(api, ref, send=output is None)
+    _print_deleted(deleted, printing)
+
+
+def _print_deleted(deleted: Any, printing: Any) -> None:
+    if not deleted.sent:
+        click.echo("# Delete these from your repository (nothing was deleted):", err=True)
+        for document in deleted.documents:
+            click.echo(printing.to_yaml(document), nl=False)
+        return
+    for document in deleted.documents:
+        metadata = document["metadata"]
+        click.echo(f"{document['kind']} {metadata['namespace']}/{metadata['name']} deleted")
+
+
+@access.command("list")
+@click.option("--mine", is_flag=True, help="Only the requests you made.")
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="The requests waiting for your decision: pending on the products of namespaces "
+    "where you may create DataAccessDecisions.",
+)
+@click.option("--namespace", "-n", default=None, help="Namespace; default: the kubeconfig's.")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Every namespace.")
+@_access_identity_options
+def access_list(
+    mine: bool, pending: bool, namespace: str | None, all_namespaces: bool, **identity: Any
+) -> None:
+    """Access requests in a table (the consumer's side), or with --pending those waiting for
+    your decision (the owners' side). --pending without -n looks at every product you may
+    list."""
+    from dataproduct_operator.accesscli import commands, printing
+
+    if mine and pending:
+        raise click.UsageError("Give either --mine or --pending, not both")
+    if namespace and all_namespaces:
+        raise click.UsageError("Give either --namespace or --all-namespaces, not both")
+    with commands.session(_access_caller(**identity)) as api:
+        if pending:
+            click.echo(printing.pending_table(commands.pending_decisions(api, namespace)))
+            return
+        where = None if all_namespaces else namespace or api.context_namespace or "default"
+        click.echo(printing.requests_table(commands.list_requests(api, where, mine=mine)))
+
+
+@access.command("history")
+@click.argument("product")
+@_access_identity_options
+def access_history(product: str, **identity: Any) -> None:
+    """The audit trail of PRODUCT (NAMESPACE/NAME): who reads it now and why, and every step
+    of its access requests (who asked, who decided, when, why, when it ended)."""
+    from dataproduct_operator.accesscli import commands, documents, printing
+
+    ref = documents.parse_ref(product, "a data product")
+    with commands.session(_access_caller(**identity)) as api:
+        click.echo(printing.history_text(commands.read_product(api, ref)))
+
+
 @main.command("generate")
 @click.option("--check", is_flag=True, help="Change nothing; fail if a generated file drifted.")
 @click.option(

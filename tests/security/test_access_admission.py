@@ -10,15 +10,21 @@ the teams' members, by impersonation, against the chart's policies and RBAC.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 
 import pytest
 
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.manifests.access_admission import DECISIONS_POLICY, REQUESTS_POLICY
-from tests.access import access_decision, access_request, create_as, team_member
-from tests.clusters import KubectlRunner, delete_domain, make_domain
+from tests.access import (
+    access_decision,
+    access_request,
+    create_as,
+    may,
+    producer_domain,
+    team_member,
+)
+from tests.clusters import KubectlRunner
 from tests.helpers import wait_for
 from tests.products import OperatorProcess
 
@@ -32,16 +38,8 @@ def _denied_by(policy: str) -> str:
 @pytest.fixture
 def producer(kube: BlockingClient, crds: None) -> Iterator[str]:
     """A second domain, the producer's (the test's own ``domain`` is the consumer)."""
-    name = f"t-producer-{secrets.token_hex(3)}"
-    make_domain(kube, name)
-    yield name
-    delete_domain(kube, name)
-    kube.delete(f"/api/v1/namespaces/{name}")
-
-
-def _may(kubectl: KubectlRunner, verb: str, resource: str, namespace: str, *who: str) -> bool:
-    result = kubectl("auth", "can-i", verb, resource, "-n", namespace, *who, check=False)
-    return result.stdout.strip() == "yes"
+    with producer_domain(kube) as name:
+        yield name
 
 
 @pytest.fixture
@@ -52,7 +50,7 @@ def teams(
     for namespace in (domain, producer):
         who = team_member(namespace, "someone")
         wait_for(
-            lambda n=namespace, w=who: _may(
+            lambda n=namespace, w=who: may(
                 kubectl, "create", "dataaccessrequests.datamesh.dev", n, *w
             ),
             description=f"the team of {namespace} to be bound",
@@ -143,11 +141,11 @@ def test_a_consumer_cannot_decide_on_its_own_request(
     accepted, printed = create_as(kubectl, approving, *dana)
     assert not accepted
     assert "forbidden" in printed and "dataaccessdecisions" in printed, printed
-    assert not _may(kubectl, "create", "dataaccessdecisions.datamesh.dev", producer, *dana)
+    assert not may(kubectl, "create", "dataaccessdecisions.datamesh.dev", producer, *dana)
     # Nor can it change the status the operator writes, where the phase lives.
     status = ("--subresource=status", *dana)
-    assert not _may(kubectl, "patch", "dataaccessrequests.datamesh.dev", consumer, *status)
-    assert not _may(kubectl, "update", "dataaccessrequests.datamesh.dev", consumer, *dana)
+    assert not may(kubectl, "patch", "dataaccessrequests.datamesh.dev", consumer, *status)
+    assert not may(kubectl, "update", "dataaccessrequests.datamesh.dev", consumer, *dana)
 
 
 @pytest.mark.parametrize(

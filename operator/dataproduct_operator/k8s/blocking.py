@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from dataproduct_operator.k8s.client import KubeClient
+from dataproduct_operator.k8s.client import Headers, KubeClient
 from dataproduct_operator.k8s.credentials import Credentials
 from dataproduct_operator.k8s.kubeconfig import Connection
 from dataproduct_operator.k8s.rest import APPLY_PATCH, JSON, MERGE_PATCH, ApiError
@@ -28,9 +28,11 @@ T = TypeVar("T")
 class BlockingClient:
     """Blocking JSON requests against one API server as one identity."""
 
-    def __init__(self, credentials: Credentials, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, credentials: Credentials, *, timeout: float = 30.0, headers: Headers = ()
+    ) -> None:
         self.credentials = credentials
-        self._client = KubeClient(credentials, max_connections=8, timeout=timeout)
+        self._client = KubeClient(credentials, max_connections=8, timeout=timeout, headers=headers)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="kube-blocking", daemon=True)
         self._thread.start()

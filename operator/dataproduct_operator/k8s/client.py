@@ -6,7 +6,8 @@ apply under one field manager. Object paths come from a small table of the kinds
 manages, so no discovery round trip is needed per call. Errors are :class:`ApiError` with the
 server's message. Who the requests are sent as comes from :class:`Credentials` (the
 ``kubernetes`` package's loader); a 401 makes it load them again, and the request is sent once
-more.
+more. Extra headers (kubectl's ``--as`` and ``--as-group``: ``Impersonate-User``,
+``Impersonate-Group``) go with every request when given.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataproduct_operator.k8s.rest import (
 )
 
 Page = list[dict[str, Any]]  # a page of a collection's items
+Headers = tuple[tuple[str, str], ...]  # a name may repeat (several Impersonate-Group)
 CONNECT_SECONDS = 30.0
 UNAUTHORIZED = 401
 
@@ -39,9 +41,15 @@ class KubeClient:
     """Async JSON requests to one API server as one identity."""
 
     def __init__(
-        self, credentials: Credentials, *, max_connections: int = 16, timeout: float = 60.0
+        self,
+        credentials: Credentials,
+        *,
+        max_connections: int = 16,
+        timeout: float = 60.0,
+        headers: Headers = (),
     ) -> None:
         self.credentials = credentials
+        self._headers = (("Accept", JSON), *headers)
         self._max_connections = max_connections
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
@@ -60,7 +68,7 @@ class KubeClient:
             self._session = aiohttp.ClientSession(
                 base_url=self.credentials.server,
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
-                headers={"Accept": JSON},
+                headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             )
         return self._session
@@ -159,7 +167,7 @@ class KubeClient:
             self._streams = aiohttp.ClientSession(
                 base_url=self.credentials.server,
                 connector=aiohttp.TCPConnector(limit=0),
-                headers={"Accept": JSON},
+                headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_SECONDS),
             )
         timeout = aiohttp.ClientTimeout(

@@ -233,6 +233,16 @@ class Credentials:
         return Path(self._tls.ca_file).read_bytes()
 
     @property
+    def namespace(self) -> str | None:
+        """The namespace of the kubeconfig's context, when it names one (kubectl's default
+        for namespaced requests)."""
+        context = getattr(self._loader, "current_context", None)  # a kubeconfig's loader only
+        if not isinstance(context, dict):
+            return None
+        namespace = (context.get("context") or {}).get("namespace")
+        return str(namespace) if namespace else None
+
+    @property
     def server_hostname(self) -> str | None:
         """The name to check the server's certificate against, when not the URL's host."""
         return self._tls.server_hostname
