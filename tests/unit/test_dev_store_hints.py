@@ -6,13 +6,18 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dataproduct_operator.cluster.store_hints import (
+    build_access_demo,
     build_read_hints,
+    find_access_demo,
     find_granted_read,
     sql_identifier,
 )
 from tests.helpers import example_product
 
+REPO = Path(__file__).resolve().parents[2]
 KUBECONFIG = Path("/tmp/dev/kubeconfig")  # noqa: S108 - a path printed, never opened
 PSQL = Path("/usr/lib/postgresql/15/bin/psql")
 
@@ -107,3 +112,52 @@ def test_identifiers_postgres_would_fold_or_refuse_are_quoted() -> None:
     assert sql_identifier("Orders") == '"Orders"'
     assert sql_identifier('a"b') == '"a""b"'
     assert sql_identifier("1st") == '"1st"'
+
+
+def _domains() -> list[dict[str, Any]]:
+    return [
+        d
+        for d in yaml.safe_load_all((REPO / "examples" / "domains.yaml").read_text())
+        if d and d.get("kind") == "DataDomain"
+    ]
+
+
+def test_the_access_demo_asks_as_marketing_for_a_sales_port_it_does_not_read_yet() -> None:
+    products = [_placed(name) for name in EXAMPLES]
+    sales = products[0]
+    # marketing's pipeline already reads orders-v1 (its spec): the demo asks for another port
+    sales["status"]["outputPorts"][0]["grants"] = [
+        {"kind": "ServiceAccount", "name": "customer-segments", "namespace": "marketing"}
+    ]
+    demo = find_access_demo(products, _domains())
+    assert demo is not None
+    read = demo.read
+    assert (read.consumer_namespace, read.consumer, demo.consumer_team) == (
+        "marketing",
+        "campaign-analyst",
+        "growth",
+    )
+    assert (read.upstream_namespace, read.upstream, read.port, demo.producer_team) == (
+        "sales",
+        "orders",
+        "daily-revenue",
+        "sales-data",
+    )
+    lines = build_access_demo(demo, KUBECONFIG, Path("/venv/bin/dpo"), PSQL)
+    ask, approve = shlex.split(lines[1]), shlex.split(lines[2])
+    assert ask[:4] == ["/venv/bin/dpo", "access", "request", "sales/orders"]
+    assert ask[ask.index("--for") + 1] == "serviceaccount:marketing/campaign-analyst"
+    assert ask[ask.index("--as-group") + 1] == "growth"
+    assert approve[3] == "marketing/campaign-analyst-orders"
+    assert approve[approve.index("--as-group") + 1] == "sales-data"
+    assert "dm-store-local-postgres-campaign-analyst" in lines[4]
+    assert "SELECT * FROM sales__orders.daily_revenue LIMIT 10" in lines[4]
+    assert lines[5].endswith(f"access history sales/orders --kubeconfig={KUBECONFIG}")
+
+
+def test_no_access_demo_without_a_second_domain_or_with_requests_disabled() -> None:
+    products = [_placed("sales-orders.yaml")]
+    sales_only = [d for d in _domains() if d["metadata"]["name"] == "sales"]
+    assert find_access_demo(products, sales_only) is None
+    products[0]["spec"]["access"]["requests"] = {"enabled": False}
+    assert find_access_demo(products, _domains()) is None

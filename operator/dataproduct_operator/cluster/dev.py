@@ -47,7 +47,12 @@ from dataproduct_operator.cluster.node_config import NODE_TYPE_LABEL, REAL_NODE_
 from dataproduct_operator.cluster.postgres import NAME as POSTGRES
 from dataproduct_operator.cluster.postgres import LocalPostgres, admin_file, find_binaries
 from dataproduct_operator.cluster.process import ComponentProcess, child_exit_code, tail
-from dataproduct_operator.cluster.store_hints import build_read_hints, find_granted_read
+from dataproduct_operator.cluster.store_hints import (
+    build_access_demo,
+    build_read_hints,
+    find_access_demo,
+    find_granted_read,
+)
 from dataproduct_operator.errors import UserError
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.resources import KNOWN_RESOURCES, object_path
@@ -386,7 +391,10 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 file=out,
                 flush=True,
             )
-            _print_hints(info.kubeconfig, directory, settings, log, products, out=out)
+            domains = [m for m in cluster_wide if _kind(m)[1] == "DataDomain"]
+            _print_hints(
+                info.kubeconfig, directory, settings, log, products, domains=domains, out=out
+            )
             _serve(info.kubeconfig, directory, monitor, check_alive)
         finally:
             print("Stopping the operator and the control plane", file=out, flush=True)
@@ -518,9 +526,11 @@ def _print_hints(
     log: Path,
     products: list[dict[str, Any]],
     *,
+    domains: list[dict[str, Any]],
     out: TextIO,
 ) -> None:
-    """What to look at and try, ``products`` as the operator reported them once Ready."""
+    """What to look at and try, ``products`` as the operator reported them once Ready, and
+    ``domains`` as the examples declare them."""
     shown = _shown(kubeconfig)
     lines = [
         "",
@@ -532,6 +542,7 @@ def _print_hints(
         "The store the ports are tables in (Ready: connected, its privileges checked):",
         f"  kubectl --kubeconfig {shown} get dst",
         *_read_hints(shown, products),
+        *_access_demo(shown, products, domains),
         "Try a product that breaks a policy (the API server refuses it, saying why):",
         f"  kubectl --kubeconfig {shown} -n sales patch dataproduct orders --type=merge "
         """-p '{"spec":{"classification":"Public"}}'""",
@@ -559,6 +570,24 @@ def _shown(path: Path) -> Path:
     return path.relative_to(here) if path.is_relative_to(here) else path
 
 
+def _psql() -> Path:
+    psql = find_binaries().psql
+    if not psql.exists():  # the server without its client: the one on the PATH, if any
+        psql = Path(shutil.which("psql") or "psql")
+    return psql
+
+
+def _access_demo(
+    kubeconfig: Path, products: list[dict[str, Any]], domains: list[dict[str, Any]]
+) -> list[str]:
+    """The two commands of an access request (ask, approve) and the read that then works."""
+    demo = find_access_demo(products, domains)
+    if demo is None:
+        return ["No two domains to show an access request between"]
+    dpo = Path(sys.executable).parent / "dpo"
+    return build_access_demo(demo, kubeconfig, dpo if dpo.exists() else Path("dpo"), _psql())
+
+
 def _read_hints(kubeconfig: Path, products: list[dict[str, Any]]) -> list[str]:
     """The read that works and the write that is refused, with a consumer's reader login; a
     line saying why not when no consumer's input is ready in a store."""
@@ -568,7 +597,4 @@ def _read_hints(kubeconfig: Path, products: list[dict[str, Any]]) -> list[str]:
             "No product reads another's table (an input from a product in a store, "
             "InputsReady): no psql command to show"
         ]
-    psql = find_binaries().psql
-    if not psql.exists():  # the server without its client: the one on the PATH, if any
-        psql = Path(shutil.which("psql") or "psql")
-    return build_read_hints(read, kubeconfig, psql)
+    return build_read_hints(read, kubeconfig, _psql())

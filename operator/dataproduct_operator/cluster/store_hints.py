@@ -141,3 +141,112 @@ def build_read_hints(read: GrantedRead, kubeconfig: Path, psql: Path) -> list[st
         "The same login may not write (PostgreSQL answers: permission denied):",
         f"  {psql_command(read, kubeconfig, psql, insert_statement(read))}",
     ]
+
+
+# -- access requests: the two-command demo -----------------------------------------------------
+
+DEMO_ACCOUNT = "campaign-analyst"  # the consumer's ServiceAccount the demo asks access for
+DEMO_DURATION = "1h"
+# The examples' pair: marketing asks for a port of sales' product (any other mesh: the first).
+PREFERRED_CONSUMER, PREFERRED_PRODUCER = "marketing", "sales"
+
+
+@dataclass(frozen=True)
+class AccessDemo:
+    """A consumer domain's team asking for a new ServiceAccount to read a port of another
+    domain's product, that domain's team approving, and the login then reading."""
+
+    read: GrantedRead  # consumer: the ServiceAccount asked for
+    consumer_team: str
+    producer_team: str
+
+    @property
+    def request(self) -> str:
+        return f"{self.read.consumer}-{self.read.upstream}"
+
+
+def _domain_teams(domains: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """namespace -> the owner team of the DataDomain holding it."""
+    teams = {}
+    for domain in domains:
+        spec = domain.get("spec") or {}
+        namespace = spec.get("namespace") or domain["metadata"]["name"]
+        team = (spec.get("owners") or {}).get("team")
+        if team:
+            teams[namespace] = team
+    return teams
+
+
+def _takes_requests(product: dict[str, Any]) -> bool:
+    requests = ((product.get("spec") or {}).get("access") or {}).get("requests") or {}
+    return requests.get("enabled", True) is not False
+
+
+def find_access_demo(
+    products: Iterable[dict[str, Any]], domains: Iterable[dict[str, Any]]
+) -> AccessDemo | None:
+    """The first product (sales' first, then by namespace and name) taking requests with a
+    port in a store, and the first other domain to ask for it (marketing first); the port none
+    of that domain's ServiceAccounts reads yet when there is one. ``None`` when no pair
+    exists."""
+    teams = _domain_teams(domains)
+    for product in sorted(products, key=lambda p: (_key(p)[0] != PREFERRED_PRODUCER, _key(p))):
+        producer, name = _key(product)
+        if producer not in teams or not _takes_requests(product):
+            continue
+        consumers = sorted((ns for ns in teams if ns != producer),
+                           key=lambda ns: (ns != PREFERRED_CONSUMER, ns))  # fmt: skip
+        ports = [p for p in (product.get("status") or {}).get("outputPorts") or []
+                 if p.get("endpoint")]  # fmt: skip
+        if not consumers or not ports:
+            continue
+        consumer = consumers[0]
+        unread = [
+            p for p in ports
+            if not any(g.get("namespace") == consumer for g in p.get("grants") or [])
+        ]  # fmt: skip
+        port = (unread or ports)[0]
+        endpoint = port["endpoint"]
+        read = GrantedRead(
+            consumer_namespace=consumer,
+            consumer=DEMO_ACCOUNT,
+            upstream_namespace=producer,
+            upstream=name,
+            port=port["name"],
+            store=endpoint["store"],
+            schema=endpoint["schema"],
+            table=endpoint["table"],
+        )
+        return AccessDemo(read, teams[consumer], teams[producer])
+    return None
+
+
+def build_access_demo(demo: AccessDemo, kubeconfig: Path, dpo: Path, psql: Path) -> list[str]:
+    """The lines ``dpo dev`` prints: the request as the consumer's team, the approval as the
+    producer's, and the query that then works (within seconds of the approval)."""
+    read = demo.read
+    product = f"{read.upstream_namespace}/{read.upstream}"
+    account = f"serviceaccount:{read.consumer_namespace}/{read.consumer}"
+    ask = [
+        str(dpo), "access", "request", product, "--port", read.port, "--for", account,
+        "--purpose", "Plan the next campaign", "--duration", DEMO_DURATION,
+        "--name", demo.request, f"--kubeconfig={kubeconfig}",
+        "--as", f"someone@{read.consumer_namespace}", "--as-group", demo.consumer_team,
+    ]  # fmt: skip
+    approve = [
+        str(dpo), "access", "approve", f"{read.consumer_namespace}/{demo.request}",
+        "--note", "Fine for campaign planning", f"--kubeconfig={kubeconfig}",
+        "--as", f"someone@{read.upstream_namespace}", "--as-group", demo.producer_team,
+    ]  # fmt: skip
+    history = [str(dpo), "access", "history", product, f"--kubeconfig={kubeconfig}"]
+    return [
+        f"Ask for access as {read.consumer_namespace}'s team (team {demo.consumer_team}), for "
+        f"its ServiceAccount {read.consumer}, to the port {read.port} of {product}; approve as "
+        f"{read.upstream_namespace}'s team (team {demo.producer_team}); see docs/access.md:",
+        f"  {shlex.join(ask)}",
+        f"  {shlex.join(approve)}",
+        f"Then {read.consumer}'s own login reads it (its Secret {read.secret} in "
+        f"{read.consumer_namespace}, written at the approval), and the audit trail shows it:",
+        f"  {psql_command(read, kubeconfig, psql, select_statement(read))}",
+        f"  {shlex.join(history)}",
+    ]
