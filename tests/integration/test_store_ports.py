@@ -5,21 +5,33 @@ takes access away again; every claim checked by logging in to the real server.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from dataproduct_operator.api.conditions import Reason
+from dataproduct_operator.api.dataproduct import DataProduct, ReaderKind
 from dataproduct_operator.api.datastore import DataStore
 from dataproduct_operator.cluster.controlplane import ClusterInfo, stopped
 from dataproduct_operator.cluster.postgres import LocalPostgres
 from dataproduct_operator.k8s.blocking import BlockingClient
 from dataproduct_operator.k8s.client import KubeClient
 from dataproduct_operator.k8s.credentials import Credentials
-from dataproduct_operator.reconcile.stores import StoreConnections
+from dataproduct_operator.reconcile.mesh import MeshState
+from dataproduct_operator.reconcile.outcome import Note
+from dataproduct_operator.reconcile.stores import (
+    StoreConnections,
+    StoreWork,
+    converge_store_ports,
+    release_store_ports,
+)
+from dataproduct_operator.status.placement import choose_store
+from dataproduct_operator.stores.driver import ReaderRef, ReaderScope
+from dataproduct_operator.stores.postgres import naming
 from dataproduct_operator.stores.postgres.settings import PostgresSettings
 from dataproduct_operator.stores.postgres.store import PostgresStore
 from tests.clusters import (
@@ -30,6 +42,8 @@ from tests.clusters import (
     hand_over,
     login_sql,
     namespace_name,
+    operator_allowed,
+    run_sql,
     superuser_sql,
 )
 from tests.helpers import wait_for
@@ -645,3 +659,139 @@ def test_a_reader_removed_from_one_product_is_refused_there_and_keeps_the_other(
     )
     assert login_sql(postgres, user, password, q("SELECT count(*) FROM {t}", *tables["customers"]))
     assert get_if_present(kube, f"/api/v1/namespaces/{consumer}/secrets/dm-store-{store}-revenue")
+
+
+SCOPED_DATABASE = "t_store_scopes"
+T = TypeVar("T")
+
+
+def _wait_operator_writes(kube: BlockingClient, namespace: str) -> None:
+    """Until the operator's RoleBinding from the namespace's DataDomain is in effect (the
+    operator process of the module may just have started)."""
+    wait_for(lambda: operator_allowed(kube, namespace, ("", "secrets", "patch")) or None,
+             timeout=60, description=f"the operator's writes in {namespace}")  # fmt: skip
+
+
+async def _store_pass(
+    kubeconfig: Path, step: Callable[[StoreConnections, MeshState], Awaitable[T]]
+) -> T:
+    """``step`` with the operator's identity, store connections and mesh, as its workers run."""
+    client = KubeClient(Credentials.from_kubeconfig(kubeconfig))
+    mesh, connections = MeshState(client), StoreConnections(client)
+    mesh.start()
+    try:
+        await mesh.wait_synced()
+        return await step(connections, mesh)
+    finally:
+        await connections.close()
+        await mesh.stop()
+        await client.close()
+        # Not a wait for a condition: a cancelled watch's TLS connection finishes closing on
+        # the loop after close() returns (aiohttp's graceful shutdown); without this grace
+        # asyncio.run may close the loop first and leave its socket unclosed.
+        await asyncio.sleep(0.25)
+
+
+@pytest.fixture
+def scoped_store(store: str, postgres: LocalPostgres) -> Iterator[DataStore]:
+    """A DataStore only this test knows, on a database of its own: never in the API, so no
+    operator's drift pass tidies the schemas of products it does not know there. The admin
+    Secret is ``store``'s."""
+    drop = f"DROP DATABASE IF EXISTS {SCOPED_DATABASE} WITH (FORCE)"
+    superuser_sql(postgres, drop)
+    superuser_sql(postgres, f"CREATE DATABASE {SCOPED_DATABASE}")
+    superuser_sql(postgres, f"GRANT CREATE ON DATABASE {SCOPED_DATABASE} TO {postgres.username}")
+    document = store_document("t-pg-scoped", postgres, ADMIN_SECRET)
+    document["metadata"]["uid"] = "uid-t-pg-scoped"
+    document["spec"]["postgres"]["database"] = SCOPED_DATABASE
+    yield DataStore.from_object(document)
+    superuser_sql(postgres, drop)
+
+
+def test_the_store_pass_grants_each_reader_the_ports_of_its_scope_only(
+    operator: OperatorProcess,
+    kube: BlockingClient,
+    operator_kubeconfig: Path,
+    *,
+    scoped_store: DataStore,
+    postgres: LocalPostgres,
+    domain: str,
+    consumer: str,
+) -> None:
+    """converge_store_ports given readers of some ports (as access requests give them): per
+    port, the status lists and the store grants only that port's readers; a reader with no port
+    in the store gets no login; one whose scope leaves the store loses its login and Secret."""
+    for namespace in (domain, consumer):  # the operator's powers there, from its domains
+        _wait_operator_writes(kube, namespace)
+    document = _product(domain, [], deletionPolicy="Delete")
+    document["metadata"]["uid"] = f"uid-{domain}"
+    ports = document["spec"]["outputPorts"]
+    ports[0]["store"]["name"] = scoped_store.name
+    ports.append({"name": "refunds", "store": {"name": scoped_store.name},
+                  "schema": [{"name": "refund_id", "type": "string"}]})  # fmt: skip
+    revenue = ReaderRef(ReaderKind.SERVICE_ACCOUNT, "revenue", consumer)
+    audit = ReaderRef(ReaderKind.SERVICE_ACCOUNT, "audit", consumer)
+
+    async def as_operator(product: DataProduct, readers: Sequence[ReaderScope]) -> StoreWork:
+        async def step(connections: StoreConnections, mesh: MeshState) -> StoreWork:
+            choice = choose_store(product, {scoped_store.name: scoped_store})
+            return await converge_store_ports(
+                connections, mesh, product, choice, readers=readers, now=""
+            )
+
+        return await _store_pass(operator_kubeconfig, step)
+
+    def converge(product: DataProduct, *readers: ReaderScope) -> tuple[DataProduct, StoreWork]:
+        """One pass; the product with the status it writes (the next pass reads its grants)."""
+        work = asyncio.run(as_operator(product, readers))
+        assert work.result is not None and work.result.reason is None, work.result
+        status = product.status.model_copy(
+            update={"output_ports": list(work.result.ports.values())}
+        )
+        return product.model_copy(update={"status": status}), work
+
+    def granted(work: StoreWork) -> dict[str, list[str]]:
+        assert work.result is not None
+        return {name: [g.name for g in port.grants] for name, port in work.result.ports.items()}
+
+    def has_secret(name: str) -> bool:  # a bool: a failure never prints the Secret's data
+        path = f"/api/v1/namespaces/{consumer}/secrets/dm-store-{scoped_store.name}-{name}"
+        return get_if_present(kube, path) is not None
+
+    def role_exists(name: str) -> bool:
+        role = naming.service_account_role(consumer, name)
+        return bool(superuser_sql(postgres, "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)))
+
+    product, work = converge(DataProduct.from_object(document),
+                             ReaderScope(revenue, frozenset({"orders-v1"})),
+                             ReaderScope(audit, frozenset({"invoices"})))  # fmt: skip
+    assert granted(work) == {"orders-v1": ["revenue"], "refunds": []}
+    assert work.result is not None and work.result.readers_outside_mesh == ()
+    endpoint = work.result.ports["orders-v1"].endpoint
+    assert endpoint is not None
+    user, password = login(kube, consumer, f"dm-store-{scoped_store.name}-revenue")
+
+    def select(table: str) -> list[tuple[Any, ...]]:
+        conninfo = {**postgres.admin_conninfo(), "dbname": SCOPED_DATABASE,
+                    "user": user, "password": password}  # fmt: skip
+        return run_sql(conninfo, q("SELECT count(*) FROM {t}", endpoint.schema_, table))
+
+    assert select("orders_v1") == [(0,)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+        select("refunds")
+    # A port the product does not have: nothing granted, no login, no Secret.
+    assert not has_secret("audit") and not role_exists("audit")
+
+    product, work = converge(product, ReaderScope(revenue))
+    assert granted(work) == {"orders-v1": ["revenue"], "refunds": ["revenue"]}
+    assert select("refunds") == [(0,)]
+
+    product, work = converge(product, ReaderScope(revenue, frozenset({"invoices"})))
+    assert granted(work) == {"orders-v1": [], "refunds": []}
+    assert not has_secret("revenue") and not role_exists("revenue")
+
+    async def release(connections: StoreConnections, mesh: MeshState) -> list[Note]:
+        return await release_store_ports(connections, mesh, product, scoped_store, readers=())
+
+    notes = asyncio.run(_store_pass(operator_kubeconfig, release))
+    assert [note.reason for note in notes] == [Reason.PRUNED]  # deletionPolicy Delete: dropped

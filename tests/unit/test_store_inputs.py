@@ -45,6 +45,8 @@ def test_a_scope_covers_the_ports_it_names_and_none_means_every_port() -> None:
     assert scope.covers("refunds") and not scope.covers("orders-v1")
     assert scope.covers_any(["orders-v1", "refunds"]) and not scope.covers_any(["orders-v1"])
     assert ReaderScope(ANA).covers("any-port") and not ReaderScope(ANA).covers_any([])
+    # An empty set is no port (a request for every port is None).
+    assert not ReaderScope(ANA, frozenset()).covers_any(["orders-v1", "refunds"])
 
 
 def test_a_reader_given_twice_reads_the_union_of_its_scopes_every_port_absorbing_the_rest() -> None:

@@ -69,8 +69,9 @@ class ReaderRef:
 @dataclass(frozen=True)
 class ReaderScope:
     """A reader and the ports it may read: ``None`` is every port of the product (a reader of
-    the spec), a set names some of them (an access request for some ports). A port the product
-    does not have grants nothing."""
+    the spec, or a request naming no port), a set names some of them (an access request for
+    some ports); an empty set covers no port. A port the product does not have grants
+    nothing."""
 
     reader: ReaderRef
     ports: frozenset[str] | None = None
