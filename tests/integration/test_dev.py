@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -598,6 +599,34 @@ def test_dev_puts_the_example_ports_in_postgres_and_its_printed_reader_reads_but
     write = _run_printed(_printed_command(example_mesh.dev, "INSERT"), kubectl_binary)
     assert write.returncode != 0, write.stdout
     assert "permission denied for table daily_revenue" in write.stderr, write.stderr
+
+
+def test_dev_prints_an_access_request_demo_that_works_as_printed(
+    example_mesh: ExampleMesh, kubectl_binary: Path
+) -> None:
+    dev = example_mesh.dev
+    ask = dev.wait_for_line(r"^  (\S+ access request .*)$", timeout=1)[1]
+    approve = dev.wait_for_line(r"^  (\S+ access approve .*)$", timeout=1)[1]
+    demo_query = r"^  (env \$\(kubectl .*campaign-analyst.* -c 'SELECT .*')$"
+    query = dev.wait_for_line(demo_query, timeout=1)[1]
+    history = dev.wait_for_line(r"^  (\S+ access history .*)$", timeout=1)[1]
+    # The new login cannot read before the request is approved: it does not exist yet.
+    assert _run_printed(query, kubectl_binary).returncode != 0
+    for command in (ask, approve):
+        done = _run_printed(command, kubectl_binary)
+        assert done.returncode == 0, done.stdout + done.stderr
+    approved = time.monotonic()
+
+    def read_works() -> subprocess.CompletedProcess[str] | None:
+        result = _run_printed(query, kubectl_binary)
+        return result if result.returncode == 0 else None
+
+    read = wait_for(read_works, timeout=15, description="the printed query to work")
+    assert "(10 rows)" in read.stdout, read.stdout
+    assert time.monotonic() - approved < 15
+    trail = _run_printed(history, kubectl_binary)
+    assert trail.returncode == 0, trail.stderr
+    assert "Approved" in trail.stdout and "campaign-analyst" in trail.stdout, trail.stdout
 
 
 def test_dev_ctrl_c_stops_everything(example_mesh: ExampleMesh) -> None:

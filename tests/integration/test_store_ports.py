@@ -723,7 +723,7 @@ def test_the_store_pass_grants_each_reader_the_ports_of_its_scope_only(
     in the store gets no login; one whose scope leaves the store loses its login and Secret."""
     for namespace in (domain, consumer):  # the operator's powers there, from its domains
         _wait_operator_writes(kube, namespace)
-    document = _product(domain, [], deletionPolicy="Delete")
+    document = store_product(domain, [], deletionPolicy="Delete")
     document["metadata"]["uid"] = f"uid-{domain}"
     ports = document["spec"]["outputPorts"]
     ports[0]["store"]["name"] = scoped_store.name

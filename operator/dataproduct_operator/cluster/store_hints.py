@@ -182,12 +182,23 @@ def _takes_requests(product: dict[str, Any]) -> bool:
     return requests.get("enabled", True) is not False
 
 
+def _inputs_of(products: Iterable[dict[str, Any]], namespace: str) -> set[tuple[str, str, str]]:
+    """The ports (namespace, product, port) the products of ``namespace`` read as inputs."""
+    return {
+        (wanted.get("namespace") or namespace, wanted["name"], wanted["port"])
+        for product in products
+        if _key(product)[0] == namespace
+        for source in (product.get("spec") or {}).get("inputs") or []
+        if (wanted := source.get("dataProduct"))
+    }
+
+
 def find_access_demo(
     products: Iterable[dict[str, Any]], domains: Iterable[dict[str, Any]]
 ) -> AccessDemo | None:
     """The first product (sales' first, then by namespace and name) taking requests with a
     port in a store, and the first other domain to ask for it (marketing first); the port none
-    of that domain's ServiceAccounts reads yet when there is one. ``None`` when no pair
+    of that domain's products reads as an input when there is one. ``None`` when no pair
     exists."""
     teams = _domain_teams(domains)
     for product in sorted(products, key=lambda p: (_key(p)[0] != PREFERRED_PRODUCER, _key(p))):
@@ -201,10 +212,8 @@ def find_access_demo(
         if not consumers or not ports:
             continue
         consumer = consumers[0]
-        unread = [
-            p for p in ports
-            if not any(g.get("namespace") == consumer for g in p.get("grants") or [])
-        ]  # fmt: skip
+        read_there = _inputs_of(products, consumer)
+        unread = [p for p in ports if (producer, name, p["name"]) not in read_there]
         port = (unread or ports)[0]
         endpoint = port["endpoint"]
         read = GrantedRead(
