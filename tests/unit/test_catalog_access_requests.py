@@ -18,6 +18,7 @@ from dataproduct_operator.catalog.access import (
     ScopedStore,
     shows_namespace,
 )
+from dataproduct_operator.catalog.limits import MAX_LIST
 from dataproduct_operator.catalog.model import (
     YOUR_NAMESPACE,
     YOUR_PURPOSE,
@@ -266,3 +267,35 @@ def test_the_access_of_the_api_matches_the_openapi_document() -> None:
         assert "access" in product["required"]
 
     serve(example_store(), check)
+
+
+def test_a_long_list_of_grants_is_counted_as_a_lower_bound_and_purposes_are_kept_whole() -> None:
+    purpose = "p" * 1024  # the longest purpose a request may have
+    many = product_object("ledger", "finance")
+    many["status"] = {
+        "access": {
+            "readers": [
+                {
+                    "kind": "User",
+                    "name": f"user-{index:02d}",
+                    "source": "Request",
+                    "purpose": purpose,
+                    "expiresAt": "2026-12-01T00:00:00Z",
+                }
+                for index in range(MAX_LIST + 8)
+            ],
+        }
+    }
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        access = (await api(client, "/api/v1/dataproducts/finance/ledger"))["access"]
+        assert (access["grantCount"], access["grantsShortened"]) == (MAX_LIST, True)
+        assert (access["pending"], access["pendingShortened"]) == (0, False)
+        assert {grant["purpose"] for grant in access["grants"]} == {purpose}
+        html = await page(client, "/dataproducts/finance/ledger")
+        assert "0 request(s) waiting" in html  # nothing pending was cut
+        assert "the full object lists every grant" in html
+        orders = (await api(client, "/api/v1/dataproducts/sales/orders"))["access"]
+        assert (orders["grantsShortened"], orders["pendingShortened"]) == (False, False)
+
+    serve(example_store(extra=[many]), check)

@@ -420,6 +420,15 @@ class ProductAccessView(View):
         "not see the product's namespace (it gets the count only)."
     )
     pending: int = Field(description="Requests waiting for the owners' decision.")
+    grants_shortened: bool = Field(
+        default=False,
+        description="The catalog keeps the status's readers shortened: there are at least "
+        "grantCount grants, perhaps more (the full object lists them all).",
+    )
+    pending_shortened: bool = Field(
+        default=False,
+        description="The same for the pending requests: at least pending, perhaps more.",
+    )
 
 
 class ProductDetail(View):
@@ -808,7 +817,9 @@ def build_product_detail(
             ReaderView(kind=r.kind.value, name=r.name, namespace=r.namespace)
             for r in spec.access.readers
         ],
-        access=build_access_view(product, now=moment, subjects_shown=subjects_shown),
+        access=build_access_view(
+            product, now=moment, subjects_shown=subjects_shown, truncated=truncated
+        ),
         connection=_connection(connection),
         connection_config_map=connection_config_map_name(product.name),
         upstream=_linked(graph, node_id, upstream=True),
@@ -902,11 +913,12 @@ def _grant_view(reader: EffectiveReader, now: datetime) -> GrantView:
 
 
 def build_access_view(
-    product: DataProduct, *, now: datetime, subjects_shown: bool
+    product: DataProduct, *, now: datetime, subjects_shown: bool, truncated: Sequence[str] = ()
 ) -> ProductAccessView:
     """What the product page and API show of access requests: how to ask, and the grants of
     approved requests (``status.access.readers`` of source Request) soonest-ending first; their
-    subjects and purposes only when ``subjects_shown``, else their number alone."""
+    subjects and purposes only when ``subjects_shown``, else their number alone. ``truncated``:
+    the fields the store shortened (a shortened list makes the counts lower bounds)."""
     status = product.status.access
     requested = [r for r in (status.readers if status else []) if r.source is AccessSource.REQUEST]
     grants = sorted(
@@ -918,6 +930,8 @@ def build_access_view(
         grant_count=len(grants),
         grants=grants if subjects_shown else None,
         pending=len(status.pending) if status else 0,
+        grants_shortened="status.access.readers" in truncated,
+        pending_shortened="status.access.pending" in truncated,
     )
 
 
