@@ -56,6 +56,44 @@ RUNS_FAILING = [
         "pipeline recognise: the last run failed: the Job failed",
     ),
 ]
+# Who reads orders: its spec's readers, two approved access requests (one ending within the
+# operator's notice period) and one request waiting for the owners.
+ORDERS_ACCESS: dict[str, Any] = {
+    "readers": [
+        {"kind": "Group", "name": "finance-analysts", "source": "Spec"},
+        {
+            "kind": "ServiceAccount",
+            "name": "churn-model",
+            "namespace": "marketing",
+            "ports": ["orders-v1"],
+            "source": "Request",
+            "request": "marketing/churn-orders",
+            "purpose": "Train the churn model on last quarter's orders",
+            "expiresAt": "2026-12-20T12:00:00Z",
+        },
+        {
+            "kind": "Group",
+            "name": "risk-analysts",
+            "source": "Request",
+            "request": "risk/fraud-review",
+            "purpose": "Review suspected fraud",
+            "expiresAt": "2026-11-22T12:00:00Z",
+        },
+    ],
+    "pending": [
+        {
+            "request": "crm/enrich-from-orders",
+            "uid": "6f1e2a7c-0000-4000-8000-000000000001",
+            "kind": "ServiceAccount",
+            "name": "enricher",
+            "namespace": "crm",
+            "purpose": "Enrich the customer records",
+            "requestedBy": "carol",
+            "duration": "30d",
+            "requestedAt": "2026-11-20T11:30:00Z",
+        }
+    ],
+}
 STATUSES: dict[str, dict[str, Any]] = {
     "orders": {
         "observedGeneration": 1,
@@ -74,6 +112,7 @@ STATUSES: dict[str, dict[str, Any]] = {
                 "lastRunStatus": "Succeeded",
             }
         ],
+        "access": ORDERS_ACCESS,
     },
     "customers": {"observedGeneration": 1, "conditions": READY},
     "revenue": {

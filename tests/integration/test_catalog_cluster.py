@@ -97,6 +97,11 @@ def test_operator_serves_the_catalog_and_it_follows_the_cluster(
         "orders-daily-revenue",
     ]
     assert {c["type"] for c in detail["conditions"]} >= {"Ready", "StorageReady"}
+    # The operator's status lists the spec's readers, none of them a grant of a request.
+    assert (detail["access"]["grantCount"], detail["access"]["pending"]) == (0, 0)
+    assert detail["access"]["requests"]["command"].startswith(
+        f"dpo access request {namespace}/orders"
+    )
 
     change_spec(kube, namespace, "orders", lambda spec: spec.update(description="Now renamed."))
     wait_for(

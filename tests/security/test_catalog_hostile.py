@@ -2,7 +2,8 @@
 
 A mesh whose every text field the API server admits as free text (descriptions, team names,
 contacts, tags, column names, types and descriptions, sources, readers, the domain's texts, a
-status message, a store port's endpoint and grants as a status written by hand may hold them)
+status message, a store port's endpoint and grants, and the subjects, ports and purposes of
+access requests, as a status written by hand may hold them)
 holds a cross-site-scripting payload or bidirectional controls, applied through
 the API server and served by ``dpo catalog``: every page loads in headless Chromium with no
 script run and no console error, the payloads shown as text. Then the limits over HTTP: a long
@@ -135,9 +136,24 @@ def hostile_mesh(kube: BlockingClient, crds: None, namespace: str) -> Iterator[s
                 {"kind": "Group", "name": SVG, "role": BIDI},
             ],
         }  # fmt: skip
+        # A purpose is the requester's free text; the operator copies it into the status.
+        access = {
+            "readers": [
+                {
+                    "kind": "User", "name": f"{SCRIPT}{BIDI}", "ports": [IMG],
+                    "source": "Request", "request": SVG, "purpose": PAYLOAD, "expiresAt": JS_URL,
+                }
+            ],
+            "pending": [
+                {
+                    "request": SVG, "uid": IMG, "kind": "Group", "name": SCRIPT,
+                    "purpose": PAYLOAD, "requestedBy": IMG, "duration": SVG_SCRIPT,
+                }
+            ],
+        }  # fmt: skip
         kube.merge_patch(
             f"{product_path(namespace, 'victim')}/status",
-            {"status": {"conditions": [condition], "outputPorts": [port]}},
+            {"status": {"conditions": [condition], "outputPorts": [port], "access": access}},
         )
         for index in range(FILLER):
             kube.create(collection, filler_product(namespace, index))
@@ -219,6 +235,9 @@ def test_every_catalog_page_shows_the_payloads_as_text_and_runs_none(
                 # The endpoint's payloads are shown, and no command a reader would copy.
                 assert "table in DataStore <script>" in page.inner_text("body")
                 assert "psql" not in html and "kubectl get secret" not in html
+                # The grant's subject, port and purpose are shown as text, in its row.
+                grant = page.inner_text("table.grants tbody tr")
+                assert f"User {SCRIPT}" in grant and IMG in grant and SCRIPT + " " + IMG in grant
         assert problems.errors == [], problems.errors
 
 

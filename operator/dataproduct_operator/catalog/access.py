@@ -108,6 +108,13 @@ class ScopedStore(CatalogStore):
         raise TypeError("A ScopedStore is read-only: feed the store it views")
 
 
+def shows_namespace(store: CatalogStore, namespace: str) -> bool:
+    """Whether the caller reading ``store`` may see what ``namespace`` holds beyond its listed
+    products (who reads them under an access request, and why): every caller of a catalog that
+    checks no one, else those whose access allows the namespace."""
+    return not isinstance(store, ScopedStore) or store.access.allows(namespace)
+
+
 def scoped(store: CatalogStore, access: NamespaceAccess) -> CatalogStore:
     """The store as a caller with ``access`` reads it: the store itself when nothing is hidden
     from it (so its kept graph and drawings serve), else a :class:`ScopedStore`."""

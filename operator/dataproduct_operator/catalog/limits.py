@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dataproduct_operator.api.accessrequest import MAX_PURPOSE
 from dataproduct_operator.api.dataproduct import MAX_IMAGE_LENGTH
 
 MAX_QUERY_CHARS = 256
@@ -111,7 +112,8 @@ MAX_LIST = 32  # items of any list or map the store keeps
 MAX_COLUMNS = 100  # columns kept over all ports of a product
 # An image reference must stay whole to stay one (the model checks its grammar); the CRD
 # bounds it already.
-TEXT_LIMITS = {"description": MAX_DESCRIPTION, "image": MAX_IMAGE_LENGTH}
+# An access request's purpose is kept whole (the API server bounds it): the owners read it all.
+TEXT_LIMITS = {"description": MAX_DESCRIPTION, "image": MAX_IMAGE_LENGTH, "purpose": MAX_PURPOSE}
 _INDEX = re.compile(r"\[\d+\]")
 # Of a pipeline the catalog shows its name, image and schedule, and exports never show its
 # command, arguments, environment or resources: the store does not keep them.
@@ -170,7 +172,8 @@ class _Bounding:
 def bounded_object(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A DataProduct or DataDomain (``metadata``, ``spec``, ``status``) as the catalog keeps
     it, and the paths of what was shortened: strings at most :data:`MAX_TEXT` characters
-    (descriptions :data:`MAX_DESCRIPTION`, column descriptions :data:`MAX_COLUMN_DESCRIPTION`)
+    (descriptions :data:`MAX_DESCRIPTION`, column descriptions :data:`MAX_COLUMN_DESCRIPTION`,
+    access requests' purposes their own bound)
     ending in :data:`TRUNCATED_MARK`, lists and maps at most :data:`MAX_LIST` items, at most
     :data:`MAX_COLUMNS` columns over all ports, pipelines without their command, arguments,
     environment and resources; bidirectional controls stripped everywhere."""

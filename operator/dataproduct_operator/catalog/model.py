@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from dataproduct_operator.api.accessrequest import KIND as ACCESS_REQUEST_KIND
 from dataproduct_operator.api.conditions import (
     ACCESS_READY,
     DATA_HEALTHY,
@@ -32,9 +34,11 @@ from dataproduct_operator.api.conditions import (
 )
 from dataproduct_operator.api.datadomain import DataDomain
 from dataproduct_operator.api.dataproduct import (
+    AccessSource,
     Classification,
     DataProduct,
     Discoverability,
+    EffectiveReader,
     Lifecycle,
     OutputPort,
     PipelineStatus,
@@ -379,6 +383,54 @@ class Snippet(View):
     command: str
 
 
+class RequestAccessView(View):
+    """How a consumer asks for access to the product (``spec.access.requests``): the ``dpo``
+    command and the DataAccessRequest it applies, with placeholders the consumer replaces."""
+
+    enabled: bool = Field(description="Whether the product takes access requests.")
+    max_duration: str | None = Field(
+        description="The longest access a request may ask for; None when requests are off."
+    )
+    ports: list[str] = Field(description="The ports one may ask for; none named: every port.")
+    command: str | None = Field(description="The dpo access request line; None when off.")
+    manifest: str | None = Field(
+        description="The DataAccessRequest YAML the command applies; None when off."
+    )
+
+
+class GrantView(View):
+    """An access granted by an approved request, as long as it lasts."""
+
+    subject: str = Field(description="Who reads: ServiceAccount namespace/name, Group or User.")
+    ports: list[str] = Field(description="The ports it reads; empty: every port.")
+    purpose: str | None = Field(description="Why, as the requester wrote it.")
+    expires_at: str | None = Field(description="When the access ends (RFC 3339).")
+    expires_in: str | None = Field(
+        description="How long until then (30d, 5h, 0s once passed); None when unreadable."
+    )
+
+
+class ProductAccessView(View):
+    """Access requests of a product: how to ask, the grants in force and how many wait."""
+
+    requests: RequestAccessView
+    grant_count: int = Field(description="Grants of approved requests in force now.")
+    grants: list[GrantView] | None = Field(
+        description="Those grants with their subjects and purposes; None for a caller who may "
+        "not see the product's namespace (it gets the count only)."
+    )
+    pending: int = Field(description="Requests waiting for the owners' decision.")
+    grants_shortened: bool = Field(
+        default=False,
+        description="The catalog keeps the status's readers shortened: there are at least "
+        "grantCount grants, perhaps more (the full object lists them all).",
+    )
+    pending_shortened: bool = Field(
+        default=False,
+        description="The same for the pending requests: at least pending, perhaps more.",
+    )
+
+
 class ProductDetail(View):
     """Everything the product page shows."""
 
@@ -392,6 +444,9 @@ class ProductDetail(View):
     pipelines: list[PipelineView]
     runs: list[PipelineRunView] = Field(description=f"The last {RUNS_SHOWN} runs, newest first.")
     readers: list[ReaderView]
+    access: ProductAccessView = Field(
+        description="Access requests: how to ask, grants of approved ones, pending count."
+    )
     connection: list[ConnectionView] | None = Field(
         description="The connection ConfigMap's output ports, once it exists."
     )
@@ -740,9 +795,11 @@ def build_product_detail(
     export_formats: Iterable[str],
     now: datetime | None = None,
     truncated: Sequence[str] = (),
+    subjects_shown: bool = True,
 ) -> ProductDetail:
     """The product page of ``product``; ``graph`` is the lineage the page may show (upstream
-    and downstream come from it, with what may not be shown already unlisted)."""
+    and downstream come from it, with what may not be shown already unlisted);
+    ``subjects_shown``: whether the caller may see who holds a requested grant, and why."""
     moment = now or datetime.now(UTC)
     spec = product.spec
     node_id = product_node_id(product.namespace, product.name)
@@ -760,6 +817,9 @@ def build_product_detail(
             ReaderView(kind=r.kind.value, name=r.name, namespace=r.namespace)
             for r in spec.access.readers
         ],
+        access=build_access_view(
+            product, now=moment, subjects_shown=subjects_shown, truncated=truncated
+        ),
         connection=_connection(connection),
         connection_config_map=connection_config_map_name(product.name),
         upstream=_linked(graph, node_id, upstream=True),
@@ -772,6 +832,106 @@ def build_product_detail(
         lineage_url=urls.lineage_url(focus=node_id, hops=LINEAGE_HOPS),
         truncated=list(truncated),
         full_object=_full_object(product),
+    )
+
+
+# Placeholders of the request a page shows: what the consumer replaces before running it.
+YOUR_NAMESPACE = "<your-namespace>"
+YOUR_SERVICE_ACCOUNT = "<serviceaccount>"
+YOUR_PURPOSE = "<why you need the data>"
+YOUR_USER_NAME = "<your user name>"
+YOUR_REQUEST_NAME = "<request-name>"
+
+
+def _request_command(product: DataProduct, ports: Sequence[str], duration: str) -> str:
+    """The ``dpo access request`` line; every name in it is one the API server checked (the
+    product's, its ports', the duration's patterns), so no quoting is needed but the purpose's."""
+    lines = [f"dpo access request {product.namespace}/{product.name}"]
+    lines += [f"--port {port}" for port in ports]
+    lines += [
+        f"--for serviceaccount:{YOUR_NAMESPACE}/{YOUR_SERVICE_ACCOUNT}",
+        f'--purpose "{YOUR_PURPOSE}"',
+        f"--duration {duration}",
+    ]
+    return " \\\n    ".join(lines)
+
+
+def _request_manifest(product: DataProduct, ports: Sequence[str], duration: str) -> str:
+    """The DataAccessRequest the command applies (``-o yaml`` of the CLI), for GitOps."""
+    document = {
+        "apiVersion": API_VERSION,
+        "kind": ACCESS_REQUEST_KIND,
+        "metadata": {"name": YOUR_REQUEST_NAME, "namespace": YOUR_NAMESPACE},
+        "spec": {
+            "product": {"namespace": product.namespace, "name": product.name},
+            "ports": list(ports),
+            "subject": {
+                "kind": ReaderKind.SERVICE_ACCOUNT.value,
+                "name": YOUR_SERVICE_ACCOUNT,
+                "namespace": YOUR_NAMESPACE,
+            },
+            "purpose": YOUR_PURPOSE,
+            "duration": duration,
+            "requestedBy": YOUR_USER_NAME,
+        },
+    }
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def _request_access_view(product: DataProduct) -> RequestAccessView:
+    requests = product.spec.access.requests
+    ports = [port.name for port in product.spec.output_ports]
+    if not requests.enabled:
+        return RequestAccessView(
+            enabled=False, max_duration=None, ports=ports, command=None, manifest=None
+        )
+    cap = requests.max_duration
+    return RequestAccessView(
+        enabled=True,
+        max_duration=cap,
+        ports=ports,
+        command=_request_command(product, ports, cap),
+        manifest=_request_manifest(product, ports, cap),
+    )
+
+
+def _subject(reader: EffectiveReader) -> str:
+    if reader.kind is ReaderKind.SERVICE_ACCOUNT:
+        return f"ServiceAccount {reader.namespace}/{reader.name}"
+    return f"{reader.kind.value} {reader.name}"
+
+
+def _grant_view(reader: EffectiveReader, now: datetime) -> GrantView:
+    ends = parse_time(reader.expires_at)
+    return GrantView(
+        subject=_subject(reader),
+        ports=list(reader.ports),
+        purpose=reader.purpose,
+        expires_at=reader.expires_at,
+        expires_in=None if ends is None else describe_age((ends - now).total_seconds()),
+    )
+
+
+def build_access_view(
+    product: DataProduct, *, now: datetime, subjects_shown: bool, truncated: Sequence[str] = ()
+) -> ProductAccessView:
+    """What the product page and API show of access requests: how to ask, and the grants of
+    approved requests (``status.access.readers`` of source Request) soonest-ending first; their
+    subjects and purposes only when ``subjects_shown``, else their number alone. ``truncated``:
+    the fields the store shortened (a shortened list makes the counts lower bounds)."""
+    status = product.status.access
+    requested = [r for r in (status.readers if status else []) if r.source is AccessSource.REQUEST]
+    grants = sorted(
+        (_grant_view(reader, now) for reader in requested),
+        key=lambda g: (g.expires_at or "", g.subject),
+    )
+    return ProductAccessView(
+        requests=_request_access_view(product),
+        grant_count=len(grants),
+        grants=grants if subjects_shown else None,
+        pending=len(status.pending) if status else 0,
+        grants_shortened="status.access.readers" in truncated,
+        pending_shortened="status.access.pending" in truncated,
     )
 
 

@@ -36,6 +36,7 @@ from aiohttp.typedefs import Middleware
 from dataproduct_operator.api.dataproduct import DataProduct, PortEndpoint
 from dataproduct_operator.api.naming import connection_config_map_name
 from dataproduct_operator.catalog import urls
+from dataproduct_operator.catalog.access import shows_namespace
 from dataproduct_operator.catalog.exports import EXPORT_FORMATS, ExportFormat
 from dataproduct_operator.catalog.exports.common import EndpointLookup, port_endpoint
 from dataproduct_operator.catalog.limits import (
@@ -264,6 +265,7 @@ def _product_detail(request: web.Request, cached: CachedProduct) -> Any:
         export_formats=EXPORT_FORMATS,
         now=request.app[CLOCK_KEY](),
         truncated=cached.truncated,
+        subjects_shown=shows_namespace(store, product.namespace),
     )
 
 
