@@ -145,7 +145,7 @@ def test_the_access_demo_asks_as_marketing_for_a_sales_port_it_does_not_read_yet
     assert ask[:4] == ["/venv/bin/dpo", "access", "request", "sales/orders"]
     assert ask[ask.index("--for") + 1] == "serviceaccount:marketing/campaign-analyst"
     assert ask[ask.index("--as-group") + 1] == "growth"
-    assert approve[3] == "marketing/campaign-analyst-orders"
+    assert approve[3:6] == ["marketing/campaign-analyst-orders", "--product", "sales/orders"]
     assert approve[approve.index("--as-group") + 1] == "sales-data"
     assert "dm-store-local-postgres-campaign-analyst" in lines[4]
     assert "SELECT * FROM sales__orders.daily_revenue LIMIT 10" in lines[4]

@@ -61,6 +61,7 @@ from dataproduct_operator.manifests.access_admission import build_access_policie
 from dataproduct_operator.manifests.admission import build_data_deletion_policy
 from dataproduct_operator.manifests.crd import KINDS, build_crd
 from dataproduct_operator.manifests.policies import STARTER_POLICIES
+from dataproduct_operator.manifests.rbac import build_domain_cluster_roles
 
 FIELD_MANAGER = "dpo-dev"
 OPERATOR_COMPONENT = "dataproduct-operator"
@@ -337,6 +338,9 @@ def run_dev(settings: DevSettings, *, out: TextIO = sys.stderr) -> None:
                 # As the chart does: changes that delete data need their confirmation.
                 apply_manifests(client, build_data_deletion_policy(), out)
                 apply_manifests(client, build_access_policies(), out)
+                # As the chart does: the roles the operator binds each domain's team to, so
+                # the teams may manage their products, and ask for and decide on access.
+                apply_manifests(client, build_domain_cluster_roles(), out)
                 *store_home, store = build_local_store(info.postgres)
                 apply_manifests(client, store_home, out)
                 # Before the operator, so that Ctrl-C and `down` stop the operator first.
@@ -585,7 +589,9 @@ def _access_demo(
     if demo is None:
         return ["No two domains to show an access request between"]
     dpo = Path(sys.executable).parent / "dpo"
-    return build_access_demo(demo, kubeconfig, dpo if dpo.exists() else Path("dpo"), _psql())
+    return build_access_demo(
+        demo, kubeconfig, _shown(dpo) if dpo.exists() else Path("dpo"), _psql()
+    )
 
 
 def _read_hints(kubeconfig: Path, products: list[dict[str, Any]]) -> list[str]:

@@ -244,7 +244,7 @@ def build_access_demo(demo: AccessDemo, kubeconfig: Path, dpo: Path, psql: Path)
     ]  # fmt: skip
     approve = [
         str(dpo), "access", "approve", f"{read.consumer_namespace}/{demo.request}",
-        "--note", "Fine for campaign planning", f"--kubeconfig={kubeconfig}",
+        "--product", product, "--note", "Fine for campaign planning", f"--kubeconfig={kubeconfig}",
         "--as", f"someone@{read.upstream_namespace}", "--as-group", demo.producer_team,
     ]  # fmt: skip
     history = [str(dpo), "access", "history", product, f"--kubeconfig={kubeconfig}"]

@@ -54,6 +54,7 @@ KNOWN_RESOURCES = {
         Resource("coordination.k8s.io/v1", "Lease", "leases"),
         Resource("rbac.authorization.k8s.io/v1", "Role", "roles"),
         Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+        Resource("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", namespaced=False),
         Resource("batch/v1", "CronJob", "cronjobs"),
         Resource("batch/v1", "Job", "jobs"),
         Resource("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules"),
