@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import socket
 import subprocess
@@ -25,9 +26,19 @@ DOMAIN_BINDINGS = ("datamesh-domain-editors", "datamesh-operator-namespace-write
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: all held at once while the kernel picks them (ports
+    asked for one after the other may come back the same)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def product_path(namespace: str, name: str) -> str:
@@ -160,8 +171,8 @@ class OperatorProcess:
     ) -> None:
         """``liveness``: serve ``/healthz`` on a free port (``liveness_port``), else none."""
         self.log = log
-        self.metrics_port = free_port()
-        self.liveness_port = free_port() if liveness else 0
+        self.metrics_port, liveness_port = free_ports(2)
+        self.liveness_port = liveness_port if liveness else 0
         self._output: IO[bytes] = log.open("ab")
         self.process = subprocess.Popen(
             [

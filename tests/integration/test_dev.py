@@ -36,7 +36,7 @@ from dataproduct_operator.specs.alerts import build_rule_file
 from tests.clusters import login_sql, run_kubectl, superuser_sql
 from tests.helpers import EXAMPLES, example_documents, wait_for
 from tests.integration.browser import browser_page
-from tests.products import free_port
+from tests.products import free_port, free_ports
 
 EXAMPLE_PRODUCTS = {
     f"{d['metadata']['namespace']}/{d['metadata']['name']}"
@@ -144,7 +144,7 @@ class ExampleMesh:
 @pytest.fixture(scope="module")
 def example_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleMesh]:
     directory = tmp_path_factory.mktemp("dev") / "cluster"
-    metrics_port, catalog_port, prometheus_port = free_port(), free_port(), free_port()
+    metrics_port, catalog_port, prometheus_port = free_ports(3)
     dev = DevProcess(
         directory,
         f"--examples={EXAMPLES}",
