@@ -146,10 +146,6 @@ class AccessRegistry:
                 continue
         return sorted(found, key=lambda d: (d.creation_timestamp or "", d.name))
 
-    def active_grants(self) -> int:
-        """How many requests hold a grant now (for the metrics)."""
-        return sum(1 for phase in self.phases() if phase.granted)
-
     def phases(self) -> list[AccessPhase]:
         """The phase of every request (for the metrics)."""
         phases = []
